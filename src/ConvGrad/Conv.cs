@@ -1,0 +1,190 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using ConvGrad.Reference;
+
+namespace ConvGrad;
+
+/// <summary>
+/// Cross-correlation ("convolution" in deep learning) and its gradients, with PyTorch's semantics and layouts:
+/// input <c>x [N, C, spatial...]</c>, weight <c>w [K, C/groups, kernel...]</c>, bias <c>b [K]</c>,
+/// output <c>y [N, K, out...]</c>. Gradients are those of a loss L with upstream gradient <c>dy = ∂L/∂y</c>.
+/// </summary>
+/// <remarks>
+/// float32 tensors run on the engine chosen by <see cref="ConvOptions.Engine"/>; float64 tensors always run on the
+/// reference (the defining sums with float64 accumulation). Invalid shapes or geometry throw
+/// <see cref="ArgumentException"/> naming the parameter and the values.
+/// </remarks>
+public static class Conv
+{
+    /// <summary>Forward pass: <c>y = x ⋆ w + b</c>.</summary>
+    /// <param name="x">Input <c>[N, C, spatial...]</c>.</param>
+    /// <param name="w">Weight <c>[K, C/groups, kernel...]</c>.</param>
+    /// <param name="b">Optional bias <c>[K]</c>.</param>
+    /// <param name="geometry">Stride, padding, dilation and groups.</param>
+    /// <param name="options">Engine and threads; <see cref="ConvOptions.Default"/> when null.</param>
+    /// <returns>The output <c>[N, K, out...]</c>.</returns>
+    public static Tensor<T> Forward<T>(Tensor<T> x, Tensor<T> w, Tensor<T>? b, ConvGeometry geometry, ConvOptions? options = null)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        ArgumentNullException.ThrowIfNull(w);
+        ArgumentNullException.ThrowIfNull(geometry);
+        var p = ConvProblem.ForConv(geometry, x.Shape, w.Shape);
+        var y = Tensor<T>.Uninitialized(p.OutputShape);
+        Run.Forward(p, x, w, b, y, options);
+        return y;
+    }
+
+    /// <summary>Forward pass into an existing output tensor <paramref name="y"/> (no allocation).</summary>
+    public static void Forward<T>(Tensor<T> x, Tensor<T> w, Tensor<T>? b, ConvGeometry geometry, Tensor<T> y, ConvOptions? options = null)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        ArgumentNullException.ThrowIfNull(w);
+        ArgumentNullException.ThrowIfNull(geometry);
+        ArgumentNullException.ThrowIfNull(y);
+        var p = ConvProblem.ForConv(geometry, x.Shape, w.Shape);
+        ConvProblem.CheckShape(y.Shape, p.OutputShape, nameof(y), "the convolution output");
+        Run.Forward(p, x, w, b, y, options);
+    }
+
+    /// <summary>Backward-data: <c>dx = ∂L/∂x</c>, the transposed convolution of <paramref name="dy"/> with <paramref name="w"/>.</summary>
+    /// <param name="dy">Output gradient <c>[N, K, out...]</c>.</param>
+    /// <param name="w">Weight <c>[K, C/groups, kernel...]</c>.</param>
+    /// <param name="geometry">The geometry of the forward pass.</param>
+    /// <param name="inputShape">The shape of the forward input <c>x</c> (several inputs map to the same output size).</param>
+    /// <param name="options">Engine and threads.</param>
+    /// <returns><c>dx</c> with shape <paramref name="inputShape"/>; exactly 0 at input positions that no output reads.</returns>
+    public static Tensor<T> BackwardData<T>(Tensor<T> dy, Tensor<T> w, ConvGeometry geometry, ReadOnlySpan<int> inputShape, ConvOptions? options = null)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(dy);
+        ArgumentNullException.ThrowIfNull(w);
+        ArgumentNullException.ThrowIfNull(geometry);
+        var p = ConvProblem.ForConv(geometry, inputShape, w.Shape, nameof(inputShape));
+        var dx = Tensor<T>.Uninitialized(p.InputShape);
+        Run.BackwardData(p, dy, w, dx, options);
+        return dx;
+    }
+
+    /// <summary>Backward-data into an existing tensor <paramref name="dx"/> whose shape is the forward input's.</summary>
+    public static void BackwardData<T>(Tensor<T> dy, Tensor<T> w, ConvGeometry geometry, Tensor<T> dx, ConvOptions? options = null)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(dy);
+        ArgumentNullException.ThrowIfNull(w);
+        ArgumentNullException.ThrowIfNull(geometry);
+        ArgumentNullException.ThrowIfNull(dx);
+        var p = ConvProblem.ForConv(geometry, dx.Shape, w.Shape, nameof(dx));
+        Run.BackwardData(p, dy, w, dx, options);
+    }
+
+    /// <summary>Backward-weight: <c>dw = ∂L/∂w</c>, the correlation of <paramref name="x"/> with <paramref name="dy"/> summed over the batch.</summary>
+    /// <param name="x">The forward input <c>[N, C, spatial...]</c>.</param>
+    /// <param name="dy">Output gradient <c>[N, K, out...]</c>.</param>
+    /// <param name="geometry">The geometry of the forward pass.</param>
+    /// <param name="kernelShape">The weight shape <c>[K, C/groups, kernel...]</c>.</param>
+    /// <param name="options">Engine and threads.</param>
+    public static Tensor<T> BackwardWeight<T>(Tensor<T> x, Tensor<T> dy, ConvGeometry geometry, ReadOnlySpan<int> kernelShape, ConvOptions? options = null)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        ArgumentNullException.ThrowIfNull(dy);
+        ArgumentNullException.ThrowIfNull(geometry);
+        var p = ConvProblem.ForConv(geometry, x.Shape, kernelShape, nameof(x), nameof(kernelShape));
+        var dw = Tensor<T>.Uninitialized(p.WeightShape);
+        Run.BackwardWeight(p, x, dy, dw, options);
+        return dw;
+    }
+
+    /// <summary>Backward-weight into an existing tensor <paramref name="dw"/> shaped like the weight.</summary>
+    public static void BackwardWeight<T>(Tensor<T> x, Tensor<T> dy, ConvGeometry geometry, Tensor<T> dw, ConvOptions? options = null)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        ArgumentNullException.ThrowIfNull(dy);
+        ArgumentNullException.ThrowIfNull(geometry);
+        ArgumentNullException.ThrowIfNull(dw);
+        var p = ConvProblem.ForConv(geometry, x.Shape, dw.Shape, nameof(x), nameof(dw));
+        Run.BackwardWeight(p, x, dy, dw, options);
+    }
+
+    /// <summary>Bias gradient: <c>db[k] = Σ_n Σ_positions dy[n, k, ...]</c>.</summary>
+    /// <param name="dy">Output gradient <c>[N, K, spatial...]</c> (any number of spatial axes).</param>
+    public static Tensor<T> BackwardBias<T>(Tensor<T> dy)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(dy);
+        if (dy.Rank < 2)
+        {
+            throw new ArgumentException($"dy must have shape [N, K, spatial...]; got {Shapes.Format(dy.Shape)}", nameof(dy));
+        }
+        var db = Tensor<T>.Uninitialized(dy.Dim(1));
+        ReferenceConvolution.BackwardBias(dy.Dim(0), dy.Dim(1), (int)(dy.Length / ((long)dy.Dim(0) * dy.Dim(1))), dy.ReadOnlySpan, db.Span);
+        return db;
+    }
+
+    /// <summary>Validated dispatch shared by <see cref="Conv"/> and <see cref="ConvTranspose"/>.</summary>
+    internal static class Run
+    {
+        public static void Forward<T>(ConvProblem p, Tensor<T> x, Tensor<T> w, Tensor<T>? b, Tensor<T> y, ConvOptions? options, string xName = "x", string wName = "w", string bName = "b")
+            where T : unmanaged, IFloatingPointIeee754<T>
+        {
+            ConvProblem.CheckShape(x.Shape, p.InputShape, xName, "the convolution input");
+            ConvProblem.CheckShape(w.Shape, p.WeightShape, wName, "the weight");
+            if (b is not null)
+            {
+                ConvProblem.CheckShape(b.Shape, [p.K], bName, "the bias");
+            }
+            var o = options ?? ConvOptions.Default;
+            ReadOnlySpan<T> bias = b is null ? default : b.ReadOnlySpan;
+            if (typeof(T) == typeof(float))
+            {
+                Backends.For(o).Forward(p, F(x.ReadOnlySpan), F(w.ReadOnlySpan), F(bias), F(y.Span), o.EffectiveThreads);
+            }
+            else
+            {
+                ReferenceConvolution.Forward(p, x.ReadOnlySpan, w.ReadOnlySpan, bias, y.Span);
+            }
+        }
+
+        public static void BackwardData<T>(ConvProblem p, Tensor<T> dy, Tensor<T> w, Tensor<T> dx, ConvOptions? options, string dyName = "dy", string wName = "w")
+            where T : unmanaged, IFloatingPointIeee754<T>
+        {
+            ConvProblem.CheckShape(dy.Shape, p.OutputShape, dyName, "the output gradient");
+            ConvProblem.CheckShape(w.Shape, p.WeightShape, wName, "the weight");
+            var o = options ?? ConvOptions.Default;
+            if (typeof(T) == typeof(float))
+            {
+                Backends.For(o).BackwardData(p, F(dy.ReadOnlySpan), F(w.ReadOnlySpan), F(dx.Span), o.EffectiveThreads);
+            }
+            else
+            {
+                ReferenceConvolution.BackwardData(p, dy.ReadOnlySpan, w.ReadOnlySpan, dx.Span);
+            }
+        }
+
+        public static void BackwardWeight<T>(ConvProblem p, Tensor<T> x, Tensor<T> dy, Tensor<T> dw, ConvOptions? options, string xName = "x", string dyName = "dy")
+            where T : unmanaged, IFloatingPointIeee754<T>
+        {
+            ConvProblem.CheckShape(x.Shape, p.InputShape, xName, "the convolution input");
+            ConvProblem.CheckShape(dy.Shape, p.OutputShape, dyName, "the output gradient");
+            var o = options ?? ConvOptions.Default;
+            if (typeof(T) == typeof(float))
+            {
+                Backends.For(o).BackwardWeight(p, F(x.ReadOnlySpan), F(dy.ReadOnlySpan), F(dw.Span), o.EffectiveThreads);
+            }
+            else
+            {
+                ReferenceConvolution.BackwardWeight(p, x.ReadOnlySpan, dy.ReadOnlySpan, dw.Span);
+            }
+        }
+
+        private static ReadOnlySpan<float> F<T>(ReadOnlySpan<T> s) where T : unmanaged =>
+            MemoryMarshal.CreateReadOnlySpan(ref Unsafe.As<T, float>(ref MemoryMarshal.GetReference(s)), s.Length);
+
+        private static Span<float> F<T>(Span<T> s) where T : unmanaged =>
+            MemoryMarshal.CreateSpan(ref Unsafe.As<T, float>(ref MemoryMarshal.GetReference(s)), s.Length);
+    }
+}

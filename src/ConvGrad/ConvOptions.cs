@@ -1,0 +1,37 @@
+namespace ConvGrad;
+
+/// <summary>Which implementation computes a float32 pass.</summary>
+public enum ConvEngine
+{
+    /// <summary>The literal defining sums with float64 accumulation (slow; the truth everything is checked against).</summary>
+    Reference,
+}
+
+/// <summary>Per-call settings for the convolution passes.</summary>
+public sealed record ConvOptions
+{
+    /// <summary>The settings used when a call passes none: the default engine and all cores.</summary>
+    public static ConvOptions Default { get; } = new();
+
+    /// <summary>The implementation to use for float32 tensors (float64 tensors always use the reference).</summary>
+    public ConvEngine Engine { get; init; } = ConvEngine.Reference;
+
+    /// <summary>Worker threads a pass may use; 0 means one per processor.</summary>
+    public int Threads
+    {
+        get => _threads;
+        init
+        {
+            if (value < 0)
+            {
+                throw new ArgumentException($"Threads must be >= 0 (0 = one per processor); got {value}", nameof(Threads));
+            }
+            _threads = value;
+        }
+    }
+
+    private readonly int _threads;
+
+    /// <summary>The thread count to use: <see cref="Threads"/>, or the processor count when it is 0.</summary>
+    public int EffectiveThreads => _threads == 0 ? Environment.ProcessorCount : _threads;
+}

@@ -1,0 +1,182 @@
+namespace ConvGrad;
+
+/// <summary>
+/// One fully resolved convolution problem in the orientation of a forward convolution
+/// (input X <c>[N, C, in]</c>, weight W <c>[K, C/G, k]</c>, output Y <c>[N, K, out]</c>), with every
+/// spatial quantity widened to three axes (D, H, W; missing leading axes have size 1, stride 1, no padding).
+/// This is what kernels consume: they need no padding-after (it only fixes <see cref="Out"/>) and
+/// read inputs outside <c>[0, in)</c> as zero.
+/// </summary>
+/// <remarks>
+/// A transposed convolution maps onto the same problem with the roles swapped: its output is X, its
+/// input is Y, its weight <c>[C_in, C_out/G, k]</c> is W as is. Its forward pass is then this problem's
+/// backward-data, its backward-data this problem's forward, and its weight gradient this problem's
+/// weight gradient with X and Y exchanged. With output padding &gt;= stride, <see cref="Out"/> is smaller
+/// than the formula of the forward convolution would give; kernels always use <see cref="Out"/>.
+/// </remarks>
+internal sealed class ConvProblem
+{
+    public readonly int Dims;
+    public readonly int N, C, K, Groups, Cg, Kg;
+    public readonly int[] In = new int[3], Out = new int[3], Ker = new int[3];
+    public readonly int[] Stride = new int[3], Dil = new int[3], Pad = new int[3];
+
+    private ConvProblem(ConvGeometry g, int n, int c, int k, ReadOnlySpan<int> inSp, ReadOnlySpan<int> outSp, ReadOnlySpan<int> kerSp)
+    {
+        Dims = g.Dims;
+        N = n; C = c; K = k; Groups = g.Groups; Cg = c / g.Groups; Kg = k / g.Groups;
+        int lead = 3 - Dims;
+        for (int a = 0; a < 3; a++)
+        {
+            bool real = a >= lead;
+            int s = a - lead;
+            In[a] = real ? inSp[s] : 1;
+            Out[a] = real ? outSp[s] : 1;
+            Ker[a] = real ? kerSp[s] : 1;
+            Stride[a] = real ? g.Stride[s] : 1;
+            Dil[a] = real ? g.Dilation[s] : 1;
+            Pad[a] = real ? g.PaddingBefore[s] : 0;
+        }
+        InSpatial = In[0] * In[1] * In[2];
+        OutSpatial = Out[0] * Out[1] * Out[2];
+        KerSpatial = Ker[0] * Ker[1] * Ker[2];
+        InputShape = Shape(N, C, inSp);
+        OutputShape = Shape(N, K, outSp);
+        WeightShape = Shape(K, Cg, kerSp);
+        CheckLength(InputShape, "input");
+        CheckLength(OutputShape, "output");
+        CheckLength(WeightShape, "weight");
+    }
+
+    /// <summary>Product of the input spatial sizes.</summary>
+    public int InSpatial { get; }
+    /// <summary>Product of the output spatial sizes.</summary>
+    public int OutSpatial { get; }
+    /// <summary>Product of the kernel spatial sizes.</summary>
+    public int KerSpatial { get; }
+    /// <summary>X shape <c>[N, C, in...]</c> (original number of axes).</summary>
+    public int[] InputShape { get; }
+    /// <summary>Y shape <c>[N, K, out...]</c>.</summary>
+    public int[] OutputShape { get; }
+    /// <summary>W shape <c>[K, C/G, k...]</c>.</summary>
+    public int[] WeightShape { get; }
+    /// <summary>For a transposed convolution: its output shape, which is this problem's X.</summary>
+    public int[] TransposeOutputShape => InputShape;
+    /// <summary>For a transposed convolution: its input shape, which is this problem's Y.</summary>
+    public int[] TransposeInputShape => OutputShape;
+
+    /// <summary>Multiply-adds of any one pass: N·K·out·(C/G)·k.</summary>
+    public long MultiplyAdds => (long)N * K * OutSpatial * Cg * KerSpatial;
+
+    /// <summary>Whether every spatial axis has stride 1.</summary>
+    public bool UnitStride => Stride[0] == 1 && Stride[1] == 1 && Stride[2] == 1;
+
+    /// <summary>Resolves and validates a convolution of input <paramref name="inputShape"/> with weight <paramref name="weightShape"/>.</summary>
+    public static ConvProblem ForConv(ConvGeometry g, ReadOnlySpan<int> inputShape, ReadOnlySpan<int> weightShape, string inputName = "x", string weightName = "w")
+    {
+        if (g.OutputPadding.Any(p => p != 0))
+        {
+            throw new ArgumentException(
+                $"outputPadding applies only to transposed convolution; got {Shapes.Format(g.OutputPadding.AsSpan())} for a convolution",
+                "geometry");
+        }
+        CheckRank(g, inputShape, inputName, "[N, C, spatial...]");
+        CheckRank(g, weightShape, weightName, "[K, C/groups, kernel...]");
+        int n = inputShape[0], c = inputShape[1], k = weightShape[0];
+        CheckGroups(g, c, k, inputName, weightName);
+        if (weightShape[1] != c / g.Groups)
+        {
+            throw new ArgumentException(
+                $"{weightName} shape {Shapes.Format(weightShape)} must have C/groups = {c}/{g.Groups} = {c / g.Groups} input channels on axis 1 " +
+                $"(input {inputName} is {Shapes.Format(inputShape)})", weightName);
+        }
+        var inSp = inputShape[2..];
+        var kerSp = weightShape[2..];
+        int[] outSp = g.ConvOutputSpatial(inSp, kerSp);
+        return new ConvProblem(g, n, c, k, inSp, outSp, kerSp);
+    }
+
+    /// <summary>
+    /// Resolves and validates a transposed convolution of input <paramref name="inputShape"/> <c>[N, C_in, in...]</c>
+    /// with weight <paramref name="weightShape"/> <c>[C_in, C_out/G, k...]</c>, as the equivalent convolution problem.
+    /// </summary>
+    public static ConvProblem ForTranspose(ConvGeometry g, ReadOnlySpan<int> inputShape, ReadOnlySpan<int> weightShape, string inputName = "x", string weightName = "w")
+    {
+        CheckRank(g, inputShape, inputName, "[N, C_in, spatial...]");
+        CheckRank(g, weightShape, weightName, "[C_in, C_out/groups, kernel...]");
+        int n = inputShape[0], cIn = inputShape[1];
+        if (weightShape[0] != cIn)
+        {
+            throw new ArgumentException(
+                $"{weightName} shape {Shapes.Format(weightShape)} must have C_in = {cIn} channels on axis 0 (input {inputName} is {Shapes.Format(inputShape)})",
+                weightName);
+        }
+        long cOut = (long)weightShape[1] * g.Groups;
+        if (cOut > int.MaxValue)
+        {
+            throw new ArgumentException($"{weightName} shape {Shapes.Format(weightShape)} with groups {g.Groups} gives too many output channels", weightName);
+        }
+        CheckGroups(g, (int)cOut, cIn, weightName, inputName);
+        var inSp = inputShape[2..];
+        var kerSp = weightShape[2..];
+        int[] outSp = g.TransposeOutputSpatial(inSp, kerSp);
+        // As a convolution: X is the transposed output (C_out channels), Y is the transposed input (C_in channels).
+        return new ConvProblem(g, n, (int)cOut, cIn, outSp, inSp, kerSp);
+    }
+
+    /// <summary>Checks that <paramref name="shape"/> equals <paramref name="expected"/>, naming the tensor.</summary>
+    public static void CheckShape(ReadOnlySpan<int> shape, ReadOnlySpan<int> expected, string name, string what)
+    {
+        if (!shape.SequenceEqual(expected))
+        {
+            throw new ArgumentException($"{name} has shape {Shapes.Format(shape)} but {what} needs {Shapes.Format(expected)}", name);
+        }
+    }
+
+    private static void CheckRank(ConvGeometry g, ReadOnlySpan<int> shape, string name, string layout)
+    {
+        if (shape.Length != g.Dims + 2)
+        {
+            throw new ArgumentException(
+                $"{name} must have shape {layout} with {g.Dims} spatial axes ({g.Dims + 2} in all); got {Shapes.Format(shape)}", name);
+        }
+        foreach (int d in shape)
+        {
+            if (d < 1)
+            {
+                throw new ArgumentException($"{name} sizes must all be >= 1; got {Shapes.Format(shape)}", name);
+            }
+        }
+    }
+
+    private static void CheckGroups(ConvGeometry g, int c, int k, string cName, string kName)
+    {
+        if (c % g.Groups != 0)
+        {
+            throw new ArgumentException($"the {c} channels of {cName} are not divisible by groups = {g.Groups}", cName);
+        }
+        if (k % g.Groups != 0)
+        {
+            throw new ArgumentException($"the {k} output channels of {kName} are not divisible by groups = {g.Groups}", kName);
+        }
+    }
+
+    private static int[] Shape(int a, int b, ReadOnlySpan<int> spatial)
+    {
+        var s = new int[spatial.Length + 2];
+        s[0] = a;
+        s[1] = b;
+        spatial.CopyTo(s.AsSpan(2));
+        return s;
+    }
+
+    private static void CheckLength(int[] shape, string what)
+    {
+        if (Shapes.Product(shape) > Tensor<float>.MaxLength)
+        {
+            throw new ArgumentException(
+                $"the {what} tensor {Shapes.Format(shape)} would have {Shapes.Product(shape)} elements, more than a tensor can hold ({Tensor<float>.MaxLength})",
+                what == "weight" ? "w" : "x");
+        }
+    }
+}

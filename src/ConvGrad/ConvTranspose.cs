@@ -1,0 +1,96 @@
+using System.Numerics;
+
+namespace ConvGrad;
+
+/// <summary>
+/// Transposed convolution (PyTorch's <c>ConvTranspose1d/2d/3d</c>, ONNX's output-size rule for asymmetric padding):
+/// input <c>x [N, C_in, in...]</c>, weight <c>w [C_in, C_out/groups, kernel...]</c>, bias <c>b [C_out]</c>,
+/// output <c>y [N, C_out, out...]</c> with <c>out = (in − 1)·s + d·(k − 1) + 1 + output_padding − pb − pa</c>.
+/// </summary>
+/// <remarks>
+/// It is the adjoint of <see cref="Conv"/>: its forward pass is a convolution's backward-data, its backward-data
+/// a convolution's forward, its weight gradient a convolution's weight gradient with the roles of input and
+/// output gradient exchanged. All three run through the same engine.
+/// </remarks>
+public static class ConvTranspose
+{
+    /// <summary>Forward pass: scatter every input element through the kernel with stride, padding and dilation.</summary>
+    /// <param name="x">Input <c>[N, C_in, in...]</c>.</param>
+    /// <param name="w">Weight <c>[C_in, C_out/groups, kernel...]</c>.</param>
+    /// <param name="b">Optional bias <c>[C_out]</c>.</param>
+    /// <param name="geometry">Stride, padding, dilation, output padding and groups.</param>
+    /// <param name="options">Engine and threads.</param>
+    public static Tensor<T> Forward<T>(Tensor<T> x, Tensor<T> w, Tensor<T>? b, ConvGeometry geometry, ConvOptions? options = null)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        ArgumentNullException.ThrowIfNull(w);
+        ArgumentNullException.ThrowIfNull(geometry);
+        var p = ConvProblem.ForTranspose(geometry, x.Shape, w.Shape);
+        var y = Tensor<T>.Uninitialized(p.TransposeOutputShape);
+        Conv.Run.BackwardData(p, x, w, y, options, dyName: nameof(x));
+        if (b is not null)
+        {
+            ConvProblem.CheckShape(b.Shape, [p.C], nameof(b), "the bias");
+            AddBias(y, b, p);
+        }
+        return y;
+    }
+
+    /// <summary>Backward-data: <c>dx = ∂L/∂x</c> (a convolution of <paramref name="dy"/> with <paramref name="w"/>).</summary>
+    /// <param name="dy">Output gradient <c>[N, C_out, out...]</c>.</param>
+    /// <param name="w">Weight <c>[C_in, C_out/groups, kernel...]</c>.</param>
+    /// <param name="geometry">The geometry of the forward pass.</param>
+    /// <param name="inputShape">The shape of the forward input <c>x</c>.</param>
+    /// <param name="options">Engine and threads.</param>
+    public static Tensor<T> BackwardData<T>(Tensor<T> dy, Tensor<T> w, ConvGeometry geometry, ReadOnlySpan<int> inputShape, ConvOptions? options = null)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(dy);
+        ArgumentNullException.ThrowIfNull(w);
+        ArgumentNullException.ThrowIfNull(geometry);
+        var p = ConvProblem.ForTranspose(geometry, inputShape, w.Shape, nameof(inputShape));
+        var dx = Tensor<T>.Uninitialized(p.TransposeInputShape);
+        Conv.Run.Forward(p, dy, w, null, dx, options, xName: nameof(dy));
+        return dx;
+    }
+
+    /// <summary>Backward-weight: <c>dw = ∂L/∂w</c>.</summary>
+    /// <param name="x">The forward input <c>[N, C_in, in...]</c>.</param>
+    /// <param name="dy">Output gradient <c>[N, C_out, out...]</c>.</param>
+    /// <param name="geometry">The geometry of the forward pass.</param>
+    /// <param name="kernelShape">The weight shape <c>[C_in, C_out/groups, kernel...]</c>.</param>
+    /// <param name="options">Engine and threads.</param>
+    public static Tensor<T> BackwardWeight<T>(Tensor<T> x, Tensor<T> dy, ConvGeometry geometry, ReadOnlySpan<int> kernelShape, ConvOptions? options = null)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        ArgumentNullException.ThrowIfNull(dy);
+        ArgumentNullException.ThrowIfNull(geometry);
+        var p = ConvProblem.ForTranspose(geometry, x.Shape, kernelShape, nameof(x), nameof(kernelShape));
+        var dw = Tensor<T>.Uninitialized(p.WeightShape);
+        // In the convolution orientation the transposed output gradient plays X and the transposed input plays dY.
+        Conv.Run.BackwardWeight(p, dy, x, dw, options, xName: nameof(dy), dyName: nameof(x));
+        return dw;
+    }
+
+    /// <summary>Bias gradient: <c>db[c] = Σ_n Σ_positions dy[n, c, ...]</c>.</summary>
+    public static Tensor<T> BackwardBias<T>(Tensor<T> dy) where T : unmanaged, IFloatingPointIeee754<T> => Conv.BackwardBias(dy);
+
+    private static void AddBias<T>(Tensor<T> y, Tensor<T> b, ConvProblem p) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var ys = y.Span;
+        var bs = b.ReadOnlySpan;
+        int spatial = p.InSpatial;
+        for (int n = 0; n < p.N; n++)
+        for (int c = 0; c < p.C; c++)
+        {
+            var row = ys.Slice((n * p.C + c) * spatial, spatial);
+            T bias = bs[c];
+            for (int i = 0; i < row.Length; i++)
+            {
+                row[i] += bias;
+            }
+        }
+    }
+}
