@@ -14,6 +14,20 @@ internal interface IConvBackend
 
     /// <summary>dw = ∂L/∂w; overwrites dw.</summary>
     void BackwardWeight(ConvProblem p, ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dw, int threads);
+
+    /// <summary>One paragraph, in plain words, on which algorithm this backend uses for <paramref name="pass"/> of <paramref name="p"/> and why.</summary>
+    string Describe(ConvProblem p, ConvPass pass);
+}
+
+/// <summary>The three passes of a convolution.</summary>
+internal enum ConvPass
+{
+    /// <summary>y = x ⋆ w + b.</summary>
+    Forward,
+    /// <summary>dx = ∂L/∂x.</summary>
+    BackwardData,
+    /// <summary>dw = ∂L/∂w (and db).</summary>
+    BackwardWeight,
 }
 
 /// <summary>The reference implementation as a backend.</summary>
@@ -29,6 +43,13 @@ internal sealed class ReferenceBackend : IConvBackend
 
     public void BackwardWeight(ConvProblem p, ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dw, int threads) =>
         Reference.ReferenceConvolution.BackwardWeight(p, x, dy, dw);
+
+    public string Describe(ConvProblem p, ConvPass pass) => pass switch
+    {
+        ConvPass.Forward => "The reference engine evaluates the defining sum for every output element directly: a loop over channels of the group and kernel taps, skipping taps that land in the zero padding, accumulated in float64.",
+        ConvPass.BackwardData => "The reference engine gathers, for every input element, the dY·W terms whose index o = (i + p − r·d)/s is a whole number inside the output; it never builds the zero-inserted dY, it simply skips the taps whose division by the stride leaves a remainder.",
+        _ => "The reference engine evaluates dW[k,c,r] = Σ_n Σ_o dY[n,k,o]·X[n,c,o·s + r·d − p] directly, accumulated in float64 in a fixed order.",
+    };
 }
 
 /// <summary>Maps <see cref="ConvOptions"/> to a backend.</summary>
