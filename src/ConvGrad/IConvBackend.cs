@@ -17,6 +17,9 @@ internal interface IConvBackend
 
     /// <summary>One paragraph, in plain words, on which algorithm this backend uses for <paramref name="pass"/> of <paramref name="p"/> and why.</summary>
     string Describe(ConvProblem p, ConvPass pass);
+
+    /// <summary>The scratch memory (bytes) one call of <paramref name="pass"/> on <paramref name="p"/> uses with <paramref name="threads"/> threads, for reports.</summary>
+    long WorkspaceBytes(ConvProblem p, ConvPass pass, int threads);
 }
 
 /// <summary>The three passes of a convolution.</summary>
@@ -43,6 +46,8 @@ internal sealed class ReferenceBackend : IConvBackend
 
     public void BackwardWeight(ConvProblem p, ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dw, int threads) =>
         Reference.ReferenceConvolution.BackwardWeight(p, x, dy, dw);
+
+    public long WorkspaceBytes(ConvProblem p, ConvPass pass, int threads) => 0;
 
     public string Describe(ConvProblem p, ConvPass pass) => pass switch
     {
