@@ -151,15 +151,25 @@ internal sealed class Derivation
                     {
                         // i = o·s + r·d − p  ⇔  o = (i + p − r·d)/s, kept only when whole and inside [0, out).
                         var o = new Coord[p.Dims];
-                        Exclusion? why = null;
+                        var t = new int[p.Dims];
                         for (int a = 0; a < p.Dims; a++)
                         {
                             int x = Axis3(p, a);
-                            int t = i[a] + p.Pad[x] - r[a] * p.Dil[x];
-                            o[a] = Reduce(t, p.Stride[x]);
-                            why ??= t < 0 ? new Exclusion(a, ExclusionKind.BeforeStart, o[a], p.Out[x], p.Stride[x])
-                                : t % p.Stride[x] != 0 ? new Exclusion(a, ExclusionKind.NotWhole, o[a], p.Out[x], p.Stride[x])
-                                : t / p.Stride[x] >= p.Out[x] ? new Exclusion(a, ExclusionKind.PastEnd, o[a], p.Out[x], p.Stride[x])
+                            t[a] = i[a] + p.Pad[x] - r[a] * p.Dil[x];
+                            o[a] = Reduce(t[a], p.Stride[x]);
+                        }
+                        // A fractional index is the first reason (the stride skips it), then the range.
+                        Exclusion? why = null;
+                        for (int a = 0; a < p.Dims && why is null; a++)
+                        {
+                            int x = Axis3(p, a);
+                            why = t[a] % p.Stride[x] != 0 ? new Exclusion(a, ExclusionKind.NotWhole, o[a], p.Out[x], p.Stride[x]) : null;
+                        }
+                        for (int a = 0; a < p.Dims && why is null; a++)
+                        {
+                            int x = Axis3(p, a);
+                            why = t[a] < 0 ? new Exclusion(a, ExclusionKind.BeforeStart, o[a], p.Out[x], p.Stride[x])
+                                : t[a] / p.Stride[x] >= p.Out[x] ? new Exclusion(a, ExclusionKind.PastEnd, o[a], p.Out[x], p.Stride[x])
                                 : null;
                         }
                         int[] kIndex = Cat(k, cg, r);
