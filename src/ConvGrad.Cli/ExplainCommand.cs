@@ -18,6 +18,7 @@ internal sealed class ExplainCommand : ICommand
                                 [--channels C] [--out-channels K] [--groups G] [--batch N]
                                 [--format text|markdown|latex] [--zero-based] [--seed N]
                                 [--sections forward,dk,di,engine,verify] [--values random,integer]
+               convgrad explain --update-docs FILE | --check-docs FILE
 
         Prints, for O = I ⋆ K with this geometry: (1) every output element as its explicit sum of I·K terms,
         (2) every dK element as its sum of I·dO terms and the compact rule with the stride-dilated dO drawn,
@@ -41,12 +42,34 @@ internal sealed class ExplainCommand : ICommand
           --values      which values the verification uses (default random,integer)
 
         At most {MaxTerms} formula terms are printed; larger geometries are refused.
+
+          --update-docs FILE  regenerate every block of FILE between '<!-- convgrad explain ARGS -->' and
+                              '{ExplainDocs.EndMarker}' (docs/derivation.md) as 'explain ARGS --format markdown'
+          --check-docs FILE   exit 1 when such a block is stale (what the tests check)
         """;
 
     public IReadOnlySet<string> Flags { get; } = new HashSet<string> { "zero-based" };
 
     public int Run(Args args, TextWriter stdout, TextWriter stderr)
     {
+        if (args.Option("update-docs") is { } update)
+        {
+            args.EnsureAllUsed();
+            stdout.WriteLine($"{update}: regenerated {ExplainDocs.Update(update)} explain block(s)");
+            return ExitCodes.Success;
+        }
+        if (args.Option("check-docs") is { } check)
+        {
+            args.EnsureAllUsed();
+            string? stale = ExplainDocs.FirstStale(check, out int blocks);
+            if (stale is not null)
+            {
+                stderr.WriteLine($"convgrad explain: {check}: the block 'explain {stale}' is stale; run 'convgrad explain --update-docs {check}'");
+                return ExitCodes.CheckFailed;
+            }
+            stdout.WriteLine($"{check}: all {blocks} explain block(s) are current");
+            return ExitCodes.Success;
+        }
         int[] input = args.IntList("input") ?? throw new UsageException("missing --input (the spatial input size, e.g. --input 4x4)");
         int[] kernel = args.IntList("kernel") ?? throw new UsageException("missing --kernel (the spatial kernel size, e.g. --kernel 2x2)");
         int dims = input.Length;

@@ -147,7 +147,8 @@ internal sealed class Derivation
                 for (int kk = 0; kk < p.Kg; kk++)
                 {
                     int k = g * p.Kg + kk;
-                    foreach (var r in Positions(p, p.Ker))
+                    // Taps in reverse (the 180° rotation) so that the terms come in increasing dO index.
+                    foreach (var r in Positions(p, p.Ker).Reverse())
                     {
                         // i = o·s + r·d − p  ⇔  o = (i + p − r·d)/s, kept only when whole and inside [0, out).
                         var o = new Coord[p.Dims];
