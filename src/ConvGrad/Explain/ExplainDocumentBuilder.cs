@@ -156,7 +156,9 @@ internal sealed class ExplainDocumentBuilder
         string batch = _p.N > 1 ? " and the batch" : "";
         Para($"With dO = ∂L/∂O given, K(r) enters every output element through the term I(i)·K(r) with i from the index rule, " +
              $"so dK(r) = Σ_o dO(o)·I(i(o, r)): for a fixed tap r the output index o runs over all outputs{batch}. " +
-             "Terms whose input index lies in the padding are zero and shown as dropped.");
+             (_d.KernelGradient.Any(f => f.Excluded.Count > 0)
+                 ? "Terms whose input index lies in the padding are zero and shown as dropped."
+                 : "No input index falls into padding here, so no term is dropped."));
         Equations(_d.KernelGradient, "dK", FormulaPass.KernelGradient);
 
         var s = Spatial(_p.Stride);
