@@ -110,7 +110,7 @@ internal sealed class ExplainCommand : ICommand
         int[] inputShape = [n, c, .. input];
         int[] weightShape = [k, c / groups, .. kernel];
         var problem = ConvProblem.ForConv(geometry, inputShape, weightShape, "input", "kernel");
-        long terms = Derivation.CountTerms(problem);
+        Int128 terms = Derivation.CountTerms(problem);
         if (terms > MaxTerms)
         {
             throw new UsageException($"too large to print: this geometry has {terms} formula terms, the limit is {MaxTerms}; use smaller sizes or fewer channels");

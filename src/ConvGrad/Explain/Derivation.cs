@@ -48,11 +48,11 @@ internal sealed class Derivation
         _ => InputGradient,
     };
 
-    /// <summary>Total number of (kept and excluded) terms over the three passes, without building them.</summary>
-    public static long CountTerms(ConvProblem p) =>
-        (long)p.N * p.K * p.OutSpatial * p.Cg * p.KerSpatial            // forward
-        + (long)p.K * p.Cg * p.KerSpatial * p.N * p.OutSpatial          // dK
-        + (long)p.N * p.C * p.InSpatial * p.Kg * p.KerSpatial;          // dI (one candidate per tap)
+    /// <summary>Total number of (kept and excluded) terms over the three passes, without building them (Int128: cannot overflow).</summary>
+    public static Int128 CountTerms(ConvProblem p) =>
+        (Int128)p.N * p.K * p.OutSpatial * p.Cg * p.KerSpatial            // forward
+        + (Int128)p.K * p.Cg * p.KerSpatial * p.N * p.OutSpatial          // dK
+        + (Int128)p.N * p.C * p.InSpatial * p.Kg * p.KerSpatial;          // dI (one candidate per tap)
 
     /// <summary>Validates the geometry and shapes (as <see cref="Conv"/> does) and derives every element formula.</summary>
     /// <exception cref="ArgumentException">Invalid geometry or shapes.</exception>

@@ -11,7 +11,7 @@ internal sealed class LatexRenderer : IDocumentRenderer
     [
         ("·", "$\\cdot$"), ("⋆", "$\\star$"), ("−", "$-$"), ("≤", "$\\le$"), ("≥", "$\\ge$"), ("≠", "$\\ne$"),
         ("°", "$^\\circ$"), ("Σ", "$\\Sigma$"), ("×", "$\\times$"), ("∂", "$\\partial$"), ("→", "$\\to$"),
-        ("⌊", "$\\lfloor$"), ("⌋", "$\\rfloor$"), ("′", "$'$"), ("″", "$''$"), ("∈", "$\\in$"), ("…", "\\ldots{}"),
+        ("—", "---"), ("⌊", "$\\lfloor$"), ("⌋", "$\\rfloor$"), ("′", "$'$"), ("″", "$''$"), ("∈", "$\\in$"), ("…", "\\ldots{}"),
     ];
 
     public string Render(Document document)
