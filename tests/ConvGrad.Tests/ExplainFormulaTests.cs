@@ -141,3 +141,18 @@ public class ExplainFormulaTests
 
     private static double[] Doubles(Tensor<float> t) => t.ToArray().Select(v => (double)v).ToArray();
 }
+
+/// <summary>The verdict line of the verification section.</summary>
+public class ExplainVerdictTests
+{
+    [Fact]
+    public void Verdict_SaysVerifiedOnlyWhenEveryValueKindPassed()
+    {
+        var ok = new VerificationResult("integer", 0, 0, 0, Exact: true) { Passed = true };
+        var bad = new VerificationResult("random", 1e-7, 0.5, 0, Exact: false) { Passed = false };
+        Assert.StartsWith("verified: forward, dK, dI agree with the engine (max error 0 on integer values)", ExplainDocumentBuilder.Verdict([ok]), StringComparison.Ordinal);
+        string failed = ExplainDocumentBuilder.Verdict([ok, bad]);
+        Assert.StartsWith("FAILED:", failed, StringComparison.Ordinal);
+        Assert.Contains("dK 5.0e-1", failed, StringComparison.Ordinal);
+    }
+}

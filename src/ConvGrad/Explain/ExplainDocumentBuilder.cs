@@ -134,7 +134,8 @@ internal sealed class ExplainDocumentBuilder
             int x = Derivation.Axis3(_p, a);
             return $"{_n.AxisNames[a]}: i = {_n.InputRule(_p.Stride[x], _p.Dil[x], _p.Pad[x])}";
         });
-        Para($"The index rule: output index o and kernel tap r read input index i = s·(o − {_n.Base}) + d·(r − {_n.Base}) + {_n.Base} − p per axis " +
+        string rule = _n.Base == 1 ? "s·(o − 1) + d·(r − 1) + 1 − p" : "s·o + d·r − p";
+        Para($"The index rule: output index o and kernel tap r read input index i = {rule} per axis " +
              $"(s stride, d dilation, p padding before); here {string.Join("; ", rules)}. Everything below follows from this rule alone.");
     }
 
