@@ -6,6 +6,7 @@ public static class Program
     private static readonly ICommand[] Commands =
     [
         new VerifyCommand(),
+        new ExplainCommand(),
         new BenchCommand(),
     ];
 
