@@ -6,6 +6,8 @@ public static class Program
     private static readonly ICommand[] Commands =
     [
         new VerifyCommand(),
+        new TrainCommand(),
+        new PredictCommand(),
     ];
 
     /// <summary>Runs <c>convgrad</c> with the given arguments and returns the exit code.</summary>
