@@ -63,6 +63,7 @@ internal static class Backends
     public static IConvBackend For(ConvOptions options) => options.Engine switch
     {
         ConvEngine.Reference => ReferenceBackend.Instance,
+        ConvEngine.Fast => Cpu.FastBackend.Instance,
         _ => throw new ArgumentException($"unknown engine {options.Engine}", nameof(options)),
     };
 }
