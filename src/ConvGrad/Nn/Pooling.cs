@@ -60,6 +60,12 @@ public sealed class MaxPool2d<T> : Module<T> where T : unmanaged, IFloatingPoint
         var xs = x.ReadOnlySpan;
         var ys = y.Span;
         int k = _w.Kernel, s = _w.Stride, p = _w.Padding;
+        if (k == 2 && s == 2 && p == 0)
+        {
+            Forward2x2(xs, ys, planes, h, w, ho, wo);
+            _inShape = x.Shape.ToArray();
+            return y;
+        }
         for (int pl = 0; pl < planes; pl++)
         {
             var plane = xs.Slice(pl * h * w, h * w);
@@ -89,6 +95,49 @@ public sealed class MaxPool2d<T> : Module<T> where T : unmanaged, IFloatingPoint
         }
         _inShape = x.Shape.ToArray();
         return y;
+    }
+
+    /// <summary>The common 2×2, stride 2, unpadded case: the same scan order and tie rule without window clipping.</summary>
+    private void Forward2x2(ReadOnlySpan<T> xs, Span<T> ys, int planes, int h, int w, int ho, int wo)
+    {
+        var arg = _argmax.AsSpan();
+        for (int pl = 0; pl < planes; pl++)
+        {
+            int basePl = pl * h * w;
+            for (int i = 0; i < ho; i++)
+            {
+                int top = basePl + 2 * i * w;
+                var row0 = xs.Slice(top, w);
+                var row1 = xs.Slice(top + w, w);
+                int o = (pl * ho + i) * wo;
+                for (int j = 0; j < wo; j++)
+                {
+                    int c = 2 * j;
+                    T m = row0[c];
+                    int best = top + c;
+                    T v = row0[c + 1];
+                    if (v > m || (T.IsNaN(v) && !T.IsNaN(m)))
+                    {
+                        m = v;
+                        best = top + c + 1;
+                    }
+                    v = row1[c];
+                    if (v > m || (T.IsNaN(v) && !T.IsNaN(m)))
+                    {
+                        m = v;
+                        best = top + w + c;
+                    }
+                    v = row1[c + 1];
+                    if (v > m || (T.IsNaN(v) && !T.IsNaN(m)))
+                    {
+                        m = v;
+                        best = top + w + c + 1;
+                    }
+                    ys[o + j] = m;
+                    arg[o + j] = best;
+                }
+            }
+        }
     }
 
     /// <inheritdoc />

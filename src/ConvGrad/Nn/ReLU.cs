@@ -32,7 +32,16 @@ public sealed class ReLU<T> : Module<T> where T : unmanaged, IFloatingPointIeee7
         var dx = Reuse(ref _dx, dy.Shape);
         var d = dy.ReadOnlySpan;
         var g = dx.Span;
-        for (int i = 0; i < g.Length; i++)
+        int i = 0;
+        if (Vector.IsHardwareAccelerated && Vector<T>.IsSupported)
+        {
+            for (; i <= g.Length - Vector<T>.Count; i += Vector<T>.Count)
+            {
+                var yv = new Vector<T>(y[i..]);
+                Vector.ConditionalSelect(Vector.GreaterThan(yv, Vector<T>.Zero), new Vector<T>(d[i..]), Vector<T>.Zero).CopyTo(g[i..]);
+            }
+        }
+        for (; i < g.Length; i++)
         {
             g[i] = y[i] > T.Zero ? d[i] : T.Zero;
         }
