@@ -23,7 +23,7 @@ internal sealed class TrainCommand : ICommand
         plain or .gz) the official 60,000/10,000 split is used. Writes DIR/lenet.safetensors (PyTorch names and
         layouts), DIR/training.png and DIR/training.csv; the last line is 'held-out accuracy: NN.NN%'.
 
-          --epochs        passes over the training digits (default 10)
+          --epochs        passes over the training digits (default 8)
           --batch-size    digits per step (default 64)
           --optimizer     sgd (momentum, Nesterov) or adam (default sgd)
           --lr            peak learning rate of the one-cycle schedule (default 0.05 sgd, 0.002 adam)
@@ -44,7 +44,7 @@ internal sealed class TrainCommand : ICommand
 
     public int Run(Args args, TextWriter stdout, TextWriter stderr)
     {
-        int epochs = args.Int("epochs", 10, 1, 10_000);
+        int epochs = args.Int("epochs", 8, 1, 10_000);
         int batch = args.Int("batch-size", 64, 1, 65_536);
         string opt = args.Option("optimizer", "sgd");
         if (opt is not ("sgd" or "adam"))
