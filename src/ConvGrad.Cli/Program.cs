@@ -6,6 +6,8 @@ public static class Program
     private static readonly ICommand[] Commands =
     [
         new VerifyCommand(),
+        new TrainCommand(),
+        new PredictCommand(),
         new ExplainCommand(),
         new BenchCommand(),
     ];
