@@ -6,6 +6,7 @@ public static class Program
     private static readonly ICommand[] Commands =
     [
         new VerifyCommand(),
+        new GpuBenchCommand(),
     ];
 
     /// <summary>Runs <c>convgrad</c> with the given arguments and returns the exit code.</summary>
