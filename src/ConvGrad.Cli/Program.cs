@@ -10,6 +10,7 @@ public static class Program
         new PredictCommand(),
         new ExplainCommand(),
         new BenchCommand(),
+        new GpuBenchCommand(),
     ];
 
     /// <summary>Runs <c>convgrad</c> with the given arguments and returns the exit code.</summary>
