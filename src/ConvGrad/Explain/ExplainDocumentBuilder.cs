@@ -253,9 +253,9 @@ internal sealed class ExplainDocumentBuilder
             outputPadding[a] = _p.In[x] - transposed[a];
         }
         string crop = before.Any(v => v < 0) || after.Any(v => v < 0) ? " (a negative amount means that many rows are cropped instead)" : "";
-        Para("Compact rule: substituting r → k + 1 − r (the 180° rotation, because o = (i + p − d·r)/s runs backwards in r) turns the sum " +
-             "into dI = dO″ ⋆ rot180(K), a full cross-correlation with dilation d and stride 1, where dO″ is dO with stride − 1 zeros inserted " +
-             $"between neighbours (stride {List(s)}) and padded by d·(k − 1) − pad_before = {List(before)} before and " +
+        string zeros = s.All(v => v == 1) ? "dO itself (stride 1 inserts no zeros)" : $"dO with stride − 1 zeros inserted between neighbours (stride {List(s)})";
+        Para("Compact rule: substituting r → k + 1 − r (the 180° rotation: in the solved rule o decreases as r increases) turns the sum " +
+             $"into dI = dO″ ⋆ rot180(K), a full cross-correlation with dilation d and stride 1, where dO″ is {zeros}, padded by d·(k − 1) − pad_before = {List(before)} before and " +
              $"in − 1 + pad_before − (out − 1)·s = {List(after)} after{crop}, so that the result has the input's size. " +
              (_n.ShowChannels || _n.ShowBatch ? "Drawn for one batch item and channel pair (those indices omitted):" : "Drawn for this case:"));
         Matrix("dO″", size, t => Dilated(t, s, before));
