@@ -57,7 +57,7 @@ internal static class GpuPasses
         k.BackwardData(new KernelConfig(grid, new Index3D(GemmTile.Threads, 1, 1)), dy, w, dx, d, win);
     }
 
-    /// <summary>dw = ∂L/∂w: split-K implicit GEMM plus an ordered slice sum, or the depthwise tree reduction.</summary>
+    /// <summary>dw = ∂L/∂w: split-K implicit GEMM plus an ordered slice sum, or the depthwise fixed-order block reduction.</summary>
     public static void BackwardWeight(GpuDevice dev, ConvProblem p, ArrayView<float> x, ArrayView<float> dy, ArrayView<float> dw)
     {
         var k = dev.Kernels;
@@ -82,7 +82,7 @@ internal static class GpuPasses
         k.ReduceSlices(len, partial, dw, len, slices);
     }
 
-    /// <summary>db[k] = Σ_b Σ_o dy[b, k, o] with a fixed-order tree per channel.</summary>
+    /// <summary>db[k] = Σ_b Σ_o dy[b, k, o] with a fixed-order block reduction per channel.</summary>
     public static void BackwardBias(GpuDevice dev, int n, int channels, int spatial, ArrayView<float> dy, ArrayView<float> db) =>
         dev.Kernels.ChannelSum(new KernelConfig(new Index3D(channels, 1, 1), new Index3D(Depthwise.ReduceThreads, 1, 1)), dy, db, n, channels, spatial);
 
