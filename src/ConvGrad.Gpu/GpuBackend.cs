@@ -60,7 +60,7 @@ internal sealed class GpuBackend(GpuDevice device) : IConvBackend
             {
                 ConvPass.Forward => $"Depthwise, so the GPU engine {where} runs a direct kernel, one thread per output element summing its taps: a GEMM would have a reduction of one channel.",
                 ConvPass.BackwardData => $"Depthwise, so the GPU engine {where} runs a direct kernel, one thread per input-gradient element visiting only the taps of its filter phase.",
-                _ => $"Depthwise, so the GPU engine {where} gives each weight-gradient element one thread block that sums its N·out products in a fixed order and a fixed shared-memory tree: deterministic, no atomics.",
+                _ => $"Depthwise, so the GPU engine {where} gives each weight-gradient element one thread block that sums its N·out products in a fixed order, then adds the thread sums in thread order: deterministic, no atomics.",
             };
         }
         return pass switch

@@ -35,7 +35,7 @@ internal static class GpuPasses
             k.DepthwiseForward(p.N * p.K * p.OutSpatial, x, w, bias, y, d, win, hasBias);
             return;
         }
-        var grid = new Index3D(Tiles(p.N * p.OutSpatial, GemmTile.BM), Tiles(p.Kg, GemmTile.BN), p.Groups);
+        var grid = Grid(Tiles(p.N * p.OutSpatial, GemmTile.BM), Tiles(p.Kg, GemmTile.BN), p.Groups);
         k.Forward(new KernelConfig(grid, new Index3D(GemmTile.Threads, 1, 1)), x, w, bias, y, d, win, hasBias);
     }
 
@@ -53,11 +53,11 @@ internal static class GpuPasses
         }
         // Phase ρ = 0 has the most rows: ⌈in/s⌉ per axis.
         int rows = p.N * Ceil(p.In[0], p.Stride[0]) * Ceil(p.In[1], p.Stride[1]) * Ceil(p.In[2], p.Stride[2]);
-        var grid = new Index3D(Tiles(rows, GemmTile.BM), Tiles(p.Cg, GemmTile.BN), p.Groups * window.Phases);
+        var grid = Grid(Tiles(rows, GemmTile.BM), Tiles(p.Cg, GemmTile.BN), (long)p.Groups * window.Phases);
         k.BackwardData(new KernelConfig(grid, new Index3D(GemmTile.Threads, 1, 1)), dy, w, dx, d, win);
     }
 
-    /// <summary>dw = ∂L/∂w: split-K implicit GEMM plus an ordered slice sum, or the depthwise tree reduction.</summary>
+    /// <summary>dw = ∂L/∂w: split-K implicit GEMM plus an ordered slice sum, or the depthwise fixed-order block reduction.</summary>
     public static void BackwardWeight(GpuDevice dev, ConvProblem p, ArrayView<float> x, ArrayView<float> dy, ArrayView<float> dw)
     {
         var k = dev.Kernels;
@@ -70,7 +70,7 @@ internal static class GpuPasses
         }
         var (slices, chunk) = SplitK(p);
         int len = p.K * p.Cg * p.KerSpatial;
-        var grid = new Index3D(Tiles(p.Kg, GemmTile.BM), Tiles(p.Cg * p.KerSpatial, GemmTile.BN), p.Groups * slices);
+        var grid = Grid(Tiles(p.Kg, GemmTile.BM), Tiles(p.Cg * p.KerSpatial, GemmTile.BN), (long)p.Groups * slices);
         var config = new KernelConfig(grid, new Index3D(GemmTile.Threads, 1, 1));
         if (slices == 1)
         {
@@ -82,7 +82,7 @@ internal static class GpuPasses
         k.ReduceSlices(len, partial, dw, len, slices);
     }
 
-    /// <summary>db[k] = Σ_b Σ_o dy[b, k, o] with a fixed-order tree per channel.</summary>
+    /// <summary>db[k] = Σ_b Σ_o dy[b, k, o] with a fixed-order block reduction per channel.</summary>
     public static void BackwardBias(GpuDevice dev, int n, int channels, int spatial, ArrayView<float> dy, ArrayView<float> db) =>
         dev.Kernels.ChannelSum(new KernelConfig(new Index3D(channels, 1, 1), new Index3D(Depthwise.ReduceThreads, 1, 1)), dy, db, n, channels, spatial);
 
@@ -100,6 +100,7 @@ internal static class GpuPasses
         int total = p.N * p.OutSpatial;
         long tiles = (long)Tiles(p.Kg, GemmTile.BM) * Tiles(p.Cg * p.KerSpatial, GemmTile.BN) * p.Groups;
         int slices = (int)Math.Clamp((TargetCtas + tiles - 1) / tiles, 1, MaxSlices);
+        slices = Math.Min(slices, Math.Max(1, MaxGridYZ / p.Groups)); // groups × slices is the grid's z extent
         slices = Math.Min(slices, Math.Max(1, total / MinSliceLength));
         int chunk = Ceil(Ceil(total, slices), GemmTile.BK) * GemmTile.BK;
         return (Ceil(total, chunk), chunk);
@@ -114,6 +115,21 @@ internal static class GpuPasses
         }
         var (slices, _) = SplitK(p);
         return slices == 1 ? 0 : (long)slices * p.K * p.Cg * p.KerSpatial * sizeof(float);
+    }
+
+    /// <summary>CUDA's limit on a grid's y and z extents.</summary>
+    public const int MaxGridYZ = 65535;
+
+    /// <summary>A launch grid, refused with a clear message where CUDA could not launch it.</summary>
+    private static Index3D Grid(int x, int y, long z)
+    {
+        if (y > MaxGridYZ || z > MaxGridYZ)
+        {
+            throw new NotSupportedException(
+                $"the GPU kernels cannot launch a grid of {x}×{y}×{z} CTAs (CUDA allows at most {MaxGridYZ} in y and z); " +
+                "this problem has too many groups × filter phases or channels for the GPU backend");
+        }
+        return new Index3D(x, y, (int)z);
     }
 
     private static int Tiles(int n, int tile) => (n + tile - 1) / tile;

@@ -108,8 +108,8 @@ internal static class Depthwise
 
     /// <summary>
     /// dw[c, r] = Σ_b Σ_o dy[b, c, o] · x[b, c, o·s + r·d − p]; one CTA of <see cref="ReduceThreads"/> threads per dw
-    /// element: thread t sums the indices t, t + T, t + 2T, … in order, then a fixed shared-memory tree adds the
-    /// thread sums. The summation order depends only on the shape. Grid (C·RST), group <see cref="ReduceThreads"/>.
+    /// element: thread t sums the indices t, t + T, t + 2T, … in order, then thread 0 adds the thread sums in
+    /// thread order. The summation order depends only on the shape. Grid (C·RST), group <see cref="ReduceThreads"/>.
     /// </summary>
     public static void BackwardWeight(ArrayView<float> x, ArrayView<float> dy, ArrayView<float> dw, ConvDims d, SpecializedValue<Window> window)
     {
@@ -145,7 +145,7 @@ internal static class Depthwise
             }
         }
         var partial = SharedMemory.Allocate<float>(ReduceThreads);
-        float total2 = Reductions.TreeSum(partial, tid, sum, ReduceThreads);
+        float total2 = Reductions.OrderedSum(partial, tid, sum, ReduceThreads);
         if (tid == 0)
         {
             dw[e] = total2;
@@ -157,27 +157,29 @@ internal static class Depthwise
 internal static class Reductions
 {
     /// <summary>
-    /// Σ over the CTA of <paramref name="value"/> by a fixed binary tree in shared memory (pairs (t, t + half) for
-    /// half = n/2, n/4, …, 1); the result is valid in every thread. <paramref name="n"/> is a power of two.
+    /// Σ over the CTA of <paramref name="value"/> in a fixed order: every thread stores its value in shared memory,
+    /// then thread 0 adds the <paramref name="n"/> values in thread order (one barrier; a barrier per tree level costs
+    /// more than the n shared-memory adds, and ILGPU's CPU accelerator pays heavily for every barrier). The result is
+    /// valid in thread 0 only.
     /// </summary>
-    public static float TreeSum(ArrayView<float> scratch, int tid, float value, int n)
+    public static float OrderedSum(ArrayView<float> scratch, int tid, float value, int n)
     {
         scratch[tid] = value;
         Group.Barrier();
-        for (int half = n / 2; half > 0; half /= 2)
+        float sum = 0f;
+        if (tid == 0)
         {
-            if (tid < half)
+            for (int t = 0; t < n; t++)
             {
-                scratch[tid] += scratch[tid + half];
+                sum += scratch[t];
             }
-            Group.Barrier();
         }
-        return scratch[0];
+        return sum;
     }
 
     /// <summary>
     /// Bias gradient db[k] = Σ_b Σ_o dy[b, k, o]: one CTA of <see cref="Depthwise.ReduceThreads"/> threads per channel,
-    /// thread sums in index order, then <see cref="TreeSum"/>. Grid (K), group <see cref="Depthwise.ReduceThreads"/>.
+    /// thread sums in index order, then <see cref="OrderedSum"/>. Grid (K), group <see cref="Depthwise.ReduceThreads"/>.
     /// </summary>
     public static void ChannelSum(ArrayView<float> dy, ArrayView<float> db, int n, int k, int spatial)
     {
@@ -191,7 +193,7 @@ internal static class Reductions
             sum += dy[(b * k + ch) * spatial + i - b * spatial];
         }
         var partial = SharedMemory.Allocate<float>(Depthwise.ReduceThreads);
-        float s = TreeSum(partial, tid, sum, Depthwise.ReduceThreads);
+        float s = OrderedSum(partial, tid, sum, Depthwise.ReduceThreads);
         if (tid == 0)
         {
             db[ch] = s;

@@ -15,4 +15,7 @@ public sealed class CpuAcceleratorFixture : IDisposable
 public sealed class GpuCollection : ICollectionFixture<CpuAcceleratorFixture>
 {
     public const string Name = "ILGPU CPU accelerator";
+
+    /// <summary>Trait of the tests that run kernels on the CPU accelerator (filter: <c>Category!=IlgpuCpu</c> to skip them).</summary>
+    public const string Trait = "IlgpuCpu";
 }

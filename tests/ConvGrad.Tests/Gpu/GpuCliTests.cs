@@ -4,6 +4,7 @@ namespace ConvGrad.Tests.Gpu;
 
 /// <summary><c>convgrad verify --device</c>: the GPU kernels through the same checker, and one-line errors.</summary>
 [Collection(GpuCollection.Name)]
+[Trait("Category", GpuCollection.Trait)]
 public class GpuCliTests
 {
     [Fact]

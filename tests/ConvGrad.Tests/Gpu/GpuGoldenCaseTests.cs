@@ -6,6 +6,7 @@ namespace ConvGrad.Tests.Gpu;
 
 /// <summary>Every bundled golden case passes through the GPU kernels on ILGPU's CPU accelerator, within the golden tolerance.</summary>
 [Collection(GpuCollection.Name)]
+[Trait("Category", GpuCollection.Trait)]
 public class GpuGoldenCaseTests(CpuAcceleratorFixture fixture, ITestOutputHelper output)
 {
     public static TheoryData<string> Cases() => GoldenCaseTests.Cases();

@@ -9,6 +9,7 @@ namespace ConvGrad.Tests.Gpu;
 /// within the golden tolerance; plus the schedule-specific properties (tile edges, split-K, empty phases, determinism).
 /// </summary>
 [Collection(GpuCollection.Name)]
+[Trait("Category", GpuCollection.Trait)]
 public class GpuPropertyTests(CpuAcceleratorFixture fixture)
 {
     private GpuDevice Device => fixture.Device;
