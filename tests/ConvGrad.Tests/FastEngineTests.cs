@@ -130,6 +130,37 @@ public class FastEngineTests
         CheckAllPasses(cs, 8, integer: true, Fast1);
     }
 
+    /// <summary>
+    /// On a fresh thread (an empty workspace), a strided dX whose phases have fewer taps than the kernel: a phase's
+    /// reduction block (2 taps × 128 = 256, one block) is deeper than the whole kernel's (9 × 128 = 1152, blocks of 231),
+    /// so a workspace sized from the whole kernel alone would overflow.
+    /// </summary>
+    [Fact]
+    public void BackwardData_PhaseBlocks_FitTheWorkspace_OnAFreshThread()
+    {
+        var g = ConvGeometry.Uniform(2, stride: 2, padding: 1);
+        var rng = new Random(4);
+        var w = Random(rng, [128, 8, 3, 3], true);
+        var dy = Random(rng, [1, 128, 5, 5], true);
+        Tensor<float>? fast = null;
+        Exception? error = null;
+        var t = new Thread(() =>
+        {
+            try
+            {
+                fast = Conv.BackwardData(dy, w, g, [1, 8, 9, 9], Fast1);
+            }
+            catch (Exception e)
+            {
+                error = e;
+            }
+        });
+        t.Start();
+        t.Join();
+        Assert.Null(error);
+        AssertClose(Conv.BackwardData(dy, w, g, [1, 8, 9, 9], Reference), fast!, true, "dx");
+    }
+
     [Fact]
     public void TransposedConvolution_WithOutputPaddingAtLeastStride_MatchesReference()
     {

@@ -26,6 +26,12 @@ internal sealed unsafe class GemmWorkspace : IDisposable
     /// <summary>Packed B block.</summary>
     public float* B => _b;
 
+    /// <summary>Capacity of <see cref="A"/> in floats.</summary>
+    public nint AFloats => _aFloats;
+
+    /// <summary>Capacity of <see cref="B"/> in floats.</summary>
+    public nint BFloats => _bFloats;
+
     /// <summary>Integer tables.</summary>
     public int* Ints => _ints;
 
