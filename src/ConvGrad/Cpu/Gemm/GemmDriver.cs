@@ -70,6 +70,7 @@ internal static unsafe class GemmDriver
     public static nint PackedBFloats(int n, int kr) => (nint)RoundUp(Math.Min(NC, n), NR) * MaxBlockUpTo(kr);
 
     /// <summary>Runs the tile range; <paramref name="ws"/> must hold <see cref="PackedAFloats"/> and <see cref="PackedBFloats"/> for the range.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Run<TA, TB>(ref TA pa, ref TB pb, int kr, in GemmOutput c, int m0, int m1, int n0, int n1, GemmWorkspace ws)
         where TA : struct, IPackA
         where TB : struct, IPackB
@@ -154,7 +155,7 @@ internal static unsafe class GemmDriver
     /// A partial or scattered tile: gather its C (or bias) into a 6×16 scratch, run the same micro-kernel in accumulate
     /// mode (so each element gets the very same FMA chain as in a full tile), and store back the valid part.
     /// </summary>
-    [MethodImpl(MethodImplOptions.NoInlining)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     [SkipLocalsInit]
     private static void EdgeTile(int kc, float* ap, float* bp, nint ldb, in GemmOutput c, int m, int j, int mr, int nr, bool first)
     {

@@ -29,6 +29,7 @@ internal static unsafe class RowGather
         GatherGeneral(dst, ds, row, width, x0, step, len);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void GatherGeneral(float* dst, nint ds, float* row, int width, int x0, int step, int len)
     {
         int lo = x0 >= 0 ? 0 : (-x0 + step - 1) / step;
