@@ -121,6 +121,8 @@ public class FastEngineTests
     [InlineData(2, 7, 37, 29, 13, 5, 2, 2)]    // stride 2, 5x5 dilated: unequal phases, edge tiles everywhere
     [InlineData(1, 260, 5, 5, 7, 1, 1, 1)]    // 1x1 stride 1: B read in place, reduction 260 > KC, N = 25 (edge panel)
     [InlineData(2, 64, 9, 11, 20, 1, 3, 1)]   // 1x1 stride 3: 8 of 9 phases empty (exact zeros)
+    [InlineData(2, 3, 70, 75, 10, 7, 2, 1)]   // stem-like: 3 channels, 7x7 stride 2 (direct few-channel dX, 32-wide vectors)
+    [InlineData(3, 1, 20, 41, 9, 3, 1, 1)]    // one input channel, rows wider than 32
     public void AllPasses_MatchReference_AcrossBlockingBoundaries(int n, int c, int h, int w, int k, int r, int s, int d)
     {
         int pad = r / 2 * d;
@@ -200,9 +202,9 @@ public class FastEngineTests
                 {
                     for (int part = 0; part < parts; part++)
                     {
-                        ForwardGemm.Run(p, px, pw, pb, py, part, parts);
-                        BackwardDataByPhases.Run(p, pdy, pw, pdx, part, parts);
-                        BackwardWeightGemm.Run(p, px, pdy, pdw, part, parts);
+                        FastBackend.ForwardPart(p, px, pw, pb, py, part, parts);
+                        FastBackend.BackwardDataPart(p, pdy, pw, pdx, part, parts);
+                        FastBackend.BackwardWeightPart(p, px, pdy, pdw, part, parts);
                     }
                 }
                 results[3 * (parts - 1)] = y.ToArray();

@@ -17,8 +17,6 @@ internal sealed unsafe class FastBackend : IConvBackend
 
     public void Forward(ConvProblem p, ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> b, Span<float> y, int threads)
     {
-        // Dispatch point for specialised forward kernels. Depthwise (IsDepthwise) has no direct kernel here yet and
-        // takes the general implicit-im2col GEMM below, which handles every geometry.
         fixed (float* px = x, pw = w, pb = b, py = y)
         {
             Execute(new PassWork(ConvPass.Forward, p, px, pw, pb, py), TileSplit.Parts(p, threads));
@@ -27,7 +25,6 @@ internal sealed unsafe class FastBackend : IConvBackend
 
     public void BackwardData(ConvProblem p, ReadOnlySpan<float> dy, ReadOnlySpan<float> w, Span<float> dx, int threads)
     {
-        // Dispatch point for specialised backward-data kernels (depthwise goes to the general phase GEMM for now).
         fixed (float* pdy = dy, pw = w, pdx = dx)
         {
             Execute(new PassWork(ConvPass.BackwardData, p, pdy, pw, null, pdx), TileSplit.Parts(p, threads));
@@ -36,7 +33,6 @@ internal sealed unsafe class FastBackend : IConvBackend
 
     public void BackwardWeight(ConvProblem p, ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dw, int threads)
     {
-        // Dispatch point for specialised backward-weight kernels (depthwise goes to the general GEMM for now).
         fixed (float* px = x, pdy = dy, pdw = dw)
         {
             Execute(new PassWork(ConvPass.BackwardWeight, p, px, pdy, null, pdw), TileSplit.Parts(p, threads));
@@ -76,6 +72,13 @@ internal sealed unsafe class FastBackend : IConvBackend
                     ? "With stride 1 there is a single phase: a stride-1 correlation of dY with the channel-transposed weight, each tap reading dY at its own offset, zero outside dY."
                     : $"The stride splits dX into {phases} phases (input positions with the same remainder modulo the stride); each phase is a stride-1 correlation of dY with only the kernel taps that reach it ({min} to {max} taps), so the zeros a zero-inserted dY would hold are never built and never multiplied." +
                       (empty > 0 ? $" {empty} phase(s) receive no tap at all and are written with exact zeros." : "");
+                if (BackwardDataFewChannels.Applies(p))
+                {
+                    string phasesText = p.UnitStride ? "With stride 1 there is a single phase." :
+                        $"The stride splits dX into {phases} phases (input positions with the same remainder modulo the stride); each is a stride-1 correlation of dY with only the {min} to {max} kernel taps that reach it, so no inserted zero is built or multiplied." +
+                        (empty > 0 ? $" {empty} phase(s) receive no tap at all and are written with exact zeros." : "");
+                    return $"With only {p.Cg} input channel(s) per group, a GEMM would spend its time packing dY, so the fast engine computes backward-data directly: for each dX row of a stride phase it lists the (output channel, tap) terms whose dY row lies inside the output and sums them with 8-wide FMA vectors along the row, reading dY in place. {phasesText}";
+                }
                 return $"The fast engine computes backward-data by stride phases, one GEMM per image, group and phase: dX_phase[{p.Cg} x pixels] = Wᵀ_taps · dY windows, around {kernel}. {how} " +
                        $"Every dX element is written by exactly one tile, so nothing is pre-filled or accumulated twice.{groups}";
             }
@@ -106,17 +109,45 @@ internal sealed unsafe class FastBackend : IConvBackend
             switch (pass)
             {
                 case ConvPass.Forward:
-                    ForwardGemm.Run(p, a, b, bias, output, part, parts);
+                    ForwardPart(p, a, b, bias, output, part, parts);
                     break;
                 case ConvPass.BackwardData:
-                    BackwardDataByPhases.Run(p, a, b, output, part, parts);
+                    BackwardDataPart(p, a, b, output, part, parts);
                     break;
                 default:
-                    BackwardWeightGemm.Run(p, a, b, output, part, parts);
+                    BackwardWeightPart(p, a, b, output, part, parts);
                     break;
             }
         }
     }
+
+    /// <summary>
+    /// Forward, part <paramref name="part"/> of <paramref name="parts"/>: the dispatch point for forward kernels.
+    /// Depthwise (<see cref="IsDepthwise"/>) has no direct kernel here yet and takes the general implicit-im2col GEMM.
+    /// </summary>
+    internal static void ForwardPart(ConvProblem p, float* x, float* w, float* b, float* y, int part, int parts) =>
+        ForwardGemm.Run(p, x, w, b, y, part, parts);
+
+    /// <summary>
+    /// Backward-data, part <paramref name="part"/> of <paramref name="parts"/>: the dispatch point for dX kernels.
+    /// Groups with at most three input channels (first layers, and depthwise until its own kernel lands) take the
+    /// direct phase kernel; everything else the phase GEMM.
+    /// </summary>
+    internal static void BackwardDataPart(ConvProblem p, float* dy, float* w, float* dx, int part, int parts)
+    {
+        if (BackwardDataFewChannels.Applies(p))
+        {
+            BackwardDataFewChannels.Run(p, dy, w, dx, part, parts);
+        }
+        else
+        {
+            BackwardDataByPhases.Run(p, dy, w, dx, part, parts);
+        }
+    }
+
+    /// <summary>Backward-weight, part <paramref name="part"/> of <paramref name="parts"/>: the dispatch point for dW kernels (depthwise takes the GEMM for now).</summary>
+    internal static void BackwardWeightPart(ConvProblem p, float* x, float* dy, float* dw, int part, int parts) =>
+        BackwardWeightGemm.Run(p, x, dy, dw, part, parts);
 
     private sealed class PassWorkBox(PassWork work) : IPartitionedWork
     {
