@@ -131,7 +131,8 @@ internal static unsafe class BackwardDataByPhases
     {
         int kr = p.Kg * p.KerSpatial, maxPhase = MaxPhasePixels(p);
         return parts * (4L * (GemmDriver.PackedAFloats(p.Cg, kr) + GemmDriver.PackedBFloats(Math.Max(1, p.N * maxPhase / parts), kr))
-            + 4L * (4 * p.KerSpatial + 2 * (p.Ker[0] + p.Ker[1] + p.Ker[2]) + maxPhase));
+            + 4L * (4 * p.KerSpatial + 2 * (p.Ker[0] + p.Ker[1] + p.Ker[2]) + maxPhase)
+            + (p.UnitStride ? 0 : 4L * p.Cg * GemmBlocking.StageColumns(p.Cg)));
     }
 
     /// <summary>The non-empty-grid phases of the problem, how many have no tap, and the fewest / most taps of one phase (for <c>Describe</c>).</summary>

@@ -22,6 +22,12 @@ internal static class GemmBlocking
     /// <summary>Columns of B packed per block (multiple of <see cref="NR"/>).</summary>
     public const int NC = 2048;
 
+    /// <summary>Floats of the staging block that scattered outputs (strided dX phases) are computed into before one scatter pass (1 MiB).</summary>
+    public const int StageFloats = 1 << 18;
+
+    /// <summary>Columns per staging block for <paramref name="rows"/> rows: a multiple of NR, at most NC.</summary>
+    public static int StageColumns(int rows) => Math.Clamp(StageFloats / Math.Max(1, rows) / NR * NR, NR, NC);
+
     /// <summary>Below this many multiply-adds a pass runs on the calling thread only (thread wake-up would cost more).</summary>
     public const long ParallelThreshold = 1L << 19;
 

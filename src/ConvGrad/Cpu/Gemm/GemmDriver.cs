@@ -70,7 +70,6 @@ internal static unsafe class GemmDriver
     public static nint PackedBFloats(int n, int kr) => (nint)RoundUp(Math.Min(NC, n), NR) * MaxBlockUpTo(kr);
 
     /// <summary>Runs the tile range; <paramref name="ws"/> must hold <see cref="PackedAFloats"/> and <see cref="PackedBFloats"/> for the range.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Run<TA, TB>(ref TA pa, ref TB pb, int kr, in GemmOutput c, int m0, int m1, int n0, int n1, GemmWorkspace ws)
         where TA : struct, IPackA
         where TB : struct, IPackB
@@ -79,6 +78,51 @@ internal static unsafe class GemmDriver
         {
             return;
         }
+        if (c.ColOff == null)
+        {
+            RunBlocks(ref pa, ref pb, kr, c, m0, m1, n0, n1, ws);
+            return;
+        }
+        // Scattered columns: compute a block of columns into a contiguous staging block (full tiles take the
+        // direct-store kernel, reduction blocks accumulate there), then scatter it once. The FMA chain of every
+        // element is the same as without staging.
+        int rows = m1 - m0, width = StageColumns(rows);
+        ws.EnsureStage((nint)rows * width);
+        for (int jc = n0; jc < n1; jc += width)
+        {
+            int nc = Math.Min(width, n1 - jc);
+            var staged = new GemmOutput { C = ws.Stage - (nint)m0 * nc - jc, Ldc = nc, Bias = c.Bias, SegLen = int.MaxValue };
+            RunBlocks(ref pa, ref pb, kr, staged, m0, m1, jc, jc + nc, ws);
+            Scatter(ws.Stage, nc, c, m0, m1, jc, jc + nc);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Scatter(float* stage, int nc, in GemmOutput c, int m0, int m1, int j0, int j1)
+    {
+        int q0 = j0 / c.SegLen, r0 = j0 - q0 * c.SegLen;
+        for (int m = m0; m < m1; m++)
+        {
+            float* src = stage + (nint)(m - m0) * nc;
+            float* image = c.C + m * c.Ldc + q0 * c.SegStride;
+            int r = r0;
+            for (int j = 0; j < j1 - j0; j++)
+            {
+                image[c.ColOff[r]] = src[j];
+                if (++r == c.SegLen)
+                {
+                    r = 0;
+                    image += c.SegStride;
+                }
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void RunBlocks<TA, TB>(ref TA pa, ref TB pb, int kr, in GemmOutput c, int m0, int m1, int n0, int n1, GemmWorkspace ws)
+        where TA : struct, IPackA
+        where TB : struct, IPackB
+    {
         float* bufA = ws.A, bufB = ws.B;
         float* direct = pb.Direct(out nint ld);
         for (int jc = n0; jc < n1; jc += NC)
