@@ -167,6 +167,36 @@ internal static unsafe class BackwardDataFewChannels
                 }
             }
         }
+        for (; x + 16 <= hi; x += 16)
+        {
+            Vector256<float> a00 = default, a01 = default, a10 = default, a11 = default, a20 = default, a21 = default;
+            for (int i = 0; i < count; i++)
+            {
+                float* s = dy + termSrc[i] + x;
+                var v0 = Vector256.Load(s); var v1 = Vector256.Load(s + 8);
+                var w0 = Vector256.Create(termW[4 * i]);
+                a00 = Vector256.FusedMultiplyAdd(w0, v0, a00); a01 = Vector256.FusedMultiplyAdd(w0, v1, a01);
+                if (cg > 1)
+                {
+                    var w1 = Vector256.Create(termW[4 * i + 1]);
+                    a10 = Vector256.FusedMultiplyAdd(w1, v0, a10); a11 = Vector256.FusedMultiplyAdd(w1, v1, a11);
+                    var w2 = Vector256.Create(termW[4 * i + 2]);
+                    a20 = Vector256.FusedMultiplyAdd(w2, v0, a20); a21 = Vector256.FusedMultiplyAdd(w2, v1, a21);
+                }
+            }
+            float* o = acc + x;
+            a00.Store(o); a01.Store(o + 8);
+            if (cg > 1)
+            {
+                o += g2;
+                a10.Store(o); a11.Store(o + 8);
+                if (cg > 2)
+                {
+                    o += g2;
+                    a20.Store(o); a21.Store(o + 8);
+                }
+            }
+        }
         for (; x + 8 <= hi; x += 8)
         {
             Vector256<float> a0 = default, a1 = default, a2 = default;
@@ -217,6 +247,12 @@ internal static unsafe class BackwardDataFewChannels
                 }
             }
         }
+    }
+
+    public static long WorkspaceBytes(ConvProblem p, int parts)
+    {
+        long terms = (long)p.Kg * p.KerSpatial;
+        return parts * 4L * (4 * terms + 4L * p.In[2] + 64 + 4 * p.KerSpatial + 2 * (p.Ker[0] + p.Ker[1] + p.Ker[2]) + 2 * terms);
     }
 
     private static int PhaseCount(int size, int rho, int s) => rho < size ? (size - rho + s - 1) / s : 0;

@@ -45,7 +45,9 @@ internal sealed unsafe class FastBackend : IConvBackend
         return pass switch
         {
             ConvPass.Forward => ForwardGemm.WorkspaceBytes(p, parts),
-            ConvPass.BackwardData => BackwardDataByPhases.WorkspaceBytes(p, parts),
+            ConvPass.BackwardData => BackwardDataFewChannels.Applies(p)
+                ? BackwardDataFewChannels.WorkspaceBytes(p, parts)
+                : BackwardDataByPhases.WorkspaceBytes(p, parts),
             _ => BackwardWeightGemm.WorkspaceBytes(p, parts),
         };
     }
