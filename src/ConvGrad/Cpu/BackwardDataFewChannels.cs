@@ -72,6 +72,7 @@ internal static unsafe class BackwardDataFewChannels
             hi = Math.Max(hi, lo);
 
             long rows = (long)p.N * p.Groups * g0 * g1;
+            int count = 0, sigG = -1, sigA = -1, sigAn = -1, sigB = -1, sigBn = -1;
             long rowBegin = rows * part / parts, rowEnd = rows * (part + 1) / parts;
             for (long row = rowBegin; row < rowEnd; row++)
             {
@@ -82,10 +83,22 @@ internal static unsafe class BackwardDataFewChannels
                 int g = (int)(rest % p.Groups), n = (int)(rest / p.Groups);
                 float* dyImage = dy + ((nint)n * p.K + (nint)g * p.Kg) * p.OutSpatial;
 
-                // The (k, tap) terms whose dY row lies inside the output, with their source offsets and C_g weights.
-                int count = 0;
-                if (taps > 0)
+                // The (k, tap) terms whose dY row lies inside the output, with their source offsets (relative to the dY
+                // row of this dX row) and C_g weights. The in-range taps of each axis form a contiguous run of the tap
+                // list, so rows with the same runs (all interior rows) reuse the list.
+                int a0 = 0, a1n = 0, b0 = 0, b1n = 0;
+                for (int a = n0t - 1; a >= 0; a--)
                 {
+                    if ((uint)(t0 + o0[a]) < (uint)p.Out[0]) { a1n++; a0 = a; }
+                }
+                for (int b = n1t - 1; b >= 0; b--)
+                {
+                    if ((uint)(t1 + o1[b]) < (uint)p.Out[1]) { b1n++; b0 = b; }
+                }
+                if (g != sigG || a0 != sigA || a1n != sigAn || b0 != sigB || b1n != sigBn)
+                {
+                    sigG = g; sigA = a0; sigAn = a1n; sigB = b0; sigBn = b1n;
+                    count = 0;
                     for (int k = 0; k < p.Kg; k++)
                     {
                         for (int t = 0; t < taps; t++)
@@ -95,7 +108,7 @@ internal static unsafe class BackwardDataFewChannels
                             {
                                 continue;
                             }
-                            termSrc[count] = k * p.OutSpatial + z * out12 + y * p.Out[2] + tapOff[3 * t + 2];
+                            termSrc[count] = k * p.OutSpatial + tapOff[3 * t] * out12 + tapOff[3 * t + 1] * p.Out[2] + tapOff[3 * t + 2];
                             termCol[count] = tapOff[3 * t + 2];
                             float* wk = w + (((nint)g * p.Kg + k) * cg) * ks + tapW[t];
                             for (int c = 0; c < MaxChannels; c++)
@@ -107,7 +120,7 @@ internal static unsafe class BackwardDataFewChannels
                     }
                 }
 
-                RowSums(dyImage, termSrc, termCol, termW, count, g2, lo, hi, p.Out[2], cg, acc);
+                RowSums(dyImage + (nint)t0 * out12 + (nint)t1 * p.Out[2], termSrc, termCol, termW, count, g2, lo, hi, p.Out[2], cg, acc);
 
                 for (int c = 0; c < cg; c++)
                 {
@@ -125,7 +138,7 @@ internal static unsafe class BackwardDataFewChannels
     }
 
     /// <summary>
-    /// acc[c][x] = Σ_i termW[i][c] · dy[termSrc[i] + x] for x ∈ [0, g2), reading dY only inside [0, width) of each row:
+    /// acc[c][x] = Σ_i termW[i][c] · dy[termSrc[i] + x] (dy at the row's origin; termSrc may point before it) for x ∈ [0, g2), reading dY only inside [0, width) of each row:
     /// 8-wide vectors (four at a time) over the all-inside range [lo, hi), scalar with bounds outside it.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
