@@ -62,10 +62,9 @@ internal sealed unsafe class FastBackend : IConvBackend
             {
                 bool direct = p.KerSpatial == 1 && p.UnitStride && p.Pad.All(v => v == 0);
                 string b = direct
-                    ? "This is a 1x1 convolution with stride 1 and no padding, so the im2col matrix is X itself and the GEMM reads it in place, with no copy."
-                    : "The im2col matrix is never built: the packer gathers one 256-deep panel of it at a time straight from X through the geometry, writing zeros where a window overlaps the padding.";
-                return $"The fast engine computes the forward pass as an implicit-im2col GEMM per image and group: Y[{p.Kg} x {p.OutSpatial}] = W[{p.Kg} x {p.Cg * p.KerSpatial}] · im2col(X), " +
-                       $"blocked BLIS-style around {kernel}. {b} The bias starts each sum.{groups}";
+                    ? $"This is a 1x1 convolution with stride 1 and no padding, so the im2col matrix of each image is X itself and the GEMM reads it in place, with no copy: one GEMM per image and group, Y[{p.Kg} x {p.OutSpatial}] = W[{p.Kg} x {p.Cg}] · X."
+                    : $"One GEMM per group with the batch folded into the columns, Y[{p.Kg} x {(long)p.N * p.OutSpatial}] = W[{p.Kg} x {p.Cg * p.KerSpatial}] · im2col(X); the im2col matrix is never built: the packer gathers one panel of it (about 256 deep) at a time straight from X through the geometry, writing zeros where a window overlaps the padding.";
+                return $"The fast engine computes the forward pass as an implicit-im2col GEMM, blocked BLIS-style around {kernel}. {b} The bias starts each sum.{groups}";
             }
             case ConvPass.BackwardData:
             {
@@ -81,11 +80,11 @@ internal sealed unsafe class FastBackend : IConvBackend
                         (empty > 0 ? $" {empty} phase(s) receive no tap at all and are written with exact zeros." : "");
                     return $"With only {p.Cg} input channel(s) per group, a GEMM would spend its time packing dY, so the fast engine computes backward-data directly: for each dX row of a stride phase it lists the (output channel, tap) terms whose dY row lies inside the output and sums them with 8-wide FMA vectors along the row, reading dY in place. {phasesText}";
                 }
-                return $"The fast engine computes backward-data by stride phases, one GEMM per image, group and phase: dX_phase[{p.Cg} x pixels] = Wᵀ_taps · dY windows, around {kernel}. {how} " +
+                return $"The fast engine computes backward-data by stride phases, one GEMM per group and phase with the batch folded into the columns: dX_phase[{p.Cg} x N·pixels] = Wᵀ_taps · dY windows, around {kernel}. {how} " +
                        $"Every dX element is written by exactly one tile, so nothing is pre-filled or accumulated twice.{groups}";
             }
             default:
-                return $"The fast engine computes backward-weight as one GEMM per group, dW[{p.Kg} x {p.Cg * p.KerSpatial}] = dY[{p.Kg} x {(long)p.N * p.OutSpatial}] · im2col(X)ᵀ, reducing over batch and output positions in 256-deep blocks " +
+                return $"The fast engine computes backward-weight as one GEMM per group, dW[{p.Kg} x {p.Cg * p.KerSpatial}] = dY[{p.Kg} x {(long)p.N * p.OutSpatial}] · im2col(X)ᵀ, reducing over batch and output positions in blocks of about 256 " +
                        $"in a fixed order, around {kernel}. Threads split the output tiles, never the reduction, so the result is bitwise the same with any thread count. " +
                        $"Only real input samples are gathered (zeros for padding); nothing of a zero-inserted tensor is involved.{groups}";
         }
