@@ -121,6 +121,8 @@ public class FastEngineTests
     [InlineData(2, 7, 37, 29, 13, 5, 2, 2)]    // stride 2, 5x5 dilated: unequal phases, edge tiles everywhere
     [InlineData(1, 260, 5, 5, 7, 1, 1, 1)]    // 1x1 stride 1: B read in place, reduction 260 > KC, N = 25 (edge panel)
     [InlineData(2, 64, 9, 11, 20, 1, 3, 1)]   // 1x1 stride 3: 8 of 9 phases empty (exact zeros)
+    [InlineData(2, 3, 70, 75, 10, 7, 2, 1)]   // stem-like: 3 channels, 7x7 stride 2 (direct few-channel dX, 32-wide vectors)
+    [InlineData(3, 1, 20, 41, 9, 3, 1, 1)]    // one input channel, rows wider than 32
     public void AllPasses_MatchReference_AcrossBlockingBoundaries(int n, int c, int h, int w, int k, int r, int s, int d)
     {
         int pad = r / 2 * d;
@@ -128,6 +130,37 @@ public class FastEngineTests
         var cs = new Case(g, [n, c, h, w], [k, c, r, r], true);
         CheckAllPasses(cs, 7, integer: false, Fast2);
         CheckAllPasses(cs, 8, integer: true, Fast1);
+    }
+
+    /// <summary>
+    /// On a fresh thread (an empty workspace), a strided dX whose phases have fewer taps than the kernel: a phase's
+    /// reduction block (2 taps × 128 = 256, one block) is deeper than the whole kernel's (9 × 128 = 1152, blocks of 231),
+    /// so a workspace sized from the whole kernel alone would overflow.
+    /// </summary>
+    [Fact]
+    public void BackwardData_PhaseBlocks_FitTheWorkspace_OnAFreshThread()
+    {
+        var g = ConvGeometry.Uniform(2, stride: 2, padding: 1);
+        var rng = new Random(4);
+        var w = Random(rng, [128, 8, 3, 3], true);
+        var dy = Random(rng, [1, 128, 5, 5], true);
+        Tensor<float>? fast = null;
+        Exception? error = null;
+        var t = new Thread(() =>
+        {
+            try
+            {
+                fast = Conv.BackwardData(dy, w, g, [1, 8, 9, 9], Fast1);
+            }
+            catch (Exception e)
+            {
+                error = e;
+            }
+        });
+        t.Start();
+        t.Join();
+        Assert.Null(error);
+        AssertClose(Conv.BackwardData(dy, w, g, [1, 8, 9, 9], Reference), fast!, true, "dx");
     }
 
     [Fact]
@@ -169,9 +202,9 @@ public class FastEngineTests
                 {
                     for (int part = 0; part < parts; part++)
                     {
-                        ForwardGemm.Run(p, px, pw, pb, py, part, parts);
-                        BackwardDataByPhases.Run(p, pdy, pw, pdx, part, parts);
-                        BackwardWeightGemm.Run(p, px, pdy, pdw, part, parts);
+                        FastBackend.ForwardPart(p, px, pw, pb, py, part, parts);
+                        FastBackend.BackwardDataPart(p, pdy, pw, pdx, part, parts);
+                        FastBackend.BackwardWeightPart(p, px, pdy, pdw, part, parts);
                     }
                 }
                 results[3 * (parts - 1)] = y.ToArray();

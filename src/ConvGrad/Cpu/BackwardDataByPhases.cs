@@ -91,19 +91,32 @@ internal static unsafe class BackwardDataByPhases
                 };
                 if (taps == 0)
                 {
-                    for (int m = m0; m < m1; m++)
-                    {
-                        float* row = c.C + (nint)m * p.InSpatial;
-                        for (int j = j0; j < j1; j++)
-                        {
-                            row[c.Col(j)] = 0f;
-                        }
-                    }
+                    WriteZeros(c, m0, m1, j0, j1);
                     continue;
                 }
                 var pa = new PhaseWeightsA(w + (nint)g * p.Kg * p.Cg * ks, p.Cg, ks, taps, tapW);
                 var pb = new Im2ColPanelsB(dy + (nint)g * p.Kg * p.OutSpatial, p.OutSpatial, (nint)p.K * p.OutSpatial, p.N, taps, tapOff, p.Out, unit, grid);
                 GemmDriver.Run(ref pa, ref pb, p.Kg * taps, c, m0, m1, j0, j1, ws);
+            }
+        }
+    }
+
+    /// <summary>A phase no tap reaches: exact zeros at its positions (walking image and pixel without a division per element).</summary>
+    private static void WriteZeros(in GemmOutput c, int m0, int m1, int j0, int j1)
+    {
+        for (int m = m0; m < m1; m++)
+        {
+            float* row = c.C + (nint)m * c.Ldc;
+            int q = j0 / c.SegLen, r = j0 - q * c.SegLen;
+            float* image = row + q * c.SegStride;
+            for (int j = j0; j < j1; j++)
+            {
+                image[c.ColOff == null ? r : c.ColOff[r]] = 0f;
+                if (++r == c.SegLen)
+                {
+                    r = 0;
+                    image += c.SegStride;
+                }
             }
         }
     }
@@ -118,7 +131,8 @@ internal static unsafe class BackwardDataByPhases
     {
         int kr = p.Kg * p.KerSpatial, maxPhase = MaxPhasePixels(p);
         return parts * (4L * (GemmDriver.PackedAFloats(p.Cg, kr) + GemmDriver.PackedBFloats(Math.Max(1, p.N * maxPhase / parts), kr))
-            + 4L * (4 * p.KerSpatial + 2 * (p.Ker[0] + p.Ker[1] + p.Ker[2]) + maxPhase));
+            + 4L * (4 * p.KerSpatial + 2 * (p.Ker[0] + p.Ker[1] + p.Ker[2]) + maxPhase)
+            + (p.UnitStride ? 0 : 4L * p.Cg * GemmBlocking.StageColumns(p.Cg)));
     }
 
     /// <summary>The non-empty-grid phases of the problem, how many have no tap, and the fewest / most taps of one phase (for <c>Describe</c>).</summary>

@@ -68,7 +68,9 @@ internal sealed unsafe class FastBackend : IConvBackend
         return pass switch
         {
             ConvPass.Forward => ForwardGemm.WorkspaceBytes(p, parts),
-            ConvPass.BackwardData => BackwardDataByPhases.WorkspaceBytes(p, parts),
+            ConvPass.BackwardData => BackwardDataFewChannels.Applies(p)
+                ? BackwardDataFewChannels.WorkspaceBytes(p, parts)
+                : BackwardDataByPhases.WorkspaceBytes(p, parts),
             _ => BackwardWeightGemm.WorkspaceBytes(p, parts),
         };
     }
@@ -87,10 +89,9 @@ internal sealed unsafe class FastBackend : IConvBackend
             {
                 bool direct = p.KerSpatial == 1 && p.UnitStride && p.Pad.All(v => v == 0);
                 string b = direct
-                    ? "This is a 1x1 convolution with stride 1 and no padding, so the im2col matrix is X itself and the GEMM reads it in place, with no copy."
-                    : "The im2col matrix is never built: the packer gathers one 256-deep panel of it at a time straight from X through the geometry, writing zeros where a window overlaps the padding.";
-                return $"The fast engine computes the forward pass as an implicit-im2col GEMM per image and group: Y[{p.Kg} x {p.OutSpatial}] = W[{p.Kg} x {p.Cg * p.KerSpatial}] · im2col(X), " +
-                       $"blocked BLIS-style around {kernel}. {b} The bias starts each sum.{groups}";
+                    ? $"This is a 1x1 convolution with stride 1 and no padding, so the im2col matrix of each image is X itself and the GEMM reads it in place, with no copy: one GEMM per image and group, Y[{p.Kg} x {p.OutSpatial}] = W[{p.Kg} x {p.Cg}] · X."
+                    : $"One GEMM per group with the batch folded into the columns, Y[{p.Kg} x {(long)p.N * p.OutSpatial}] = W[{p.Kg} x {p.Cg * p.KerSpatial}] · im2col(X); the im2col matrix is never built: the packer gathers one panel of it (about 256 deep) at a time straight from X through the geometry, writing zeros where a window overlaps the padding.";
+                return $"The fast engine computes the forward pass as an implicit-im2col GEMM, blocked BLIS-style around {kernel}. {b} The bias starts each sum.{groups}";
             }
             case ConvPass.BackwardData:
             {
@@ -99,11 +100,18 @@ internal sealed unsafe class FastBackend : IConvBackend
                     ? "With stride 1 there is a single phase: a stride-1 correlation of dY with the channel-transposed weight, each tap reading dY at its own offset, zero outside dY."
                     : $"The stride splits dX into {phases} phases (input positions with the same remainder modulo the stride); each phase is a stride-1 correlation of dY with only the kernel taps that reach it ({min} to {max} taps), so the zeros a zero-inserted dY would hold are never built and never multiplied." +
                       (empty > 0 ? $" {empty} phase(s) receive no tap at all and are written with exact zeros." : "");
-                return $"The fast engine computes backward-data by stride phases, one GEMM per image, group and phase: dX_phase[{p.Cg} x pixels] = Wᵀ_taps · dY windows, around {kernel}. {how} " +
+                if (BackwardDataFewChannels.Applies(p))
+                {
+                    string phasesText = p.UnitStride ? "With stride 1 there is a single phase." :
+                        $"The stride splits dX into {phases} phases (input positions with the same remainder modulo the stride); each is a stride-1 correlation of dY with only the {min} to {max} kernel taps that reach it, so no inserted zero is built or multiplied." +
+                        (empty > 0 ? $" {empty} phase(s) receive no tap at all and are written with exact zeros." : "");
+                    return $"With only {p.Cg} input channel(s) per group, a GEMM would spend its time packing dY, so the fast engine computes backward-data directly: for each dX row of a stride phase it lists the (output channel, tap) terms whose dY row lies inside the output and sums them with 8-wide FMA vectors along the row, reading dY in place. {phasesText}";
+                }
+                return $"The fast engine computes backward-data by stride phases, one GEMM per group and phase with the batch folded into the columns: dX_phase[{p.Cg} x N·pixels] = Wᵀ_taps · dY windows, around {kernel}. {how} " +
                        $"Every dX element is written by exactly one tile, so nothing is pre-filled or accumulated twice.{groups}";
             }
             default:
-                return $"The fast engine computes backward-weight as one GEMM per group, dW[{p.Kg} x {p.Cg * p.KerSpatial}] = dY[{p.Kg} x {(long)p.N * p.OutSpatial}] · im2col(X)ᵀ, reducing over batch and output positions in 256-deep blocks " +
+                return $"The fast engine computes backward-weight as one GEMM per group, dW[{p.Kg} x {p.Cg * p.KerSpatial}] = dY[{p.Kg} x {(long)p.N * p.OutSpatial}] · im2col(X)ᵀ, reducing over batch and output positions in blocks of about 256 " +
                        $"in a fixed order, around {kernel}. Threads split the output tiles, never the reduction, so the result is bitwise the same with any thread count. " +
                        $"Only real input samples are gathered (zeros for padding); nothing of a zero-inserted tensor is involved.{groups}";
         }
@@ -129,17 +137,45 @@ internal sealed unsafe class FastBackend : IConvBackend
             switch (pass)
             {
                 case ConvPass.Forward:
-                    ForwardGemm.Run(p, a, b, bias, output, part, parts);
+                    ForwardPart(p, a, b, bias, output, part, parts);
                     break;
                 case ConvPass.BackwardData:
-                    BackwardDataByPhases.Run(p, a, b, output, part, parts);
+                    BackwardDataPart(p, a, b, output, part, parts);
                     break;
                 default:
-                    BackwardWeightGemm.Run(p, a, b, output, part, parts);
+                    BackwardWeightPart(p, a, b, output, part, parts);
                     break;
             }
         }
     }
+
+    /// <summary>
+    /// Forward, part <paramref name="part"/> of <paramref name="parts"/>: the dispatch point for forward kernels.
+    /// Depthwise problems never get here (<see cref="UsesDepthwiseKernels"/>); everything else takes the implicit-im2col GEMM.
+    /// </summary>
+    internal static void ForwardPart(ConvProblem p, float* x, float* w, float* b, float* y, int part, int parts) =>
+        ForwardGemm.Run(p, x, w, b, y, part, parts);
+
+    /// <summary>
+    /// Backward-data, part <paramref name="part"/> of <paramref name="parts"/>: the dispatch point for dX kernels.
+    /// Groups with at most three input channels (first layers such as MNIST or the RGB stem) take the
+    /// direct phase kernel; everything else the phase GEMM.
+    /// </summary>
+    internal static void BackwardDataPart(ConvProblem p, float* dy, float* w, float* dx, int part, int parts)
+    {
+        if (BackwardDataFewChannels.Applies(p))
+        {
+            BackwardDataFewChannels.Run(p, dy, w, dx, part, parts);
+        }
+        else
+        {
+            BackwardDataByPhases.Run(p, dy, w, dx, part, parts);
+        }
+    }
+
+    /// <summary>Backward-weight, part <paramref name="part"/> of <paramref name="parts"/>: the dispatch point for dW kernels (depthwise never gets here: <see cref="UsesDepthwiseKernels"/>).</summary>
+    internal static void BackwardWeightPart(ConvProblem p, float* x, float* dy, float* dw, int part, int parts) =>
+        BackwardWeightGemm.Run(p, x, dy, dw, part, parts);
 
     private sealed class PassWorkBox(PassWork work) : IPartitionedWork
     {

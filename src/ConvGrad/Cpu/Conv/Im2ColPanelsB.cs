@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using ConvGrad.Cpu.Gemm;
 
 namespace ConvGrad.Cpu.Conv;
@@ -53,6 +54,7 @@ internal unsafe struct Im2ColPanelsB : IPackB
     /// written to the 16-wide slots of each panel. Reading each source row sequentially keeps the hardware prefetcher
     /// on (the panel-major order touches a new cache line of every channel plane per panel and is latency-bound).
     /// </remarks>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Pack(float* dst, int k0, int kc, int j0, int nc)
     {
         const int NR = GemmBlocking.NR;

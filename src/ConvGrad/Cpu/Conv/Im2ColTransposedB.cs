@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using ConvGrad.Cpu.Gemm;
 
 namespace ConvGrad.Cpu.Conv;
@@ -38,6 +39,7 @@ internal unsafe struct Im2ColTransposedB : IPackB
         return null;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Pack(float* dst, int k0, int kc, int j0, int nc)
     {
         const int NR = GemmBlocking.NR;

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using ConvGrad.Cpu.Gemm;
 
 namespace ConvGrad.Cpu.Conv;
@@ -22,6 +23,7 @@ internal unsafe struct PhaseWeightsA : IPackA
         _tapW = tapW;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Pack(float* dst, int i0, int mc, int k0, int kc)
     {
         const int MR = GemmBlocking.MR;

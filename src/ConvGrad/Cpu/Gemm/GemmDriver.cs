@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 using static ConvGrad.Cpu.Gemm.GemmBlocking;
 
 namespace ConvGrad.Cpu.Gemm;
@@ -58,15 +59,15 @@ internal unsafe struct GemmOutput
 /// The BLIS loop nest around <see cref="MicroKernel6x16"/>: <c>C[M×N] = bias + A[M×Kr]·B[Kr×N]</c> for the tile range
 /// rows <c>[m0, m1)</c> × columns <c>[n0, n1)</c> (m0 a multiple of MR, n0 of NR). The loops are
 /// <c>jc(NC) → pc(KC) → pack B → ic(MC) → pack A → jr(NR) → ir(MR)</c>. Every element's sum is the FMA chain over
-/// k in order, restarted from C at each KC boundary, so the result does not depend on how tiles are split among threads.
+/// k in order, restarted from C at each reduction-block boundary (<see cref="GemmBlocking.ReductionBlocks"/>), so the result does not depend on how tiles are split among threads.
 /// </summary>
 internal static unsafe class GemmDriver
 {
-    /// <summary>Floats of packed A needed for <paramref name="m"/> rows and reduction <paramref name="kr"/>.</summary>
-    public static nint PackedAFloats(int m, int kr) => (nint)RoundUp(Math.Min(MC, m), MR) * Math.Min(KC, kr);
+    /// <summary>Floats of packed A enough for <paramref name="m"/> rows and any reduction up to <paramref name="kr"/>.</summary>
+    public static nint PackedAFloats(int m, int kr) => (nint)RoundUp(Math.Min(MC, m), MR) * MaxBlockUpTo(kr);
 
-    /// <summary>Floats of packed B needed for <paramref name="n"/> columns and reduction <paramref name="kr"/>.</summary>
-    public static nint PackedBFloats(int n, int kr) => (nint)RoundUp(Math.Min(NC, n), NR) * Math.Min(KC, kr);
+    /// <summary>Floats of packed B enough for <paramref name="n"/> columns and any reduction up to <paramref name="kr"/>.</summary>
+    public static nint PackedBFloats(int n, int kr) => (nint)RoundUp(Math.Min(NC, n), NR) * MaxBlockUpTo(kr);
 
     /// <summary>Runs the tile range; <paramref name="ws"/> must hold <see cref="PackedAFloats"/> and <see cref="PackedBFloats"/> for the range.</summary>
     public static void Run<TA, TB>(ref TA pa, ref TB pb, int kr, in GemmOutput c, int m0, int m1, int n0, int n1, GemmWorkspace ws)
@@ -77,16 +78,67 @@ internal static unsafe class GemmDriver
         {
             return;
         }
+        if (c.ColOff == null)
+        {
+            RunBlocks(ref pa, ref pb, kr, c, m0, m1, n0, n1, ws);
+            return;
+        }
+        // Scattered columns: compute a block of columns into a contiguous staging block (full tiles take the
+        // direct-store kernel, reduction blocks accumulate there), then scatter it once. The FMA chain of every
+        // element is the same as without staging.
+        int rows = m1 - m0, width = StageColumns(rows);
+        ws.EnsureStage((nint)rows * width);
+        for (int jc = n0; jc < n1; jc += width)
+        {
+            int nc = Math.Min(width, n1 - jc);
+            var staged = new GemmOutput { C = ws.Stage - (nint)m0 * nc - jc, Ldc = nc, Bias = c.Bias, SegLen = int.MaxValue };
+            RunBlocks(ref pa, ref pb, kr, staged, m0, m1, jc, jc + nc, ws);
+            Scatter(ws.Stage, nc, c, m0, m1, jc, jc + nc);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Scatter(float* stage, int nc, in GemmOutput c, int m0, int m1, int j0, int j1)
+    {
+        int q0 = j0 / c.SegLen, r0 = j0 - q0 * c.SegLen;
+        for (int m = m0; m < m1; m++)
+        {
+            float* src = stage + (nint)(m - m0) * nc;
+            float* image = c.C + m * c.Ldc + q0 * c.SegStride;
+            int r = r0;
+            for (int j = 0; j < j1 - j0; j++)
+            {
+                image[c.ColOff[r]] = src[j];
+                if (++r == c.SegLen)
+                {
+                    r = 0;
+                    image += c.SegStride;
+                }
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void RunBlocks<TA, TB>(ref TA pa, ref TB pb, int kr, in GemmOutput c, int m0, int m1, int n0, int n1, GemmWorkspace ws)
+        where TA : struct, IPackA
+        where TB : struct, IPackB
+    {
         float* bufA = ws.A, bufB = ws.B;
         float* direct = pb.Direct(out nint ld);
         for (int jc = n0; jc < n1; jc += NC)
         {
             int nc = Math.Min(NC, n1 - jc);
             int fullCols = nc / NR * NR;
-            for (int pc = 0; pc < kr; pc += KC)
+            int blocks = ReductionBlocks(kr);
+            for (int blk = 0; blk < blocks; blk++)
             {
-                int kc = Math.Min(KC, kr - pc);
-                bool first = pc == 0;
+                int pc = BlockStart(kr, blk, blocks);
+                int kc = BlockStart(kr, blk + 1, blocks) - pc;
+                bool first = blk == 0;
+                if ((nint)RoundUp(nc, NR) * kc > ws.BFloats || (nint)RoundUp(Math.Min(MC, m1 - m0), MR) * kc > ws.AFloats)
+                {
+                    throw new InvalidOperationException($"GEMM workspace too small for a {kc}-deep block of {nc} columns (internal error)");
+                }
                 if (direct == null)
                 {
                     pb.Pack(bufB, pc, kc, jc, nc);
@@ -147,7 +199,7 @@ internal static unsafe class GemmDriver
     /// A partial or scattered tile: gather its C (or bias) into a 6×16 scratch, run the same micro-kernel in accumulate
     /// mode (so each element gets the very same FMA chain as in a full tile), and store back the valid part.
     /// </summary>
-    [MethodImpl(MethodImplOptions.NoInlining)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     [SkipLocalsInit]
     private static void EdgeTile(int kc, float* ap, float* bp, nint ldb, in GemmOutput c, int m, int j, int mr, int nr, bool first)
     {
@@ -166,14 +218,17 @@ internal static unsafe class GemmDriver
         for (int i = 0; i < MR; i++)
         {
             float* row = c.C + (m + i) * c.Ldc;
+            float* ti = t + i * NR;
+            if (first || i >= mr)
+            {
+                var v = Vector256.Create(first && i < mr && c.Bias != null ? c.Bias[m + i] : 0f);
+                Vector256.Store(v, ti);
+                Vector256.Store(v, ti + 8);
+                continue;
+            }
             for (int jj = 0; jj < NR; jj++)
             {
-                float v = 0f;
-                if (i < mr && jj < nr)
-                {
-                    v = !first ? row[col[jj]] : c.Bias != null ? c.Bias[m + i] : 0f;
-                }
-                t[i * NR + jj] = v;
+                ti[jj] = jj < nr ? row[col[jj]] : 0f;
             }
         }
         MicroKernel6x16.Run(kc, ap, bp, ldb, t, NR, null, true);

@@ -13,9 +13,9 @@ internal sealed unsafe class GemmWorkspace : IDisposable
     [ThreadStatic]
     private static GemmWorkspace? t_current;
 
-    private float* _a, _b;
+    private float* _a, _b, _stage;
     private int* _ints;
-    private nint _aFloats, _bFloats, _intCount;
+    private nint _aFloats, _bFloats, _intCount, _stageFloats;
 
     /// <summary>The calling thread's workspace.</summary>
     public static GemmWorkspace ForThisThread() => t_current ??= new GemmWorkspace();
@@ -25,6 +25,18 @@ internal sealed unsafe class GemmWorkspace : IDisposable
 
     /// <summary>Packed B block.</summary>
     public float* B => _b;
+
+    /// <summary>Staging tile block for scattered outputs (see <see cref="EnsureStage"/>).</summary>
+    public float* Stage => _stage;
+
+    /// <summary>Grows the staging buffer to at least <paramref name="floats"/>.</summary>
+    public void EnsureStage(nint floats) => Grow(ref _stage, ref _stageFloats, floats);
+
+    /// <summary>Capacity of <see cref="A"/> in floats.</summary>
+    public nint AFloats => _aFloats;
+
+    /// <summary>Capacity of <see cref="B"/> in floats.</summary>
+    public nint BFloats => _bFloats;
 
     /// <summary>Integer tables.</summary>
     public int* Ints => _ints;
@@ -70,8 +82,9 @@ internal sealed unsafe class GemmWorkspace : IDisposable
         NativeMemory.AlignedFree(_a);
         NativeMemory.AlignedFree(_b);
         NativeMemory.AlignedFree(_ints);
-        _a = _b = null;
+        NativeMemory.AlignedFree(_stage);
+        _a = _b = _stage = null;
         _ints = null;
-        _aFloats = _bFloats = _intCount = 0;
+        _aFloats = _bFloats = _intCount = _stageFloats = 0;
     }
 }

@@ -22,13 +22,44 @@ internal static unsafe class RowGather
             }
             else
             {
-                Buffer.MemoryCopy(row + x0, dst, len * sizeof(float), len * sizeof(float));
+                CopyShort(dst, row + x0, len);
             }
             return;
         }
         GatherGeneral(dst, ds, row, width, x0, step, len);
     }
 
+    /// <summary>Copies a run of up to a few dozen floats with (overlapping) vector moves instead of a memmove call.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void CopyShort(float* dst, float* src, int len)
+    {
+        if (len >= 8)
+        {
+            int e = 0;
+            for (; e + 8 <= len; e += 8)
+            {
+                Vector256.Store(Vector256.Load(src + e), dst + e);
+            }
+            if (e < len)
+            {
+                Vector256.Store(Vector256.Load(src + len - 8), dst + len - 8);
+            }
+        }
+        else if (len >= 4)
+        {
+            Vector128.Store(Vector128.Load(src), dst);
+            Vector128.Store(Vector128.Load(src + len - 4), dst + len - 4);
+        }
+        else
+        {
+            for (int e = 0; e < len; e++)
+            {
+                dst[e] = src[e];
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void GatherGeneral(float* dst, nint ds, float* row, int width, int x0, int step, int len)
     {
         int lo = x0 >= 0 ? 0 : (-x0 + step - 1) / step;

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 namespace ConvGrad.Cpu.Gemm;
 
 /// <summary>
@@ -19,6 +20,7 @@ internal unsafe struct RowPanelsA : IPackA
         _segStride = segStride;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Pack(float* dst, int i0, int mc, int k0, int kc)
     {
         const int MR = GemmBlocking.MR;
