@@ -8,6 +8,9 @@ public static class Program
         new VerifyCommand(),
         new TrainCommand(),
         new PredictCommand(),
+        new ExplainCommand(),
+        new BenchCommand(),
+        new GpuBenchCommand(),
     ];
 
     /// <summary>Runs <c>convgrad</c> with the given arguments and returns the exit code.</summary>

@@ -33,6 +33,12 @@ public sealed record ConvOptions
         }
     }
 
+    /// <summary>
+    /// A backend instance that overrides <see cref="Engine"/> (how ConvGrad.Gpu plugs a device in through
+    /// <c>GpuDevice.Options</c>); null for the built-in engines.
+    /// </summary>
+    internal IConvBackend? Backend { get; init; }
+
     private readonly int _threads;
 
     /// <summary>The thread count to use: <see cref="Threads"/>, or the processor count when it is 0.</summary>

@@ -6,7 +6,7 @@ namespace ConvGrad.Cpu;
 /// <summary>
 /// Backward-data by stride phases ("sub-convolutions"); no zero-inserted dY is ever built or multiplied.
 /// Write each input index as <c>i = ρ + t·s</c> (ρ ∈ [0, s) per axis). The taps reaching phase ρ are
-/// <c>T(ρ) = {r : (ρ + p − r·d) mod s = 0}</c>, and for those <c>o = t + (ρ + p − r·d)/s</c>, so per (image n, group g, phase ρ)
+/// <c>T(ρ) = {r : (ρ + p − r·d) mod s = 0}</c>, and for those <c>o = t + (ρ + p − r·d)/s</c>, so per (group g, phase ρ), with the batch folded into the columns
 /// <code>
 ///   dX_ngρ[C_g × |ρ-grid|] = Wᵀ_g,T(ρ)[C_g × K_g·|T(ρ)|] · dYwin[K_g·|T(ρ)| × |ρ-grid|]
 ///   dYwin[k·|T| + t][j] = dY[k, j + off_t]   (0 outside [0, out))
@@ -23,7 +23,7 @@ internal static unsafe class BackwardDataByPhases
         int ks = p.KerSpatial;
         int maxPhase = MaxPhasePixels(p);
         int axisScratch = 2 * (p.Ker[0] + p.Ker[1] + p.Ker[2]);
-        ws.Ensure(GemmDriver.PackedAFloats(p.Cg, p.Kg * ks), GemmDriver.PackedBFloats(maxPhase, p.Kg * ks), 4 * ks + axisScratch + maxPhase);
+        ws.Ensure(GemmDriver.PackedAFloats(p.Cg, p.Kg * ks), GemmDriver.PackedBFloats(p.N * maxPhase, p.Kg * ks), 4 * ks + axisScratch + maxPhase);
         int* tapOff = ws.Ints, tapW = tapOff + 3 * ks, axis = tapW + ks, colTable = axis + axisScratch;
         var r0 = new Span<int>(axis, p.Ker[0]); var o0 = new Span<int>(axis + p.Ker[0], p.Ker[0]);
         int* a1 = axis + 2 * p.Ker[0];
@@ -61,7 +61,9 @@ internal static unsafe class BackwardDataByPhases
                 taps++;
             }
 
-            TileSplit.Of(p.Cg, pixels, part, parts, out int m0, out int m1, out int j0, out int j1);
+            // Columns run over images × phase pixels (the batch folded in); colOff maps a phase pixel to its dX plane offset.
+            int cols = p.N * pixels;
+            TileSplit.Of(p.Cg, cols, part, parts, out int m0, out int m1, out int j0, out int j1);
             if (m1 <= m0 || j1 <= j0)
             {
                 continue;
@@ -69,37 +71,39 @@ internal static unsafe class BackwardDataByPhases
             int* colOff = null;
             if (!unitStride)
             {
-                // colOff[j] = plane offset of phase pixel j = (ρ + t·s) per axis; stored for this part's columns only.
-                colOff = colTable - j0;
-                for (int j = j0; j < j1; j++)
+                colOff = colTable;
+                for (int j = 0; j < pixels; j++)
                 {
                     int t2 = j % grid[2], rest = j / grid[2], t1 = rest % grid[1], t0 = rest / grid[1];
                     colOff[j] = ((rho0 + t0 * p.Stride[0]) * p.In[1] + rho1 + t1 * p.Stride[1]) * p.In[2] + rho2 + t2 * p.Stride[2];
                 }
             }
 
-            for (int n = 0; n < p.N; n++)
+            for (int g = 0; g < p.Groups; g++)
             {
-                for (int g = 0; g < p.Groups; g++)
+                var c = new GemmOutput
                 {
-                    float* plane = dx + ((nint)n * p.C + g * p.Cg) * p.InSpatial;
-                    if (taps == 0)
+                    C = dx + (nint)g * p.Cg * p.InSpatial,
+                    Ldc = p.InSpatial,
+                    ColOff = colOff,
+                    SegLen = pixels,
+                    SegStride = (nint)p.C * p.InSpatial,
+                };
+                if (taps == 0)
+                {
+                    for (int m = m0; m < m1; m++)
                     {
-                        for (int m = m0; m < m1; m++)
+                        float* row = c.C + (nint)m * p.InSpatial;
+                        for (int j = j0; j < j1; j++)
                         {
-                            float* row = plane + (nint)m * p.InSpatial;
-                            for (int j = j0; j < j1; j++)
-                            {
-                                row[colOff == null ? j : colOff[j]] = 0f;
-                            }
+                            row[c.Col(j)] = 0f;
                         }
-                        continue;
                     }
-                    var pa = new PhaseWeightsA(w + (nint)g * p.Kg * p.Cg * ks, p.Cg, ks, taps, tapW);
-                    var pb = new Im2ColPanelsB(dy + ((nint)n * p.K + g * p.Kg) * p.OutSpatial, p.OutSpatial, taps, tapOff, p.Out, unit, grid);
-                    var c = new GemmOutput { C = plane, Ldc = p.InSpatial, ColOff = colOff };
-                    GemmDriver.Run(ref pa, ref pb, p.Kg * taps, c, m0, m1, j0, j1, ws);
+                    continue;
                 }
+                var pa = new PhaseWeightsA(w + (nint)g * p.Kg * p.Cg * ks, p.Cg, ks, taps, tapW);
+                var pb = new Im2ColPanelsB(dy + (nint)g * p.Kg * p.OutSpatial, p.OutSpatial, (nint)p.K * p.OutSpatial, p.N, taps, tapOff, p.Out, unit, grid);
+                GemmDriver.Run(ref pa, ref pb, p.Kg * taps, c, m0, m1, j0, j1, ws);
             }
         }
     }
@@ -113,7 +117,7 @@ internal static unsafe class BackwardDataByPhases
     public static long WorkspaceBytes(ConvProblem p, int parts)
     {
         int kr = p.Kg * p.KerSpatial, maxPhase = MaxPhasePixels(p);
-        return parts * (4L * (GemmDriver.PackedAFloats(p.Cg, kr) + GemmDriver.PackedBFloats(Math.Max(1, maxPhase / parts), kr))
+        return parts * (4L * (GemmDriver.PackedAFloats(p.Cg, kr) + GemmDriver.PackedBFloats(Math.Max(1, p.N * maxPhase / parts), kr))
             + 4L * (4 * p.KerSpatial + 2 * (p.Ker[0] + p.Ker[1] + p.Ker[2]) + maxPhase));
     }
 

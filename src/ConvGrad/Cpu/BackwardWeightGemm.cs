@@ -25,7 +25,7 @@ internal static unsafe class BackwardWeightGemm
         {
             var pa = new RowPanelsA(dy + (nint)g * p.Kg * p.OutSpatial, p.OutSpatial, p.OutSpatial, (nint)p.K * p.OutSpatial);
             var pb = new Im2ColTransposedB(x + (nint)g * p.Cg * p.InSpatial, (nint)p.C * p.InSpatial, p, tapOff);
-            var c = new GemmOutput { C = dw + (nint)g * p.Kg * cols, Ldc = cols };
+            var c = GemmOutput.Plain(dw + (nint)g * p.Kg * cols, cols);
             GemmDriver.Run(ref pa, ref pb, kr, c, m0, m1, n0, n1, ws);
         }
     }

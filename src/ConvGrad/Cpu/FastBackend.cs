@@ -1,3 +1,4 @@
+using ConvGrad.Cpu.Depthwise;
 using ConvGrad.Cpu.Gemm;
 
 namespace ConvGrad.Cpu;
@@ -12,13 +13,19 @@ internal sealed unsafe class FastBackend : IConvBackend
 {
     public static FastBackend Instance { get; } = new();
 
-    /// <summary>Depthwise: one input channel and one output channel per group (groups = C = K).</summary>
-    public static bool IsDepthwise(ConvProblem p) => p.Groups > 1 && p.Cg == 1 && p.Kg == 1;
+    /// <summary>
+    /// Problems with one input channel per group and more than one group (depthwise, with or without a channel
+    /// multiplier) go to the direct depthwise kernels: as a GEMM they would have a single-row reduction per tap.
+    /// </summary>
+    public static bool UsesDepthwiseKernels(ConvProblem p) => p.Groups > 1 && DepthwiseKernels.Applies(p);
 
     public void Forward(ConvProblem p, ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> b, Span<float> y, int threads)
     {
-        // Dispatch point for specialised forward kernels. Depthwise (IsDepthwise) has no direct kernel here yet and
-        // takes the general implicit-im2col GEMM below, which handles every geometry.
+        if (UsesDepthwiseKernels(p))
+        {
+            DepthwiseKernels.Forward(p, x, w, b, y, threads);
+            return;
+        }
         fixed (float* px = x, pw = w, pb = b, py = y)
         {
             Execute(new PassWork(ConvPass.Forward, p, px, pw, pb, py), TileSplit.Parts(p, threads));
@@ -27,7 +34,11 @@ internal sealed unsafe class FastBackend : IConvBackend
 
     public void BackwardData(ConvProblem p, ReadOnlySpan<float> dy, ReadOnlySpan<float> w, Span<float> dx, int threads)
     {
-        // Dispatch point for specialised backward-data kernels (depthwise goes to the general phase GEMM for now).
+        if (UsesDepthwiseKernels(p))
+        {
+            DepthwiseKernels.BackwardData(p, dy, w, dx, threads);
+            return;
+        }
         fixed (float* pdy = dy, pw = w, pdx = dx)
         {
             Execute(new PassWork(ConvPass.BackwardData, p, pdy, pw, null, pdx), TileSplit.Parts(p, threads));
@@ -36,7 +47,11 @@ internal sealed unsafe class FastBackend : IConvBackend
 
     public void BackwardWeight(ConvProblem p, ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dw, int threads)
     {
-        // Dispatch point for specialised backward-weight kernels (depthwise goes to the general GEMM for now).
+        if (UsesDepthwiseKernels(p))
+        {
+            DepthwiseKernels.BackwardWeight(p, x, dy, dw, threads);
+            return;
+        }
         fixed (float* px = x, pdy = dy, pdw = dw)
         {
             Execute(new PassWork(ConvPass.BackwardWeight, p, px, pdy, null, pdw), TileSplit.Parts(p, threads));
@@ -45,6 +60,10 @@ internal sealed unsafe class FastBackend : IConvBackend
 
     public long WorkspaceBytes(ConvProblem p, ConvPass pass, int threads)
     {
+        if (UsesDepthwiseKernels(p))
+        {
+            return DepthwiseKernels.WorkspaceBytes(p, pass, threads);
+        }
         int parts = TileSplit.Parts(p, threads);
         return pass switch
         {
@@ -56,8 +75,12 @@ internal sealed unsafe class FastBackend : IConvBackend
 
     public string Describe(ConvProblem p, ConvPass pass)
     {
+        if (UsesDepthwiseKernels(p))
+        {
+            return DepthwiseKernels.Describe(p, pass);
+        }
         string kernel = MicroKernel6x16.FmaSupported ? "a 6x16 AVX2/FMA micro-kernel" : "a scalar 6x16 micro-kernel (no AVX2/FMA on this machine)";
-        string groups = p.Groups == 1 ? "" : $" There are {p.Groups} groups; each is an independent GEMM{(IsDepthwise(p) ? " (depthwise: M = 1, so most of each register tile is idle; a direct depthwise kernel would be faster)" : "")}.";
+        string groups = p.Groups == 1 ? "" : $" There are {p.Groups} groups; each is an independent GEMM.";
         switch (pass)
         {
             case ConvPass.Forward:

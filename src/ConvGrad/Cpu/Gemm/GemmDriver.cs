@@ -21,8 +21,10 @@ internal unsafe interface IPackB
 }
 
 /// <summary>
-/// Where C lives: element (m, j) is at <c>C + m·Ldc + col(j)</c> with <c>col(j) = ColOff[j]</c> when a column map is
-/// given (strictly increasing; scattered stores of backward-data phases) or <c>j</c>. <c>Bias[m]</c>, when given, starts each sum.
+/// Where C lives: element (m, j) is at <c>C + m·Ldc + col(j)</c>, the columns running over images of <c>SegLen</c>
+/// columns each (<c>SegStride</c> floats apart): <c>col(j) = (j / SegLen)·SegStride + map(j mod SegLen)</c>, where
+/// <c>map(r) = ColOff[r]</c> when a column map is given (strictly increasing; the scattered stores of backward-data
+/// phases) or <c>r</c>. <c>Bias[m]</c>, when given, starts each sum.
 /// </summary>
 internal unsafe struct GemmOutput
 {
@@ -30,6 +32,26 @@ internal unsafe struct GemmOutput
     public nint Ldc;
     public int* ColOff;
     public float* Bias;
+    public int SegLen;
+    public nint SegStride;
+
+    /// <summary>A plain row-major C (one segment).</summary>
+    public static GemmOutput Plain(float* c, nint ldc) => new() { C = c, Ldc = ldc, SegLen = int.MaxValue };
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public readonly nint Col(int j)
+    {
+        int q = j / SegLen, r = j - q * SegLen;
+        return q * SegStride + (ColOff == null ? r : ColOff[r]);
+    }
+
+    /// <summary>Whether columns j .. j+NR−1 are consecutive in memory (one full-width store).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public readonly bool Contiguous(int j)
+    {
+        int r = j % SegLen;
+        return r <= SegLen - NR && (ColOff == null || ColOff[r + NR - 1] - ColOff[r] == NR - 1);
+    }
 }
 
 /// <summary>
@@ -98,8 +120,8 @@ internal static unsafe class GemmDriver
                             ldb = NR;
                         }
                         int j = jc + jr;
-                        bool contiguous = c.ColOff == null || (nr == NR && c.ColOff[j + NR - 1] - c.ColOff[j] == NR - 1);
-                        nint col = c.ColOff == null ? j : c.ColOff[j];
+                        bool contiguous = nr == NR && c.Contiguous(j);
+                        nint col = c.Col(j);
                         for (int ir = 0; ir < mc; ir += MR)
                         {
                             int mr = Math.Min(MR, mc - ir);
@@ -130,14 +152,26 @@ internal static unsafe class GemmDriver
     private static void EdgeTile(int kc, float* ap, float* bp, nint ldb, in GemmOutput c, int m, int j, int mr, int nr, bool first)
     {
         float* t = stackalloc float[MR * NR];
+        nint* col = stackalloc nint[NR];
+        int q = j / c.SegLen, r = j - q * c.SegLen;
+        for (int jj = 0; jj < nr; jj++)
+        {
+            col[jj] = q * c.SegStride + (c.ColOff == null ? r : c.ColOff[r]);
+            if (++r == c.SegLen)
+            {
+                r = 0;
+                q++;
+            }
+        }
         for (int i = 0; i < MR; i++)
         {
+            float* row = c.C + (m + i) * c.Ldc;
             for (int jj = 0; jj < NR; jj++)
             {
                 float v = 0f;
                 if (i < mr && jj < nr)
                 {
-                    v = !first ? c.C[(m + i) * c.Ldc + Col(c, j + jj)] : c.Bias != null ? c.Bias[m + i] : 0f;
+                    v = !first ? row[col[jj]] : c.Bias != null ? c.Bias[m + i] : 0f;
                 }
                 t[i * NR + jj] = v;
             }
@@ -145,13 +179,11 @@ internal static unsafe class GemmDriver
         MicroKernel6x16.Run(kc, ap, bp, ldb, t, NR, null, true);
         for (int i = 0; i < mr; i++)
         {
+            float* row = c.C + (m + i) * c.Ldc;
             for (int jj = 0; jj < nr; jj++)
             {
-                c.C[(m + i) * c.Ldc + Col(c, j + jj)] = t[i * NR + jj];
+                row[col[jj]] = t[i * NR + jj];
             }
         }
     }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static nint Col(in GemmOutput c, int j) => c.ColOff == null ? j : c.ColOff[j];
 }

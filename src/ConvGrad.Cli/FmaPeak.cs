@@ -1,0 +1,101 @@
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace ConvGrad.Cli;
+
+/// <summary>
+/// This machine's fp32 FMA peak, measured the way <c>bench/onednn/peak.cpp</c> does: 12 independent chains of
+/// 8-float FMAs (enough to cover the FMA latency on two pipes), one copy per thread, all threads released
+/// together; one warm-up repetition, then the median of 7.
+/// </summary>
+internal static class FmaPeak
+{
+    private const int Chains = 12;
+    private const double FlopsPerIteration = Chains * 8 * 2;
+
+    public static bool IsSupported => Fma.IsSupported && Avx.IsSupported;
+
+    /// <summary>GFLOP/s on <paramref name="threads"/> threads, with repetitions of about <paramref name="repSeconds"/> each.</summary>
+    public static double Measure(int threads, double repSeconds)
+    {
+        if (!IsSupported)
+        {
+            return double.NaN;
+        }
+        // Calibrate the iteration count on one thread so one repetition lasts about repSeconds.
+        long iterations = 1 << 16;
+        Kernel(iterations, 0.5f);
+        var sw = Stopwatch.StartNew();
+        Kernel(iterations * 16, 0.5f);
+        double perIteration = sw.Elapsed.TotalSeconds / (iterations * 16);
+        iterations = Math.Max(1 << 16, (long)(repSeconds / perIteration));
+
+        var times = new List<double>();
+        for (int rep = 0; rep < 8; rep++)
+        {
+            double t = Run(threads, iterations);
+            if (rep > 0)
+            {
+                times.Add(t);
+            }
+        }
+        times.Sort();
+        return FlopsPerIteration * iterations * threads / times[times.Count / 2] / 1e9;
+    }
+
+    private static double Run(int threads, long iterations)
+    {
+        using var start = new ManualResetEventSlim(false);
+        var workers = new Thread[threads];
+        using var ready = new CountdownEvent(threads);
+        float sink = 0;
+        for (int i = 0; i < threads; i++)
+        {
+            float seed = 0.5f + i;
+            workers[i] = new Thread(() =>
+            {
+                ready.Signal();
+                start.Wait();
+                float v = Kernel(iterations, seed);
+                lock (workers)
+                {
+                    sink += v;
+                }
+            }) { IsBackground = true };
+            workers[i].Start();
+        }
+        ready.Wait();
+        var sw = Stopwatch.StartNew();
+        start.Set();
+        foreach (var w in workers)
+        {
+            w.Join();
+        }
+        double seconds = sw.Elapsed.TotalSeconds;
+        GC.KeepAlive(sink);
+        return seconds;
+    }
+
+    /// <summary>a_i = a_i·m + c on 12 independent vectors; returns a lane of their sum so nothing is dead code.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static float Kernel(long iterations, float seed)
+    {
+        Vector256<float> a0 = Vector256.Create(seed), a1 = Vector256.Create(seed + 1), a2 = Vector256.Create(seed + 2),
+            a3 = Vector256.Create(seed + 3), a4 = Vector256.Create(seed + 4), a5 = Vector256.Create(seed + 5),
+            a6 = Vector256.Create(seed + 6), a7 = Vector256.Create(seed + 7), a8 = Vector256.Create(seed + 8),
+            a9 = Vector256.Create(seed + 9), a10 = Vector256.Create(seed + 10), a11 = Vector256.Create(seed + 11);
+        var m = Vector256.Create(0.999999f);
+        var c = Vector256.Create(1e-7f);
+        for (long i = 0; i < iterations; i++)
+        {
+            a0 = Fma.MultiplyAdd(a0, m, c); a1 = Fma.MultiplyAdd(a1, m, c); a2 = Fma.MultiplyAdd(a2, m, c);
+            a3 = Fma.MultiplyAdd(a3, m, c); a4 = Fma.MultiplyAdd(a4, m, c); a5 = Fma.MultiplyAdd(a5, m, c);
+            a6 = Fma.MultiplyAdd(a6, m, c); a7 = Fma.MultiplyAdd(a7, m, c); a8 = Fma.MultiplyAdd(a8, m, c);
+            a9 = Fma.MultiplyAdd(a9, m, c); a10 = Fma.MultiplyAdd(a10, m, c); a11 = Fma.MultiplyAdd(a11, m, c);
+        }
+        var s = ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7)) + ((a8 + a9) + (a10 + a11));
+        return s.GetElement(0) + s.GetElement(7);
+    }
+}

@@ -1,0 +1,156 @@
+namespace ConvGrad.Cpu.Depthwise;
+
+/// <summary>
+/// Direct kernels for depthwise convolution (one input channel per group, <c>C/G = 1</c>, channel multiplier
+/// <c>M = K/C &gt;= 1</c>), 1-3 spatial axes, any stride, dilation, asymmetric padding and batch. A GEMM would have
+/// M = 1 rows here, so these kernels work plane by plane instead: vectorised along the output width with
+/// Vector256 + FMA (or a scalar fallback), with broadcast weights.
+/// </summary>
+/// <remarks>
+/// Spans must have exactly the problem's lengths (<see cref="ConvProblem.InputShape"/> etc.). Forward and backward-data
+/// split (n, c) planes among threads, backward-weight splits output channels; every output element is produced by one
+/// thread in an order fixed by the shape, so all three passes give bitwise identical results for any thread count
+/// (per code path: the FMA and scalar paths round differently).
+/// </remarks>
+internal static unsafe class DepthwiseKernels
+{
+    /// <summary>Whether these kernels compute <paramref name="p"/>: exactly when every group has one input channel.</summary>
+    public static bool Applies(ConvProblem p) => p.Cg == 1;
+
+    /// <summary>Whether the Vector256 + FMA path runs on this machine (otherwise the scalar path does).</summary>
+    public static bool VectorPath => Fma256RowMath.IsSupported;
+
+    /// <summary>y = x ⋆ w (+ b when <paramref name="b"/> is not empty); overwrites y.</summary>
+    public static void Forward(ConvProblem p, ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> b, Span<float> y, int threads) =>
+        Forward(p, x, w, b, y, threads, VectorPath);
+
+    /// <summary>dx = ∂L/∂x; overwrites dx, with exact zeros where no output reads x.</summary>
+    public static void BackwardData(ConvProblem p, ReadOnlySpan<float> dy, ReadOnlySpan<float> w, Span<float> dx, int threads) =>
+        BackwardData(p, dy, w, dx, threads, VectorPath);
+
+    /// <summary>dw = ∂L/∂w; overwrites dw.</summary>
+    public static void BackwardWeight(ConvProblem p, ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dw, int threads) =>
+        BackwardWeight(p, x, dy, dw, threads, VectorPath);
+
+    /// <summary><see cref="Forward(ConvProblem, ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, int)"/> on a chosen path (tests compare the two).</summary>
+    internal static void Forward(ConvProblem p, ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> b, Span<float> y, int threads, bool vector)
+    {
+        CheckApplies(p);
+        CheckLength(x, p.InputShape, nameof(x));
+        CheckLength(w, p.WeightShape, nameof(w));
+        CheckLength(y, p.OutputShape, nameof(y));
+        if (!b.IsEmpty && b.Length != p.K)
+        {
+            throw new ArgumentException($"b has {b.Length} elements but the {p.K} output channels need {p.K} (or none)", nameof(b));
+        }
+        vector = CheckVector(vector);
+        fixed (float* px = x, pw = w, pb = b, py = y)
+        {
+            IPartitionedWork work = vector
+                ? new DepthwiseForward<Fma256RowMath>(p, px, pw, b.IsEmpty ? null : pb, py)
+                : new DepthwiseForward<ScalarRowMath>(p, px, pw, b.IsEmpty ? null : pb, py);
+            WorkerPool.Run(work, DepthwiseBlocking.Parts(p, p.N * p.C, threads));
+        }
+    }
+
+    /// <summary><see cref="BackwardData(ConvProblem, ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, int)"/> on a chosen path.</summary>
+    internal static void BackwardData(ConvProblem p, ReadOnlySpan<float> dy, ReadOnlySpan<float> w, Span<float> dx, int threads, bool vector)
+    {
+        CheckApplies(p);
+        CheckLength(dy, p.OutputShape, nameof(dy));
+        CheckLength(w, p.WeightShape, nameof(w));
+        CheckLength(dx, p.InputShape, nameof(dx));
+        vector = CheckVector(vector);
+        fixed (float* pdy = dy, pw = w, pdx = dx)
+        {
+            IPartitionedWork work = vector
+                ? new DepthwiseBackwardData<Fma256RowMath>(p, pdy, pw, pdx)
+                : new DepthwiseBackwardData<ScalarRowMath>(p, pdy, pw, pdx);
+            WorkerPool.Run(work, DepthwiseBlocking.Parts(p, p.N * p.C, threads));
+        }
+    }
+
+    /// <summary><see cref="BackwardWeight(ConvProblem, ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, int)"/> on a chosen path.</summary>
+    internal static void BackwardWeight(ConvProblem p, ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dw, int threads, bool vector)
+    {
+        CheckApplies(p);
+        CheckLength(x, p.InputShape, nameof(x));
+        CheckLength(dy, p.OutputShape, nameof(dy));
+        CheckLength(dw, p.WeightShape, nameof(dw));
+        vector = CheckVector(vector);
+        fixed (float* px = x, pdy = dy, pdw = dw)
+        {
+            IPartitionedWork work = vector
+                ? new DepthwiseBackwardWeight<Fma256RowMath>(p, px, pdy, pdw)
+                : new DepthwiseBackwardWeight<ScalarRowMath>(p, px, pdy, pdw);
+            WorkerPool.Run(work, DepthwiseBlocking.Parts(p, p.K, threads));
+        }
+    }
+
+    /// <summary>The scratch memory (bytes) one call uses with <paramref name="threads"/> threads (each part rewrites its planes into its own buffer).</summary>
+    public static long WorkspaceBytes(ConvProblem p, ConvPass pass, int threads)
+    {
+        long perPart = pass switch
+        {
+            ConvPass.Forward => DepthwiseForward<Fma256RowMath>.WorkspaceFloats(p),
+            ConvPass.BackwardData => DepthwiseBackwardData<Fma256RowMath>.WorkspaceFloats(p),
+            _ => DepthwiseBackwardWeight<Fma256RowMath>.WorkspaceFloats(p),
+        };
+        int parts = DepthwiseBlocking.Parts(p, pass == ConvPass.BackwardWeight ? p.K : p.N * p.C, Math.Max(threads, 1));
+        return perPart * sizeof(float) * parts;
+    }
+
+    /// <summary>A plain-words paragraph on the method, for <c>convgrad explain</c>.</summary>
+    public static string Describe(ConvProblem p, ConvPass pass)
+    {
+        string path = VectorPath ? "8-wide Vector256 FMA" : "scalar (this CPU lacks AVX2/FMA)";
+        string strided = p.Stride[2] > 1
+            ? $" Because the width stride is {p.Stride[2]}, each input row is first de-interleaved into {p.Stride[2]} phase rows (every {p.Stride[2]}th element), so every kernel column reads a contiguous run and no vector lane is wasted."
+            : "";
+        string mult = p.Kg > 1 ? $" Each input channel feeds {p.Kg} output channels (channel multiplier {p.Kg})." : "";
+        return pass switch
+        {
+            ConvPass.Forward =>
+                "Depthwise convolution (one input channel per group) runs as a direct kernel rather than a GEMM, whose matrices would have a single row here. " +
+                "For each (image, channel) plane the input is copied once into zero-padded rows, so padding needs no tests in the inner loop; " +
+                $"each output row is then the sum of the in-bounds kernel rows' input rows, shifted per kernel column and scaled by a broadcast weight, computed {path} along the output width, 32 outputs at a time." +
+                strided + mult + " Planes are split evenly among threads.",
+            ConvPass.BackwardData =>
+                "The depthwise input gradient is computed by stride phases, never by inserting zeros into dY. " +
+                $"Along the width, the input columns i = ρ + t·{p.Stride[2]} of one phase ρ receive only the kernel columns r with (ρ + p − r·d) divisible by the stride, each reading dY at a fixed offset; " +
+                "along depth and height each input row gathers only the kernel rows whose division by the stride is exact and lands inside dY. " +
+                $"Each phase is therefore a stride-1 correlation of a zero-padded dY row with its sub-kernel, computed {path}, then written back to its columns; " +
+                "positions that no tap reaches come out as exact zeros." + mult + " Planes are split evenly among threads, and every element is written once.",
+            _ =>
+                "The depthwise weight gradient is computed per output channel: for every kernel tap, the dot product of each dY row with the correspondingly shifted, zero-padded input row " +
+                $"is added ({path}) into that tap's own accumulator, image by image and row by row, and the accumulator is summed in a fixed order at the end." +
+                (p.Stride[2] > 1 ? $" Input rows are de-interleaved into {p.Stride[2]} phase rows so that strided taps read contiguous runs." : "") +
+                " Threads split the output channels, never a sum, so the result is bitwise identical for any thread count.",
+        };
+    }
+
+    private static void CheckApplies(ConvProblem p)
+    {
+        if (!Applies(p))
+        {
+            throw new ArgumentException($"the depthwise kernels need one input channel per group; this problem has C/groups = {p.C}/{p.Groups} = {p.Cg}", nameof(p));
+        }
+    }
+
+    private static bool CheckVector(bool vector)
+    {
+        if (vector && !Fma256RowMath.IsSupported)
+        {
+            throw new PlatformNotSupportedException("the Vector256 + FMA depthwise path needs AVX2 and FMA");
+        }
+        return vector;
+    }
+
+    private static void CheckLength(ReadOnlySpan<float> s, int[] shape, string name)
+    {
+        if (s.Length != Shapes.Product(shape))
+        {
+            throw new ArgumentException($"{name} has {s.Length} elements but shape {Shapes.Format(shape)} needs {Shapes.Product(shape)}", name);
+        }
+    }
+}

@@ -1,0 +1,95 @@
+namespace ConvGrad.Cpu.Depthwise;
+
+/// <summary>
+/// One input plane <c>x[D, H, W]</c> rewritten as zero-padded, stride-de-interleaved rows: for every input row
+/// and every width phase φ ∈ [0, s_w), <c>row_φ[j] = x[j·s_w + φ − p_w]</c> (0 outside <c>[0, W)</c>).
+/// </summary>
+/// <remarks>
+/// Output column <c>o</c> of kernel column <c>r</c> reads <c>x[o·s_w + r·d_w − p_w] = row_φ[o + ⌊r·d_w / s_w⌋]</c> with
+/// <c>φ = r·d_w mod s_w</c>, so every tap becomes a contiguous, bounds-free run of the row at any stride: no
+/// lane of a strided load is wasted and no padding test is left in the inner loop.
+/// </remarks>
+internal readonly unsafe struct PhasedInputRows
+{
+    public readonly int Phases, RowLength, Rows, Width, Pad;
+
+    public PhasedInputRows(ConvProblem p)
+    {
+        Phases = p.Stride[2];
+        Width = p.In[2];
+        Pad = p.Pad[2];
+        Rows = p.In[0] * p.In[1];
+        int maxBase = (p.Ker[2] - 1) * p.Dil[2] / Phases;
+        RowLength = DepthwiseBlocking.RoundUp(DepthwiseBlocking.RoundUp(p.Out[2], DepthwiseBlocking.RowGranule) + maxBase, DepthwiseBlocking.RowGranule);
+    }
+
+    /// <summary>Floats of one rewritten plane.</summary>
+    public long Floats => (long)Rows * Phases * RowLength;
+
+    /// <summary>Row φ of input row <paramref name="row"/> (= iz·H + iy).</summary>
+    public float* Row(float* buffer, int row, int phase) => buffer + ((long)row * Phases + phase) * RowLength;
+
+    /// <summary>Rewrites the plane <paramref name="x"/> (<c>Rows × Width</c>) into <paramref name="buffer"/>.</summary>
+    public void Fill(float* x, float* buffer)
+    {
+        for (int r = 0; r < Rows; r++)
+        {
+            float* src = x + (long)r * Width;
+            for (int phase = 0; phase < Phases; phase++)
+            {
+                float* dst = Row(buffer, r, phase);
+                // j·s + φ − p ∈ [0, W)  ⇔  j ∈ [⌈(p − φ)/s⌉, ⌈(W + p − φ)/s⌉).
+                int lo = Math.Clamp(DepthwiseBlocking.CeilDiv(Pad - phase, Phases), 0, RowLength);
+                int hi = Math.Clamp(DepthwiseBlocking.CeilDiv(Width + Pad - phase, Phases), lo, RowLength);
+                new Span<float>(dst, lo).Clear();
+                if (Phases == 1)
+                {
+                    new ReadOnlySpan<float>(src + lo - Pad, hi - lo).CopyTo(new Span<float>(dst + lo, hi - lo));
+                }
+                else
+                {
+                    float* s = src + (lo * Phases + phase - Pad);
+                    for (int j = lo; j < hi; j++, s += Phases)
+                    {
+                        dst[j] = *s;
+                    }
+                }
+                new Span<float>(dst + hi, RowLength - hi).Clear();
+            }
+        }
+    }
+}
+
+/// <summary>
+/// One output-gradient plane <c>dy[P_d, P_h, P_w]</c> with <see cref="Left"/> zeros before and zeros after each row,
+/// so the backward-data taps <c>dy[t + off]</c> with negative or overlong offsets read zeros instead of testing bounds.
+/// </summary>
+internal readonly unsafe struct PaddedGradientRows
+{
+    public readonly int Left, RowLength, Rows, Width;
+
+    public PaddedGradientRows(ConvProblem p, int left, int maxRead)
+    {
+        Left = left;
+        Width = p.Out[2];
+        Rows = p.Out[0] * p.Out[1];
+        RowLength = DepthwiseBlocking.RoundUp(left + Math.Max(Width, maxRead), DepthwiseBlocking.RowGranule);
+    }
+
+    /// <summary>Floats of one padded plane.</summary>
+    public long Floats => (long)Rows * RowLength;
+
+    /// <summary>Element 0 of row <paramref name="row"/> (= oz·P_h + oy); readable from <c>-Left</c>.</summary>
+    public float* Row(float* buffer, int row) => buffer + (long)row * RowLength + Left;
+
+    public void Fill(float* dy, float* buffer)
+    {
+        for (int r = 0; r < Rows; r++)
+        {
+            float* dst = buffer + (long)r * RowLength;
+            new Span<float>(dst, Left).Clear();
+            new ReadOnlySpan<float>(dy + (long)r * Width, Width).CopyTo(new Span<float>(dst + Left, Width));
+            new Span<float>(dst + Left + Width, RowLength - Left - Width).Clear();
+        }
+    }
+}

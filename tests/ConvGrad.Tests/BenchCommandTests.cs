@@ -1,0 +1,179 @@
+using System.Globalization;
+using ConvGrad.Cli;
+
+namespace ConvGrad.Tests;
+
+/// <summary><c>convgrad bench</c>: its CSV readers, its output format on a tiny suite, and its usage errors (no timed assertions).</summary>
+public sealed class BenchCommandTests : IDisposable
+{
+    private const string SuiteHeader = "name,N,C,H,W,K,R,S,stride_h,stride_w,pad_h,pad_w,dil_h,dil_w,groups";
+    private const string BaselineHeader =
+        "name,gflop,fwd_ms,fwd_gflops,bwd_data_ms,bwd_data_gflops,bwd_weight_ms,bwd_weight_gflops,impl_fwd,impl_bwd_data,impl_bwd_weight,max_rel_err,foreign_cpu_pct";
+
+    private readonly string _dir = Directory.CreateTempSubdirectory("convgrad-bench-test-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private string Write(string name, params string[] lines)
+    {
+        string path = Path.Combine(_dir, name);
+        File.WriteAllLines(path, lines);
+        return path;
+    }
+
+    private static (int Code, string Out, string Err) Cli(params string[] args)
+    {
+        var o = new StringWriter();
+        var e = new StringWriter();
+        int code = Program.Run(args, o, e);
+        return (code, o.ToString(), e.ToString());
+    }
+
+    [Fact]
+    public void Suite_BundledFile_ParsesEveryRow()
+    {
+        var rows = BenchSuite.Load(Path.Combine(TestPaths.RepoRoot, BenchSuite.DefaultRelativePath));
+        Assert.Equal(14, rows.Count);
+        var dw = rows.Single(r => r.Name == "mbv2-dw3x3s2-56");
+        Assert.Equal(new BenchRow("mbv2-dw3x3s2-56", 8, 144, 56, 56, 144, 3, 3, 2, 2, 1, 1, 1, 1, 144), dw);
+        Assert.Equal(2.0 * 8 * 144 * 28 * 28 * 1 * 3 * 3, dw.Flops);
+        Assert.True(dw.Strided);
+        Assert.Equal("mbv2-dw3x3s2-56-s1", dw.StrideOneTwin.Name);
+        Assert.Equal(2.0 * 8 * 144 * 56 * 56 * 9, dw.StrideOneTwin.Flops);
+    }
+
+    [Fact]
+    public void Suite_ColumnsMayComeInAnyOrder()
+    {
+        var rows = BenchSuite.Parse(["groups,name,N,C,H,W,K,R,S,stride_h,stride_w,pad_h,pad_w,dil_h,dil_w", "2,a,1,4,5,6,2,3,1,1,2,0,1,1,1"], "t");
+        Assert.Equal(new BenchRow("a", 1, 4, 5, 6, 2, 3, 1, 1, 2, 0, 1, 1, 1, 2), rows.Single());
+    }
+
+    [Theory]
+    [InlineData("name,N,C,H,W,K,R,S,stride_h,stride_w,pad_h,pad_w,dil_h,dil_w", "a,1,1,4,4,1,2,2,1,1,0,0,1,1", "lacks column 'groups'")]
+    [InlineData(SuiteHeader, "a,1,1,4,4,1,2,2,x,1,0,0,1,1,1", "t:2: stride_h must be an integer >= 1; got 'x'")]
+    [InlineData(SuiteHeader, "a,1,1,4,4,1,2,2,1,1,0,0,1,1", "t:2: 14 fields")]
+    [InlineData(SuiteHeader, "a,1,3,4,4,2,2,2,1,1,0,0,1,1,2", "t:2: row a:")]
+    [InlineData(SuiteHeader, "a,1,1,4,4,1,9,2,1,1,0,0,1,1,1", "t:2: row a:")]
+    public void Suite_BadLines_AreReportedWithTheirLine(string header, string line, string message)
+    {
+        var e = Assert.Throws<InvalidDataException>(() => BenchSuite.Parse([header, line], "t"));
+        Assert.Contains(message, e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Baseline_ReadsTheOneDnnColumns()
+    {
+        var b = OneDnnBaseline.Parse(
+        [
+            BaselineHeader,
+            "rn50-3x3-56,1.84961,12.5,147.9,13.25,139.6,15,123.3,jit:avx2,jit:avx2,jit:avx2,3.1e-07,0.4",
+            "mbv2-dw3x3-28,0.0216,0.21,103,2.5,8.7,0.5,43,jit_dw:avx2,jit_dw:avx2,jit_dw:avx2,1.0e-07,1.0",
+        ], "b");
+        Assert.Equal(6, b.Count);
+        Assert.Equal(12.5, b[("rn50-3x3-56", BenchPass.Forward)]);
+        Assert.Equal(13.25, b[("rn50-3x3-56", BenchPass.BackwardData)]);
+        Assert.Equal(15.0, b[("rn50-3x3-56", BenchPass.BackwardWeight)]);
+        Assert.Equal(2.5, b[("mbv2-dw3x3-28", BenchPass.BackwardData)]);
+    }
+
+    [Fact]
+    public void Baseline_WrongFile_IsRejected()
+    {
+        var e = Assert.Throws<InvalidDataException>(() => OneDnnBaseline.Parse([SuiteHeader, "a,1,1,4,4,1,2,2,1,1,0,0,1,1,1"], "b"));
+        Assert.Contains("not a oneDNN baseline", e.Message, StringComparison.Ordinal);
+        var bad = Assert.Throws<InvalidDataException>(() => OneDnnBaseline.Parse([BaselineHeader, "a,1,x,1,1,1,1,1,i,i,i,0,0"], "b"));
+        Assert.Contains("b:2: fwd_ms", bad.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Csv_HasOneLinePerRowAndPass_WithStrideOneTwins()
+    {
+        string suite = Write("suite.csv", SuiteHeader, "seed-4x4-k2-s2,1,1,4,4,1,2,2,2,2,0,0,1,1,1", "tiny-dw,1,2,6,7,4,3,3,1,1,1,1,1,1,2");
+        var (code, stdout, stderr) = Cli("bench", "--suite", suite, "--min-time", "0", "--format", "csv", "--threads", "1");
+        Assert.True(code == 0, stderr);
+        var lines = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        Assert.Equal("name,pass,ms,gflops,peak_pct,workspace_bytes", lines[0]);
+        var body = lines.Skip(1).Select(l => l.Split(',')).ToList();
+        Assert.Equal(
+            ["seed-4x4-k2-s2/fwd", "seed-4x4-k2-s2/dx", "seed-4x4-k2-s2/dw", "seed-4x4-k2-s2-s1/fwd", "seed-4x4-k2-s2-s1/dx", "seed-4x4-k2-s2-s1/dw",
+             "tiny-dw/fwd", "tiny-dw/dx", "tiny-dw/dw"],
+            body.Select(f => $"{f[0]}/{f[1]}"));
+        foreach (var f in body)
+        {
+            Assert.Equal(6, f.Length);
+            double ms = double.Parse(f[2], CultureInfo.InvariantCulture);
+            double gflops = double.Parse(f[3], CultureInfo.InvariantCulture);
+            Assert.True(ms > 0 && gflops >= 0);
+            Assert.True(long.Parse(f[5], CultureInfo.InvariantCulture) >= 0);
+        }
+        Assert.Contains("fp32 FMA peak", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Baseline_AddsRatioPerRowAndGeomeanWithoutSeed()
+    {
+        string suite = Write("suite.csv", SuiteHeader, "seed-4x4-k2-s2,1,1,4,4,1,2,2,2,2,0,0,1,1,1", "tiny-dw,1,2,6,7,4,3,3,1,1,1,1,1,1,2");
+        string baseline = Write("onednn.csv", BaselineHeader,
+            "seed-4x4-k2-s2,1e-06,0.001,1,0.001,1,0.001,1,ref,ref,ref,0,0",
+            "tiny-dw,1e-06,50,1,60,1,70,1,ref,ref,ref,0,0");
+        var (code, stdout, stderr) = Cli("bench", "--suite", suite, "--baseline", baseline, "--min-time", "0", "--format", "csv", "--threads", "1", "--passes", "dx,fwd");
+        Assert.True(code == 0, stderr);
+        var lines = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        Assert.Equal("name,pass,ms,gflops,peak_pct,workspace_bytes,onednn_ms,vs_onednn", lines[0]);
+        var rows = lines.Skip(1).Select(l => l.Split(',')).ToList();
+        var tinyDx = rows.Single(f => f[0] == "tiny-dw" && f[1] == "dx");
+        double ratio = double.Parse(tinyDx[7], CultureInfo.InvariantCulture);
+        Assert.Equal(60 / double.Parse(tinyDx[2], CultureInfo.InvariantCulture), ratio, 3);
+        Assert.Equal("", rows.Single(f => f[0] == "seed-4x4-k2-s2-s1" && f[1] == "fwd")[7]); // twins have no baseline
+        // The geometric mean of one non-seed row is that row's ratio: the seed's ratio is excluded.
+        var geoDx = rows.Single(f => f[0] == "geomean" && f[1] == "dx");
+        Assert.Equal(ratio, double.Parse(geoDx[7], CultureInfo.InvariantCulture), 3);
+        Assert.Equal(["dx", "fwd"], rows.Where(f => f[0] == "tiny-dw").Select(f => f[1]));
+    }
+
+    [Fact]
+    public void Table_HasAHeaderNamingEngineThreadsAndPeak()
+    {
+        string suite = Write("suite.csv", SuiteHeader, "tiny-dw,1,2,6,7,4,3,3,2,1,1,1,1,1,2");
+        var (code, stdout, stderr) = Cli("bench", "--suite", suite, "--min-time", "0", "--threads", "1", "--only", "tiny-dw", "--passes", "dw");
+        Assert.True(code == 0, stderr);
+        Assert.Contains($"engine: {ConvOptions.Default.Engine.ToString().ToLowerInvariant()}", stdout, StringComparison.Ordinal);
+        Assert.Contains("threads: 1", stdout, StringComparison.Ordinal);
+        Assert.Contains("fp32 FMA peak", stdout, StringComparison.Ordinal);
+        var table = stdout.Split('\n').Where(l => l.StartsWith("tiny-dw", StringComparison.Ordinal)).ToList();
+        Assert.Equal(2, table.Count); // the strided row and its -s1 twin
+        Assert.StartsWith("tiny-dw-s1", table[1], StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("--format", "xml")]
+    [InlineData("--passes", "fwd,bwd")]
+    [InlineData("--engine", "nosuch")]
+    [InlineData("--min-time", "-1")]
+    [InlineData("--threads", "many")]
+    [InlineData("--only", "no-such-row")]
+    [InlineData("--suite", "/no/such/suite.csv")]
+    [InlineData("--baseline", "/no/such/onednn.csv")]
+    [InlineData("--frobnicate", "1")]
+    public void BadUsage_ExitsWith2AndOneLine(string option, string value)
+    {
+        string suite = Write("suite.csv", SuiteHeader, "seed-4x4-k2-s2,1,1,4,4,1,2,2,2,2,0,0,1,1,1");
+        var args = option == "--suite" ? new[] { "bench", option, value } : ["bench", "--suite", suite, "--min-time", "0", option, value];
+        var (code, stdout, stderr) = Cli(args);
+        Assert.Equal(2, code);
+        Assert.Equal("", stdout);
+        var lines = stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Single(lines);
+        Assert.StartsWith("convgrad bench: ", lines[0], StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void BadSuiteFile_ExitsWith2AndNamesTheLine()
+    {
+        string suite = Write("suite.csv", SuiteHeader, "a,1,1,4,4,1,2,2,1,1,0,0,1,1,zero");
+        var (code, _, stderr) = Cli("bench", "--suite", suite);
+        Assert.Equal(2, code);
+        Assert.Contains("suite.csv:2: groups", stderr, StringComparison.Ordinal);
+    }
+}
