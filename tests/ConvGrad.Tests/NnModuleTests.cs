@@ -47,6 +47,31 @@ public class NnModuleTests
     }
 
     [Fact]
+    public void Linear_SplitOverThreads_GivesBitIdenticalOutputsAndGradients()
+    {
+        Tensor<float> Rand(int seed, params int[] shape)
+        {
+            var r = new Random(seed);
+            var t = Tensor<float>.Zeros(shape);
+            foreach (ref var v in t.Span)
+            {
+                v = (float)(2 * r.NextDouble() - 1);
+            }
+            return t;
+        }
+        var results = new List<float[]>();
+        foreach (int threads in new[] { 1, 2, 3 })
+        {
+            var m = new Linear<float>(300, 70, new Random(1), options: new ConvOptions { Threads = threads }) { ComputeInputGradient = true };
+            var y = m.Forward(Rand(2, 33, 300)).ToArray();
+            var dx = m.Backward(Rand(3, 33, 70))!.ToArray();
+            results.Add([.. y, .. dx, .. m.Weight.Grad.ToArray(), .. m.Bias!.Grad.ToArray()]);
+        }
+        Assert.Equal(results[0], results[1]);
+        Assert.Equal(results[0], results[2]);
+    }
+
+    [Fact]
     public void ReLU_AwayFromZero_MatchesFiniteDifferences()
     {
         var x = X(11, 2, 3, 4);

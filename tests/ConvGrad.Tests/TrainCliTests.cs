@@ -35,6 +35,24 @@ public sealed class TrainCliTests : IDisposable
         var plines = pout.TrimEnd().Split('\n');
         Assert.Equal(2, plines.Length);
         Assert.Matches(new Regex(@"^image 9998: digit \d  probabilities( \d:[01]\.\d{6}){10}$"), plines[0].TrimEnd('\r'));
+
+        // The same digit as a dark-on-light PNG: predict inverts it back and must print the same probabilities.
+        var digits = ConvGrad.Data.MnistFiles.LoadBundled(Path.Combine(TestPaths.RepoRoot, "data", "mnist-10k"));
+        string png = Path.Combine(_out, "digit.png");
+        using (var bmp = new SkiaSharp.SKBitmap(28, 28))
+        {
+            var px = digits.Image(9999);
+            for (int i = 0; i < 784; i++)
+            {
+                byte v = (byte)(255 - px[i]);
+                bmp.SetPixel(i % 28, i / 28, new SkiaSharp.SKColor(v, v, v));
+            }
+            using var data = bmp.Encode(SkiaSharp.SKEncodedImageFormat.Png, 100);
+            File.WriteAllBytes(png, data.ToArray());
+        }
+        var (icode, iout, ierr) = Run("predict", "--model", model, "--image", png);
+        Assert.True(icode == 0, ierr);
+        Assert.Equal(plines[1].TrimEnd('\r').Replace("image 9999:", "image 0:", StringComparison.Ordinal), iout.TrimEnd());
     }
 
     [Theory]

@@ -50,10 +50,10 @@ public static class LeNet
             new ReLU<T>(),
             new MaxPool2d<T>(2),
             new Flatten<T>(),
-            new Linear<T>(64 * 5 * 5, 128, rng),
+            new Linear<T>(64 * 5 * 5, 128, rng, options: options),
             new ReLU<T>(),
             new Dropout<T>(dropout, new Random(rng.Next())),
-            new Linear<T>(128, 10, rng));
+            new Linear<T>(128, 10, rng, options: options));
         // The classifier head feeds softmax, not ReLU: Xavier keeps the initial logits near 0 (loss ≈ ln 10).
         Init.XavierUniform(((Linear<T>)model.Modules[10]).Weight.Value, rng);
         return model;

@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Numerics.Tensors;
+using ConvGrad.Cpu;
 
 namespace ConvGrad.Nn;
 
@@ -7,16 +8,26 @@ namespace ConvGrad.Nn;
 /// Fully connected layer (<c>nn.Linear</c>): <c>y = x·Wᵀ + b</c>.
 /// Shapes: x <c>[N, in]</c>, weight <c>[out, in]</c>, bias <c>[out]</c>, y <c>[N, out]</c>.
 /// Backward: <c>dx = dy·W</c>, <c>dW = dyᵀ·x</c>, <c>db = Σ_n dy[n, :]</c>; every product runs along contiguous rows
-/// (TensorPrimitives dot products and fused multiply-adds), in a fixed order.
+/// (TensorPrimitives dot products and fused multiply-adds), in a fixed order. Rows of y, dx and dW are split
+/// statically over the worker threads; each element is computed by one thread in the same order, so the result
+/// does not depend on the thread count.
 /// </summary>
 /// <typeparam name="T">float or double.</typeparam>
 public sealed class Linear<T> : Module<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     private Tensor<T>? _x, _y, _dx;
+    private readonly RowWork _work = new();
+    private readonly int _threads;
 
     /// <summary>Creates the layer with Kaiming-normal weights from <paramref name="rng"/> and a zero bias.</summary>
-    public Linear(int inFeatures, int outFeatures, Random rng, bool bias = true)
+    /// <param name="inFeatures">in.</param>
+    /// <param name="outFeatures">out.</param>
+    /// <param name="rng">Seeded generator for the initial weights.</param>
+    /// <param name="bias">Whether the layer has a bias.</param>
+    /// <param name="options">Worker threads (<see cref="ConvOptions.Threads"/>); the engine setting is not used.</param>
+    public Linear(int inFeatures, int outFeatures, Random rng, bool bias = true, ConvOptions? options = null)
     {
+        _threads = (options ?? ConvOptions.Default).EffectiveThreads;
         if (inFeatures < 1 || outFeatures < 1)
         {
             throw new ArgumentException($"feature counts must be >= 1; got in {inFeatures}, out {outFeatures}", nameof(inFeatures));
@@ -46,19 +57,8 @@ public sealed class Linear<T> : Module<T> where T : unmanaged, IFloatingPointIee
         }
         int n = x.Dim(0);
         var y = Reuse(ref _y, [n, outF]);
-        var xs = x.ReadOnlySpan;
-        var w = Weight.Value.ReadOnlySpan;
-        var ys = y.Span;
-        ReadOnlySpan<T> b = Bias is null ? default : Bias.Value.ReadOnlySpan;
-        for (int i = 0; i < n; i++)
-        {
-            var row = xs.Slice(i * inF, inF);
-            for (int o = 0; o < outF; o++)
-            {
-                ys[i * outF + o] = TensorPrimitives.Dot(row, w.Slice(o * inF, inF)) + (b.IsEmpty ? T.Zero : b[o]);
-            }
-        }
         _x = x;
+        Split(Pass.Forward, x, y, n);
         return y;
     }
 
@@ -67,20 +67,10 @@ public sealed class Linear<T> : Module<T> where T : unmanaged, IFloatingPointIee
     {
         var x = Cached(_x, "Linear");
         int n = x.Dim(0), outF = Weight.Value.Dim(0), inF = Weight.Value.Dim(1);
-        var xs = x.ReadOnlySpan;
-        var d = dy.ReadOnlySpan;
-        var dw = Weight.Grad.Span;
-        dw.Clear();
-        for (int o = 0; o < outF; o++)
-        {
-            var g = dw.Slice(o * inF, inF);
-            for (int i = 0; i < n; i++)
-            {
-                TensorPrimitives.MultiplyAdd(xs.Slice(i * inF, inF), d[i * outF + o], g, g);
-            }
-        }
+        Split(Pass.WeightGradient, x, dy, outF);
         if (Bias is not null)
         {
+            var d = dy.ReadOnlySpan;
             var db = Bias.Grad.Span;
             db.Clear();
             for (int i = 0; i < n; i++)
@@ -93,17 +83,97 @@ public sealed class Linear<T> : Module<T> where T : unmanaged, IFloatingPointIee
             return null;
         }
         var dx = Reuse(ref _dx, x.Shape);
-        var dxs = dx.Span;
-        dxs.Clear();
-        var w = Weight.Value.ReadOnlySpan;
-        for (int i = 0; i < n; i++)
+        Split(Pass.InputGradient, dx, dy, n);
+        return dx;
+    }
+
+    private enum Pass { Forward, WeightGradient, InputGradient }
+
+    private void Split(Pass pass, Tensor<T> a, Tensor<T> b, int rows)
+    {
+        _work.Set(this, pass, a, b, rows);
+        long flops = Weight.Value.Length * (long)a.Dim(0);
+        int parts = flops < 1 << 16 ? 1 : Math.Min(_threads, rows);
+        WorkerPool.Run(_work, parts);
+        _work.Set(null, pass, null, null, 0);
+    }
+
+    /// <summary>
+    /// One pass over a static range of rows: forward rows i of y = x·Wᵀ + b; weight-gradient rows o of dW = dyᵀ·x;
+    /// input-gradient rows i of dx = dy·W.
+    /// </summary>
+    private sealed class RowWork : IPartitionedWork
+    {
+        private Linear<T>? _layer;
+        private Pass _pass;
+        private Tensor<T>? _a, _b;
+        private int _rows;
+
+        public void Set(Linear<T>? layer, Pass pass, Tensor<T>? a, Tensor<T>? b, int rows)
         {
-            var row = dxs.Slice(i * inF, inF);
-            for (int o = 0; o < outF; o++)
+            _layer = layer;
+            _pass = pass;
+            _a = a;
+            _b = b;
+            _rows = rows;
+        }
+
+        public void Run(int part, int parts)
+        {
+            var layer = _layer!;
+            int r0 = (int)((long)_rows * part / parts), r1 = (int)((long)_rows * (part + 1) / parts);
+            int outF = layer.Weight.Value.Dim(0), inF = layer.Weight.Value.Dim(1);
+            var w = layer.Weight.Value.ReadOnlySpan;
+            switch (_pass)
             {
-                TensorPrimitives.MultiplyAdd(w.Slice(o * inF, inF), d[i * outF + o], row, row);
+                case Pass.Forward:
+                {
+                    var xs = _a!.ReadOnlySpan;
+                    var ys = _b!.Span;
+                    ReadOnlySpan<T> bias = layer.Bias is null ? default : layer.Bias.Value.ReadOnlySpan;
+                    for (int i = r0; i < r1; i++)
+                    {
+                        var row = xs.Slice(i * inF, inF);
+                        for (int o = 0; o < outF; o++)
+                        {
+                            ys[i * outF + o] = TensorPrimitives.Dot(row, w.Slice(o * inF, inF)) + (bias.IsEmpty ? T.Zero : bias[o]);
+                        }
+                    }
+                    break;
+                }
+                case Pass.WeightGradient:
+                {
+                    var xs = _a!.ReadOnlySpan;
+                    var d = _b!.ReadOnlySpan;
+                    int n = _a.Dim(0);
+                    var dw = layer.Weight.Grad.Span;
+                    for (int o = r0; o < r1; o++)
+                    {
+                        var g = dw.Slice(o * inF, inF);
+                        g.Clear();
+                        for (int i = 0; i < n; i++)
+                        {
+                            TensorPrimitives.MultiplyAdd(xs.Slice(i * inF, inF), d[i * outF + o], g, g);
+                        }
+                    }
+                    break;
+                }
+                default:
+                {
+                    var dxs = _a!.Span;
+                    var d = _b!.ReadOnlySpan;
+                    for (int i = r0; i < r1; i++)
+                    {
+                        var row = dxs.Slice(i * inF, inF);
+                        row.Clear();
+                        for (int o = 0; o < outF; o++)
+                        {
+                            TensorPrimitives.MultiplyAdd(w.Slice(o * inF, inF), d[i * outF + o], row, row);
+                        }
+                    }
+                    break;
+                }
             }
         }
-        return dx;
     }
 }
