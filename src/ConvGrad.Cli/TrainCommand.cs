@@ -15,6 +15,7 @@ internal sealed class TrainCommand : ICommand
         usage: convgrad train [--epochs N] [--batch-size N] [--lr X] [--optimizer sgd|adam] [--seed N]
                               [--threads N] [--data DIR] [--out DIR] [--validation N] [--train-limit N]
                               [--dropout P] [--shift PX] [--momentum M] [--weight-decay W]
+                              [--device cpu|cuda|ilgpu-cpu]
 
         Trains a LeNet-style CNN with a hidden layer (docs/model.md has its PyTorch twin) with
         softmax cross-entropy and a one-cycle learning-rate schedule. With the bundled digits (data/mnist-10k)
@@ -38,7 +39,8 @@ internal sealed class TrainCommand : ICommand
           --validation    train on all but the last N training digits and report accuracy on those N
                           (for tuning; the held-out digits stay untouched)
           --train-limit   train on only the first N training digits (quick runs)
-        """;
+          {device}
+        """.Replace("{device}", DeviceOption.Usage, StringComparison.Ordinal);
 
     public IReadOnlySet<string> Flags { get; } = new HashSet<string>();
 
@@ -62,6 +64,7 @@ internal sealed class TrainCommand : ICommand
         string? outDir = args.Option("out");
         int validation = args.Int("validation", 0, 0, int.MaxValue);
         int limit = args.Int("train-limit", 0, 0, int.MaxValue);
+        var device = DeviceOption.Parse(args);
         args.EnsureAllUsed();
 
         var (train, test, dataNote) = LoadData(dataDir);
@@ -86,7 +89,8 @@ internal sealed class TrainCommand : ICommand
         outDir ??= DefaultOutDir();
         Directory.CreateDirectory(outDir);
 
-        var options = new ConvOptions { Threads = threads };
+        using var gpu = device.Open();
+        var options = DeviceOption.Options(gpu, new ConvOptions { Threads = threads });
         var rng = new Random(seed);
         var model = LeNet.Create<float>(rng, dropout, options);
         var parameters = model.Parameters().ToList();
@@ -100,7 +104,7 @@ internal sealed class TrainCommand : ICommand
         stdout.WriteLine($"data: {dataNote}; training on {train.Count}{(val is null ? "" : $", validating on {val.Count}")}, holding out {test.Count}");
         stdout.WriteLine($"model: LeNet-style CNN, {parameters.Sum(p => p.Value.Length):N0} parameters (docs/model.md); " +
                          $"{opt} lr {F(lr)} one-cycle, batch {batch}, {epochs} epochs, shifts ±{shift} px, dropout {F(dropout)}, seed {seed}, " +
-                         $"threads {options.EffectiveThreads}, engine {options.Engine.ToString().ToLowerInvariant()}");
+                         $"threads {options.EffectiveThreads}, {(device.IsGpu ? $"device {device.Name}" : $"engine {options.Engine.ToString().ToLowerInvariant()}")}");
 
         var bar = stderr == Console.Error && !Console.IsErrorRedirected ? new ProgressBar(stderr) : null;
         var batchLosses = new List<double>();

@@ -60,6 +60,7 @@ public sealed class TrainCliTests : IDisposable
     [InlineData("train", "--epochs", "0")]
     [InlineData("train", "--data", "/no/such/folder")]
     [InlineData("train", "--bogus", "1")]
+    [InlineData("train", "--device", "tpu")]
     [InlineData("predict", "--model", "/no/such.safetensors", "--idx", "x")]
     [InlineData("predict", "--image", "a.png", "--idx", "b")]
     public void BadUsage_IsOneLineAndExitCode2(params string[] args)
