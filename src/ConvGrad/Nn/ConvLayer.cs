@@ -26,16 +26,7 @@ public class ConvNd<T> : Module<T> where T : unmanaged, IFloatingPointIeee754<T>
     /// <param name="options">Engine and threads for the passes.</param>
     public ConvNd(int inChannels, int outChannels, int[] kernel, ConvGeometry geometry, Random rng, bool bias = true, ConvOptions? options = null)
     {
-        ArgumentNullException.ThrowIfNull(kernel);
-        ArgumentNullException.ThrowIfNull(geometry);
-        if (kernel.Length != geometry.Dims)
-        {
-            throw new ArgumentException($"kernel has {kernel.Length} axes but geometry has {geometry.Dims}", nameof(kernel));
-        }
-        if (inChannels < 1 || outChannels < 1 || inChannels % geometry.Groups != 0 || outChannels % geometry.Groups != 0)
-        {
-            throw new ArgumentException($"channels must be >= 1 and divisible by groups; got in {inChannels}, out {outChannels}, groups {geometry.Groups}", nameof(inChannels));
-        }
+        CheckArguments(inChannels, outChannels, kernel, geometry);
         Geometry = geometry;
         _options = options;
         Weight = new Parameter<T>("weight", Tensor<T>.Zeros([outChannels, inChannels / geometry.Groups, .. kernel]));
@@ -85,6 +76,21 @@ public class ConvNd<T> : Module<T> where T : unmanaged, IFloatingPointIeee754<T>
         return dx;
     }
 
+    /// <summary>The checks shared by the convolution and transposed-convolution layers' constructors.</summary>
+    internal static void CheckArguments(int inChannels, int outChannels, int[] kernel, ConvGeometry geometry)
+    {
+        ArgumentNullException.ThrowIfNull(kernel);
+        ArgumentNullException.ThrowIfNull(geometry);
+        if (kernel.Length != geometry.Dims)
+        {
+            throw new ArgumentException($"kernel has {kernel.Length} axes but geometry has {geometry.Dims}", nameof(kernel));
+        }
+        if (inChannels < 1 || outChannels < 1 || inChannels % geometry.Groups != 0 || outChannels % geometry.Groups != 0)
+        {
+            throw new ArgumentException($"channels must be >= 1 and divisible by groups; got in {inChannels}, out {outChannels}, groups {geometry.Groups}", nameof(inChannels));
+        }
+    }
+
     /// <summary><c>db[k] = Σ_n Σ_positions dy[n, k, ...]</c>, in a fixed order.</summary>
     internal static void BiasGradient(Tensor<T> dy, Tensor<T> db)
     {
@@ -129,16 +135,7 @@ public class ConvTransposeNd<T> : Module<T> where T : unmanaged, IFloatingPointI
     /// <summary>Creates the layer with Kaiming-normal weights (fan-in of the stored layout) and a zero bias.</summary>
     public ConvTransposeNd(int inChannels, int outChannels, int[] kernel, ConvGeometry geometry, Random rng, bool bias = true, ConvOptions? options = null)
     {
-        ArgumentNullException.ThrowIfNull(kernel);
-        ArgumentNullException.ThrowIfNull(geometry);
-        if (kernel.Length != geometry.Dims)
-        {
-            throw new ArgumentException($"kernel has {kernel.Length} axes but geometry has {geometry.Dims}", nameof(kernel));
-        }
-        if (inChannels < 1 || outChannels < 1 || inChannels % geometry.Groups != 0 || outChannels % geometry.Groups != 0)
-        {
-            throw new ArgumentException($"channels must be >= 1 and divisible by groups; got in {inChannels}, out {outChannels}, groups {geometry.Groups}", nameof(inChannels));
-        }
+        ConvNd<T>.CheckArguments(inChannels, outChannels, kernel, geometry);
         Geometry = geometry;
         _options = options;
         Weight = new Parameter<T>("weight", Tensor<T>.Zeros([inChannels, outChannels / geometry.Groups, .. kernel]));
