@@ -101,7 +101,7 @@ internal sealed unsafe class DepthwiseBackwardData<TMath> : IPartitionedWork
     {
         var rows = PhaseTaps(p).Rows;
         long taps = (long)p.In[0] * p.In[1] * p.Kg * p.KerSpatial; // at most: every tap reaches one phase of each row
-        return p.Kg * rows.Floats + 3L * taps + 2L * PhaseRowFloats(p);
+        return p.Kg * rows.Floats + 2L * taps + 2L * PhaseRowFloats(p);
     }
 
     /// <summary>Scratch floats of one width phase (the longest, padded to whole tiles).</summary>
@@ -121,11 +121,9 @@ internal sealed unsafe class DepthwiseBackwardData<TMath> : IPartitionedWork
         int phaseFloats = PhaseRowFloats(p);
         using var planes = new NativeBuffer<float>(p.Kg * _rows.Floats);
         using var srcBuffer = new NativeBuffer<nint>(count);
-        using var weightBuffer = new NativeBuffer<float>(count);
         using var phaseBuffer = new NativeBuffer<float>(2L * phaseFloats);
         float* buf = planes.Pointer;
         float** src = (float**)srcBuffer.Pointer;
-        float* weights = weightBuffer.Pointer;
         float* phaseRow = phaseBuffer.Pointer;
         fixed (int* start = _taps.Start, kernel = _taps.Kernel)
         fixed (nint* offset = _taps.Offset)
@@ -142,36 +140,40 @@ internal sealed unsafe class DepthwiseBackwardData<TMath> : IPartitionedWork
                     _rows.Fill(_dy + ((long)n * p.K + c * p.Kg + m) * p.OutSpatial, buf + m * _rows.Floats);
                 }
                 float* wc = _w + (long)c * p.Kg * p.KerSpatial;
-                for (int t = 0; t < count; t++)
-                {
-                    weights[t] = wc[kernel[t]];
-                }
                 float* dxRow = _dx + (long)unit * p.InSpatial;
+                if (sx == 1)
+                {
+                    // One phase: entry e is row e; rows go in pairs.
+                    int row = 0;
+                    for (; row + 1 < inRows; row += 2, dxRow += 2 * width)
+                    {
+                        TMath.MultiplyAccumulate2(dxRow, dxRow + width, width, 0f,
+                            src + start[row], kernel + start[row], start[row + 1] - start[row],
+                            src + start[row + 1], kernel + start[row + 1], start[row + 2] - start[row + 1], wc);
+                    }
+                    if (row < inRows)
+                    {
+                        TMath.MultiplyAccumulate(dxRow, width, 0f, src + start[row], kernel + start[row], wc, start[row + 1] - start[row]);
+                    }
+                    continue;
+                }
                 for (int row = 0, e = 0; row < inRows; row++, dxRow += width)
                 {
+                    if (sx == 2 && _phases == 2)
+                    {
+                        // Both width phases of the row together, then merged back in place.
+                        TMath.MultiplyAccumulate2(phaseRow, phaseRow + phaseFloats, DepthwiseBlocking.CeilDiv(width, 2), 0f,
+                            src + start[e], kernel + start[e], start[e + 1] - start[e],
+                            src + start[e + 1], kernel + start[e + 1], start[e + 2] - start[e + 1], wc);
+                        TMath.Interleave2(phaseRow, phaseRow + phaseFloats, dxRow, width);
+                        e += 2;
+                        continue;
+                    }
                     for (int rho = 0; rho < _phases; rho++, e++)
                     {
                         int phaseWidth = DepthwiseBlocking.CeilDiv(width - rho, sx);
-                        float** s = src + start[e];
-                        float* wt = weights + start[e];
-                        int taps = start[e + 1] - start[e];
-                        if (sx == 1)
-                        {
-                            TMath.MultiplyAccumulate(dxRow, phaseWidth, 0f, s, wt, taps);
-                        }
-                        else if (sx == 2)
-                        {
-                            TMath.MultiplyAccumulate(phaseRow + rho * phaseFloats, phaseWidth, 0f, s, wt, taps);
-                        }
-                        else
-                        {
-                            TMath.MultiplyAccumulate(phaseRow, phaseWidth, 0f, s, wt, taps);
-                            Scatter(phaseRow, phaseWidth, dxRow + rho, sx);
-                        }
-                    }
-                    if (sx == 2)
-                    {
-                        TMath.Interleave2(phaseRow, phaseRow + phaseFloats, dxRow, width);
+                        TMath.MultiplyAccumulate(phaseRow, phaseWidth, 0f, src + start[e], kernel + start[e], wc, start[e + 1] - start[e]);
+                        Scatter(phaseRow, phaseWidth, dxRow + rho, sx);
                     }
                 }
             }

@@ -35,7 +35,7 @@ internal sealed unsafe class DepthwiseForward<TMath> : IPartitionedWork
     public static long WorkspaceFloats(ConvProblem p)
     {
         var rows = new PhasedInputRows(p);
-        return rows.Floats + 3L * TapTable.ForOutputRows(p, rows).Count;
+        return rows.Floats + 2L * TapTable.ForOutputRows(p, rows).Count;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -49,10 +49,8 @@ internal sealed unsafe class DepthwiseForward<TMath> : IPartitionedWork
         }
         using var plane = new NativeBuffer<float>(_rows.Floats);
         using var srcBuffer = new NativeBuffer<nint>(_taps.Count);
-        using var weightBuffer = new NativeBuffer<float>(_taps.Count);
         float* buf = plane.Pointer;
         float** src = (float**)srcBuffer.Pointer;
-        float* weights = weightBuffer.Pointer;
         int outRows = p.Out[0] * p.Out[1], width = p.Out[2], count = _taps.Count;
         fixed (int* start = _taps.Start, kernel = _taps.Kernel)
         fixed (nint* offset = _taps.Offset)
@@ -68,15 +66,18 @@ internal sealed unsafe class DepthwiseForward<TMath> : IPartitionedWork
                 for (int k = c * p.Kg; k < (c + 1) * p.Kg; k++)
                 {
                     float* wk = _w + (long)k * p.KerSpatial;
-                    for (int t = 0; t < count; t++)
-                    {
-                        weights[t] = wk[kernel[t]];
-                    }
                     float bias = _b == null ? 0f : _b[k];
                     float* yRow = _y + ((long)n * p.K + k) * p.OutSpatial;
-                    for (int row = 0; row < outRows; row++, yRow += width)
+                    int row = 0;
+                    for (; row + 1 < outRows; row += 2, yRow += 2 * width)
                     {
-                        TMath.MultiplyAccumulate(yRow, width, bias, src + start[row], weights + start[row], start[row + 1] - start[row]);
+                        TMath.MultiplyAccumulate2(yRow, yRow + width, width, bias,
+                            src + start[row], kernel + start[row], start[row + 1] - start[row],
+                            src + start[row + 1], kernel + start[row + 1], start[row + 2] - start[row + 1], wk);
+                    }
+                    if (row < outRows)
+                    {
+                        TMath.MultiplyAccumulate(yRow, width, bias, src + start[row], kernel + start[row], wk, start[row + 1] - start[row]);
                     }
                 }
             }

@@ -16,8 +16,14 @@ namespace ConvGrad.Cpu.Depthwise;
 /// </remarks>
 internal unsafe interface IRowMath
 {
-    /// <summary><c>dst[j] = init + Σ_t w[t]·src[t][j]</c> for <c>j &lt; width</c> (taps in order t = 0, 1, ...).</summary>
-    static abstract void MultiplyAccumulate(float* dst, int width, float init, float** src, float* w, int taps);
+    /// <summary><c>dst[j] = init + Σ_t w[kernel[t]]·src[t][j]</c> for <c>j &lt; width</c> (taps in order t = 0, 1, ...; the tap table names each weight by its kernel index, so no per-plane copy of weights is needed).</summary>
+    static abstract void MultiplyAccumulate(float* dst, int width, float init, float** src, int* kernel, float* w, int taps);
+
+    /// <summary>
+    /// Two rows at once, each exactly as <see cref="MultiplyAccumulate"/> would compute it (same taps, same order, same bits);
+    /// interleaving them doubles the independent FMA chains, which hides the FMA latency on short rows.
+    /// </summary>
+    static abstract void MultiplyAccumulate2(float* dstA, float* dstB, int width, float init, float** srcA, int* kA, int tapsA, float** srcB, int* kB, int tapsB, float* w);
 
     /// <summary>
     /// <c>acc[t] += Σ_j a[j]·b[t][j]</c> for <c>j &lt; width</c>, where each <c>acc[t]</c> is a block of
@@ -41,7 +47,7 @@ internal readonly unsafe struct Fma256RowMath : IRowMath
     public static bool IsSupported => Fma.IsSupported && Avx2.IsSupported;
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void MultiplyAccumulate(float* dst, int width, float init, float** src, float* w, int taps)
+    public static void MultiplyAccumulate(float* dst, int width, float init, float** src, int* kernel, float* w, int taps)
     {
         var bias = Vector256.Create(init);
         for (int j = 0; j < width; j += DepthwiseBlocking.TileFloats)
@@ -49,7 +55,7 @@ internal readonly unsafe struct Fma256RowMath : IRowMath
             Vector256<float> a0 = bias, a1 = bias, a2 = bias, a3 = bias;
             for (int t = 0; t < taps; t++)
             {
-                var wv = Vector256.Create(w[t]);
+                var wv = Vector256.Create(w[kernel[t]]);
                 float* s = src[t] + j;
                 a0 = Fma.MultiplyAdd(Avx.LoadVector256(s), wv, a0);
                 a1 = Fma.MultiplyAdd(Avx.LoadVector256(s + 8), wv, a1);
@@ -71,6 +77,60 @@ internal readonly unsafe struct Fma256RowMath : IRowMath
                 StorePart(dst + j + 16, width - j - 16, a2);
                 StorePart(dst + j + 24, width - j - 24, a3);
             }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void MultiplyAccumulate2(float* dstA, float* dstB, int width, float init, float** srcA, int* kA, int tapsA, float** srcB, int* kB, int tapsB, float* w)
+    {
+        var bias = Vector256.Create(init);
+        int common = Math.Min(tapsA, tapsB);
+        for (int j = 0; j < width; j += DepthwiseBlocking.TileFloats)
+        {
+            Vector256<float> a0 = bias, a1 = bias, a2 = bias, a3 = bias, b0 = bias, b1 = bias, b2 = bias, b3 = bias;
+            int t = 0;
+            for (; t < common; t++)
+            {
+                var wa = Vector256.Create(w[kA[t]]);
+                float* sa = srcA[t] + j;
+                a0 = Fma.MultiplyAdd(Avx.LoadVector256(sa), wa, a0);
+                a1 = Fma.MultiplyAdd(Avx.LoadVector256(sa + 8), wa, a1);
+                a2 = Fma.MultiplyAdd(Avx.LoadVector256(sa + 16), wa, a2);
+                a3 = Fma.MultiplyAdd(Avx.LoadVector256(sa + 24), wa, a3);
+                var wb = Vector256.Create(w[kB[t]]);
+                float* sb = srcB[t] + j;
+                b0 = Fma.MultiplyAdd(Avx.LoadVector256(sb), wb, b0);
+                b1 = Fma.MultiplyAdd(Avx.LoadVector256(sb + 8), wb, b1);
+                b2 = Fma.MultiplyAdd(Avx.LoadVector256(sb + 16), wb, b2);
+                b3 = Fma.MultiplyAdd(Avx.LoadVector256(sb + 24), wb, b3);
+            }
+            for (int u = t; u < tapsA; u++)
+            {
+                var wa = Vector256.Create(w[kA[u]]);
+                float* sa = srcA[u] + j;
+                a0 = Fma.MultiplyAdd(Avx.LoadVector256(sa), wa, a0);
+                a1 = Fma.MultiplyAdd(Avx.LoadVector256(sa + 8), wa, a1);
+                a2 = Fma.MultiplyAdd(Avx.LoadVector256(sa + 16), wa, a2);
+                a3 = Fma.MultiplyAdd(Avx.LoadVector256(sa + 24), wa, a3);
+            }
+            for (int u = t; u < tapsB; u++)
+            {
+                var wb = Vector256.Create(w[kB[u]]);
+                float* sb = srcB[u] + j;
+                b0 = Fma.MultiplyAdd(Avx.LoadVector256(sb), wb, b0);
+                b1 = Fma.MultiplyAdd(Avx.LoadVector256(sb + 8), wb, b1);
+                b2 = Fma.MultiplyAdd(Avx.LoadVector256(sb + 16), wb, b2);
+                b3 = Fma.MultiplyAdd(Avx.LoadVector256(sb + 24), wb, b3);
+            }
+            int left = width - j;
+            StorePart(dstA + j, left, a0);
+            StorePart(dstA + j + 8, left - 8, a1);
+            StorePart(dstA + j + 16, left - 16, a2);
+            StorePart(dstA + j + 24, left - 24, a3);
+            StorePart(dstB + j, left, b0);
+            StorePart(dstB + j + 8, left - 8, b1);
+            StorePart(dstB + j + 16, left - 16, b2);
+            StorePart(dstB + j + 24, left - 24, b3);
         }
     }
 
@@ -199,7 +259,7 @@ internal readonly unsafe struct Fma256RowMath : IRowMath
 /// <summary>Scalar rows: the same sums element by element (separate multiply and add), for machines without AVX2/FMA and to check the vector path.</summary>
 internal readonly unsafe struct ScalarRowMath : IRowMath
 {
-    public static void MultiplyAccumulate(float* dst, int width, float init, float** src, float* w, int taps)
+    public static void MultiplyAccumulate(float* dst, int width, float init, float** src, int* kernel, float* w, int taps)
     {
         for (int j = 0; j < width; j++)
         {
@@ -207,13 +267,19 @@ internal readonly unsafe struct ScalarRowMath : IRowMath
         }
         for (int t = 0; t < taps; t++)
         {
-            float wt = w[t];
+            float wt = w[kernel[t]];
             float* s = src[t];
             for (int j = 0; j < width; j++)
             {
                 dst[j] += wt * s[j];
             }
         }
+    }
+
+    public static void MultiplyAccumulate2(float* dstA, float* dstB, int width, float init, float** srcA, int* kA, int tapsA, float** srcB, int* kB, int tapsB, float* w)
+    {
+        MultiplyAccumulate(dstA, width, init, srcA, kA, w, tapsA);
+        MultiplyAccumulate(dstB, width, init, srcB, kB, w, tapsB);
     }
 
     public static void DotAccumulate(float* a, int width, float** b, int taps, float* acc)
