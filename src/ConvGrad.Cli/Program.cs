@@ -6,7 +6,11 @@ public static class Program
     private static readonly ICommand[] Commands =
     [
         new VerifyCommand(),
+        new TrainCommand(),
+        new PredictCommand(),
+        new ExplainCommand(),
         new BenchCommand(),
+        new GpuBenchCommand(),
     ];
 
     /// <summary>Runs <c>convgrad</c> with the given arguments and returns the exit code.</summary>

@@ -9,7 +9,7 @@ internal sealed class VerifyCommand : ICommand
     public string Name => "verify";
     public string Summary => "check the engine against golden cases (forward, dx, dw, db)";
     public string Usage => """
-        usage: convgrad verify DIR [--engine NAME|all] [--threads N] [--verbose]
+        usage: convgrad verify DIR [--engine NAME|all] [--device cpu|cuda|ilgpu-cpu] [--threads N] [--verbose]
 
         Runs every *.json case in DIR (the golden format: tests/data/golden/README.md) through
         forward, backward-data, backward-weight and bias gradient, compares each result with
@@ -18,10 +18,12 @@ internal sealed class VerifyCommand : ICommand
 
           --engine   one of: {engines}, or all (a case passes only when every engine passes it);
                      default {default}
+          {device}
           --threads  worker threads (default: one per processor)
           --verbose  also print passing cases
         """.Replace("{engines}", string.Join(", ", EngineNames), StringComparison.Ordinal)
-           .Replace("{default}", EngineName(ConvOptions.Default.Engine), StringComparison.Ordinal);
+           .Replace("{default}", EngineName(ConvOptions.Default.Engine), StringComparison.Ordinal)
+           .Replace("{device}", DeviceOption.Usage, StringComparison.Ordinal);
 
     public IReadOnlySet<string> Flags { get; } = new HashSet<string> { "verbose" };
 
@@ -32,10 +34,16 @@ internal sealed class VerifyCommand : ICommand
     public int Run(Args args, TextWriter stdout, TextWriter stderr)
     {
         string dir = args.Positional() ?? throw new UsageException("missing DIR (a folder of golden case files, e.g. tests/data/golden)");
-        string engineArg = args.Option("engine", EngineName(ConvOptions.Default.Engine));
+        string? engineOpt = args.Option("engine");
+        string engineArg = engineOpt ?? EngineName(ConvOptions.Default.Engine);
+        var device = DeviceOption.Parse(args);
         int threads = args.Int("threads", 0, min: 0, max: 1024);
         bool verbose = args.Flag("verbose");
         args.EnsureAllUsed();
+        if (device.IsGpu && engineOpt is not null)
+        {
+            throw new UsageException($"--engine chooses a CPU engine; it cannot be combined with --device {device.Name}");
+        }
 
         ConvEngine[] engines = engineArg == "all"
             ? Enum.GetValues<ConvEngine>()
@@ -54,6 +62,12 @@ internal sealed class VerifyCommand : ICommand
             throw new UsageException($"no *.json case files in {dir}");
         }
 
+        using var gpu = device.Open();
+        if (gpu is not null)
+        {
+            engineArg = device.Name;
+            stdout.WriteLine($"device {gpu}");
+        }
         int passed = 0, failed = 0;
         double worst = 0;
         foreach (var file in files)
@@ -69,7 +83,9 @@ internal sealed class VerifyCommand : ICommand
                 stdout.WriteLine($"FAIL {e.Message}");
                 continue;
             }
-            var results = engines.Select(e => GoldenCheck.Run(c, new ConvOptions { Engine = e, Threads = threads }, EngineName(e))).ToList();
+            var results = gpu is not null
+                ? [GoldenCheck.Run(c, gpu.Options, device.Name)]
+                : engines.Select(e => GoldenCheck.Run(c, new ConvOptions { Engine = e, Threads = threads }, EngineName(e))).ToList();
             bool ok = results.All(r => r.Passed);
             if (ok)
             {

@@ -109,6 +109,12 @@ public sealed class ConvGeometry
     public static ConvGeometry Valid(int dims, int stride = 1, int dilation = 1, int groups = 1) =>
         Uniform(dims, stride, 0, dilation, groups);
 
+    /// <summary>The last convolution problem resolved with this geometry (immutable; reused when the shapes repeat).</summary>
+    internal ConvProblem? LastConv;
+
+    /// <summary>The last transposed-convolution problem resolved with this geometry.</summary>
+    internal ConvProblem? LastTranspose;
+
     /// <summary>Number of spatial axes (1, 2 or 3).</summary>
     public int Dims { get; }
 

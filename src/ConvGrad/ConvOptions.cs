@@ -5,6 +5,9 @@ public enum ConvEngine
 {
     /// <summary>The literal defining sums with float64 accumulation (slow; the truth everything is checked against).</summary>
     Reference,
+
+    /// <summary>Blocked SIMD GEMM kernels on the CPU (the default): implicit im2col, stride phases for backward-data, deterministic backward-weight.</summary>
+    Fast,
 }
 
 /// <summary>Per-call settings for the convolution passes.</summary>
@@ -14,7 +17,7 @@ public sealed record ConvOptions
     public static ConvOptions Default { get; } = new();
 
     /// <summary>The implementation to use for float32 tensors (float64 tensors always use the reference).</summary>
-    public ConvEngine Engine { get; init; } = ConvEngine.Reference;
+    public ConvEngine Engine { get; init; } = ConvEngine.Fast;
 
     /// <summary>Worker threads a pass may use; 0 means one per processor.</summary>
     public int Threads
@@ -29,6 +32,12 @@ public sealed record ConvOptions
             _threads = value;
         }
     }
+
+    /// <summary>
+    /// A backend instance that overrides <see cref="Engine"/> (how ConvGrad.Gpu plugs a device in through
+    /// <c>GpuDevice.Options</c>); null for the built-in engines.
+    /// </summary>
+    internal IConvBackend? Backend { get; init; }
 
     private readonly int _threads;
 

@@ -74,6 +74,11 @@ internal sealed class ConvProblem
     /// <summary>Resolves and validates a convolution of input <paramref name="inputShape"/> with weight <paramref name="weightShape"/>.</summary>
     public static ConvProblem ForConv(ConvGeometry g, ReadOnlySpan<int> inputShape, ReadOnlySpan<int> weightShape, string inputName = "x", string weightName = "w")
     {
+        // Repeated calls with the same geometry and shapes (a training loop) reuse the resolved problem: no allocation per call.
+        if (g.LastConv is { } hit && hit.InputShape.AsSpan().SequenceEqual(inputShape) && hit.WeightShape.AsSpan().SequenceEqual(weightShape))
+        {
+            return hit;
+        }
         if (g.OutputPadding.Any(p => p != 0))
         {
             throw new ArgumentException(
@@ -93,7 +98,9 @@ internal sealed class ConvProblem
         var inSp = inputShape[2..];
         var kerSp = weightShape[2..];
         int[] outSp = g.ConvOutputSpatial(inSp, kerSp);
-        return new ConvProblem(g, n, c, k, inSp, outSp, kerSp);
+        var p = new ConvProblem(g, n, c, k, inSp, outSp, kerSp);
+        g.LastConv = p;
+        return p;
     }
 
     /// <summary>
@@ -102,6 +109,10 @@ internal sealed class ConvProblem
     /// </summary>
     public static ConvProblem ForTranspose(ConvGeometry g, ReadOnlySpan<int> inputShape, ReadOnlySpan<int> weightShape, string inputName = "x", string weightName = "w")
     {
+        if (g.LastTranspose is { } hit && hit.TransposeInputShape.AsSpan().SequenceEqual(inputShape) && hit.WeightShape.AsSpan().SequenceEqual(weightShape))
+        {
+            return hit;
+        }
         CheckRank(g, inputShape, inputName, "[N, C_in, spatial...]");
         CheckRank(g, weightShape, weightName, "[C_in, C_out/groups, kernel...]");
         int n = inputShape[0], cIn = inputShape[1];
@@ -121,7 +132,9 @@ internal sealed class ConvProblem
         var kerSp = weightShape[2..];
         int[] outSp = g.TransposeOutputSpatial(inSp, kerSp);
         // As a convolution: X is the transposed output (C_out channels), Y is the transposed input (C_in channels).
-        return new ConvProblem(g, n, (int)cOut, cIn, outSp, inSp, kerSp);
+        var p = new ConvProblem(g, n, (int)cOut, cIn, outSp, inSp, kerSp);
+        g.LastTranspose = p;
+        return p;
     }
 
     /// <summary>Checks that <paramref name="shape"/> equals <paramref name="expected"/>, naming the tensor.</summary>

@@ -60,9 +60,10 @@ internal sealed class ReferenceBackend : IConvBackend
 /// <summary>Maps <see cref="ConvOptions"/> to a backend.</summary>
 internal static class Backends
 {
-    public static IConvBackend For(ConvOptions options) => options.Engine switch
+    public static IConvBackend For(ConvOptions options) => options.Backend ?? options.Engine switch
     {
         ConvEngine.Reference => ReferenceBackend.Instance,
+        ConvEngine.Fast => Cpu.FastBackend.Instance,
         _ => throw new ArgumentException($"unknown engine {options.Engine}", nameof(options)),
     };
 }

@@ -138,7 +138,7 @@ public sealed class BenchCommandTests : IDisposable
         string suite = Write("suite.csv", SuiteHeader, "tiny-dw,1,2,6,7,4,3,3,2,1,1,1,1,1,2");
         var (code, stdout, stderr) = Cli("bench", "--suite", suite, "--min-time", "0", "--threads", "1", "--only", "tiny-dw", "--passes", "dw");
         Assert.True(code == 0, stderr);
-        Assert.Contains("engine: reference", stdout, StringComparison.Ordinal);
+        Assert.Contains($"engine: {ConvOptions.Default.Engine.ToString().ToLowerInvariant()}", stdout, StringComparison.Ordinal);
         Assert.Contains("threads: 1", stdout, StringComparison.Ordinal);
         Assert.Contains("fp32 FMA peak", stdout, StringComparison.Ordinal);
         var table = stdout.Split('\n').Where(l => l.StartsWith("tiny-dw", StringComparison.Ordinal)).ToList();

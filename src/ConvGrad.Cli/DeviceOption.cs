@@ -1,0 +1,49 @@
+using ConvGrad.Gpu;
+
+namespace ConvGrad.Cli;
+
+/// <summary>
+/// <c>--device cpu|cuda|ilgpu-cpu</c>, shared by the commands that run passes (verify, bench, train):
+/// <c>cpu</c> keeps the CPU engines (chosen by <c>--engine</c>); <c>cuda</c> and <c>ilgpu-cpu</c> run the ILGPU kernels
+/// through <see cref="GpuDevice.Options"/>. Parse it while reading the arguments, open the device after
+/// <see cref="Args.EnsureAllUsed"/> and dispose what <see cref="Open"/> returns.
+/// </summary>
+internal sealed record DeviceOption(string Name)
+{
+    public const string Cpu = "cpu", Cuda = "cuda", IlgpuCpu = "ilgpu-cpu";
+
+    /// <summary>One line for a command's usage text.</summary>
+    public const string Usage =
+        "--device   cpu (default: the CPU engines), cuda (an NVIDIA GPU through ILGPU; needs only the driver) or\n" +
+        "             ilgpu-cpu (the same GPU kernels on ILGPU's CPU accelerator: slow, for testing without a GPU)";
+
+    public static IReadOnlyList<string> Names { get; } = [Cpu, Cuda, IlgpuCpu];
+
+    /// <summary>Whether this is a GPU device (cuda or ilgpu-cpu), which ignores the CPU engine and thread options.</summary>
+    public bool IsGpu => Name != Cpu;
+
+    /// <summary>Reads <c>--device</c> (default <c>cpu</c>).</summary>
+    public static DeviceOption Parse(Args args)
+    {
+        string name = args.Option("device", Cpu);
+        if (!Names.Contains(name))
+        {
+            throw new UsageException($"--device must be one of {string.Join(", ", Names)}; got '{name}'");
+        }
+        return new DeviceOption(name);
+    }
+
+    /// <summary>
+    /// Opens the GPU device, or returns null for <c>cpu</c>. Without an NVIDIA driver or GPU, <c>cuda</c> throws
+    /// <see cref="NotSupportedException"/>, which <c>Program</c> reports as one line.
+    /// </summary>
+    public GpuDevice? Open() => Name switch
+    {
+        Cuda => GpuDevice.Cuda(),
+        IlgpuCpu => GpuDevice.CpuAccelerator(),
+        _ => null,
+    };
+
+    /// <summary>The options a pass runs with: the GPU device's, or <paramref name="cpu"/> when no device is open.</summary>
+    public static ConvOptions Options(GpuDevice? device, ConvOptions cpu) => device?.Options ?? cpu;
+}

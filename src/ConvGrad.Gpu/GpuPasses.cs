@@ -1,0 +1,122 @@
+using ConvGrad.Gpu.Kernels;
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace ConvGrad.Gpu;
+
+/// <summary>
+/// Launches the kernels of one pass of a resolved <see cref="ConvProblem"/> on device views whose lengths have been
+/// checked. Depthwise problems (one channel per group in and out) take the direct kernels, all others the
+/// implicit GEMMs. Callers hold <see cref="GpuDevice.Gate"/>.
+/// </summary>
+internal static class GpuPasses
+{
+    /// <summary>CTAs that fill an H100 twice (2 × 132 SMs): the split-K target for backward-weight.</summary>
+    public const int TargetCtas = 264;
+
+    /// <summary>Fewest reduction indices per split-K slice, so a slice amortises its partial store.</summary>
+    public const int MinSliceLength = 256;
+
+    /// <summary>Most split-K slices.</summary>
+    public const int MaxSlices = 64;
+
+    public static bool IsDepthwise(ConvProblem p) => p.Cg == 1 && p.Kg == 1;
+
+    /// <summary>y = x ⋆ w (+ b): forward implicit GEMM, or the direct depthwise kernel.</summary>
+    public static void Forward(GpuDevice dev, ConvProblem p, ArrayView<float> x, ArrayView<float> w, ArrayView<float>? b, ArrayView<float> y)
+    {
+        var k = dev.Kernels;
+        var d = ConvDims.From(p);
+        var win = SpecializedValue.New(new Window(p));
+        var bias = b ?? dev.Empty;
+        int hasBias = b is null ? 0 : 1;
+        if (IsDepthwise(p))
+        {
+            k.DepthwiseForward(p.N * p.K * p.OutSpatial, x, w, bias, y, d, win, hasBias);
+            return;
+        }
+        var grid = new Index3D(Tiles(p.N * p.OutSpatial, GemmTile.BM), Tiles(p.Kg, GemmTile.BN), p.Groups);
+        k.Forward(new KernelConfig(grid, new Index3D(GemmTile.Threads, 1, 1)), x, w, bias, y, d, win, hasBias);
+    }
+
+    /// <summary>dx = ∂L/∂x: backward-data by filter phases, or the direct depthwise kernel; every dx element written once.</summary>
+    public static void BackwardData(GpuDevice dev, ConvProblem p, ArrayView<float> dy, ArrayView<float> w, ArrayView<float> dx)
+    {
+        var k = dev.Kernels;
+        var d = ConvDims.From(p);
+        var window = new Window(p);
+        var win = SpecializedValue.New(window);
+        if (IsDepthwise(p))
+        {
+            k.DepthwiseBackwardData(p.N * p.C * p.InSpatial, dy, w, dx, d, win);
+            return;
+        }
+        // Phase ρ = 0 has the most rows: ⌈in/s⌉ per axis.
+        int rows = p.N * Ceil(p.In[0], p.Stride[0]) * Ceil(p.In[1], p.Stride[1]) * Ceil(p.In[2], p.Stride[2]);
+        var grid = new Index3D(Tiles(rows, GemmTile.BM), Tiles(p.Cg, GemmTile.BN), p.Groups * window.Phases);
+        k.BackwardData(new KernelConfig(grid, new Index3D(GemmTile.Threads, 1, 1)), dy, w, dx, d, win);
+    }
+
+    /// <summary>dw = ∂L/∂w: split-K implicit GEMM plus an ordered slice sum, or the depthwise tree reduction.</summary>
+    public static void BackwardWeight(GpuDevice dev, ConvProblem p, ArrayView<float> x, ArrayView<float> dy, ArrayView<float> dw)
+    {
+        var k = dev.Kernels;
+        var d = ConvDims.From(p);
+        var win = SpecializedValue.New(new Window(p));
+        if (IsDepthwise(p))
+        {
+            k.DepthwiseBackwardWeight(new KernelConfig(new Index3D(p.K * p.KerSpatial, 1, 1), new Index3D(Depthwise.ReduceThreads, 1, 1)), x, dy, dw, d, win);
+            return;
+        }
+        var (slices, chunk) = SplitK(p);
+        int len = p.K * p.Cg * p.KerSpatial;
+        var grid = new Index3D(Tiles(p.Kg, GemmTile.BM), Tiles(p.Cg * p.KerSpatial, GemmTile.BN), p.Groups * slices);
+        var config = new KernelConfig(grid, new Index3D(GemmTile.Threads, 1, 1));
+        if (slices == 1)
+        {
+            k.BackwardWeight(config, x, dy, dw, d, win, chunk);
+            return;
+        }
+        var partial = dev.Scratch(ScratchSlot.SplitK, (long)slices * len);
+        k.BackwardWeight(config, x, dy, partial, d, win, chunk);
+        k.ReduceSlices(len, partial, dw, len, slices);
+    }
+
+    /// <summary>db[k] = Σ_b Σ_o dy[b, k, o] with a fixed-order tree per channel.</summary>
+    public static void BackwardBias(GpuDevice dev, int n, int channels, int spatial, ArrayView<float> dy, ArrayView<float> db) =>
+        dev.Kernels.ChannelSum(new KernelConfig(new Index3D(channels, 1, 1), new Index3D(Depthwise.ReduceThreads, 1, 1)), dy, db, n, channels, spatial);
+
+    /// <summary>y[b, c, ·] += bias[c] (the transposed convolution's bias).</summary>
+    public static void AddBias(GpuDevice dev, int n, int channels, int spatial, ArrayView<float> y, ArrayView<float> bias) =>
+        dev.Kernels.AddBias(n * channels * spatial, y, bias, channels, spatial);
+
+    /// <summary>
+    /// The split-K schedule of backward-weight, a pure function of the shape (never of timing or device):
+    /// enough slices to give about <see cref="TargetCtas"/> CTAs, each slice at least <see cref="MinSliceLength"/>
+    /// reduction indices (a multiple of the tile depth), at most <see cref="MaxSlices"/>.
+    /// </summary>
+    public static (int Slices, int Chunk) SplitK(ConvProblem p)
+    {
+        int total = p.N * p.OutSpatial;
+        long tiles = (long)Tiles(p.Kg, GemmTile.BM) * Tiles(p.Cg * p.KerSpatial, GemmTile.BN) * p.Groups;
+        int slices = (int)Math.Clamp((TargetCtas + tiles - 1) / tiles, 1, MaxSlices);
+        slices = Math.Min(slices, Math.Max(1, total / MinSliceLength));
+        int chunk = Ceil(Ceil(total, slices), GemmTile.BK) * GemmTile.BK;
+        return (Ceil(total, chunk), chunk);
+    }
+
+    /// <summary>Device scratch bytes one call of <paramref name="pass"/> needs beyond its operands.</summary>
+    public static long WorkspaceBytes(ConvProblem p, ConvPass pass)
+    {
+        if (pass != ConvPass.BackwardWeight || IsDepthwise(p))
+        {
+            return 0;
+        }
+        var (slices, _) = SplitK(p);
+        return slices == 1 ? 0 : (long)slices * p.K * p.Cg * p.KerSpatial * sizeof(float);
+    }
+
+    private static int Tiles(int n, int tile) => (n + tile - 1) / tile;
+
+    private static int Ceil(int a, int b) => (a + b - 1) / b;
+}

@@ -1,0 +1,189 @@
+using System.Runtime.CompilerServices;
+using static ConvGrad.Cpu.Gemm.GemmBlocking;
+
+namespace ConvGrad.Cpu.Gemm;
+
+/// <summary>Packs rows <c>[i0, i0+mc)</c> × reduction <c>[k0, k0+kc)</c> of A into MR-row micro-panels <c>[kc][MR]</c>, zero rows past the end.</summary>
+internal unsafe interface IPackA
+{
+    /// <summary>Writes ceil(mc/MR) panels of kc·MR floats to <paramref name="dst"/>.</summary>
+    void Pack(float* dst, int i0, int mc, int k0, int kc);
+}
+
+/// <summary>Packs reduction <c>[k0, k0+kc)</c> × columns <c>[j0, j0+nc)</c> of B into NR-column micro-panels <c>[kc][NR]</c>, zero columns past the end.</summary>
+internal unsafe interface IPackB
+{
+    /// <summary>Writes ceil(nc/NR) panels of kc·NR floats to <paramref name="dst"/>.</summary>
+    void Pack(float* dst, int k0, int kc, int j0, int nc);
+
+    /// <summary>When B is a plain row-major matrix in memory (read in place, no copy), its base and row stride; else null.</summary>
+    float* Direct(out nint ld);
+}
+
+/// <summary>
+/// Where C lives: element (m, j) is at <c>C + m·Ldc + col(j)</c>, the columns running over images of <c>SegLen</c>
+/// columns each (<c>SegStride</c> floats apart): <c>col(j) = (j / SegLen)·SegStride + map(j mod SegLen)</c>, where
+/// <c>map(r) = ColOff[r]</c> when a column map is given (strictly increasing; the scattered stores of backward-data
+/// phases) or <c>r</c>. <c>Bias[m]</c>, when given, starts each sum.
+/// </summary>
+internal unsafe struct GemmOutput
+{
+    public float* C;
+    public nint Ldc;
+    public int* ColOff;
+    public float* Bias;
+    public int SegLen;
+    public nint SegStride;
+
+    /// <summary>A plain row-major C (one segment).</summary>
+    public static GemmOutput Plain(float* c, nint ldc) => new() { C = c, Ldc = ldc, SegLen = int.MaxValue };
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public readonly nint Col(int j)
+    {
+        int q = j / SegLen, r = j - q * SegLen;
+        return q * SegStride + (ColOff == null ? r : ColOff[r]);
+    }
+
+    /// <summary>Whether columns j .. j+NR−1 are consecutive in memory (one full-width store).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public readonly bool Contiguous(int j)
+    {
+        int r = j % SegLen;
+        return r <= SegLen - NR && (ColOff == null || ColOff[r + NR - 1] - ColOff[r] == NR - 1);
+    }
+}
+
+/// <summary>
+/// The BLIS loop nest around <see cref="MicroKernel6x16"/>: <c>C[M×N] = bias + A[M×Kr]·B[Kr×N]</c> for the tile range
+/// rows <c>[m0, m1)</c> × columns <c>[n0, n1)</c> (m0 a multiple of MR, n0 of NR). The loops are
+/// <c>jc(NC) → pc(KC) → pack B → ic(MC) → pack A → jr(NR) → ir(MR)</c>. Every element's sum is the FMA chain over
+/// k in order, restarted from C at each KC boundary, so the result does not depend on how tiles are split among threads.
+/// </summary>
+internal static unsafe class GemmDriver
+{
+    /// <summary>Floats of packed A needed for <paramref name="m"/> rows and reduction <paramref name="kr"/>.</summary>
+    public static nint PackedAFloats(int m, int kr) => (nint)RoundUp(Math.Min(MC, m), MR) * Math.Min(KC, kr);
+
+    /// <summary>Floats of packed B needed for <paramref name="n"/> columns and reduction <paramref name="kr"/>.</summary>
+    public static nint PackedBFloats(int n, int kr) => (nint)RoundUp(Math.Min(NC, n), NR) * Math.Min(KC, kr);
+
+    /// <summary>Runs the tile range; <paramref name="ws"/> must hold <see cref="PackedAFloats"/> and <see cref="PackedBFloats"/> for the range.</summary>
+    public static void Run<TA, TB>(ref TA pa, ref TB pb, int kr, in GemmOutput c, int m0, int m1, int n0, int n1, GemmWorkspace ws)
+        where TA : struct, IPackA
+        where TB : struct, IPackB
+    {
+        if (m1 <= m0 || n1 <= n0)
+        {
+            return;
+        }
+        float* bufA = ws.A, bufB = ws.B;
+        float* direct = pb.Direct(out nint ld);
+        for (int jc = n0; jc < n1; jc += NC)
+        {
+            int nc = Math.Min(NC, n1 - jc);
+            int fullCols = nc / NR * NR;
+            for (int pc = 0; pc < kr; pc += KC)
+            {
+                int kc = Math.Min(KC, kr - pc);
+                bool first = pc == 0;
+                if (direct == null)
+                {
+                    pb.Pack(bufB, pc, kc, jc, nc);
+                }
+                else if (fullCols < nc)
+                {
+                    pb.Pack(bufB, pc, kc, jc + fullCols, nc - fullCols);
+                }
+                for (int ic = m0; ic < m1; ic += MC)
+                {
+                    int mc = Math.Min(MC, m1 - ic);
+                    pa.Pack(bufA, ic, mc, pc, kc);
+                    for (int jr = 0; jr < nc; jr += NR)
+                    {
+                        int nr = Math.Min(NR, nc - jr);
+                        float* bp;
+                        nint ldb;
+                        if (direct == null)
+                        {
+                            bp = bufB + (nint)(jr / NR) * kc * NR;
+                            ldb = NR;
+                        }
+                        else if (jr < fullCols)
+                        {
+                            bp = direct + pc * ld + jc + jr;
+                            ldb = ld;
+                        }
+                        else
+                        {
+                            bp = bufB;
+                            ldb = NR;
+                        }
+                        int j = jc + jr;
+                        bool contiguous = nr == NR && c.Contiguous(j);
+                        nint col = c.Col(j);
+                        for (int ir = 0; ir < mc; ir += MR)
+                        {
+                            int mr = Math.Min(MR, mc - ir);
+                            int m = ic + ir;
+                            float* ap = bufA + (nint)(ir / MR) * kc * MR;
+                            if (mr == MR && nr == NR && contiguous)
+                            {
+                                MicroKernel6x16.Run(kc, ap, bp, ldb, c.C + m * c.Ldc + col, c.Ldc,
+                                    first && c.Bias != null ? c.Bias + m : null, !first);
+                            }
+                            else
+                            {
+                                EdgeTile(kc, ap, bp, ldb, c, m, j, mr, nr, first);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// A partial or scattered tile: gather its C (or bias) into a 6×16 scratch, run the same micro-kernel in accumulate
+    /// mode (so each element gets the very same FMA chain as in a full tile), and store back the valid part.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    [SkipLocalsInit]
+    private static void EdgeTile(int kc, float* ap, float* bp, nint ldb, in GemmOutput c, int m, int j, int mr, int nr, bool first)
+    {
+        float* t = stackalloc float[MR * NR];
+        nint* col = stackalloc nint[NR];
+        int q = j / c.SegLen, r = j - q * c.SegLen;
+        for (int jj = 0; jj < nr; jj++)
+        {
+            col[jj] = q * c.SegStride + (c.ColOff == null ? r : c.ColOff[r]);
+            if (++r == c.SegLen)
+            {
+                r = 0;
+                q++;
+            }
+        }
+        for (int i = 0; i < MR; i++)
+        {
+            float* row = c.C + (m + i) * c.Ldc;
+            for (int jj = 0; jj < NR; jj++)
+            {
+                float v = 0f;
+                if (i < mr && jj < nr)
+                {
+                    v = !first ? row[col[jj]] : c.Bias != null ? c.Bias[m + i] : 0f;
+                }
+                t[i * NR + jj] = v;
+            }
+        }
+        MicroKernel6x16.Run(kc, ap, bp, ldb, t, NR, null, true);
+        for (int i = 0; i < mr; i++)
+        {
+            float* row = c.C + (m + i) * c.Ldc;
+            for (int jj = 0; jj < nr; jj++)
+            {
+                row[col[jj]] = t[i * NR + jj];
+            }
+        }
+    }
+}

@@ -1,0 +1,63 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace ConvGrad.Cpu.Gemm;
+
+/// <summary>
+/// The one read the convolution packers do: <c>dst[e·ds] = row[x0 + e·step]</c> for <c>e ∈ [0, len)</c>, with 0 where
+/// <c>x0 + e·step</c> falls outside <c>[0, width)</c> (the zero padding, written, never read). The in-bounds range is
+/// computed once, so the copy loop has no per-element test.
+/// </summary>
+internal static unsafe class RowGather
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Gather(float* dst, nint ds, float* row, int width, int x0, int step, int len)
+    {
+        if (ds == 1 && step == 1 && x0 >= 0 && x0 + len <= width)
+        {
+            if (len == GemmBlocking.NR)
+            {
+                Vector256.Store(Vector256.Load(row + x0), dst);
+                Vector256.Store(Vector256.Load(row + x0 + 8), dst + 8);
+            }
+            else
+            {
+                Buffer.MemoryCopy(row + x0, dst, len * sizeof(float), len * sizeof(float));
+            }
+            return;
+        }
+        GatherGeneral(dst, ds, row, width, x0, step, len);
+    }
+
+    private static void GatherGeneral(float* dst, nint ds, float* row, int width, int x0, int step, int len)
+    {
+        int lo = x0 >= 0 ? 0 : (-x0 + step - 1) / step;
+        int hi = x0 >= width ? 0 : (width - 1 - x0) / step + 1;
+        lo = Math.Min(lo, len);
+        hi = Math.Max(lo, Math.Min(hi, len));
+        int e = 0;
+        for (; e < lo; e++)
+        {
+            dst[e * ds] = 0f;
+        }
+        float* s = row + x0 + (nint)lo * step;
+        for (; e < hi; e++)
+        {
+            dst[e * ds] = *s;
+            s += step;
+        }
+        for (; e < len; e++)
+        {
+            dst[e * ds] = 0f;
+        }
+    }
+
+    /// <summary><c>dst[e·ds] = 0</c> for <c>e ∈ [0, len)</c>.</summary>
+    public static void Zero(float* dst, nint ds, int len)
+    {
+        for (int e = 0; e < len; e++)
+        {
+            dst[e * ds] = 0f;
+        }
+    }
+}

@@ -1,0 +1,151 @@
+using System.Numerics;
+using ConvGrad.Data;
+using ConvGrad.Optim;
+
+namespace ConvGrad.Nn;
+
+/// <summary>Progress of one training batch, for progress bars.</summary>
+/// <param name="Batch">1-based batch number within the epoch.</param>
+/// <param name="Batches">Batches in the epoch.</param>
+/// <param name="Loss">This batch's mean loss.</param>
+/// <param name="Images">Images processed so far in the epoch.</param>
+/// <param name="LearningRate">The rate used for this batch.</param>
+public readonly record struct BatchProgress(int Batch, int Batches, double Loss, int Images, double LearningRate);
+
+/// <summary>
+/// Mini-batch training of an image classifier with softmax cross-entropy: shuffles with its own seeded generator,
+/// optionally shifts digits by up to <see cref="MaxShift"/> pixels, sets the optimiser's rate from the schedule before
+/// every step. Everything is sequential or statically split, so a seed and thread count fix the whole loss curve.
+/// </summary>
+/// <typeparam name="T">float (or double for tests).</typeparam>
+public sealed class ClassifierTrainer<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private readonly Random _shuffle;
+    private readonly Random _shift;
+    private int _step;
+
+    /// <summary>Creates the trainer.</summary>
+    public ClassifierTrainer(Module<T> model, Optimizer<T> optimizer, ILearningRateSchedule schedule, int batchSize, int seed, int maxShift = 0)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(optimizer);
+        ArgumentNullException.ThrowIfNull(schedule);
+        if (batchSize < 1 || maxShift < 0)
+        {
+            throw new ArgumentException($"batch size must be >= 1 and maxShift >= 0; got {batchSize}, {maxShift}", nameof(batchSize));
+        }
+        Model = model;
+        Optimizer = optimizer;
+        Schedule = schedule;
+        BatchSize = batchSize;
+        MaxShift = maxShift;
+        _shuffle = new Random(seed);
+        _shift = new Random(seed + 1);
+    }
+
+    /// <summary>The model being trained.</summary>
+    public Module<T> Model { get; }
+
+    /// <summary>The optimiser.</summary>
+    public Optimizer<T> Optimizer { get; }
+
+    /// <summary>The learning-rate schedule (indexed by the global step).</summary>
+    public ILearningRateSchedule Schedule { get; }
+
+    /// <summary>Images per step.</summary>
+    public int BatchSize { get; }
+
+    /// <summary>Largest random shift (pixels) applied to training digits; 0 disables augmentation.</summary>
+    public int MaxShift { get; }
+
+    /// <summary>Steps per epoch for a set of <paramref name="count"/> digits.</summary>
+    public static int BatchesPerEpoch(int count, int batchSize) => (count + batchSize - 1) / batchSize;
+
+    /// <summary>One pass over <paramref name="data"/> in a fresh random order; returns the loss of every batch.</summary>
+    public List<double> TrainEpoch(MnistSet data, Action<BatchProgress>? progress = null)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        Model.SetTraining(true);
+        var order = Enumerable.Range(0, data.Count).ToArray();
+        _shuffle.Shuffle(order);
+        int batches = BatchesPerEpoch(data.Count, BatchSize);
+        var losses = new List<double>(batches);
+        Tensor<T>? x = null, dlogits = null;
+        var labels = new int[BatchSize];
+        for (int bi = 0; bi < batches; bi++)
+        {
+            int start = bi * BatchSize, b = Math.Min(BatchSize, data.Count - start);
+            if (x is null || x.Dim(0) != b)
+            {
+                x = Tensor<T>.Uninitialized(b, 1, data.Rows, data.Cols);
+            }
+            data.FillBatch(order.AsSpan(start, b), x, labels.AsSpan(0, b), MaxShift > 0 ? _shift : null, MaxShift);
+            var logits = Model.Forward(x);
+            if (dlogits is null || !dlogits.Shape.SequenceEqual(logits.Shape))
+            {
+                dlogits = Tensor<T>.Uninitialized(logits.Shape.ToArray());
+            }
+            double loss = CrossEntropy.Loss(logits, labels.AsSpan(0, b), dlogits);
+            if (!double.IsFinite(loss))
+            {
+                throw new InvalidOperationException($"the loss became {loss} at step {_step}; lower the learning rate");
+            }
+            Model.Backward(dlogits);
+            Optimizer.LearningRate = Schedule.At(_step);
+            Optimizer.Step();
+            _step++;
+            losses.Add(loss);
+            progress?.Invoke(new BatchProgress(bi + 1, batches, loss, start + b, Optimizer.LearningRate));
+        }
+        return losses;
+    }
+
+    /// <summary>Mean loss and accuracy on <paramref name="data"/> in evaluation mode (no augmentation).</summary>
+    public static (double Loss, double Accuracy) Evaluate(Module<T> model, MnistSet data, int batchSize = 500)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(data);
+        model.SetTraining(false);
+        double loss = 0;
+        int correct = 0;
+        var labels = new int[batchSize];
+        Tensor<T>? x = null;
+        for (int start = 0; start < data.Count; start += batchSize)
+        {
+            int b = Math.Min(batchSize, data.Count - start);
+            if (x is null || x.Dim(0) != b)
+            {
+                x = Tensor<T>.Uninitialized(b, 1, data.Rows, data.Cols);
+            }
+            var idx = Enumerable.Range(start, b).ToArray();
+            data.FillBatch(idx, x, labels.AsSpan(0, b));
+            var logits = model.Forward(x);
+            loss += CrossEntropy.Loss(logits, labels.AsSpan(0, b), null) * b;
+            var z = logits.ReadOnlySpan;
+            int k = logits.Dim(1);
+            for (int i = 0; i < b; i++)
+            {
+                if (ArgMax(z.Slice(i * k, k)) == labels[i])
+                {
+                    correct++;
+                }
+            }
+        }
+        model.SetTraining(true);
+        return (loss / data.Count, (double)correct / data.Count);
+    }
+
+    /// <summary>The index of the largest element (the first on ties).</summary>
+    public static int ArgMax(ReadOnlySpan<T> row)
+    {
+        int best = 0;
+        for (int j = 1; j < row.Length; j++)
+        {
+            if (row[j] > row[best])
+            {
+                best = j;
+            }
+        }
+        return best;
+    }
+}

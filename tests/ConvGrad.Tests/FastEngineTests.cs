@@ -1,0 +1,314 @@
+using ConvGrad.Cpu;
+using ConvGrad.Cpu.Gemm;
+using CsCheck;
+
+namespace ConvGrad.Tests;
+
+/// <summary>The fast engine against the reference on random geometries, and its determinism, thread safety and allocation.</summary>
+public class FastEngineTests
+{
+    private static readonly ConvOptions Fast1 = new() { Engine = ConvEngine.Fast, Threads = 1 };
+    private static readonly ConvOptions Fast2 = new() { Engine = ConvEngine.Fast, Threads = 2 };
+    private static readonly ConvOptions Reference = new() { Engine = ConvEngine.Reference };
+
+    /// <summary>A random convolution: 1-3 D, stride 1-4, asymmetric padding, dilation, groups (sometimes depthwise), batch 1-3.</summary>
+    internal sealed record Case(ConvGeometry Geometry, int[] XShape, int[] WShape, bool Bias)
+    {
+        public override string ToString() =>
+            $"x {Shapes.Format(XShape)} w {Shapes.Format(WShape)} stride {Shapes.Format(Geometry.Stride.AsSpan())} " +
+            $"pad {Shapes.Format(Geometry.PaddingBefore.AsSpan())}/{Shapes.Format(Geometry.PaddingAfter.AsSpan())} " +
+            $"dil {Shapes.Format(Geometry.Dilation.AsSpan())} groups {Geometry.Groups}";
+    }
+
+    internal static Case RandomCase(Random rng)
+    {
+        int dims = rng.Next(1, 4);
+        int[] stride = new int[dims], dil = new int[dims], pb = new int[dims], pa = new int[dims], ker = new int[dims], inp = new int[dims];
+        for (int a = 0; a < dims; a++)
+        {
+            stride[a] = rng.Next(1, 5);
+            dil[a] = rng.Next(1, 4);
+            ker[a] = rng.Next(1, dims == 3 ? 4 : 6);
+            pb[a] = rng.Next(0, 4);
+            pa[a] = rng.Next(0, 4);
+            int span = dil[a] * (ker[a] - 1) + 1;
+            int extra = rng.Next(0, dims == 3 ? 5 : dims == 2 ? 12 : 40);
+            inp[a] = Math.Max(1, span - pb[a] - pa[a] + extra);
+        }
+        int groups, cg, kg;
+        if (rng.Next(5) == 0)
+        {
+            groups = rng.Next(2, 8);
+            cg = kg = 1;
+        }
+        else
+        {
+            groups = rng.Next(1, 4);
+            cg = rng.Next(1, 8);
+            kg = rng.Next(1, 15);
+        }
+        int n = rng.Next(1, 4);
+        var g = new ConvGeometry(stride, pb, pa, dil, groups);
+        return new Case(g, [n, cg * groups, .. inp], [kg * groups, cg, .. ker], rng.Next(2) == 0);
+    }
+
+    private static Tensor<float> Random(Random rng, int[] shape, bool integer)
+    {
+        var t = Tensor<float>.Uninitialized(shape);
+        var s = t.Span;
+        for (int i = 0; i < s.Length; i++)
+        {
+            s[i] = integer ? rng.Next(-3, 4) : (float)(rng.NextDouble() * 2 - 1);
+        }
+        return t;
+    }
+
+    private static void AssertClose(Tensor<float> expected, Tensor<float> actual, bool exact, string what)
+    {
+        var e = expected.ReadOnlySpan;
+        var a = actual.ReadOnlySpan;
+        Assert.Equal(e.Length, a.Length);
+        double maxE = 0, maxErr = 0;
+        for (int i = 0; i < e.Length; i++)
+        {
+            maxE = Math.Max(maxE, Math.Abs(e[i]));
+            maxErr = Math.Max(maxErr, Math.Abs((double)e[i] - a[i]));
+            Assert.False(float.IsNaN(a[i]), $"{what}: NaN at {i}");
+        }
+        if (exact)
+        {
+            Assert.True(maxErr == 0, $"{what}: integer inputs must give exactly the reference result; max error {maxErr}");
+        }
+        else
+        {
+            Assert.True(maxErr <= 1e-4 * (1 + maxE), $"{what}: max error {maxErr:e3} against scale {1 + maxE:g4}");
+        }
+    }
+
+    private static void CheckAllPasses(Case c, int seed, bool integer, ConvOptions fast)
+    {
+        var rng = new Random(seed);
+        var g = c.Geometry;
+        var x = Random(rng, c.XShape, integer);
+        var w = Random(rng, c.WShape, integer);
+        var b = c.Bias ? Random(rng, [c.WShape[0]], integer) : null;
+        int[] yShape = g.ConvOutputShape(c.XShape, c.WShape);
+        var dy = Random(rng, yShape, integer);
+        AssertClose(Conv.Forward(x, w, b, g, Reference), Conv.Forward(x, w, b, g, fast), integer, $"forward {c}");
+        AssertClose(Conv.BackwardData(dy, w, g, c.XShape, Reference), Conv.BackwardData(dy, w, g, c.XShape, fast), integer, $"dx {c}");
+        AssertClose(Conv.BackwardWeight(x, dy, g, c.WShape, Reference), Conv.BackwardWeight(x, dy, g, c.WShape, fast), integer, $"dw {c}");
+    }
+
+    [Fact]
+    public void AllPasses_MatchReference_OnRandomGeometries() =>
+        Gen.Int.Sample(seed =>
+        {
+            var c = RandomCase(new Random(seed));
+            CheckAllPasses(c, seed, integer: false, Fast1);
+        }, iter: 150, threads: 1);
+
+    [Fact]
+    public void AllPasses_AreExact_OnIntegerValuedInputs() =>
+        Gen.Int.Sample(seed =>
+        {
+            var c = RandomCase(new Random(seed));
+            CheckAllPasses(c, seed, integer: true, Fast2);
+        }, iter: 150, threads: 1);
+
+    /// <summary>Sizes past every blocking boundary: M &gt; MC and not a multiple of MR, N &gt; NC and not a multiple of NR, reductions &gt; KC.</summary>
+    [Theory]
+    [InlineData(1, 30, 46, 46, 150, 3, 1, 1)]  // fwd: M=150>MC, N=2116>NC, C·R=270>KC; dx: K·taps = 1350
+    [InlineData(2, 7, 37, 29, 13, 5, 2, 2)]    // stride 2, 5x5 dilated: unequal phases, edge tiles everywhere
+    [InlineData(1, 260, 5, 5, 7, 1, 1, 1)]    // 1x1 stride 1: B read in place, reduction 260 > KC, N = 25 (edge panel)
+    [InlineData(2, 64, 9, 11, 20, 1, 3, 1)]   // 1x1 stride 3: 8 of 9 phases empty (exact zeros)
+    public void AllPasses_MatchReference_AcrossBlockingBoundaries(int n, int c, int h, int w, int k, int r, int s, int d)
+    {
+        int pad = r / 2 * d;
+        var g = new ConvGeometry([s, s], [pad, pad], [pad, pad], [d, d]);
+        var cs = new Case(g, [n, c, h, w], [k, c, r, r], true);
+        CheckAllPasses(cs, 7, integer: false, Fast2);
+        CheckAllPasses(cs, 8, integer: true, Fast1);
+    }
+
+    [Fact]
+    public void TransposedConvolution_WithOutputPaddingAtLeastStride_MatchesReference()
+    {
+        // output padding 2 >= stride 1 (allowed since dilation is 3): the problem's Out is smaller than the forward formula gives.
+        var g = new ConvGeometry([1, 2], [1, 0], [0, 2], [3, 2], groups: 2, outputPadding: [2, 1]);
+        var rng = new Random(3);
+        var x = Random(rng, [2, 4, 6, 7], false);
+        var w = Random(rng, [4, 3, 3, 2], false);
+        var b = Random(rng, [6], false);
+        var y = ConvTranspose.Forward(x, w, b, g, Reference);
+        AssertClose(y, ConvTranspose.Forward(x, w, b, g, Fast2), false, "transposed forward");
+        var dy = Random(rng, y.Shape.ToArray(), false);
+        AssertClose(ConvTranspose.BackwardData(dy, w, g, x.Shape, Reference), ConvTranspose.BackwardData(dy, w, g, x.Shape, Fast1), false, "transposed dx");
+        AssertClose(ConvTranspose.BackwardWeight(x, dy, g, w.Shape, Reference), ConvTranspose.BackwardWeight(x, dy, g, w.Shape, Fast1), false, "transposed dw");
+    }
+
+    /// <summary>Each pass split into 1, 2 or 3 static parts (what the worker pool runs) gives the same bits.</summary>
+    [Fact]
+    public unsafe void AllPasses_AreBitwiseEqual_ForAnyNumberOfParts() =>
+        Gen.Int.Sample(seed =>
+        {
+            var rng = new Random(seed);
+            var c = RandomCase(rng);
+            var p = ConvProblem.ForConv(c.Geometry, c.XShape, c.WShape);
+            var x = Random(rng, c.XShape, false);
+            var w = Random(rng, c.WShape, false);
+            var b = Random(rng, [c.WShape[0]], false);
+            var dy = Random(rng, p.OutputShape, false);
+            float[][] results = new float[9][];
+            for (int parts = 1; parts <= 3; parts++)
+            {
+                var y = Tensor<float>.Uninitialized(p.OutputShape);
+                var dx = Tensor<float>.Uninitialized(p.InputShape);
+                var dw = Tensor<float>.Uninitialized(p.WeightShape);
+                dx.Fill(float.NaN);
+                fixed (float* px = x.Span, pw = w.Span, pb = b.Span, pdy = dy.Span, py = y.Span, pdx = dx.Span, pdw = dw.Span)
+                {
+                    for (int part = 0; part < parts; part++)
+                    {
+                        ForwardGemm.Run(p, px, pw, pb, py, part, parts);
+                        BackwardDataByPhases.Run(p, pdy, pw, pdx, part, parts);
+                        BackwardWeightGemm.Run(p, px, pdy, pdw, part, parts);
+                    }
+                }
+                results[3 * (parts - 1)] = y.ToArray();
+                results[3 * (parts - 1) + 1] = dx.ToArray();
+                results[3 * (parts - 1) + 2] = dw.ToArray();
+            }
+            for (int i = 3; i < 9; i++)
+            {
+                Assert.True(results[i % 3].AsSpan().SequenceEqual(results[i]), $"pass {i % 3} differs with {i / 3 + 1} parts: {c}");
+            }
+        }, iter: 60, threads: 1);
+
+    [Fact]
+    public void AllPasses_AreBitwiseEqual_WithOneAndTwoThreads()
+    {
+        var g = new ConvGeometry([2, 2], [1, 1], [1, 1], [1, 1]);
+        var rng = new Random(11);
+        var x = Random(rng, [3, 24, 30, 30], false);
+        var w = Random(rng, [40, 24, 3, 3], false);
+        var b = Random(rng, [40], false);
+        var y1 = Conv.Forward(x, w, b, g, Fast1);
+        var dy = Random(rng, y1.Shape.ToArray(), false);
+        Assert.Equal(y1.ToArray(), Conv.Forward(x, w, b, g, Fast2).ToArray());
+        Assert.Equal(Conv.BackwardData(dy, w, g, x.Shape, Fast1).ToArray(), Conv.BackwardData(dy, w, g, x.Shape, Fast2).ToArray());
+        Assert.Equal(Conv.BackwardWeight(x, dy, g, w.Shape, Fast1).ToArray(), Conv.BackwardWeight(x, dy, g, w.Shape, Fast2).ToArray());
+    }
+
+    [Fact]
+    public void ConcurrentCalls_FromSeveralThreads_GiveTheSameResults()
+    {
+        var g = new ConvGeometry([1, 2], [1, 0], [2, 1], [1, 2], groups: 2);
+        var rng = new Random(5);
+        var x = Random(rng, [2, 16, 26, 33], false);
+        var w = Random(rng, [24, 8, 3, 4], false);
+        var y0 = Conv.Forward(x, w, null, g, Fast1);
+        var dy = Random(rng, y0.Shape.ToArray(), false);
+        var dx0 = Conv.BackwardData(dy, w, g, x.Shape, Fast1);
+        var dw0 = Conv.BackwardWeight(x, dy, g, w.Shape, Fast1);
+        var failures = new System.Collections.Concurrent.ConcurrentBag<string>();
+        var threads = Enumerable.Range(0, 4).Select(t => new Thread(() =>
+        {
+            var o = t % 2 == 0 ? Fast2 : Fast1;
+            for (int i = 0; i < 12; i++)
+            {
+                if (!Conv.Forward(x, w, null, g, o).ReadOnlySpan.SequenceEqual(y0.ReadOnlySpan)) failures.Add($"forward t{t} i{i}");
+                if (!Conv.BackwardData(dy, w, g, x.Shape, o).ReadOnlySpan.SequenceEqual(dx0.ReadOnlySpan)) failures.Add($"dx t{t} i{i}");
+                if (!Conv.BackwardWeight(x, dy, g, w.Shape, o).ReadOnlySpan.SequenceEqual(dw0.ReadOnlySpan)) failures.Add($"dw t{t} i{i}");
+            }
+        })).ToList();
+        threads.ForEach(t => t.Start());
+        threads.ForEach(t => t.Join());
+        Assert.Empty(failures);
+    }
+
+    /// <summary>The FMA micro-kernel and the scalar fallback compute the same FMA chains, so they agree bit for bit.</summary>
+    [Theory]
+    [InlineData(1, 16)]
+    [InlineData(3, 16)]
+    [InlineData(4, 21)]
+    [InlineData(7, 16)]
+    [InlineData(256, 40)]
+    public unsafe void MicroKernel_Fma_EqualsScalarFallback(int kc, int ldb)
+    {
+        if (!MicroKernel6x16.FmaSupported)
+        {
+            return; // nothing to compare on a machine without AVX2/FMA
+        }
+        var rng = new Random(kc);
+        float[] a = Enumerable.Range(0, kc * 6).Select(_ => (float)rng.NextDouble() - 0.5f).ToArray();
+        float[] b = Enumerable.Range(0, kc * ldb).Select(_ => (float)rng.NextDouble() - 0.5f).ToArray();
+        float[] bias = Enumerable.Range(0, 6).Select(_ => (float)rng.NextDouble()).ToArray();
+        const int ldc = 19;
+        for (int mode = 0; mode < 3; mode++)
+        {
+            float[] c1 = Enumerable.Range(0, 6 * ldc).Select(_ => (float)rng.NextDouble()).ToArray();
+            float[] c2 = (float[])c1.Clone();
+            fixed (float* pa = a, pb = b, pbias = bias, pc1 = c1, pc2 = c2)
+            {
+                MicroKernel6x16.Fma6x16(kc, pa, pb, ldb, pc1, ldc, mode == 1 ? pbias : null, mode == 2);
+                MicroKernel6x16.Scalar6x16(kc, pa, pb, ldb, pc2, ldc, mode == 1 ? pbias : null, mode == 2);
+            }
+            Assert.Equal(c2, c1);
+            // The kernel really computed something: compare one element with a float64 dot product.
+            double dot = mode == 1 ? bias[0] : 0;
+            for (int k = 0; k < kc; k++)
+            {
+                dot += (double)a[k * 6] * b[k * ldb];
+            }
+            if (mode != 2)
+            {
+                Assert.True(Math.Abs(dot - c1[0]) < 1e-4 * (1 + Math.Abs(dot)), $"mode {mode}: {c1[0]} vs {dot}");
+            }
+        }
+    }
+
+    [Fact]
+    public void SeedCase_WarmCalls_AllocateNothingBeyondTheOutput()
+    {
+        var g = ConvGeometry.Uniform(2, stride: 2);
+        var rng = new Random(1);
+        var x = Random(rng, [1, 1, 4, 4], false);
+        var w = Random(rng, [1, 1, 2, 2], false);
+        var b = Random(rng, [1], false);
+        var y = Tensor<float>.Uninitialized(1, 1, 2, 2);
+        var dy = Random(rng, [1, 1, 2, 2], false);
+        var dx = Tensor<float>.Uninitialized(1, 1, 4, 4);
+        var dw = Tensor<float>.Uninitialized(1, 1, 2, 2);
+        var o = ConvOptions.Default;
+        for (int i = 0; i < 3; i++)
+        {
+            Conv.Forward(x, w, b, g, y, o);
+            Conv.BackwardData(dy, w, g, dx, o);
+            Conv.BackwardWeight(x, dy, g, dw, o);
+        }
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        Conv.Forward(x, w, b, g, y, o);
+        long afterForward = GC.GetAllocatedBytesForCurrentThread();
+        Conv.BackwardData(dy, w, g, dx, o);
+        long afterData = GC.GetAllocatedBytesForCurrentThread();
+        Conv.BackwardWeight(x, dy, g, dw, o);
+        long afterWeight = GC.GetAllocatedBytesForCurrentThread();
+        Assert.Equal(0, afterForward - before);
+        Assert.Equal(0, afterData - afterForward);
+        Assert.Equal(0, afterWeight - afterData);
+        AssertClose(Conv.Forward(x, w, b, g, Reference), y, false, "seed forward");
+    }
+
+    [Fact]
+    public void Fast_IsTheDefaultEngine() => Assert.Equal(ConvEngine.Fast, ConvOptions.Default.Engine);
+
+    [Fact]
+    public void Describe_NamesThePhasesOfAStridedBackwardData()
+    {
+        var p = ConvProblem.ForConv(ConvGeometry.Uniform(2, stride: 2), [1, 4, 8, 8], [4, 4, 1, 1]);
+        string text = FastBackend.Instance.Describe(p, ConvPass.BackwardData);
+        Assert.Contains("4 phases", text);
+        Assert.Contains("3 phase(s) receive no tap", text);
+        Assert.True(FastBackend.Instance.WorkspaceBytes(p, ConvPass.BackwardData, 2) > 0);
+    }
+}

@@ -1,0 +1,53 @@
+using System.Text.RegularExpressions;
+using ConvGrad.Cli;
+
+namespace ConvGrad.Tests;
+
+/// <summary>`convgrad train` and `convgrad predict` end to end on a tiny run, and their usage errors.</summary>
+public sealed class TrainCliTests : IDisposable
+{
+    private readonly string _out = Directory.CreateTempSubdirectory("convgrad-train-").FullName;
+
+    public void Dispose() => Directory.Delete(_out, recursive: true);
+
+    private static (int Code, string Out, string Err) Run(params string[] args)
+    {
+        var o = new StringWriter();
+        var e = new StringWriter();
+        int code = Program.Run(args, o, e);
+        return (code, o.ToString(), e.ToString());
+    }
+
+    [Fact]
+    public void Train_TinyRun_WritesWeightsPlotAndCsv_EndsWithHeldOutAccuracy_ThenPredictReadsTheWeights()
+    {
+        var (code, stdout, stderr) = Run("train", "--epochs", "1", "--train-limit", "256", "--threads", "1", "--out", _out);
+        Assert.True(code == 0, stderr);
+        var lines = stdout.TrimEnd().Split('\n');
+        Assert.Matches(new Regex(@"^held-out accuracy: \d{1,3}\.\d\d%$"), lines[^1].TrimEnd('\r'));
+        Assert.True(new FileInfo(Path.Combine(_out, "training.png")).Length > 1000);
+        Assert.Equal(2, File.ReadAllLines(Path.Combine(_out, "training.csv")).Length);
+        string model = Path.Combine(_out, "lenet.safetensors");
+
+        var (pcode, pout, perr) = Run("predict", "--model", model, "--idx",
+            Path.Combine(TestPaths.RepoRoot, "data", "mnist-10k", "images-idx3-ubyte.gz"), "--index", "9998", "--count", "2");
+        Assert.True(pcode == 0, perr);
+        var plines = pout.TrimEnd().Split('\n');
+        Assert.Equal(2, plines.Length);
+        Assert.Matches(new Regex(@"^image 9998: digit \d  probabilities( \d:[01]\.\d{6}){10}$"), plines[0].TrimEnd('\r'));
+    }
+
+    [Theory]
+    [InlineData("train", "--optimizer", "rmsprop")]
+    [InlineData("train", "--epochs", "0")]
+    [InlineData("train", "--data", "/no/such/folder")]
+    [InlineData("train", "--bogus", "1")]
+    [InlineData("predict", "--model", "/no/such.safetensors", "--idx", "x")]
+    [InlineData("predict", "--image", "a.png", "--idx", "b")]
+    public void BadUsage_IsOneLineAndExitCode2(params string[] args)
+    {
+        var (code, _, err) = Run(args);
+        Assert.Equal(2, code);
+        Assert.Single(err.TrimEnd().Split('\n'));
+    }
+}
