@@ -262,7 +262,7 @@ internal sealed class BenchCommand : ICommand
             if (Table)
             {
                 string line = string.Create(Inv,
-                    $"{row.Name.PadRight(_nameWidth)}  {PassName(pass),-4}  {Ms(ms),10}  {gflops,8:0.0}  {(double.IsNaN(pct) ? "" : pct.ToString("0.0", Inv) + "%"),6}  {Bytes(workspace),10}");
+                    $"{row.Name.PadRight(_nameWidth)}  {PassName(pass),-4}  {Ms(ms),10}  {Rate(gflops),8}  {(double.IsNaN(pct) ? "" : pct.ToString(pct >= 0.1 ? "0.0" : "0.00", Inv) + "%"),6}  {Bytes(workspace),10}");
                 if (baseline is not null)
                 {
                     line += string.Create(Inv, $"  {(baseMs is double bm ? Ms(bm) : "-"),10}  {(ratio is double rr ? rr.ToString("0.00", Inv) + "x" : "-"),9}");
@@ -310,6 +310,8 @@ internal sealed class BenchCommand : ICommand
 
         /// <summary>Four significant digits at most, at least three decimals below 10 ms.</summary>
         private static string Ms(double ms) => ms.ToString(ms >= 100 ? "0.0" : ms >= 10 ? "0.00" : ms >= 0.1 ? "0.000" : "0.0000", Inv);
+
+        private static string Rate(double gflops) => gflops.ToString(gflops >= 10 ? "0.0" : gflops >= 0.1 ? "0.00" : "0.0000", Inv);
 
         private static string Bytes(long b) => b switch
         {

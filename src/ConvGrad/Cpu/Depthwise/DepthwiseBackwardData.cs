@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace ConvGrad.Cpu.Depthwise;
 
 /// <summary>
@@ -21,6 +23,7 @@ internal sealed unsafe class DepthwiseBackwardData<TMath> : IPartitionedWork
     private readonly int _phases;
     private readonly int[] _phaseStart;   // taps of width phase ρ are _tapColumn/_tapOffset[_phaseStart[ρ] .. _phaseStart[ρ + 1])
     private readonly int[] _tapColumn, _tapOffset;
+    private readonly TapTable _taps;
 
     public DepthwiseBackwardData(ConvProblem p, float* dy, float* w, float* dx)
     {
@@ -29,6 +32,41 @@ internal sealed unsafe class DepthwiseBackwardData<TMath> : IPartitionedWork
         _w = w;
         _dx = dx;
         (_phases, _phaseStart, _tapColumn, _tapOffset, _rows) = PhaseTaps(p);
+        _taps = BuildTable();
+    }
+
+    /// <summary>One entry per (dX row, width phase): the taps over all M gradient planes, kernel rows and the phase's kernel columns.</summary>
+    private TapTable BuildTable()
+    {
+        var p = _p;
+        var table = new TapTable();
+        for (int iz = 0; iz < p.In[0]; iz++)
+        for (int iy = 0; iy < p.In[1]; iy++)
+        for (int rho = 0; rho < _phases; rho++)
+        {
+            for (int m = 0; m < p.Kg; m++)
+            for (int rz = 0; rz < p.Ker[0]; rz++)
+            {
+                if (!GradientIndex(iz, rz, p, 0, out int oz))
+                {
+                    continue;
+                }
+                for (int ry = 0; ry < p.Ker[1]; ry++)
+                {
+                    if (!GradientIndex(iy, ry, p, 1, out int oy))
+                    {
+                        continue;
+                    }
+                    nint row = (nint)m * (nint)_rows.Floats + (nint)(oz * p.Out[1] + oy) * _rows.RowLength + _rows.Left;
+                    for (int q = _phaseStart[rho]; q < _phaseStart[rho + 1]; q++)
+                    {
+                        table.Add(row + _tapOffset[q], m * p.KerSpatial + (rz * p.Ker[1] + ry) * p.Ker[2] + _tapColumn[q]);
+                    }
+                }
+            }
+            table.EndEntry();
+        }
+        return table.Seal();
     }
 
     private static (int Phases, int[] Start, int[] Column, int[] Offset, PaddedGradientRows Rows) PhaseTaps(ConvProblem p)
@@ -55,16 +93,22 @@ internal sealed unsafe class DepthwiseBackwardData<TMath> : IPartitionedWork
         }
         start[phases] = column.Count;
         int longestPhase = DepthwiseBlocking.CeilDiv(p.In[2], s);
-        var rows = new PaddedGradientRows(p, -minOff, DepthwiseBlocking.RoundUp(longestPhase, DepthwiseBlocking.RowGranule) + maxOff);
+        var rows = new PaddedGradientRows(p, -minOff, DepthwiseBlocking.RoundUp(longestPhase, DepthwiseBlocking.TileFloats) + maxOff);
         return (phases, start, column.ToArray(), offset.ToArray(), rows);
     }
 
     public static long WorkspaceFloats(ConvProblem p)
     {
         var rows = PhaseTaps(p).Rows;
-        return p.Kg * rows.Floats + 2L * p.Kg * p.KerSpatial + DepthwiseBlocking.RoundUp(DepthwiseBlocking.CeilDiv(p.In[2], p.Stride[2]), 8);
+        long taps = (long)p.In[0] * p.In[1] * p.Kg * p.KerSpatial; // at most: every tap reaches one phase of each row
+        return p.Kg * rows.Floats + 2L * taps + 2L * PhaseRowFloats(p);
     }
 
+    /// <summary>Scratch floats of one width phase (the longest, padded to whole tiles).</summary>
+    private static int PhaseRowFloats(ConvProblem p) =>
+        DepthwiseBlocking.RoundUp(DepthwiseBlocking.CeilDiv(p.In[2], p.Stride[2]), DepthwiseBlocking.TileFloats);
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Run(int part, int parts)
     {
         var p = _p;
@@ -73,18 +117,21 @@ internal sealed unsafe class DepthwiseBackwardData<TMath> : IPartitionedWork
         {
             return;
         }
-        int sx = p.Stride[2];
-        int maxTaps = p.Kg * p.KerSpatial;
+        int sx = p.Stride[2], width = p.In[2], inRows = p.In[0] * p.In[1], count = _taps.Count;
+        int phaseFloats = PhaseRowFloats(p);
         using var planes = new NativeBuffer<float>(p.Kg * _rows.Floats);
-        using var srcBuffer = new NativeBuffer<nint>(maxTaps);
-        using var tapBuffer = new NativeBuffer<float>(maxTaps);
-        using var phaseBuffer = new NativeBuffer<float>(DepthwiseBlocking.RoundUp(DepthwiseBlocking.CeilDiv(p.In[2], sx), 8));
+        using var srcBuffer = new NativeBuffer<nint>(count);
+        using var phaseBuffer = new NativeBuffer<float>(2L * phaseFloats);
         float* buf = planes.Pointer;
         float** src = (float**)srcBuffer.Pointer;
-        float* taps = tapBuffer.Pointer;
         float* phaseRow = phaseBuffer.Pointer;
-        fixed (int* phaseStart = _phaseStart, tapColumn = _tapColumn, tapOffset = _tapOffset)
+        fixed (int* start = _taps.Start, kernel = _taps.Kernel)
+        fixed (nint* offset = _taps.Offset)
         {
+            for (int t = 0; t < count; t++)
+            {
+                src[t] = buf + offset[t];
+            }
             for (int unit = begin; unit < end; unit++)
             {
                 int n = unit / p.C, c = unit % p.C;
@@ -92,58 +139,49 @@ internal sealed unsafe class DepthwiseBackwardData<TMath> : IPartitionedWork
                 {
                     _rows.Fill(_dy + ((long)n * p.K + c * p.Kg + m) * p.OutSpatial, buf + m * _rows.Floats);
                 }
-                float* dxPlane = _dx + (long)unit * p.InSpatial;
-                for (int iz = 0; iz < p.In[0]; iz++)
-                for (int iy = 0; iy < p.In[1]; iy++)
+                float* wc = _w + (long)c * p.Kg * p.KerSpatial;
+                float* dxRow = _dx + (long)unit * p.InSpatial;
+                if (sx == 1)
                 {
-                    float* dxRow = dxPlane + ((long)iz * p.In[1] + iy) * p.In[2];
-                    for (int rho = 0; rho < _phases; rho++)
+                    // One phase: entry e is row e; rows go in pairs.
+                    int row = 0;
+                    for (; row + 1 < inRows; row += 2, dxRow += 2 * width)
                     {
-                        int t = 0;
-                        for (int m = 0; m < p.Kg; m++)
-                        {
-                            float* wk = _w + (long)(c * p.Kg + m) * p.KerSpatial;
-                            float* dyPlane = buf + m * _rows.Floats;
-                            for (int rz = 0; rz < p.Ker[0]; rz++)
-                            {
-                                if (!GradientIndex(iz, rz, p, 0, out int oz))
-                                {
-                                    continue;
-                                }
-                                for (int ry = 0; ry < p.Ker[1]; ry++)
-                                {
-                                    if (!GradientIndex(iy, ry, p, 1, out int oy))
-                                    {
-                                        continue;
-                                    }
-                                    float* dyRow = _rows.Row(dyPlane, oz * p.Out[1] + oy);
-                                    float* wr = wk + (rz * p.Ker[1] + ry) * p.Ker[2];
-                                    for (int q = phaseStart[rho]; q < phaseStart[rho + 1]; q++)
-                                    {
-                                        src[t] = dyRow + tapOffset[q];
-                                        taps[t++] = wr[tapColumn[q]];
-                                    }
-                                }
-                            }
-                        }
-                        int count = DepthwiseBlocking.CeilDiv(p.In[2] - rho, sx);
-                        if (sx == 1)
-                        {
-                            TMath.MultiplyAccumulate(dxRow, count, 0f, src, taps, t);
-                        }
-                        else
-                        {
-                            TMath.MultiplyAccumulate(phaseRow, count, 0f, src, taps, t);
-                            Interleave(phaseRow, count, dxRow + rho, sx);
-                        }
+                        TMath.MultiplyAccumulate2(dxRow, dxRow + width, width, 0f,
+                            src + start[row], kernel + start[row], start[row + 1] - start[row],
+                            src + start[row + 1], kernel + start[row + 1], start[row + 2] - start[row + 1], wc);
+                    }
+                    if (row < inRows)
+                    {
+                        TMath.MultiplyAccumulate(dxRow, width, 0f, src + start[row], kernel + start[row], wc, start[row + 1] - start[row]);
+                    }
+                    continue;
+                }
+                for (int row = 0, e = 0; row < inRows; row++, dxRow += width)
+                {
+                    if (sx == 2 && _phases == 2)
+                    {
+                        // Both width phases of the row together, then merged back in place.
+                        TMath.MultiplyAccumulate2(phaseRow, phaseRow + phaseFloats, DepthwiseBlocking.CeilDiv(width, 2), 0f,
+                            src + start[e], kernel + start[e], start[e + 1] - start[e],
+                            src + start[e + 1], kernel + start[e + 1], start[e + 2] - start[e + 1], wc);
+                        TMath.Interleave2(phaseRow, phaseRow + phaseFloats, dxRow, width);
+                        e += 2;
+                        continue;
+                    }
+                    for (int rho = 0; rho < _phases; rho++, e++)
+                    {
+                        int phaseWidth = DepthwiseBlocking.CeilDiv(width - rho, sx);
+                        TMath.MultiplyAccumulate(phaseRow, phaseWidth, 0f, src + start[e], kernel + start[e], wc, start[e + 1] - start[e]);
+                        Scatter(phaseRow, phaseWidth, dxRow + rho, sx);
                     }
                 }
             }
         }
     }
 
-    /// <summary>Scatters phase ρ back into its columns ρ + t·s of the dX row.</summary>
-    private static void Interleave(float* phase, int count, float* dst, int stride)
+    /// <summary>Scatters phase ρ back into its columns ρ + t·s of the dX row (stride 2 has a vector interleave instead).</summary>
+    private static void Scatter(float* phase, int count, float* dst, int stride)
     {
         for (int t = 0; t < count; t++)
         {

@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace ConvGrad.Cpu.Depthwise;
 
 /// <summary>
@@ -17,6 +19,7 @@ internal sealed unsafe class DepthwiseBackwardWeight<TMath> : IPartitionedWork
     private readonly ConvProblem _p;
     private readonly float* _x, _dy, _dw;
     private readonly PhasedInputRows _rows;
+    private readonly TapTable _taps;
 
     public DepthwiseBackwardWeight(ConvProblem p, float* x, float* dy, float* dw)
     {
@@ -25,11 +28,16 @@ internal sealed unsafe class DepthwiseBackwardWeight<TMath> : IPartitionedWork
         _dy = dy;
         _dw = dw;
         _rows = new PhasedInputRows(p);
+        _taps = TapTable.ForOutputRows(p, _rows);
     }
 
-    public static long WorkspaceFloats(ConvProblem p) =>
-        new PhasedInputRows(p).Floats + (long)p.Kg * p.KerSpatial * DepthwiseBlocking.AccumulatorFloats + 2L * p.Ker[2];
+    public static long WorkspaceFloats(ConvProblem p)
+    {
+        var rows = new PhasedInputRows(p);
+        return rows.Floats + (long)p.Kg * p.KerSpatial * DepthwiseBlocking.AccumulatorFloats + 2L * TapTable.ForOutputRows(p, rows).Count;
+    }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Run(int part, int parts)
     {
         var p = _p;
@@ -42,63 +50,51 @@ internal sealed unsafe class DepthwiseBackwardWeight<TMath> : IPartitionedWork
         int tapFloats = p.KerSpatial * Lanes;
         using var plane = new NativeBuffer<float>(_rows.Floats);
         using var accBuffer = new NativeBuffer<float>((long)Math.Min(p.Kg, end - begin) * tapFloats);
-        using var srcBuffer = new NativeBuffer<nint>(p.Ker[2]);
+        using var srcBuffer = new NativeBuffer<nint>(_taps.Count);
         float* buf = plane.Pointer;
         float* acc = accBuffer.Pointer;
         float** src = (float**)srcBuffer.Pointer;
-        int sx = p.Stride[2];
-        for (int first = begin; first < end;)
+        int outRows = p.Out[0] * p.Out[1], width = p.Out[2], kw = p.Ker[2];
+        fixed (int* start = _taps.Start, kernel = _taps.Kernel)
+        fixed (nint* offset = _taps.Offset)
         {
-            int c = first / p.Kg;
-            int last = Math.Min(end, (c + 1) * p.Kg);
-            new Span<float>(acc, (last - first) * tapFloats).Clear();
-            for (int n = 0; n < p.N; n++)
+            for (int t = 0; t < _taps.Count; t++)
             {
-                _rows.Fill(_x + ((long)n * p.C + c) * p.InSpatial, buf);
-                for (int k = first; k < last; k++)
+                src[t] = buf + offset[t];
+            }
+            for (int first = begin; first < end;)
+            {
+                int c = first / p.Kg;
+                int last = Math.Min(end, (c + 1) * p.Kg);
+                new Span<float>(acc, (last - first) * tapFloats).Clear();
+                for (int n = 0; n < p.N; n++)
                 {
-                    float* accK = acc + (long)(k - first) * tapFloats;
-                    float* dyPlane = _dy + ((long)n * p.K + k) * p.OutSpatial;
-                    for (int oz = 0; oz < p.Out[0]; oz++)
-                    for (int oy = 0; oy < p.Out[1]; oy++)
+                    _rows.Fill<TMath>(_x + ((long)n * p.C + c) * p.InSpatial, buf);
+                    for (int k = first; k < last; k++)
                     {
-                        float* dyRow = dyPlane + ((long)oz * p.Out[1] + oy) * p.Out[2];
-                        for (int rz = 0; rz < p.Ker[0]; rz++)
+                        float* accK = acc + (long)(k - first) * tapFloats;
+                        float* dyRow = _dy + ((long)n * p.K + k) * p.OutSpatial;
+                        for (int row = 0; row < outRows; row++, dyRow += width)
                         {
-                            int iz = oz * p.Stride[0] + rz * p.Dil[0] - p.Pad[0];
-                            if ((uint)iz >= (uint)p.In[0])
+                            // The taps of a row come in runs of R_w (one in-bounds kernel row each), whose accumulators are contiguous.
+                            for (int t = start[row]; t < start[row + 1]; t += kw)
                             {
-                                continue;
-                            }
-                            for (int ry = 0; ry < p.Ker[1]; ry++)
-                            {
-                                int iy = oy * p.Stride[1] + ry * p.Dil[1] - p.Pad[1];
-                                if ((uint)iy >= (uint)p.In[1])
-                                {
-                                    continue;
-                                }
-                                int row = iz * p.In[1] + iy;
-                                for (int rx = 0; rx < p.Ker[2]; rx++)
-                                {
-                                    int e = rx * p.Dil[2];
-                                    src[rx] = _rows.Row(buf, row, e % sx) + e / sx;
-                                }
-                                TMath.DotAccumulate(dyRow, p.Out[2], src, p.Ker[2], accK + (rz * p.Ker[1] + ry) * p.Ker[2] * Lanes);
+                                TMath.DotAccumulate(dyRow, width, src + t, kw, accK + kernel[t] * Lanes);
                             }
                         }
                     }
                 }
-            }
-            for (int k = first; k < last; k++)
-            {
-                float* accK = acc + (long)(k - first) * tapFloats;
-                float* dwK = _dw + (long)k * p.KerSpatial;
-                for (int t = 0; t < p.KerSpatial; t++)
+                for (int k = first; k < last; k++)
                 {
-                    dwK[t] = TMath.Finish(accK + t * Lanes);
+                    float* accK = acc + (long)(k - first) * tapFloats;
+                    float* dwK = _dw + (long)k * p.KerSpatial;
+                    for (int t = 0; t < p.KerSpatial; t++)
+                    {
+                        dwK[t] = TMath.Finish(accK + t * Lanes);
+                    }
                 }
+                first = last;
             }
-            first = last;
         }
     }
 }

@@ -11,6 +11,9 @@ internal static class DepthwiseBlocking
     /// <summary>Row padding granule: source rows are readable up to a whole number of vectors past their last output.</summary>
     public const int RowGranule = 8;
 
+    /// <summary>Outputs per multiply-accumulate tile (4 vectors: one broadcast weight feeds 4 independent FMA chains); sources are padded to whole tiles.</summary>
+    public const int TileFloats = 32;
+
     /// <summary>Below this many multiply-adds a pass runs on the calling thread (waking a worker costs more than it saves).</summary>
     public const long ParallelMinMultiplyAdds = 1L << 17;
 

@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace ConvGrad.Cpu.Depthwise;
 
 /// <summary>
@@ -17,6 +19,7 @@ internal sealed unsafe class DepthwiseForward<TMath> : IPartitionedWork
     private readonly ConvProblem _p;
     private readonly float* _x, _w, _b, _y;
     private readonly PhasedInputRows _rows;
+    private readonly TapTable _taps;
 
     public DepthwiseForward(ConvProblem p, float* x, float* w, float* b, float* y)
     {
@@ -26,10 +29,16 @@ internal sealed unsafe class DepthwiseForward<TMath> : IPartitionedWork
         _b = b;
         _y = y;
         _rows = new PhasedInputRows(p);
+        _taps = TapTable.ForOutputRows(p, _rows);
     }
 
-    public static long WorkspaceFloats(ConvProblem p) => new PhasedInputRows(p).Floats + 2L * p.KerSpatial;
+    public static long WorkspaceFloats(ConvProblem p)
+    {
+        var rows = new PhasedInputRows(p);
+        return rows.Floats + 2L * TapTable.ForOutputRows(p, rows).Count;
+    }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Run(int part, int parts)
     {
         var p = _p;
@@ -39,50 +48,37 @@ internal sealed unsafe class DepthwiseForward<TMath> : IPartitionedWork
             return;
         }
         using var plane = new NativeBuffer<float>(_rows.Floats);
-        using var srcBuffer = new NativeBuffer<nint>(p.KerSpatial);
-        using var tapBuffer = new NativeBuffer<float>(p.KerSpatial);
+        using var srcBuffer = new NativeBuffer<nint>(_taps.Count);
         float* buf = plane.Pointer;
         float** src = (float**)srcBuffer.Pointer;
-        float* taps = tapBuffer.Pointer;
-        int sx = p.Stride[2];
-        for (int unit = begin; unit < end; unit++)
+        int outRows = p.Out[0] * p.Out[1], width = p.Out[2], count = _taps.Count;
+        fixed (int* start = _taps.Start, kernel = _taps.Kernel)
+        fixed (nint* offset = _taps.Offset)
         {
-            int n = unit / p.C, c = unit % p.C;
-            _rows.Fill(_x + (long)unit * p.InSpatial, buf);
-            for (int k = c * p.Kg; k < (c + 1) * p.Kg; k++)
+            for (int t = 0; t < count; t++)
             {
-                float* wk = _w + (long)k * p.KerSpatial;
-                float bias = _b == null ? 0f : _b[k];
-                float* yPlane = _y + ((long)n * p.K + k) * p.OutSpatial;
-                for (int oz = 0; oz < p.Out[0]; oz++)
-                for (int oy = 0; oy < p.Out[1]; oy++)
+                src[t] = buf + offset[t];
+            }
+            for (int unit = begin; unit < end; unit++)
+            {
+                int n = unit / p.C, c = unit % p.C;
+                _rows.Fill<TMath>(_x + (long)unit * p.InSpatial, buf);
+                for (int k = c * p.Kg; k < (c + 1) * p.Kg; k++)
                 {
-                    int t = 0;
-                    for (int rz = 0; rz < p.Ker[0]; rz++)
+                    float* wk = _w + (long)k * p.KerSpatial;
+                    float bias = _b == null ? 0f : _b[k];
+                    float* yRow = _y + ((long)n * p.K + k) * p.OutSpatial;
+                    int row = 0;
+                    for (; row + 1 < outRows; row += 2, yRow += 2 * width)
                     {
-                        int iz = oz * p.Stride[0] + rz * p.Dil[0] - p.Pad[0];
-                        if ((uint)iz >= (uint)p.In[0])
-                        {
-                            continue;
-                        }
-                        for (int ry = 0; ry < p.Ker[1]; ry++)
-                        {
-                            int iy = oy * p.Stride[1] + ry * p.Dil[1] - p.Pad[1];
-                            if ((uint)iy >= (uint)p.In[1])
-                            {
-                                continue;
-                            }
-                            int row = iz * p.In[1] + iy;
-                            float* wr = wk + (rz * p.Ker[1] + ry) * p.Ker[2];
-                            for (int rx = 0; rx < p.Ker[2]; rx++)
-                            {
-                                int e = rx * p.Dil[2];
-                                src[t] = _rows.Row(buf, row, e % sx) + e / sx;
-                                taps[t++] = wr[rx];
-                            }
-                        }
+                        TMath.MultiplyAccumulate2(yRow, yRow + width, width, bias,
+                            src + start[row], kernel + start[row], start[row + 1] - start[row],
+                            src + start[row + 1], kernel + start[row + 1], start[row + 2] - start[row + 1], wk);
                     }
-                    TMath.MultiplyAccumulate(yPlane + ((long)oz * p.Out[1] + oy) * p.Out[2], p.Out[2], bias, src, taps, t);
+                    if (row < outRows)
+                    {
+                        TMath.MultiplyAccumulate(yRow, width, bias, src + start[row], kernel + start[row], wk, start[row + 1] - start[row]);
+                    }
                 }
             }
         }

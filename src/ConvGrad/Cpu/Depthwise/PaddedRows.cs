@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace ConvGrad.Cpu.Depthwise;
 
 /// <summary>
@@ -20,21 +22,31 @@ internal readonly unsafe struct PhasedInputRows
         Pad = p.Pad[2];
         Rows = p.In[0] * p.In[1];
         int maxBase = (p.Ker[2] - 1) * p.Dil[2] / Phases;
-        RowLength = DepthwiseBlocking.RoundUp(DepthwiseBlocking.RoundUp(p.Out[2], DepthwiseBlocking.RowGranule) + maxBase, DepthwiseBlocking.RowGranule);
+        RowLength = DepthwiseBlocking.RoundUp(DepthwiseBlocking.RoundUp(p.Out[2], DepthwiseBlocking.TileFloats) + maxBase, DepthwiseBlocking.RowGranule);
     }
 
     /// <summary>Floats of one rewritten plane.</summary>
     public long Floats => (long)Rows * Phases * RowLength;
 
     /// <summary>Row φ of input row <paramref name="row"/> (= iz·H + iy).</summary>
-    public float* Row(float* buffer, int row, int phase) => buffer + ((long)row * Phases + phase) * RowLength;
+    public float* Row(float* buffer, int row, int phase) => buffer + Offset(row, phase);
+
+    /// <summary>The float offset of row φ of input row <paramref name="row"/> in the buffer.</summary>
+    public nint Offset(int row, int phase) => ((nint)row * Phases + phase) * RowLength;
 
     /// <summary>Rewrites the plane <paramref name="x"/> (<c>Rows × Width</c>) into <paramref name="buffer"/>.</summary>
-    public void Fill(float* x, float* buffer)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public void Fill<TMath>(float* x, float* buffer)
+        where TMath : struct, IRowMath
     {
         for (int r = 0; r < Rows; r++)
         {
             float* src = x + (long)r * Width;
+            if (Phases == 2)
+            {
+                FillStride2<TMath>(src, Row(buffer, r, 0), Row(buffer, r, 1));
+                continue;
+            }
             for (int phase = 0; phase < Phases; phase++)
             {
                 float* dst = Row(buffer, r, phase);
@@ -58,6 +70,27 @@ internal readonly unsafe struct PhasedInputRows
             }
         }
     }
+
+    /// <summary>Stride 2: both phases at once, vectorised where 2j − p and 2j + 1 − p both lie inside the row.</summary>
+    private void FillStride2<TMath>(float* src, float* even, float* odd)
+        where TMath : struct, IRowMath
+    {
+        int lo = Math.Clamp((Pad + 1) / 2, 0, RowLength);
+        int hi = Math.Clamp((Width + Pad) / 2, lo, RowLength);
+        for (int j = 0; j < lo; j++)
+        {
+            even[j] = At(src, 2 * j - Pad);
+            odd[j] = At(src, 2 * j + 1 - Pad);
+        }
+        TMath.Deinterleave2(src + (2 * lo - Pad), even + lo, odd + lo, hi - lo);
+        for (int j = hi; j < RowLength; j++)
+        {
+            even[j] = At(src, 2 * j - Pad);
+            odd[j] = At(src, 2 * j + 1 - Pad);
+        }
+    }
+
+    private float At(float* src, int i) => (uint)i < (uint)Width ? src[i] : 0f;
 }
 
 /// <summary>
@@ -82,6 +115,7 @@ internal readonly unsafe struct PaddedGradientRows
     /// <summary>Element 0 of row <paramref name="row"/> (= oz·P_h + oy); readable from <c>-Left</c>.</summary>
     public float* Row(float* buffer, int row) => buffer + (long)row * RowLength + Left;
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Fill(float* dy, float* buffer)
     {
         for (int r = 0; r < Rows; r++)
