@@ -15,6 +15,7 @@ internal sealed class BenchCommand : ICommand
     public string Usage => """
         usage: convgrad bench [--suite FILE] [--threads N] [--passes fwd,dx,dw] [--format table|csv]
                               [--baseline FILE] [--engine NAME] [--only NAME[,NAME...]] [--min-time SECONDS]
+                              [--device cpu|cuda|ilgpu-cpu]
 
         Times each pass on each row of the suite CSV (default: bench/conv2d-suite.csv, looked up from the
         current folder and then from the executable's folder upwards): one warm-up, then repeated calls
@@ -35,7 +36,10 @@ internal sealed class BenchCommand : ICommand
           --engine    one of: {engines}; default {default}
           --only      time only these rows (a strided row brings its -s1 twin; NAME-s1 alone is allowed)
           --min-time  seconds of timed calls per measurement (default 0.5; 0 = a single timed call)
-        """.Replace("{engines}", string.Join(", ", EngineNames), StringComparison.Ordinal)
+          {device}
+                     (on a GPU device each timed call includes its host<->device copies;
+                     convgrad gpu-bench times device-resident tensors)
+        """.Replace("{device}", DeviceOption.Usage, StringComparison.Ordinal).Replace("{engines}", string.Join(", ", EngineNames), StringComparison.Ordinal)
            .Replace("{default}", EngineName(ConvOptions.Default.Engine), StringComparison.Ordinal);
 
     public IReadOnlySet<string> Flags { get; } = new HashSet<string>();
@@ -54,6 +58,7 @@ internal sealed class BenchCommand : ICommand
         string engineArg = args.Option("engine", EngineName(ConvOptions.Default.Engine));
         string? only = args.Option("only");
         double minTime = args.Double("min-time", 0.5, min: 0, max: 3600);
+        var device = DeviceOption.Parse(args);
         args.EnsureAllUsed();
 
         if (format is not ("table" or "csv"))
@@ -76,8 +81,14 @@ internal sealed class BenchCommand : ICommand
         }
         var rows = SelectRows(BenchSuite.Load(suitePath), only);
         var baseline = baselineArg is null ? null : OneDnnBaseline.Load(baselineArg);
-        var options = new ConvOptions { Engine = engine, Threads = threadsArg };
+        using var gpu = device.Open();
+        var options = DeviceOption.Options(gpu, new ConvOptions { Engine = engine, Threads = threadsArg });
         int threads = options.EffectiveThreads;
+        if (gpu is not null)
+        {
+            // Host tensors through the GPU backend: each call includes its host<->device copies.
+            engineArg = $"{device.Name} (host tensors, copies included; gpu-bench times device-resident tensors)";
+        }
 
         double peak = FmaPeak.Measure(threads, Math.Clamp(minTime / 5, 0.02, 0.2));
         var report = new BenchReport(format == "csv" ? stdout : null, format == "table" ? stdout : stderr, rows, passes, baseline, peak);

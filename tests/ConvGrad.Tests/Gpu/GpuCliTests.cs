@@ -29,6 +29,16 @@ public class GpuCliTests
     }
 
     [Fact]
+    public void Bench_OnIlgpuCpu_TimesEveryPassThroughTheGpuKernels()
+    {
+        var (code, stdout, stderr) = Run("bench", "--device", "ilgpu-cpu", "--only", "seed-4x4-k2-s2", "--min-time", "0", "--format", "csv");
+        Assert.True(code == 0, stderr);
+        Assert.Contains("ilgpu-cpu", stderr, StringComparison.Ordinal);
+        var rows = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Skip(1).ToList();
+        Assert.Equal(6, rows.Count); // fwd, dx, dw for the row and its stride-1 twin
+    }
+
+    [Fact]
     public void Verify_UnknownDevice_IsAUsageError()
     {
         var (code, _, stderr) = Run("verify", TestPaths.GoldenDir, "--device", "tpu");
