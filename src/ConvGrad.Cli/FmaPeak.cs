@@ -8,12 +8,14 @@ namespace ConvGrad.Cli;
 /// <summary>
 /// This machine's fp32 FMA peak, measured the way <c>bench/onednn/peak.cpp</c> does: 12 independent chains of
 /// 8-float FMAs (enough to cover the FMA latency on two pipes), one copy per thread, all threads released
-/// together; one warm-up repetition, then the median of 7.
+/// together; repetitions for at least a second of warm-up, then the median of 7.
 /// </summary>
 internal static class FmaPeak
 {
     private const int Chains = 12;
     private const double FlopsPerIteration = Chains * 8 * 2;
+    private const int Repetitions = 7;
+    private const double WarmUpSeconds = 1.0;
 
     public static bool IsSupported => Fma.IsSupported && Avx.IsSupported;
 
@@ -32,14 +34,19 @@ internal static class FmaPeak
         double perIteration = sw.Elapsed.TotalSeconds / (iterations * 16);
         iterations = Math.Max(1 << 16, (long)(repSeconds / perIteration));
 
-        var times = new List<double>();
-        for (int rep = 0; rep < 8; rep++)
+        // Warm up for at least WarmUpSeconds: right after start-up the runtime's background JIT (tier-1
+        // recompilation) can occupy a core for the better part of a second and halve a 2-thread figure.
+        var warmUp = Stopwatch.StartNew();
+        do
         {
-            double t = Run(threads, iterations);
-            if (rep > 0)
-            {
-                times.Add(t);
-            }
+            Run(threads, iterations);
+        }
+        while (warmUp.Elapsed.TotalSeconds < WarmUpSeconds);
+
+        var times = new List<double>();
+        for (int rep = 0; rep < Repetitions; rep++)
+        {
+            times.Add(Run(threads, iterations));
         }
         times.Sort();
         return FlopsPerIteration * iterations * threads / times[times.Count / 2] / 1e9;
