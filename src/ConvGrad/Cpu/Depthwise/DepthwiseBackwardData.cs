@@ -123,6 +123,10 @@ internal sealed unsafe class DepthwiseBackwardData<TMath> : IPartitionedWork
         using var srcBuffer = new NativeBuffer<nint>(count);
         using var phaseBuffer = new NativeBuffer<float>(2L * phaseFloats);
         float* buf = planes.Pointer;
+        for (int m = 0; m < p.Kg; m++)
+        {
+            _rows.Clear(buf + m * _rows.Floats);
+        }
         float** src = (float**)srcBuffer.Pointer;
         float* phaseRow = phaseBuffer.Pointer;
         fixed (int* start = _taps.Start, kernel = _taps.Kernel)

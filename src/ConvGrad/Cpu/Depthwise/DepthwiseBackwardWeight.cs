@@ -52,6 +52,7 @@ internal sealed unsafe class DepthwiseBackwardWeight<TMath> : IPartitionedWork
         using var accBuffer = new NativeBuffer<float>((long)Math.Min(p.Kg, end - begin) * tapFloats);
         using var srcBuffer = new NativeBuffer<nint>(_taps.Count);
         float* buf = plane.Pointer;
+        _rows.Clear(buf);
         float* acc = accBuffer.Pointer;
         float** src = (float**)srcBuffer.Pointer;
         int outRows = p.Out[0] * p.Out[1], width = p.Out[2], kw = p.Ker[2];

@@ -50,6 +50,7 @@ internal sealed unsafe class DepthwiseForward<TMath> : IPartitionedWork
         using var plane = new NativeBuffer<float>(_rows.Floats);
         using var srcBuffer = new NativeBuffer<nint>(_taps.Count);
         float* buf = plane.Pointer;
+        _rows.Clear(buf);
         float** src = (float**)srcBuffer.Pointer;
         int outRows = p.Out[0] * p.Out[1], width = p.Out[2], count = _taps.Count;
         fixed (int* start = _taps.Start, kernel = _taps.Kernel)

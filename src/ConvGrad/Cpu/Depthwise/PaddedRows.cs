@@ -1,4 +1,6 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 
 namespace ConvGrad.Cpu.Depthwise;
 
@@ -34,7 +36,17 @@ internal readonly unsafe struct PhasedInputRows
     /// <summary>The float offset of row φ of input row <paramref name="row"/> in the buffer.</summary>
     public nint Offset(int row, int phase) => ((nint)row * Phases + phase) * RowLength;
 
-    /// <summary>Rewrites the plane <paramref name="x"/> (<c>Rows × Width</c>) into <paramref name="buffer"/>.</summary>
+    /// <summary>
+    /// Zeroes a whole buffer once per call: the positions <see cref="Fill{TMath}"/> never writes (padding before and
+    /// after each phase row) are the same for every plane, so they stay zero while planes come and go.
+    /// </summary>
+    public void Clear(float* buffer) => NativeMemory.Clear(buffer, (nuint)Floats * sizeof(float));
+
+    /// <summary>
+    /// Rewrites the plane <paramref name="x"/> (<c>Rows × Width</c>) into <paramref name="buffer"/>, which
+    /// <see cref="Clear"/> has zeroed once: only the positions that read an input element (and the few boundary
+    /// positions of stride 2 where one phase is in bounds and the other is not) are written.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Fill<TMath>(float* x, float* buffer)
         where TMath : struct, IRowMath
@@ -53,10 +65,9 @@ internal readonly unsafe struct PhasedInputRows
                 // j·s + φ − p ∈ [0, W)  ⇔  j ∈ [⌈(p − φ)/s⌉, ⌈(W + p − φ)/s⌉).
                 int lo = Math.Clamp(DepthwiseBlocking.CeilDiv(Pad - phase, Phases), 0, RowLength);
                 int hi = Math.Clamp(DepthwiseBlocking.CeilDiv(Width + Pad - phase, Phases), lo, RowLength);
-                new Span<float>(dst, lo).Clear();
                 if (Phases == 1)
                 {
-                    new ReadOnlySpan<float>(src + lo - Pad, hi - lo).CopyTo(new Span<float>(dst + lo, hi - lo));
+                    Copy(src + lo - Pad, dst + lo, hi - lo);
                 }
                 else
                 {
@@ -66,24 +77,51 @@ internal readonly unsafe struct PhasedInputRows
                         dst[j] = *s;
                     }
                 }
-                new Span<float>(dst + hi, RowLength - hi).Clear();
             }
         }
     }
 
-    /// <summary>Stride 2: both phases at once, vectorised where 2j − p and 2j + 1 − p both lie inside the row.</summary>
+    /// <summary>A short copy without a call (rows here are tens of floats; Memmove's call and dispatch cost as much as the copy).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void Copy(float* src, float* dst, int count)
+    {
+        int i = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            for (; i + 8 <= count; i += 8)
+            {
+                Vector256.Store(Vector256.Load(src + i), dst + i);
+            }
+            if (count >= 8 && i < count)
+            {
+                // The last whole vector, overlapping what is already copied: same values, no tail loop.
+                Vector256.Store(Vector256.Load(src + count - 8), dst + count - 8);
+                return;
+            }
+        }
+        for (; i < count; i++)
+        {
+            dst[i] = src[i];
+        }
+    }
+
+    /// <summary>
+    /// Stride 2: both phases at once, vectorised where 2j − p and 2j + 1 − p both lie inside the row; at most one
+    /// position before (j &lt; lo) and one after (j = hi) can have one phase inside and one outside. Beyond those
+    /// both phases read padding, which <see cref="Clear"/> left zero.
+    /// </summary>
     private void FillStride2<TMath>(float* src, float* even, float* odd)
         where TMath : struct, IRowMath
     {
         int lo = Math.Clamp((Pad + 1) / 2, 0, RowLength);
         int hi = Math.Clamp((Width + Pad) / 2, lo, RowLength);
-        for (int j = 0; j < lo; j++)
+        for (int j = Math.Max(0, lo - 1); j < lo; j++)
         {
             even[j] = At(src, 2 * j - Pad);
             odd[j] = At(src, 2 * j + 1 - Pad);
         }
         TMath.Deinterleave2(src + (2 * lo - Pad), even + lo, odd + lo, hi - lo);
-        for (int j = hi; j < RowLength; j++)
+        for (int j = hi; j < Math.Min(hi + 1, RowLength); j++)
         {
             even[j] = At(src, 2 * j - Pad);
             odd[j] = At(src, 2 * j + 1 - Pad);
@@ -115,15 +153,16 @@ internal readonly unsafe struct PaddedGradientRows
     /// <summary>Element 0 of row <paramref name="row"/> (= oz·P_h + oy); readable from <c>-Left</c>.</summary>
     public float* Row(float* buffer, int row) => buffer + (long)row * RowLength + Left;
 
+    /// <summary>Zeroes a whole buffer once per call; <see cref="Fill"/> then writes only the rows' interiors, so the padding stays zero.</summary>
+    public void Clear(float* buffer) => NativeMemory.Clear(buffer, (nuint)Floats * sizeof(float));
+
+    /// <summary>Copies the plane <paramref name="dy"/> into the interiors of a buffer that <see cref="Clear"/> has zeroed.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Fill(float* dy, float* buffer)
     {
         for (int r = 0; r < Rows; r++)
         {
-            float* dst = buffer + (long)r * RowLength;
-            new Span<float>(dst, Left).Clear();
-            new ReadOnlySpan<float>(dy + (long)r * Width, Width).CopyTo(new Span<float>(dst + Left, Width));
-            new Span<float>(dst + Left + Width, RowLength - Left - Width).Clear();
+            PhasedInputRows.Copy(dy + (long)r * Width, buffer + (long)r * RowLength + Left, Width);
         }
     }
 }
