@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 
 namespace ConvGrad.Cpu.Depthwise;
 
@@ -9,9 +10,11 @@ namespace ConvGrad.Cpu.Depthwise;
 /// <remarks>
 /// Units are output channels k, split statically among threads; a part walks its channels grouped by input
 /// channel c so that each input plane is rewritten (<see cref="PhasedInputRows"/>) once per image. Each tap r
-/// owns an accumulator block that receives, image by image and row by row, the dot product of the dY row with
-/// the shifted input row (<see cref="IRowMath.DotAccumulate"/>), and is summed in a fixed order at the end. The
-/// summation order of every dw element is thus a function of the shape alone: bitwise identical for any thread count.
+/// owns an accumulator block that receives, image by image, the dot product of the dY plane with the shifted input
+/// plane (<see cref="IRowMath.DotAccumulatePlane"/>: row by row, with up to nine taps' partial sums held in registers
+/// across the plane; kernel rows outside the input read a zero row so every output row has every tap), and is summed
+/// in a fixed order at the end. The summation order of every dw element is thus a function of the shape alone:
+/// bitwise identical for any thread count.
 /// </remarks>
 internal sealed unsafe class DepthwiseBackwardWeight<TMath> : IPartitionedWork
     where TMath : struct, IRowMath
@@ -28,13 +31,16 @@ internal sealed unsafe class DepthwiseBackwardWeight<TMath> : IPartitionedWork
         _dy = dy;
         _dw = dw;
         _rows = new PhasedInputRows(p);
-        _taps = TapTable.ForOutputRows(p, _rows);
+        _taps = TapTable.ForOutputRows(p, _rows, zeroRow: (nint)_rows.Floats);
     }
+
+    /// <summary>The rewritten plane followed by one zero row that out-of-range kernel rows read.</summary>
+    private static long BufferFloats(PhasedInputRows rows) => rows.Floats + rows.RowLength;
 
     public static long WorkspaceFloats(ConvProblem p)
     {
         var rows = new PhasedInputRows(p);
-        return rows.Floats + (long)p.Kg * p.KerSpatial * DepthwiseBlocking.AccumulatorFloats + 2L * TapTable.ForOutputRows(p, rows).Count;
+        return BufferFloats(rows) + (long)p.Kg * p.KerSpatial * DepthwiseBlocking.AccumulatorFloats + 2L * p.OutSpatial * p.KerSpatial;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -48,15 +54,14 @@ internal sealed unsafe class DepthwiseBackwardWeight<TMath> : IPartitionedWork
         }
         const int Lanes = DepthwiseBlocking.AccumulatorFloats;
         int tapFloats = p.KerSpatial * Lanes;
-        using var plane = new NativeBuffer<float>(_rows.Floats);
+        using var plane = new NativeBuffer<float>(BufferFloats(_rows));
         using var accBuffer = new NativeBuffer<float>((long)Math.Min(p.Kg, end - begin) * tapFloats);
         using var srcBuffer = new NativeBuffer<nint>(_taps.Count);
         float* buf = plane.Pointer;
-        _rows.Clear(buf);
+        NativeMemory.Clear(buf, (nuint)BufferFloats(_rows) * sizeof(float));
         float* acc = accBuffer.Pointer;
         float** src = (float**)srcBuffer.Pointer;
-        int outRows = p.Out[0] * p.Out[1], width = p.Out[2], kw = p.Ker[2];
-        fixed (int* start = _taps.Start, kernel = _taps.Kernel)
+        int outRows = p.Out[0] * p.Out[1], width = p.Out[2];
         fixed (nint* offset = _taps.Offset)
         {
             for (int t = 0; t < _taps.Count; t++)
@@ -74,15 +79,8 @@ internal sealed unsafe class DepthwiseBackwardWeight<TMath> : IPartitionedWork
                     for (int k = first; k < last; k++)
                     {
                         float* accK = acc + (long)(k - first) * tapFloats;
-                        float* dyRow = _dy + ((long)n * p.K + k) * p.OutSpatial;
-                        for (int row = 0; row < outRows; row++, dyRow += width)
-                        {
-                            // The taps of a row come in runs of R_w (one in-bounds kernel row each), whose accumulators are contiguous.
-                            for (int t = start[row]; t < start[row + 1]; t += kw)
-                            {
-                                TMath.DotAccumulate(dyRow, width, src + t, kw, accK + kernel[t] * Lanes);
-                            }
-                        }
+                        float* dyPlane = _dy + ((long)n * p.K + k) * p.OutSpatial;
+                        TMath.DotAccumulatePlane(dyPlane, outRows, width, src, p.KerSpatial, accK);
                     }
                 }
                 for (int k = first; k < last; k++)

@@ -26,10 +26,12 @@ internal unsafe interface IRowMath
     static abstract void MultiplyAccumulate2(float* dstA, float* dstB, int width, float init, float** srcA, int* kA, int tapsA, float** srcB, int* kB, int tapsB, float* w);
 
     /// <summary>
-    /// <c>acc[t] += Σ_j a[j]·b[t][j]</c> for <c>j &lt; width</c>, where each <c>acc[t]</c> is a block of
-    /// <see cref="DepthwiseBlocking.AccumulatorFloats"/> partial sums whose grouping is fixed by the code path.
+    /// <c>acc[t] += Σ_r Σ_j a[r·width + j]·b[r·taps + t][j]</c> for rows <c>r &lt; rows</c>, <c>j &lt; width</c> and taps
+    /// <c>t &lt; taps</c>: the dot products of a plane of <paramref name="rows"/> rows with, for every tap, the row that
+    /// tap reads for each of them (<paramref name="b"/> holds <c>rows × taps</c> row pointers). Each <c>acc[t]</c> is a
+    /// block of <see cref="DepthwiseBlocking.AccumulatorFloats"/> partial sums whose grouping is fixed by the code path.
     /// </summary>
-    static abstract void DotAccumulate(float* a, int width, float** b, int taps, float* acc);
+    static abstract void DotAccumulatePlane(float* a, int rows, int width, float** b, int taps, float* acc);
 
     /// <summary>The final sum of one accumulator block, in a fixed order.</summary>
     static abstract float Finish(float* acc);
@@ -52,31 +54,18 @@ internal readonly unsafe struct Fma256RowMath : IRowMath
         var bias = Vector256.Create(init);
         for (int j = 0; j < width; j += DepthwiseBlocking.TileFloats)
         {
+            var (o0, o1, o2, o3) = TileOffsets(j, width);
             Vector256<float> a0 = bias, a1 = bias, a2 = bias, a3 = bias;
             for (int t = 0; t < taps; t++)
             {
                 var wv = Vector256.Create(w[kernel[t]]);
-                float* s = src[t] + j;
-                a0 = Fma.MultiplyAdd(Avx.LoadVector256(s), wv, a0);
-                a1 = Fma.MultiplyAdd(Avx.LoadVector256(s + 8), wv, a1);
-                a2 = Fma.MultiplyAdd(Avx.LoadVector256(s + 16), wv, a2);
-                a3 = Fma.MultiplyAdd(Avx.LoadVector256(s + 24), wv, a3);
+                float* s = src[t];
+                a0 = Fma.MultiplyAdd(Avx.LoadVector256(s + o0), wv, a0);
+                a1 = Fma.MultiplyAdd(Avx.LoadVector256(s + o1), wv, a1);
+                a2 = Fma.MultiplyAdd(Avx.LoadVector256(s + o2), wv, a2);
+                a3 = Fma.MultiplyAdd(Avx.LoadVector256(s + o3), wv, a3);
             }
-            if (j + DepthwiseBlocking.TileFloats <= width)
-            {
-                Avx.Store(dst + j, a0);
-                Avx.Store(dst + j + 8, a1);
-                Avx.Store(dst + j + 16, a2);
-                Avx.Store(dst + j + 24, a3);
-            }
-            else
-            {
-                // The last, partial tile: the sources are padded to whole tiles, the destination is not.
-                StorePart(dst + j, width - j, a0);
-                StorePart(dst + j + 8, width - j - 8, a1);
-                StorePart(dst + j + 16, width - j - 16, a2);
-                StorePart(dst + j + 24, width - j - 24, a3);
-            }
+            StoreTile(dst, width, o0, o1, o2, o3, a0, a1, a2, a3);
         }
     }
 
@@ -87,51 +76,77 @@ internal readonly unsafe struct Fma256RowMath : IRowMath
         int common = Math.Min(tapsA, tapsB);
         for (int j = 0; j < width; j += DepthwiseBlocking.TileFloats)
         {
+            var (o0, o1, o2, o3) = TileOffsets(j, width);
             Vector256<float> a0 = bias, a1 = bias, a2 = bias, a3 = bias, b0 = bias, b1 = bias, b2 = bias, b3 = bias;
             int t = 0;
             for (; t < common; t++)
             {
                 var wa = Vector256.Create(w[kA[t]]);
-                float* sa = srcA[t] + j;
-                a0 = Fma.MultiplyAdd(Avx.LoadVector256(sa), wa, a0);
-                a1 = Fma.MultiplyAdd(Avx.LoadVector256(sa + 8), wa, a1);
-                a2 = Fma.MultiplyAdd(Avx.LoadVector256(sa + 16), wa, a2);
-                a3 = Fma.MultiplyAdd(Avx.LoadVector256(sa + 24), wa, a3);
+                float* sa = srcA[t];
+                a0 = Fma.MultiplyAdd(Avx.LoadVector256(sa + o0), wa, a0);
+                a1 = Fma.MultiplyAdd(Avx.LoadVector256(sa + o1), wa, a1);
+                a2 = Fma.MultiplyAdd(Avx.LoadVector256(sa + o2), wa, a2);
+                a3 = Fma.MultiplyAdd(Avx.LoadVector256(sa + o3), wa, a3);
                 var wb = Vector256.Create(w[kB[t]]);
-                float* sb = srcB[t] + j;
-                b0 = Fma.MultiplyAdd(Avx.LoadVector256(sb), wb, b0);
-                b1 = Fma.MultiplyAdd(Avx.LoadVector256(sb + 8), wb, b1);
-                b2 = Fma.MultiplyAdd(Avx.LoadVector256(sb + 16), wb, b2);
-                b3 = Fma.MultiplyAdd(Avx.LoadVector256(sb + 24), wb, b3);
+                float* sb = srcB[t];
+                b0 = Fma.MultiplyAdd(Avx.LoadVector256(sb + o0), wb, b0);
+                b1 = Fma.MultiplyAdd(Avx.LoadVector256(sb + o1), wb, b1);
+                b2 = Fma.MultiplyAdd(Avx.LoadVector256(sb + o2), wb, b2);
+                b3 = Fma.MultiplyAdd(Avx.LoadVector256(sb + o3), wb, b3);
             }
             for (int u = t; u < tapsA; u++)
             {
                 var wa = Vector256.Create(w[kA[u]]);
-                float* sa = srcA[u] + j;
-                a0 = Fma.MultiplyAdd(Avx.LoadVector256(sa), wa, a0);
-                a1 = Fma.MultiplyAdd(Avx.LoadVector256(sa + 8), wa, a1);
-                a2 = Fma.MultiplyAdd(Avx.LoadVector256(sa + 16), wa, a2);
-                a3 = Fma.MultiplyAdd(Avx.LoadVector256(sa + 24), wa, a3);
+                float* sa = srcA[u];
+                a0 = Fma.MultiplyAdd(Avx.LoadVector256(sa + o0), wa, a0);
+                a1 = Fma.MultiplyAdd(Avx.LoadVector256(sa + o1), wa, a1);
+                a2 = Fma.MultiplyAdd(Avx.LoadVector256(sa + o2), wa, a2);
+                a3 = Fma.MultiplyAdd(Avx.LoadVector256(sa + o3), wa, a3);
             }
             for (int u = t; u < tapsB; u++)
             {
                 var wb = Vector256.Create(w[kB[u]]);
-                float* sb = srcB[u] + j;
-                b0 = Fma.MultiplyAdd(Avx.LoadVector256(sb), wb, b0);
-                b1 = Fma.MultiplyAdd(Avx.LoadVector256(sb + 8), wb, b1);
-                b2 = Fma.MultiplyAdd(Avx.LoadVector256(sb + 16), wb, b2);
-                b3 = Fma.MultiplyAdd(Avx.LoadVector256(sb + 24), wb, b3);
+                float* sb = srcB[u];
+                b0 = Fma.MultiplyAdd(Avx.LoadVector256(sb + o0), wb, b0);
+                b1 = Fma.MultiplyAdd(Avx.LoadVector256(sb + o1), wb, b1);
+                b2 = Fma.MultiplyAdd(Avx.LoadVector256(sb + o2), wb, b2);
+                b3 = Fma.MultiplyAdd(Avx.LoadVector256(sb + o3), wb, b3);
             }
-            int left = width - j;
-            StorePart(dstA + j, left, a0);
-            StorePart(dstA + j + 8, left - 8, a1);
-            StorePart(dstA + j + 16, left - 16, a2);
-            StorePart(dstA + j + 24, left - 24, a3);
-            StorePart(dstB + j, left, b0);
-            StorePart(dstB + j + 8, left - 8, b1);
-            StorePart(dstB + j + 16, left - 16, b2);
-            StorePart(dstB + j + 24, left - 24, b3);
+            StoreTile(dstA, width, o0, o1, o2, o3, a0, a1, a2, a3);
+            StoreTile(dstB, width, o0, o1, o2, o3, b0, b1, b2, b3);
         }
+    }
+
+    /// <summary>
+    /// The four vector offsets of the tile at <paramref name="j"/>. A whole tile is j, j+8, j+16, j+24; in the last, partial
+    /// tile of a row at least 8 wide, offsets past the row are pulled back to <c>width − 8</c>, so every vector is whole
+    /// and in bounds: the overlapped outputs are computed twice with the same taps in the same order (same bits), and
+    /// no masked store is needed (AVX masked stores are microcoded and slow on AMD cores).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (int, int, int, int) TileOffsets(int j, int width)
+    {
+        if (j + DepthwiseBlocking.TileFloats <= width || width < 8)
+        {
+            return (j, j + 8, j + 16, j + 24);
+        }
+        int last = width - 8;
+        return (Math.Min(j, last), Math.Min(j + 8, last), Math.Min(j + 16, last), Math.Min(j + 24, last));
+    }
+
+    /// <summary>Stores a tile at its offsets; only a row narrower than one vector needs masked stores.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreTile(float* dst, int width, int o0, int o1, int o2, int o3, Vector256<float> a0, Vector256<float> a1, Vector256<float> a2, Vector256<float> a3)
+    {
+        if (width >= 8)
+        {
+            Avx.Store(dst + o0, a0);
+            Avx.Store(dst + o1, a1);
+            Avx.Store(dst + o2, a2);
+            Avx.Store(dst + o3, a3);
+            return;
+        }
+        StorePart(dst + o0, width - o0, a0);
     }
 
     /// <summary>Stores the first <paramref name="count"/> lanes (all when count &gt;= 8, none when count &lt;= 0).</summary>
@@ -188,54 +203,92 @@ internal readonly unsafe struct Fma256RowMath : IRowMath
         }
     }
 
+    /// <summary>Taps go in groups of up to nine, whose partial sums stay in registers across the whole plane.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void DotAccumulate(float* a, int width, float** b, int taps, float* acc)
+    public static void DotAccumulatePlane(float* a, int rows, int width, float** b, int taps, float* acc)
     {
-        int t = 0;
-        for (; t + 4 <= taps; t += 4)
+        for (int t = 0; t < taps; t += 9)
         {
-            Dots<Four>(a, width, b + t, acc + t * DepthwiseBlocking.AccumulatorFloats);
-        }
-        switch (taps - t)
-        {
-            case 3: Dots<Three>(a, width, b + t, acc + t * DepthwiseBlocking.AccumulatorFloats); break;
-            case 2: Dots<Two>(a, width, b + t, acc + t * DepthwiseBlocking.AccumulatorFloats); break;
-            case 1: Dots<One>(a, width, b + t, acc + t * DepthwiseBlocking.AccumulatorFloats); break;
+            float* accT = acc + t * DepthwiseBlocking.AccumulatorFloats;
+            switch (Math.Min(9, taps - t))
+            {
+                case 9: Dots<Nine>(a, rows, width, b + t, taps, accT); break;
+                case 8: Dots<Eight>(a, rows, width, b + t, taps, accT); break;
+                case 7: Dots<Seven>(a, rows, width, b + t, taps, accT); break;
+                case 6: Dots<Six>(a, rows, width, b + t, taps, accT); break;
+                case 5: Dots<Five>(a, rows, width, b + t, taps, accT); break;
+                case 4: Dots<Four>(a, rows, width, b + t, taps, accT); break;
+                case 3: Dots<Three>(a, rows, width, b + t, taps, accT); break;
+                case 2: Dots<Two>(a, rows, width, b + t, taps, accT); break;
+                default: Dots<One>(a, rows, width, b + t, taps, accT); break;
+            }
         }
     }
 
-    /// <summary>Up to four dot products sharing the loads of <paramref name="a"/>; the tail lanes are masked to zero in both operands.</summary>
+    /// <summary>
+    /// Up to nine dot products over a plane, sharing each load of <paramref name="a"/>: nine independent FMA chains
+    /// cover the FMA latency, and ten loads per nine FMAs keep both load ports just ahead. The tail lanes of each row
+    /// are masked to zero in both operands.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Dots<TCount>(float* a, int width, float** b, float* acc)
+    private static void Dots<TCount>(float* a, int rows, int width, float** b, int stride, float* acc)
         where TCount : struct, ICount
     {
-        const int Lanes = DepthwiseBlocking.AccumulatorFloats;
-        float* b0 = b[0], b1 = TCount.Value > 1 ? b[1] : null, b2 = TCount.Value > 2 ? b[2] : null, b3 = TCount.Value > 3 ? b[3] : null;
-        Vector256<float> s0 = default, s1 = default, s2 = default, s3 = default;
-        int j = 0;
-        for (; j + 8 <= width; j += 8)
+        const int L = DepthwiseBlocking.AccumulatorFloats;
+        int n = TCount.Value;
+        var s0 = Avx.LoadVector256(acc);
+        var s1 = n > 1 ? Avx.LoadVector256(acc + L) : default;
+        var s2 = n > 2 ? Avx.LoadVector256(acc + 2 * L) : default;
+        var s3 = n > 3 ? Avx.LoadVector256(acc + 3 * L) : default;
+        var s4 = n > 4 ? Avx.LoadVector256(acc + 4 * L) : default;
+        var s5 = n > 5 ? Avx.LoadVector256(acc + 5 * L) : default;
+        var s6 = n > 6 ? Avx.LoadVector256(acc + 6 * L) : default;
+        var s7 = n > 7 ? Avx.LoadVector256(acc + 7 * L) : default;
+        var s8 = n > 8 ? Avx.LoadVector256(acc + 8 * L) : default;
+        int full = width & ~7;
+        // Masked loads for the tail: lanes past the row read nothing (no fault past the end of dY) and are zero in
+        // both factors, so data beyond the row (even Inf/NaN) never enters a sum.
+        var mask = Vector256.LessThan(Vector256.Create(full) + Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7), Vector256.Create(width)).AsSingle();
+        for (int r = 0; r < rows; r++, a += width, b += stride)
         {
-            var av = Avx.LoadVector256(a + j);
-            s0 = Fma.MultiplyAdd(av, Avx.LoadVector256(b0 + j), s0);
-            if (TCount.Value > 1) s1 = Fma.MultiplyAdd(av, Avx.LoadVector256(b1 + j), s1);
-            if (TCount.Value > 2) s2 = Fma.MultiplyAdd(av, Avx.LoadVector256(b2 + j), s2);
-            if (TCount.Value > 3) s3 = Fma.MultiplyAdd(av, Avx.LoadVector256(b3 + j), s3);
+            float* b0 = b[0], b1 = n > 1 ? b[1] : null, b2 = n > 2 ? b[2] : null, b3 = n > 3 ? b[3] : null, b4 = n > 4 ? b[4] : null,
+                b5 = n > 5 ? b[5] : null, b6 = n > 6 ? b[6] : null, b7 = n > 7 ? b[7] : null, b8 = n > 8 ? b[8] : null;
+            for (int j = 0; j < full; j += 8)
+            {
+                var av = Avx.LoadVector256(a + j);
+                s0 = Fma.MultiplyAdd(av, Avx.LoadVector256(b0 + j), s0);
+                if (n > 1) s1 = Fma.MultiplyAdd(av, Avx.LoadVector256(b1 + j), s1);
+                if (n > 2) s2 = Fma.MultiplyAdd(av, Avx.LoadVector256(b2 + j), s2);
+                if (n > 3) s3 = Fma.MultiplyAdd(av, Avx.LoadVector256(b3 + j), s3);
+                if (n > 4) s4 = Fma.MultiplyAdd(av, Avx.LoadVector256(b4 + j), s4);
+                if (n > 5) s5 = Fma.MultiplyAdd(av, Avx.LoadVector256(b5 + j), s5);
+                if (n > 6) s6 = Fma.MultiplyAdd(av, Avx.LoadVector256(b6 + j), s6);
+                if (n > 7) s7 = Fma.MultiplyAdd(av, Avx.LoadVector256(b7 + j), s7);
+                if (n > 8) s8 = Fma.MultiplyAdd(av, Avx.LoadVector256(b8 + j), s8);
+            }
+            if (full < width)
+            {
+                var av = Avx.MaskLoad(a + full, mask);
+                s0 = Fma.MultiplyAdd(av, Avx.MaskLoad(b0 + full, mask), s0);
+                if (n > 1) s1 = Fma.MultiplyAdd(av, Avx.MaskLoad(b1 + full, mask), s1);
+                if (n > 2) s2 = Fma.MultiplyAdd(av, Avx.MaskLoad(b2 + full, mask), s2);
+                if (n > 3) s3 = Fma.MultiplyAdd(av, Avx.MaskLoad(b3 + full, mask), s3);
+                if (n > 4) s4 = Fma.MultiplyAdd(av, Avx.MaskLoad(b4 + full, mask), s4);
+                if (n > 5) s5 = Fma.MultiplyAdd(av, Avx.MaskLoad(b5 + full, mask), s5);
+                if (n > 6) s6 = Fma.MultiplyAdd(av, Avx.MaskLoad(b6 + full, mask), s6);
+                if (n > 7) s7 = Fma.MultiplyAdd(av, Avx.MaskLoad(b7 + full, mask), s7);
+                if (n > 8) s8 = Fma.MultiplyAdd(av, Avx.MaskLoad(b8 + full, mask), s8);
+            }
         }
-        if (j < width)
-        {
-            // Masked loads: lanes past the row read nothing (no fault past the end of dY) and are zero in both
-            // factors, so data beyond the row (even Inf/NaN) never enters a sum.
-            var mask = Vector256.LessThan(Vector256.Create(j) + Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7), Vector256.Create(width)).AsSingle();
-            var av = Avx.MaskLoad(a + j, mask);
-            s0 = Fma.MultiplyAdd(av, Avx.MaskLoad(b0 + j, mask), s0);
-            if (TCount.Value > 1) s1 = Fma.MultiplyAdd(av, Avx.MaskLoad(b1 + j, mask), s1);
-            if (TCount.Value > 2) s2 = Fma.MultiplyAdd(av, Avx.MaskLoad(b2 + j, mask), s2);
-            if (TCount.Value > 3) s3 = Fma.MultiplyAdd(av, Avx.MaskLoad(b3 + j, mask), s3);
-        }
-        Avx.Store(acc, Avx.LoadVector256(acc) + s0);
-        if (TCount.Value > 1) Avx.Store(acc + Lanes, Avx.LoadVector256(acc + Lanes) + s1);
-        if (TCount.Value > 2) Avx.Store(acc + 2 * Lanes, Avx.LoadVector256(acc + 2 * Lanes) + s2);
-        if (TCount.Value > 3) Avx.Store(acc + 3 * Lanes, Avx.LoadVector256(acc + 3 * Lanes) + s3);
+        Avx.Store(acc, s0);
+        if (n > 1) Avx.Store(acc + L, s1);
+        if (n > 2) Avx.Store(acc + 2 * L, s2);
+        if (n > 3) Avx.Store(acc + 3 * L, s3);
+        if (n > 4) Avx.Store(acc + 4 * L, s4);
+        if (n > 5) Avx.Store(acc + 5 * L, s5);
+        if (n > 6) Avx.Store(acc + 6 * L, s6);
+        if (n > 7) Avx.Store(acc + 7 * L, s7);
+        if (n > 8) Avx.Store(acc + 8 * L, s8);
     }
 
     public static float Finish(float* acc)
@@ -254,6 +307,11 @@ internal readonly unsafe struct Fma256RowMath : IRowMath
     private readonly struct Two : ICount { public static int Value => 2; }
     private readonly struct Three : ICount { public static int Value => 3; }
     private readonly struct Four : ICount { public static int Value => 4; }
+    private readonly struct Five : ICount { public static int Value => 5; }
+    private readonly struct Six : ICount { public static int Value => 6; }
+    private readonly struct Seven : ICount { public static int Value => 7; }
+    private readonly struct Eight : ICount { public static int Value => 8; }
+    private readonly struct Nine : ICount { public static int Value => 9; }
 }
 
 /// <summary>Scalar rows: the same sums element by element (separate multiply and add), for machines without AVX2/FMA and to check the vector path.</summary>
@@ -282,17 +340,20 @@ internal readonly unsafe struct ScalarRowMath : IRowMath
         MultiplyAccumulate(dstB, width, init, srcB, kB, w, tapsB);
     }
 
-    public static void DotAccumulate(float* a, int width, float** b, int taps, float* acc)
+    public static void DotAccumulatePlane(float* a, int rows, int width, float** b, int taps, float* acc)
     {
         for (int t = 0; t < taps; t++)
         {
-            float* bt = b[t];
-            float sum = 0f;
-            for (int j = 0; j < width; j++)
+            float sum = acc[t * DepthwiseBlocking.AccumulatorFloats];
+            for (int r = 0; r < rows; r++)
             {
-                sum += a[j] * bt[j];
+                float* ar = a + (long)r * width, bt = b[(long)r * taps + t];
+                for (int j = 0; j < width; j++)
+                {
+                    sum += ar[j] * bt[j];
+                }
             }
-            acc[t * DepthwiseBlocking.AccumulatorFloats] += sum;
+            acc[t * DepthwiseBlocking.AccumulatorFloats] = sum;
         }
     }
 

@@ -38,7 +38,14 @@ internal sealed class TapTable
     /// The forward / weight-gradient table: one entry per output row (oz, oy), holding for each in-bounds kernel
     /// row (r_d, r_h), in order, its R_w taps into the <see cref="PhasedInputRows"/> buffer.
     /// </summary>
-    public static TapTable ForOutputRows(ConvProblem p, PhasedInputRows rows)
+    /// <param name="p">The problem.</param>
+    /// <param name="rows">The layout of the rewritten input plane.</param>
+    /// <param name="zeroRow">
+    /// When given, kernel rows that fall outside the input are not dropped but read this offset (a row of zeros that
+    /// the caller provides), so every entry has all <c>R_d·R_h·R_w</c> taps in kernel order: the weight gradient keeps
+    /// one accumulator per tap across a whole plane at the price of a few multiplications by zero on border rows.
+    /// </param>
+    public static TapTable ForOutputRows(ConvProblem p, PhasedInputRows rows, nint? zeroRow = null)
     {
         var table = new TapTable();
         int sx = p.Stride[2];
@@ -48,21 +55,24 @@ internal sealed class TapTable
             for (int rz = 0; rz < p.Ker[0]; rz++)
             {
                 int iz = oz * p.Stride[0] + rz * p.Dil[0] - p.Pad[0];
-                if ((uint)iz >= (uint)p.In[0])
+                bool zInside = (uint)iz < (uint)p.In[0];
+                if (!zInside && zeroRow is null)
                 {
                     continue;
                 }
                 for (int ry = 0; ry < p.Ker[1]; ry++)
                 {
                     int iy = oy * p.Stride[1] + ry * p.Dil[1] - p.Pad[1];
-                    if ((uint)iy >= (uint)p.In[1])
+                    bool inside = zInside && (uint)iy < (uint)p.In[1];
+                    if (!inside && zeroRow is null)
                     {
                         continue;
                     }
                     for (int rx = 0; rx < p.Ker[2]; rx++)
                     {
                         int e = rx * p.Dil[2];
-                        table.Add(rows.Offset(iz * p.In[1] + iy, e % sx) + e / sx, (rz * p.Ker[1] + ry) * p.Ker[2] + rx);
+                        nint offset = inside ? rows.Offset(iz * p.In[1] + iy, e % sx) + e / sx : zeroRow!.Value;
+                        table.Add(offset, (rz * p.Ker[1] + ry) * p.Ker[2] + rx);
                     }
                 }
             }
