@@ -13,20 +13,45 @@ internal static unsafe class RowGather
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Gather(float* dst, nint ds, float* row, int width, int x0, int step, int len)
     {
-        if (ds == 1 && step == 1 && x0 >= 0 && x0 + len <= width)
+        if (ds == 1 && step == 1)
         {
-            if (len == GemmBlocking.NR)
+            if (x0 >= 0 && x0 + len <= width)
             {
-                Vector256.Store(Vector256.Load(row + x0), dst);
-                Vector256.Store(Vector256.Load(row + x0 + 8), dst + 8);
+                if (len == GemmBlocking.NR)
+                {
+                    Vector256.Store(Vector256.Load(row + x0), dst);
+                    Vector256.Store(Vector256.Load(row + x0 + 8), dst + 8);
+                }
+                else
+                {
+                    CopyShort(dst, row + x0, len);
+                }
+                return;
             }
-            else
-            {
-                CopyShort(dst, row + x0, len);
-            }
+            GatherClipped(dst, row, width, x0, len);
             return;
         }
         GatherGeneral(dst, ds, row, width, x0, step, len);
+    }
+
+    /// <summary>
+    /// A contiguous run that overlaps the padding (the border taps of every row of a small image): zeros before
+    /// and after, one vector copy of the in-bounds middle, instead of an element-by-element loop.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void GatherClipped(float* dst, float* row, int width, int x0, int len)
+    {
+        int lo = Math.Clamp(-x0, 0, len);
+        int hi = Math.Clamp(width - x0, lo, len);
+        for (int e = 0; e < lo; e++)
+        {
+            dst[e] = 0f;
+        }
+        CopyShort(dst + lo, row + x0 + lo, hi - lo);
+        for (int e = hi; e < len; e++)
+        {
+            dst[e] = 0f;
+        }
     }
 
     /// <summary>Copies a run of up to a few dozen floats with (overlapping) vector moves instead of a memmove call.</summary>
