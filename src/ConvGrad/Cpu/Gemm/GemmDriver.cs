@@ -184,6 +184,10 @@ internal static unsafe class GemmDriver
                                 MicroKernel6x16.Run(kc, ap, bp, ldb, c.C + m * c.Ldc + col, c.Ldc,
                                     first && c.Bias != null ? c.Bias + m : null, !first);
                             }
+                            else if (nr == NR && contiguous)
+                            {
+                                RowEdgeTile(kc, ap, bp, ldb, c.C + m * c.Ldc + col, c.Ldc, first && c.Bias != null ? c.Bias + m : null, mr, first);
+                            }
                             else
                             {
                                 EdgeTile(kc, ap, bp, ldb, c, m, j, mr, nr, first);
@@ -192,6 +196,39 @@ internal static unsafe class GemmDriver
                     }
                 }
             }
+        }
+    }
+
+    /// <summary>
+    /// The last rows of a block (<paramref name="mr"/> &lt; 6: M is rarely a multiple of 6) over 16 contiguous columns:
+    /// the same scratch-and-accumulate scheme as <see cref="EdgeTile"/>, with whole-vector row copies instead of a
+    /// per-element column map, since these tiles come once per column panel in almost every layer.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    [SkipLocalsInit]
+    private static void RowEdgeTile(int kc, float* ap, float* bp, nint ldb, float* c, nint ldc, float* bias, int mr, bool first)
+    {
+        float* t = stackalloc float[MR * NR];
+        for (int i = 0; i < MR; i++)
+        {
+            float* ti = t + i * NR;
+            if (first || i >= mr)
+            {
+                var v = Vector256.Create(bias != null && i < mr ? bias[i] : 0f);
+                Vector256.Store(v, ti);
+                Vector256.Store(v, ti + 8);
+            }
+            else
+            {
+                Vector256.Store(Vector256.Load(c + i * ldc), ti);
+                Vector256.Store(Vector256.Load(c + i * ldc + 8), ti + 8);
+            }
+        }
+        MicroKernel6x16.Run(kc, ap, bp, ldb, t, NR, null, true);
+        for (int i = 0; i < mr; i++)
+        {
+            Vector256.Store(Vector256.Load(t + i * NR), c + i * ldc);
+            Vector256.Store(Vector256.Load(t + i * NR + 8), c + i * ldc + 8);
         }
     }
 
