@@ -115,6 +115,35 @@ public class FastEngineTests
             CheckAllPasses(c, seed, integer: true, Fast2);
         }, iter: 150, threads: 1);
 
+    /// <summary>
+    /// "Same" padding at stride 1 (output as wide as the input, split unevenly before/after for even spans): the im2col
+    /// packer copies runs across row ends and then zeroes the border columns. 1-3 D, dilation 1-3, widths 1-40
+    /// (including widths not above the tap offsets, which take the row-by-row path), batch 1-3, groups, integer inputs
+    /// so that every element must come out exactly.
+    /// </summary>
+    [Fact]
+    public void AllPasses_AreExact_WithSamePaddingAtStrideOne() =>
+        Gen.Int.Sample(seed =>
+        {
+            var rng = new Random(seed);
+            int dims = rng.Next(1, 4);
+            int[] ones = Enumerable.Repeat(1, dims).ToArray();
+            int[] dil = new int[dims], pb = new int[dims], pa = new int[dims], ker = new int[dims], inp = new int[dims];
+            for (int a = 0; a < dims; a++)
+            {
+                dil[a] = rng.Next(1, 4);
+                ker[a] = rng.Next(1, dims == 3 ? 4 : 6);
+                int total = dil[a] * (ker[a] - 1);
+                pb[a] = total / 2;
+                pa[a] = total - pb[a];
+                inp[a] = rng.Next(1, a == dims - 1 ? 41 : dims == 3 ? 6 : 12);
+            }
+            int groups = rng.Next(1, 3), cg = rng.Next(1, 6), kg = rng.Next(1, 9);
+            var g = new ConvGeometry(ones, pb, pa, dil, groups);
+            var c = new Case(g, [rng.Next(1, 4), cg * groups, .. inp], [kg * groups, cg, .. ker], rng.Next(2) == 0);
+            CheckAllPasses(c, seed, integer: true, rng.Next(2) == 0 ? Fast1 : Fast2);
+        }, iter: 120, threads: 1);
+
     /// <summary>Sizes past every blocking boundary: M &gt; MC and not a multiple of MR, N &gt; NC and not a multiple of NR, reductions &gt; KC.</summary>
     [Theory]
     [InlineData(1, 30, 46, 46, 150, 3, 1, 1)]  // fwd: M=150>MC, N=2116>NC, C·R=270>KC; dx: K·taps = 1350

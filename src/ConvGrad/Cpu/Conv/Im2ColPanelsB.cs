@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 using ConvGrad.Cpu.Gemm;
 
 namespace ConvGrad.Cpu.Conv;
@@ -17,7 +18,7 @@ internal unsafe struct Im2ColPanelsB : IPackB
     private readonly int _taps;
     private readonly int* _tapOff;
     private readonly int _s0, _s1, _s2, _step0, _step1, _step2, _g0, _g1, _g2;
-    private readonly bool _direct;
+    private readonly bool _direct, _wide;
 
     /// <param name="src">Channel 0 of the source planes of image 0.</param>
     /// <param name="chStride">Floats between channels.</param>
@@ -41,6 +42,10 @@ internal unsafe struct Im2ColPanelsB : IPackB
         _direct = images == 1 && taps == 1 && tapOff[0] == 0 && tapOff[1] == 0 && tapOff[2] == 0
             && _step0 == 1 && _step1 == 1 && _step2 == 1
             && grid[0] == _s0 && _g1 == _s1 && _g2 == _s2;
+        // Unit steps in height and width over a grid as wide as the source ("same" padding at stride 1, every
+        // stride-1 backward-data phase of it): consecutive grid rows then read consecutive source rows, so a run
+        // may continue across row ends as one contiguous copy (see WideRun).
+        _wide = _step1 == 1 && _step2 == 1 && _g2 == _s2;
     }
 
     public float* Direct(out nint ld)
@@ -72,6 +77,28 @@ internal unsafe struct Im2ColPanelsB : IPackB
             int t0 = t0s, t1 = t1s, t2 = t2s;
             for (int e = 0; e < nc;)
             {
+                if (_wide && (uint)(t0 * _step0 + off[0]) < (uint)_s0 && (uint)(t1 + off[1]) < (uint)_s1 && Math.Abs(off[2]) < _s2)
+                {
+                    // Grid rows t1, t1+1, ... of this plane whose source rows are all inside: one wide run.
+                    int z0 = t0 * _step0 + off[0], y0 = t1 + off[1];
+                    int rows = Math.Min(_g1 - t1, _s1 - y0);
+                    int wide = Math.Min(nc - e, rows * _g2 - t2);
+                    WideRun(rowDst, panelStride, e, wide, srcCh + (nint)z0 * _s1 * _s2, y0, t2, off[2]);
+                    e += wide;
+                    int at = t2 + wide;
+                    t1 += at / _g2;
+                    t2 = at % _g2;
+                    if (t1 == _g1)
+                    {
+                        t1 = 0;
+                        if (++t0 == _g0)
+                        {
+                            t0 = 0;
+                            srcCh += _imageStride;
+                        }
+                    }
+                    continue;
+                }
                 int len = Math.Min(nc - e, _g2 - t2);
                 int z = t0 * _step0 + off[0], y = t1 * _step1 + off[1];
                 bool outside = (uint)z >= (uint)_s0 || (uint)y >= (uint)_s1;
@@ -113,6 +140,57 @@ internal unsafe struct Im2ColPanelsB : IPackB
             {
                 tap = 0;
                 ch++;
+            }
+        }
+    }
+    /// <summary>
+    /// Columns <c>e0 .. e0+len</c> of one packed row, starting at grid column <paramref name="t2"/> of a grid row whose
+    /// source row <paramref name="y0"/> and the following ones are all inside the source slice
+    /// <paramref name="slice"/> (<c>S1 × S2</c>, row pitch S2 = the grid width). Column c reads
+    /// <c>slice[y0·S2 + t2 + dx + (c − e0)]</c>: one contiguous copy across row ends, written in panel-sized pieces;
+    /// afterwards the columns whose <c>t2 + dx</c> falls outside <c>[0, S2)</c> (they read the neighbouring row's
+    /// end, or nothing at the slice's edges) are overwritten with the padding's zeros.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void WideRun(float* rowDst, nint panelStride, int e0, int len, float* slice, int y0, int t2, int dx)
+    {
+        const int NR = GemmBlocking.NR;
+        float* src = slice + (nint)y0 * _s2 + t2 + dx;
+        float* sliceEnd = slice + (nint)_s1 * _s2;
+        for (int done = 0; done < len;)
+        {
+            int col = e0 + done;
+            int piece = Math.Min(len - done, NR - col % NR);
+            float* d = rowDst + (col / NR) * panelStride + col % NR;
+            float* s = src + done;
+            if (piece == NR && s >= slice && s + NR <= sliceEnd)
+            {
+                Vector256.Store(Vector256.Load(s), d);
+                Vector256.Store(Vector256.Load(s + 8), d + 8);
+            }
+            else
+            {
+                // The first or last piece: only what lies inside the slice is read (the rest is padding, zeroed below).
+                int lo = (int)Math.Clamp(slice - s, 0, piece);
+                int hi = (int)Math.Clamp(sliceEnd - s, lo, piece);
+                RowGather.Zero(d, 1, lo);
+                RowGather.CopyShort(d + lo, s + lo, hi - lo);
+                RowGather.Zero(d + hi, 1, piece - hi);
+            }
+            done += piece;
+        }
+        if (dx == 0)
+        {
+            return;
+        }
+        // Zero the |dx| columns at the start (dx < 0) or end (dx > 0) of every grid row the run touches.
+        int zeroFrom = dx < 0 ? 0 : _s2 - dx, zeroTo = dx < 0 ? -dx : _s2;
+        for (int rowStart = e0 - t2; rowStart < e0 + len; rowStart += _g2)
+        {
+            int from = Math.Max(rowStart + zeroFrom, e0), to = Math.Min(rowStart + zeroTo, e0 + len);
+            for (int col = from; col < to; col++)
+            {
+                rowDst[(col / NR) * panelStride + col % NR] = 0f;
             }
         }
     }

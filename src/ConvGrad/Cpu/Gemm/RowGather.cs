@@ -56,7 +56,7 @@ internal static unsafe class RowGather
 
     /// <summary>Copies a run of up to a few dozen floats with (overlapping) vector moves instead of a memmove call.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void CopyShort(float* dst, float* src, int len)
+    public static void CopyShort(float* dst, float* src, int len)
     {
         if (len >= 8)
         {
