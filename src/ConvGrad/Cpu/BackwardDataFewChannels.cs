@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using ConvGrad.Cpu.Gemm;
 
 namespace ConvGrad.Cpu;
@@ -44,6 +45,7 @@ internal static unsafe class BackwardDataFewChannels
         for (int rho2 = 0; rho2 < p.Stride[2]; rho2++)
         {
             int g0 = PhaseCount(p.In[0], rho0, p.Stride[0]), g1 = PhaseCount(p.In[1], rho1, p.Stride[1]), g2 = PhaseCount(p.In[2], rho2, p.Stride[2]);
+            int accStride = (g2 + 7) / 8 * 8; // rows are computed in whole vectors
             if (g0 == 0 || g1 == 0 || g2 == 0)
             {
                 continue;
@@ -120,13 +122,13 @@ internal static unsafe class BackwardDataFewChannels
                     }
                 }
 
-                RowSums(dyImage + (nint)t0 * out12 + (nint)t1 * p.Out[2], termSrc, termCol, termW, count, g2, lo, hi, p.Out[2], cg, acc);
+                RowSums(dyImage + (nint)t0 * out12 + (nint)t1 * p.Out[2], termSrc, termCol, termW, count, g2, lo, hi, p.Out[2], cg, acc, accStride);
 
                 for (int c = 0; c < cg; c++)
                 {
                     float* dst = dx + (((nint)n * p.C + (nint)g * cg + c) * p.In[0] + rho0 + (nint)t0 * p.Stride[0]) * p.In[1] * p.In[2]
                                     + ((nint)rho1 + (nint)t1 * p.Stride[1]) * p.In[2] + rho2;
-                    float* src = acc + (nint)c * g2;
+                    float* src = acc + (nint)c * accStride;
                     int s2 = p.Stride[2];
                     for (int x = 0; x < g2; x++)
                     {
@@ -137,130 +139,257 @@ internal static unsafe class BackwardDataFewChannels
         }
     }
 
+    /// <summary>Terms per pass over a row: their dY rows (a few KiB) stay in L1 while every block of the row uses them.</summary>
+    private const int TermChunk = 64;
+
     /// <summary>
-    /// acc[c][x] = Σ_i termW[i][c] · dy[termSrc[i] + x] (dy at the row's origin; termSrc may point before it) for x ∈ [0, g2), reading dY only inside [0, width) of each row:
-    /// 8-wide vectors (four at a time) over the all-inside range [lo, hi), scalar with bounds outside it.
+    /// acc[c·accStride + x] = Σ_i termW[i][c] · dy[termSrc[i] + x] for x ∈ [0, g2) (dy at the row's origin; termSrc may
+    /// point before it), reading dY only inside [0, width) of each row; lanes up to the next multiple of 8 are scratch.
     /// </summary>
+    /// <remarks>
+    /// BLIS-style blocking on the term (reduction) dimension: the terms go in chunks of <see cref="TermChunk"/>, and each
+    /// chunk runs over the whole row in register blocks (up to 4 vectors for one channel, 3 for two or three: at most nine
+    /// accumulators, so nothing spills), which load their partial sums from acc and store them back. A chunk's dY rows
+    /// are thus read from L1 by every block instead of every block streaming all terms' rows from L2 (which made this
+    /// kernel latency-bound at ~25 cycles per term and block). Blocks partition the row on a fixed grid of vectors, so
+    /// every element is one FMA chain over the terms in order: the same sum for any chunking and any thread count.
+    /// Blocks inside the all-inside range [lo, hi) load plainly; the others mask each term to its in-row lanes.
+    /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void RowSums(float* dy, int* termSrc, int* termCol, float* termW, int count, int g2, int lo, int hi, int width, int cg, float* acc)
+    private static void RowSums(float* dy, int* termSrc, int* termCol, float* termW, int count, int g2, int lo, int hi, int width, int cg, float* acc, int accStride)
     {
-        int x = lo;
-        for (; x + 32 <= hi; x += 32)
+        switch (cg)
         {
-            Vector256<float> a00 = default, a01 = default, a02 = default, a03 = default;
-            Vector256<float> a10 = default, a11 = default, a12 = default, a13 = default;
-            Vector256<float> a20 = default, a21 = default, a22 = default, a23 = default;
-            for (int i = 0; i < count; i++)
-            {
-                float* s = dy + termSrc[i] + x;
-                var v0 = Vector256.Load(s); var v1 = Vector256.Load(s + 8); var v2 = Vector256.Load(s + 16); var v3 = Vector256.Load(s + 24);
-                var w0 = Vector256.Create(termW[4 * i]);
-                a00 = Vector256.FusedMultiplyAdd(w0, v0, a00); a01 = Vector256.FusedMultiplyAdd(w0, v1, a01);
-                a02 = Vector256.FusedMultiplyAdd(w0, v2, a02); a03 = Vector256.FusedMultiplyAdd(w0, v3, a03);
-                if (cg > 1)
-                {
-                    var w1 = Vector256.Create(termW[4 * i + 1]);
-                    a10 = Vector256.FusedMultiplyAdd(w1, v0, a10); a11 = Vector256.FusedMultiplyAdd(w1, v1, a11);
-                    a12 = Vector256.FusedMultiplyAdd(w1, v2, a12); a13 = Vector256.FusedMultiplyAdd(w1, v3, a13);
-                    var w2 = Vector256.Create(termW[4 * i + 2]);
-                    a20 = Vector256.FusedMultiplyAdd(w2, v0, a20); a21 = Vector256.FusedMultiplyAdd(w2, v1, a21);
-                    a22 = Vector256.FusedMultiplyAdd(w2, v2, a22); a23 = Vector256.FusedMultiplyAdd(w2, v3, a23);
-                }
-            }
-            float* o = acc + x;
-            a00.Store(o); a01.Store(o + 8); a02.Store(o + 16); a03.Store(o + 24);
-            if (cg > 1)
-            {
-                o += g2;
-                a10.Store(o); a11.Store(o + 8); a12.Store(o + 16); a13.Store(o + 24);
-                if (cg > 2)
-                {
-                    o += g2;
-                    a20.Store(o); a21.Store(o + 8); a22.Store(o + 16); a23.Store(o + 24);
-                }
-            }
+            case 1: Row<One>(dy, termSrc, termCol, termW, count, g2, lo, hi, width, acc, accStride); break;
+            case 2: Row<Two>(dy, termSrc, termCol, termW, count, g2, lo, hi, width, acc, accStride); break;
+            default: Row<Three>(dy, termSrc, termCol, termW, count, g2, lo, hi, width, acc, accStride); break;
         }
-        for (; x + 16 <= hi; x += 16)
+    }
+
+    private static void Row<TC>(float* dy, int* termSrc, int* termCol, float* termW, int count, int g2, int lo, int hi, int width, float* acc, int accStride)
+        where TC : struct, ICount
+    {
+        int most = TC.Value == 1 ? 4 : 3; // InsideBlock keeps a fourth vector for one channel only
+        int vectors = (g2 + 7) / 8;
+        for (int t = 0; t < Math.Max(count, 1); t += TermChunk)
         {
-            Vector256<float> a00 = default, a01 = default, a10 = default, a11 = default, a20 = default, a21 = default;
-            for (int i = 0; i < count; i++)
+            int chunk = Math.Min(TermChunk, count - t);
+            bool first = t == 0;
+            int* src = termSrc + t, col = termCol + t;
+            float* w = termW + 4 * t;
+            for (int i = 0; i < vectors;)
             {
-                float* s = dy + termSrc[i] + x;
-                var v0 = Vector256.Load(s); var v1 = Vector256.Load(s + 8);
-                var w0 = Vector256.Create(termW[4 * i]);
-                a00 = Vector256.FusedMultiplyAdd(w0, v0, a00); a01 = Vector256.FusedMultiplyAdd(w0, v1, a01);
-                if (cg > 1)
+                int x = 8 * i;
+                if (x >= lo && x + 8 <= hi)
                 {
-                    var w1 = Vector256.Create(termW[4 * i + 1]);
-                    a10 = Vector256.FusedMultiplyAdd(w1, v0, a10); a11 = Vector256.FusedMultiplyAdd(w1, v1, a11);
-                    var w2 = Vector256.Create(termW[4 * i + 2]);
-                    a20 = Vector256.FusedMultiplyAdd(w2, v0, a20); a21 = Vector256.FusedMultiplyAdd(w2, v1, a21);
+                    int v = 1;
+                    while (v < most && i + v < vectors && x + 8 * (v + 1) <= hi)
+                    {
+                        v++;
+                    }
+                    switch (v)
+                    {
+                        case 4: InsideBlock<TC, Four>(dy, src, w, chunk, x, acc, accStride, first); break;
+                        case 3: InsideBlock<TC, Three>(dy, src, w, chunk, x, acc, accStride, first); break;
+                        case 2: InsideBlock<TC, Two>(dy, src, w, chunk, x, acc, accStride, first); break;
+                        default: InsideBlock<TC, One>(dy, src, w, chunk, x, acc, accStride, first); break;
+                    }
+                    i += v;
                 }
-            }
-            float* o = acc + x;
-            a00.Store(o); a01.Store(o + 8);
-            if (cg > 1)
-            {
-                o += g2;
-                a10.Store(o); a11.Store(o + 8);
-                if (cg > 2)
+                else if (i + 1 < vectors && !(x + 8 >= lo && x + 16 <= hi))
                 {
-                    o += g2;
-                    a20.Store(o); a21.Store(o + 8);
+                    BorderBlock<TC, Two>(dy, src, col, w, chunk, x, width, acc, accStride, first);
+                    i += 2;
                 }
-            }
-        }
-        for (; x + 8 <= hi; x += 8)
-        {
-            Vector256<float> a0 = default, a1 = default, a2 = default;
-            for (int i = 0; i < count; i++)
-            {
-                var v = Vector256.Load(dy + termSrc[i] + x);
-                a0 = Vector256.FusedMultiplyAdd(Vector256.Create(termW[4 * i]), v, a0);
-                a1 = Vector256.FusedMultiplyAdd(Vector256.Create(termW[4 * i + 1]), v, a1);
-                a2 = Vector256.FusedMultiplyAdd(Vector256.Create(termW[4 * i + 2]), v, a2);
-            }
-            a0.Store(acc + x);
-            if (cg > 1)
-            {
-                a1.Store(acc + g2 + x);
-                if (cg > 2)
+                else
                 {
-                    a2.Store(acc + 2 * g2 + x);
-                }
-            }
-        }
-        // Scalar: the tail of [lo, hi) and the border columns, each read bounds-checked against the dY row.
-        for (int xs = 0; xs < g2; xs++)
-        {
-            if (xs == lo && x > lo)
-            {
-                xs = x - 1; // [lo, x) was done with vectors
-                continue;
-            }
-            float s0 = 0f, s1 = 0f, s2 = 0f;
-            for (int i = 0; i < count; i++)
-            {
-                if ((uint)(xs + termCol[i]) >= (uint)width)
-                {
-                    continue;
-                }
-                float v = dy[termSrc[i] + xs];
-                s0 = MathF.FusedMultiplyAdd(termW[4 * i], v, s0);
-                s1 = MathF.FusedMultiplyAdd(termW[4 * i + 1], v, s1);
-                s2 = MathF.FusedMultiplyAdd(termW[4 * i + 2], v, s2);
-            }
-            acc[xs] = s0;
-            if (cg > 1)
-            {
-                acc[g2 + xs] = s1;
-                if (cg > 2)
-                {
-                    acc[2 * g2 + xs] = s2;
+                    BorderBlock<TC, One>(dy, src, col, w, chunk, x, width, acc, accStride, first);
+                    i++;
                 }
             }
         }
     }
+
+    /// <summary>Every term of every lane reads inside its dY row: plain loads. (Its own method, so the JIT keeps all nine accumulators in registers.)</summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static void InsideBlock<TC, TV>(float* dy, int* termSrc, float* termW, int count, int x, float* acc, int accStride, bool first)
+        where TC : struct, ICount
+        where TV : struct, ICount
+    {
+        int nc = TC.Value, nv = TV.Value;
+        float* o = acc + x;
+        Vector256<float> a00 = default, a01 = default, a02 = default, a03 = default;
+        Vector256<float> a10 = default, a11 = default, a12 = default;
+        Vector256<float> a20 = default, a21 = default, a22 = default;
+        if (!first)
+        {
+            a00 = Vector256.Load(o);
+            if (nv > 1) a01 = Vector256.Load(o + 8);
+            if (nv > 2) a02 = Vector256.Load(o + 16);
+            if (nv > 3) a03 = Vector256.Load(o + 24);
+            if (nc > 1)
+            {
+                a10 = Vector256.Load(o + accStride);
+                if (nv > 1) a11 = Vector256.Load(o + accStride + 8);
+                if (nv > 2) a12 = Vector256.Load(o + accStride + 16);
+            }
+            if (nc > 2)
+            {
+                a20 = Vector256.Load(o + 2 * accStride);
+                if (nv > 1) a21 = Vector256.Load(o + 2 * accStride + 8);
+                if (nv > 2) a22 = Vector256.Load(o + 2 * accStride + 16);
+            }
+        }
+        for (int i = 0; i < count; i++)
+        {
+            float* s = dy + termSrc[i] + x;
+            var w0 = Vector256.Create(termW[4 * i]);
+            var w1 = nc > 1 ? Vector256.Create(termW[4 * i + 1]) : default;
+            var w2 = nc > 2 ? Vector256.Create(termW[4 * i + 2]) : default;
+            var v = Vector256.Load(s);
+            a00 = Vector256.FusedMultiplyAdd(w0, v, a00);
+            if (nc > 1) a10 = Vector256.FusedMultiplyAdd(w1, v, a10);
+            if (nc > 2) a20 = Vector256.FusedMultiplyAdd(w2, v, a20);
+            if (nv > 1)
+            {
+                v = Vector256.Load(s + 8);
+                a01 = Vector256.FusedMultiplyAdd(w0, v, a01);
+                if (nc > 1) a11 = Vector256.FusedMultiplyAdd(w1, v, a11);
+                if (nc > 2) a21 = Vector256.FusedMultiplyAdd(w2, v, a21);
+            }
+            if (nv > 2)
+            {
+                v = Vector256.Load(s + 16);
+                a02 = Vector256.FusedMultiplyAdd(w0, v, a02);
+                if (nc > 1) a12 = Vector256.FusedMultiplyAdd(w1, v, a12);
+                if (nc > 2) a22 = Vector256.FusedMultiplyAdd(w2, v, a22);
+            }
+            if (nv > 3)
+            {
+                a03 = Vector256.FusedMultiplyAdd(w0, Vector256.Load(s + 24), a03);
+            }
+        }
+        a00.Store(o);
+        if (nv > 1) a01.Store(o + 8);
+        if (nv > 2) a02.Store(o + 16);
+        if (nv > 3) a03.Store(o + 24);
+        if (nc > 1)
+        {
+            a10.Store(o + accStride);
+            if (nv > 1) a11.Store(o + accStride + 8);
+            if (nv > 2) a12.Store(o + accStride + 16);
+        }
+        if (nc > 2)
+        {
+            a20.Store(o + 2 * accStride);
+            if (nv > 1) a21.Store(o + 2 * accStride + 8);
+            if (nv > 2) a22.Store(o + 2 * accStride + 16);
+        }
+    }
+
+    /// <summary>
+    /// A block at a row border: each term's lanes outside its dY row are masked to zero in the load and in the weight
+    /// (so an infinite weight never meets a padding zero), which adds exactly nothing for those lanes, as skipping the term would.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static void BorderBlock<TC, TV>(float* dy, int* termSrc, int* termCol, float* termW, int count, int x, int width, float* acc, int accStride, bool first)
+        where TC : struct, ICount
+        where TV : struct, ICount
+    {
+        int nc = TC.Value, nv = TV.Value;
+        float* o = acc + x;
+        Vector256<float> a00 = default, a01 = default, a02 = default, a03 = default;
+        Vector256<float> a10 = default, a11 = default, a12 = default;
+        Vector256<float> a20 = default, a21 = default, a22 = default;
+        if (!first)
+        {
+            a00 = Vector256.Load(o);
+            if (nv > 1) a01 = Vector256.Load(o + 8);
+            if (nv > 2) a02 = Vector256.Load(o + 16);
+            if (nv > 3) a03 = Vector256.Load(o + 24);
+            if (nc > 1)
+            {
+                a10 = Vector256.Load(o + accStride);
+                if (nv > 1) a11 = Vector256.Load(o + accStride + 8);
+                if (nv > 2) a12 = Vector256.Load(o + accStride + 16);
+            }
+            if (nc > 2)
+            {
+                a20 = Vector256.Load(o + 2 * accStride);
+                if (nv > 1) a21 = Vector256.Load(o + 2 * accStride + 8);
+                if (nv > 2) a22 = Vector256.Load(o + 2 * accStride + 16);
+            }
+        }
+        var lane = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7);
+        var rowWidth = Vector256.Create(width);
+        for (int i = 0; i < count; i++)
+        {
+            float* s = dy + termSrc[i] + x;
+            var col = Vector256.Create(x + termCol[i]) + lane;
+            var w0 = Vector256.Create(termW[4 * i]);
+            var w1 = nc > 1 ? Vector256.Create(termW[4 * i + 1]) : default;
+            var w2 = nc > 2 ? Vector256.Create(termW[4 * i + 2]) : default;
+            var m = (Vector256.GreaterThanOrEqual(col, Vector256<int>.Zero) & Vector256.LessThan(col, rowWidth)).AsSingle();
+            var v = LoadMasked(s, m);
+            a00 = Vector256.FusedMultiplyAdd(w0 & m, v, a00);
+            if (nc > 1) a10 = Vector256.FusedMultiplyAdd(w1 & m, v, a10);
+            if (nc > 2) a20 = Vector256.FusedMultiplyAdd(w2 & m, v, a20);
+            if (nv > 1)
+            {
+                col += Vector256.Create(8);
+                m = (Vector256.GreaterThanOrEqual(col, Vector256<int>.Zero) & Vector256.LessThan(col, rowWidth)).AsSingle();
+                v = LoadMasked(s + 8, m);
+                a01 = Vector256.FusedMultiplyAdd(w0 & m, v, a01);
+                if (nc > 1) a11 = Vector256.FusedMultiplyAdd(w1 & m, v, a11);
+                if (nc > 2) a21 = Vector256.FusedMultiplyAdd(w2 & m, v, a21);
+            }
+        }
+        a00.Store(o);
+        if (nv > 1) a01.Store(o + 8);
+        if (nv > 2) a02.Store(o + 16);
+        if (nv > 3) a03.Store(o + 24);
+        if (nc > 1)
+        {
+            a10.Store(o + accStride);
+            if (nv > 1) a11.Store(o + accStride + 8);
+            if (nv > 2) a12.Store(o + accStride + 16);
+        }
+        if (nc > 2)
+        {
+            a20.Store(o + 2 * accStride);
+            if (nv > 1) a21.Store(o + 2 * accStride + 8);
+            if (nv > 2) a22.Store(o + 2 * accStride + 16);
+        }
+    }
+
+    /// <summary>The lanes of <paramref name="s"/> where <paramref name="m"/> is set, zero elsewhere; masked lanes are never read.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> LoadMasked(float* s, Vector256<float> m)
+    {
+        if (Avx.IsSupported)
+        {
+            return Avx.MaskLoad(s, m);
+        }
+        var r = Vector256<float>.Zero;
+        for (int i = 0; i < 8; i++)
+        {
+            if (m.AsInt32().GetElement(i) != 0)
+            {
+                r = r.WithElement(i, s[i]);
+            }
+        }
+        return r;
+    }
+
+    private interface ICount
+    {
+        static abstract int Value { get; }
+    }
+
+    private readonly struct One : ICount { public static int Value => 1; }
+    private readonly struct Two : ICount { public static int Value => 2; }
+    private readonly struct Three : ICount { public static int Value => 3; }
+    private readonly struct Four : ICount { public static int Value => 4; }
 
     public static long WorkspaceBytes(ConvProblem p, int parts)
     {
