@@ -140,7 +140,7 @@ internal static unsafe class BackwardDataFewChannels
     }
 
     /// <summary>Terms per pass over a row: their dY rows (a few KiB) stay in L1 while every block of the row uses them.</summary>
-    private const int TermChunk = 64;
+    private const int TermChunk = 32;
 
     /// <summary>
     /// acc[c·accStride + x] = Σ_i termW[i][c] · dy[termSrc[i] + x] for x ∈ [0, g2) (dy at the row's origin; termSrc may
@@ -169,7 +169,7 @@ internal static unsafe class BackwardDataFewChannels
     private static void Row<TC>(float* dy, int* termSrc, int* termCol, float* termW, int count, int g2, int lo, int hi, int width, float* acc, int accStride)
         where TC : struct, ICount
     {
-        int most = TC.Value == 1 ? 4 : 3; // InsideBlock keeps a fourth vector for one channel only
+        const int most = 3; // at most nine accumulators (one channel: two partial sums of three vectors)
         int vectors = (g2 + 7) / 8;
         for (int t = 0; t < Math.Max(count, 1); t += TermChunk)
         {
@@ -189,7 +189,6 @@ internal static unsafe class BackwardDataFewChannels
                     }
                     switch (v)
                     {
-                        case 4: InsideBlock<TC, Four>(dy, src, w, chunk, x, acc, accStride, first); break;
                         case 3: InsideBlock<TC, Three>(dy, src, w, chunk, x, acc, accStride, first); break;
                         case 2: InsideBlock<TC, Two>(dy, src, w, chunk, x, acc, accStride, first); break;
                         default: InsideBlock<TC, One>(dy, src, w, chunk, x, acc, accStride, first); break;
@@ -218,7 +217,7 @@ internal static unsafe class BackwardDataFewChannels
     {
         int nc = TC.Value, nv = TV.Value;
         float* o = acc + x;
-        Vector256<float> a00 = default, a01 = default, a02 = default, a03 = default;
+        Vector256<float> a00 = default, a01 = default, a02 = default;
         Vector256<float> a10 = default, a11 = default, a12 = default;
         Vector256<float> a20 = default, a21 = default, a22 = default;
         if (!first)
@@ -226,7 +225,6 @@ internal static unsafe class BackwardDataFewChannels
             a00 = Vector256.Load(o);
             if (nv > 1) a01 = Vector256.Load(o + 8);
             if (nv > 2) a02 = Vector256.Load(o + 16);
-            if (nv > 3) a03 = Vector256.Load(o + 24);
             if (nc > 1)
             {
                 a10 = Vector256.Load(o + accStride);
@@ -239,6 +237,39 @@ internal static unsafe class BackwardDataFewChannels
                 if (nv > 1) a21 = Vector256.Load(o + 2 * accStride + 8);
                 if (nv > 2) a22 = Vector256.Load(o + 2 * accStride + 16);
             }
+        }
+        if (nc == 1)
+        {
+            // One channel has too few accumulators to cover the FMA latency: odd terms go to a second set of
+            // partial sums (the registers of the unused channels), added in at the end of the chunk.
+            int i2 = 0;
+            for (; i2 + 1 < count; i2 += 2)
+            {
+                float* s = dy + termSrc[i2] + x, t = dy + termSrc[i2 + 1] + x;
+                var we = Vector256.Create(termW[4 * i2]);
+                var wo = Vector256.Create(termW[4 * i2 + 4]);
+                a00 = Vector256.FusedMultiplyAdd(we, Vector256.Load(s), a00);
+                a10 = Vector256.FusedMultiplyAdd(wo, Vector256.Load(t), a10);
+                if (nv > 1) a01 = Vector256.FusedMultiplyAdd(we, Vector256.Load(s + 8), a01);
+                if (nv > 1) a11 = Vector256.FusedMultiplyAdd(wo, Vector256.Load(t + 8), a11);
+                if (nv > 2) a02 = Vector256.FusedMultiplyAdd(we, Vector256.Load(s + 16), a02);
+                if (nv > 2) a12 = Vector256.FusedMultiplyAdd(wo, Vector256.Load(t + 16), a12);
+            }
+            if (i2 < count)
+            {
+                float* s = dy + termSrc[i2] + x;
+                var we = Vector256.Create(termW[4 * i2]);
+                a00 = Vector256.FusedMultiplyAdd(we, Vector256.Load(s), a00);
+                if (nv > 1) a01 = Vector256.FusedMultiplyAdd(we, Vector256.Load(s + 8), a01);
+                if (nv > 2) a02 = Vector256.FusedMultiplyAdd(we, Vector256.Load(s + 16), a02);
+            }
+            a00 += a10;
+            a01 += a11;
+            a02 += a12;
+            a00.Store(o);
+            if (nv > 1) a01.Store(o + 8);
+            if (nv > 2) a02.Store(o + 16);
+            return;
         }
         for (int i = 0; i < count; i++)
         {
@@ -264,15 +295,10 @@ internal static unsafe class BackwardDataFewChannels
                 if (nc > 1) a12 = Vector256.FusedMultiplyAdd(w1, v, a12);
                 if (nc > 2) a22 = Vector256.FusedMultiplyAdd(w2, v, a22);
             }
-            if (nv > 3)
-            {
-                a03 = Vector256.FusedMultiplyAdd(w0, Vector256.Load(s + 24), a03);
-            }
         }
         a00.Store(o);
         if (nv > 1) a01.Store(o + 8);
         if (nv > 2) a02.Store(o + 16);
-        if (nv > 3) a03.Store(o + 24);
         if (nc > 1)
         {
             a10.Store(o + accStride);
@@ -298,7 +324,7 @@ internal static unsafe class BackwardDataFewChannels
     {
         int nc = TC.Value, nv = TV.Value;
         float* o = acc + x;
-        Vector256<float> a00 = default, a01 = default, a02 = default, a03 = default;
+        Vector256<float> a00 = default, a01 = default, a02 = default;
         Vector256<float> a10 = default, a11 = default, a12 = default;
         Vector256<float> a20 = default, a21 = default, a22 = default;
         if (!first)
@@ -306,7 +332,6 @@ internal static unsafe class BackwardDataFewChannels
             a00 = Vector256.Load(o);
             if (nv > 1) a01 = Vector256.Load(o + 8);
             if (nv > 2) a02 = Vector256.Load(o + 16);
-            if (nv > 3) a03 = Vector256.Load(o + 24);
             if (nc > 1)
             {
                 a10 = Vector256.Load(o + accStride);
@@ -347,7 +372,6 @@ internal static unsafe class BackwardDataFewChannels
         a00.Store(o);
         if (nv > 1) a01.Store(o + 8);
         if (nv > 2) a02.Store(o + 16);
-        if (nv > 3) a03.Store(o + 24);
         if (nc > 1)
         {
             a10.Store(o + accStride);
@@ -389,7 +413,6 @@ internal static unsafe class BackwardDataFewChannels
     private readonly struct One : ICount { public static int Value => 1; }
     private readonly struct Two : ICount { public static int Value => 2; }
     private readonly struct Three : ICount { public static int Value => 3; }
-    private readonly struct Four : ICount { public static int Value => 4; }
 
     public static long WorkspaceBytes(ConvProblem p, int parts)
     {
