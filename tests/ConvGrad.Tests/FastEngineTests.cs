@@ -144,11 +144,22 @@ public class FastEngineTests
             CheckAllPasses(c, seed, integer: true, rng.Next(2) == 0 ? Fast1 : Fast2);
         }, iter: 120, threads: 1);
 
+    /// <summary>The two 1×1 rows above take the two forward B paths (packed for small images, X read in place otherwise).</summary>
+    [Fact]
+    public void OneByOne_Forward_ReadsInPlace_OnlyForLargeImages()
+    {
+        var g = ConvGeometry.Uniform(2, stride: 1, padding: 0);
+        Assert.False(ForwardGemm.ReadsInPlace(ConvProblem.ForConv(g, [1, 260, 5, 5], [7, 260, 1, 1])));
+        Assert.True(ForwardGemm.ReadsInPlace(ConvProblem.ForConv(g, [2, 260, 23, 23], [7, 260, 1, 1])));
+        Assert.False(ForwardGemm.ReadsInPlace(ConvProblem.ForConv(ConvGeometry.Uniform(2, stride: 2, padding: 0), [2, 260, 46, 46], [7, 260, 1, 1])));
+    }
+
     /// <summary>Sizes past every blocking boundary: M &gt; MC and not a multiple of MR, N &gt; NC and not a multiple of NR, reductions &gt; KC.</summary>
     [Theory]
     [InlineData(1, 30, 46, 46, 150, 3, 1, 1)]  // fwd: M=150>MC, N=2116>NC, C·R=270>KC; dx: K·taps = 1350
     [InlineData(2, 7, 37, 29, 13, 5, 2, 2)]    // stride 2, 5x5 dilated: unequal phases, edge tiles everywhere
-    [InlineData(1, 260, 5, 5, 7, 1, 1, 1)]    // 1x1 stride 1: B read in place, reduction 260 > KC, N = 25 (edge panel)
+    [InlineData(1, 260, 5, 5, 7, 1, 1, 1)]    // 1x1 stride 1 on a small image: packed, reduction 260 > KC, N = 25 (edge panel)
+    [InlineData(2, 260, 23, 23, 7, 1, 1, 1)]  // 1x1 stride 1: B read in place (529 >= 512 positions), reduction > KC, edge panel
     [InlineData(2, 64, 9, 11, 20, 1, 3, 1)]   // 1x1 stride 3: 8 of 9 phases empty (exact zeros)
     [InlineData(2, 3, 70, 75, 10, 7, 2, 1)]   // stem-like: 3 channels, 7x7 stride 2 (direct few-channel dX, 32-wide vectors)
     [InlineData(3, 1, 20, 41, 9, 3, 1, 1)]    // one input channel, rows wider than 32

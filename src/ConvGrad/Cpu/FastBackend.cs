@@ -87,7 +87,7 @@ internal sealed unsafe class FastBackend : IConvBackend
         {
             case ConvPass.Forward:
             {
-                bool direct = p.KerSpatial == 1 && p.UnitStride && p.Pad.All(v => v == 0);
+                bool direct = ForwardGemm.ReadsInPlace(p);
                 string b = direct
                     ? $"This is a 1x1 convolution with stride 1 and no padding, so the im2col matrix of each image is X itself and the GEMM reads it in place, with no copy: one GEMM per image and group, Y[{p.Kg} x {p.OutSpatial}] = W[{p.Kg} x {p.Cg}] · X."
                     : $"One GEMM per group with the batch folded into the columns, Y[{p.Kg} x {(long)p.N * p.OutSpatial}] = W[{p.Kg} x {p.Cg * p.KerSpatial}] · im2col(X); the im2col matrix is never built: the packer gathers one panel of it (about 256 deep) at a time straight from X through the geometry, writing zeros where a window overlaps the padding.";
