@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace ConvGrad.Cpu.Gemm;
 
@@ -97,6 +98,17 @@ internal static unsafe class RowGather
             dst[e * ds] = 0f;
         }
         float* s = row + x0 + (nint)lo * step;
+        if (ds == 1 && step == 2 && Avx2.IsSupported)
+        {
+            // Stride 2 (strided convolutions): 16 consecutive inputs, keep the even ones. Only while all 16 lie in the row.
+            for (; e + 8 <= hi && (s - row) + 16 <= width; e += 8, s += 16)
+            {
+                var a = Avx.LoadVector256(s);
+                var b = Avx.LoadVector256(s + 8);
+                var even = Avx.Shuffle(a, b, 0b10_00_10_00);     // s0 s2 s8 s10 | s4 s6 s12 s14
+                Avx.Store(dst + e, Avx2.Permute4x64(even.AsDouble(), 0b11_01_10_00).AsSingle());
+            }
+        }
         for (; e < hi; e++)
         {
             dst[e * ds] = *s;
