@@ -13,10 +13,10 @@ public class DepthwiseKernelTests
     private static readonly bool[] Paths = DepthwiseKernels.VectorPath ? [true, false] : [false];
 
     /// <summary>1-3 D, stride 1-4, dilation 1-3, asymmetric padding, multiplier 1-2, batch 1-3, widths 1-40.</summary>
-    private static Case RandomCase(int seed, bool integers, bool transposed = false)
+    private static Case RandomCase(int seed, bool integers, bool transposed = false, bool channelBlocks = false)
     {
         var r = new Random(seed);
-        int dims = r.Next(1, 4);
+        int dims = channelBlocks ? r.Next(1, 3) : r.Next(1, 4);
         var ker = new int[dims];
         var stride = new int[dims];
         var dil = new int[dims];
@@ -48,7 +48,7 @@ public class DepthwiseKernelTests
                 size[a] = need + r.Next(0, width ? 40 : (dims == 3 ? 5 : 9));
             }
         }
-        int c = r.Next(1, 5), mult = r.Next(1, 3), n = r.Next(1, 4);
+        int c = channelBlocks ? r.Next(8, 21) : r.Next(1, 5), mult = channelBlocks ? 1 : r.Next(1, 3), n = r.Next(1, 4);
         var g = new ConvGeometry(stride, pb, pa, dil, groups: c, outputPadding: transposed ? op : default);
         ConvProblem p = transposed
             ? ConvProblem.ForTranspose(g, [n, c * mult, .. size], [c * mult, 1, .. ker])
@@ -111,6 +111,25 @@ public class DepthwiseKernelTests
     [Fact]
     public void AllPasses_AreExact_OnIntegerValuedInputs() =>
         Gen.Int[0, int.MaxValue].Sample(seed => CheckAllPasses(RandomCase(seed, integers: true), exact: true), iter: 150);
+
+    /// <summary>
+    /// At least eight channels, multiplier 1, 1-D or 2-D: the forward runs on 8-channel blocks (a last partial block
+    /// when C is not a multiple of 8), with strides, dilations, asymmetric padding and widths that leave 1-7 pixels.
+    /// </summary>
+    [Fact]
+    public void ChannelBlockedForward_MatchesReference() =>
+        Gen.Int[0, int.MaxValue].Sample(seed =>
+        {
+            foreach (bool integers in new[] { true, false })
+            {
+                var k = RandomCase(seed, integers, channelBlocks: true);
+                if (DepthwiseKernels.VectorPath)
+                {
+                    Assert.True(DepthwiseForwardChannelBlocked.Applies(k.P), k.Text);
+                }
+                CheckAllPasses(k, exact: integers);
+            }
+        }, iter: 60);
 
     [Fact]
     public void TransposedProblems_WithOneOutputChannelPerGroup_MatchReference() =>

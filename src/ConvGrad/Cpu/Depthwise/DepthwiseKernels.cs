@@ -46,6 +46,12 @@ internal static unsafe class DepthwiseKernels
         vector = CheckVector(vector);
         fixed (float* px = x, pw = w, pb = b, py = y)
         {
+            if (vector && DepthwiseForwardChannelBlocked.Applies(p))
+            {
+                var blocked = new DepthwiseForwardChannelBlocked(p, px, pw, b.IsEmpty ? null : pb, py);
+                WorkerPool.Run(blocked, DepthwiseBlocking.Parts(p, ChannelBlockUnits(p), threads));
+                return;
+            }
             IPartitionedWork work = vector
                 ? new DepthwiseForward<Fma256RowMath>(p, px, pw, b.IsEmpty ? null : pb, py)
                 : new DepthwiseForward<ScalarRowMath>(p, px, pw, b.IsEmpty ? null : pb, py);
@@ -90,6 +96,10 @@ internal static unsafe class DepthwiseKernels
     /// <summary>The scratch memory (bytes) one call uses with <paramref name="threads"/> threads (each part rewrites its planes into its own buffer).</summary>
     public static long WorkspaceBytes(ConvProblem p, ConvPass pass, int threads)
     {
+        if (pass == ConvPass.Forward && VectorPath && DepthwiseForwardChannelBlocked.Applies(p))
+        {
+            return DepthwiseForwardChannelBlocked.WorkspaceFloats(p) * sizeof(float) * DepthwiseBlocking.Parts(p, ChannelBlockUnits(p), Math.Max(threads, 1));
+        }
         long perPart = pass switch
         {
             ConvPass.Forward => DepthwiseForward<Fma256RowMath>.WorkspaceFloats(p),
@@ -110,6 +120,11 @@ internal static unsafe class DepthwiseKernels
         string mult = p.Kg > 1 ? $" Each input channel feeds {p.Kg} output channels (channel multiplier {p.Kg})." : "";
         return pass switch
         {
+            ConvPass.Forward when VectorPath && DepthwiseForwardChannelBlocked.Applies(p) =>
+                "Depthwise convolution (one input channel per group) runs as a direct kernel rather than a GEMM, whose matrices would have a single row here. " +
+                "Eight channels at a time, the input planes are transposed (8x8 AVX transposes) into a zero-padded block of pixels whose eight lanes are the eight channels, " +
+                "so every kernel tap of every output pixel is one whole 8-wide FMA with a vector of the eight channels' weights: no partial vectors at row ends and no padding tests. " +
+                "Eight output pixels share each weight load; each output row is transposed back into the channels' rows. (Image, channel block) units are split evenly among threads.",
             ConvPass.Forward =>
                 "Depthwise convolution (one input channel per group) runs as a direct kernel rather than a GEMM, whose matrices would have a single row here. " +
                 "For each (image, channel) plane the input is copied once into zero-padded rows, so padding needs no tests in the inner loop; " +
@@ -128,6 +143,9 @@ internal static unsafe class DepthwiseKernels
                 " Threads split the output channels, never a sum, so the result is bitwise identical for any thread count.",
         };
     }
+
+    /// <summary>Units of the channel-blocked forward: (image, block of 8 channels).</summary>
+    private static int ChannelBlockUnits(ConvProblem p) => p.N * ((p.C + 7) / 8);
 
     private static void CheckApplies(ConvProblem p)
     {
