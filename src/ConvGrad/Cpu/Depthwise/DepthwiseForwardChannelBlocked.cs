@@ -57,7 +57,7 @@ internal sealed unsafe class DepthwiseForwardChannelBlocked : IPartitionedWork
     }
 
     /// <summary>Rows and columns of the padded block: every position an output reads, in padded coordinates i + p.</summary>
-    private static (int Rows, int Cols) PaddedSize(ConvProblem p) =>
+    internal static (int Rows, int Cols) PaddedSize(ConvProblem p) =>
         (Math.Max(p.In[1] + p.Pad[1], (p.Out[1] - 1) * p.Stride[1] + (p.Ker[1] - 1) * p.Dil[1] + 1),
          Math.Max(p.In[2] + p.Pad[2], (p.Out[2] - 1) * p.Stride[2] + (p.Ker[2] - 1) * p.Dil[2] + 1));
 
@@ -196,7 +196,7 @@ internal sealed unsafe class DepthwiseForwardChannelBlocked : IPartitionedWork
     /// pixels is redone overlapping the previous one (the same values rewritten), so only rows under 8 go scalar.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void ToPixels(float** rows, int count, float* dst)
+    internal static void ToPixels(float** rows, int count, float* dst)
     {
         if (count < 8)
         {

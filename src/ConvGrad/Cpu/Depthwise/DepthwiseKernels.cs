@@ -86,6 +86,12 @@ internal static unsafe class DepthwiseKernels
         vector = CheckVector(vector);
         fixed (float* px = x, pdy = dy, pdw = dw)
         {
+            if (vector && DepthwiseBackwardWeightChannelBlocked.Applies(p))
+            {
+                var blocked = new DepthwiseBackwardWeightChannelBlocked(p, px, pdy, pdw);
+                WorkerPool.Run(blocked, DepthwiseBlocking.Parts(p, ChannelBlocks(p), threads));
+                return;
+            }
             IPartitionedWork work = vector
                 ? new DepthwiseBackwardWeight<Fma256RowMath>(p, px, pdy, pdw)
                 : new DepthwiseBackwardWeight<ScalarRowMath>(p, px, pdy, pdw);
@@ -99,6 +105,10 @@ internal static unsafe class DepthwiseKernels
         if (pass == ConvPass.Forward && VectorPath && DepthwiseForwardChannelBlocked.Applies(p))
         {
             return DepthwiseForwardChannelBlocked.WorkspaceFloats(p) * sizeof(float) * DepthwiseBlocking.Parts(p, ChannelBlockUnits(p), Math.Max(threads, 1));
+        }
+        if (pass == ConvPass.BackwardWeight && VectorPath && DepthwiseBackwardWeightChannelBlocked.Applies(p))
+        {
+            return DepthwiseBackwardWeightChannelBlocked.WorkspaceFloats(p) * sizeof(float) * DepthwiseBlocking.Parts(p, ChannelBlocks(p), Math.Max(threads, 1));
         }
         long perPart = pass switch
         {
@@ -136,6 +146,10 @@ internal static unsafe class DepthwiseKernels
                 "along depth and height each input row gathers only the kernel rows whose division by the stride is exact and lands inside dY. " +
                 $"Each phase is therefore a stride-1 correlation of a zero-padded dY row with its sub-kernel, computed {path}, then written back to its columns; " +
                 "positions that no tap reaches come out as exact zeros." + mult + " Planes are split evenly among threads, and every element is written once.",
+            ConvPass.BackwardWeight when VectorPath && DepthwiseBackwardWeightChannelBlocked.Applies(p) =>
+                "The depthwise weight gradient is computed eight channels at a time, one channel per vector lane: for each image the eight input planes are transposed into a zero-padded block of pixels and the eight dY planes likewise, " +
+                "then for every kernel tap the products dY(o) · X(o·s + tap) are summed over the output pixels with 8-wide FMAs, each lane being one channel's sum, so no horizontal sum is needed. " +
+                "Three taps of a kernel row and three pixel phases give nine independent partial sums, added in a fixed order at the end. Threads split the channel blocks, never a sum, so the result is bitwise identical for any thread count.",
             _ =>
                 "The depthwise weight gradient is computed per output channel: for every kernel tap, the dot product of each dY row with the correspondingly shifted, zero-padded input row " +
                 $"is added ({path}) into that tap's own accumulator, image by image and row by row, and the accumulator is summed in a fixed order at the end." +
@@ -145,7 +159,10 @@ internal static unsafe class DepthwiseKernels
     }
 
     /// <summary>Units of the channel-blocked forward: (image, block of 8 channels).</summary>
-    private static int ChannelBlockUnits(ConvProblem p) => p.N * ((p.C + 7) / 8);
+    private static int ChannelBlockUnits(ConvProblem p) => p.N * ChannelBlocks(p);
+
+    /// <summary>Blocks of 8 channels (the units of the channel-blocked weight gradient).</summary>
+    private static int ChannelBlocks(ConvProblem p) => (p.C + 7) / 8;
 
     private static void CheckApplies(ConvProblem p)
     {
