@@ -113,11 +113,12 @@ public class DepthwiseKernelTests
         Gen.Int[0, int.MaxValue].Sample(seed => CheckAllPasses(RandomCase(seed, integers: true), exact: true), iter: 150);
 
     /// <summary>
-    /// At least eight channels, multiplier 1, 1-D or 2-D: the forward runs on 8-channel blocks (a last partial block
-    /// when C is not a multiple of 8), with strides, dilations, asymmetric padding and widths that leave 1-7 pixels.
+    /// At least eight channels, multiplier 1, 1-D or 2-D: all three passes run on 8-channel blocks (dX when a stride
+    /// exceeds 1; a last partial block when C is not a multiple of 8), with strides 1-4, dilations, asymmetric padding
+    /// and widths that leave 1-7 pixels.
     /// </summary>
     [Fact]
-    public void ChannelBlockedForward_MatchesReference() =>
+    public void ChannelBlockedPasses_MatchReference() =>
         Gen.Int[0, int.MaxValue].Sample(seed =>
         {
             foreach (bool integers in new[] { true, false })
@@ -126,6 +127,8 @@ public class DepthwiseKernelTests
                 if (DepthwiseKernels.VectorPath)
                 {
                     Assert.True(DepthwiseForwardChannelBlocked.Applies(k.P), k.Text);
+                    Assert.True(DepthwiseBackwardWeightChannelBlocked.Applies(k.P), k.Text);
+                    Assert.Equal(k.P.Stride[1] > 1 || k.P.Stride[2] > 1, DepthwiseBackwardDataChannelBlocked.Applies(k.P));
                 }
                 CheckAllPasses(k, exact: integers);
             }

@@ -219,7 +219,7 @@ internal sealed unsafe class DepthwiseForwardChannelBlocked : IPartitionedWork
     /// <summary><c>rows[j][i] = src[i·8 + j]</c> for i &lt; count, j &lt; channels: pixel-major vectors back to channel rows (last partial group overlapped as in <see cref="ToPixels"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     [SkipLocalsInit]
-    private static void FromPixels(float* src, int count, float** rows, int channels)
+    internal static void FromPixels(float* src, int count, float** rows, int channels)
     {
         if (count >= 8 && channels == Lanes)
         {

@@ -69,6 +69,12 @@ internal static unsafe class DepthwiseKernels
         vector = CheckVector(vector);
         fixed (float* pdy = dy, pw = w, pdx = dx)
         {
+            if (vector && DepthwiseBackwardDataChannelBlocked.Applies(p))
+            {
+                var blocked = new DepthwiseBackwardDataChannelBlocked(p, pdy, pw, pdx);
+                WorkerPool.Run(blocked, DepthwiseBlocking.Parts(p, ChannelBlockUnits(p), threads));
+                return;
+            }
             IPartitionedWork work = vector
                 ? new DepthwiseBackwardData<Fma256RowMath>(p, pdy, pw, pdx)
                 : new DepthwiseBackwardData<ScalarRowMath>(p, pdy, pw, pdx);
@@ -106,6 +112,10 @@ internal static unsafe class DepthwiseKernels
         {
             return DepthwiseForwardChannelBlocked.WorkspaceFloats(p) * sizeof(float) * DepthwiseBlocking.Parts(p, ChannelBlockUnits(p), Math.Max(threads, 1));
         }
+        if (pass == ConvPass.BackwardData && VectorPath && DepthwiseBackwardDataChannelBlocked.Applies(p))
+        {
+            return DepthwiseBackwardDataChannelBlocked.WorkspaceFloats(p) * sizeof(float) * DepthwiseBlocking.Parts(p, ChannelBlockUnits(p), Math.Max(threads, 1));
+        }
         if (pass == ConvPass.BackwardWeight && VectorPath && DepthwiseBackwardWeightChannelBlocked.Applies(p))
         {
             return DepthwiseBackwardWeightChannelBlocked.WorkspaceFloats(p) * sizeof(float) * DepthwiseBlocking.Parts(p, ChannelBlocks(p), Math.Max(threads, 1));
@@ -140,6 +150,12 @@ internal static unsafe class DepthwiseKernels
                 "For each (image, channel) plane the input is copied once into zero-padded rows, so padding needs no tests in the inner loop; " +
                 $"each output row is then the sum of the in-bounds kernel rows' input rows, shifted per kernel column and scaled by a broadcast weight, computed {path} along the output width, 32 outputs at a time." +
                 strided + mult + " Planes are split evenly among threads.",
+            ConvPass.BackwardData when VectorPath && DepthwiseBackwardDataChannelBlocked.Applies(p) =>
+                "The depthwise input gradient is computed by stride phases, never by inserting zeros into dY, eight channels at a time with one channel per vector lane. " +
+                "The eight dY planes are transposed into a block of pixels padded with zeros wide enough for every tap, so out-of-range dY reads are zeros without tests. " +
+                $"Each dX row is assembled from its width phases: the columns i = ρ + t·{p.Stride[2]} of phase ρ receive only the kernel taps with (ρ + p − r·d) divisible by the stride, " +
+                "each reading dY at a fixed offset, as a stride-1 correlation computed eight pixels per weight load; the row is then transposed back into the channels' rows. " +
+                "Positions that no tap reaches come out as exact zeros; every element is written once, and (image, channel block) units are split evenly among threads.",
             ConvPass.BackwardData =>
                 "The depthwise input gradient is computed by stride phases, never by inserting zeros into dY. " +
                 $"Along the width, the input columns i = ρ + t·{p.Stride[2]} of one phase ρ receive only the kernel columns r with (ρ + p − r·d) divisible by the stride, each reading dY at a fixed offset; " +
