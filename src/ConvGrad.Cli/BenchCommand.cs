@@ -237,7 +237,7 @@ internal sealed class BenchCommand : ICommand
             info.WriteLine(string.Create(Inv, $"engine: {engine}   threads: {threads}   timing: median of calls over >= {minTime:0.###} s after warm-up"));
             info.WriteLine(double.IsNaN(peak)
                 ? "fp32 FMA peak: not measured (no AVX2/FMA on this CPU)"
-                : string.Create(Inv, $"fp32 FMA peak: {peak:0.0} GFLOP/s on {threads} thread(s) (Vector256 FMA, 12 independent chains per thread, median of 7)"));
+                : string.Create(Inv, $"fp32 FMA peak: {peak:0.0} GFLOP/s on {threads} thread(s) (Vector256 FMA, 12 independent chains per thread, best of 7)"));
             if (baseline is not null)
             {
                 info.WriteLine("vs oneDNN: speed ratio ConvGrad/oneDNN = oneDNN ms / ConvGrad ms (> 1: ConvGrad is faster)");
