@@ -21,7 +21,7 @@ namespace ConvGrad.Cpu.Depthwise;
 /// </remarks>
 internal sealed unsafe class DepthwiseBackwardDataChannelBlocked : IPartitionedWork
 {
-    private const int Lanes = 8;
+    private const int Lanes = ChannelBlocks.Lanes;
 
     private readonly ConvProblem _p;
     private readonly float* _dy, _w, _dx;
@@ -34,7 +34,7 @@ internal sealed unsafe class DepthwiseBackwardDataChannelBlocked : IPartitionedW
         _dy = dy;
         _w = w;
         _dx = dx;
-        _blocks = (p.C + Lanes - 1) / Lanes;
+        _blocks = ChannelBlocks.Count(p.C);
         _h = new Axis(p, 1);
         _wAxis = new Axis(p, 2);
     }
@@ -75,23 +75,10 @@ internal sealed unsafe class DepthwiseBackwardDataChannelBlocked : IPartitionedW
         for (int unit = begin; unit < end; unit++)
         {
             int n = unit / _blocks, c0 = unit % _blocks * Lanes, count = Math.Min(Lanes, p.C - c0);
-            for (int t = 0; t < ks; t++)
-            {
-                for (int j = 0; j < Lanes; j++)
-                {
-                    weights[t * Lanes + j] = j < count ? _w[(long)(c0 + j) * ks + t] : 0f;
-                }
-            }
+            ChannelBlocks.WeightVectors(_w, c0, count, ks, weights);
             // Stage dY: block[(oy + before_h)·cols + ox + before_w][j] = dy[n, c0 + j, oy, ox].
-            float* grad = _dy + ((long)n * p.C + c0) * p.OutSpatial;
-            for (int oy = 0; oy < outH; oy++)
-            {
-                for (int j = 0; j < Lanes; j++)
-                {
-                    rows[j] = j < count ? grad + (long)j * p.OutSpatial + (long)oy * outW : zeros;
-                }
-                DepthwiseForwardChannelBlocked.ToPixels(rows, outW, block + ((long)(oy + _h.Before) * cols + _wAxis.Before) * Lanes);
-            }
+            ChannelBlocks.Stage(_dy + ((long)n * p.C + c0) * p.OutSpatial, p.OutSpatial, count, outH, outW, zeros, rows,
+                block + ((long)_h.Before * cols + _wAxis.Before) * Lanes, (nint)cols * Lanes);
             float* image = _dx + ((long)n * p.C + c0) * p.InSpatial;
             for (int iy = 0; iy < inH; iy++)
             {
@@ -100,11 +87,7 @@ internal sealed unsafe class DepthwiseBackwardDataChannelBlocked : IPartitionedW
                 {
                     PhaseRow(block, cols, weights, kw, rhoH, th, rhoW, rowOut);
                 }
-                for (int j = 0; j < count; j++)
-                {
-                    rows[j] = image + (long)j * p.InSpatial + (long)iy * inW;
-                }
-                DepthwiseForwardChannelBlocked.FromPixels(rowOut, inW, rows, count);
+                ChannelBlocks.StoreRow(rowOut, image, p.InSpatial, count, iy, inW, rows);
             }
         }
     }

@@ -20,7 +20,7 @@ namespace ConvGrad.Cpu.Depthwise;
 /// </remarks>
 internal sealed unsafe class DepthwiseBackwardWeightChannelBlocked : IPartitionedWork
 {
-    private const int Lanes = 8;
+    private const int Lanes = ChannelBlocks.Lanes;
 
     /// <summary>Pixel phases: pixels o ≡ 0, 1, 2 (mod 3) of each output row go to separate partial sums.</summary>
     private const int Phases = 3;
@@ -36,7 +36,7 @@ internal sealed unsafe class DepthwiseBackwardWeightChannelBlocked : IPartitione
         _dy = dy;
         _dw = dw;
         (_rows, _cols) = DepthwiseForwardChannelBlocked.PaddedSize(p);
-        _blocks = (p.C + Lanes - 1) / Lanes;
+        _blocks = ChannelBlocks.Count(p.C);
     }
 
     /// <summary>The same conditions as the channel-blocked forward (the staged x block is the same).</summary>
@@ -75,24 +75,10 @@ internal sealed unsafe class DepthwiseBackwardWeightChannelBlocked : IPartitione
             NativeMemory.Clear(partial, (nuint)((long)ks * Phases * Lanes) * sizeof(float));
             for (int n = 0; n < p.N; n++)
             {
-                float* image = _x + ((long)n * p.C + c0) * p.InSpatial;
-                for (int iy = 0; iy < inH; iy++)
-                {
-                    for (int j = 0; j < Lanes; j++)
-                    {
-                        rows[j] = j < count ? image + (long)j * p.InSpatial + (long)iy * inW : zeros;
-                    }
-                    DepthwiseForwardChannelBlocked.ToPixels(rows, inW, xBlock + ((long)(iy + p.Pad[1]) * _cols + p.Pad[2]) * Lanes);
-                }
-                float* grad = _dy + ((long)n * p.C + c0) * p.OutSpatial;
-                for (int oy = 0; oy < outH; oy++)
-                {
-                    for (int j = 0; j < Lanes; j++)
-                    {
-                        rows[j] = j < count ? grad + (long)j * p.OutSpatial + (long)oy * outW : zeros;
-                    }
-                    DepthwiseForwardChannelBlocked.ToPixels(rows, outW, dyBlock + (long)oy * outW * Lanes);
-                }
+                ChannelBlocks.Stage(_x + ((long)n * p.C + c0) * p.InSpatial, p.InSpatial, count, inH, inW, zeros, rows,
+                    xBlock + ((long)p.Pad[1] * _cols + p.Pad[2]) * Lanes, (nint)_cols * Lanes);
+                ChannelBlocks.Stage(_dy + ((long)n * p.C + c0) * p.OutSpatial, p.OutSpatial, count, outH, outW, zeros, rows,
+                    dyBlock, (nint)outW * Lanes);
                 for (int r = 0; r < kh; r++)
                 {
                     for (int s0 = 0; s0 < kw; s0 += 3)

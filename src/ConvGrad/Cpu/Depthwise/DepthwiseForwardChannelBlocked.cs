@@ -21,7 +21,7 @@ namespace ConvGrad.Cpu.Depthwise;
 /// </remarks>
 internal sealed unsafe class DepthwiseForwardChannelBlocked : IPartitionedWork
 {
-    private const int Lanes = 8;
+    private const int Lanes = ChannelBlocks.Lanes;
 
     /// <summary>The largest padded block (floats) this kernel stages; larger planes use the per-channel row kernels.</summary>
     private const long MaxBlockFloats = 1L << 21;
@@ -38,7 +38,7 @@ internal sealed unsafe class DepthwiseForwardChannelBlocked : IPartitionedWork
         _b = b;
         _y = y;
         (_rows, _cols) = PaddedSize(p);
-        _blocks = (p.C + Lanes - 1) / Lanes;
+        _blocks = ChannelBlocks.Count(p.C);
     }
 
     /// <summary>
@@ -93,36 +93,19 @@ internal sealed unsafe class DepthwiseForwardChannelBlocked : IPartitionedWork
         {
             int n = unit / _blocks, c0 = unit % _blocks * Lanes, count = Math.Min(Lanes, p.C - c0);
             // Weight and bias vectors: lane j is channel c0 + j (zero past C).
-            for (int t = 0; t < ks; t++)
-            {
-                for (int j = 0; j < Lanes; j++)
-                {
-                    weights[t * Lanes + j] = j < count ? _w[(long)(c0 + j) * ks + t] : 0f;
-                }
-            }
+            ChannelBlocks.WeightVectors(_w, c0, count, ks, weights);
             for (int j = 0; j < Lanes; j++)
             {
                 bias[j] = j < count && _b != null ? _b[c0 + j] : 0f;
             }
             // Stage the eight input planes pixel-major: block[(iy + p_h)·cols + ix + p_w][j] = x[n, c0 + j, iy, ix].
-            float* image = _x + ((long)n * p.C + c0) * p.InSpatial;
-            for (int iy = 0; iy < inH; iy++)
-            {
-                for (int j = 0; j < Lanes; j++)
-                {
-                    rows[j] = j < count ? image + (long)j * p.InSpatial + (long)iy * inW : zeros;
-                }
-                ToPixels(rows, inW, block + ((long)(iy + p.Pad[1]) * _cols + p.Pad[2]) * Lanes);
-            }
+            ChannelBlocks.Stage(_x + ((long)n * p.C + c0) * p.InSpatial, p.InSpatial, count, inH, inW, zeros, rows,
+                block + ((long)p.Pad[1] * _cols + p.Pad[2]) * Lanes, (nint)_cols * Lanes);
             float* yImage = _y + ((long)n * p.C + c0) * p.OutSpatial;
             for (int oy = 0; oy < outH; oy++)
             {
                 OutputRow(block + (long)oy * p.Stride[1] * _cols * Lanes, weights, bias, rowOut);
-                for (int j = 0; j < count; j++)
-                {
-                    rows[j] = yImage + (long)j * p.OutSpatial + (long)oy * outW;
-                }
-                FromPixels(rowOut, outW, rows, count);
+                ChannelBlocks.StoreRow(rowOut, yImage, p.OutSpatial, count, oy, outW, rows);
             }
         }
     }
@@ -189,54 +172,6 @@ internal sealed unsafe class DepthwiseForwardChannelBlocked : IPartitionedWork
         if (n > 5) Avx.Store(o + 5 * Lanes, a5);
         if (n > 6) Avx.Store(o + 6 * Lanes, a6);
         if (n > 7) Avx.Store(o + 7 * Lanes, a7);
-    }
-
-    /// <summary>
-    /// <c>dst[i·8 + j] = rows[j][i]</c> for i &lt; count: eight rows to pixel-major vectors. A last partial group of 8
-    /// pixels is redone overlapping the previous one (the same values rewritten), so only rows under 8 go scalar.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static void ToPixels(float** rows, int count, float* dst)
-    {
-        if (count < 8)
-        {
-            for (int i = 0; i < count; i++)
-            {
-                for (int j = 0; j < Lanes; j++)
-                {
-                    dst[(nint)i * Lanes + j] = rows[j][i];
-                }
-            }
-            return;
-        }
-        for (int i = 0; i < count; i += 8)
-        {
-            int at = Math.Min(i, count - 8);
-            Transposes.Transpose8x8(rows, at, dst + (nint)at * Lanes, Lanes);
-        }
-    }
-
-    /// <summary><c>rows[j][i] = src[i·8 + j]</c> for i &lt; count, j &lt; channels: pixel-major vectors back to channel rows (last partial group overlapped as in <see cref="ToPixels"/>).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    [SkipLocalsInit]
-    internal static void FromPixels(float* src, int count, float** rows, int channels)
-    {
-        if (count >= 8 && channels == Lanes)
-        {
-            for (int i = 0; i < count; i += 8)
-            {
-                int at = Math.Min(i, count - 8);
-                Transposes.Transpose8x8(src + (nint)at * Lanes, Lanes, rows, at);
-            }
-            return;
-        }
-        for (int i = 0; i < count; i++)
-        {
-            for (int j = 0; j < channels; j++)
-            {
-                rows[j][i] = src[(nint)i * Lanes + j];
-            }
-        }
     }
 
     private interface IPixelCount

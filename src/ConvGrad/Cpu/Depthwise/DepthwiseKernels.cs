@@ -95,7 +95,7 @@ internal static unsafe class DepthwiseKernels
             if (vector && DepthwiseBackwardWeightChannelBlocked.Applies(p))
             {
                 var blocked = new DepthwiseBackwardWeightChannelBlocked(p, px, pdy, pdw);
-                WorkerPool.Run(blocked, DepthwiseBlocking.Parts(p, ChannelBlocks(p), threads));
+                WorkerPool.Run(blocked, DepthwiseBlocking.Parts(p, ChannelBlocks.Count(p.C), threads));
                 return;
             }
             IPartitionedWork work = vector
@@ -118,7 +118,7 @@ internal static unsafe class DepthwiseKernels
         }
         if (pass == ConvPass.BackwardWeight && VectorPath && DepthwiseBackwardWeightChannelBlocked.Applies(p))
         {
-            return DepthwiseBackwardWeightChannelBlocked.WorkspaceFloats(p) * sizeof(float) * DepthwiseBlocking.Parts(p, ChannelBlocks(p), Math.Max(threads, 1));
+            return DepthwiseBackwardWeightChannelBlocked.WorkspaceFloats(p) * sizeof(float) * DepthwiseBlocking.Parts(p, ChannelBlocks.Count(p.C), Math.Max(threads, 1));
         }
         long perPart = pass switch
         {
@@ -175,10 +175,7 @@ internal static unsafe class DepthwiseKernels
     }
 
     /// <summary>Units of the channel-blocked forward: (image, block of 8 channels).</summary>
-    private static int ChannelBlockUnits(ConvProblem p) => p.N * ChannelBlocks(p);
-
-    /// <summary>Blocks of 8 channels (the units of the channel-blocked weight gradient).</summary>
-    private static int ChannelBlocks(ConvProblem p) => (p.C + 7) / 8;
+    private static int ChannelBlockUnits(ConvProblem p) => p.N * ChannelBlocks.Count(p.C);
 
     private static void CheckApplies(ConvProblem p)
     {
