@@ -47,11 +47,14 @@ internal sealed unsafe class DepthwiseBackwardDataChannelBlocked : IPartitionedW
     /// </summary>
     public static bool Applies(ConvProblem p) =>
         DepthwiseForwardChannelBlocked.Applies(p) && (p.Stride[1] > 1 || p.Stride[2] > 1)
-        && (long)new Axis(p, 1).Padded * new Axis(p, 2).Padded * Lanes <= 1L << 21;
+        && StagedFloats(p) <= 1L << 21;
+
+    /// <summary>Floats of the staged, padded dY block.</summary>
+    private static long StagedFloats(ConvProblem p) => (long)Axis.Extent(p, 1).Padded * Axis.Extent(p, 2).Padded * Lanes;
 
     /// <summary>Scratch floats of one part: the padded dY block, one dX row of pixels, the weight vectors, a zero row.</summary>
     public static long WorkspaceFloats(ConvProblem p) =>
-        (long)new Axis(p, 1).Padded * new Axis(p, 2).Padded * Lanes + (long)(p.In[2] + Lanes) * Lanes + (long)p.KerSpatial * Lanes + Math.Max(p.In[2], p.Out[2]) + Lanes;
+        StagedFloats(p) + (long)(p.In[2] + Lanes) * Lanes + (long)p.KerSpatial * Lanes + Math.Max(p.In[2], p.Out[2]) + Lanes;
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Run(int part, int parts)
@@ -172,27 +175,51 @@ internal sealed unsafe class DepthwiseBackwardDataChannelBlocked : IPartitionedW
             Stride = p.Stride[axis];
             _in = p.In[axis];
             Phases = Math.Min(Stride, _in);
+            (Before, Padded) = Extent(p, axis);
             _taps = new int[Phases][];
-            int lo = 0, hi = p.Out[axis] - 1;
             for (int rho = 0; rho < Phases; rho++)
             {
                 var list = new List<int>();
                 for (int r = 0; r < p.Ker[axis]; r++)
                 {
-                    int v = rho + p.Pad[axis] - r * p.Dil[axis];
-                    if (v % Stride == 0)
+                    if (Reaches(p, axis, rho, r, out int off))
                     {
-                        int off = v / Stride;
                         list.Add(r);
                         list.Add(off);
-                        lo = Math.Min(lo, off);
-                        hi = Math.Max(hi, Count(rho) - 1 + off);
                     }
                 }
                 _taps[rho] = [.. list];
             }
-            Before = -lo;
-            Padded = hi - lo + 1;
+        }
+
+        /// <summary>
+        /// The zero padding before the staged dY and its padded length along the axis: every t + off of every phase
+        /// (t &lt; its pixel count) and every dY index lies in [−Before, Padded − Before). Allocates nothing, so the
+        /// dispatch can ask it on every call.
+        /// </summary>
+        public static (int Before, int Padded) Extent(ConvProblem p, int axis)
+        {
+            int s = p.Stride[axis], lo = 0, hi = p.Out[axis] - 1;
+            for (int rho = 0; rho < Math.Min(s, p.In[axis]); rho++)
+            {
+                for (int r = 0; r < p.Ker[axis]; r++)
+                {
+                    if (Reaches(p, axis, rho, r, out int off))
+                    {
+                        lo = Math.Min(lo, off);
+                        hi = Math.Max(hi, (p.In[axis] - rho + s - 1) / s - 1 + off);
+                    }
+                }
+            }
+            return (-lo, hi - lo + 1);
+        }
+
+        /// <summary>Whether kernel tap r reaches phase ρ, i.e. s divides ρ + p − r·d, and then off = (ρ + p − r·d)/s.</summary>
+        private static bool Reaches(ConvProblem p, int axis, int rho, int r, out int off)
+        {
+            int v = rho + p.Pad[axis] - r * p.Dil[axis];
+            off = v / p.Stride[axis];
+            return v % p.Stride[axis] == 0;
         }
 
         public int Stride { get; }
