@@ -1,5 +1,4 @@
 using System.Runtime.CompilerServices;
-using System.Runtime.Intrinsics;
 using ConvGrad.Cpu.Gemm;
 
 namespace ConvGrad.Cpu.Conv;
@@ -116,7 +115,7 @@ internal unsafe struct Im2ColPanelsB : IPackB
                     }
                     else
                     {
-                        RowGather.Gather(d, 1, row, _s2, x + done * _step2, _step2, piece);
+                        RowGather.Gather(d, row, _s2, x + done * _step2, _step2, piece);
                     }
                     done += piece;
                 }
@@ -143,6 +142,7 @@ internal unsafe struct Im2ColPanelsB : IPackB
             }
         }
     }
+
     /// <summary>
     /// Columns <c>e0 .. e0+len</c> of one packed row, starting at grid column <paramref name="t2"/> of a grid row whose
     /// source row <paramref name="y0"/> and the following ones are all inside the source slice
@@ -155,28 +155,14 @@ internal unsafe struct Im2ColPanelsB : IPackB
     private void WideRun(float* rowDst, nint panelStride, int e0, int len, float* slice, int y0, int t2, int dx)
     {
         const int NR = GemmBlocking.NR;
-        float* src = slice + (nint)y0 * _s2 + t2 + dx;
-        float* sliceEnd = slice + (nint)_s1 * _s2;
+        // The run as one contiguous read of the slice, starting at slice index x0 (−1 at the slice's first column for
+        // dx < 0); the gather zeroes what falls outside the slice, and the loop below the columns outside their row.
+        int x0 = y0 * _s2 + t2 + dx, sliceFloats = _s1 * _s2;
         for (int done = 0; done < len;)
         {
             int col = e0 + done;
             int piece = Math.Min(len - done, NR - col % NR);
-            float* d = rowDst + (col / NR) * panelStride + col % NR;
-            float* s = src + done;
-            if (piece == NR && s >= slice && s + NR <= sliceEnd)
-            {
-                Vector256.Store(Vector256.Load(s), d);
-                Vector256.Store(Vector256.Load(s + 8), d + 8);
-            }
-            else
-            {
-                // The first or last piece: only what lies inside the slice is read (the rest is padding, zeroed below).
-                int lo = (int)Math.Clamp(slice - s, 0, piece);
-                int hi = (int)Math.Clamp(sliceEnd - s, lo, piece);
-                RowGather.Zero(d, 1, lo);
-                RowGather.CopyShort(d + lo, s + lo, hi - lo);
-                RowGather.Zero(d + hi, 1, piece - hi);
-            }
+            RowGather.Gather(rowDst + (col / NR) * panelStride + col % NR, slice, sliceFloats, x0 + done, 1, piece);
             done += piece;
         }
         if (dx == 0)

@@ -82,7 +82,7 @@ internal unsafe struct Im2ColTransposedB : IPackB
                     else
                     {
                         float* row = channel + n * _imageStride + ((nint)z * _in1 + y) * _in2;
-                        RowGather.Gather(sq + e, 1, row, _in2, ox * _s2 + off[2], _s2, len);
+                        RowGather.Gather(sq + e, row, _in2, ox * _s2 + off[2], _s2, len);
                     }
                     e += len;
                     ox = 0;

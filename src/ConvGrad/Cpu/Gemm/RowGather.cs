@@ -5,16 +5,16 @@ using System.Runtime.Intrinsics.X86;
 namespace ConvGrad.Cpu.Gemm;
 
 /// <summary>
-/// The one read the convolution packers do: <c>dst[e·ds] = row[x0 + e·step]</c> for <c>e ∈ [0, len)</c>, with 0 where
+/// The one read the convolution packers do: <c>dst[e] = row[x0 + e·step]</c> for <c>e ∈ [0, len)</c>, with 0 where
 /// <c>x0 + e·step</c> falls outside <c>[0, width)</c> (the zero padding, written, never read). The in-bounds range is
 /// computed once, so the copy loop has no per-element test.
 /// </summary>
 internal static unsafe class RowGather
 {
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Gather(float* dst, nint ds, float* row, int width, int x0, int step, int len)
+    public static void Gather(float* dst, float* row, int width, int x0, int step, int len)
     {
-        if (ds == 1 && step == 1)
+        if (step == 1)
         {
             if (x0 >= 0 && x0 + len <= width)
             {
@@ -32,7 +32,7 @@ internal static unsafe class RowGather
             GatherClipped(dst, row, width, x0, len);
             return;
         }
-        GatherGeneral(dst, ds, row, width, x0, step, len);
+        GatherGeneral(dst, row, width, x0, step, len);
     }
 
     /// <summary>
@@ -86,7 +86,7 @@ internal static unsafe class RowGather
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void GatherGeneral(float* dst, nint ds, float* row, int width, int x0, int step, int len)
+    private static void GatherGeneral(float* dst, float* row, int width, int x0, int step, int len)
     {
         int lo = x0 >= 0 ? 0 : (-x0 + step - 1) / step;
         int hi = x0 >= width ? 0 : (width - 1 - x0) / step + 1;
@@ -95,10 +95,10 @@ internal static unsafe class RowGather
         int e = 0;
         for (; e < lo; e++)
         {
-            dst[e * ds] = 0f;
+            dst[e] = 0f;
         }
         float* s = row + x0 + (nint)lo * step;
-        if (ds == 1 && step == 2 && Avx2.IsSupported)
+        if (step == 2 && Avx2.IsSupported)
         {
             // Stride 2 (strided convolutions): 16 consecutive inputs, keep the even ones. Only while all 16 lie in the row.
             for (; e + 8 <= hi && (s - row) + 16 <= width; e += 8, s += 16)
@@ -111,12 +111,12 @@ internal static unsafe class RowGather
         }
         for (; e < hi; e++)
         {
-            dst[e * ds] = *s;
+            dst[e] = *s;
             s += step;
         }
         for (; e < len; e++)
         {
-            dst[e * ds] = 0f;
+            dst[e] = 0f;
         }
     }
 
