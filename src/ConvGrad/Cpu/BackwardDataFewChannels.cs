@@ -171,6 +171,7 @@ internal static unsafe class BackwardDataFewChannels
     {
         const int most = 3; // at most nine accumulators (one channel: two partial sums of three vectors)
         int vectors = (g2 + 7) / 8;
+        // At least one pass, so a row that no term reaches is still written (as exact zeros).
         for (int t = 0; t < Math.Max(count, 1); t += TermChunk)
         {
             int chunk = Math.Min(TermChunk, count - t);
