@@ -1,3 +1,6 @@
+using System.Net;
+using Microsoft.Extensions.Hosting;
+using ConvGrad.Cli.Explorer;
 using ConvGrad.Explain;
 
 namespace ConvGrad.Cli;
@@ -18,6 +21,8 @@ internal sealed class ExplainCommand : ICommand
                                 [--channels C] [--out-channels K] [--groups G] [--batch N]
                                 [--format text|markdown|latex] [--zero-based] [--seed N]
                                 [--sections forward,dk,di,engine,verify] [--values random,integer]
+               convgrad explain --input SIZES --kernel SIZES [geometry options] --html FILE
+               convgrad explain --serve [--port N] [--host ADDRESS]
                convgrad explain --update-docs FILE | --check-docs FILE
 
         Prints, for O = I ⋆ K with this geometry: (1) every output element as its explicit sum of I·K terms,
@@ -43,12 +48,22 @@ internal sealed class ExplainCommand : ICommand
 
         At most {MaxTerms} formula terms are printed; larger geometries are refused.
 
+        The derivation explorer draws the same for a 1-D or 2-D geometry (one channel, input at most
+        {ExplorerRequest.MaxInput} per axis, kernel {ExplorerRequest.MaxKernel}, stride, padding and dilation {ExplorerRequest.MaxStep}) as an interactive page:
+        grids of I, K, O, dO, dK and dI; hovering or focusing a cell of O, dK or dI marks the cells of its products
+        and shows its formula; the compact rules; values with the engine's verification; every formula as text.
+          --html FILE   write the page for this geometry as one self-contained file (works offline)
+          --serve       serve the page at http://127.0.0.1:PORT/; the geometry comes from the URL query, named
+                        like these options: /?input=5x5&kernel=3x3&stride=2&padding=1&dilation=1
+          --port        the port to serve on (default {ExplorerServer.DefaultPort}; 0 picks a free one)
+          --host        the address to listen on (default 127.0.0.1, loopback only)
+
           --update-docs FILE  regenerate every block of FILE between '<!-- convgrad explain ARGS -->' and
                               '{ExplainDocs.EndMarker}' (docs/derivation.md) as 'explain ARGS --format markdown'
           --check-docs FILE   exit 1 when such a block is stale (what the tests check)
         """;
 
-    public IReadOnlySet<string> Flags { get; } = new HashSet<string> { "zero-based" };
+    public IReadOnlySet<string> Flags { get; } = new HashSet<string> { "zero-based", "serve" };
 
     public int Run(Args args, TextWriter stdout, TextWriter stderr)
     {
@@ -70,20 +85,15 @@ internal sealed class ExplainCommand : ICommand
             stdout.WriteLine($"{check}: all {blocks} explain block(s) are current");
             return ExitCodes.Success;
         }
-        int[] input = args.IntList("input") ?? throw new UsageException("missing --input (the spatial input size, e.g. --input 4x4)");
-        int[] kernel = args.IntList("kernel") ?? throw new UsageException("missing --kernel (the spatial kernel size, e.g. --kernel 2x2)");
-        int dims = input.Length;
-        if (dims is < 1 or > 3)
+        if (args.Flag("serve"))
         {
-            throw new UsageException($"--input must have 1, 2 or 3 sizes; got {dims}");
+            return Serve(args, stdout);
         }
-        if (kernel.Length != dims)
+        if (args.Option("html") is { } html)
         {
-            throw new UsageException($"--kernel has {kernel.Length} sizes but --input has {dims}");
+            return WriteHtml(args, html, stdout, stderr);
         }
-        int[] stride = PerAxis(args, "stride", dims, 1);
-        int[] dilation = PerAxis(args, "dilation", dims, 1);
-        var (before, after) = Padding(args, dims);
+        var shape = ExplainGeometryOptions.Read(args);
         int c = args.Int("channels", 1, min: 1, max: 1024);
         int k = args.Int("out-channels", 1, min: 1, max: 1024);
         int groups = args.Int("groups", 1, min: 1, max: 1024);
@@ -106,9 +116,9 @@ internal sealed class ExplainCommand : ICommand
         {
             throw new UsageException($"--channels {c} and --out-channels {k} must both be divisible by --groups {groups}");
         }
-        var geometry = new ConvGeometry(stride, before, after, dilation, groups);
-        int[] inputShape = [n, c, .. input];
-        int[] weightShape = [k, c / groups, .. kernel];
+        var geometry = shape.Geometry(groups);
+        int[] inputShape = [n, c, .. shape.Input];
+        int[] weightShape = [k, c / groups, .. shape.Kernel];
         var problem = ConvProblem.ForConv(geometry, inputShape, weightShape, "input", "kernel");
         Int128 terms = Derivation.CountTerms(problem);
         if (terms > MaxTerms)
@@ -136,37 +146,39 @@ internal sealed class ExplainCommand : ICommand
         return ExitCodes.Success;
     }
 
-    private static int[] PerAxis(Args args, string name, int dims, int fallback)
+    private static int Serve(Args args, TextWriter stdout)
     {
-        int[] v = args.IntList(name) ?? [fallback];
-        if (v.Length == 1)
+        int port = args.Int("port", ExplorerServer.DefaultPort, min: 0, max: 65535);
+        string host = args.Option("host", "127.0.0.1");
+        if (args.Option("input") is not null || args.Option("kernel") is not null)
         {
-            v = Enumerable.Repeat(v[0], dims).ToArray();
+            throw new UsageException("--serve takes the geometry from the page's URL (/?input=4x4&kernel=2x2&stride=2); use --html FILE for one geometry");
         }
-        if (v.Length != dims)
+        args.EnsureAllUsed();
+        if (!IPAddress.TryParse(host, out var address))
         {
-            throw new UsageException($"--{name} needs one value or one per axis ({dims}); got {v.Length}");
+            throw new UsageException($"--host must be an IP address such as 127.0.0.1; got '{host}'");
         }
-        return v;
+        var (app, url) = ExplorerServer.StartAsync(address, port).GetAwaiter().GetResult();
+        stdout.WriteLine($"serving the derivation explorer at {url} (Ctrl+C stops)");
+        stdout.Flush();
+        app.WaitForShutdownAsync().GetAwaiter().GetResult();
+        app.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        return ExitCodes.Success;
     }
 
-    private static (int[] Before, int[] After) Padding(Args args, int dims)
+    private static int WriteHtml(Args args, string path, TextWriter stdout, TextWriter stderr)
     {
-        int[] v = args.IntList("padding") ?? [0];
-        if (v.Length == 1)
+        var request = ExplorerRequest.FromArgs(args, ensureAllUsed: true);
+        var model = request.Derive();
+        File.WriteAllText(path, ExplorerPage.Html(ExplorerApi.Serialize(request, model)));
+        stdout.WriteLine($"{path}: the derivation explorer for {model.Title["convgrad explain: ".Length..]}");
+        if (!model.Verified)
         {
-            v = Enumerable.Repeat(v[0], dims).ToArray();
+            stderr.WriteLine($"convgrad explain: the formulas and the engine disagree; see the verification in {path}");
+            return ExitCodes.CheckFailed;
         }
-        if (v.Length == dims)
-        {
-            return (v, v);
-        }
-        if (v.Length == 2 * dims)
-        {
-            return (v[..dims], v[dims..]);
-        }
-        throw new UsageException(
-            $"--padding needs one value, one per axis ({dims}) or befores then afters ({2 * dims}{(dims == 2 ? ": top,left,bottom,right" : "")}); got {v.Length}");
+        return ExitCodes.Success;
     }
 
     private static ExplainSections Sections(string? s)

@@ -27,15 +27,23 @@ internal static class ExplainVerifier
     /// <summary>Small integers in [−3, 3], for which every sum is exact in float32 and float64.</summary>
     public static VerificationResult Integers(Derivation d, int seed)
     {
-        var rng = new Random(seed);
-        return Check(d, "integer", () => rng.Next(-3, 4), exact: true);
+        var (x, w, dy) = IntegerOperands(d, seed);
+        return Check(d, "integer", x, w, dy, exact: true);
     }
 
-    private static VerificationResult Check(Derivation d, string name, Func<float> next, bool exact)
+    /// <summary>The I, K and dO that <see cref="Integers"/> checks with: integers in [−3, 3] from <paramref name="seed"/>.</summary>
+    public static (Tensor<float> Input, Tensor<float> Kernel, Tensor<float> OutputGradient) IntegerOperands(Derivation d, int seed)
     {
-        var x = Fill(d.InputShape, next);
-        var w = Fill(d.WeightShape, next);
-        var dy = Fill(d.OutputShape, next);
+        var rng = new Random(seed);
+        Func<float> next = () => rng.Next(-3, 4);
+        return (Fill(d.InputShape, next), Fill(d.WeightShape, next), Fill(d.OutputShape, next));
+    }
+
+    private static VerificationResult Check(Derivation d, string name, Func<float> next, bool exact) =>
+        Check(d, name, Fill(d.InputShape, next), Fill(d.WeightShape, next), Fill(d.OutputShape, next), exact);
+
+    private static VerificationResult Check(Derivation d, string name, Tensor<float> x, Tensor<float> w, Tensor<float> dy, bool exact)
+    {
         var g = d.Geometry;
         var o = ConvOptions.Default;
         var y = Conv.Forward(x, w, null, g, o);

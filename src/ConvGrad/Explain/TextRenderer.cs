@@ -51,26 +51,33 @@ internal sealed class TextRenderer : IDocumentRenderer
 
     public static string Format(Product p) => $"{Format(p.A)}·{Format(p.B)}";
 
+    /// <summary>A dropped term as its line reads: <c>dropped dO(1/2,1)·K(2,1): dO row 1/2 is not a whole number (stride 2)</c>.</summary>
+    public static string Format(Dropped d) => $"dropped {Format(d.Term)}: {d.Reason}";
+
+    /// <summary>One equation on one line, unpadded and unwrapped: <c>dI(1,1) = dO(1,1)·K(1,1)</c>.</summary>
+    public static string Format(Equation e) => Format(e.Lhs) + " = " + RightHandSide(e);
+
+    private static string RightHandSide(Equation e)
+    {
+        string rhs = e.Rhs.Count == 0 ? "0" : string.Join(" + ", e.Rhs.Select(Format));
+        return e.Note is null ? rhs : rhs + "   (" + e.Note + ")";
+    }
+
     private static IEnumerable<string> EquationLines(EquationList list)
     {
         int lhsWidth = list.Equations.Count == 0 ? 0 : list.Equations.Max(e => Format(e.Lhs).Length);
         foreach (var e in list.Equations)
         {
             string head = Format(e.Lhs).PadRight(lhsWidth) + " = ";
-            string rhs = e.Rhs.Count == 0 ? "0" : string.Join(" + ", e.Rhs.Select(Format));
-            if (e.Note is not null)
-            {
-                rhs += "   (" + e.Note + ")";
-            }
             bool first = true;
-            foreach (var line in Wrap(rhs, Width - head.Length, "", " + "))
+            foreach (var line in Wrap(RightHandSide(e), Width - head.Length, "", " + "))
             {
                 yield return (first ? head : new string(' ', head.Length)) + line;
                 first = false;
             }
             foreach (var d in e.Dropped)
             {
-                yield return new string(' ', head.Length) + $"dropped {Format(d.Term)}: {d.Reason}";
+                yield return new string(' ', head.Length) + Format(d);
             }
         }
     }
