@@ -165,8 +165,10 @@
     dk.replaceChildren(el('h3', {}, 'dK = I ⋆ dO′'));
     const plain = (td, label) => { td.textContent = label; };
     if (c.dilatedOutputGradient) {
+      const dilated = table(c.dilatedOutputGradient, plain);
+      dilated.id = 'dilated-grid';
       dk.append(el('p', {}, 'dO′ is dO with stride − 1 zeros inserted between neighbours; dK is the correlation of the padded input with it.'),
-        figure('dO′', 'dO with the stride\u2019s zeros', table(c.dilatedOutputGradient, plain)));
+        figure('dO′', 'dO with the stride\u2019s zeros', dilated));
     } else {
       dk.append(el('p', {}, 'Stride 1: no zeros are inserted, dO′ is dO itself and dK = I ⋆ dO.'));
     }
