@@ -124,7 +124,6 @@ public class ExplorerBrowserTests(ExplorerBrowserFixture fixture, ITestOutputHel
 
         await page.HoverAsync(Cell("dI(1,1)"));
         Assert.Equal(Unwrapped(cli, "dI(1,1) = "), await page.InnerTextAsync("#formula"));
-        await page.CheckAsync("#compact-toggle");
         await Screenshot(page, "explorer-padded-stride2.png");
     }
 
@@ -182,7 +181,11 @@ public class ExplorerBrowserTests(ExplorerBrowserFixture fixture, ITestOutputHel
         Assert.Equal(4, await page.Locator("#padded-grid td.win").CountAsync());
         Assert.Equal(4, await page.Locator("#phases li").CountAsync());
         Assert.Contains("taps K(2,2)", await page.InnerTextAsync("#phases li.current"), StringComparison.Ordinal);
+        Assert.Equal(4, await page.Locator("#phase-grid td.phase-cur").CountAsync());
+        Assert.Equal("phase 4", await page.InnerTextAsync("#phase-grid td[data-cell='dI(2,2)']"));
         await Screenshot(page, "explorer-compact-values.png");
+        await page.Locator("#compact-view").ScreenshotAsync(new LocatorScreenshotOptions { Path = ScreenshotPath("explorer-compact-rules.png") });
+        CopyToDocs("explorer-compact-rules.png");
     }
 
     [SkippableFact]
@@ -274,14 +277,28 @@ public class ExplorerBrowserTests(ExplorerBrowserFixture fixture, ITestOutputHel
 
     private async Task Screenshot(IPage page, string name)
     {
+        await page.ScreenshotAsync(new PageScreenshotOptions { Path = ScreenshotPath(name), FullPage = false });
+        CopyToDocs(name);
+    }
+
+    private string ScreenshotPath(string name)
+    {
         string dir = Path.Combine(AppContext.BaseDirectory, "explorer-screenshots");
         Directory.CreateDirectory(dir);
         string path = Path.Combine(dir, name);
-        await page.ScreenshotAsync(new PageScreenshotOptions { Path = path, FullPage = false });
         output.WriteLine("screenshot: " + path);
-        if (Environment.GetEnvironmentVariable("CONVGRAD_DOCS_SCREENSHOTS") == "1")
+        return path;
+    }
+
+    /// <summary>The screenshots that docs/derivation.md and the README show.</summary>
+    private static readonly string[] DocsPictures = ["explorer-seed-dI11.png", "explorer-padded-stride2.png", "explorer-compact-rules.png"];
+
+    /// <summary>With CONVGRAD_DOCS_SCREENSHOTS=1 a screenshot the docs show also replaces docs/NAME (how those pictures are made).</summary>
+    private static void CopyToDocs(string name)
+    {
+        if (Environment.GetEnvironmentVariable("CONVGRAD_DOCS_SCREENSHOTS") == "1" && DocsPictures.Contains(name))
         {
-            File.Copy(path, Path.Combine(TestPaths.RepoRoot, "docs", name), overwrite: true);
+            File.Copy(Path.Combine(AppContext.BaseDirectory, "explorer-screenshots", name), Path.Combine(TestPaths.RepoRoot, "docs", name), overwrite: true);
         }
     }
 }

@@ -87,9 +87,11 @@
   }
 
   function renderGrids(m) {
-    const host = $('grids');
-    host.replaceChildren();
+    const forward = el('div', { class: 'row', 'aria-label': 'forward' });
+    const backward = el('div', { class: 'row', 'aria-label': 'gradients' });
+    $('grids').replaceChildren(forward, backward);
     for (const grid of m.grids) {
+      const host = ['I', 'K', 'O'].includes(grid.name) ? forward : backward;
       const t = table(grid, (td, label) => {
         td.dataset.cell = label;
         td.append(el('span', { class: 'name' }, label), el('span', { class: 'v' }, minus(m.values.cells[label])));
@@ -178,8 +180,19 @@
       figure('rot180(K)', 'the kernel turned by 180°', table(c.rotatedKernel, plain)));
     const choose = $('window-cell');
     choose.replaceChildren(...c.windows.map((w) => el('option', { value: w.cell }, w.cell)));
-    $('phases').replaceChildren(...c.phases.map((p) => el('li', { 'data-cells': p.cells.join(' ') },
-      p.name + ': ' + (p.taps.length === 0 ? 'no tap reaches it, dI = 0 there' : 'taps ' + p.taps.join(', ')))));
+    const phaseOf = new Map();
+    c.phases.forEach((p, i) => p.cells.forEach((cell) => phaseOf.set(cell, i)));
+    const dI = m.grids.find((g) => g.name === 'dI');
+    const map = table(dI, (td, label) => {
+      const i = phaseOf.get(label);
+      td.textContent = 'phase ' + (i + 1);
+      td.classList.add('phase', 'phase' + (i % 6));
+      td.dataset.cell = label;
+    });
+    map.id = 'phase-grid';
+    $('phase-map').replaceChildren(figure('dI by phase', 'which phase computes each dI cell', map));
+    $('phases').replaceChildren(...c.phases.map((p, i) => el('li', { 'data-cells': p.cells.join(' ') },
+      'phase ' + (i + 1) + ', ' + p.name + ': ' + (p.taps.length === 0 ? 'no tap reaches it, dI = 0 there' : 'taps ' + p.taps.join(', ')))));
     const keep = windowCell && c.windows.some((w) => w.cell === windowCell) ? windowCell : c.windows[0].cell;
     setWindow(keep);
   }
@@ -203,9 +216,13 @@
     const zeros = w.taps.length - kept.length;
     $('window-sum').textContent = label + ' = ' + (kept.length === 0 ? '0' : kept.map((t) => t.under + '·' + t.tap).join(' + '))
       + (zeros > 0 ? '   (' + zeros + ' of the ' + w.taps.length + ' taps lie over zeros)' : '');
+    let current = [];
     for (const li of $('phases').children) {
-      li.classList.toggle('current', li.dataset.cells.split(' ').includes(label));
+      const inside = li.dataset.cells.split(' ').includes(label);
+      li.classList.toggle('current', inside);
+      if (inside) current = li.dataset.cells.split(' ');
     }
+    for (const td of $('phase-grid').querySelectorAll('td')) td.classList.toggle('phase-cur', current.includes(td.dataset.cell));
   }
 
   function renderValues(m) {
