@@ -119,14 +119,7 @@ internal sealed class ExplainCommand : ICommand
         var geometry = shape.Geometry(groups);
         int[] inputShape = [n, c, .. shape.Input];
         int[] weightShape = [k, c / groups, .. shape.Kernel];
-        var problem = ConvProblem.ForConv(geometry, inputShape, weightShape, "input", "kernel");
-        Int128 terms = Derivation.CountTerms(problem);
-        if (terms > MaxTerms)
-        {
-            throw new UsageException($"too large to print: this geometry has {terms} formula terms, the limit is {MaxTerms}; use smaller sizes or fewer channels");
-        }
-
-        var derivation = Derivation.Derive(geometry, inputShape, weightShape);
+        var derivation = DeriveSmall(geometry, inputShape, weightShape);
         var results = new List<VerificationResult>();
         if (values.random)
         {
@@ -144,6 +137,20 @@ internal sealed class ExplainCommand : ICommand
             return ExitCodes.CheckFailed;
         }
         return ExitCodes.Success;
+    }
+
+    /// <summary>Validates the geometry and derives its formulas, refusing (before deriving) more than <see cref="MaxTerms"/> terms.</summary>
+    /// <exception cref="ArgumentException">Invalid geometry.</exception>
+    /// <exception cref="UsageException">Too many terms.</exception>
+    internal static Derivation DeriveSmall(ConvGeometry geometry, int[] inputShape, int[] weightShape)
+    {
+        var problem = ConvProblem.ForConv(geometry, inputShape, weightShape, "input", "kernel");
+        Int128 terms = Derivation.CountTerms(problem);
+        if (terms > MaxTerms)
+        {
+            throw new UsageException($"too large to print: this geometry has {terms} formula terms, the limit is {MaxTerms}; use smaller sizes or fewer channels");
+        }
+        return Derivation.Derive(geometry, inputShape, weightShape);
     }
 
     private static int Serve(Args args, TextWriter stdout)

@@ -13,6 +13,9 @@ namespace ConvGrad.Tests;
 /// </summary>
 public sealed class ExplorerBrowserFixture : IAsyncLifetime
 {
+    /// <summary>How long a browser step may wait: generous, because the tests share a loaded machine (nothing is timed).</summary>
+    public static readonly TimeSpan Patience = TimeSpan.FromMinutes(2);
+
     /// <summary>Debian's Chromium.</summary>
     public const string ChromiumPath = "/usr/bin/chromium";
 
@@ -37,6 +40,7 @@ public sealed class ExplorerBrowserFixture : IAsyncLifetime
         {
             ExecutablePath = ChromiumPath,
             Headless = true,
+            Timeout = (float)Patience.TotalMilliseconds,
             Args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"],
         });
     }
@@ -108,8 +112,7 @@ public class ExplorerBrowserTests(ExplorerBrowserFixture fixture, ITestOutputHel
         await page.FillAsync("#f-stride", "2");
         await page.FillAsync("#f-padding", "1");
         await page.FillAsync("#f-dilation", "1");
-        await page.ClickAsync("#derive");
-        await page.WaitForURLAsync(new Regex("input=5x5"));
+        await page.RunAndWaitForNavigationAsync(() => page.ClickAsync("#derive"), new PageRunAndWaitForNavigationOptions { UrlRegex = new Regex("input=5x5") });
         await Ready(page);
 
         var cli = CliLines("--input", "5x5", "--kernel", "3x3", "--stride", "2", "--padding", "1");
@@ -134,8 +137,7 @@ public class ExplorerBrowserTests(ExplorerBrowserFixture fixture, ITestOutputHel
         await page.FillAsync("#f-input", "3x3");
         await page.FillAsync("#f-kernel", "5x5");
         await page.FillAsync("#f-stride", "1");
-        await page.ClickAsync("#derive");
-        await page.WaitForURLAsync(new Regex("kernel=5x5"));
+        await page.RunAndWaitForNavigationAsync(() => page.ClickAsync("#derive"), new PageRunAndWaitForNavigationOptions { UrlRegex = new Regex("kernel=5x5") });
         await page.WaitForSelectorAsync("body[data-ready='true']");
 
         var (code, _, err) = Cli.Run("explain", "--input", "3x3", "--kernel", "5x5");
@@ -199,6 +201,7 @@ public class ExplorerBrowserTests(ExplorerBrowserFixture fixture, ITestOutputHel
             var (code, _, err) = Cli.Run("explain", "--input", "5x5", "--kernel", "3x3", "--stride", "2", "--padding", "1", "--html", file);
             Assert.True(code == 0, err);
             await using var context = await fixture.Browser!.NewContextAsync(new BrowserNewContextOptions { Offline = true });
+            context.SetDefaultTimeout((float)ExplorerBrowserFixture.Patience.TotalMilliseconds);
             var page = await context.NewPageAsync();
             var requests = new List<string>();
             page.Request += (_, r) => requests.Add(r.Url);
@@ -220,6 +223,8 @@ public class ExplorerBrowserTests(ExplorerBrowserFixture fixture, ITestOutputHel
     {
         Skip.If(fixture.Browser is null, SkipReason);
         var page = await fixture.Browser!.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1280, Height = 900 } });
+        page.SetDefaultTimeout((float)ExplorerBrowserFixture.Patience.TotalMilliseconds);
+        page.SetDefaultNavigationTimeout((float)ExplorerBrowserFixture.Patience.TotalMilliseconds);
         page.Console += (_, m) => output.WriteLine($"console {m.Type}: {m.Text}");
         page.PageError += (_, e) => output.WriteLine("page error: " + e);
         await page.GotoAsync(fixture.Url + query);

@@ -77,15 +77,7 @@ internal sealed record ExplorerRequest(ExplainGeometryOptions Shape, int Seed)
     /// <exception cref="UsageException">Too many terms.</exception>
     public ExplorerModel Derive()
     {
-        var geometry = Shape.Geometry();
-        int[] inputShape = [1, 1, .. Shape.Input], weightShape = [1, 1, .. Shape.Kernel];
-        var problem = ConvProblem.ForConv(geometry, inputShape, weightShape, "input", "kernel");
-        Int128 terms = Derivation.CountTerms(problem);
-        if (terms > ExplainCommand.MaxTerms)
-        {
-            throw new UsageException($"too large to print: this geometry has {terms} formula terms, the limit is {ExplainCommand.MaxTerms}; use smaller sizes");
-        }
-        return ExplorerModel.Build(Derivation.Derive(geometry, inputShape, weightShape), Seed);
+        return ExplorerModel.Build(ExplainCommand.DeriveSmall(Shape.Geometry(), [1, 1, .. Shape.Input], [1, 1, .. Shape.Kernel]), Seed);
     }
 
     /// <summary>The query that names this request, in the CLI's forms (what the page's form shows).</summary>
