@@ -112,7 +112,7 @@ public class ExplorerBrowserTests(ExplorerBrowserFixture fixture, ITestOutputHel
         await page.FillAsync("#f-stride", "2");
         await page.FillAsync("#f-padding", "1");
         await page.FillAsync("#f-dilation", "1");
-        await page.RunAndWaitForNavigationAsync(() => page.ClickAsync("#derive"), new PageRunAndWaitForNavigationOptions { UrlRegex = new Regex("input=5x5") });
+        await Submit(page, "input=5x5");
         await Ready(page);
 
         var cli = CliLines("--input", "5x5", "--kernel", "3x3", "--stride", "2", "--padding", "1");
@@ -137,7 +137,7 @@ public class ExplorerBrowserTests(ExplorerBrowserFixture fixture, ITestOutputHel
         await page.FillAsync("#f-input", "3x3");
         await page.FillAsync("#f-kernel", "5x5");
         await page.FillAsync("#f-stride", "1");
-        await page.RunAndWaitForNavigationAsync(() => page.ClickAsync("#derive"), new PageRunAndWaitForNavigationOptions { UrlRegex = new Regex("kernel=5x5") });
+        await Submit(page, "kernel=5x5");
         await page.WaitForSelectorAsync("body[data-ready='true']");
 
         var (code, _, err) = Cli.Run("explain", "--input", "3x3", "--kernel", "5x5");
@@ -230,6 +230,14 @@ public class ExplorerBrowserTests(ExplorerBrowserFixture fixture, ITestOutputHel
         await page.GotoAsync(fixture.Url + query);
         await Ready(page);
         return page;
+    }
+
+    /// <summary>Submits the form, waiting (registered before the click) for the page whose URL holds <paramref name="urlPart"/>.</summary>
+    private static async Task Submit(IPage page, string urlPart)
+    {
+        var navigated = page.WaitForURLAsync(new Regex(Regex.Escape(urlPart)));
+        await page.ClickAsync("#derive");
+        await navigated;
     }
 
     private static async Task Ready(IPage page)
