@@ -1,4 +1,6 @@
+using System.Text.Encodings.Web;
 using System.Text.Json;
+using System.Text.Unicode;
 using ConvGrad.Explain;
 
 namespace ConvGrad.Cli.Explorer;
@@ -14,8 +16,11 @@ internal sealed record ExplorerResponse(IReadOnlyDictionary<string, string> Quer
 /// </summary>
 internal static class ExplorerApi
 {
-    /// <summary>camelCase JSON; the default encoder escapes &lt;, &gt; and &amp;, so the JSON can sit inside a &lt;script&gt; element.</summary>
-    public static JsonSerializerOptions Json { get; } = new(JsonSerializerDefaults.Web);
+    /// <summary>
+    /// camelCase JSON with the formulas' symbols (·, ⋆, ′) written as they are; the encoder still escapes &lt;, &gt;,
+    /// &amp; and quotes, so the JSON can sit inside a &lt;script&gt; element.
+    /// </summary>
+    public static JsonSerializerOptions Json { get; } = new(JsonSerializerDefaults.Web) { Encoder = JavaScriptEncoder.Create(UnicodeRanges.All) };
 
     /// <summary>Answers one query.</summary>
     public static (int Status, string Body) Answer(IEnumerable<KeyValuePair<string, string>> query)

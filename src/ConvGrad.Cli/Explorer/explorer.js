@@ -63,7 +63,7 @@
   }
 
   function table(grid, decorate) {
-    const t = el('table', { class: 'grid', 'data-tensor': grid.name, 'aria-label': grid.name });
+    const t = el('table', { class: grid.columns > 8 ? 'grid dense' : 'grid', 'data-tensor': grid.name, 'aria-label': grid.name });
     for (let r = 0; r < grid.rows; r++) {
       const tr = el('tr');
       for (let c = 0; c < grid.columns; c++) {
