@@ -1,17 +1,62 @@
 using ConvGrad.Cpu.Depthwise;
 using ConvGrad.Cpu.Gemm;
+using Avx512Tile = ConvGrad.Cpu.Gemm.Tile12x32Avx512;
 
 namespace ConvGrad.Cpu;
 
 /// <summary>
-/// The fast CPU engine: every pass is a blocked SGEMM (<see cref="GemmDriver"/> around the 6×16 FMA micro-kernel) whose
+/// The fast CPU engine on one ISA tier: every pass is a blocked SGEMM (<see cref="GemmDriver{TK}"/> around the tier's
+/// register tile: <see cref="Tile12x32Avx512"/>, <see cref="Tile6x16Avx2"/> or <see cref="Tile6x8Portable"/>) whose
 /// packers read the tensors through the convolution geometry, so no im2col matrix and no zero-inserted dY is ever built.
 /// One entry point per pass picks the kernel from the geometry; work is split statically over the persistent
-/// <see cref="WorkerPool"/> by output tiles, so results are bitwise the same for any thread count.
+/// <see cref="WorkerPool"/> by output tiles, so results are bitwise the same for any thread count within a tier.
 /// </summary>
 internal sealed unsafe class FastBackend : IConvBackend
 {
-    public static FastBackend Instance { get; } = new();
+    private static readonly FastBackend[] s_byTier = [new(IsaTier.Portable), new(IsaTier.Avx2), new(IsaTier.Avx512)];
+
+    private FastBackend(IsaTier tier) => Tier = tier;
+
+    /// <summary>The engine on the widest tier of this process.</summary>
+    public static FastBackend Instance => For(IsaTiers.Best);
+
+    /// <summary>The engine on tier <paramref name="tier"/> (which the caller has checked this process supports: <see cref="IsaTiers.Resolve"/>).</summary>
+    public static FastBackend For(IsaTier tier) => s_byTier[(int)tier];
+
+    /// <summary>The instruction-set tier every kernel of this instance runs on.</summary>
+    public IsaTier Tier { get; }
+
+    /// <summary>The GEMM tile of a tier, as bench and explain name it (e.g. <c>gemm12x32 avx512</c>).</summary>
+    public static string GemmKernelName(IsaTier tier) => tier switch
+    {
+        IsaTier.Avx512 => Avx512Tile.Name,
+        IsaTier.Avx2 => Tile6x16Avx2.Name,
+        _ => Tile6x8Portable.Name,
+    };
+
+    /// <summary>The name of the kernel that computes <paramref name="pass"/> of <paramref name="p"/> on this tier.</summary>
+    public string KernelName(ConvProblem p, ConvPass pass)
+    {
+        string tier = IsaTiers.Name(Tier);
+        if (UsesDepthwiseKernels(p))
+        {
+            return DepthwiseKernels.KernelName(p, pass, DepthwiseVector(Tier)) + " " + tier;
+        }
+        if (pass == ConvPass.BackwardData && UsesFewChannelsDx(p, Tier))
+        {
+            return "dx-few-channels " + tier;
+        }
+        return GemmKernelName(Tier);
+    }
+
+    /// <summary>Whether the depthwise kernels take their Vector256 + FMA paths on <paramref name="tier"/> (AVX2 and up), else the scalar ones.</summary>
+    internal static bool DepthwiseVector(IsaTier tier) => tier >= IsaTier.Avx2 && DepthwiseKernels.VectorPath;
+
+    /// <summary>
+    /// Whether backward-data takes the direct few-channel kernel (its Vector256 FMAs need AVX2); on the portable tier
+    /// those problems take the phase GEMM.
+    /// </summary>
+    internal static bool UsesFewChannelsDx(ConvProblem p, IsaTier tier) => tier >= IsaTier.Avx2 && BackwardDataFewChannels.Applies(p);
 
     /// <summary>
     /// Problems with one input channel per group and more than one group (depthwise, with or without a channel
@@ -23,12 +68,12 @@ internal sealed unsafe class FastBackend : IConvBackend
     {
         if (UsesDepthwiseKernels(p))
         {
-            DepthwiseKernels.Forward(p, x, w, b, y, threads);
+            DepthwiseKernels.Forward(p, x, w, b, y, threads, DepthwiseVector(Tier));
             return;
         }
         fixed (float* px = x, pw = w, pb = b, py = y)
         {
-            Execute(new PassWork(ConvPass.Forward, p, px, pw, pb, py), TileSplit.Parts(p, threads));
+            Execute(new PassWork(Tier, ConvPass.Forward, p, px, pw, pb, py), TileSplit.Parts(p, threads));
         }
     }
 
@@ -36,12 +81,12 @@ internal sealed unsafe class FastBackend : IConvBackend
     {
         if (UsesDepthwiseKernels(p))
         {
-            DepthwiseKernels.BackwardData(p, dy, w, dx, threads);
+            DepthwiseKernels.BackwardData(p, dy, w, dx, threads, DepthwiseVector(Tier));
             return;
         }
         fixed (float* pdy = dy, pw = w, pdx = dx)
         {
-            Execute(new PassWork(ConvPass.BackwardData, p, pdy, pw, null, pdx), TileSplit.Parts(p, threads));
+            Execute(new PassWork(Tier, ConvPass.BackwardData, p, pdy, pw, null, pdx), TileSplit.Parts(p, threads));
         }
     }
 
@@ -49,12 +94,12 @@ internal sealed unsafe class FastBackend : IConvBackend
     {
         if (UsesDepthwiseKernels(p))
         {
-            DepthwiseKernels.BackwardWeight(p, x, dy, dw, threads);
+            DepthwiseKernels.BackwardWeight(p, x, dy, dw, threads, DepthwiseVector(Tier));
             return;
         }
         fixed (float* px = x, pdy = dy, pdw = dw)
         {
-            Execute(new PassWork(ConvPass.BackwardWeight, p, px, pdy, null, pdw), TileSplit.Parts(p, threads));
+            Execute(new PassWork(Tier, ConvPass.BackwardWeight, p, px, pdy, null, pdw), TileSplit.Parts(p, threads));
         }
     }
 
@@ -62,26 +107,40 @@ internal sealed unsafe class FastBackend : IConvBackend
     {
         if (UsesDepthwiseKernels(p))
         {
-            return DepthwiseKernels.WorkspaceBytes(p, pass, threads);
+            return DepthwiseKernels.WorkspaceBytes(p, pass, threads, DepthwiseVector(Tier));
         }
         int parts = TileSplit.Parts(p, threads);
-        return pass switch
+        if (pass == ConvPass.BackwardData && UsesFewChannelsDx(p, Tier))
         {
-            ConvPass.Forward => ForwardGemm.WorkspaceBytes(p, parts),
-            ConvPass.BackwardData => BackwardDataFewChannels.Applies(p)
-                ? BackwardDataFewChannels.WorkspaceBytes(p, parts)
-                : BackwardDataByPhases.WorkspaceBytes(p, parts),
-            _ => BackwardWeightGemm.WorkspaceBytes(p, parts),
+            return BackwardDataFewChannels.WorkspaceBytes(p, parts);
+        }
+        return Tier switch
+        {
+            IsaTier.Avx512 => GemmWorkspaceBytes<Avx512Tile>(p, pass, parts),
+            IsaTier.Avx2 => GemmWorkspaceBytes<Tile6x16Avx2>(p, pass, parts),
+            _ => GemmWorkspaceBytes<Tile6x8Portable>(p, pass, parts),
         };
     }
+
+    private static long GemmWorkspaceBytes<TK>(ConvProblem p, ConvPass pass, int parts) where TK : struct, IGemmTile => pass switch
+    {
+        ConvPass.Forward => ForwardGemm.WorkspaceBytes<TK>(p, parts),
+        ConvPass.BackwardData => BackwardDataByPhases.WorkspaceBytes<TK>(p, parts),
+        _ => BackwardWeightGemm.WorkspaceBytes<TK>(p, parts),
+    };
 
     public string Describe(ConvProblem p, ConvPass pass)
     {
         if (UsesDepthwiseKernels(p))
         {
-            return DepthwiseKernels.Describe(p, pass);
+            return DepthwiseKernels.Describe(p, pass, DepthwiseVector(Tier));
         }
-        string kernel = MicroKernel6x16.FmaSupported ? "a 6x16 AVX2/FMA micro-kernel" : "a scalar 6x16 micro-kernel (no AVX2/FMA on this machine)";
+        string kernel = Tier switch
+        {
+            IsaTier.Avx512 => $"a {Avx512Tile.MR}x{Avx512Tile.NR} AVX-512 micro-kernel ({GemmKernelName(Tier)}: {Avx512Tile.MR * Avx512Tile.NR / 16} zmm accumulators)",
+            IsaTier.Avx2 => $"a 6x16 AVX2/FMA micro-kernel ({GemmKernelName(Tier)})",
+            _ => $"a portable 6x8 Vector128 micro-kernel ({GemmKernelName(Tier)}; no AVX2/FMA intrinsics)",
+        };
         string groups = p.Groups == 1 ? "" : $" There are {p.Groups} groups; each is an independent GEMM.";
         switch (pass)
         {
@@ -100,7 +159,7 @@ internal sealed unsafe class FastBackend : IConvBackend
                     ? "With stride 1 there is a single phase: a stride-1 correlation of dY with the channel-transposed weight, each tap reading dY at its own offset, zero outside dY."
                     : $"The stride splits dX into {phases} phases (input positions with the same remainder modulo the stride); each phase is a stride-1 correlation of dY with only the kernel taps that reach it ({min} to {max} taps), so the zeros a zero-inserted dY would hold are never built and never multiplied." +
                       (empty > 0 ? $" {empty} phase(s) receive no tap at all and are written with exact zeros." : "");
-                if (BackwardDataFewChannels.Applies(p))
+                if (UsesFewChannelsDx(p, Tier))
                 {
                     string phasesText = p.UnitStride ? "With stride 1 there is a single phase." :
                         $"The stride splits dX into {phases} phases (input positions with the same remainder modulo the stride); each is a stride-1 correlation of dY with only the {min} to {max} kernel taps that reach it, so no inserted zero is built or multiplied." +
@@ -130,20 +189,20 @@ internal sealed unsafe class FastBackend : IConvBackend
     }
 
     /// <summary>One call's pass and pinned pointers; part <c>i</c> computes its static share of the output tiles.</summary>
-    private readonly struct PassWork(ConvPass pass, ConvProblem p, float* a, float* b, float* bias, float* output)
+    private readonly struct PassWork(IsaTier tier, ConvPass pass, ConvProblem p, float* a, float* b, float* bias, float* output)
     {
         public void Run(int part, int parts)
         {
             switch (pass)
             {
                 case ConvPass.Forward:
-                    ForwardPart(p, a, b, bias, output, part, parts);
+                    ForwardPart(tier, p, a, b, bias, output, part, parts);
                     break;
                 case ConvPass.BackwardData:
-                    BackwardDataPart(p, a, b, output, part, parts);
+                    BackwardDataPart(tier, p, a, b, output, part, parts);
                     break;
                 default:
-                    BackwardWeightPart(p, a, b, output, part, parts);
+                    BackwardWeightPart(tier, p, a, b, output, part, parts);
                     break;
             }
         }
@@ -153,29 +212,64 @@ internal sealed unsafe class FastBackend : IConvBackend
     /// Forward, part <paramref name="part"/> of <paramref name="parts"/>: the dispatch point for forward kernels.
     /// Depthwise problems never get here (<see cref="UsesDepthwiseKernels"/>); everything else takes the implicit-im2col GEMM.
     /// </summary>
-    internal static void ForwardPart(ConvProblem p, float* x, float* w, float* b, float* y, int part, int parts) =>
-        ForwardGemm.Run(p, x, w, b, y, part, parts);
+    internal static void ForwardPart(IsaTier tier, ConvProblem p, float* x, float* w, float* b, float* y, int part, int parts)
+    {
+        switch (tier)
+        {
+            case IsaTier.Avx512:
+                ForwardGemm.Run<Avx512Tile>(p, x, w, b, y, part, parts);
+                break;
+            case IsaTier.Avx2:
+                ForwardGemm.Run<Tile6x16Avx2>(p, x, w, b, y, part, parts);
+                break;
+            default:
+                ForwardGemm.Run<Tile6x8Portable>(p, x, w, b, y, part, parts);
+                break;
+        }
+    }
 
     /// <summary>
     /// Backward-data, part <paramref name="part"/> of <paramref name="parts"/>: the dispatch point for dX kernels.
     /// Groups with at most three input channels (first layers such as MNIST or the RGB stem) take the
     /// direct phase kernel; everything else the phase GEMM.
     /// </summary>
-    internal static void BackwardDataPart(ConvProblem p, float* dy, float* w, float* dx, int part, int parts)
+    internal static void BackwardDataPart(IsaTier tier, ConvProblem p, float* dy, float* w, float* dx, int part, int parts)
     {
-        if (BackwardDataFewChannels.Applies(p))
+        if (UsesFewChannelsDx(p, tier))
         {
             BackwardDataFewChannels.Run(p, dy, w, dx, part, parts);
+            return;
         }
-        else
+        switch (tier)
         {
-            BackwardDataByPhases.Run(p, dy, w, dx, part, parts);
+            case IsaTier.Avx512:
+                BackwardDataByPhases.Run<Avx512Tile>(p, dy, w, dx, part, parts);
+                break;
+            case IsaTier.Avx2:
+                BackwardDataByPhases.Run<Tile6x16Avx2>(p, dy, w, dx, part, parts);
+                break;
+            default:
+                BackwardDataByPhases.Run<Tile6x8Portable>(p, dy, w, dx, part, parts);
+                break;
         }
     }
 
     /// <summary>Backward-weight, part <paramref name="part"/> of <paramref name="parts"/>: the dispatch point for dW kernels (depthwise never gets here: <see cref="UsesDepthwiseKernels"/>).</summary>
-    internal static void BackwardWeightPart(ConvProblem p, float* x, float* dy, float* dw, int part, int parts) =>
-        BackwardWeightGemm.Run(p, x, dy, dw, part, parts);
+    internal static void BackwardWeightPart(IsaTier tier, ConvProblem p, float* x, float* dy, float* dw, int part, int parts)
+    {
+        switch (tier)
+        {
+            case IsaTier.Avx512:
+                BackwardWeightGemm.Run<Avx512Tile>(p, x, dy, dw, part, parts);
+                break;
+            case IsaTier.Avx2:
+                BackwardWeightGemm.Run<Tile6x16Avx2>(p, x, dy, dw, part, parts);
+                break;
+            default:
+                BackwardWeightGemm.Run<Tile6x8Portable>(p, x, dy, dw, part, parts);
+                break;
+        }
+    }
 
     private sealed class PassWorkBox(PassWork work) : IPartitionedWork
     {

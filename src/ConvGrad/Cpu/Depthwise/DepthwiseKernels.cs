@@ -106,8 +106,12 @@ internal static unsafe class DepthwiseKernels
     }
 
     /// <summary>The scratch memory (bytes) one call uses with <paramref name="threads"/> threads (each part rewrites its planes into its own buffer).</summary>
-    public static long WorkspaceBytes(ConvProblem p, ConvPass pass, int threads)
+    public static long WorkspaceBytes(ConvProblem p, ConvPass pass, int threads) => WorkspaceBytes(p, pass, threads, VectorPath);
+
+    /// <summary><see cref="WorkspaceBytes(ConvProblem, ConvPass, int)"/> on a chosen path.</summary>
+    public static long WorkspaceBytes(ConvProblem p, ConvPass pass, int threads, bool vector)
     {
+        bool VectorPath = vector;
         if (pass == ConvPass.Forward && VectorPath && DepthwiseForwardChannelBlocked.Applies(p))
         {
             return DepthwiseForwardChannelBlocked.WorkspaceFloats(p) * sizeof(float) * DepthwiseBlocking.Parts(p, ChannelBlockUnits(p), Math.Max(threads, 1));
@@ -131,8 +135,21 @@ internal static unsafe class DepthwiseKernels
     }
 
     /// <summary>A plain-words paragraph on the method, for <c>convgrad explain</c>.</summary>
-    public static string Describe(ConvProblem p, ConvPass pass)
+    public static string Describe(ConvProblem p, ConvPass pass) => Describe(p, pass, VectorPath);
+
+    /// <summary>The kernel's short name for bench rows: which of the six kernels runs <paramref name="pass"/> on the chosen path.</summary>
+    public static string KernelName(ConvProblem p, ConvPass pass, bool vector) => pass switch
     {
+        ConvPass.Forward when vector && DepthwiseForwardChannelBlocked.Applies(p) => "depthwise-blocked8",
+        ConvPass.BackwardData when vector && DepthwiseBackwardDataChannelBlocked.Applies(p) => "depthwise-blocked8",
+        ConvPass.BackwardWeight when vector && DepthwiseBackwardWeightChannelBlocked.Applies(p) => "depthwise-blocked8",
+        _ => vector ? "depthwise-rows8" : "depthwise-rows-scalar",
+    };
+
+    /// <summary><see cref="Describe(ConvProblem, ConvPass)"/> on a chosen path.</summary>
+    public static string Describe(ConvProblem p, ConvPass pass, bool vector)
+    {
+        bool VectorPath = vector;
         string path = VectorPath ? "8-wide Vector256 FMA" : "scalar (this CPU lacks AVX2/FMA)";
         string strided = p.Stride[2] > 1
             ? $" Because the width stride is {p.Stride[2]}, each input row is first de-interleaved into {p.Stride[2]} phase rows (every {p.Stride[2]}th element), so every kernel column reads a contiguous run and no vector lane is wasted."
