@@ -59,6 +59,7 @@ internal sealed class BenchCommand : ICommand
         string? only = args.Option("only");
         double minTime = args.Double("min-time", 0.5, min: 0, max: 3600);
         var device = DeviceOption.Parse(args);
+        ConvIsa isa = IsaOption.Parse(args);
         args.EnsureAllUsed();
 
         if (format is not ("table" or "csv"))
@@ -82,7 +83,7 @@ internal sealed class BenchCommand : ICommand
         var rows = SelectRows(BenchSuite.Load(suitePath), only);
         var baseline = baselineArg is null ? null : OneDnnBaseline.Load(baselineArg);
         using var gpu = device.Open();
-        var options = DeviceOption.Options(gpu, new ConvOptions { Engine = engine, Threads = threadsArg });
+        var options = DeviceOption.Options(gpu, new ConvOptions { Engine = engine, Threads = threadsArg, MaxIsa = isa });
         int threads = options.EffectiveThreads;
         if (gpu is not null)
         {
