@@ -14,32 +14,38 @@ internal sealed class BenchCommand : ICommand
     public string Summary => "time the three passes on the benchmark suite (ms, GFLOP/s, % of FMA peak)";
     public string Usage => """
         usage: convgrad bench [--suite FILE] [--threads N] [--passes fwd,dx,dw] [--format table|csv]
-                              [--baseline FILE] [--engine NAME] [--only NAME[,NAME...]] [--min-time SECONDS]
-                              [--device cpu|cuda|ilgpu-cpu]
+                              [--baseline FILE] [--engine NAME] [--isa NAME] [--only NAME[,NAME...]]
+                              [--min-time SECONDS] [--device cpu|cuda|ilgpu-cpu]
 
         Times each pass on each row of the suite CSV (default: bench/conv2d-suite.csv, looked up from the
         current folder and then from the executable's folder upwards): one warm-up, then repeated calls
         into preallocated outputs for at least --min-time seconds; the median call is reported as ms,
         GFLOP/s (FLOPs = 2·N·K·Ho·Wo·(C/groups)·R·S for every pass) and percent of this machine's fp32
-        FMA peak, which the command measures first (Vector256 FMA, 12 independent chains per thread, on
-        --threads threads; the method of bench/onednn/peak.cpp). Every row with a stride > 1 is followed by
-        the same layer at stride 1, named NAME-s1, so the cost of striding is visible.
+        FMA peak for the instruction-set tier the engine runs on, which the command measures first and
+        prints with the tier's name (12 independent FMA chains per thread in the tier's widest vectors:
+        Vector512 for avx512, Vector256 for avx2, Vector128 for portable; on --threads threads; the
+        method of bench/onednn/peak.cpp). Every row with a stride > 1 is followed by the same layer at
+        stride 1, named NAME-s1, so the cost of striding is visible. Each row names its layout (nchw:
+        the public NCHW API, any conversion included), the tier and the kernel that ran.
 
           --suite     the suite CSV (name,N,C,H,W,K,R,S,stride_h,stride_w,pad_h,pad_w,dil_h,dil_w,groups)
           --threads   worker threads (default: one per processor)
           --passes    which passes, comma-separated from fwd, dx, dw (default: all three)
           --format    table (default; aligned, with a header naming machine, threads, peak and engine)
-                      or csv (name,pass,ms,gflops,peak_pct,workspace_bytes; the header goes to stderr)
-          --baseline  the CSV of bench/onednn/run.sh --csv FILE: adds oneDNN's ms and the speed ratio
-                      ConvGrad/oneDNN (> 1: ConvGrad is faster) per row, and its geometric mean per pass
-                      (seed rows excluded)
+                      or csv (name,pass,layout,isa,kernel,ms,gflops,peak_pct,workspace_bytes; the header
+                      goes to stderr)
+          --baseline  a CSV to compare with: that of bench/onednn/run.sh --csv FILE (oneDNN), or one
+                      written by this command or by bench/torch_conv_bench.py (PyTorch) with
+                      --format csv; adds the baseline's ms and the speed ratio ConvGrad/baseline (> 1:
+                      ConvGrad is faster) per row, and its geometric mean per pass (seed rows excluded)
           --engine    one of: {engines}; default {default}
+          {isa}
           --only      time only these rows (a strided row brings its -s1 twin; NAME-s1 alone is allowed)
           --min-time  seconds of timed calls per measurement (default 0.5; 0 = a single timed call)
           {device}
                      (on a GPU device each timed call includes its host<->device copies;
                      convgrad gpu-bench times device-resident tensors)
-        """.Replace("{device}", DeviceOption.Usage, StringComparison.Ordinal).Replace("{engines}", string.Join(", ", EngineNames), StringComparison.Ordinal)
+        """.Replace("{device}", DeviceOption.Usage, StringComparison.Ordinal).Replace("{isa}", IsaOption.Usage, StringComparison.Ordinal).Replace("{engines}", string.Join(", ", EngineNames), StringComparison.Ordinal)
            .Replace("{default}", EngineName(ConvOptions.Default.Engine), StringComparison.Ordinal);
 
     public IReadOnlySet<string> Flags { get; } = new HashSet<string>();
@@ -59,6 +65,7 @@ internal sealed class BenchCommand : ICommand
         string? only = args.Option("only");
         double minTime = args.Double("min-time", 0.5, min: 0, max: 3600);
         var device = DeviceOption.Parse(args);
+        ConvIsa isa = IsaOption.Parse(args);
         args.EnsureAllUsed();
 
         if (format is not ("table" or "csv"))
@@ -80,9 +87,9 @@ internal sealed class BenchCommand : ICommand
             throw new UsageException($"no such baseline file: {baselineArg}");
         }
         var rows = SelectRows(BenchSuite.Load(suitePath), only);
-        var baseline = baselineArg is null ? null : OneDnnBaseline.Load(baselineArg);
+        var baseline = baselineArg is null ? null : BenchBaseline.Load(baselineArg);
         using var gpu = device.Open();
-        var options = DeviceOption.Options(gpu, new ConvOptions { Engine = engine, Threads = threadsArg });
+        var options = DeviceOption.Options(gpu, new ConvOptions { Engine = engine, Threads = threadsArg, MaxIsa = isa });
         int threads = options.EffectiveThreads;
         if (gpu is not null)
         {
@@ -90,19 +97,52 @@ internal sealed class BenchCommand : ICommand
             engineArg = $"{device.Name} (host tensors, copies included; gpu-bench times device-resident tensors)";
         }
 
-        double peak = FmaPeak.Measure(threads, Math.Clamp(minTime / 5, 0.02, 0.2));
+        var tier = Cpu.IsaTiers.Resolve(options.MaxIsa);
+        string isaName = gpu is not null ? device.Name : engine == ConvEngine.Fast ? Cpu.IsaTiers.Name(tier) : "scalar";
+        double peak = FmaPeak.Measure(tier, threads, Math.Clamp(minTime / 5, 0.02, 0.2));
         var report = new BenchReport(format == "csv" ? stdout : null, format == "table" ? stdout : stderr, rows, passes, baseline, peak);
-        report.Header(suitePath, engineArg, threads, minTime);
+        report.Header(suitePath, engineArg, threads, minTime, $"{Cpu.IsaTiers.Name(tier)} ({FmaPeak.Method(tier)}, 12 independent chains per thread, best of 7)");
         foreach (var row in rows)
         {
-            foreach (var (pass, ms, workspace) in Measure(row, passes, options, minTime))
+            foreach (var layout in Layouts)
             {
-                report.Row(row, pass, ms, workspace);
+                foreach (var m in Measure(row, layout, passes, options, minTime))
+                {
+                    report.Row(row, m.Pass, layout, isaName, KernelName(row, m.Pass, options, engine, gpu is not null ? device.Name : null), m.Ms, m.Workspace);
+                }
             }
         }
         report.Footer();
         return ExitCodes.Success;
     }
+
+    /// <summary>
+    /// The tensor layouts each row is timed in. <c>nchw</c>: the public NCHW API, every conversion the engine makes
+    /// included in the time (as PyTorch is timed). A fast layout adds an entry here and a case in <see cref="Measure"/>.
+    /// </summary>
+    internal static readonly string[] Layouts = ["nchw"];
+
+    /// <summary>The kernel that runs <paramref name="pass"/> of the row: the fast engine's choice on its tier, or the engine or device name.</summary>
+    private static string KernelName(BenchRow row, BenchPass pass, ConvOptions options, ConvEngine engine, string? device)
+    {
+        if (device is not null)
+        {
+            return device;
+        }
+        if (engine != ConvEngine.Fast)
+        {
+            return EngineName(engine);
+        }
+        var p = ConvProblem.ForConv(row.Geometry, row.InputShape, row.WeightShape);
+        return Cpu.FastBackend.For(Cpu.IsaTiers.Resolve(options.MaxIsa)).KernelName(p, ToConvPass(pass));
+    }
+
+    private static ConvPass ToConvPass(BenchPass pass) => pass switch
+    {
+        BenchPass.Forward => ConvPass.Forward,
+        BenchPass.BackwardData => ConvPass.BackwardData,
+        _ => ConvPass.BackwardWeight,
+    };
 
     private static BenchPass[] ParsePasses(string s)
     {
@@ -123,6 +163,9 @@ internal sealed class BenchCommand : ICommand
     }
 
     internal static string PassName(BenchPass pass) => PassNames.First(p => p.Pass == pass).Name;
+
+    /// <summary>The pass named fwd, dx or dw; null for anything else.</summary>
+    internal static BenchPass? ParsePass(string name) => PassNames.Any(p => p.Name == name) ? PassNames.First(p => p.Name == name).Pass : null;
 
     /// <summary>The suite rows to time, each strided row followed by its stride-1 twin.</summary>
     private static List<BenchRow> SelectRows(IReadOnlyList<BenchRow> suite, string? only)
@@ -149,9 +192,13 @@ internal sealed class BenchCommand : ICommand
         return expanded.Where(r => wanted.Contains(r.Name) || (r.Name.EndsWith("-s1", StringComparison.Ordinal) && wanted.Contains(r.Name[..^3]))).ToList();
     }
 
-    /// <summary>Times each pass of one row through the public API into preallocated outputs.</summary>
-    private static IEnumerable<(BenchPass Pass, double Ms, long Workspace)> Measure(BenchRow row, BenchPass[] passes, ConvOptions options, double minTime)
+    /// <summary>Times each pass of one row in one layout (nchw: through the public API) into preallocated outputs.</summary>
+    private static IEnumerable<(BenchPass Pass, double Ms, long Workspace)> Measure(BenchRow row, string layout, BenchPass[] passes, ConvOptions options, double minTime)
     {
+        if (layout != "nchw")
+        {
+            throw new ArgumentException($"unknown layout '{layout}'", nameof(layout));
+        }
         var g = row.Geometry;
         var p = ConvProblem.ForConv(g, row.InputShape, row.WeightShape);
         var random = new Random(row.Name.Length * 7919 + row.C);
@@ -219,10 +266,13 @@ internal sealed class BenchCommand : ICommand
         return t;
     }
 
-    /// <summary>Writes the results as an aligned table or as CSV, with the oneDNN comparison when a baseline is given.</summary>
+    /// <summary>The columns of <c>--format csv</c> (what <see cref="BenchBaseline"/> reads back).</summary>
+    internal const string CsvHeader = "name,pass,layout,isa,kernel,ms,gflops,peak_pct,workspace_bytes";
+
+    /// <summary>Writes the results as an aligned table or as CSV, with the baseline comparison when one is given.</summary>
     private sealed class BenchReport(
         TextWriter? csv, TextWriter info, IReadOnlyList<BenchRow> rows, BenchPass[] passes,
-        IReadOnlyDictionary<(string Name, BenchPass Pass), double>? baseline, double peak)
+        BenchBaseline? baseline, double peak)
     {
         private readonly int _nameWidth = Math.Max(4, rows.Select(r => r.Name.Length).DefaultIfEmpty(0).Max());
         private readonly Dictionary<BenchPass, List<double>> _ratios = passes.ToDictionary(p => p, _ => new List<double>());
@@ -230,41 +280,41 @@ internal sealed class BenchCommand : ICommand
 
         private bool Table => csv is null;
 
-        public void Header(string suite, string engine, int threads, double minTime)
+        private string Label => baseline?.Label ?? "";
+
+        public void Header(string suite, string engine, int threads, double minTime, string peakMethod)
         {
             info.WriteLine($"convgrad bench: suite {suite}");
             info.WriteLine($"machine: {CpuName()}, {Environment.ProcessorCount} logical processors, {RuntimeInformation.OSDescription.Trim()} {RuntimeInformation.OSArchitecture}, {RuntimeInformation.FrameworkDescription}");
             info.WriteLine(string.Create(Inv, $"engine: {engine}   threads: {threads}   timing: median of calls over >= {minTime:0.###} s after warm-up"));
-            info.WriteLine(double.IsNaN(peak)
-                ? "fp32 FMA peak: not measured (no AVX2/FMA on this CPU)"
-                : string.Create(Inv, $"fp32 FMA peak: {peak:0.0} GFLOP/s on {threads} thread(s) (Vector256 FMA, 12 independent chains per thread, best of 7)"));
+            info.WriteLine(string.Create(Inv, $"fp32 FMA peak: {peak:0.0} GFLOP/s on {threads} thread(s), tier {peakMethod}"));
             if (baseline is not null)
             {
-                info.WriteLine("vs oneDNN: speed ratio ConvGrad/oneDNN = oneDNN ms / ConvGrad ms (> 1: ConvGrad is faster)");
+                info.WriteLine($"baseline: {Label} ({baseline.Source}); speed ratio ConvGrad/{Label} = {Label} ms / ConvGrad ms (> 1: ConvGrad is faster)");
             }
             if (Table)
             {
                 info.WriteLine();
-                string head = $"{"name".PadRight(_nameWidth)}  pass  {"ms",10}  {"GFLOP/s",8}  {"% peak",6}  {"workspace",10}";
+                string head = $"{"name".PadRight(_nameWidth)}  pass  layout  {"isa",-8}  {"kernel",-30}  {"ms",10}  {"GFLOP/s",8}  {"% peak",6}  {"workspace",10}";
                 if (baseline is not null)
                 {
-                    head += $"  {"oneDNN ms",10}  {"vs oneDNN",9}";
+                    head += $"  {"base ms",10}  {"vs base",8}";
                 }
                 info.WriteLine(head);
                 info.WriteLine(new string('-', head.Length));
             }
             else
             {
-                csv!.WriteLine("name,pass,ms,gflops,peak_pct,workspace_bytes" + (baseline is null ? "" : ",onednn_ms,vs_onednn"));
+                csv!.WriteLine(CsvHeader + (baseline is null ? "" : ",baseline_ms,vs_baseline"));
             }
             info.Flush();
         }
 
-        public void Row(BenchRow row, BenchPass pass, double ms, long workspace)
+        public void Row(BenchRow row, BenchPass pass, string layout, string isa, string kernel, double ms, long workspace)
         {
             double gflops = row.Flops / (ms * 1e-3) / 1e9;
             double pct = gflops / peak * 100;
-            double? baseMs = baseline is not null && baseline.TryGetValue((row.Name, pass), out double b) ? b : null;
+            double? baseMs = baseline is not null && baseline.TryGet(row.Name, pass, layout, out double b) ? b : null;
             double? ratio = baseMs / ms;
             if (ratio is double r && !row.Name.StartsWith("seed", StringComparison.Ordinal))
             {
@@ -273,17 +323,17 @@ internal sealed class BenchCommand : ICommand
             if (Table)
             {
                 string line = string.Create(Inv,
-                    $"{row.Name.PadRight(_nameWidth)}  {PassName(pass),-4}  {Ms(ms),10}  {Rate(gflops),8}  {(double.IsNaN(pct) ? "" : pct.ToString(pct >= 0.1 ? "0.0" : "0.00", Inv) + "%"),6}  {Bytes(workspace),10}");
+                    $"{row.Name.PadRight(_nameWidth)}  {PassName(pass),-4}  {layout,-6}  {isa,-8}  {kernel,-30}  {Ms(ms),10}  {Rate(gflops),8}  {(double.IsNaN(pct) ? "" : pct.ToString(pct >= 0.1 ? "0.0" : "0.00", Inv) + "%"),6}  {Bytes(workspace),10}");
                 if (baseline is not null)
                 {
-                    line += string.Create(Inv, $"  {(baseMs is double bm ? Ms(bm) : "-"),10}  {(ratio is double rr ? rr.ToString("0.00", Inv) + "x" : "-"),9}");
+                    line += string.Create(Inv, $"  {(baseMs is double bm ? Ms(bm) : "-"),10}  {(ratio is double rr ? rr.ToString("0.00", Inv) + "x" : "-"),8}");
                 }
                 info.WriteLine(line);
                 info.Flush();
             }
             else
             {
-                string line = string.Create(Inv, $"{row.Name},{PassName(pass)},{ms:0.######},{gflops:0.###},{(double.IsNaN(pct) ? "" : pct.ToString("0.##", Inv))},{workspace}");
+                string line = string.Create(Inv, $"{row.Name},{PassName(pass)},{layout},{isa},{kernel},{ms:0.######},{gflops:0.###},{(double.IsNaN(pct) ? "" : pct.ToString("0.##", Inv))},{workspace}");
                 if (baseline is not null)
                 {
                     line += string.Create(Inv, $",{(baseMs is double bm ? bm.ToString("0.######", Inv) : "")},{(ratio is double rr ? rr.ToString("0.####", Inv) : "")}");
@@ -310,11 +360,11 @@ internal sealed class BenchCommand : ICommand
                 if (Table)
                 {
                     info.WriteLine(string.Create(Inv,
-                        $"geomean speed vs oneDNN, {PassName(pass),-3} ({list.Count} rows, seed excluded): {(geomean is double gm ? gm.ToString("0.00", Inv) + "x" : "-")}"));
+                        $"geomean speed vs {Label}, {PassName(pass),-3} ({list.Count} rows, seed excluded): {(geomean is double gm ? gm.ToString("0.00", Inv) + "x" : "-")}"));
                 }
                 else
                 {
-                    csv!.WriteLine(string.Create(Inv, $"geomean,{PassName(pass)},,,,,,{(geomean is double gm ? gm.ToString("0.####", Inv) : "")}"));
+                    csv!.WriteLine(string.Create(Inv, $"geomean,{PassName(pass)},,,,,,,,,{(geomean is double gm ? gm.ToString("0.####", Inv) : "")}"));
                 }
             }
         }

@@ -111,32 +111,71 @@ internal static class BenchSuite
 }
 
 /// <summary>
-/// The oneDNN side-by-side results written by <c>bench/onednn/run.sh --csv FILE</c>: columns
-/// <c>name,gflop,fwd_ms,fwd_gflops,bwd_data_ms,bwd_data_gflops,bwd_weight_ms,bwd_weight_gflops,impl_fwd,impl_bwd_data,impl_bwd_weight,max_rel_err,foreign_cpu_pct</c>.
+/// Times to compare <c>convgrad bench</c> with, read from either of two CSVs:
+/// <list type="bullet">
+/// <item>oneDNN's, written by <c>bench/onednn/run.sh --csv FILE</c>: one line per suite row, columns
+/// <c>name,gflop,fwd_ms,fwd_gflops,bwd_data_ms,bwd_data_gflops,bwd_weight_ms,bwd_weight_gflops,impl_fwd,impl_bwd_data,impl_bwd_weight,…</c>;</item>
+/// <item>ours, written by <c>convgrad bench --format csv</c> (another build, tier or machine) or by
+/// <c>bench/torch_conv_bench.py</c> (PyTorch): one line per (row, pass, layout), columns
+/// <c>name,pass,layout,isa,kernel,ms,…</c> (<c>layout</c> optional; geomean lines are skipped).</item>
+/// </list>
+/// A row of ours matches the same name, pass and layout, else the same name and pass.
 /// </summary>
-internal static class OneDnnBaseline
+internal sealed class BenchBaseline
 {
-    private static readonly (BenchPass Pass, string Column)[] TimeColumns =
+    private static readonly (BenchPass Pass, string Column)[] OneDnnColumns =
         [(BenchPass.Forward, "fwd_ms"), (BenchPass.BackwardData, "bwd_data_ms"), (BenchPass.BackwardWeight, "bwd_weight_ms")];
 
-    public static IReadOnlyDictionary<(string Name, BenchPass Pass), double> Load(string path) => Parse(File.ReadAllLines(path), path);
+    private readonly Dictionary<(string Name, BenchPass Pass, string Layout), double> _ms;
 
-    /// <summary>Milliseconds per (row name, pass).</summary>
-    public static IReadOnlyDictionary<(string Name, BenchPass Pass), double> Parse(IReadOnlyList<string> lines, string source)
+    private BenchBaseline(string label, string source, Dictionary<(string, BenchPass, string), double> ms)
+    {
+        Label = label;
+        Source = source;
+        _ms = ms;
+    }
+
+    /// <summary>Who the baseline is, for headers: oneDNN, PyTorch, or "baseline" (a CSV of this command).</summary>
+    public string Label { get; }
+
+    /// <summary>The file it was read from.</summary>
+    public string Source { get; }
+
+    /// <summary>How many (row, pass, layout) times it holds.</summary>
+    public int Count => _ms.Count;
+
+    public static BenchBaseline Load(string path) => Parse(File.ReadAllLines(path), path);
+
+    /// <summary>The baseline's milliseconds for a row, pass and layout (or the row and pass in any layout when the file has no layouts).</summary>
+    public bool TryGet(string name, BenchPass pass, string layout, out double ms) =>
+        _ms.TryGetValue((name, pass, layout), out ms) || _ms.TryGetValue((name, pass, ""), out ms);
+
+    /// <summary>Reads either format, told apart by the header.</summary>
+    public static BenchBaseline Parse(IReadOnlyList<string> lines, string source)
     {
         if (lines.Count == 0)
         {
-            throw new InvalidDataException($"{source}: empty baseline file (expected the CSV of bench/onednn/run.sh --csv)");
+            throw new InvalidDataException($"{source}: empty baseline file (expected the CSV of bench/onednn/run.sh --csv or of convgrad bench --format csv)");
         }
         var header = lines[0].Split(',', StringSplitOptions.TrimEntries);
+        if (Array.IndexOf(header, "name") >= 0 && Array.IndexOf(header, "pass") >= 0 && Array.IndexOf(header, "ms") >= 0)
+        {
+            return ParseOurs(lines, header, source);
+        }
+        return ParseOneDnn(lines, header, source);
+    }
+
+    private static BenchBaseline ParseOneDnn(IReadOnlyList<string> lines, string[] header, string source)
+    {
         int name = Array.IndexOf(header, "name");
-        var columns = TimeColumns.Select(t => (t.Pass, t.Column, Index: Array.IndexOf(header, t.Column))).ToArray();
+        var columns = OneDnnColumns.Select(t => (t.Pass, t.Column, Index: Array.IndexOf(header, t.Column))).ToArray();
         if (name < 0 || columns.Any(c => c.Index < 0))
         {
             throw new InvalidDataException(
-                $"{source}: not a oneDNN baseline: the header needs name, {string.Join(", ", TimeColumns.Select(t => t.Column))} (written by bench/onednn/run.sh --csv)");
+                $"{source}: not a oneDNN baseline: the header needs name, {string.Join(", ", OneDnnColumns.Select(t => t.Column))} (written by bench/onednn/run.sh --csv), " +
+                "nor one of convgrad bench --format csv (name, pass, ms)");
         }
-        var result = new Dictionary<(string, BenchPass), double>();
+        var result = new Dictionary<(string, BenchPass, string), double>();
         for (int l = 1; l < lines.Count; l++)
         {
             if (string.IsNullOrWhiteSpace(lines[l]))
@@ -147,14 +186,49 @@ internal static class OneDnnBaseline
             var f = lines[l].Split(',', StringSplitOptions.TrimEntries);
             foreach (var (pass, column, i) in columns)
             {
-                if (i >= f.Length || !double.TryParse(f[i], NumberStyles.Float, CultureInfo.InvariantCulture, out double ms) || !(ms > 0) || !double.IsFinite(ms))
-                {
-                    throw new InvalidDataException($"{source}:{l + 1}: {column} must be a positive number; got '{(i < f.Length ? f[i] : "")}'");
-                }
-                result[(f[name], pass)] = ms;
+                result[(f[name], pass, "")] = Ms(f, i, column, source, l);
             }
         }
-        return result;
+        return new BenchBaseline("oneDNN", source, result);
+    }
+
+    private static BenchBaseline ParseOurs(IReadOnlyList<string> lines, string[] header, string source)
+    {
+        int name = Array.IndexOf(header, "name"), passCol = Array.IndexOf(header, "pass"), msCol = Array.IndexOf(header, "ms");
+        int layoutCol = Array.IndexOf(header, "layout"), isaCol = Array.IndexOf(header, "isa");
+        var result = new Dictionary<(string, BenchPass, string), double>();
+        var isas = new HashSet<string>(StringComparer.Ordinal);
+        for (int l = 1; l < lines.Count; l++)
+        {
+            if (string.IsNullOrWhiteSpace(lines[l]))
+            {
+                continue;
+            }
+            var f = lines[l].Split(',', StringSplitOptions.TrimEntries);
+            if (f[name] == "geomean")
+            {
+                continue;
+            }
+            var pass = BenchCommand.ParsePass(passCol < f.Length ? f[passCol] : "")
+                ?? throw new InvalidDataException($"{source}:{l + 1}: pass must be fwd, dx or dw; got '{(passCol < f.Length ? f[passCol] : "")}'");
+            string layout = layoutCol >= 0 && layoutCol < f.Length ? f[layoutCol] : "";
+            if (isaCol >= 0 && isaCol < f.Length)
+            {
+                isas.Add(f[isaCol]);
+            }
+            result[(f[name], pass, layout)] = Ms(f, msCol, "ms", source, l);
+        }
+        string label = isas.Count == 1 && isas.Single() == "pytorch" ? "PyTorch" : "baseline";
+        return new BenchBaseline(label, source, result);
+    }
+
+    private static double Ms(string[] f, int i, string column, string source, int l)
+    {
+        if (i >= f.Length || !double.TryParse(f[i], NumberStyles.Float, CultureInfo.InvariantCulture, out double ms) || !(ms > 0) || !double.IsFinite(ms))
+        {
+            throw new InvalidDataException($"{source}:{l + 1}: {column} must be a positive number; got '{(i < f.Length ? f[i] : "")}'");
+        }
+        return ms;
     }
 }
 

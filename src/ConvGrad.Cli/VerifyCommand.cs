@@ -9,7 +9,7 @@ internal sealed class VerifyCommand : ICommand
     public string Name => "verify";
     public string Summary => "check the engine against golden cases (forward, dx, dw, db)";
     public string Usage => """
-        usage: convgrad verify DIR [--engine NAME|all] [--device cpu|cuda|ilgpu-cpu] [--threads N] [--verbose]
+        usage: convgrad verify DIR [--engine NAME|all] [--isa NAME] [--device cpu|cuda|ilgpu-cpu] [--threads N] [--verbose]
 
         Runs every *.json case in DIR (the golden format: tests/data/golden/README.md) through
         forward, backward-data, backward-weight and bias gradient, compares each result with
@@ -18,11 +18,13 @@ internal sealed class VerifyCommand : ICommand
 
           --engine   one of: {engines}, or all (a case passes only when every engine passes it);
                      default {default}
+          {isa}
           {device}
           --threads  worker threads (default: one per processor)
           --verbose  also print passing cases
         """.Replace("{engines}", string.Join(", ", EngineNames), StringComparison.Ordinal)
            .Replace("{default}", EngineName(ConvOptions.Default.Engine), StringComparison.Ordinal)
+           .Replace("{isa}", IsaOption.Usage, StringComparison.Ordinal)
            .Replace("{device}", DeviceOption.Usage, StringComparison.Ordinal);
 
     public IReadOnlySet<string> Flags { get; } = new HashSet<string> { "verbose" };
@@ -38,6 +40,7 @@ internal sealed class VerifyCommand : ICommand
         string engineArg = engineOpt ?? EngineName(ConvOptions.Default.Engine);
         var device = DeviceOption.Parse(args);
         int threads = args.Int("threads", 0, min: 0, max: 1024);
+        ConvIsa isa = IsaOption.Parse(args);
         bool verbose = args.Flag("verbose");
         args.EnsureAllUsed();
         if (device.IsGpu && engineOpt is not null)
@@ -68,6 +71,10 @@ internal sealed class VerifyCommand : ICommand
             engineArg = device.Name;
             stdout.WriteLine($"device {gpu}");
         }
+        else if (engines.Contains(ConvEngine.Fast))
+        {
+            stdout.WriteLine($"isa {IsaOption.Name(new ConvOptions { MaxIsa = isa }.EffectiveIsa)}");
+        }
         int passed = 0, failed = 0;
         double worst = 0;
         foreach (var file in files)
@@ -85,7 +92,7 @@ internal sealed class VerifyCommand : ICommand
             }
             var results = gpu is not null
                 ? [GoldenCheck.Run(c, gpu.Options, device.Name)]
-                : engines.Select(e => GoldenCheck.Run(c, new ConvOptions { Engine = e, Threads = threads }, EngineName(e))).ToList();
+                : engines.Select(e => GoldenCheck.Run(c, new ConvOptions { Engine = e, Threads = threads, MaxIsa = isa }, EngineName(e))).ToList();
             bool ok = results.All(r => r.Passed);
             if (ok)
             {

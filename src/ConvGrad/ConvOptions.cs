@@ -34,12 +34,33 @@ public sealed record ConvOptions
     }
 
     /// <summary>
+    /// The widest instruction-set tier the fast engine may use (<see cref="ConvIsa.Auto"/>: the widest this machine has).
+    /// A cap above what the machine supports runs on the machine's widest tier; <see cref="EffectiveIsa"/> says which.
+    /// </summary>
+    public ConvIsa MaxIsa
+    {
+        get => _maxIsa;
+        init
+        {
+            if (!Enum.IsDefined(value))
+            {
+                throw new ArgumentException($"MaxIsa must be one of {string.Join(", ", Enum.GetNames<ConvIsa>())}; got {(int)value}", nameof(MaxIsa));
+            }
+            _maxIsa = value;
+        }
+    }
+
+    /// <summary>The tier the fast engine runs on with these options: the lower of <see cref="MaxIsa"/> and the machine's widest (never <see cref="ConvIsa.Auto"/>).</summary>
+    public ConvIsa EffectiveIsa => Cpu.IsaTiers.ToPublic(Cpu.IsaTiers.Resolve(_maxIsa));
+
+    /// <summary>
     /// A backend instance that overrides <see cref="Engine"/> (how ConvGrad.Gpu plugs a device in through
     /// <c>GpuDevice.Options</c>); null for the built-in engines.
     /// </summary>
     internal IConvBackend? Backend { get; init; }
 
     private readonly int _threads;
+    private readonly ConvIsa _maxIsa;
 
     /// <summary>The thread count to use: <see cref="Threads"/>, or the processor count when it is 0.</summary>
     public int EffectiveThreads => _threads == 0 ? Environment.ProcessorCount : _threads;

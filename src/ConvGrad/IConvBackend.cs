@@ -63,7 +63,7 @@ internal static class Backends
     public static IConvBackend For(ConvOptions options) => options.Backend ?? options.Engine switch
     {
         ConvEngine.Reference => ReferenceBackend.Instance,
-        ConvEngine.Fast => Cpu.FastBackend.Instance,
+        ConvEngine.Fast => Cpu.FastBackend.For(Cpu.IsaTiers.Resolve(options.MaxIsa)),
         _ => throw new ArgumentException($"unknown engine {options.Engine}", nameof(options)),
     };
 }

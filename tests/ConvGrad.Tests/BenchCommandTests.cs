@@ -64,25 +64,58 @@ public sealed class BenchCommandTests : IDisposable
     [Fact]
     public void Baseline_ReadsTheOneDnnColumns()
     {
-        var b = OneDnnBaseline.Parse(
+        var b = BenchBaseline.Parse(
         [
             BaselineHeader,
             "rn50-3x3-56,1.84961,12.5,147.9,13.25,139.6,15,123.3,jit:avx2,jit:avx2,jit:avx2,3.1e-07,0.4",
             "mbv2-dw3x3-28,0.0216,0.21,103,2.5,8.7,0.5,43,jit_dw:avx2,jit_dw:avx2,jit_dw:avx2,1.0e-07,1.0",
         ], "b");
         Assert.Equal(6, b.Count);
-        Assert.Equal(12.5, b[("rn50-3x3-56", BenchPass.Forward)]);
-        Assert.Equal(13.25, b[("rn50-3x3-56", BenchPass.BackwardData)]);
-        Assert.Equal(15.0, b[("rn50-3x3-56", BenchPass.BackwardWeight)]);
-        Assert.Equal(2.5, b[("mbv2-dw3x3-28", BenchPass.BackwardData)]);
+        Assert.Equal("oneDNN", b.Label);
+        Assert.Equal(12.5, Ms(b, "rn50-3x3-56", BenchPass.Forward, "nchw"));
+        Assert.Equal(13.25, Ms(b, "rn50-3x3-56", BenchPass.BackwardData, "blocked"));
+        Assert.Equal(15.0, Ms(b, "rn50-3x3-56", BenchPass.BackwardWeight, "nchw"));
+        Assert.Equal(2.5, Ms(b, "mbv2-dw3x3-28", BenchPass.BackwardData, "nchw"));
+        Assert.False(b.TryGet("no-such-row", BenchPass.Forward, "nchw", out _));
+    }
+
+    private static double Ms(BenchBaseline b, string name, BenchPass pass, string layout)
+    {
+        Assert.True(b.TryGet(name, pass, layout, out double ms), $"{name}/{pass}/{layout} missing");
+        return ms;
+    }
+
+    /// <summary>Our own CSV (another build or tier, or bench/torch_conv_bench.py) is a baseline too, matched by name, pass and layout.</summary>
+    [Fact]
+    public void Baseline_ReadsOurOwnCsv_AndPyTorchsByLayout()
+    {
+        var ours = BenchBaseline.Parse(
+        [
+            BenchCommand.CsvHeader,
+            "a,fwd,nchw,avx2,gemm6x16 avx2,1.5,10,5,100",
+            "a,dx,nchw,avx2,gemm6x16 avx2,2.5,10,5,100",
+            "a,dx,blocked,avx2,direct avx2,0.5,10,5,100",
+            "geomean,dx,,,,,,,,,1.2",
+        ], "ours");
+        Assert.Equal("baseline", ours.Label);
+        Assert.Equal(3, ours.Count);
+        Assert.Equal(1.5, Ms(ours, "a", BenchPass.Forward, "nchw"));
+        Assert.Equal(2.5, Ms(ours, "a", BenchPass.BackwardData, "nchw"));
+        Assert.Equal(0.5, Ms(ours, "a", BenchPass.BackwardData, "blocked"));
+        Assert.False(ours.TryGet("a", BenchPass.BackwardWeight, "nchw", out _));
+        var torch = BenchBaseline.Parse([BenchCommand.CsvHeader, "a,dw,nchw,pytorch,torch 1.13.1 mkldnn,3,1,,0"], "torch");
+        Assert.Equal("PyTorch", torch.Label);
+        Assert.Equal(3.0, Ms(torch, "a", BenchPass.BackwardWeight, "nchw"));
+        var bad = Assert.Throws<InvalidDataException>(() => BenchBaseline.Parse([BenchCommand.CsvHeader, "a,bwd,nchw,x,y,1,1,1,1"], "t"));
+        Assert.Contains("t:2: pass must be fwd, dx or dw", bad.Message, StringComparison.Ordinal);
     }
 
     [Fact]
     public void Baseline_WrongFile_IsRejected()
     {
-        var e = Assert.Throws<InvalidDataException>(() => OneDnnBaseline.Parse([SuiteHeader, "a,1,1,4,4,1,2,2,1,1,0,0,1,1,1"], "b"));
+        var e = Assert.Throws<InvalidDataException>(() => BenchBaseline.Parse([SuiteHeader, "a,1,1,4,4,1,2,2,1,1,0,0,1,1,1"], "b"));
         Assert.Contains("not a oneDNN baseline", e.Message, StringComparison.Ordinal);
-        var bad = Assert.Throws<InvalidDataException>(() => OneDnnBaseline.Parse([BaselineHeader, "a,1,x,1,1,1,1,1,i,i,i,0,0"], "b"));
+        var bad = Assert.Throws<InvalidDataException>(() => BenchBaseline.Parse([BaselineHeader, "a,1,x,1,1,1,1,1,i,i,i,0,0"], "b"));
         Assert.Contains("b:2: fwd_ms", bad.Message, StringComparison.Ordinal);
     }
 
@@ -93,21 +126,29 @@ public sealed class BenchCommandTests : IDisposable
         var (code, stdout, stderr) = Cli("bench", "--suite", suite, "--min-time", "0", "--format", "csv", "--threads", "1");
         Assert.True(code == 0, stderr);
         var lines = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        Assert.Equal("name,pass,ms,gflops,peak_pct,workspace_bytes", lines[0]);
+        Assert.Equal("name,pass,layout,isa,kernel,ms,gflops,peak_pct,workspace_bytes", lines[0]);
         var body = lines.Skip(1).Select(l => l.Split(',')).ToList();
         Assert.Equal(
             ["seed-4x4-k2-s2/fwd", "seed-4x4-k2-s2/dx", "seed-4x4-k2-s2/dw", "seed-4x4-k2-s2-s1/fwd", "seed-4x4-k2-s2-s1/dx", "seed-4x4-k2-s2-s1/dw",
              "tiny-dw/fwd", "tiny-dw/dx", "tiny-dw/dw"],
             body.Select(f => $"{f[0]}/{f[1]}"));
+        string isa = ConvOptions.Default.EffectiveIsa.ToString().ToLowerInvariant();
         foreach (var f in body)
         {
-            Assert.Equal(6, f.Length);
-            double ms = double.Parse(f[2], CultureInfo.InvariantCulture);
-            double gflops = double.Parse(f[3], CultureInfo.InvariantCulture);
+            Assert.Equal(9, f.Length);
+            Assert.Equal("nchw", f[2]);
+            Assert.Equal(isa, f[3]);
+            Assert.EndsWith(" " + isa, f[4], StringComparison.Ordinal);
+            double ms = double.Parse(f[5], CultureInfo.InvariantCulture);
+            double gflops = double.Parse(f[6], CultureInfo.InvariantCulture);
             Assert.True(ms > 0 && gflops >= 0);
-            Assert.True(long.Parse(f[5], CultureInfo.InvariantCulture) >= 0);
+            Assert.True(long.Parse(f[8], CultureInfo.InvariantCulture) >= 0);
         }
+        // The kernel column names what the engine's dispatch picks: depthwise kernels for tiny-dw, the tier's GEMM for the seed's forward.
+        Assert.StartsWith("depthwise-", body.Single(f => f[0] == "tiny-dw" && f[1] == "fwd")[4], StringComparison.Ordinal);
+        Assert.Equal(Cpu.FastBackend.GemmKernelName(Cpu.IsaTiers.Best), body.Single(f => f[0] == "seed-4x4-k2-s2" && f[1] == "fwd")[4]);
         Assert.Contains("fp32 FMA peak", stderr, StringComparison.Ordinal);
+        Assert.Contains($"tier {isa} (", stderr, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -120,20 +161,37 @@ public sealed class BenchCommandTests : IDisposable
         var (code, stdout, stderr) = Cli("bench", "--suite", suite, "--baseline", baseline, "--min-time", "0", "--format", "csv", "--threads", "1", "--passes", "dx,fwd");
         Assert.True(code == 0, stderr);
         var lines = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        Assert.Equal("name,pass,ms,gflops,peak_pct,workspace_bytes,onednn_ms,vs_onednn", lines[0]);
+        Assert.Equal("name,pass,layout,isa,kernel,ms,gflops,peak_pct,workspace_bytes,baseline_ms,vs_baseline", lines[0]);
         var rows = lines.Skip(1).Select(l => l.Split(',')).ToList();
         var tinyDx = rows.Single(f => f[0] == "tiny-dw" && f[1] == "dx");
-        double ratio = double.Parse(tinyDx[7], CultureInfo.InvariantCulture);
+        double ratio = double.Parse(tinyDx[10], CultureInfo.InvariantCulture);
         // ratio = oneDNN ms / ConvGrad ms, checked to the precision the CSV carries: ms is printed to 6 decimals and
         // the ratio to 4, so 60 / printed-ms may differ from the printed ratio by ratio·(0.5e-6 / ms) + 0.5e-4 at most.
         // (Rounding both to 3 decimals failed whenever the two straddled a rounding boundary, e.g. 3278.6885 vs 3278.68852.)
-        double ms = double.Parse(tinyDx[2], CultureInfo.InvariantCulture);
+        double ms = double.Parse(tinyDx[5], CultureInfo.InvariantCulture);
         Assert.InRange(Math.Abs(60 / ms - ratio), 0, ratio * (0.5e-6 / ms) + 0.5e-4 + 1e-9);
-        Assert.Equal("", rows.Single(f => f[0] == "seed-4x4-k2-s2-s1" && f[1] == "fwd")[7]); // twins have no baseline
+        Assert.Equal("", rows.Single(f => f[0] == "seed-4x4-k2-s2-s1" && f[1] == "fwd")[10]); // twins have no baseline
         // The geometric mean of one non-seed row is that row's ratio: the seed's ratio is excluded.
         var geoDx = rows.Single(f => f[0] == "geomean" && f[1] == "dx");
-        Assert.Equal(ratio, double.Parse(geoDx[7], CultureInfo.InvariantCulture), 3);
+        Assert.Equal(ratio, double.Parse(geoDx[10], CultureInfo.InvariantCulture), 3);
         Assert.Equal(["dx", "fwd"], rows.Where(f => f[0] == "tiny-dw").Select(f => f[1]));
+    }
+
+    /// <summary>With --isa, every row and the peak name the capped tier, and the kernel is that tier's.</summary>
+    [SkippableTheory]
+    [InlineData("avx2")]
+    [InlineData("portable")]
+    public void Csv_IsaCap_NamesTheTierThatRan(string isa)
+    {
+        var cap = Enum.Parse<ConvIsa>(isa, ignoreCase: true);
+        IsaTierCases.SkipUnlessSupported(cap);
+        string suite = Write("suite.csv", SuiteHeader, "small-3x3,1,4,9,9,8,3,3,1,1,1,1,1,1,1");
+        var (code, stdout, stderr) = Cli("bench", "--suite", suite, "--min-time", "0", "--format", "csv", "--threads", "1", "--isa", isa, "--passes", "fwd");
+        Assert.True(code == 0, stderr);
+        var row = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)[1].Split(',');
+        Assert.Equal(isa, row[3]);
+        Assert.Equal(Cpu.FastBackend.GemmKernelName(Cpu.IsaTiers.Resolve(cap)), row[4]);
+        Assert.Contains($"tier {isa} (", stderr, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -145,6 +203,7 @@ public sealed class BenchCommandTests : IDisposable
         Assert.Contains($"engine: {ConvOptions.Default.Engine.ToString().ToLowerInvariant()}", stdout, StringComparison.Ordinal);
         Assert.Contains("threads: 1", stdout, StringComparison.Ordinal);
         Assert.Contains("fp32 FMA peak", stdout, StringComparison.Ordinal);
+        Assert.Contains("tier ", stdout, StringComparison.Ordinal);
         var table = stdout.Split('\n').Where(l => l.StartsWith("tiny-dw", StringComparison.Ordinal)).ToList();
         Assert.Equal(2, table.Count); // the strided row and its -s1 twin
         Assert.StartsWith("tiny-dw-s1", table[1], StringComparison.Ordinal);
@@ -154,6 +213,7 @@ public sealed class BenchCommandTests : IDisposable
     [InlineData("--format", "xml")]
     [InlineData("--passes", "fwd,bwd")]
     [InlineData("--engine", "nosuch")]
+    [InlineData("--isa", "sse9")]
     [InlineData("--min-time", "-1")]
     [InlineData("--threads", "many")]
     [InlineData("--only", "no-such-row")]

@@ -99,21 +99,31 @@ public class FastEngineTests
         AssertClose(Conv.BackwardWeight(x, dy, g, c.WShape, Reference), Conv.BackwardWeight(x, dy, g, c.WShape, fast), integer, $"dw {c}");
     }
 
-    [Fact]
-    public void AllPasses_MatchReference_OnRandomGeometries() =>
-        Gen.Int.Sample(seed =>
-        {
-            var c = RandomCase(new Random(seed));
-            CheckAllPasses(c, seed, integer: false, Fast1);
-        }, iter: 150, threads: 1);
+    public static TheoryData<ConvIsa> Tiers() => IsaTierCases.Data();
 
-    [Fact]
-    public void AllPasses_AreExact_OnIntegerValuedInputs() =>
+    [SkippableTheory]
+    [MemberData(nameof(Tiers))]
+    public void AllPasses_MatchReference_OnRandomGeometries(ConvIsa isa)
+    {
+        var fast = IsaTierCases.Fast(isa, 1);
         Gen.Int.Sample(seed =>
         {
             var c = RandomCase(new Random(seed));
-            CheckAllPasses(c, seed, integer: true, Fast2);
+            CheckAllPasses(c, seed, integer: false, fast);
         }, iter: 150, threads: 1);
+    }
+
+    [SkippableTheory]
+    [MemberData(nameof(Tiers))]
+    public void AllPasses_AreExact_OnIntegerValuedInputs(ConvIsa isa)
+    {
+        var fast = IsaTierCases.Fast(isa, 2);
+        Gen.Int.Sample(seed =>
+        {
+            var c = RandomCase(new Random(seed));
+            CheckAllPasses(c, seed, integer: true, fast);
+        }, iter: 150, threads: 1);
+    }
 
     /// <summary>
     /// "Same" padding at stride 1 (output as wide as the input, split unevenly before/after for even spans): the im2col
@@ -121,8 +131,11 @@ public class FastEngineTests
     /// (including widths not above the tap offsets, which take the row-by-row path), batch 1-3, groups, integer inputs
     /// so that every element must come out exactly.
     /// </summary>
-    [Fact]
-    public void AllPasses_AreExact_WithSamePaddingAtStrideOne() =>
+    [SkippableTheory]
+    [MemberData(nameof(Tiers))]
+    public void AllPasses_AreExact_WithSamePaddingAtStrideOne(ConvIsa isa)
+    {
+        ConvOptions fast1 = IsaTierCases.Fast(isa, 1), fast2 = IsaTierCases.Fast(isa, 2);
         Gen.Int.Sample(seed =>
         {
             var rng = new Random(seed);
@@ -141,8 +154,9 @@ public class FastEngineTests
             int groups = rng.Next(1, 3), cg = rng.Next(1, 6), kg = rng.Next(1, 9);
             var g = new ConvGeometry(ones, pb, pa, dil, groups);
             var c = new Case(g, [rng.Next(1, 4), cg * groups, .. inp], [kg * groups, cg, .. ker], rng.Next(2) == 0);
-            CheckAllPasses(c, seed, integer: true, rng.Next(2) == 0 ? Fast1 : Fast2);
+            CheckAllPasses(c, seed, integer: true, rng.Next(2) == 0 ? fast1 : fast2);
         }, iter: 120, threads: 1);
+    }
 
     /// <summary>The two 1×1 rows above take the two forward B paths (packed for small images, X read in place otherwise).</summary>
     [Fact]
@@ -154,22 +168,45 @@ public class FastEngineTests
         Assert.False(ForwardGemm.ReadsInPlace(ConvProblem.ForConv(ConvGeometry.Uniform(2, stride: 2, padding: 0), [2, 260, 46, 46], [7, 260, 1, 1])));
     }
 
-    /// <summary>Sizes past every blocking boundary: M &gt; MC and not a multiple of MR, N &gt; NC and not a multiple of NR, reductions &gt; KC.</summary>
-    [Theory]
-    [InlineData(1, 30, 46, 46, 150, 3, 1, 1)]  // fwd: M=150>MC, N=2116>NC, C·R=270>KC; dx: K·taps = 1350
-    [InlineData(2, 7, 37, 29, 13, 5, 2, 2)]    // stride 2, 5x5 dilated: unequal phases, edge tiles everywhere
-    [InlineData(1, 260, 5, 5, 7, 1, 1, 1)]    // 1x1 stride 1 on a small image: packed, reduction 260 > KC, N = 25 (edge panel)
-    [InlineData(2, 260, 23, 23, 7, 1, 1, 1)]  // 1x1 stride 1: B read in place (529 >= 512 positions), reduction > KC, edge panel
-    [InlineData(2, 64, 9, 11, 20, 1, 3, 1)]   // 1x1 stride 3: 8 of 9 phases empty (exact zeros)
-    [InlineData(2, 3, 70, 75, 10, 7, 2, 1)]   // stem-like: 3 channels, 7x7 stride 2 (direct few-channel dX, 32-wide vectors)
-    [InlineData(3, 1, 20, 41, 9, 3, 1, 1)]    // one input channel, rows wider than 32
-    public void AllPasses_MatchReference_AcrossBlockingBoundaries(int n, int c, int h, int w, int k, int r, int s, int d)
+    /// <summary>
+    /// Sizes past every blocking boundary of every tier's tile: M &gt; MC and not a multiple of MR, N &gt; NC and not a
+    /// multiple of NR, reductions &gt; KC. One row per (shape, tier).
+    /// </summary>
+    public static TheoryData<ConvIsa, int, int, int, int, int, int, int, int> BlockingBoundaryCases()
+    {
+        int[][] shapes =
+        [
+            [1, 30, 46, 46, 150, 3, 1, 1],  // fwd: M=150>MC, N=2116>NC, C·R=270>KC; dx: K·taps = 1350
+            [2, 7, 37, 29, 13, 5, 2, 2],  // stride 2, 5x5 dilated: unequal phases, edge tiles everywhere
+            [1, 260, 5, 5, 7, 1, 1, 1],  // 1x1 stride 1 on a small image: packed, reduction 260 > KC, N = 25 (edge panel)
+            [2, 260, 23, 23, 7, 1, 1, 1],  // 1x1 stride 1: B read in place (529 >= 512 positions), reduction > KC, edge panel
+            [2, 64, 9, 11, 20, 1, 3, 1],  // 1x1 stride 3: 8 of 9 phases empty (exact zeros)
+            [2, 3, 70, 75, 10, 7, 2, 1],  // stem-like: 3 channels, 7x7 stride 2 (direct few-channel dX, 32-wide vectors)
+            [3, 1, 20, 41, 9, 3, 1, 1],  // one input channel, rows wider than 32
+            [2, 40, 30, 31, 100, 3, 1, 1],  // M = 100 (12x32: 8 full row tiles + 4), N = 1860 (ragged last 32- and 48-wide panels)
+            [1, 97, 13, 70, 26, 1, 1, 1],  // 1x1 in place (910 positions): reduction 97, ragged 32- and 48-wide panels
+            [1, 20, 12, 12, 205, 3, 1, 1],  // M = 205 > MC of every tier (192 for AVX-512), not a multiple of any MR
+        ];
+        var data = new TheoryData<ConvIsa, int, int, int, int, int, int, int, int>();
+        foreach (var isa in IsaTierCases.All)
+        {
+            foreach (var r in shapes)
+            {
+                data.Add(isa, r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]);
+            }
+        }
+        return data;
+    }
+
+    [SkippableTheory]
+    [MemberData(nameof(BlockingBoundaryCases))]
+    public void AllPasses_MatchReference_AcrossBlockingBoundaries(ConvIsa isa, int n, int c, int h, int w, int k, int r, int s, int d)
     {
         int pad = r / 2 * d;
         var g = new ConvGeometry([s, s], [pad, pad], [pad, pad], [d, d]);
         var cs = new Case(g, [n, c, h, w], [k, c, r, r], true);
-        CheckAllPasses(cs, 7, integer: false, Fast2);
-        CheckAllPasses(cs, 8, integer: true, Fast1);
+        CheckAllPasses(cs, 7, integer: false, IsaTierCases.Fast(isa, 2));
+        CheckAllPasses(cs, 8, integer: true, IsaTierCases.Fast(isa, 1));
     }
 
     /// <summary>
@@ -219,9 +256,12 @@ public class FastEngineTests
         AssertClose(ConvTranspose.BackwardWeight(x, dy, g, w.Shape, Reference), ConvTranspose.BackwardWeight(x, dy, g, w.Shape, Fast1), false, "transposed dw");
     }
 
-    /// <summary>Each pass split into 1, 2 or 3 static parts (what the worker pool runs) gives the same bits.</summary>
-    [Fact]
-    public unsafe void AllPasses_AreBitwiseEqual_ForAnyNumberOfParts() =>
+    /// <summary>Each pass split into 1, 2 or 3 static parts (what the worker pool runs) gives the same bits, on every tier.</summary>
+    [SkippableTheory]
+    [MemberData(nameof(Tiers))]
+    public unsafe void AllPasses_AreBitwiseEqual_ForAnyNumberOfParts(ConvIsa isa)
+    {
+        var tier = IsaTierCases.Tier(isa);
         Gen.Int.Sample(seed =>
         {
             var rng = new Random(seed);
@@ -242,9 +282,9 @@ public class FastEngineTests
                 {
                     for (int part = 0; part < parts; part++)
                     {
-                        FastBackend.ForwardPart(p, px, pw, pb, py, part, parts);
-                        FastBackend.BackwardDataPart(p, pdy, pw, pdx, part, parts);
-                        FastBackend.BackwardWeightPart(p, px, pdy, pdw, part, parts);
+                        Plan(p, ConvPass.Forward, tier).RunPart(px, pw, pb, py, part, parts);
+                        Plan(p, ConvPass.BackwardData, tier).RunPart(pdy, pw, null, pdx, part, parts);
+                        Plan(p, ConvPass.BackwardWeight, tier).RunPart(px, pdy, null, pdw, part, parts);
                     }
                 }
                 results[3 * (parts - 1)] = y.ToArray();
@@ -256,20 +296,30 @@ public class FastEngineTests
                 Assert.True(results[i % 3].AsSpan().SequenceEqual(results[i]), $"pass {i % 3} differs with {i / 3 + 1} parts: {c}");
             }
         }, iter: 60, threads: 1);
+    }
 
-    [Fact]
-    public void AllPasses_AreBitwiseEqual_WithOneAndTwoThreads()
+    /// <summary>The plan's own kernel, except that depthwise problems (which split their work themselves) run the GEMM here.</summary>
+    private static ConvPlan Plan(ConvProblem p, ConvPass pass, IsaTier tier)
     {
+        var plan = ConvPlan.Create(p, pass, tier, 1);
+        return plan.Kernel == ConvKernel.Depthwise ? ConvPlan.WithKernel(p, pass, tier, ConvKernel.Gemm, 1) : plan;
+    }
+
+    [SkippableTheory]
+    [MemberData(nameof(Tiers))]
+    public void AllPasses_AreBitwiseEqual_WithOneAndTwoThreads(ConvIsa isa)
+    {
+        ConvOptions fast1 = IsaTierCases.Fast(isa, 1), fast2 = IsaTierCases.Fast(isa, 2);
         var g = new ConvGeometry([2, 2], [1, 1], [1, 1], [1, 1]);
         var rng = new Random(11);
         var x = Random(rng, [3, 24, 30, 30], false);
         var w = Random(rng, [40, 24, 3, 3], false);
         var b = Random(rng, [40], false);
-        var y1 = Conv.Forward(x, w, b, g, Fast1);
+        var y1 = Conv.Forward(x, w, b, g, fast1);
         var dy = Random(rng, y1.Shape.ToArray(), false);
-        Assert.Equal(y1.ToArray(), Conv.Forward(x, w, b, g, Fast2).ToArray());
-        Assert.Equal(Conv.BackwardData(dy, w, g, x.Shape, Fast1).ToArray(), Conv.BackwardData(dy, w, g, x.Shape, Fast2).ToArray());
-        Assert.Equal(Conv.BackwardWeight(x, dy, g, w.Shape, Fast1).ToArray(), Conv.BackwardWeight(x, dy, g, w.Shape, Fast2).ToArray());
+        Assert.Equal(y1.ToArray(), Conv.Forward(x, w, b, g, fast2).ToArray());
+        Assert.Equal(Conv.BackwardData(dy, w, g, x.Shape, fast1).ToArray(), Conv.BackwardData(dy, w, g, x.Shape, fast2).ToArray());
+        Assert.Equal(Conv.BackwardWeight(x, dy, g, w.Shape, fast1).ToArray(), Conv.BackwardWeight(x, dy, g, w.Shape, fast2).ToArray());
     }
 
     [Fact]
@@ -300,7 +350,7 @@ public class FastEngineTests
     }
 
     /// <summary>The FMA micro-kernel and the scalar fallback compute the same FMA chains, so they agree bit for bit.</summary>
-    [Theory]
+    [SkippableTheory]
     [InlineData(1, 16)]
     [InlineData(3, 16)]
     [InlineData(4, 21)]
@@ -308,10 +358,7 @@ public class FastEngineTests
     [InlineData(256, 40)]
     public unsafe void MicroKernel_Fma_EqualsScalarFallback(int kc, int ldb)
     {
-        if (!MicroKernel6x16.FmaSupported)
-        {
-            return; // nothing to compare on a machine without AVX2/FMA
-        }
+        Skip.IfNot(MicroKernel6x16.FmaSupported, "no AVX2/FMA on this machine: nothing to compare");
         var rng = new Random(kc);
         float[] a = Enumerable.Range(0, kc * 6).Select(_ => (float)rng.NextDouble() - 0.5f).ToArray();
         float[] b = Enumerable.Range(0, kc * ldb).Select(_ => (float)rng.NextDouble() - 0.5f).ToArray();
@@ -327,16 +374,66 @@ public class FastEngineTests
                 MicroKernel6x16.Scalar6x16(kc, pa, pb, ldb, pc2, ldc, mode == 1 ? pbias : null, mode == 2);
             }
             Assert.Equal(c2, c1);
-            // The kernel really computed something: compare one element with a float64 dot product.
-            double dot = mode == 1 ? bias[0] : 0;
-            for (int k = 0; k < kc; k++)
+        }
+    }
+
+    /// <summary>
+    /// Every tier's register tile computes, for every element, the FMA chain over k in order (from C, the row's bias
+    /// or 0): the same bits as a scalar <c>MathF.FusedMultiplyAdd</c> chain, and close to a float64 dot product.
+    /// </summary>
+    [SkippableTheory]
+    [InlineData("gemm12x32 avx512", 1, 32)]
+    [InlineData("gemm12x32 avx512", 5, 40)]
+    [InlineData("gemm12x32 avx512", 256, 70)]
+    [InlineData("gemm8x48 avx512", 3, 48)]
+    [InlineData("gemm8x48 avx512", 193, 50)]
+    [InlineData("gemm6x16 avx2", 7, 16)]
+    [InlineData("gemm6x16 avx2", 256, 40)]
+    [InlineData("gemm6x8 portable", 1, 8)]
+    [InlineData("gemm6x8 portable", 130, 11)]
+    public void Tile_EqualsScalarFmaChain(string tile, int kc, int ldb)
+    {
+        switch (tile)
+        {
+            case "gemm12x32 avx512": CheckTile<Tile12x32Avx512>(kc, ldb); break;
+            case "gemm8x48 avx512": CheckTile<Tile8x48Avx512>(kc, ldb); break;
+            case "gemm6x16 avx2": CheckTile<Tile6x16Avx2>(kc, ldb); break;
+            default: CheckTile<Tile6x8Portable>(kc, ldb); break;
+        }
+    }
+
+    private static unsafe void CheckTile<TK>(int kc, int ldb) where TK : struct, IGemmTile
+    {
+        IsaTierCases.SkipUnlessSupported(IsaTiers.ToPublic(TK.Tier));
+        int mr = TK.MR, nr = TK.NR, ldc = nr + 3;
+        var rng = new Random(kc * 31 + nr);
+        float[] a = Enumerable.Range(0, kc * mr).Select(_ => (float)rng.NextDouble() - 0.5f).ToArray();
+        float[] b = Enumerable.Range(0, kc * ldb).Select(_ => (float)rng.NextDouble() - 0.5f).ToArray();
+        float[] bias = Enumerable.Range(0, mr).Select(_ => (float)rng.NextDouble()).ToArray();
+        for (int mode = 0; mode < 3; mode++)
+        {
+            float[] c = Enumerable.Range(0, mr * ldc).Select(_ => (float)rng.NextDouble()).ToArray();
+            float[] expected = (float[])c.Clone();
+            for (int i = 0; i < mr; i++)
             {
-                dot += (double)a[k * 6] * b[k * ldb];
+                for (int j = 0; j < nr; j++)
+                {
+                    float acc = mode == 2 ? c[i * ldc + j] : mode == 1 ? bias[i] : 0f;
+                    double dot = acc;
+                    for (int k = 0; k < kc; k++)
+                    {
+                        acc = MathF.FusedMultiplyAdd(a[k * mr + i], b[k * ldb + j], acc);
+                        dot += (double)a[k * mr + i] * b[k * ldb + j];
+                    }
+                    expected[i * ldc + j] = acc;
+                    Assert.True(Math.Abs(dot - acc) < 1e-4 * (1 + Math.Abs(dot)), $"{TK.Name}: scalar chain {acc} vs {dot}");
+                }
             }
-            if (mode != 2)
+            fixed (float* pa = a, pb = b, pbias = bias, pc = c)
             {
-                Assert.True(Math.Abs(dot - c1[0]) < 1e-4 * (1 + Math.Abs(dot)), $"mode {mode}: {c1[0]} vs {dot}");
+                TK.Run(kc, pa, pb, ldb, pc, ldc, mode == 1 ? pbias : null, mode == 2);
             }
+            Assert.Equal(expected, c);
         }
     }
 
@@ -380,6 +477,7 @@ public class FastEngineTests
     {
         var p = ConvProblem.ForConv(ConvGeometry.Uniform(2, stride: 2), [1, 4, 8, 8], [4, 4, 1, 1]);
         string text = FastBackend.Instance.Describe(p, ConvPass.BackwardData);
+        Assert.Contains(FastBackend.GemmKernelName(IsaTiers.Best), text);
         Assert.Contains("4 phases", text);
         Assert.Contains("3 phase(s) receive no tap", text);
         Assert.True(FastBackend.Instance.WorkspaceBytes(p, ConvPass.BackwardData, 2) > 0);

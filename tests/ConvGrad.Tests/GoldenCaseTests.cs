@@ -2,7 +2,7 @@ using ConvGrad.Verification;
 
 namespace ConvGrad.Tests;
 
-/// <summary>Every bundled golden case (PyTorch float64) passes on every engine, exactly for integer-valued cases.</summary>
+/// <summary>Every bundled golden case (PyTorch float64) passes on every engine and every ISA tier of the fast engine, exactly for integer-valued cases.</summary>
 public class GoldenCaseTests
 {
     public static TheoryData<string> Cases()
@@ -11,6 +11,19 @@ public class GoldenCaseTests
         foreach (var f in TestPaths.GoldenFiles)
         {
             data.Add(Path.GetFileName(f));
+        }
+        return data;
+    }
+
+    public static TheoryData<string, ConvIsa> CasesByTier()
+    {
+        var data = new TheoryData<string, ConvIsa>();
+        foreach (var isa in IsaTierCases.All)
+        {
+            foreach (var f in TestPaths.GoldenFiles)
+            {
+                data.Add(Path.GetFileName(f), isa);
+            }
         }
         return data;
     }
@@ -31,6 +44,21 @@ public class GoldenCaseTests
             {
                 Assert.All(r.Errors, e => Assert.Equal(0.0, e.MaxAbsError));
             }
+        }
+    }
+
+    /// <summary>The fast engine capped at each tier (a tier this machine lacks is reported as skipped).</summary>
+    [SkippableTheory]
+    [MemberData(nameof(CasesByTier))]
+    public void Case_PassesWithinGoldenTolerance_OnEveryIsaTier(string file, ConvIsa isa)
+    {
+        var options = IsaTierCases.Fast(isa, 2);
+        var c = GoldenCase.Load(Path.Combine(TestPaths.GoldenDir, file));
+        var r = GoldenCheck.Run(c, options, $"fast {isa}");
+        Assert.True(r.Passed, $"{file} on fast {isa}: {r.Failure} {string.Join(", ", r.Errors.Select(e => $"{e.Tensor} {e.Relative:e2}"))}");
+        if (c.IntegerValued)
+        {
+            Assert.All(r.Errors, e => Assert.Equal(0.0, e.MaxAbsError));
         }
     }
 }

@@ -17,13 +17,13 @@ namespace ConvGrad.Cpu;
 /// </summary>
 internal static unsafe class BackwardDataByPhases
 {
-    public static void Run(ConvProblem p, float* dy, float* w, float* dx, int part, int parts)
+    public static void Run<TK>(ConvProblem p, float* dy, float* w, float* dx, int part, int parts) where TK : struct, IGemmTile
     {
         var ws = GemmWorkspace.ForThisThread();
         int ks = p.KerSpatial;
         int maxPhase = MaxPhasePixels(p);
         int axisScratch = 2 * (p.Ker[0] + p.Ker[1] + p.Ker[2]);
-        ws.Ensure(GemmDriver.PackedAFloats(p.Cg, p.Kg * ks), GemmDriver.PackedBFloats(p.N * maxPhase, p.Kg * ks), 4 * ks + axisScratch + maxPhase);
+        ws.Ensure(GemmDriver<TK>.PackedAFloats(p.Cg, p.Kg * ks), GemmDriver<TK>.PackedBFloats(p.N * maxPhase, p.Kg * ks), 4 * ks + axisScratch + maxPhase);
         int* tapOff = ws.Ints, tapW = tapOff + 3 * ks, axis = tapW + ks, colTable = axis + axisScratch;
         var r0 = new Span<int>(axis, p.Ker[0]); var o0 = new Span<int>(axis + p.Ker[0], p.Ker[0]);
         int* a1 = axis + 2 * p.Ker[0];
@@ -63,7 +63,7 @@ internal static unsafe class BackwardDataByPhases
 
             // Columns run over images × phase pixels (the batch folded in); colOff maps a phase pixel to its dX plane offset.
             int cols = p.N * pixels;
-            TileSplit.Of(p.Cg, cols, part, parts, out int m0, out int m1, out int j0, out int j1);
+            TileSplit.Of<TK>(p.Cg, cols, part, parts, out int m0, out int m1, out int j0, out int j1);
             if (m1 <= m0 || j1 <= j0)
             {
                 continue;
@@ -94,9 +94,9 @@ internal static unsafe class BackwardDataByPhases
                     WriteZeros(c, m0, m1, j0, j1);
                     continue;
                 }
-                var pa = new PhaseWeightsA(w + (nint)g * p.Kg * p.Cg * ks, p.Cg, ks, taps, tapW);
-                var pb = new Im2ColPanelsB(dy + (nint)g * p.Kg * p.OutSpatial, p.OutSpatial, (nint)p.K * p.OutSpatial, p.N, taps, tapOff, p.Out, unit, grid);
-                GemmDriver.Run(ref pa, ref pb, p.Kg * taps, c, m0, m1, j0, j1, ws);
+                var pa = new PhaseWeightsA<TK>(w + (nint)g * p.Kg * p.Cg * ks, p.Cg, ks, taps, tapW);
+                var pb = new Im2ColPanelsB<TK>(dy + (nint)g * p.Kg * p.OutSpatial, p.OutSpatial, (nint)p.K * p.OutSpatial, p.N, taps, tapOff, p.Out, unit, grid);
+                GemmDriver<TK>.Run(ref pa, ref pb, p.Kg * taps, c, m0, m1, j0, j1, ws);
             }
         }
     }
@@ -127,12 +127,12 @@ internal static unsafe class BackwardDataByPhases
     private static int MaxPhasePixels(ConvProblem p) =>
         PhaseCount(p.In[0], 0, p.Stride[0]) * PhaseCount(p.In[1], 0, p.Stride[1]) * PhaseCount(p.In[2], 0, p.Stride[2]);
 
-    public static long WorkspaceBytes(ConvProblem p, int parts)
+    public static long WorkspaceBytes<TK>(ConvProblem p, int parts) where TK : struct, IGemmTile
     {
         int kr = p.Kg * p.KerSpatial, maxPhase = MaxPhasePixels(p);
-        return parts * (4L * (GemmDriver.PackedAFloats(p.Cg, kr) + GemmDriver.PackedBFloats(Math.Max(1, p.N * maxPhase / parts), kr))
+        return parts * (4L * (GemmDriver<TK>.PackedAFloats(p.Cg, kr) + GemmDriver<TK>.PackedBFloats(Math.Max(1, p.N * maxPhase / parts), kr))
             + 4L * (4 * p.KerSpatial + 2 * (p.Ker[0] + p.Ker[1] + p.Ker[2]) + maxPhase)
-            + (p.UnitStride ? 0 : 4L * p.Cg * GemmBlocking.StageColumns(p.Cg)));
+            + (p.UnitStride ? 0 : 4L * p.Cg * GemmBlocking.StageColumns(p.Cg, TK.NR, TK.NC)));
     }
 
     /// <summary>The non-empty-grid phases of the problem, how many have no tap, and the fewest / most taps of one phase (for <c>Describe</c>).</summary>

@@ -14,11 +14,11 @@ namespace ConvGrad.Cpu;
 /// </summary>
 internal static unsafe class ForwardGemm
 {
-    public static void Run(ConvProblem p, float* x, float* w, float* b, float* y, int part, int parts)
+    public static void Run<TK>(ConvProblem p, float* x, float* w, float* b, float* y, int part, int parts) where TK : struct, IGemmTile
     {
         int kr = p.Cg * p.KerSpatial;
         var ws = GemmWorkspace.ForThisThread();
-        ws.Ensure(GemmDriver.PackedAFloats(p.Kg, kr), GemmDriver.PackedBFloats(p.N * p.OutSpatial, kr), 3 * p.KerSpatial);
+        ws.Ensure(GemmDriver<TK>.PackedAFloats(p.Kg, kr), GemmDriver<TK>.PackedBFloats(p.N * p.OutSpatial, kr), 3 * p.KerSpatial);
         int* tapOff = ws.Ints;
         ConvTaps.ForwardOffsets(p, tapOff);
         // The batch is folded into the columns (one GEMM per group over N·P columns: fewer edge tiles, A packed once per
@@ -26,13 +26,13 @@ internal static unsafe class ForwardGemm
         bool inPlace = ReadsInPlace(p);
         int images = inPlace ? 1 : p.N;
         int cols = images * p.OutSpatial;
-        TileSplit.Of(p.Kg, cols, part, parts, out int m0, out int m1, out int n0, out int n1);
+        TileSplit.Of<TK>(p.Kg, cols, part, parts, out int m0, out int m1, out int n0, out int n1);
         for (int n = 0; n < p.N; n += images)
         {
             for (int g = 0; g < p.Groups; g++)
             {
-                var pa = new RowPanelsA(w + (nint)g * p.Kg * kr, kr, kr, 0);
-                var pb = new Im2ColPanelsB(x + ((nint)n * p.C + g * p.Cg) * p.InSpatial, p.InSpatial, (nint)p.C * p.InSpatial,
+                var pa = new RowPanelsA<TK>(w + (nint)g * p.Kg * kr, kr, kr, 0);
+                var pb = new Im2ColPanelsB<TK>(x + ((nint)n * p.C + g * p.Cg) * p.InSpatial, p.InSpatial, (nint)p.C * p.InSpatial,
                     images, p.KerSpatial, tapOff, p.In, p.Stride, p.Out);
                 var c = new GemmOutput
                 {
@@ -42,7 +42,7 @@ internal static unsafe class ForwardGemm
                     SegLen = p.OutSpatial,
                     SegStride = (nint)p.K * p.OutSpatial,
                 };
-                GemmDriver.Run(ref pa, ref pb, kr, c, m0, m1, n0, n1, ws);
+                GemmDriver<TK>.Run(ref pa, ref pb, kr, c, m0, m1, n0, n1, ws);
             }
         }
     }
@@ -59,9 +59,9 @@ internal static unsafe class ForwardGemm
     public static bool ReadsInPlace(ConvProblem p) =>
         p.KerSpatial == 1 && p.UnitStride && p.Pad[0] == 0 && p.Pad[1] == 0 && p.Pad[2] == 0 && p.OutSpatial >= InPlaceMinPositions;
 
-    public static long WorkspaceBytes(ConvProblem p, int parts)
+    public static long WorkspaceBytes<TK>(ConvProblem p, int parts) where TK : struct, IGemmTile
     {
         int kr = p.Cg * p.KerSpatial;
-        return parts * (4L * (GemmDriver.PackedAFloats(p.Kg, kr) + GemmDriver.PackedBFloats(Math.Max(1, p.N * p.OutSpatial / parts), kr)) + 12L * p.KerSpatial);
+        return parts * (4L * (GemmDriver<TK>.PackedAFloats(p.Kg, kr) + GemmDriver<TK>.PackedBFloats(Math.Max(1, p.N * p.OutSpatial / parts), kr)) + 12L * p.KerSpatial);
     }
 }

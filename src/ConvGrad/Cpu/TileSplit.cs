@@ -1,16 +1,18 @@
+using ConvGrad.Cpu.Gemm;
 using static ConvGrad.Cpu.Gemm.GemmBlocking;
 
 namespace ConvGrad.Cpu;
 
 /// <summary>
-/// The static split of one GEMM's M×N tiles among parts: along columns when there are enough NR-wide column tiles,
+/// The static split of one GEMM's M×N tiles (of the tier's tile <c>TK</c>) among parts: along columns when there are enough NR-wide column tiles,
 /// else along MR-high rows. Boundaries are whole tiles, so every element belongs to the same tile (and gets the same
 /// summation) whatever the number of parts.
 /// </summary>
 internal static class TileSplit
 {
-    public static void Of(int m, int n, int part, int parts, out int m0, out int m1, out int n0, out int n1)
+    public static void Of<TK>(int m, int n, int part, int parts, out int m0, out int m1, out int n0, out int n1) where TK : struct, IGemmTile
     {
+        int MR = TK.MR, NR = TK.NR;
         m0 = 0; m1 = m; n0 = 0; n1 = n;
         if (parts <= 1)
         {

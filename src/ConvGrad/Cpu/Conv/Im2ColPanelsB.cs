@@ -10,7 +10,7 @@ namespace ConvGrad.Cpu.Conv;
 /// phase's pixels, step = 1, off = (ρ + p − r·d)/s for the taps that reach the phase. No matrix is materialised beyond
 /// one KC×NC panel. Columns may run over several images (grid after grid). A 1-tap, unit-step, zero-offset problem whose grid is the source (1×1 stride 1 pad 0) is read in place.
 /// </summary>
-internal unsafe struct Im2ColPanelsB : IPackB
+internal unsafe struct Im2ColPanelsB<TK> : IPackB where TK : struct, IGemmTile
 {
     private readonly float* _src;
     private readonly nint _chStride, _imageStride;
@@ -55,13 +55,13 @@ internal unsafe struct Im2ColPanelsB : IPackB
 
     /// <remarks>
     /// Row-major over the reduction: for each (channel, tap) the nc columns are read as runs along source rows and
-    /// written to the 16-wide slots of each panel. Reading each source row sequentially keeps the hardware prefetcher
+    /// written to the NR-wide slots of each panel. Reading each source row sequentially keeps the hardware prefetcher
     /// on (the panel-major order touches a new cache line of every channel plane per panel and is latency-bound).
     /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Pack(float* dst, int k0, int kc, int j0, int nc)
     {
-        const int NR = GemmBlocking.NR;
+        int NR = TK.NR;
         nint panelStride = (nint)kc * NR;
         int t2s = j0 % _g2, rest = j0 / _g2, t1s = rest % _g1;
         rest /= _g1;
@@ -115,7 +115,7 @@ internal unsafe struct Im2ColPanelsB : IPackB
                     }
                     else
                     {
-                        RowGather.Gather(d, row, _s2, x + done * _step2, _step2, piece);
+                        RowGather.Gather<TK>(d, row, _s2, x + done * _step2, _step2, piece);
                     }
                     done += piece;
                 }
@@ -154,7 +154,7 @@ internal unsafe struct Im2ColPanelsB : IPackB
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void WideRun(float* rowDst, nint panelStride, int e0, int len, float* slice, int y0, int t2, int dx)
     {
-        const int NR = GemmBlocking.NR;
+        int NR = TK.NR;
         // The run as one contiguous read of the slice, starting at slice index x0 (−1 at the slice's first column for
         // dx < 0); the gather zeroes what falls outside the slice, and the loop below the columns outside their row.
         int x0 = y0 * _s2 + t2 + dx, sliceFloats = _s1 * _s2;
@@ -162,7 +162,7 @@ internal unsafe struct Im2ColPanelsB : IPackB
         {
             int col = e0 + done;
             int piece = Math.Min(len - done, NR - col % NR);
-            RowGather.Gather(rowDst + (col / NR) * panelStride + col % NR, slice, sliceFloats, x0 + done, 1, piece);
+            RowGather.Gather<TK>(rowDst + (col / NR) * panelStride + col % NR, slice, sliceFloats, x0 + done, 1, piece);
             done += piece;
         }
         if (dx == 0)

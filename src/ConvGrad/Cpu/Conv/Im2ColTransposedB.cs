@@ -7,7 +7,7 @@ namespace ConvGrad.Cpu.Conv;
 /// The B operand of backward-weight, im2col(X)ᵀ: <c>B[n·P + o][c·R + r] = X[n, c, o·s + r·d − p]</c> (zero outside the
 /// input), reduction over batch × output positions, columns over (channel, tap) of one group.
 /// </summary>
-internal unsafe struct Im2ColTransposedB : IPackB
+internal unsafe struct Im2ColTransposedB<TK> : IPackB where TK : struct, IGemmTile
 {
     private readonly float* _x;
     private readonly nint _imageStride, _chStride;
@@ -48,7 +48,7 @@ internal unsafe struct Im2ColTransposedB : IPackB
     [SkipLocalsInit]
     public void Pack(float* dst, int k0, int kc, int j0, int nc)
     {
-        const int NR = GemmBlocking.NR;
+        int NR = TK.NR;
         int n0 = k0 / _outSpatial, o = k0 % _outSpatial;
         int ox0 = o % _out2, oy0 = o / _out2 % _out1, oz0 = o / _out2 / _out1;
         int padded = GemmBlocking.RoundUp(nc, NR);
@@ -56,7 +56,7 @@ internal unsafe struct Im2ColTransposedB : IPackB
         float* stage = stackalloc float[8 * ld];
         for (int c8 = 0; c8 < padded; c8 += 8)
         {
-            // Eight columns of one panel (8 divides NR): panel row e at d + e·NR, columns c8 % NR .. + 8.
+            // Eight columns of one panel (8 divides every tile's NR): panel row e at d + e·NR, columns c8 % NR .. + 8.
             float* d = dst + (nint)(c8 / NR) * kc * NR + c8 % NR;
             int cols = Math.Min(8, nc - c8);
             for (int q = 0; q < 8; q++)
@@ -82,7 +82,7 @@ internal unsafe struct Im2ColTransposedB : IPackB
                     else
                     {
                         float* row = channel + n * _imageStride + ((nint)z * _in1 + y) * _in2;
-                        RowGather.Gather(sq + e, row, _in2, ox * _s2 + off[2], _s2, len);
+                        RowGather.Gather<TK>(sq + e, row, _in2, ox * _s2 + off[2], _s2, len);
                     }
                     e += len;
                     ox = 0;
@@ -98,7 +98,7 @@ internal unsafe struct Im2ColTransposedB : IPackB
                 }
             }
             int t = 0;
-            if (Transposes.IsSupported)
+            if (TK.Tier >= IsaTier.Avx2 && Transposes.IsSupported)
             {
                 for (; t + 8 <= kc; t += 8)
                 {

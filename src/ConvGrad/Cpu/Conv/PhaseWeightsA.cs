@@ -8,7 +8,7 @@ namespace ConvGrad.Cpu.Conv;
 /// <c>A[c][k·T + t] = W[k, c, tap_t]</c> for one group (<c>W [K_g, C_g, R]</c>). Taking the taps with their own offsets
 /// (instead of rotating the kernel) is the same sum; only the taps of the phase are ever packed.
 /// </summary>
-internal unsafe struct PhaseWeightsA : IPackA
+internal unsafe struct PhaseWeightsA<TK> : IPackA where TK : struct, IGemmTile
 {
     private readonly float* _w;
     private readonly int _cg, _ks, _taps;
@@ -26,7 +26,7 @@ internal unsafe struct PhaseWeightsA : IPackA
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Pack(float* dst, int i0, int mc, int k0, int kc)
     {
-        const int MR = GemmBlocking.MR;
+        int MR = TK.MR;
         for (int p = 0; p * MR < mc; p++)
         {
             float* pd = dst + (nint)p * kc * MR;

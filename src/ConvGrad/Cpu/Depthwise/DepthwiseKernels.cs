@@ -106,17 +106,20 @@ internal static unsafe class DepthwiseKernels
     }
 
     /// <summary>The scratch memory (bytes) one call uses with <paramref name="threads"/> threads (each part rewrites its planes into its own buffer).</summary>
-    public static long WorkspaceBytes(ConvProblem p, ConvPass pass, int threads)
+    public static long WorkspaceBytes(ConvProblem p, ConvPass pass, int threads) => WorkspaceBytes(p, pass, threads, VectorPath);
+
+    /// <summary><see cref="WorkspaceBytes(ConvProblem, ConvPass, int)"/> on a chosen path.</summary>
+    public static long WorkspaceBytes(ConvProblem p, ConvPass pass, int threads, bool vector)
     {
-        if (pass == ConvPass.Forward && VectorPath && DepthwiseForwardChannelBlocked.Applies(p))
+        if (pass == ConvPass.Forward && vector && DepthwiseForwardChannelBlocked.Applies(p))
         {
             return DepthwiseForwardChannelBlocked.WorkspaceFloats(p) * sizeof(float) * DepthwiseBlocking.Parts(p, ChannelBlockUnits(p), Math.Max(threads, 1));
         }
-        if (pass == ConvPass.BackwardData && VectorPath && DepthwiseBackwardDataChannelBlocked.Applies(p))
+        if (pass == ConvPass.BackwardData && vector && DepthwiseBackwardDataChannelBlocked.Applies(p))
         {
             return DepthwiseBackwardDataChannelBlocked.WorkspaceFloats(p) * sizeof(float) * DepthwiseBlocking.Parts(p, ChannelBlockUnits(p), Math.Max(threads, 1));
         }
-        if (pass == ConvPass.BackwardWeight && VectorPath && DepthwiseBackwardWeightChannelBlocked.Applies(p))
+        if (pass == ConvPass.BackwardWeight && vector && DepthwiseBackwardWeightChannelBlocked.Applies(p))
         {
             return DepthwiseBackwardWeightChannelBlocked.WorkspaceFloats(p) * sizeof(float) * DepthwiseBlocking.Parts(p, ChannelBlocks.Count(p.C), Math.Max(threads, 1));
         }
@@ -131,16 +134,28 @@ internal static unsafe class DepthwiseKernels
     }
 
     /// <summary>A plain-words paragraph on the method, for <c>convgrad explain</c>.</summary>
-    public static string Describe(ConvProblem p, ConvPass pass)
+    public static string Describe(ConvProblem p, ConvPass pass) => Describe(p, pass, VectorPath);
+
+    /// <summary>The kernel's short name for bench rows: which of the six kernels runs <paramref name="pass"/> on the chosen path.</summary>
+    public static string KernelName(ConvProblem p, ConvPass pass, bool vector) => pass switch
     {
-        string path = VectorPath ? "8-wide Vector256 FMA" : "scalar (this CPU lacks AVX2/FMA)";
+        ConvPass.Forward when vector && DepthwiseForwardChannelBlocked.Applies(p) => "depthwise-blocked8",
+        ConvPass.BackwardData when vector && DepthwiseBackwardDataChannelBlocked.Applies(p) => "depthwise-blocked8",
+        ConvPass.BackwardWeight when vector && DepthwiseBackwardWeightChannelBlocked.Applies(p) => "depthwise-blocked8",
+        _ => vector ? "depthwise-rows8" : "depthwise-rows-scalar",
+    };
+
+    /// <summary><see cref="Describe(ConvProblem, ConvPass)"/> on a chosen path.</summary>
+    public static string Describe(ConvProblem p, ConvPass pass, bool vector)
+    {
+        string path = vector ? "8-wide Vector256 FMA" : "scalar (this CPU lacks AVX2/FMA)";
         string strided = p.Stride[2] > 1
             ? $" Because the width stride is {p.Stride[2]}, each input row is first de-interleaved into {p.Stride[2]} phase rows (every {p.Stride[2]}th element), so every kernel column reads a contiguous run and no vector lane is wasted."
             : "";
         string mult = p.Kg > 1 ? $" Each input channel feeds {p.Kg} output channels (channel multiplier {p.Kg})." : "";
         return pass switch
         {
-            ConvPass.Forward when VectorPath && DepthwiseForwardChannelBlocked.Applies(p) =>
+            ConvPass.Forward when vector && DepthwiseForwardChannelBlocked.Applies(p) =>
                 "Depthwise convolution (one input channel per group) runs as a direct kernel rather than a GEMM, whose matrices would have a single row here. " +
                 "Eight channels at a time, the input planes are transposed (8x8 AVX transposes) into a zero-padded block of pixels whose eight lanes are the eight channels, " +
                 "so every kernel tap of every output pixel is one whole 8-wide FMA with a vector of the eight channels' weights: no partial vectors at row ends and no padding tests. " +
@@ -150,7 +165,7 @@ internal static unsafe class DepthwiseKernels
                 "For each (image, channel) plane the input is copied once into zero-padded rows, so padding needs no tests in the inner loop; " +
                 $"each output row is then the sum of the in-bounds kernel rows' input rows, shifted per kernel column and scaled by a broadcast weight, computed {path} along the output width, 32 outputs at a time." +
                 strided + mult + " Planes are split evenly among threads.",
-            ConvPass.BackwardData when VectorPath && DepthwiseBackwardDataChannelBlocked.Applies(p) =>
+            ConvPass.BackwardData when vector && DepthwiseBackwardDataChannelBlocked.Applies(p) =>
                 "The depthwise input gradient is computed by stride phases, never by inserting zeros into dY, eight channels at a time with one channel per vector lane. " +
                 "The eight dY planes are transposed into a block of pixels padded with zeros wide enough for every tap, so out-of-range dY reads are zeros without tests. " +
                 $"Each dX row is assembled from its width phases: the columns i = ρ + t·{p.Stride[2]} of phase ρ receive only the kernel taps with (ρ + p − r·d) divisible by the stride, " +
@@ -162,7 +177,7 @@ internal static unsafe class DepthwiseKernels
                 "along depth and height each input row gathers only the kernel rows whose division by the stride is exact and lands inside dY. " +
                 $"Each phase is therefore a stride-1 correlation of a zero-padded dY row with its sub-kernel, computed {path}, then written back to its columns; " +
                 "positions that no tap reaches come out as exact zeros." + mult + " Planes are split evenly among threads, and every element is written once.",
-            ConvPass.BackwardWeight when VectorPath && DepthwiseBackwardWeightChannelBlocked.Applies(p) =>
+            ConvPass.BackwardWeight when vector && DepthwiseBackwardWeightChannelBlocked.Applies(p) =>
                 "The depthwise weight gradient is computed eight channels at a time, one channel per vector lane: for each image the eight input planes are transposed into a zero-padded block of pixels and the eight dY planes likewise, " +
                 "then for every kernel tap the products dY(o) · X(o·s + tap) are summed over the output pixels with 8-wide FMAs, each lane being one channel's sum, so no horizontal sum is needed. " +
                 "Three taps of a kernel row and three pixel phases give nine independent partial sums, added in a fixed order at the end. Threads split the channel blocks, never a sum, so the result is bitwise identical for any thread count.",

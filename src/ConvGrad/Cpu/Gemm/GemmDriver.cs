@@ -1,17 +1,16 @@
 using System.Runtime.CompilerServices;
-using System.Runtime.Intrinsics;
 using static ConvGrad.Cpu.Gemm.GemmBlocking;
 
 namespace ConvGrad.Cpu.Gemm;
 
-/// <summary>Packs rows <c>[i0, i0+mc)</c> × reduction <c>[k0, k0+kc)</c> of A into MR-row micro-panels <c>[kc][MR]</c>, zero rows past the end.</summary>
+/// <summary>Packs rows <c>[i0, i0+mc)</c> × reduction <c>[k0, k0+kc)</c> of A into the tile's MR-row micro-panels <c>[kc][MR]</c>, zero rows past the end.</summary>
 internal unsafe interface IPackA
 {
     /// <summary>Writes ceil(mc/MR) panels of kc·MR floats to <paramref name="dst"/>.</summary>
     void Pack(float* dst, int i0, int mc, int k0, int kc);
 }
 
-/// <summary>Packs reduction <c>[k0, k0+kc)</c> × columns <c>[j0, j0+nc)</c> of B into NR-column micro-panels <c>[kc][NR]</c>, zero columns past the end.</summary>
+/// <summary>Packs reduction <c>[k0, k0+kc)</c> × columns <c>[j0, j0+nc)</c> of B into the tile's NR-column micro-panels <c>[kc][NR]</c>, zero columns past the end.</summary>
 internal unsafe interface IPackB
 {
     /// <summary>Writes ceil(nc/NR) panels of kc·NR floats to <paramref name="dst"/>.</summary>
@@ -46,28 +45,34 @@ internal unsafe struct GemmOutput
         return q * SegStride + (ColOff == null ? r : ColOff[r]);
     }
 
-    /// <summary>Whether columns j .. j+NR−1 are consecutive in memory (one full-width store).</summary>
+    /// <summary>Whether columns j .. j+nr−1 are consecutive in memory (one full-width store).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public readonly bool Contiguous(int j)
+    public readonly bool Contiguous(int j, int nr)
     {
         int r = j % SegLen;
-        return r <= SegLen - NR && (ColOff == null || ColOff[r + NR - 1] - ColOff[r] == NR - 1);
+        return r <= SegLen - nr && (ColOff == null || ColOff[r + nr - 1] - ColOff[r] == nr - 1);
     }
 }
 
 /// <summary>
-/// The BLIS loop nest around <see cref="MicroKernel6x16"/>: <c>C[M×N] = bias + A[M×Kr]·B[Kr×N]</c> for the tile range
+/// The BLIS loop nest around one tier's register tile <typeparamref name="TK"/>: <c>C[M×N] = bias + A[M×Kr]·B[Kr×N]</c> for the tile range
 /// rows <c>[m0, m1)</c> × columns <c>[n0, n1)</c> (m0 a multiple of MR, n0 of NR). The loops are
 /// <c>jc(NC) → pc(KC) → pack B → ic(MC) → pack A → jr(NR) → ir(MR)</c>. Every element's sum is the FMA chain over
 /// k in order, restarted from C at each reduction-block boundary (<see cref="GemmBlocking.ReductionBlocks"/>), so the result does not depend on how tiles are split among threads.
 /// </summary>
-internal static unsafe class GemmDriver
+internal static unsafe class GemmDriver<TK> where TK : struct, IGemmTile
 {
+    private static int MR => TK.MR;
+    private static int NR => TK.NR;
+    private static int KC => TK.KC;
+    private static int MC => TK.MC;
+    private static int NC => TK.NC;
+
     /// <summary>Floats of packed A enough for <paramref name="m"/> rows and any reduction up to <paramref name="kr"/>.</summary>
-    public static nint PackedAFloats(int m, int kr) => (nint)RoundUp(Math.Min(MC, m), MR) * MaxBlockUpTo(kr);
+    public static nint PackedAFloats(int m, int kr) => (nint)RoundUp(Math.Min(MC, m), MR) * MaxBlockUpTo(kr, KC);
 
     /// <summary>Floats of packed B enough for <paramref name="n"/> columns and any reduction up to <paramref name="kr"/>.</summary>
-    public static nint PackedBFloats(int n, int kr) => (nint)RoundUp(Math.Min(NC, n), NR) * MaxBlockUpTo(kr);
+    public static nint PackedBFloats(int n, int kr) => (nint)RoundUp(Math.Min(NC, n), NR) * MaxBlockUpTo(kr, KC);
 
     /// <summary>Runs the tile range; <paramref name="ws"/> must hold <see cref="PackedAFloats"/> and <see cref="PackedBFloats"/> for the range.</summary>
     public static void Run<TA, TB>(ref TA pa, ref TB pb, int kr, in GemmOutput c, int m0, int m1, int n0, int n1, GemmWorkspace ws)
@@ -86,7 +91,7 @@ internal static unsafe class GemmDriver
         // Scattered columns: compute a block of columns into a contiguous staging block (full tiles take the
         // direct-store kernel, reduction blocks accumulate there), then scatter it once. The FMA chain of every
         // element is the same as without staging.
-        int rows = m1 - m0, width = StageColumns(rows);
+        int rows = m1 - m0, width = StageColumns(rows, NR, NC);
         ws.EnsureStage((nint)rows * width);
         for (int jc = n0; jc < n1; jc += width)
         {
@@ -129,7 +134,7 @@ internal static unsafe class GemmDriver
         {
             int nc = Math.Min(NC, n1 - jc);
             int fullCols = nc / NR * NR;
-            int blocks = ReductionBlocks(kr);
+            int blocks = ReductionBlocks(kr, KC);
             for (int blk = 0; blk < blocks; blk++)
             {
                 int pc = BlockStart(kr, blk, blocks);
@@ -172,7 +177,7 @@ internal static unsafe class GemmDriver
                             ldb = NR;
                         }
                         int j = jc + jr;
-                        bool contiguous = nr == NR && c.Contiguous(j);
+                        bool contiguous = nr == NR && c.Contiguous(j, NR);
                         nint col = c.Col(j);
                         for (int ir = 0; ir < mc; ir += MR)
                         {
@@ -181,7 +186,7 @@ internal static unsafe class GemmDriver
                             float* ap = bufA + (nint)(ir / MR) * kc * MR;
                             if (mr == MR && nr == NR && contiguous)
                             {
-                                MicroKernel6x16.Run(kc, ap, bp, ldb, c.C + m * c.Ldc + col, c.Ldc,
+                                TK.Run(kc, ap, bp, ldb, c.C + m * c.Ldc + col, c.Ldc,
                                     first && c.Bias != null ? c.Bias + m : null, !first);
                             }
                             else if (nr == NR && contiguous)
@@ -200,7 +205,7 @@ internal static unsafe class GemmDriver
     }
 
     /// <summary>
-    /// The last rows of a block (<paramref name="mr"/> &lt; 6: M is rarely a multiple of 6) over 16 contiguous columns:
+    /// The last rows of a block (<paramref name="mr"/> &lt; MR: M is rarely a multiple of MR) over NR contiguous columns:
     /// the same scratch-and-accumulate scheme as <see cref="EdgeTile"/>, with whole-vector row copies instead of a
     /// per-element column map, since these tiles come once per column panel in almost every layer.
     /// </summary>
@@ -214,26 +219,22 @@ internal static unsafe class GemmDriver
             float* ti = t + i * NR;
             if (first || i >= mr)
             {
-                var v = Vector256.Create(bias != null && i < mr ? bias[i] : 0f);
-                Vector256.Store(v, ti);
-                Vector256.Store(v, ti + 8);
+                TileRows.Fill<TK>(ti, bias != null && i < mr ? bias[i] : 0f, NR);
             }
             else
             {
-                Vector256.Store(Vector256.Load(c + i * ldc), ti);
-                Vector256.Store(Vector256.Load(c + i * ldc + 8), ti + 8);
+                TileRows.Copy<TK>(ti, c + i * ldc, NR);
             }
         }
-        MicroKernel6x16.Run(kc, ap, bp, ldb, t, NR, null, true);
+        TK.Run(kc, ap, bp, ldb, t, NR, null, true);
         for (int i = 0; i < mr; i++)
         {
-            Vector256.Store(Vector256.Load(t + i * NR), c + i * ldc);
-            Vector256.Store(Vector256.Load(t + i * NR + 8), c + i * ldc + 8);
+            TileRows.Copy<TK>(c + i * ldc, t + i * NR, NR);
         }
     }
 
     /// <summary>
-    /// A partial or scattered tile: gather its C (or bias) into a 6×16 scratch, run the same micro-kernel in accumulate
+    /// A partial or scattered tile: gather its C (or bias) into an MR×NR scratch, run the same micro-kernel in accumulate
     /// mode (so each element gets the very same FMA chain as in a full tile), and store back the valid part.
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
@@ -258,9 +259,7 @@ internal static unsafe class GemmDriver
             float* ti = t + i * NR;
             if (first || i >= mr)
             {
-                var v = Vector256.Create(first && i < mr && c.Bias != null ? c.Bias[m + i] : 0f);
-                Vector256.Store(v, ti);
-                Vector256.Store(v, ti + 8);
+                TileRows.Fill<TK>(ti, first && i < mr && c.Bias != null ? c.Bias[m + i] : 0f, NR);
                 continue;
             }
             for (int jj = 0; jj < NR; jj++)
@@ -268,7 +267,7 @@ internal static unsafe class GemmDriver
                 ti[jj] = jj < nr ? row[col[jj]] : 0f;
             }
         }
-        MicroKernel6x16.Run(kc, ap, bp, ldb, t, NR, null, true);
+        TK.Run(kc, ap, bp, ldb, t, NR, null, true);
         for (int i = 0; i < mr; i++)
         {
             float* row = c.C + (m + i) * c.Ldc;

@@ -122,7 +122,7 @@ internal static unsafe class MicroKernel6x16
     [SkipLocalsInit]
     public static void Scalar6x16(int kc, float* a, float* b, nint ldb, float* c, nint ldc, float* rowInit, bool accumulate)
     {
-        const int MR = GemmBlocking.MR, NR = GemmBlocking.NR;
+        const int MR = 6, NR = 16;
         float* acc = stackalloc float[MR * NR];
         for (int i = 0; i < MR; i++)
         {

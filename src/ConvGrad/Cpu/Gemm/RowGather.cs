@@ -7,32 +7,32 @@ namespace ConvGrad.Cpu.Gemm;
 /// <summary>
 /// The one read the convolution packers do: <c>dst[e] = row[x0 + e·step]</c> for <c>e ∈ [0, len)</c>, with 0 where
 /// <c>x0 + e·step</c> falls outside <c>[0, width)</c> (the zero padding, written, never read). The in-bounds range is
-/// computed once, so the copy loop has no per-element test.
+/// computed once, so the copy loop has no per-element test. Generic over the tile <c>TK</c> only for its tier and
+/// panel width: the vector instructions used are the tier's own (<see cref="TileRows"/>).
 /// </summary>
 internal static unsafe class RowGather
 {
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Gather(float* dst, float* row, int width, int x0, int step, int len)
+    public static void Gather<TK>(float* dst, float* row, int width, int x0, int step, int len) where TK : struct, IGemmTile
     {
         if (step == 1)
         {
             if (x0 >= 0 && x0 + len <= width)
             {
-                if (len == GemmBlocking.NR)
+                if (len == TK.NR)
                 {
-                    Vector256.Store(Vector256.Load(row + x0), dst);
-                    Vector256.Store(Vector256.Load(row + x0 + 8), dst + 8);
+                    TileRows.Copy<TK>(dst, row + x0, TK.NR);
                 }
                 else
                 {
-                    CopyShort(dst, row + x0, len);
+                    CopyShort<TK>(dst, row + x0, len);
                 }
                 return;
             }
-            GatherClipped(dst, row, width, x0, len);
+            GatherClipped<TK>(dst, row, width, x0, len);
             return;
         }
-        GatherGeneral(dst, row, width, x0, step, len);
+        GatherGeneral<TK>(dst, row, width, x0, step, len);
     }
 
     /// <summary>
@@ -40,7 +40,7 @@ internal static unsafe class RowGather
     /// and after, one vector copy of the in-bounds middle, instead of an element-by-element loop.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void GatherClipped(float* dst, float* row, int width, int x0, int len)
+    private static void GatherClipped<TK>(float* dst, float* row, int width, int x0, int len) where TK : struct, IGemmTile
     {
         int lo = Math.Clamp(-x0, 0, len);
         int hi = Math.Clamp(width - x0, lo, len);
@@ -48,7 +48,7 @@ internal static unsafe class RowGather
         {
             dst[e] = 0f;
         }
-        CopyShort(dst + lo, row + x0 + lo, hi - lo);
+        CopyShort<TK>(dst + lo, row + x0 + lo, hi - lo);
         for (int e = hi; e < len; e++)
         {
             dst[e] = 0f;
@@ -57,9 +57,9 @@ internal static unsafe class RowGather
 
     /// <summary>Copies a run of up to a few dozen floats with (overlapping) vector moves instead of a memmove call.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void CopyShort(float* dst, float* src, int len)
+    public static void CopyShort<TK>(float* dst, float* src, int len) where TK : struct, IGemmTile
     {
-        if (len >= 8)
+        if (TK.Tier >= IsaTier.Avx2 && Vector256.IsHardwareAccelerated && len >= 8)
         {
             int e = 0;
             for (; e + 8 <= len; e += 8)
@@ -73,8 +73,15 @@ internal static unsafe class RowGather
         }
         else if (len >= 4)
         {
-            Vector128.Store(Vector128.Load(src), dst);
-            Vector128.Store(Vector128.Load(src + len - 4), dst + len - 4);
+            int e = 0;
+            for (; e + 4 <= len; e += 4)
+            {
+                Vector128.Store(Vector128.Load(src + e), dst + e);
+            }
+            if (e < len)
+            {
+                Vector128.Store(Vector128.Load(src + len - 4), dst + len - 4);
+            }
         }
         else
         {
@@ -86,7 +93,7 @@ internal static unsafe class RowGather
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void GatherGeneral(float* dst, float* row, int width, int x0, int step, int len)
+    private static void GatherGeneral<TK>(float* dst, float* row, int width, int x0, int step, int len) where TK : struct, IGemmTile
     {
         int lo = x0 >= 0 ? 0 : (-x0 + step - 1) / step;
         int hi = x0 >= width ? 0 : (width - 1 - x0) / step + 1;
@@ -98,7 +105,7 @@ internal static unsafe class RowGather
             dst[e] = 0f;
         }
         float* s = row + x0 + (nint)lo * step;
-        if (step == 2 && Avx2.IsSupported)
+        if (step == 2 && TK.Tier >= IsaTier.Avx2 && Avx2.IsSupported)
         {
             // Stride 2 (strided convolutions): 16 consecutive inputs, keep the even ones. Only while all 16 lie in the row.
             for (; e + 8 <= hi && (s - row) + 16 <= width; e += 8, s += 16)

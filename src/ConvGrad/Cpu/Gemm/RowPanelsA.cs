@@ -6,7 +6,7 @@ namespace ConvGrad.Cpu.Gemm;
 /// One segment is a plain row-major matrix (forward weights <c>[K_g × C_g·R]</c>); backward-weight reads dY
 /// <c>[K_g × N·P]</c> this way, one segment per image.
 /// </summary>
-internal unsafe struct RowPanelsA : IPackA
+internal unsafe struct RowPanelsA<TK> : IPackA where TK : struct, IGemmTile
 {
     private readonly float* _src;
     private readonly nint _rowStride, _segStride;
@@ -23,7 +23,7 @@ internal unsafe struct RowPanelsA : IPackA
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Pack(float* dst, int i0, int mc, int k0, int kc)
     {
-        const int MR = GemmBlocking.MR;
+        int MR = TK.MR;
         for (int p = 0; p * MR < mc; p++)
         {
             float* pd = dst + (nint)p * kc * MR;
