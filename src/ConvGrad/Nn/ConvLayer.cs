@@ -52,7 +52,7 @@ public class ConvNd<T> : Module<T> where T : unmanaged, IFloatingPointIeee754<T>
         CheckInput(x, Geometry.Dims + 2, "Conv", "[N, C, spatial...]", Weight.Value.Dim(1) * Geometry.Groups);
         int k = Weight.Value.Dim(0);
         var outSpatial = Geometry.ConvOutputSpatial(x.Shape[2..], Weight.Value.Shape[2..]);
-        var y = Reuse(ref _y, [x.Dim(0), k, .. outSpatial]);
+        var y = Reuse(ref _y, [x.Dim(0), k, .. outSpatial], x);
         Conv.Forward(x, Weight.Value, Bias?.Value, Geometry, y, _options);
         _x = x;
         return y;
@@ -71,7 +71,7 @@ public class ConvNd<T> : Module<T> where T : unmanaged, IFloatingPointIeee754<T>
         {
             return null;
         }
-        var dx = Reuse(ref _dx, x.Shape);
+        var dx = Reuse(ref _dx, x.Shape, dy);
         Conv.BackwardData(dy, Weight.Value, Geometry, dx, _options);
         return dx;
     }
