@@ -13,7 +13,7 @@ public static class GpuConv
     /// <param name="w">Weight <c>[K, C/groups, kernel...]</c>.</param>
     /// <param name="b">Optional bias <c>[K]</c>.</param>
     /// <param name="geometry">Stride, padding, dilation and groups.</param>
-    /// <param name="y">Output <c>[N, K, out...]</c>, overwritten.</param>
+    /// <param name="y">Output <c>[N, K, out...]</c>, overwritten; it must not be <paramref name="x"/>, <paramref name="w"/> or <paramref name="b"/> (<see cref="ArgumentException"/> naming both).</param>
     public static void Forward(DeviceTensor x, DeviceTensor w, DeviceTensor? b, ConvGeometry geometry, DeviceTensor y)
     {
         ArgumentNullException.ThrowIfNull(x);
@@ -21,6 +21,7 @@ public static class GpuConv
         ArgumentNullException.ThrowIfNull(geometry);
         ArgumentNullException.ThrowIfNull(y);
         var dev = SameDevice(x, (w, nameof(w)), (b, nameof(b)), (y, nameof(y)));
+        NoOverlap(y, nameof(y), (x, nameof(x)), (w, nameof(w)), (b, nameof(b)));
         var p = ConvProblem.ForConv(geometry, x.Shape, w.Shape);
         ConvProblem.CheckShape(y.Shape, p.OutputShape, nameof(y), "the convolution output");
         if (b is not null)
@@ -37,7 +38,7 @@ public static class GpuConv
     /// <param name="dy">Output gradient <c>[N, K, out...]</c>.</param>
     /// <param name="w">Weight <c>[K, C/groups, kernel...]</c>.</param>
     /// <param name="geometry">The geometry of the forward pass.</param>
-    /// <param name="dx">Input gradient, shaped like the forward input; overwritten.</param>
+    /// <param name="dx">Input gradient, shaped like the forward input; overwritten; it must not be <paramref name="dy"/> or <paramref name="w"/> (<see cref="ArgumentException"/> naming both).</param>
     public static void BackwardData(DeviceTensor dy, DeviceTensor w, ConvGeometry geometry, DeviceTensor dx)
     {
         ArgumentNullException.ThrowIfNull(dy);
@@ -45,6 +46,7 @@ public static class GpuConv
         ArgumentNullException.ThrowIfNull(geometry);
         ArgumentNullException.ThrowIfNull(dx);
         var dev = SameDevice(dy, (w, nameof(w)), (dx, nameof(dx)));
+        NoOverlap(dx, nameof(dx), (dy, nameof(dy)), (w, nameof(w)));
         var p = ConvProblem.ForConv(geometry, dx.Shape, w.Shape, nameof(dx));
         ConvProblem.CheckShape(dy.Shape, p.OutputShape, nameof(dy), "the output gradient");
         lock (dev.Gate)
@@ -57,7 +59,7 @@ public static class GpuConv
     /// <param name="x">The forward input <c>[N, C, spatial...]</c>.</param>
     /// <param name="dy">Output gradient <c>[N, K, out...]</c>.</param>
     /// <param name="geometry">The geometry of the forward pass.</param>
-    /// <param name="dw">Weight gradient <c>[K, C/groups, kernel...]</c>; overwritten.</param>
+    /// <param name="dw">Weight gradient <c>[K, C/groups, kernel...]</c>; overwritten; it must not be <paramref name="x"/> or <paramref name="dy"/> (<see cref="ArgumentException"/> naming both).</param>
     public static void BackwardWeight(DeviceTensor x, DeviceTensor dy, ConvGeometry geometry, DeviceTensor dw)
     {
         ArgumentNullException.ThrowIfNull(x);
@@ -65,6 +67,7 @@ public static class GpuConv
         ArgumentNullException.ThrowIfNull(geometry);
         ArgumentNullException.ThrowIfNull(dw);
         var dev = SameDevice(x, (dy, nameof(dy)), (dw, nameof(dw)));
+        NoOverlap(dw, nameof(dw), (x, nameof(x)), (dy, nameof(dy)));
         var p = ConvProblem.ForConv(geometry, x.Shape, dw.Shape, nameof(x), nameof(dw));
         ConvProblem.CheckShape(dy.Shape, p.OutputShape, nameof(dy), "the output gradient");
         lock (dev.Gate)
@@ -75,12 +78,13 @@ public static class GpuConv
 
     /// <summary>Bias gradient: <c>db[k] = Σ_n Σ_positions dy[n, k, ...]</c>.</summary>
     /// <param name="dy">Output gradient <c>[N, K, spatial...]</c>.</param>
-    /// <param name="db">Bias gradient <c>[K]</c>; overwritten.</param>
+    /// <param name="db">Bias gradient <c>[K]</c>; overwritten; it must not be <paramref name="dy"/>.</param>
     public static void BackwardBias(DeviceTensor dy, DeviceTensor db)
     {
         ArgumentNullException.ThrowIfNull(dy);
         ArgumentNullException.ThrowIfNull(db);
         var dev = SameDevice(dy, (db, nameof(db)));
+        NoOverlap(db, nameof(db), (dy, nameof(dy)));
         if (dy.Shape.Length < 2)
         {
             throw new ArgumentException($"dy must have shape [N, K, spatial...]; got {Shapes.Format(dy.Shape)}", nameof(dy));
@@ -90,6 +94,24 @@ public static class GpuConv
         lock (dev.Gate)
         {
             GpuPasses.BackwardBias(dev, n, k, (int)(dy.Length / ((long)n * k)), dy.View, db.View);
+        }
+    }
+
+    /// <summary>
+    /// Throws an <see cref="ArgumentException"/> naming both parameters when the output <paramref name="output"/> is one
+    /// of the inputs: no pass computes in place (a device tensor is one whole buffer, so sharing memory means being
+    /// the same tensor).
+    /// </summary>
+    internal static void NoOverlap(DeviceTensor output, string outputName, params ReadOnlySpan<(DeviceTensor? Tensor, string Name)> inputs)
+    {
+        foreach (var (t, name) in inputs)
+        {
+            if (ReferenceEquals(t, output))
+            {
+                throw new ArgumentException(
+                    $"{outputName} {Shapes.Format(output.Shape)} is the same tensor as {name}; the passes do not compute in place: " +
+                    $"write {outputName} into a tensor other than {name}", outputName);
+            }
         }
     }
 

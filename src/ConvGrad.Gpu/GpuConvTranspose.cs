@@ -13,7 +13,7 @@ public static class GpuConvTranspose
     /// <param name="w">Weight <c>[C_in, C_out/groups, kernel...]</c>.</param>
     /// <param name="b">Optional bias <c>[C_out]</c>.</param>
     /// <param name="geometry">Stride, padding, dilation, output padding and groups.</param>
-    /// <param name="y">Output <c>[N, C_out, out...]</c>; overwritten.</param>
+    /// <param name="y">Output <c>[N, C_out, out...]</c>; overwritten; it must not be <paramref name="x"/>, <paramref name="w"/> or <paramref name="b"/> (<see cref="ArgumentException"/> naming both).</param>
     public static void Forward(DeviceTensor x, DeviceTensor w, DeviceTensor? b, ConvGeometry geometry, DeviceTensor y)
     {
         ArgumentNullException.ThrowIfNull(x);
@@ -21,6 +21,7 @@ public static class GpuConvTranspose
         ArgumentNullException.ThrowIfNull(geometry);
         ArgumentNullException.ThrowIfNull(y);
         var dev = GpuConv.SameDevice(x, (w, nameof(w)), (b, nameof(b)), (y, nameof(y)));
+        GpuConv.NoOverlap(y, nameof(y), (x, nameof(x)), (w, nameof(w)), (b, nameof(b)));
         var p = ConvProblem.ForTranspose(geometry, x.Shape, w.Shape);
         ConvProblem.CheckShape(y.Shape, p.TransposeOutputShape, nameof(y), "the transposed convolution output");
         if (b is not null)
@@ -41,7 +42,7 @@ public static class GpuConvTranspose
     /// <param name="dy">Output gradient <c>[N, C_out, out...]</c>.</param>
     /// <param name="w">Weight <c>[C_in, C_out/groups, kernel...]</c>.</param>
     /// <param name="geometry">The geometry of the forward pass.</param>
-    /// <param name="dx">Input gradient <c>[N, C_in, in...]</c>; overwritten.</param>
+    /// <param name="dx">Input gradient <c>[N, C_in, in...]</c>; overwritten; it must not be <paramref name="dy"/> or <paramref name="w"/> (<see cref="ArgumentException"/> naming both).</param>
     public static void BackwardData(DeviceTensor dy, DeviceTensor w, ConvGeometry geometry, DeviceTensor dx)
     {
         ArgumentNullException.ThrowIfNull(dy);
@@ -49,6 +50,7 @@ public static class GpuConvTranspose
         ArgumentNullException.ThrowIfNull(geometry);
         ArgumentNullException.ThrowIfNull(dx);
         var dev = GpuConv.SameDevice(dy, (w, nameof(w)), (dx, nameof(dx)));
+        GpuConv.NoOverlap(dx, nameof(dx), (dy, nameof(dy)), (w, nameof(w)));
         var p = ConvProblem.ForTranspose(geometry, dx.Shape, w.Shape, nameof(dx));
         ConvProblem.CheckShape(dy.Shape, p.TransposeOutputShape, nameof(dy), "the output gradient");
         lock (dev.Gate)
@@ -61,7 +63,7 @@ public static class GpuConvTranspose
     /// <param name="x">The forward input <c>[N, C_in, in...]</c>.</param>
     /// <param name="dy">Output gradient <c>[N, C_out, out...]</c>.</param>
     /// <param name="geometry">The geometry of the forward pass.</param>
-    /// <param name="dw">Weight gradient <c>[C_in, C_out/groups, kernel...]</c>; overwritten.</param>
+    /// <param name="dw">Weight gradient <c>[C_in, C_out/groups, kernel...]</c>; overwritten; it must not be <paramref name="x"/> or <paramref name="dy"/> (<see cref="ArgumentException"/> naming both).</param>
     public static void BackwardWeight(DeviceTensor x, DeviceTensor dy, ConvGeometry geometry, DeviceTensor dw)
     {
         ArgumentNullException.ThrowIfNull(x);
@@ -69,6 +71,7 @@ public static class GpuConvTranspose
         ArgumentNullException.ThrowIfNull(geometry);
         ArgumentNullException.ThrowIfNull(dw);
         var dev = GpuConv.SameDevice(x, (dy, nameof(dy)), (dw, nameof(dw)));
+        GpuConv.NoOverlap(dw, nameof(dw), (x, nameof(x)), (dy, nameof(dy)));
         var p = ConvProblem.ForTranspose(geometry, x.Shape, dw.Shape, nameof(x), nameof(dw));
         ConvProblem.CheckShape(dy.Shape, p.TransposeOutputShape, nameof(dy), "the output gradient");
         lock (dev.Gate)

@@ -14,6 +14,16 @@ namespace ConvGrad;
 /// float32 tensors run on the engine chosen by <see cref="ConvOptions.Engine"/>; float64 tensors always run on the
 /// reference (the defining sums with float64 accumulation). Invalid shapes or geometry throw
 /// <see cref="ArgumentException"/> naming the parameter and the values.
+/// <para>
+/// Overlapping memory: no pass computes in place. The overloads that write into a tensor you pass throw an
+/// <see cref="ArgumentException"/> naming both parameters when that output shares any memory with an input (the same
+/// tensor, or two views of one buffer), as PyTorch refuses an <c>out=</c> that overlaps an input; they never return
+/// silently wrong numbers. The overloads that return a new tensor cannot overlap.
+/// </para>
+/// <para>
+/// Returned tensors own pooled storage: dispose them (<c>using var y = Conv.Forward(...)</c>) to recycle it for the
+/// next call; a tensor that is never disposed is reclaimed by the GC (see <see cref="Tensor{T}"/>).
+/// </para>
 /// </remarks>
 public static class Conv
 {
@@ -23,7 +33,7 @@ public static class Conv
     /// <param name="b">Optional bias <c>[K]</c>.</param>
     /// <param name="geometry">Stride, padding, dilation and groups.</param>
     /// <param name="options">Engine and threads; <see cref="ConvOptions.Default"/> when null.</param>
-    /// <returns>The output <c>[N, K, out...]</c>.</returns>
+    /// <returns>The output <c>[N, K, out...]</c>, a new tensor owning pooled storage (dispose it to recycle the storage).</returns>
     public static Tensor<T> Forward<T>(Tensor<T> x, Tensor<T> w, Tensor<T>? b, ConvGeometry geometry, ConvOptions? options = null)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -37,6 +47,13 @@ public static class Conv
     }
 
     /// <summary>Forward pass into an existing output tensor <paramref name="y"/> (no allocation).</summary>
+    /// <param name="x">Input <c>[N, C, spatial...]</c>.</param>
+    /// <param name="w">Weight <c>[K, C/groups, kernel...]</c>.</param>
+    /// <param name="b">Optional bias <c>[K]</c>.</param>
+    /// <param name="geometry">Stride, padding, dilation and groups.</param>
+    /// <param name="y">The output <c>[N, K, out...]</c>, overwritten; it must not share memory with <paramref name="x"/>, <paramref name="w"/> or <paramref name="b"/>.</param>
+    /// <param name="options">Engine and threads; <see cref="ConvOptions.Default"/> when null.</param>
+    /// <exception cref="ArgumentException">A shape is wrong, or <paramref name="y"/> overlaps an input (the message names both).</exception>
     public static void Forward<T>(Tensor<T> x, Tensor<T> w, Tensor<T>? b, ConvGeometry geometry, Tensor<T> y, ConvOptions? options = null)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -55,7 +72,7 @@ public static class Conv
     /// <param name="geometry">The geometry of the forward pass.</param>
     /// <param name="inputShape">The shape of the forward input <c>x</c> (several inputs map to the same output size).</param>
     /// <param name="options">Engine and threads.</param>
-    /// <returns><c>dx</c> with shape <paramref name="inputShape"/>; exactly 0 at input positions that no output reads.</returns>
+    /// <returns><c>dx</c> with shape <paramref name="inputShape"/>; exactly 0 at input positions that no output reads. A new tensor owning pooled storage.</returns>
     public static Tensor<T> BackwardData<T>(Tensor<T> dy, Tensor<T> w, ConvGeometry geometry, ReadOnlySpan<int> inputShape, ConvOptions? options = null)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -69,6 +86,12 @@ public static class Conv
     }
 
     /// <summary>Backward-data into an existing tensor <paramref name="dx"/> whose shape is the forward input's.</summary>
+    /// <param name="dy">Output gradient <c>[N, K, out...]</c>.</param>
+    /// <param name="w">Weight <c>[K, C/groups, kernel...]</c>.</param>
+    /// <param name="geometry">The geometry of the forward pass.</param>
+    /// <param name="dx">The input gradient, overwritten; it must not share memory with <paramref name="dy"/> or <paramref name="w"/>.</param>
+    /// <param name="options">Engine and threads.</param>
+    /// <exception cref="ArgumentException">A shape is wrong, or <paramref name="dx"/> overlaps an input (the message names both).</exception>
     public static void BackwardData<T>(Tensor<T> dy, Tensor<T> w, ConvGeometry geometry, Tensor<T> dx, ConvOptions? options = null)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -86,6 +109,7 @@ public static class Conv
     /// <param name="geometry">The geometry of the forward pass.</param>
     /// <param name="kernelShape">The weight shape <c>[K, C/groups, kernel...]</c>.</param>
     /// <param name="options">Engine and threads.</param>
+    /// <returns><c>dw</c>, a new tensor owning pooled storage.</returns>
     public static Tensor<T> BackwardWeight<T>(Tensor<T> x, Tensor<T> dy, ConvGeometry geometry, ReadOnlySpan<int> kernelShape, ConvOptions? options = null)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -99,6 +123,12 @@ public static class Conv
     }
 
     /// <summary>Backward-weight into an existing tensor <paramref name="dw"/> shaped like the weight.</summary>
+    /// <param name="x">The forward input <c>[N, C, spatial...]</c>.</param>
+    /// <param name="dy">Output gradient <c>[N, K, out...]</c>.</param>
+    /// <param name="geometry">The geometry of the forward pass.</param>
+    /// <param name="dw">The weight gradient, overwritten; it must not share memory with <paramref name="x"/> or <paramref name="dy"/>.</param>
+    /// <param name="options">Engine and threads.</param>
+    /// <exception cref="ArgumentException">A shape is wrong, or <paramref name="dw"/> overlaps an input (the message names both).</exception>
     public static void BackwardWeight<T>(Tensor<T> x, Tensor<T> dy, ConvGeometry geometry, Tensor<T> dw, ConvOptions? options = null)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -128,7 +158,7 @@ public static class Conv
     /// <summary>Validated dispatch shared by <see cref="Conv"/> and <see cref="ConvTranspose"/>.</summary>
     internal static class Run
     {
-        public static void Forward<T>(ConvProblem p, Tensor<T> x, Tensor<T> w, Tensor<T>? b, Tensor<T> y, ConvOptions? options, string xName = "x", string wName = "w", string bName = "b")
+        public static void Forward<T>(ConvProblem p, Tensor<T> x, Tensor<T> w, Tensor<T>? b, Tensor<T> y, ConvOptions? options, string xName = "x", string wName = "w", string bName = "b", string yName = "y")
             where T : unmanaged, IFloatingPointIeee754<T>
         {
             ConvProblem.CheckShape(x.Shape, p.InputShape, xName, "the convolution input");
@@ -137,6 +167,9 @@ public static class Conv
             {
                 ConvProblem.CheckShape(b.Shape, [p.K], bName, "the bias");
             }
+            CheckNoOverlap(y, yName, x, xName);
+            CheckNoOverlap(y, yName, w, wName);
+            CheckNoOverlap(y, yName, b, bName);
             var o = options ?? ConvOptions.Default;
             ReadOnlySpan<T> bias = b is null ? default : b.ReadOnlySpan;
             if (typeof(T) == typeof(float))
@@ -149,11 +182,13 @@ public static class Conv
             }
         }
 
-        public static void BackwardData<T>(ConvProblem p, Tensor<T> dy, Tensor<T> w, Tensor<T> dx, ConvOptions? options, string dyName = "dy", string wName = "w")
+        public static void BackwardData<T>(ConvProblem p, Tensor<T> dy, Tensor<T> w, Tensor<T> dx, ConvOptions? options, string dyName = "dy", string wName = "w", string dxName = "dx")
             where T : unmanaged, IFloatingPointIeee754<T>
         {
             ConvProblem.CheckShape(dy.Shape, p.OutputShape, dyName, "the output gradient");
             ConvProblem.CheckShape(w.Shape, p.WeightShape, wName, "the weight");
+            CheckNoOverlap(dx, dxName, dy, dyName);
+            CheckNoOverlap(dx, dxName, w, wName);
             var o = options ?? ConvOptions.Default;
             if (typeof(T) == typeof(float))
             {
@@ -165,11 +200,13 @@ public static class Conv
             }
         }
 
-        public static void BackwardWeight<T>(ConvProblem p, Tensor<T> x, Tensor<T> dy, Tensor<T> dw, ConvOptions? options, string xName = "x", string dyName = "dy")
+        public static void BackwardWeight<T>(ConvProblem p, Tensor<T> x, Tensor<T> dy, Tensor<T> dw, ConvOptions? options, string xName = "x", string dyName = "dy", string dwName = "dw")
             where T : unmanaged, IFloatingPointIeee754<T>
         {
             ConvProblem.CheckShape(x.Shape, p.InputShape, xName, "the convolution input");
             ConvProblem.CheckShape(dy.Shape, p.OutputShape, dyName, "the output gradient");
+            CheckNoOverlap(dw, dwName, x, xName);
+            CheckNoOverlap(dw, dwName, dy, dyName);
             var o = options ?? ConvOptions.Default;
             if (typeof(T) == typeof(float))
             {
@@ -178,6 +215,22 @@ public static class Conv
             else
             {
                 ReferenceConvolution.BackwardWeight(p, x.ReadOnlySpan, dy.ReadOnlySpan, dw.Span);
+            }
+        }
+
+        /// <summary>
+        /// Throws when the output <paramref name="output"/> shares memory with the input <paramref name="input"/>: a pass
+        /// reads its inputs while it writes its output, so an overlap would give silently wrong numbers.
+        /// </summary>
+        public static void CheckNoOverlap<T>(Tensor<T> output, string outputName, Tensor<T>? input, string inputName)
+            where T : unmanaged, IFloatingPointIeee754<T>
+        {
+            if (output.Overlaps(input))
+            {
+                string how = ReferenceEquals(output, input) ? "is the same tensor as" : "shares memory with";
+                throw new ArgumentException(
+                    $"{outputName} {Shapes.Format(output.Shape)} {how} {inputName} {Shapes.Format(input!.Shape)}; the passes do not compute in place: " +
+                    $"write {outputName} into a tensor that does not overlap {inputName}", outputName);
             }
         }
 

@@ -19,7 +19,17 @@ public sealed record ConvOptions
     /// <summary>The implementation to use for float32 tensors (float64 tensors always use the reference).</summary>
     public ConvEngine Engine { get; init; } = ConvEngine.Fast;
 
-    /// <summary>Worker threads a pass may use; 0 means one per processor.</summary>
+    /// <summary>
+    /// The most threads one pass runs on: 1024. An explicit <see cref="Threads"/> above it, or a processor count above
+    /// it when <see cref="Threads"/> is 0, is clamped to it (never collapsed to one thread).
+    /// </summary>
+    public const int MaxThreads = 1024;
+
+    /// <summary>
+    /// Threads a pass may use; 0 (the default) means one per processor (<see cref="Environment.ProcessorCount"/>,
+    /// which honours <c>DOTNET_PROCESSOR_COUNT</c>), whatever the count. Values above <see cref="MaxThreads"/> are
+    /// clamped to it. The work is split statically into that many parts, so results are bitwise the same for any value.
+    /// </summary>
     public int Threads
     {
         get => _threads;
@@ -62,6 +72,13 @@ public sealed record ConvOptions
     private readonly int _threads;
     private readonly ConvIsa _maxIsa;
 
-    /// <summary>The thread count to use: <see cref="Threads"/>, or the processor count when it is 0.</summary>
-    public int EffectiveThreads => _threads == 0 ? Environment.ProcessorCount : _threads;
+    /// <summary>
+    /// The thread count to use: <see cref="Threads"/>, or the processor count when it is 0, clamped to
+    /// <see cref="MaxThreads"/>.
+    /// </summary>
+    public int EffectiveThreads => EffectiveThreadsFor(Environment.ProcessorCount);
+
+    /// <summary>The thread count these options give on a machine with <paramref name="processorCount"/> logical processors.</summary>
+    internal int EffectiveThreadsFor(int processorCount) =>
+        Math.Clamp(_threads == 0 ? processorCount : _threads, 1, MaxThreads);
 }

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -9,13 +10,27 @@ namespace ConvGrad;
 /// float64 for the reference path) whose storage is 64-byte aligned.
 /// </summary>
 /// <remarks>
-/// Storage lives on the pinned object heap, so it never moves, needs no disposal and can be handed to SIMD
-/// kernels as a pointer. A tensor holds at most <see cref="MaxLength"/> elements (one contiguous
-/// <see cref="Span{T}"/>); larger shapes are refused with an <see cref="ArgumentException"/> rather than
-/// accessed in chunks.
+/// <para>
+/// Storage is a pinned, aligned buffer that comes from a process-wide pool (<see cref="TensorPool{T}"/>): it never
+/// moves, so kernels can take its address, and it is recycled rather than reallocated. A tensor owns its storage
+/// (every tensor created here or returned by <see cref="Conv"/> and <see cref="ConvTranspose"/> does):
+/// <see cref="Dispose"/> hands the storage back for the next tensor of the same length, so a loop that disposes what
+/// it is returned (<c>using var y = Conv.Forward(...)</c>) allocates no tensor memory after its first iteration and
+/// causes no gen-2 collections. A tensor that is never disposed is simply reclaimed by the GC, as before.
+/// </para>
+/// <para>
+/// After <see cref="Dispose"/> every access to the elements throws <see cref="ObjectDisposedException"/>. A layer's
+/// output or gradient (<see cref="Nn.Module{T}"/>) is a handle on a buffer the layer keeps and overwrites on its next
+/// call: once that happens, reading through the old handle throws <see cref="InvalidOperationException"/> instead of
+/// returning the new numbers. Disposing such a handle only retires the handle.
+/// </para>
+/// <para>
+/// A tensor holds at most <see cref="MaxLength"/> elements (one contiguous <see cref="Span{T}"/>); larger shapes are
+/// refused with an <see cref="ArgumentException"/> rather than accessed in chunks.
+/// </para>
 /// </remarks>
 /// <typeparam name="T">Element type: <see cref="float"/> or <see cref="double"/>.</typeparam>
-public sealed class Tensor<T> where T : unmanaged, IFloatingPointIeee754<T>
+public sealed class Tensor<T> : IDisposable where T : unmanaged, IFloatingPointIeee754<T>
 {
     /// <summary>The alignment of the first element, in bytes.</summary>
     public const int Alignment = 64;
@@ -23,9 +38,11 @@ public sealed class Tensor<T> where T : unmanaged, IFloatingPointIeee754<T>
     /// <summary>The largest element count a tensor may have.</summary>
     public static long MaxLength => Array.MaxLength - Alignment;
 
-    private readonly T[] _buffer;
-    private readonly int _offset;
+    private readonly TensorStorage<T> _storage;
     private readonly int[] _shape;
+    private readonly bool _ownsStorage;
+    private int _version;
+    private bool _disposed;
 
     /// <summary>Creates a zero-filled tensor of the given shape.</summary>
     /// <param name="shape">The size of each axis; every size must be at least 1.</param>
@@ -37,14 +54,22 @@ public sealed class Tensor<T> where T : unmanaged, IFloatingPointIeee754<T>
     {
         _shape = shape.ToArray();
         Length = CheckedLength(shape, nameof(shape));
-        int elementSize = Unsafe.SizeOf<T>();
-        int slack = Alignment / elementSize;
-        _buffer = clear
-            ? GC.AllocateArray<T>((int)Length + slack, pinned: true)
-            : GC.AllocateUninitializedArray<T>((int)Length + slack, pinned: true);
-        nint address = AddressOf(ref MemoryMarshal.GetArrayDataReference(_buffer));
-        int misalignment = (int)(address & (Alignment - 1));
-        _offset = misalignment == 0 ? 0 : (Alignment - misalignment) / elementSize;
+        _storage = TensorPool<T>.Rent((int)Length);
+        _version = _storage.Version;
+        _ownsStorage = true;
+        if (clear)
+        {
+            Span.Clear();
+        }
+    }
+
+    private Tensor(TensorStorage<T> storage, int[] shape, bool ownsStorage)
+    {
+        _storage = storage;
+        _shape = shape;
+        Length = storage.Length;
+        _version = storage.Version;
+        _ownsStorage = ownsStorage;
     }
 
     /// <summary>Creates a zero-filled tensor of the given shape.</summary>
@@ -57,12 +82,13 @@ public sealed class Tensor<T> where T : unmanaged, IFloatingPointIeee754<T>
     /// <exception cref="ArgumentException">The data length is not the product of the shape.</exception>
     public static Tensor<T> FromSpan(ReadOnlySpan<T> data, params int[] shape)
     {
-        var t = new Tensor<T>(shape, clear: false);
-        if (data.Length != t.Length)
+        long length = CheckedLength(shape, nameof(shape));
+        if (data.Length != length)
         {
             throw new ArgumentException(
-                $"data has {data.Length} elements but shape {Shapes.Format(shape)} needs {t.Length}", nameof(data));
+                $"data has {data.Length} elements but shape {Shapes.Format(shape)} needs {length}", nameof(data));
         }
+        var t = new Tensor<T>(shape, clear: false);
         data.CopyTo(t.Span);
         return t;
     }
@@ -83,9 +109,24 @@ public sealed class Tensor<T> where T : unmanaged, IFloatingPointIeee754<T>
     public int Dim(int axis) => _shape[axis];
 
     /// <summary>All elements, row-major.</summary>
-    public Span<T> Span => _buffer.AsSpan(_offset, (int)Length);
+    /// <exception cref="ObjectDisposedException">The tensor was disposed.</exception>
+    /// <exception cref="InvalidOperationException">The tensor is a layer's buffer that a later call of the layer has overwritten.</exception>
+    public Span<T> Span
+    {
+        get
+        {
+            var s = _storage;
+            if (s.Version != _version)
+            {
+                ThrowNotValid();
+            }
+            return new Span<T>(s.Buffer, s.Offset, s.Length);
+        }
+    }
 
     /// <summary>All elements, row-major, read-only.</summary>
+    /// <exception cref="ObjectDisposedException">The tensor was disposed.</exception>
+    /// <exception cref="InvalidOperationException">The tensor is a layer's buffer that a later call of the layer has overwritten.</exception>
     public ReadOnlySpan<T> ReadOnlySpan => Span;
 
     /// <summary>The element at the given multi-index.</summary>
@@ -107,7 +148,7 @@ public sealed class Tensor<T> where T : unmanaged, IFloatingPointIeee754<T>
         return FromSpan(Span, shape);
     }
 
-    /// <summary>A copy of this tensor.</summary>
+    /// <summary>A copy of this tensor (with storage of its own, so it stays valid whatever happens to this one).</summary>
     public Tensor<T> Clone() => FromSpan(Span, _shape);
 
     /// <summary>Sets every element to zero.</summary>
@@ -115,6 +156,28 @@ public sealed class Tensor<T> where T : unmanaged, IFloatingPointIeee754<T>
 
     /// <summary>Sets every element to <paramref name="value"/>.</summary>
     public void Fill(T value) => Span.Fill(value);
+
+    /// <summary>
+    /// Hands the storage back to the pool for the next tensor of the same length; afterwards every access to the
+    /// elements throws <see cref="ObjectDisposedException"/>. Disposing twice does nothing. For a layer's output or
+    /// gradient handle, only the handle is retired: the layer keeps its buffer.
+    /// </summary>
+    public void Dispose()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+        _disposed = true;
+        if (_ownsStorage && _storage.Version == _version)
+        {
+            TensorPool<T>.Return(_storage);
+        }
+        else
+        {
+            _version = _storage.Version - 1;
+        }
+    }
 
     /// <summary>The row-major flat index of a multi-index, with bounds checks per axis.</summary>
     public int FlatIndex(ReadOnlySpan<int> index)
@@ -136,13 +199,81 @@ public sealed class Tensor<T> where T : unmanaged, IFloatingPointIeee754<T>
         return (int)flat;
     }
 
+    /// <summary>
+    /// Whether this tensor's elements and <paramref name="other"/>'s share any memory (false when other is null);
+    /// it compares memory ranges, so it also sees partial overlaps, and reads no element (a retired handle is fine).
+    /// </summary>
+    internal bool Overlaps(Tensor<T>? other)
+    {
+        if (other is null)
+        {
+            return false;
+        }
+        TensorStorage<T> a = _storage, b = other._storage;
+        return ReferenceEquals(a.Buffer, b.Buffer) && a.Offset < b.Offset + b.Length && b.Offset < a.Offset + a.Length;
+    }
+
+    /// <summary>
+    /// A handle of a layer's buffer: fresh storage the layer keeps (disposing the handle does not free it) and hands
+    /// out again through <see cref="Reissue"/>.
+    /// </summary>
+    internal static Tensor<T> LayerBuffer(ReadOnlySpan<int> shape)
+    {
+        int length = (int)CheckedLength(shape, nameof(shape));
+        return new Tensor<T>(TensorPool<T>.Rent(length), shape.ToArray(), ownsStorage: false);
+    }
+
+    /// <summary>
+    /// A new handle of the same buffer for a layer about to overwrite it: every earlier handle of the buffer
+    /// becomes invalid (reading it throws), the new one is valid.
+    /// </summary>
+    internal Tensor<T> Reissue()
+    {
+        _storage.Version++;
+        return new Tensor<T>(_storage, _shape, ownsStorage: false);
+    }
+
+    /// <summary>Gives a layer's buffer back to the pool when the layer replaces it; every handle of it becomes invalid.</summary>
+    internal void ReleaseLayerBuffer()
+    {
+        if (!_ownsStorage)
+        {
+            TensorPool<T>.Return(_storage);
+        }
+    }
+
+    /// <summary>
+    /// A tensor of shape <paramref name="shape"/> over elements of <paramref name="source"/>'s storage from element
+    /// <paramref name="offset"/> (no copy; not owning). Only tests use it, to build partial overlaps.
+    /// </summary>
+    internal static Tensor<T> ViewOf(Tensor<T> source, int offset, params int[] shape)
+    {
+        long length = CheckedLength(shape, nameof(shape));
+        if (offset < 0 || offset + length > source.Length)
+        {
+            throw new ArgumentOutOfRangeException(nameof(offset), $"a view of {length} elements from {offset} does not fit in {source.Length}");
+        }
+        var s = source._storage;
+        return new Tensor<T>(new TensorStorage<T>(s.Buffer, s.Offset + offset, (int)length), shape, ownsStorage: false);
+    }
+
     /// <summary>A reference to the first element, for kernels that work with refs or pointers.</summary>
-    internal ref T DataRef => ref _buffer[_offset];
+    internal ref T DataRef => ref MemoryMarshal.GetReference(Span);
 
     /// <inheritdoc />
     public override string ToString() => $"Tensor<{typeof(T).Name}>{Shapes.Format(_shape)}";
 
-    private static unsafe nint AddressOf(ref T r) => (nint)Unsafe.AsPointer(ref r);
+    [DoesNotReturn]
+    private void ThrowNotValid()
+    {
+        if (_disposed)
+        {
+            throw new ObjectDisposedException(ToString(), $"{this} was disposed: its storage has gone back to the pool.");
+        }
+        throw new InvalidOperationException(
+            $"{this} is a layer's output or gradient buffer that a later call of the same layer has overwritten; " +
+            "copy it with Clone() if you need it past the layer's next Forward or Backward.");
+    }
 
     private static long CheckedLength(ReadOnlySpan<int> shape, string parameter)
     {

@@ -88,7 +88,7 @@ public sealed class BatchNorm2d<T> : Module<T> where T : unmanaged, IFloatingPoi
             throw new ArgumentException($"BatchNorm2d in training mode needs more than one value per channel; got input {Shapes.Format(x.Shape)}", nameof(x));
         }
         var xhat = Reuse(ref _xhat, x.Shape).Span;
-        var y = Reuse(ref _y, x.Shape);
+        var y = Reuse(ref _y, x.Shape, x);
         var ys = y.Span;
         var xs = x.ReadOnlySpan;
         var g = Weight.Value.ReadOnlySpan;
@@ -159,7 +159,7 @@ public sealed class BatchNorm2d<T> : Module<T> where T : unmanaged, IFloatingPoi
         var dg = Weight.Grad.Span;
         var db = Bias.Grad.Span;
         var g = Weight.Value.ReadOnlySpan;
-        Span<T> dx = ComputeInputGradient ? Reuse(ref _dx, dy.Shape).Span : default;
+        Span<T> dx = ComputeInputGradient ? Reuse(ref _dx, dy.Shape, dy).Span : default;
         for (int ch = 0; ch < c; ch++)
         {
             T sumDy = T.Zero, sumDyX = T.Zero;

@@ -52,7 +52,7 @@ public class ConvNd<T> : Module<T> where T : unmanaged, IFloatingPointIeee754<T>
         CheckInput(x, Geometry.Dims + 2, "Conv", "[N, C, spatial...]", Weight.Value.Dim(1) * Geometry.Groups);
         int k = Weight.Value.Dim(0);
         var outSpatial = Geometry.ConvOutputSpatial(x.Shape[2..], Weight.Value.Shape[2..]);
-        var y = Reuse(ref _y, [x.Dim(0), k, .. outSpatial]);
+        var y = Reuse(ref _y, [x.Dim(0), k, .. outSpatial], x);
         Conv.Forward(x, Weight.Value, Bias?.Value, Geometry, y, _options);
         _x = x;
         return y;
@@ -71,7 +71,7 @@ public class ConvNd<T> : Module<T> where T : unmanaged, IFloatingPointIeee754<T>
         {
             return null;
         }
-        var dx = Reuse(ref _dx, x.Shape);
+        var dx = Reuse(ref _dx, x.Shape, dy);
         Conv.BackwardData(dy, Weight.Value, Geometry, dx, _options);
         return dx;
     }
@@ -130,7 +130,7 @@ public sealed class Conv3d<T>(int inChannels, int outChannels, int kernel, ConvG
 public class ConvTransposeNd<T> : Module<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     private readonly ConvOptions? _options;
-    private Tensor<T>? _x;
+    private Tensor<T>? _x, _y, _dx;
 
     /// <summary>Creates the layer with Kaiming-normal weights (fan-in of the stored layout) and a zero bias.</summary>
     public ConvTransposeNd(int inChannels, int outChannels, int[] kernel, ConvGeometry geometry, Random rng, bool bias = true, ConvOptions? options = null)
@@ -159,20 +159,28 @@ public class ConvTransposeNd<T> : Module<T> where T : unmanaged, IFloatingPointI
     public override Tensor<T> Forward(Tensor<T> x)
     {
         CheckInput(x, Geometry.Dims + 2, "ConvTranspose", "[N, C_in, spatial...]", Weight.Value.Dim(0));
+        var y = Reuse(ref _y, ConvProblem.ForTranspose(Geometry, x.Shape, Weight.Value.Shape).TransposeOutputShape, x);
+        ConvTranspose.Forward(x, Weight.Value, Bias?.Value, Geometry, y, _options);
         _x = x;
-        return ConvTranspose.Forward(x, Weight.Value, Bias?.Value, Geometry, _options);
+        return y;
     }
 
     /// <inheritdoc />
     public override Tensor<T>? Backward(Tensor<T> dy)
     {
         var x = Cached(_x, "ConvTranspose");
-        ConvTranspose.BackwardWeight(x, dy, Geometry, Weight.Value.Shape, _options).Span.CopyTo(Weight.Grad.Span);
+        ConvTranspose.BackwardWeight(x, dy, Geometry, Weight.Grad, _options);
         if (Bias is not null)
         {
             ConvNd<T>.BiasGradient(dy, Bias.Grad);
         }
-        return ComputeInputGradient ? ConvTranspose.BackwardData(dy, Weight.Value, Geometry, x.Shape, _options) : null;
+        if (!ComputeInputGradient)
+        {
+            return null;
+        }
+        var dx = Reuse(ref _dx, x.Shape, dy);
+        ConvTranspose.BackwardData(dy, Weight.Value, Geometry, dx, _options);
+        return dx;
     }
 }
 

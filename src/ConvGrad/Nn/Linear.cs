@@ -56,7 +56,7 @@ public sealed class Linear<T> : Module<T> where T : unmanaged, IFloatingPointIee
             throw new ArgumentException($"Linear expects input [N, {inF}]; got {Shapes.Format(x.Shape)}", nameof(x));
         }
         int n = x.Dim(0);
-        var y = Reuse(ref _y, [n, outF]);
+        var y = Reuse(ref _y, [n, outF], x);
         _x = x;
         Split(Pass.Forward, x, y, n);
         return y;
@@ -82,7 +82,7 @@ public sealed class Linear<T> : Module<T> where T : unmanaged, IFloatingPointIee
         {
             return null;
         }
-        var dx = Reuse(ref _dx, x.Shape);
+        var dx = Reuse(ref _dx, x.Shape, dy);
         Split(Pass.InputGradient, dx, dy, n);
         return dx;
     }

@@ -9,8 +9,12 @@ namespace ConvGrad.Nn;
 /// <c>∂L/∂x</c> and sets the gradient of every parameter.
 /// </summary>
 /// <remarks>
-/// Outputs are buffers owned by the module and reused by the next call of the same shape: read or copy them
-/// before the next forward. Gradients are those of the last backward pass (they are overwritten, not accumulated).
+/// Outputs and input gradients are handles of buffers the module owns and overwrites on its next call (no allocation
+/// per step). This is enforced: once the module's next <see cref="Forward"/> (or <see cref="Backward"/>) reuses a
+/// buffer, reading an earlier handle of it throws <see cref="InvalidOperationException"/> rather than returning the
+/// new numbers; <see cref="Tensor{T}.Clone"/> a result to keep it. Passing a module its own earlier result is safe:
+/// the module then computes into fresh memory (see <see cref="Reuse"/>). Parameter gradients are those of the last
+/// backward pass (they are overwritten, not accumulated).
 /// </remarks>
 /// <typeparam name="T">float for training; double for gradient checks (both share this code).</typeparam>
 public abstract class Module<T> where T : unmanaged, IFloatingPointIeee754<T>
@@ -56,13 +60,30 @@ public abstract class Module<T> where T : unmanaged, IFloatingPointIeee754<T>
         }
     }
 
-    /// <summary>Returns <paramref name="buffer"/> if it already has <paramref name="shape"/>, otherwise a new tensor of that shape.</summary>
-    protected static Tensor<T> Reuse(ref Tensor<T>? buffer, ReadOnlySpan<int> shape)
+    /// <summary>
+    /// A fresh handle of the module's buffer <paramref name="buffer"/> for an output, gradient or cache of
+    /// <paramref name="shape"/>, which the caller is about to overwrite. Every handle of that buffer returned earlier
+    /// becomes invalid (reading it throws <see cref="InvalidOperationException"/>), so nobody can read numbers a later
+    /// call has overwritten, at the cost of one small object per call and no copy. A new buffer is taken when the
+    /// shape changed (the old one goes back to the pool), or when the buffer shares memory with
+    /// <paramref name="input"/> — the caller passed the module's own earlier result back in — so the module computes
+    /// into fresh memory rather than over what it reads.
+    /// </summary>
+    /// <param name="buffer">The module's field holding the buffer (null before the first call); updated to the new handle.</param>
+    /// <param name="shape">The shape needed.</param>
+    /// <param name="input">The tensor the call reads, which the result must not overwrite (null when there is none).</param>
+    protected static Tensor<T> Reuse(ref Tensor<T>? buffer, ReadOnlySpan<int> shape, Tensor<T>? input = null)
     {
-        if (buffer is null || !buffer.Shape.SequenceEqual(shape))
+        if (buffer is not null && buffer.Shape.SequenceEqual(shape) && !buffer.Overlaps(input))
         {
-            buffer = Tensor<T>.Uninitialized(shape.ToArray());
+            buffer = buffer.Reissue();
+            return buffer;
         }
+        if (buffer is not null && !buffer.Overlaps(input))
+        {
+            buffer.ReleaseLayerBuffer();
+        }
+        buffer = Tensor<T>.LayerBuffer(shape);
         return buffer;
     }
 

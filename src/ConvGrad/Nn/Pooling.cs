@@ -52,7 +52,7 @@ public sealed class MaxPool2d<T> : Module<T> where T : unmanaged, IFloatingPoint
         CheckInput(x, 4, "MaxPool2d", "[N, C, H, W]");
         int planes = x.Dim(0) * x.Dim(1), h = x.Dim(2), w = x.Dim(3);
         int ho = _w.Out(h, "MaxPool2d"), wo = _w.Out(w, "MaxPool2d");
-        var y = Reuse(ref _y, [x.Dim(0), x.Dim(1), ho, wo]);
+        var y = Reuse(ref _y, [x.Dim(0), x.Dim(1), ho, wo], x);
         if (_argmax.Length != y.Length)
         {
             _argmax = new int[y.Length];
@@ -148,7 +148,7 @@ public sealed class MaxPool2d<T> : Module<T> where T : unmanaged, IFloatingPoint
         {
             return null;
         }
-        var dx = Reuse(ref _dx, shape);
+        var dx = Reuse(ref _dx, shape, dy);
         var g = dx.Span;
         g.Clear();
         var d = dy.ReadOnlySpan;
@@ -180,7 +180,7 @@ public sealed class AvgPool2d<T> : Module<T> where T : unmanaged, IFloatingPoint
         CheckInput(x, 4, "AvgPool2d", "[N, C, H, W]");
         int planes = x.Dim(0) * x.Dim(1), h = x.Dim(2), w = x.Dim(3);
         int ho = _w.Out(h, "AvgPool2d"), wo = _w.Out(w, "AvgPool2d");
-        var y = Reuse(ref _y, [x.Dim(0), x.Dim(1), ho, wo]);
+        var y = Reuse(ref _y, [x.Dim(0), x.Dim(1), ho, wo], x);
         var xs = x.ReadOnlySpan;
         var ys = y.Span;
         int k = _w.Kernel, s = _w.Stride, p = _w.Padding;
@@ -216,7 +216,7 @@ public sealed class AvgPool2d<T> : Module<T> where T : unmanaged, IFloatingPoint
         {
             return null;
         }
-        var dx = Reuse(ref _dx, shape);
+        var dx = Reuse(ref _dx, shape, dy);
         int planes = shape[0] * shape[1], h = shape[2], w = shape[3], ho = dy.Dim(2), wo = dy.Dim(3);
         int k = _w.Kernel, s = _w.Stride, p = _w.Padding;
         T inv = T.One / T.CreateChecked(k * k);

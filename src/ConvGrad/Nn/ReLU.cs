@@ -16,7 +16,7 @@ public sealed class ReLU<T> : Module<T> where T : unmanaged, IFloatingPointIeee7
     public override Tensor<T> Forward(Tensor<T> x)
     {
         ArgumentNullException.ThrowIfNull(x);
-        var y = Reuse(ref _y, x.Shape);
+        var y = Reuse(ref _y, x.Shape, x);
         TensorPrimitives.Max(x.ReadOnlySpan, T.Zero, y.Span);
         return y;
     }
@@ -29,7 +29,7 @@ public sealed class ReLU<T> : Module<T> where T : unmanaged, IFloatingPointIeee7
         {
             return null;
         }
-        var dx = Reuse(ref _dx, dy.Shape);
+        var dx = Reuse(ref _dx, dy.Shape, dy);
         var d = dy.ReadOnlySpan;
         var g = dx.Span;
         int i = 0;
@@ -112,7 +112,7 @@ public sealed class Dropout<T> : Module<T> where T : unmanaged, IFloatingPointIe
         {
             mask[i] = _rng.NextDouble() < P ? T.Zero : scale;
         }
-        var y = Reuse(ref _y, x.Shape);
+        var y = Reuse(ref _y, x.Shape, x);
         TensorPrimitives.Multiply(x.ReadOnlySpan, mask, y.Span);
         return y;
     }
@@ -128,7 +128,7 @@ public sealed class Dropout<T> : Module<T> where T : unmanaged, IFloatingPointIe
         {
             return dy;
         }
-        var dx = Reuse(ref _dx, dy.Shape);
+        var dx = Reuse(ref _dx, dy.Shape, dy);
         TensorPrimitives.Multiply(dy.ReadOnlySpan, _mask!.ReadOnlySpan, dx.Span);
         return dx;
     }
