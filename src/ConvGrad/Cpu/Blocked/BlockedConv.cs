@@ -1,0 +1,290 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace ConvGrad.Cpu.Blocked;
+
+/// <summary>
+/// The blocked-layout engine for one problem: the geometry, the weights reblocked once (forward and transposed), and
+/// the three passes on <see cref="BlockedTensor"/>s. Make it once per layer shape, call <see cref="SetWeights"/> when
+/// the weights change, and run passes with no per-call allocation. The block (16 or 8) picks the kernels
+/// (<see cref="Vector512{T}"/> or <see cref="Vector256{T}"/>).
+/// </summary>
+internal sealed unsafe class BlockedConvPlan
+{
+    /// <summary>Problems below this many multiply-adds run on one thread.</summary>
+    public const long ParallelThreshold = 1 << 18;
+
+    /// <summary>With fewer dW tasks than this, the rows are split into fixed chunks summed in order (see <see cref="WeightChunks"/>).</summary>
+    public const int MinWeightTasks = 4;
+
+    private float[]? _forward, _transposed, _bias;
+
+    /// <summary>Creates the plan; throws <see cref="ArgumentException"/> when the blocked kernels do not cover the problem.</summary>
+    public BlockedConvPlan(ConvProblem p, int blockSize)
+    {
+        if (blockSize is not (8 or 16))
+        {
+            throw new ArgumentException($"blockSize must be 8 or 16; got {blockSize}", nameof(blockSize));
+        }
+        if (!BlockedGeometry.Applies(p, blockSize))
+        {
+            throw new ArgumentException(
+                $"the blocked kernels need whole channel blocks per group: groups {p.Groups} with {p.Cg} input and {p.Kg} output channels per group are not multiples of {blockSize}",
+                nameof(p));
+        }
+        Problem = p;
+        Geometry = new BlockedGeometry(p, blockSize);
+    }
+
+    /// <summary>The problem.</summary>
+    public ConvProblem Problem { get; }
+
+    /// <summary>The problem as the kernels see it.</summary>
+    public BlockedGeometry Geometry { get; }
+
+    /// <summary>Channels per block.</summary>
+    public int BlockSize => Geometry.B;
+
+    /// <summary>The kernel's name, e.g. <c>direct-blocked16 avx512 14x2</c> (pixels × output blocks of the register tile).</summary>
+    public string Name(ConvPass pass)
+    {
+        var g = Geometry;
+        string isa = g.B == 16 ? "avx512" : "avx2";
+        int max = g.B == 16 ? Isa512.MaxPixels : Isa256.MaxPixels;
+        int len = pass == ConvPass.BackwardData ? (g.In[2] + g.S[2] - 1) / g.S[2] : g.Out[2];
+        int tiles = (len + max - 1) / max;
+        int u = Math.Max(1, (len + tiles - 1) / tiles);
+        return pass switch
+        {
+            ConvPass.Forward => $"direct-blocked{g.B} {isa} {u}x{Math.Min(2, g.KbG)}",
+            ConvPass.BackwardData => $"direct-blocked{g.B} {isa} {u}x{Math.Min(2, g.CbG)} phases",
+            _ => $"direct-blocked{g.B} {isa} dw {g.B / 2}x{Math.Min(2, g.KbG)}",
+        };
+    }
+
+    /// <summary>Reblocks the weight <c>[K, C/G, k...]</c> and the optional bias <c>[K]</c> (empty for none).</summary>
+    public void SetWeights(ReadOnlySpan<float> w, ReadOnlySpan<float> bias)
+    {
+        CheckLength(w.Length, Problem.WeightShape, "w");
+        if (!bias.IsEmpty && bias.Length != Problem.K)
+        {
+            throw new ArgumentException($"bias has {bias.Length} elements but the layer has {Problem.K} output channels", nameof(bias));
+        }
+        _forward = BlockedWeights.Forward(Geometry, w);
+        _transposed = BlockedWeights.Transposed(Geometry, w);
+        _bias = bias.IsEmpty ? null : BlockedWeights.Bias(Geometry, bias);
+    }
+
+    /// <summary>y = x ⋆ w + b.</summary>
+    public void Forward(BlockedTensor x, BlockedTensor y, int threads)
+    {
+        Check(x, Problem.InputShape, nameof(x));
+        Check(y, Problem.OutputShape, nameof(y));
+        var w = _forward ?? throw new InvalidOperationException("SetWeights must be called before a pass that needs the weights");
+        var work = new Pass(this, ConvPass.Forward, Ptr(x), Ptr(w), _bias is null ? null : Ptr(_bias), Ptr(y));
+        Execute(work, Parts(threads, (long)Geometry.N * Geometry.G * Geometry.Out[0] * Geometry.Out[1]));
+    }
+
+    /// <summary>dx = ∂L/∂x; every dX element (and the zero channel tail) is written.</summary>
+    public void BackwardData(BlockedTensor dy, BlockedTensor dx, int threads)
+    {
+        Check(dy, Problem.OutputShape, nameof(dy));
+        Check(dx, Problem.InputShape, nameof(dx));
+        var w = _transposed ?? throw new InvalidOperationException("SetWeights must be called before a pass that needs the weights");
+        var work = new Pass(this, ConvPass.BackwardData, Ptr(dy), Ptr(w), null, Ptr(dx));
+        Execute(work, Parts(threads, (long)Geometry.N * Geometry.G * Geometry.In[0] * Geometry.In[1]));
+    }
+
+    /// <summary>dw = ∂L/∂w into <paramref name="dw"/> <c>[K, C/G, k...]</c>; bitwise the same for any thread count.</summary>
+    public void BackwardWeight(BlockedTensor x, BlockedTensor dy, Span<float> dw, int threads)
+    {
+        Check(x, Problem.InputShape, nameof(x));
+        Check(dy, Problem.OutputShape, nameof(dy));
+        CheckLength(dw.Length, Problem.WeightShape, nameof(dw));
+        var g = Geometry;
+        int tasks = g.B == 16 ? DirectKernels<Isa512, Vector512<float>>.WeightTasks(g) : DirectKernels<Isa256, Vector256<float>>.WeightTasks(g);
+        int chunks = WeightChunks(g, tasks);
+        float[]? partials = chunks > 1 ? GC.AllocateUninitializedArray<float>(tasks * chunks * AccumulatorLength(g) + 16, pinned: true) : null;
+        fixed (float* pdw = dw)
+        {
+            var work = new Weights(this, Ptr(x), Ptr(dy), pdw, tasks, chunks, partials is null ? null : Align(Ptr(partials)));
+            Execute(work, Parts(threads, (long)tasks * chunks));
+            if (partials is not null)
+            {
+                work.Reduce();
+            }
+        }
+    }
+
+    /// <summary>
+    /// Fixed reduction chunks of dW's rows: 1 when there are enough tasks (blocks) to share among threads, else up to
+    /// four row ranges with private sums added in chunk order. A function of the shape only, never of the thread count.
+    /// </summary>
+    public static int WeightChunks(BlockedGeometry g, int tasks) =>
+        tasks >= MinWeightTasks ? 1 : (int)Math.Min(MinWeightTasks, (long)g.N * g.Out[0] * g.Out[1]);
+
+    private static int AccumulatorLength(BlockedGeometry g) => 2 * g.Taps * g.B * g.B;
+
+    private int Parts(int threads, long items) =>
+        threads <= 1 || Problem.MultiplyAdds < ParallelThreshold ? 1 : (int)Math.Min(threads, items);
+
+    private static void Execute(IPartitionedWork work, int parts)
+    {
+        if (parts <= 1)
+        {
+            work.Run(0, 1);
+        }
+        else
+        {
+            WorkerPool.Run(work, parts);
+        }
+    }
+
+    private void Check(BlockedTensor t, int[] shape, string name)
+    {
+        ArgumentNullException.ThrowIfNull(t, name);
+        if (!t.Shape.SequenceEqual(shape))
+        {
+            throw new ArgumentException($"{name} has shape {Shapes.Format(t.Shape)} but the layer needs {Shapes.Format(shape)}", name);
+        }
+        if (t.BlockSize != BlockSize)
+        {
+            throw new ArgumentException($"{name} has channel block {t.BlockSize} but the plan uses {BlockSize}", name);
+        }
+    }
+
+    private static void CheckLength(int length, int[] shape, string name)
+    {
+        if (length != Shapes.Product(shape))
+        {
+            throw new ArgumentException($"{name} has {length} elements but the weight {Shapes.Format(shape)} needs {Shapes.Product(shape)}", name);
+        }
+    }
+
+    private static float* Ptr(BlockedTensor t) => (float*)Unsafe.AsPointer(ref t.Storage.DataRef);
+
+    private static float* Ptr(float[] a) => (float*)Unsafe.AsPointer(ref a[0]);
+
+    private static float* Align(float* p) => (float*)(((nint)p + 63) & ~(nint)63);
+
+    /// <summary>Forward or backward-data: part <c>i</c> takes a contiguous range of output rows.</summary>
+    private sealed class Pass(BlockedConvPlan plan, ConvPass pass, float* input, float* weights, float* bias, float* output) : IPartitionedWork
+    {
+        public void Run(int part, int parts)
+        {
+            var g = plan.Geometry;
+            if (g.B == 16)
+            {
+                if (pass == ConvPass.Forward)
+                {
+                    DirectKernels<Isa512, Vector512<float>>.Forward(g, input, weights, bias, output, part, parts);
+                }
+                else
+                {
+                    DirectKernels<Isa512, Vector512<float>>.BackwardData(g, input, weights, output, part, parts);
+                }
+            }
+            else if (pass == ConvPass.Forward)
+            {
+                DirectKernels<Isa256, Vector256<float>>.Forward(g, input, weights, bias, output, part, parts);
+            }
+            else
+            {
+                DirectKernels<Isa256, Vector256<float>>.BackwardData(g, input, weights, output, part, parts);
+            }
+        }
+    }
+
+    /// <summary>Backward-weight: units are (task, chunk); part <c>i</c> takes a contiguous range of units.</summary>
+    private sealed class Weights(BlockedConvPlan plan, float* x, float* dy, float* dw, int tasks, int chunks, float* partials) : IPartitionedWork
+    {
+        public void Run(int part, int parts)
+        {
+            var g = plan.Geometry;
+            int units = tasks * chunks;
+            int begin = (int)((long)units * part / parts), end = (int)((long)units * (part + 1) / parts);
+            long rows = (long)g.N * g.Out[0] * g.Out[1];
+            int accLength = AccumulatorLength(g);
+            for (int unit = begin; unit < end; unit++)
+            {
+                int task = unit / chunks, chunk = unit % chunks;
+                long row0 = rows * chunk / chunks, row1 = rows * (chunk + 1) / chunks;
+                float* acc = partials != null ? partials + (long)unit * accLength : BlockedScratch.Floats(accLength);
+                if (g.B == 16)
+                {
+                    DirectKernels<Isa512, Vector512<float>>.BackwardWeightTask(g, x, dy, task, row0, row1, acc);
+                    if (partials == null)
+                    {
+                        DirectKernels<Isa512, Vector512<float>>.StoreWeights(g, task, acc, dw);
+                    }
+                }
+                else
+                {
+                    DirectKernels<Isa256, Vector256<float>>.BackwardWeightTask(g, x, dy, task, row0, row1, acc);
+                    if (partials == null)
+                    {
+                        DirectKernels<Isa256, Vector256<float>>.StoreWeights(g, task, acc, dw);
+                    }
+                }
+            }
+        }
+
+        /// <summary>Adds each task's chunk partials in chunk order (into chunk 0) and stores the result.</summary>
+        public void Reduce()
+        {
+            var g = plan.Geometry;
+            int accLength = AccumulatorLength(g);
+            for (int task = 0; task < tasks; task++)
+            {
+                float* sum = partials + (long)task * chunks * accLength;
+                for (int chunk = 1; chunk < chunks; chunk++)
+                {
+                    var s = new Span<float>(sum, accLength);
+                    System.Numerics.Tensors.TensorPrimitives.Add(s, new ReadOnlySpan<float>(sum + (long)chunk * accLength, accLength), s);
+                }
+                if (g.B == 16)
+                {
+                    DirectKernels<Isa512, Vector512<float>>.StoreWeights(g, task, sum, dw);
+                }
+                else
+                {
+                    DirectKernels<Isa256, Vector256<float>>.StoreWeights(g, task, sum, dw);
+                }
+            }
+        }
+    }
+}
+
+/// <summary>
+/// One-shot entry points of the blocked engine, for dispatch and bench: each builds a <see cref="BlockedConvPlan"/>
+/// (reblocking the weights) and runs one pass on tensors already in the blocked layout.
+/// </summary>
+internal static class BlockedConv
+{
+    /// <summary>
+    /// Whether the blocked kernels compute <paramref name="pass"/> of <paramref name="p"/> with vectors of
+    /// <paramref name="vectorWidth"/> floats (16 or 8): any 1-3 D geometry with one group, or groups of whole channel blocks.
+    /// </summary>
+    public static bool Applies(ConvProblem p, ConvPass pass, int vectorWidth) =>
+        vectorWidth is 8 or 16 && BlockedGeometry.Applies(p, vectorWidth);
+
+    /// <summary>y = x ⋆ w + b on blocked tensors (<paramref name="b"/> empty for no bias).</summary>
+    public static void Forward(ConvProblem p, BlockedTensor x, ReadOnlySpan<float> w, ReadOnlySpan<float> b, BlockedTensor y, int threads)
+    {
+        var plan = new BlockedConvPlan(p, x.BlockSize);
+        plan.SetWeights(w, b);
+        plan.Forward(x, y, threads);
+    }
+
+    /// <summary>dx = ∂L/∂x on blocked tensors.</summary>
+    public static void BackwardData(ConvProblem p, BlockedTensor dy, ReadOnlySpan<float> w, BlockedTensor dx, int threads)
+    {
+        var plan = new BlockedConvPlan(p, dy.BlockSize);
+        plan.SetWeights(w, default);
+        plan.BackwardData(dy, dx, threads);
+    }
+
+    /// <summary>dw = ∂L/∂w from blocked x and dy into <paramref name="dw"/> <c>[K, C/G, k...]</c>.</summary>
+    public static void BackwardWeight(ConvProblem p, BlockedTensor x, BlockedTensor dy, Span<float> dw, int threads) =>
+        new BlockedConvPlan(p, x.BlockSize).BackwardWeight(x, dy, dw, threads);
+}

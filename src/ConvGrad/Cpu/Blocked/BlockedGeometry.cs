@@ -1,0 +1,56 @@
+namespace ConvGrad.Cpu.Blocked;
+
+/// <summary>
+/// A <see cref="ConvProblem"/> as the blocked kernels see it: channel blocks per group and three spatial axes (D, H, W).
+/// A 1×1 convolution with stride 1 and no padding has its spatial axes flattened into one row, so it runs as a GEMM
+/// of (all pixels) × (channel blocks) on the layout with no short rows.
+/// </summary>
+internal sealed class BlockedGeometry
+{
+    public readonly int B, N, G, C, K, Cg, Kg, CbG, KbG, Cb, Kb;
+    public readonly int[] In = new int[3], Out = new int[3], Ker = new int[3], S = new int[3], D = new int[3], P = new int[3];
+    public readonly bool Flattened;
+
+    public BlockedGeometry(ConvProblem p, int blockSize)
+    {
+        B = blockSize;
+        N = p.N; G = p.Groups; C = p.C; K = p.K; Cg = p.Cg; Kg = p.Kg;
+        CbG = (Cg + B - 1) / B;
+        KbG = (Kg + B - 1) / B;
+        Cb = (C + B - 1) / B;
+        Kb = (K + B - 1) / B;
+        Flattened = p.KerSpatial == 1 && p.UnitStride && p.Pad[0] == 0 && p.Pad[1] == 0 && p.Pad[2] == 0;
+        for (int a = 0; a < 3; a++)
+        {
+            In[a] = p.In[a]; Out[a] = p.Out[a]; Ker[a] = p.Ker[a]; S[a] = p.Stride[a]; D[a] = p.Dil[a]; P[a] = p.Pad[a];
+        }
+        if (Flattened)
+        {
+            // out == in for every axis here (1×1, stride 1, no padding); one row of all pixels.
+            int pixels = p.InSpatial;
+            In[0] = In[1] = Out[0] = Out[1] = 1;
+            In[2] = Out[2] = pixels;
+        }
+    }
+
+    public int InSpatial => In[0] * In[1] * In[2];
+    public int OutSpatial => Out[0] * Out[1] * Out[2];
+    public int Taps => Ker[0] * Ker[1] * Ker[2];
+
+    /// <summary>
+    /// Whether the blocked kernels compute <paramref name="p"/>: one group, or groups whose channel counts are whole
+    /// blocks (a block must not straddle two groups).
+    /// </summary>
+    public static bool Applies(ConvProblem p, int blockSize) =>
+        p.Groups == 1 || (p.Cg % blockSize == 0 && p.Kg % blockSize == 0);
+
+    /// <summary>Greatest common divisor.</summary>
+    public static int Gcd(int a, int b)
+    {
+        while (b != 0)
+        {
+            (a, b) = (b, a % b);
+        }
+        return a;
+    }
+}
