@@ -17,6 +17,12 @@ internal sealed unsafe class BlockedConvPlan
     /// <summary>With fewer dW tasks than this, the rows are split into fixed chunks summed in order (see <see cref="WeightChunks"/>).</summary>
     public const int MinWeightTasks = 4;
 
+    /// <summary>Most floats of dW accumulators one thread keeps live while it sweeps a chunk of rows (4 MiB).</summary>
+    private const int AccumulatorBudget = 1 << 20;
+
+    /// <summary>Bytes of x and dY one chunk of dW rows should span, to stay in L2 while every task of a group reads it.</summary>
+    private const long ChunkBytes = 384 * 1024;
+
     private float[]? _forward, _transposed, _bias;
 
     /// <summary>Creates the plan; throws <see cref="ArgumentException"/> when the blocked kernels do not cover the problem.</summary>
@@ -205,27 +211,60 @@ internal sealed unsafe class BlockedConvPlan
             int begin = (int)((long)units * part / parts), end = (int)((long)units * (part + 1) / parts);
             long rows = (long)g.N * g.Out[0] * g.Out[1];
             int accLength = AccumulatorLength(g);
-            for (int unit = begin; unit < end; unit++)
+            if (partials != null)
             {
-                int task = unit / chunks, chunk = unit % chunks;
-                long row0 = rows * chunk / chunks, row1 = rows * (chunk + 1) / chunks;
-                float* acc = partials != null ? partials + (long)unit * accLength : BlockedScratch.Floats(accLength);
-                if (g.B == 16)
+                for (int unit = begin; unit < end; unit++)
                 {
-                    DirectKernels<Isa512, Vector512<float>>.BackwardWeightTask(g, x, dy, task, row0, row1, acc);
-                    if (partials == null)
+                    int task = unit / chunks, chunk = unit % chunks;
+                    Task(g, task, rows * chunk / chunks, rows * (chunk + 1) / chunks, partials + (long)unit * accLength, true);
+                }
+                return;
+            }
+            // Tasks in groups whose accumulators fit the budget; rows in chunks whose x and dY fit in L2, so one chunk
+            // serves every task of the group from cache. Each task still sums its rows in order.
+            int group = (int)Math.Clamp(AccumulatorBudget / accLength, 1, Math.Max(1, end - begin));
+            long rowBytes = ((long)g.Kb * g.Out[2] + (long)g.Cb * g.In[2] * g.S[1]) * g.B * sizeof(float);
+            long rowsPerChunk = Math.Max(1, ChunkBytes / Math.Max(1, rowBytes));
+            float* acc = BlockedScratch.Floats((long)group * accLength);
+            for (int t0 = begin; t0 < end; t0 += group)
+            {
+                int t1 = Math.Min(end, t0 + group);
+                for (long r0 = 0; r0 < rows; r0 += rowsPerChunk)
+                {
+                    long r1 = Math.Min(rows, r0 + rowsPerChunk);
+                    for (int task = t0; task < t1; task++)
                     {
-                        DirectKernels<Isa512, Vector512<float>>.StoreWeights(g, task, acc, dw);
+                        Task(g, task, r0, r1, acc + (long)(task - t0) * accLength, r0 == 0);
                     }
                 }
-                else
+                for (int task = t0; task < t1; task++)
                 {
-                    DirectKernels<Isa256, Vector256<float>>.BackwardWeightTask(g, x, dy, task, row0, row1, acc);
-                    if (partials == null)
-                    {
-                        DirectKernels<Isa256, Vector256<float>>.StoreWeights(g, task, acc, dw);
-                    }
+                    Store(g, task, acc + (long)(task - t0) * accLength);
                 }
+            }
+        }
+
+        private void Task(BlockedGeometry g, int task, long row0, long row1, float* acc, bool clear)
+        {
+            if (g.B == 16)
+            {
+                DirectKernels<Isa512, Vector512<float>>.BackwardWeightTask(g, x, dy, task, row0, row1, acc, clear);
+            }
+            else
+            {
+                DirectKernels<Isa256, Vector256<float>>.BackwardWeightTask(g, x, dy, task, row0, row1, acc, clear);
+            }
+        }
+
+        private void Store(BlockedGeometry g, int task, float* acc)
+        {
+            if (g.B == 16)
+            {
+                DirectKernels<Isa512, Vector512<float>>.StoreWeights(g, task, acc, dw);
+            }
+            else
+            {
+                DirectKernels<Isa256, Vector256<float>>.StoreWeights(g, task, acc, dw);
             }
         }
 
@@ -242,14 +281,7 @@ internal sealed unsafe class BlockedConvPlan
                     var s = new Span<float>(sum, accLength);
                     System.Numerics.Tensors.TensorPrimitives.Add(s, new ReadOnlySpan<float>(sum + (long)chunk * accLength, accLength), s);
                 }
-                if (g.B == 16)
-                {
-                    DirectKernels<Isa512, Vector512<float>>.StoreWeights(g, task, sum, dw);
-                }
-                else
-                {
-                    DirectKernels<Isa256, Vector256<float>>.StoreWeights(g, task, sum, dw);
-                }
+                Store(g, task, sum);
             }
         }
     }

@@ -290,9 +290,10 @@ internal static unsafe class DirectKernels<TI, TV> where TI : struct, ISimdIsa<T
 
     /// <summary>
     /// The dW partial of task <paramref name="task"/> over output rows <c>[row0, row1)</c> (rows run over n, depth, height in
-    /// order) into <paramref name="acc"/> <c>[o][tap][c lane][k lane]</c>, which it first zeroes.
+    /// order) into <paramref name="acc"/> <c>[o][tap][c lane][k lane]</c>, which it first zeroes when <paramref name="clear"/>
+    /// (else it continues the sum: the operations are the same whatever the row ranges, so the bits are too).
     /// </summary>
-    public static void BackwardWeightTask(BlockedGeometry g, float* x, float* dy, int task, long row0, long row1, float* acc)
+    public static void BackwardWeightTask(BlockedGeometry g, float* x, float* dy, int task, long row0, long row1, float* acc, bool clear = true)
     {
         int b = TI.Lanes, half = b / 2;
         int pairs = (g.KbG + 1) / 2;
@@ -307,7 +308,10 @@ internal static unsafe class DirectKernels<TI, TV> where TI : struct, ISimdIsa<T
         int taps = g.Taps;
         nint inPlane = (nint)id * ih * iw * b, outPlane = (nint)od * oh * ow * b;
         nint accOut = (nint)taps * b * b;
-        new Span<float>(acc, (int)(2 * accOut)).Clear();
+        if (clear)
+        {
+            new Span<float>(acc, (int)(2 * accOut)).Clear();
+        }
         for (long row = row0; row < row1; row++)
         {
             int oy = (int)(row % oh);
