@@ -7,7 +7,7 @@ namespace ConvGrad.Tests;
 /// <summary>
 /// The direct kernels on the channel-blocked layout (<see cref="BlockedTensor"/>, <see cref="BlockedConvPlan"/>) against
 /// the float64 reference, for both vector widths: 1-3 D, stride 1-4, asymmetric padding, dilation, groups of whole
-/// blocks, batch 1-3, widths crossing every register-tile edge, and channel counts with block tails.
+/// blocks, depthwise, batch 1-3, widths crossing every register-tile edge, and channel counts with block tails.
 /// </summary>
 public class BlockedConvTests
 {
@@ -47,7 +47,13 @@ public class BlockedConvTests
             }
         }
         int groups, cg, kg;
-        if (rng.Next(4) == 0)
+        if (rng.Next(5) == 0)
+        {
+            // Depthwise (multiplier 1): channels as lanes, with block tails.
+            groups = rng.Next(2, 3 * block + 3);
+            cg = kg = 1;
+        }
+        else if (rng.Next(4) == 0)
         {
             groups = rng.Next(2, 4);
             cg = block * rng.Next(1, 3);
@@ -189,7 +195,10 @@ public class BlockedConvTests
     [InlineData(16, 2, 64, 9, 9, 64, 3, 1, 1, 1, 4)]     // groups of 16
     [InlineData(16, 1, 40, 7, 9, 36, 1, 2, 0, 1, 1)]     // 1x1 stride 2: empty dX phases
     [InlineData(16, 2, 33, 6, 31, 17, 1, 1, 0, 1, 1)]    // 1x1 stride 1: the flattened GEMM
+    [InlineData(16, 2, 48, 13, 15, 48, 3, 1, 1, 1, 48)]  // depthwise (mbv2-like)
+    [InlineData(16, 1, 36, 15, 17, 36, 3, 2, 1, 1, 36)]  // depthwise stride 2, channel tail
     [InlineData(8, 2, 64, 14, 14, 64, 3, 1, 1, 1, 1)]
+    [InlineData(8, 2, 20, 11, 13, 20, 5, 2, 2, 1, 20)]   // depthwise 5x5 stride 2
     [InlineData(8, 1, 20, 11, 29, 12, 5, 3, 2, 1, 1)]    // 5x5 stride 3
     [InlineData(8, 2, 32, 9, 9, 32, 3, 1, 1, 1, 4)]      // groups of 8
     [InlineData(8, 1, 3, 30, 30, 16, 7, 2, 3, 1, 1)]     // stem-like: 3 channels
@@ -200,6 +209,16 @@ public class BlockedConvTests
         var cs = new Case(g, [n, c, h, w], [k, c / groups, r, r], true);
         CheckAllPasses(cs, 11, integer: true, block, threads: 2);
         CheckAllPasses(cs, 12, integer: false, block, threads: 1);
+    }
+
+    /// <summary>1x1 stride 1 with padding only after: the output is longer than the input, so its pixels must not be flattened.</summary>
+    [Theory]
+    [InlineData(8)]
+    [InlineData(16)]
+    public void OneByOne_WithPaddingAfterOnly_IsNotFlattened(int block)
+    {
+        var cs = new Case(new ConvGeometry([1, 1], [0, 0], [1, 3], [1, 1]), [2, 17, 4, 8], [19, 17, 1, 1], true);
+        CheckAllPasses(cs, 3, integer: true, block, threads: 2);
     }
 
     /// <summary>dW sums in an order fixed by the shape: 1, 2 and 3 threads give the same bits, with many tasks and with few (chunked rows).</summary>

@@ -35,7 +35,7 @@ internal sealed unsafe class BlockedConvPlan
         if (!BlockedGeometry.Applies(p, blockSize))
         {
             throw new ArgumentException(
-                $"the blocked kernels need whole channel blocks per group: groups {p.Groups} with {p.Cg} input and {p.Kg} output channels per group are not multiples of {blockSize}",
+                $"the blocked kernels need whole channel blocks per group or depthwise without a multiplier: groups {p.Groups} with {p.Cg} input and {p.Kg} output channels per group are not multiples of {blockSize}",
                 nameof(p));
         }
         Problem = p;
@@ -60,6 +60,10 @@ internal sealed unsafe class BlockedConvPlan
         int len = pass == ConvPass.BackwardData ? (g.In[2] + g.S[2] - 1) / g.S[2] : g.Out[2];
         int tiles = (len + max - 1) / max;
         int u = Math.Max(1, (len + tiles - 1) / tiles);
+        if (g.Depthwise)
+        {
+            return pass == ConvPass.BackwardWeight ? $"direct-blocked{g.B} {isa} depthwise dw" : $"direct-blocked{g.B} {isa} depthwise {u}" + (pass == ConvPass.BackwardData ? " phases" : "");
+        }
         return pass switch
         {
             ConvPass.Forward => $"direct-blocked{g.B} {isa} {u}x{Math.Min(2, g.KbG)}",
@@ -76,8 +80,15 @@ internal sealed unsafe class BlockedConvPlan
         {
             throw new ArgumentException($"bias has {bias.Length} elements but the layer has {Problem.K} output channels", nameof(bias));
         }
-        _forward = BlockedWeights.Forward(Geometry, w);
-        _transposed = BlockedWeights.Transposed(Geometry, w);
+        if (Geometry.Depthwise)
+        {
+            _forward = _transposed = BlockedWeights.Depthwise(Geometry, w);
+        }
+        else
+        {
+            _forward = BlockedWeights.Forward(Geometry, w);
+            _transposed = BlockedWeights.Transposed(Geometry, w);
+        }
         _bias = bias.IsEmpty ? null : BlockedWeights.Bias(Geometry, bias);
     }
 
@@ -108,6 +119,14 @@ internal sealed unsafe class BlockedConvPlan
         Check(dy, Problem.OutputShape, nameof(dy));
         CheckLength(dw.Length, Problem.WeightShape, nameof(dw));
         var g = Geometry;
+        if (g.Depthwise)
+        {
+            fixed (float* pdw = dw)
+            {
+                Execute(new Pass(this, ConvPass.BackwardWeight, Ptr(x), Ptr(dy), null, pdw), Parts(threads, g.Cb));
+            }
+            return;
+        }
         int tasks = g.B == 16 ? DirectKernels<Isa512, Vector512<float>>.WeightTasks(g) : DirectKernels<Isa256, Vector256<float>>.WeightTasks(g);
         int chunks = WeightChunks(g, tasks);
         float[]? partials = chunks > 1 ? GC.AllocateUninitializedArray<float>(tasks * chunks * AccumulatorLength(g) + 16, pinned: true) : null;
@@ -173,13 +192,17 @@ internal sealed unsafe class BlockedConvPlan
 
     private static float* Align(float* p) => (float*)(((nint)p + 63) & ~(nint)63);
 
-    /// <summary>Forward or backward-data: part <c>i</c> takes a contiguous range of output rows.</summary>
+    /// <summary>Forward or backward-data (and depthwise backward-weight): part <c>i</c> takes a contiguous range of output rows (channel blocks).</summary>
     private sealed class Pass(BlockedConvPlan plan, ConvPass pass, float* input, float* weights, float* bias, float* output) : IPartitionedWork
     {
         public void Run(int part, int parts)
         {
             var g = plan.Geometry;
-            if (g.B == 16)
+            if (g.Depthwise)
+            {
+                RunDepthwise(g, part, parts);
+            }
+            else if (g.B == 16)
             {
                 if (pass == ConvPass.Forward)
                 {
@@ -197,6 +220,20 @@ internal sealed unsafe class BlockedConvPlan
             else
             {
                 DirectKernels<Isa256, Vector256<float>>.BackwardData(g, input, weights, output, part, parts);
+            }
+        }
+
+        /// <summary>Depthwise: forward and dX as above; for dW, input is x, weights is dY and output is dW.</summary>
+        private void RunDepthwise(BlockedGeometry g, int part, int parts)
+        {
+            switch (pass, g.B)
+            {
+                case (ConvPass.Forward, 16): DepthwiseKernels<Isa512, Vector512<float>>.Forward(g, input, weights, bias, output, part, parts); break;
+                case (ConvPass.Forward, _): DepthwiseKernels<Isa256, Vector256<float>>.Forward(g, input, weights, bias, output, part, parts); break;
+                case (ConvPass.BackwardData, 16): DepthwiseKernels<Isa512, Vector512<float>>.BackwardData(g, input, weights, output, part, parts); break;
+                case (ConvPass.BackwardData, _): DepthwiseKernels<Isa256, Vector256<float>>.BackwardData(g, input, weights, output, part, parts); break;
+                case (_, 16): DepthwiseKernels<Isa512, Vector512<float>>.BackwardWeight(g, input, weights, output, part, parts); break;
+                default: DepthwiseKernels<Isa256, Vector256<float>>.BackwardWeight(g, input, weights, output, part, parts); break;
             }
         }
     }
@@ -295,7 +332,8 @@ internal static class BlockedConv
 {
     /// <summary>
     /// Whether the blocked kernels compute <paramref name="pass"/> of <paramref name="p"/> with vectors of
-    /// <paramref name="vectorWidth"/> floats (16 or 8): any 1-3 D geometry with one group, or groups of whole channel blocks.
+    /// <paramref name="vectorWidth"/> floats (16 or 8): any 1-3 D geometry with one group, groups of whole channel blocks,
+    /// or depthwise with multiplier 1 (groups = C = K).
     /// </summary>
     public static bool Applies(ConvProblem p, ConvPass pass, int vectorWidth) =>
         vectorWidth is 8 or 16 && BlockedGeometry.Applies(p, vectorWidth);

@@ -2,7 +2,7 @@ namespace ConvGrad.Cpu.Blocked;
 
 /// <summary>
 /// A <see cref="ConvProblem"/> as the blocked kernels see it: channel blocks per group and three spatial axes (D, H, W).
-/// A 1×1 convolution with stride 1 and no padding has its spatial axes flattened into one row, so it runs as a GEMM
+/// A 1×1 convolution with stride 1 and no padding (output = input size) has its spatial axes flattened into one row, so it runs as a GEMM
 /// of (all pixels) × (channel blocks) on the layout with no short rows.
 /// </summary>
 internal sealed class BlockedGeometry
@@ -10,6 +10,9 @@ internal sealed class BlockedGeometry
     public readonly int B, N, G, C, K, Cg, Kg, CbG, KbG, Cb, Kb;
     public readonly int[] In = new int[3], Out = new int[3], Ker = new int[3], S = new int[3], D = new int[3], P = new int[3];
     public readonly bool Flattened;
+
+    /// <summary>One input and one output channel per group (groups = C = K): the depthwise kernels, channels as lanes.</summary>
+    public readonly bool Depthwise;
 
     public BlockedGeometry(ConvProblem p, int blockSize)
     {
@@ -19,7 +22,9 @@ internal sealed class BlockedGeometry
         KbG = (Kg + B - 1) / B;
         Cb = (C + B - 1) / B;
         Kb = (K + B - 1) / B;
-        Flattened = p.KerSpatial == 1 && p.UnitStride && p.Pad[0] == 0 && p.Pad[1] == 0 && p.Pad[2] == 0;
+        Depthwise = IsDepthwise(p);
+        // Padding after only adds output columns (out > in), which a flattened row would misplace.
+        Flattened = p.KerSpatial == 1 && p.UnitStride && p.Pad[0] == 0 && p.Pad[1] == 0 && p.Pad[2] == 0 && p.OutSpatial == p.InSpatial;
         for (int a = 0; a < 3; a++)
         {
             In[a] = p.In[a]; Out[a] = p.Out[a]; Ker[a] = p.Ker[a]; S[a] = p.Stride[a]; D[a] = p.Dil[a]; P[a] = p.Pad[a];
@@ -38,11 +43,14 @@ internal sealed class BlockedGeometry
     public int Taps => Ker[0] * Ker[1] * Ker[2];
 
     /// <summary>
-    /// Whether the blocked kernels compute <paramref name="p"/>: one group, or groups whose channel counts are whole
-    /// blocks (a block must not straddle two groups).
+    /// Whether the blocked kernels compute <paramref name="p"/>: one group, groups whose channel counts are whole
+    /// blocks (a block must not straddle two groups), or depthwise without a channel multiplier.
     /// </summary>
     public static bool Applies(ConvProblem p, int blockSize) =>
-        p.Groups == 1 || (p.Cg % blockSize == 0 && p.Kg % blockSize == 0);
+        p.Groups == 1 || (p.Cg % blockSize == 0 && p.Kg % blockSize == 0) || IsDepthwise(p);
+
+    /// <summary>Depthwise with multiplier 1: groups = C = K &gt; 1.</summary>
+    public static bool IsDepthwise(ConvProblem p) => p.Groups > 1 && p.Cg == 1 && p.Kg == 1;
 
     /// <summary>Greatest common divisor.</summary>
     public static int Gcd(int a, int b)

@@ -51,4 +51,17 @@ internal static class BlockedWeights
         bias.CopyTo(dst);
         return dst;
     }
+
+    /// <summary>Depthwise blocks <c>[C-block][taps][lane]</c>: per tap, the vector of the block's channels' weights.</summary>
+    public static float[] Depthwise(BlockedGeometry g, ReadOnlySpan<float> w)
+    {
+        int b = g.B, t = g.Taps;
+        var dst = GC.AllocateArray<float>(g.Cb * t * b, pinned: true);
+        for (int c = 0; c < g.C; c++)
+        for (int tap = 0; tap < t; tap++)
+        {
+            dst[(c / b * t + tap) * b + c % b] = w[c * t + tap];
+        }
+        return dst;
+    }
 }

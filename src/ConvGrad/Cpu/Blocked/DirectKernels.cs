@@ -259,7 +259,7 @@ internal static unsafe class DirectKernels<TI, TV> where TI : struct, ISimdIsa<T
     /// Copies input columns <c>[lo, lo + width)</c> of each (block, kernel row) into <paramref name="stage"/>, zero outside
     /// <c>[0, rowLength)</c>; <paramref name="stagedRowX"/> gets each row's offset in the copy.
     /// </summary>
-    private static void Stage(float* src, nint plane, int blocks, nint* rowX, int rows, int lo, int width, int rowLength, float* stage, nint* stagedRowX)
+    internal static void Stage(float* src, nint plane, int blocks, nint* rowX, int rows, int lo, int width, int rowLength, float* stage, nint* stagedRowX)
     {
         int b = TI.Lanes;
         int first = Math.Max(lo, 0), last = Math.Min(lo + width, rowLength);
