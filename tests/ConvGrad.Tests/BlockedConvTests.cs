@@ -221,6 +221,22 @@ public class BlockedConvTests
         CheckAllPasses(cs, 3, integer: true, block, threads: 2);
     }
 
+    /// <summary>The plan's name and description name the kernel that runs: its width, tile and the depthwise path.</summary>
+    [Fact]
+    public void Plan_NamesTheKernelItRuns()
+    {
+        var p = ConvProblem.ForConv(ConvGeometry.Uniform(2, padding: 1), [1, 64, 14, 14], [64, 64, 3, 3]);
+        var plan = new BlockedConvPlan(p, 16);
+        Assert.Equal("direct-blocked16 avx512 14x2", plan.Name(ConvPass.Forward));
+        Assert.StartsWith("direct-blocked16 avx512 14x2 phases", plan.Describe(ConvPass.BackwardData).Replace(":", ""));
+        var dw = new BlockedConvPlan(ConvProblem.ForConv(ConvGeometry.Uniform(2, padding: 1, groups: 24), [1, 24, 7, 7], [24, 1, 3, 3]), 8);
+        Assert.True(dw.Geometry.Depthwise);
+        Assert.Equal("direct-blocked8 avx2 depthwise 4", dw.Name(ConvPass.Forward)); // 7 columns, at most 6 per AVX2 tile: 4 + 3
+        Assert.Contains("depthwise", dw.Describe(ConvPass.BackwardWeight));
+        Assert.False(BlockedConv.Worthwhile(ConvProblem.ForConv(ConvGeometry.Uniform(2, padding: 1), [1, 3, 14, 14], [64, 3, 3, 3]), 16));
+        Assert.True(BlockedConv.Worthwhile(p, 16));
+    }
+
     /// <summary>dW sums in an order fixed by the shape: 1, 2 and 3 threads give the same bits, with many tasks and with few (chunked rows).</summary>
     [Theory]
     [InlineData(8, 2, 32, 13, 17, 32, 3)]   // 2 x 4 = 8 tasks

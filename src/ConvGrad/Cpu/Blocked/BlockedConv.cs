@@ -57,9 +57,7 @@ internal sealed unsafe class BlockedConvPlan
         var g = Geometry;
         string isa = g.B == 16 ? "avx512" : "avx2";
         int max = g.B == 16 ? Isa512.MaxPixels : Isa256.MaxPixels;
-        int len = pass == ConvPass.BackwardData ? (g.In[2] + g.S[2] - 1) / g.S[2] : g.Out[2];
-        int tiles = (len + max - 1) / max;
-        int u = Math.Max(1, (len + tiles - 1) / tiles);
+        int u = BlockedGeometry.TileWidth(pass == ConvPass.BackwardData ? (g.In[2] + g.S[2] - 1) / g.S[2] : g.Out[2], max);
         if (g.Depthwise)
         {
             return pass == ConvPass.BackwardWeight ? $"direct-blocked{g.B} {isa} depthwise dw" : $"direct-blocked{g.B} {isa} depthwise {u}" + (pass == ConvPass.BackwardData ? " phases" : "");
@@ -69,6 +67,30 @@ internal sealed unsafe class BlockedConvPlan
             ConvPass.Forward => $"direct-blocked{g.B} {isa} {u}x{Math.Min(2, g.KbG)}",
             ConvPass.BackwardData => $"direct-blocked{g.B} {isa} {u}x{Math.Min(2, g.CbG)} phases",
             _ => $"direct-blocked{g.B} {isa} dw {g.B / 2}x{Math.Min(2, g.KbG)}",
+        };
+    }
+
+    /// <summary>One paragraph on what the kernel of <paramref name="pass"/> does, for <c>explain</c> and bench.</summary>
+    public string Describe(ConvPass pass)
+    {
+        var g = Geometry;
+        string layout = $"activations in the channel-blocked layout nC{(Problem.Dims == 3 ? "d" : "")}hw{g.B}c (one {g.B * 32}-bit vector holds {g.B} channels of a pixel)";
+        if (g.Depthwise)
+        {
+            return pass switch
+            {
+                ConvPass.Forward => $"{Name(pass)}: depthwise forward on {layout}; the block's channels are the lanes, so each tap is one weight vector times one input vector per output pixel, register-blocked over a row of pixels; border tiles read a zero-padded copy of the columns they need.",
+                ConvPass.BackwardData => $"{Name(pass)}: depthwise backward-data on {layout}, by width stride phases with only the taps that reach each phase; no zero insertion, and dX positions no output reads are written as exact zeros.",
+                _ => $"{Name(pass)}: depthwise backward-weight on {layout}; one task per channel block sums every image and row in order (split row dot products combined in a fixed order), so dW is bitwise the same for any thread count.",
+            };
+        }
+        string groups = g.G == 1 ? "" : $" {g.G} groups of {g.CbG} input and {g.KbG} output channel blocks.";
+        string flat = g.Flattened ? " The 1x1 stride-1 kernel runs as a GEMM over all pixels of an image, its spatial axes flattened." : "";
+        return pass switch
+        {
+            ConvPass.Forward => $"{Name(pass)}: direct forward on {layout} with weights reblocked once as OIhw{g.B}i{g.B}o; a register tile of output pixels × 2 output-channel blocks; per input channel and tap, one weight vector per block, one broadcast per pixel, one FMA per accumulator. No im2col and no packing; tiles at the padding read a zero-padded copy of just their columns.{flat}{groups}",
+            ConvPass.BackwardData => $"{Name(pass)}: direct backward-data on {layout} with the transposed weight blocks; per dX row and width stride phase, only the kernel taps that reach the phase, reading dY with stride 1: no zero insertion, no col2im, and dX positions no output reads come out exactly 0.{flat}{groups}",
+            _ => $"{Name(pass)}: direct backward-weight on {layout}; the dW block of 2 output × 1 input channel blocks is the register accumulator set, one task per block summing all images and rows in order (rows swept in L2-sized chunks across tasks), so dW is bitwise the same for any thread count; with fewer than {MinWeightTasks} tasks the rows split into fixed chunks added in order.{groups}",
         };
     }
 
@@ -129,12 +151,13 @@ internal sealed unsafe class BlockedConvPlan
         }
         int tasks = g.B == 16 ? DirectKernels<Isa512, Vector512<float>>.WeightTasks(g) : DirectKernels<Isa256, Vector256<float>>.WeightTasks(g);
         int chunks = WeightChunks(g, tasks);
-        float[]? partials = chunks > 1 ? GC.AllocateUninitializedArray<float>(tasks * chunks * AccumulatorLength(g) + 16, pinned: true) : null;
+        // The partial sums live in this thread's scratch (the workers only write their own units' slices of it).
+        float* partials = chunks > 1 ? BlockedScratch.Floats((long)tasks * chunks * AccumulatorLength(g)) : null;
         fixed (float* pdw = dw)
         {
-            var work = new Weights(this, Ptr(x), Ptr(dy), pdw, tasks, chunks, partials is null ? null : Align(Ptr(partials)));
+            var work = new Weights(this, Ptr(x), Ptr(dy), pdw, tasks, chunks, partials);
             Execute(work, Parts(threads, (long)tasks * chunks));
-            if (partials is not null)
+            if (partials != null)
             {
                 work.Reduce();
             }
@@ -189,8 +212,6 @@ internal sealed unsafe class BlockedConvPlan
     private static float* Ptr(BlockedTensor t) => (float*)Unsafe.AsPointer(ref t.Storage.DataRef);
 
     private static float* Ptr(float[] a) => (float*)Unsafe.AsPointer(ref a[0]);
-
-    private static float* Align(float* p) => (float*)(((nint)p + 63) & ~(nint)63);
 
     /// <summary>Forward or backward-data (and depthwise backward-weight): part <c>i</c> takes a contiguous range of output rows (channel blocks).</summary>
     private sealed class Pass(BlockedConvPlan plan, ConvPass pass, float* input, float* weights, float* bias, float* output) : IPartitionedWork
@@ -337,6 +358,13 @@ internal static class BlockedConv
     /// </summary>
     public static bool Applies(ConvProblem p, ConvPass pass, int vectorWidth) =>
         vectorWidth is 8 or 16 && BlockedGeometry.Applies(p, vectorWidth);
+
+    /// <summary>
+    /// Whether the blocked kernels are expected to beat the NCHW engine (measured on the suite): not for groups with
+    /// fewer than half a block of input channels (first layers with 1-3 channels), whose padded lanes would be mostly zeros.
+    /// </summary>
+    public static bool Worthwhile(ConvProblem p, int vectorWidth) =>
+        Applies(p, ConvPass.Forward, vectorWidth) && (BlockedGeometry.IsDepthwise(p) || 2 * p.Cg >= vectorWidth);
 
     /// <summary>y = x ⋆ w + b on blocked tensors (<paramref name="b"/> empty for no bias).</summary>
     public static void Forward(ConvProblem p, BlockedTensor x, ReadOnlySpan<float> w, ReadOnlySpan<float> b, BlockedTensor y, int threads)

@@ -52,6 +52,16 @@ internal sealed class BlockedGeometry
     /// <summary>Depthwise with multiplier 1: groups = C = K &gt; 1.</summary>
     public static bool IsDepthwise(ConvProblem p) => p.Groups > 1 && p.Cg == 1 && p.Kg == 1;
 
+    /// <summary>
+    /// Pixels per register tile along a row of <paramref name="length"/> outputs (for dX: the longest stride phase): the
+    /// fewest tiles of at most <paramref name="maxPixels"/>, all as wide as possible (so 32 → 11, 11, 10 rather than 14, 14, 4).
+    /// </summary>
+    public static int TileWidth(int length, int maxPixels)
+    {
+        int tiles = (length + maxPixels - 1) / maxPixels;
+        return Math.Max(1, (length + tiles - 1) / Math.Max(1, tiles));
+    }
+
     /// <summary>Greatest common divisor.</summary>
     public static int Gcd(int a, int b)
     {

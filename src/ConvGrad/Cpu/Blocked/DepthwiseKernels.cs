@@ -24,9 +24,7 @@ internal static unsafe class DepthwiseKernels<TI, TV> where TI : struct, ISimdIs
         long items = (long)g.N * g.Cb * od * oh;
         long begin = items * part / parts, end = items * (part + 1) / parts;
         nint inPlane = (nint)id * ih * iw * b, outPlane = (nint)od * oh * ow * b;
-        int maxU = TI.MaxPixels;
-        int tiles = (ow + maxU - 1) / maxU;
-        int u = (ow + tiles - 1) / tiles;
+        int u = BlockedGeometry.TileWidth(ow, TI.MaxPixels);
         int span = (u - 1) * g.S[2] + (kw - 1) * g.D[2] + 1;
         nint* rowX = BlockedScratch.Offsets(3 * kd * kh);
         nint* rowW = rowX + kd * kh;
@@ -109,10 +107,7 @@ internal static unsafe class DepthwiseKernels<TI, TV> where TI : struct, ISimdIs
         nint inPlane = (nint)id * ih * iw * b, outPlane = (nint)od * oh * ow * b;
         int gcd = BlockedGeometry.Gcd(sw, dw);
         int q = sw / gcd, delta = dw / gcd;
-        int maxU = TI.MaxPixels;
-        int phaseLen = (iw + sw - 1) / sw;
-        int tiles = (phaseLen + maxU - 1) / maxU;
-        int u = Math.Max(1, (phaseLen + tiles - 1) / tiles);
+        int u = BlockedGeometry.TileWidth((iw + sw - 1) / sw, TI.MaxPixels);
         int span = u + (kw - 1) * delta + 1;
         nint* rowX = BlockedScratch.Offsets(3 * kd * kh);
         nint* rowW = rowX + kd * kh;

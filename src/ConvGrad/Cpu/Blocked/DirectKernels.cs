@@ -59,9 +59,7 @@ internal static unsafe class DirectKernels<TI, TV> where TI : struct, ISimdIsa<T
         int kd = g.Ker[0], kh = g.Ker[1], kw = g.Ker[2];
         nint inPlane = (nint)id * ih * iw * b, outPlane = (nint)od * oh * ow * b;
         nint wBlock = (nint)g.Taps * b * b;
-        int maxU = TI.MaxPixels;
-        int tiles = (ow + maxU - 1) / maxU;
-        int u = (ow + tiles - 1) / tiles;
+        int u = BlockedGeometry.TileWidth(ow, TI.MaxPixels);
         int span = (u - 1) * g.S[2] + (kw - 1) * g.D[2] + 1;
         nint* rowX = BlockedScratch.Offsets(3 * kd * kh);
         nint* rowW = rowX + kd * kh;
@@ -155,10 +153,7 @@ internal static unsafe class DirectKernels<TI, TV> where TI : struct, ISimdIsa<T
         nint wBlock = (nint)g.Taps * b * b;
         int gcd = BlockedGeometry.Gcd(sw, dw);
         int q = sw / gcd, delta = dw / gcd;
-        int maxU = TI.MaxPixels;
-        int phaseLen = (iw + sw - 1) / sw;
-        int tiles = (phaseLen + maxU - 1) / maxU;
-        int u = Math.Max(1, (phaseLen + tiles - 1) / tiles);
+        int u = BlockedGeometry.TileWidth((iw + sw - 1) / sw, TI.MaxPixels);
         int span = u + (kw - 1) * delta + 1;
         nint* rowX = BlockedScratch.Offsets(3 * kd * kh);
         nint* rowW = rowX + kd * kh;
