@@ -64,8 +64,8 @@ internal sealed unsafe class BlockedConvPlan
         }
         return pass switch
         {
-            ConvPass.Forward => $"direct-blocked{g.B} {isa} {u}x{Math.Min(2, g.KbG)}",
-            ConvPass.BackwardData => $"direct-blocked{g.B} {isa} {u}x{Math.Min(2, g.CbG)} phases",
+            ConvPass.Forward => $"direct-blocked{g.B} {isa} {u}x{Math.Min(BlockedGeometry.OutBlocksPerTile(u, max, g.KbG), g.KbG)}",
+            ConvPass.BackwardData => $"direct-blocked{g.B} {isa} {u}x{Math.Min(BlockedGeometry.OutBlocksPerTile(u, max, g.CbG), g.CbG)} phases",
             _ => $"direct-blocked{g.B} {isa} dw {g.B / 2}x{Math.Min(2, g.KbG)}",
         };
     }
@@ -88,7 +88,7 @@ internal sealed unsafe class BlockedConvPlan
         string flat = g.Flattened ? " The 1x1 stride-1 kernel runs as a GEMM over all pixels of an image, its spatial axes flattened." : "";
         return pass switch
         {
-            ConvPass.Forward => $"{Name(pass)}: direct forward on {layout} with weights reblocked once as OIhw{g.B}i{g.B}o; a register tile of output pixels × 2 output-channel blocks; per input channel and tap, one weight vector per block, one broadcast per pixel, one FMA per accumulator. No im2col and no packing; tiles at the padding read a zero-padded copy of just their columns.{flat}{groups}",
+            ConvPass.Forward => $"{Name(pass)}: direct forward on {layout} with weights reblocked once as OIhw{g.B}i{g.B}o; a register tile of output pixels × 2 or 4 output-channel blocks; per input channel and tap, one weight vector per block, one broadcast per pixel, one FMA per accumulator. No im2col and no packing; tiles at the padding read a zero-padded copy of just their columns.{flat}{groups}",
             ConvPass.BackwardData => $"{Name(pass)}: direct backward-data on {layout} with the transposed weight blocks; per dX row and width stride phase, only the kernel taps that reach the phase, reading dY with stride 1: no zero insertion, no col2im, and dX positions no output reads come out exactly 0.{flat}{groups}",
             _ => $"{Name(pass)}: direct backward-weight on {layout}; the dW block of 2 output × 1 input channel blocks is the register accumulator set, one task per block summing all images and rows in order (rows swept in L2-sized chunks across tasks), so dW is bitwise the same for any thread count; with fewer than {MinWeightTasks} tasks the rows split into fixed chunks added in order.{groups}",
         };

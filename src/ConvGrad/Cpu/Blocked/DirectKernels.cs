@@ -51,15 +51,16 @@ internal static unsafe class DirectKernels<TI, TV> where TI : struct, ISimdIsa<T
     public static void Forward(BlockedGeometry g, float* x, float* wf, float* bias, float* y, int part, int parts)
     {
         int b = TI.Lanes;
-        int pairs = (g.KbG + 1) / 2;
         int od = g.Out[0], oh = g.Out[1], ow = g.Out[2];
         int id = g.In[0], ih = g.In[1], iw = g.In[2];
+        int u = BlockedGeometry.TileWidth(ow, TI.MaxPixels);
+        int step = BlockedGeometry.OutBlocksPerTile(u, TI.MaxPixels, g.KbG);
+        int pairs = (g.KbG + step - 1) / step;
         long items = (long)g.N * g.G * pairs * od * oh;
         long begin = items * part / parts, end = items * (part + 1) / parts;
         int kd = g.Ker[0], kh = g.Ker[1], kw = g.Ker[2];
         nint inPlane = (nint)id * ih * iw * b, outPlane = (nint)od * oh * ow * b;
         nint wBlock = (nint)g.Taps * b * b;
-        int u = BlockedGeometry.TileWidth(ow, TI.MaxPixels);
         int span = (u - 1) * g.S[2] + (kw - 1) * g.D[2] + 1;
         nint* rowX = BlockedScratch.Offsets(3 * kd * kh);
         nint* rowW = rowX + kd * kh;
@@ -81,7 +82,7 @@ internal static unsafe class DirectKernels<TI, TV> where TI : struct, ISimdIsa<T
             int pair = (int)(rest % pairs); rest /= pairs;
             int grp = (int)(rest % g.G);
             int n = (int)(rest / g.G);
-            int ob = 2 * pair, noc = Math.Min(2, g.KbG - ob);
+            int ob = step * pair, noc = Math.Min(step, g.KbG - ob);
             int rows = 0;
             for (int rz = 0; rz < kd; rz++)
             {
@@ -133,7 +134,7 @@ internal static unsafe class DirectKernels<TI, TV> where TI : struct, ISimdIsa<T
                 a.InBlocks = g.CbG;
                 a.RowW = rowW;
                 a.Rows = rows;
-                DirectTile.Dispatch<TI, TV>(pixels, g.S[2], noc, ref a);
+                Tiles(pixels, g.S[2], noc, ref a);
             }
         }
     }
@@ -142,18 +143,19 @@ internal static unsafe class DirectKernels<TI, TV> where TI : struct, ISimdIsa<T
     public static void BackwardData(BlockedGeometry g, float* dy, float* wt, float* dx, int part, int parts)
     {
         int b = TI.Lanes;
-        int pairs = (g.CbG + 1) / 2;
         int od = g.Out[0], oh = g.Out[1], ow = g.Out[2];
         int id = g.In[0], ih = g.In[1], iw = g.In[2];
         int kd = g.Ker[0], kh = g.Ker[1], kw = g.Ker[2];
         int sw = g.S[2], dw = g.D[2], pw = g.P[2];
+        int u = BlockedGeometry.TileWidth((iw + sw - 1) / sw, TI.MaxPixels);
+        int step = BlockedGeometry.OutBlocksPerTile(u, TI.MaxPixels, g.CbG);
+        int pairs = (g.CbG + step - 1) / step;
         long items = (long)g.N * g.G * pairs * id * ih;
         long begin = items * part / parts, end = items * (part + 1) / parts;
         nint inPlane = (nint)id * ih * iw * b, outPlane = (nint)od * oh * ow * b;
         nint wBlock = (nint)g.Taps * b * b;
         int gcd = BlockedGeometry.Gcd(sw, dw);
         int q = sw / gcd, delta = dw / gcd;
-        int u = BlockedGeometry.TileWidth((iw + sw - 1) / sw, TI.MaxPixels);
         int span = u + (kw - 1) * delta + 1;
         nint* rowX = BlockedScratch.Offsets(3 * kd * kh);
         nint* rowW = rowX + kd * kh;
@@ -176,7 +178,7 @@ internal static unsafe class DirectKernels<TI, TV> where TI : struct, ISimdIsa<T
             int pair = (int)(rest % pairs); rest /= pairs;
             int grp = (int)(rest % g.G);
             int n = (int)(rest / g.G);
-            int cb = 2 * pair, nic = Math.Min(2, g.CbG - cb);
+            int cb = step * pair, nic = Math.Min(step, g.CbG - cb);
             int rows = 0;
             for (int rz = 0; rz < kd; rz++)
             {
@@ -244,10 +246,29 @@ internal static unsafe class DirectKernels<TI, TV> where TI : struct, ISimdIsa<T
                         a.RowX = stagedRowX;
                     }
                     a.Rows = activeRows;
-                    DirectTile.Dispatch<TI, TV>(pixels, 1, nic, ref a);
+                    Tiles(pixels, 1, nic, ref a);
                 }
             }
         }
+    }
+
+    /// <summary>Runs <paramref name="blocks"/> output blocks (1-4) of one tile: 4 or 2 at once, a third block on its own.</summary>
+    private static void Tiles(int pixels, int pixelStride, int blocks, ref TileArgs a)
+    {
+        if (blocks != 3)
+        {
+            DirectTile.Dispatch<TI, TV>(pixels, pixelStride, blocks, ref a);
+            return;
+        }
+        float* w = a.W, y = a.Y, init = a.Init;
+        DirectTile.Dispatch<TI, TV>(pixels, pixelStride, 2, ref a);
+        a.W = w + 2 * a.WOut;
+        a.Y = y + 2 * a.YOut;
+        a.Init = init == null ? null : init + 2 * TI.Lanes;
+        DirectTile.Dispatch<TI, TV>(pixels, pixelStride, 1, ref a);
+        a.W = w;
+        a.Y = y;
+        a.Init = init;
     }
 
     /// <summary>

@@ -46,7 +46,7 @@ internal unsafe struct TileArgs
 }
 
 /// <summary>
-/// The register tile of the direct convolution on the channel-blocked layout: <c>U</c> output pixels × <c>N</c> (1 or 2)
+/// The register tile of the direct convolution on the channel-blocked layout: <c>U</c> output pixels × <c>N</c> (1, 2 or 4)
 /// output-channel blocks of accumulators. For each input block, kernel row, width tap and input lane it loads one weight
 /// vector per output block, broadcasts one input value per pixel and does one FMA per accumulator (oneDNN's
 /// <c>ur_w × nb_oc_blocking</c> forward kernel; backward-data runs it with the transposed weights on a stride phase).
@@ -62,20 +62,22 @@ internal static unsafe class DirectTile
         nint ps = TP.Value == 0 ? a.PixelStride : (nint)TP.Value * lanes;
         TV i0 = a.Init == null ? TI.Zero : TI.Load(a.Init);
         TV i1 = TN.Value > 1 && a.Init != null ? TI.Load(a.Init + lanes) : TI.Zero;
-        TV a0_0 = i0, a0_1 = i1;
-        TV a1_0 = i0, a1_1 = i1;
-        TV a2_0 = i0, a2_1 = i1;
-        TV a3_0 = i0, a3_1 = i1;
-        TV a4_0 = i0, a4_1 = i1;
-        TV a5_0 = i0, a5_1 = i1;
-        TV a6_0 = i0, a6_1 = i1;
-        TV a7_0 = i0, a7_1 = i1;
-        TV a8_0 = i0, a8_1 = i1;
-        TV a9_0 = i0, a9_1 = i1;
-        TV a10_0 = i0, a10_1 = i1;
-        TV a11_0 = i0, a11_1 = i1;
-        TV a12_0 = i0, a12_1 = i1;
-        TV a13_0 = i0, a13_1 = i1;
+        TV i2 = TN.Value > 2 && a.Init != null ? TI.Load(a.Init + 2 * lanes) : TI.Zero;
+        TV i3 = TN.Value > 3 && a.Init != null ? TI.Load(a.Init + 3 * lanes) : TI.Zero;
+        TV a0_0 = i0, a0_1 = i1, a0_2 = i2, a0_3 = i3;
+        TV a1_0 = i0, a1_1 = i1, a1_2 = i2, a1_3 = i3;
+        TV a2_0 = i0, a2_1 = i1, a2_2 = i2, a2_3 = i3;
+        TV a3_0 = i0, a3_1 = i1, a3_2 = i2, a3_3 = i3;
+        TV a4_0 = i0, a4_1 = i1, a4_2 = i2, a4_3 = i3;
+        TV a5_0 = i0, a5_1 = i1, a5_2 = i2, a5_3 = i3;
+        TV a6_0 = i0, a6_1 = i1, a6_2 = i2, a6_3 = i3;
+        TV a7_0 = i0, a7_1 = i1, a7_2 = i2, a7_3 = i3;
+        TV a8_0 = i0, a8_1 = i1, a8_2 = i2, a8_3 = i3;
+        TV a9_0 = i0, a9_1 = i1, a9_2 = i2, a9_3 = i3;
+        TV a10_0 = i0, a10_1 = i1, a10_2 = i2, a10_3 = i3;
+        TV a11_0 = i0, a11_1 = i1, a11_2 = i2, a11_3 = i3;
+        TV a12_0 = i0, a12_1 = i1, a12_2 = i2, a12_3 = i3;
+        TV a13_0 = i0, a13_1 = i1, a13_2 = i2, a13_3 = i3;
         float* xb = a.X, wb = a.W;
         nint xIn = a.XIn, wIn = a.WIn, xTap = a.XTap, wTap = a.WTap, wOut = a.WOut;
         nint* rowX = a.RowX;
@@ -95,20 +97,22 @@ internal static unsafe class DirectTile
                     {
                         TV w0 = TI.Load(wl);
                         TV w1 = TN.Value > 1 ? TI.Load(wl + wOut) : default;
-                        if (TU.Value > 0) { TV x = TI.Broadcast(xl); a0_0 = TI.Fma(x, w0, a0_0); if (TN.Value > 1) { a0_1 = TI.Fma(x, w1, a0_1); } }
-                        if (TU.Value > 1) { TV x = TI.Broadcast(xl + ps); a1_0 = TI.Fma(x, w0, a1_0); if (TN.Value > 1) { a1_1 = TI.Fma(x, w1, a1_1); } }
-                        if (TU.Value > 2) { TV x = TI.Broadcast(xl + 2 * ps); a2_0 = TI.Fma(x, w0, a2_0); if (TN.Value > 1) { a2_1 = TI.Fma(x, w1, a2_1); } }
-                        if (TU.Value > 3) { TV x = TI.Broadcast(xl + 3 * ps); a3_0 = TI.Fma(x, w0, a3_0); if (TN.Value > 1) { a3_1 = TI.Fma(x, w1, a3_1); } }
-                        if (TU.Value > 4) { TV x = TI.Broadcast(xl + 4 * ps); a4_0 = TI.Fma(x, w0, a4_0); if (TN.Value > 1) { a4_1 = TI.Fma(x, w1, a4_1); } }
-                        if (TU.Value > 5) { TV x = TI.Broadcast(xl + 5 * ps); a5_0 = TI.Fma(x, w0, a5_0); if (TN.Value > 1) { a5_1 = TI.Fma(x, w1, a5_1); } }
-                        if (TU.Value > 6) { TV x = TI.Broadcast(xl + 6 * ps); a6_0 = TI.Fma(x, w0, a6_0); if (TN.Value > 1) { a6_1 = TI.Fma(x, w1, a6_1); } }
-                        if (TU.Value > 7) { TV x = TI.Broadcast(xl + 7 * ps); a7_0 = TI.Fma(x, w0, a7_0); if (TN.Value > 1) { a7_1 = TI.Fma(x, w1, a7_1); } }
-                        if (TU.Value > 8) { TV x = TI.Broadcast(xl + 8 * ps); a8_0 = TI.Fma(x, w0, a8_0); if (TN.Value > 1) { a8_1 = TI.Fma(x, w1, a8_1); } }
-                        if (TU.Value > 9) { TV x = TI.Broadcast(xl + 9 * ps); a9_0 = TI.Fma(x, w0, a9_0); if (TN.Value > 1) { a9_1 = TI.Fma(x, w1, a9_1); } }
-                        if (TU.Value > 10) { TV x = TI.Broadcast(xl + 10 * ps); a10_0 = TI.Fma(x, w0, a10_0); if (TN.Value > 1) { a10_1 = TI.Fma(x, w1, a10_1); } }
-                        if (TU.Value > 11) { TV x = TI.Broadcast(xl + 11 * ps); a11_0 = TI.Fma(x, w0, a11_0); if (TN.Value > 1) { a11_1 = TI.Fma(x, w1, a11_1); } }
-                        if (TU.Value > 12) { TV x = TI.Broadcast(xl + 12 * ps); a12_0 = TI.Fma(x, w0, a12_0); if (TN.Value > 1) { a12_1 = TI.Fma(x, w1, a12_1); } }
-                        if (TU.Value > 13) { TV x = TI.Broadcast(xl + 13 * ps); a13_0 = TI.Fma(x, w0, a13_0); if (TN.Value > 1) { a13_1 = TI.Fma(x, w1, a13_1); } }
+                        TV w2 = TN.Value > 2 ? TI.Load(wl + 2 * wOut) : default;
+                        TV w3 = TN.Value > 3 ? TI.Load(wl + 3 * wOut) : default;
+                        if (TU.Value > 0) { TV x = TI.Broadcast(xl); a0_0 = TI.Fma(x, w0, a0_0); if (TN.Value > 1) { a0_1 = TI.Fma(x, w1, a0_1); } if (TN.Value > 2) { a0_2 = TI.Fma(x, w2, a0_2); } if (TN.Value > 3) { a0_3 = TI.Fma(x, w3, a0_3); } }
+                        if (TU.Value > 1) { TV x = TI.Broadcast(xl + ps); a1_0 = TI.Fma(x, w0, a1_0); if (TN.Value > 1) { a1_1 = TI.Fma(x, w1, a1_1); } if (TN.Value > 2) { a1_2 = TI.Fma(x, w2, a1_2); } if (TN.Value > 3) { a1_3 = TI.Fma(x, w3, a1_3); } }
+                        if (TU.Value > 2) { TV x = TI.Broadcast(xl + 2 * ps); a2_0 = TI.Fma(x, w0, a2_0); if (TN.Value > 1) { a2_1 = TI.Fma(x, w1, a2_1); } if (TN.Value > 2) { a2_2 = TI.Fma(x, w2, a2_2); } if (TN.Value > 3) { a2_3 = TI.Fma(x, w3, a2_3); } }
+                        if (TU.Value > 3) { TV x = TI.Broadcast(xl + 3 * ps); a3_0 = TI.Fma(x, w0, a3_0); if (TN.Value > 1) { a3_1 = TI.Fma(x, w1, a3_1); } if (TN.Value > 2) { a3_2 = TI.Fma(x, w2, a3_2); } if (TN.Value > 3) { a3_3 = TI.Fma(x, w3, a3_3); } }
+                        if (TU.Value > 4) { TV x = TI.Broadcast(xl + 4 * ps); a4_0 = TI.Fma(x, w0, a4_0); if (TN.Value > 1) { a4_1 = TI.Fma(x, w1, a4_1); } if (TN.Value > 2) { a4_2 = TI.Fma(x, w2, a4_2); } if (TN.Value > 3) { a4_3 = TI.Fma(x, w3, a4_3); } }
+                        if (TU.Value > 5) { TV x = TI.Broadcast(xl + 5 * ps); a5_0 = TI.Fma(x, w0, a5_0); if (TN.Value > 1) { a5_1 = TI.Fma(x, w1, a5_1); } if (TN.Value > 2) { a5_2 = TI.Fma(x, w2, a5_2); } if (TN.Value > 3) { a5_3 = TI.Fma(x, w3, a5_3); } }
+                        if (TU.Value > 6) { TV x = TI.Broadcast(xl + 6 * ps); a6_0 = TI.Fma(x, w0, a6_0); if (TN.Value > 1) { a6_1 = TI.Fma(x, w1, a6_1); } if (TN.Value > 2) { a6_2 = TI.Fma(x, w2, a6_2); } if (TN.Value > 3) { a6_3 = TI.Fma(x, w3, a6_3); } }
+                        if (TU.Value > 7) { TV x = TI.Broadcast(xl + 7 * ps); a7_0 = TI.Fma(x, w0, a7_0); if (TN.Value > 1) { a7_1 = TI.Fma(x, w1, a7_1); } if (TN.Value > 2) { a7_2 = TI.Fma(x, w2, a7_2); } if (TN.Value > 3) { a7_3 = TI.Fma(x, w3, a7_3); } }
+                        if (TU.Value > 8) { TV x = TI.Broadcast(xl + 8 * ps); a8_0 = TI.Fma(x, w0, a8_0); if (TN.Value > 1) { a8_1 = TI.Fma(x, w1, a8_1); } if (TN.Value > 2) { a8_2 = TI.Fma(x, w2, a8_2); } if (TN.Value > 3) { a8_3 = TI.Fma(x, w3, a8_3); } }
+                        if (TU.Value > 9) { TV x = TI.Broadcast(xl + 9 * ps); a9_0 = TI.Fma(x, w0, a9_0); if (TN.Value > 1) { a9_1 = TI.Fma(x, w1, a9_1); } if (TN.Value > 2) { a9_2 = TI.Fma(x, w2, a9_2); } if (TN.Value > 3) { a9_3 = TI.Fma(x, w3, a9_3); } }
+                        if (TU.Value > 10) { TV x = TI.Broadcast(xl + 10 * ps); a10_0 = TI.Fma(x, w0, a10_0); if (TN.Value > 1) { a10_1 = TI.Fma(x, w1, a10_1); } if (TN.Value > 2) { a10_2 = TI.Fma(x, w2, a10_2); } if (TN.Value > 3) { a10_3 = TI.Fma(x, w3, a10_3); } }
+                        if (TU.Value > 11) { TV x = TI.Broadcast(xl + 11 * ps); a11_0 = TI.Fma(x, w0, a11_0); if (TN.Value > 1) { a11_1 = TI.Fma(x, w1, a11_1); } if (TN.Value > 2) { a11_2 = TI.Fma(x, w2, a11_2); } if (TN.Value > 3) { a11_3 = TI.Fma(x, w3, a11_3); } }
+                        if (TU.Value > 12) { TV x = TI.Broadcast(xl + 12 * ps); a12_0 = TI.Fma(x, w0, a12_0); if (TN.Value > 1) { a12_1 = TI.Fma(x, w1, a12_1); } if (TN.Value > 2) { a12_2 = TI.Fma(x, w2, a12_2); } if (TN.Value > 3) { a12_3 = TI.Fma(x, w3, a12_3); } }
+                        if (TU.Value > 13) { TV x = TI.Broadcast(xl + 13 * ps); a13_0 = TI.Fma(x, w0, a13_0); if (TN.Value > 1) { a13_1 = TI.Fma(x, w1, a13_1); } if (TN.Value > 2) { a13_2 = TI.Fma(x, w2, a13_2); } if (TN.Value > 3) { a13_3 = TI.Fma(x, w3, a13_3); } }
                     }
                 }
             }
@@ -116,20 +120,20 @@ internal static unsafe class DirectTile
         float* y = a.Y;
         nint yp = a.YPix, yo = a.YOut;
         int valid = a.Valid;
-        if (TU.Value > 0 && valid > 0) { TI.Store(y, a0_0); if (TN.Value > 1) { TI.Store(y + yo, a0_1); } }
-        if (TU.Value > 1 && valid > 1) { TI.Store(y + yp, a1_0); if (TN.Value > 1) { TI.Store(y + yp + yo, a1_1); } }
-        if (TU.Value > 2 && valid > 2) { TI.Store(y + 2 * yp, a2_0); if (TN.Value > 1) { TI.Store(y + 2 * yp + yo, a2_1); } }
-        if (TU.Value > 3 && valid > 3) { TI.Store(y + 3 * yp, a3_0); if (TN.Value > 1) { TI.Store(y + 3 * yp + yo, a3_1); } }
-        if (TU.Value > 4 && valid > 4) { TI.Store(y + 4 * yp, a4_0); if (TN.Value > 1) { TI.Store(y + 4 * yp + yo, a4_1); } }
-        if (TU.Value > 5 && valid > 5) { TI.Store(y + 5 * yp, a5_0); if (TN.Value > 1) { TI.Store(y + 5 * yp + yo, a5_1); } }
-        if (TU.Value > 6 && valid > 6) { TI.Store(y + 6 * yp, a6_0); if (TN.Value > 1) { TI.Store(y + 6 * yp + yo, a6_1); } }
-        if (TU.Value > 7 && valid > 7) { TI.Store(y + 7 * yp, a7_0); if (TN.Value > 1) { TI.Store(y + 7 * yp + yo, a7_1); } }
-        if (TU.Value > 8 && valid > 8) { TI.Store(y + 8 * yp, a8_0); if (TN.Value > 1) { TI.Store(y + 8 * yp + yo, a8_1); } }
-        if (TU.Value > 9 && valid > 9) { TI.Store(y + 9 * yp, a9_0); if (TN.Value > 1) { TI.Store(y + 9 * yp + yo, a9_1); } }
-        if (TU.Value > 10 && valid > 10) { TI.Store(y + 10 * yp, a10_0); if (TN.Value > 1) { TI.Store(y + 10 * yp + yo, a10_1); } }
-        if (TU.Value > 11 && valid > 11) { TI.Store(y + 11 * yp, a11_0); if (TN.Value > 1) { TI.Store(y + 11 * yp + yo, a11_1); } }
-        if (TU.Value > 12 && valid > 12) { TI.Store(y + 12 * yp, a12_0); if (TN.Value > 1) { TI.Store(y + 12 * yp + yo, a12_1); } }
-        if (TU.Value > 13 && valid > 13) { TI.Store(y + 13 * yp, a13_0); if (TN.Value > 1) { TI.Store(y + 13 * yp + yo, a13_1); } }
+        if (TU.Value > 0 && valid > 0) { TI.Store(y, a0_0); if (TN.Value > 1) { TI.Store(y + yo, a0_1); } if (TN.Value > 2) { TI.Store(y + 2 * yo, a0_2); } if (TN.Value > 3) { TI.Store(y + 3 * yo, a0_3); } }
+        if (TU.Value > 1 && valid > 1) { TI.Store(y + yp, a1_0); if (TN.Value > 1) { TI.Store(y + yp + yo, a1_1); } if (TN.Value > 2) { TI.Store(y + yp + 2 * yo, a1_2); } if (TN.Value > 3) { TI.Store(y + yp + 3 * yo, a1_3); } }
+        if (TU.Value > 2 && valid > 2) { TI.Store(y + 2 * yp, a2_0); if (TN.Value > 1) { TI.Store(y + 2 * yp + yo, a2_1); } if (TN.Value > 2) { TI.Store(y + 2 * yp + 2 * yo, a2_2); } if (TN.Value > 3) { TI.Store(y + 2 * yp + 3 * yo, a2_3); } }
+        if (TU.Value > 3 && valid > 3) { TI.Store(y + 3 * yp, a3_0); if (TN.Value > 1) { TI.Store(y + 3 * yp + yo, a3_1); } if (TN.Value > 2) { TI.Store(y + 3 * yp + 2 * yo, a3_2); } if (TN.Value > 3) { TI.Store(y + 3 * yp + 3 * yo, a3_3); } }
+        if (TU.Value > 4 && valid > 4) { TI.Store(y + 4 * yp, a4_0); if (TN.Value > 1) { TI.Store(y + 4 * yp + yo, a4_1); } if (TN.Value > 2) { TI.Store(y + 4 * yp + 2 * yo, a4_2); } if (TN.Value > 3) { TI.Store(y + 4 * yp + 3 * yo, a4_3); } }
+        if (TU.Value > 5 && valid > 5) { TI.Store(y + 5 * yp, a5_0); if (TN.Value > 1) { TI.Store(y + 5 * yp + yo, a5_1); } if (TN.Value > 2) { TI.Store(y + 5 * yp + 2 * yo, a5_2); } if (TN.Value > 3) { TI.Store(y + 5 * yp + 3 * yo, a5_3); } }
+        if (TU.Value > 6 && valid > 6) { TI.Store(y + 6 * yp, a6_0); if (TN.Value > 1) { TI.Store(y + 6 * yp + yo, a6_1); } if (TN.Value > 2) { TI.Store(y + 6 * yp + 2 * yo, a6_2); } if (TN.Value > 3) { TI.Store(y + 6 * yp + 3 * yo, a6_3); } }
+        if (TU.Value > 7 && valid > 7) { TI.Store(y + 7 * yp, a7_0); if (TN.Value > 1) { TI.Store(y + 7 * yp + yo, a7_1); } if (TN.Value > 2) { TI.Store(y + 7 * yp + 2 * yo, a7_2); } if (TN.Value > 3) { TI.Store(y + 7 * yp + 3 * yo, a7_3); } }
+        if (TU.Value > 8 && valid > 8) { TI.Store(y + 8 * yp, a8_0); if (TN.Value > 1) { TI.Store(y + 8 * yp + yo, a8_1); } if (TN.Value > 2) { TI.Store(y + 8 * yp + 2 * yo, a8_2); } if (TN.Value > 3) { TI.Store(y + 8 * yp + 3 * yo, a8_3); } }
+        if (TU.Value > 9 && valid > 9) { TI.Store(y + 9 * yp, a9_0); if (TN.Value > 1) { TI.Store(y + 9 * yp + yo, a9_1); } if (TN.Value > 2) { TI.Store(y + 9 * yp + 2 * yo, a9_2); } if (TN.Value > 3) { TI.Store(y + 9 * yp + 3 * yo, a9_3); } }
+        if (TU.Value > 10 && valid > 10) { TI.Store(y + 10 * yp, a10_0); if (TN.Value > 1) { TI.Store(y + 10 * yp + yo, a10_1); } if (TN.Value > 2) { TI.Store(y + 10 * yp + 2 * yo, a10_2); } if (TN.Value > 3) { TI.Store(y + 10 * yp + 3 * yo, a10_3); } }
+        if (TU.Value > 11 && valid > 11) { TI.Store(y + 11 * yp, a11_0); if (TN.Value > 1) { TI.Store(y + 11 * yp + yo, a11_1); } if (TN.Value > 2) { TI.Store(y + 11 * yp + 2 * yo, a11_2); } if (TN.Value > 3) { TI.Store(y + 11 * yp + 3 * yo, a11_3); } }
+        if (TU.Value > 12 && valid > 12) { TI.Store(y + 12 * yp, a12_0); if (TN.Value > 1) { TI.Store(y + 12 * yp + yo, a12_1); } if (TN.Value > 2) { TI.Store(y + 12 * yp + 2 * yo, a12_2); } if (TN.Value > 3) { TI.Store(y + 12 * yp + 3 * yo, a12_3); } }
+        if (TU.Value > 13 && valid > 13) { TI.Store(y + 13 * yp, a13_0); if (TN.Value > 1) { TI.Store(y + 13 * yp + yo, a13_1); } if (TN.Value > 2) { TI.Store(y + 13 * yp + 2 * yo, a13_2); } if (TN.Value > 3) { TI.Store(y + 13 * yp + 3 * yo, a13_3); } }
     }
 
     /// <summary>Runs one tile of <paramref name="pixels"/> pixels (1..<c>TI.MaxPixels</c>), input pixel stride <paramref name="pixelStride"/> blocks (any; 1 and 2 are specialised), <paramref name="outBlocks"/> (1 or 2) output blocks.</summary>
@@ -144,7 +148,13 @@ internal static unsafe class DirectTile
     private static void ByPixels<TI, TV, TP>(int pixels, int outBlocks, ref TileArgs a)
         where TI : struct, ISimdIsa<TV> where TV : struct where TP : struct, IConstant
     {
-        if (outBlocks == 2) { ByPixels<TI, TV, TP, C2>(pixels, ref a); } else { ByPixels<TI, TV, TP, C1>(pixels, ref a); }
+        switch (outBlocks)
+        {
+            case 4: ByPixels<TI, TV, TP, C4>(pixels, ref a); break;
+            case 2: ByPixels<TI, TV, TP, C2>(pixels, ref a); break;
+            case 1: ByPixels<TI, TV, TP, C1>(pixels, ref a); break;
+            default: throw new ArgumentOutOfRangeException(nameof(outBlocks), $"a tile holds 1, 2 or 4 output blocks; got {outBlocks}");
+        }
     }
 
     private static void ByPixels<TI, TV, TP, TN>(int pixels, ref TileArgs a)
