@@ -1,0 +1,388 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace ConvGrad.Cpu.Blocked;
+
+/// <summary>
+/// The blocked-layout engine for one problem: the geometry, the weights reblocked once (forward and transposed), and
+/// the three passes on <see cref="BlockedTensor"/>s. Make it once per layer shape, call <see cref="SetWeights"/> when
+/// the weights change, and run passes with no per-call allocation. The block (16 or 8) picks the kernels
+/// (<see cref="Vector512{T}"/> or <see cref="Vector256{T}"/>).
+/// </summary>
+internal sealed unsafe class BlockedConvPlan
+{
+    /// <summary>Problems below this many multiply-adds run on one thread.</summary>
+    public const long ParallelThreshold = 1 << 18;
+
+    /// <summary>With fewer dW tasks than this, the rows are split into fixed chunks summed in order (see <see cref="WeightChunks"/>).</summary>
+    public const int MinWeightTasks = 4;
+
+    /// <summary>Most floats of dW accumulators one thread keeps live while it sweeps a chunk of rows (4 MiB).</summary>
+    private const int AccumulatorBudget = 1 << 20;
+
+    /// <summary>Bytes of x and dY one chunk of dW rows should span, to stay in L2 while every task of a group reads it.</summary>
+    private const long ChunkBytes = 384 * 1024;
+
+    private float[]? _forward, _transposed, _bias;
+
+    /// <summary>Creates the plan; throws <see cref="ArgumentException"/> when the blocked kernels do not cover the problem.</summary>
+    public BlockedConvPlan(ConvProblem p, int blockSize)
+    {
+        if (blockSize is not (8 or 16))
+        {
+            throw new ArgumentException($"blockSize must be 8 or 16; got {blockSize}", nameof(blockSize));
+        }
+        if (!BlockedGeometry.Applies(p, blockSize))
+        {
+            throw new ArgumentException(
+                $"the blocked kernels need whole channel blocks per group or depthwise without a multiplier: groups {p.Groups} with {p.Cg} input and {p.Kg} output channels per group are not multiples of {blockSize}",
+                nameof(p));
+        }
+        Problem = p;
+        Geometry = new BlockedGeometry(p, blockSize);
+    }
+
+    /// <summary>The problem.</summary>
+    public ConvProblem Problem { get; }
+
+    /// <summary>The problem as the kernels see it.</summary>
+    public BlockedGeometry Geometry { get; }
+
+    /// <summary>Channels per block.</summary>
+    public int BlockSize => Geometry.B;
+
+    /// <summary>The kernel's name, e.g. <c>direct-blocked16 avx512 14x2</c> (pixels × output blocks of the register tile).</summary>
+    public string Name(ConvPass pass)
+    {
+        var g = Geometry;
+        string isa = g.B == 16 ? "avx512" : "avx2";
+        int max = g.B == 16 ? Isa512.MaxPixels : Isa256.MaxPixels;
+        int u = BlockedGeometry.TileWidth(pass == ConvPass.BackwardData ? (g.In[2] + g.S[2] - 1) / g.S[2] : g.Out[2], max);
+        if (g.Depthwise)
+        {
+            return pass == ConvPass.BackwardWeight ? $"direct-blocked{g.B} {isa} depthwise dw" : $"direct-blocked{g.B} {isa} depthwise {u}" + (pass == ConvPass.BackwardData ? " phases" : "");
+        }
+        return pass switch
+        {
+            ConvPass.Forward => $"direct-blocked{g.B} {isa} {u}x{Math.Min(BlockedGeometry.OutBlocksPerTile(u, max, g.KbG), g.KbG)}",
+            ConvPass.BackwardData => $"direct-blocked{g.B} {isa} {u}x{Math.Min(BlockedGeometry.OutBlocksPerTile(u, max, g.CbG), g.CbG)} phases",
+            _ => $"direct-blocked{g.B} {isa} dw {g.B / 2}x{Math.Min(2, g.KbG)}",
+        };
+    }
+
+    /// <summary>One paragraph on what the kernel of <paramref name="pass"/> does, for <c>explain</c> and bench.</summary>
+    public string Describe(ConvPass pass)
+    {
+        var g = Geometry;
+        string layout = $"activations in the channel-blocked layout nC{(Problem.Dims == 3 ? "d" : "")}hw{g.B}c (one {g.B * 32}-bit vector holds {g.B} channels of a pixel)";
+        if (g.Depthwise)
+        {
+            return pass switch
+            {
+                ConvPass.Forward => $"{Name(pass)}: depthwise forward on {layout}; the block's channels are the lanes, so each tap is one weight vector times one input vector per output pixel, register-blocked over a row of pixels; border tiles read a zero-padded copy of the columns they need.",
+                ConvPass.BackwardData => $"{Name(pass)}: depthwise backward-data on {layout}, by width stride phases with only the taps that reach each phase; no zero insertion, and dX positions no output reads are written as exact zeros.",
+                _ => $"{Name(pass)}: depthwise backward-weight on {layout}; one task per channel block sums every image and row in order (split row dot products combined in a fixed order), so dW is bitwise the same for any thread count.",
+            };
+        }
+        string groups = g.G == 1 ? "" : $" {g.G} groups of {g.CbG} input and {g.KbG} output channel blocks.";
+        string flat = g.Flattened ? " The 1x1 stride-1 kernel runs as a GEMM over all pixels of an image, its spatial axes flattened." : "";
+        return pass switch
+        {
+            ConvPass.Forward => $"{Name(pass)}: direct forward on {layout} with weights reblocked once as OIhw{g.B}i{g.B}o; a register tile of output pixels × 2 or 4 output-channel blocks; per input channel and tap, one weight vector per block, one broadcast per pixel, one FMA per accumulator. No im2col and no packing; tiles at the padding read a zero-padded copy of just their columns.{flat}{groups}",
+            ConvPass.BackwardData => $"{Name(pass)}: direct backward-data on {layout} with the transposed weight blocks; per dX row and width stride phase, only the kernel taps that reach the phase, reading dY with stride 1: no zero insertion, no col2im, and dX positions no output reads come out exactly 0.{flat}{groups}",
+            _ => $"{Name(pass)}: direct backward-weight on {layout}; the dW block of 2 output × 1 input channel blocks is the register accumulator set, one task per block summing all images and rows in order (rows swept in L2-sized chunks across tasks), so dW is bitwise the same for any thread count; with fewer than {MinWeightTasks} tasks the rows split into fixed chunks added in order.{groups}",
+        };
+    }
+
+    /// <summary>Reblocks the weight <c>[K, C/G, k...]</c> and the optional bias <c>[K]</c> (empty for none).</summary>
+    public void SetWeights(ReadOnlySpan<float> w, ReadOnlySpan<float> bias)
+    {
+        CheckLength(w.Length, Problem.WeightShape, "w");
+        if (!bias.IsEmpty && bias.Length != Problem.K)
+        {
+            throw new ArgumentException($"bias has {bias.Length} elements but the layer has {Problem.K} output channels", nameof(bias));
+        }
+        if (Geometry.Depthwise)
+        {
+            _forward = _transposed = BlockedWeights.Depthwise(Geometry, w);
+        }
+        else
+        {
+            _forward = BlockedWeights.Forward(Geometry, w);
+            _transposed = BlockedWeights.Transposed(Geometry, w);
+        }
+        _bias = bias.IsEmpty ? null : BlockedWeights.Bias(Geometry, bias);
+    }
+
+    /// <summary>y = x ⋆ w + b.</summary>
+    public void Forward(BlockedTensor x, BlockedTensor y, int threads)
+    {
+        Check(x, Problem.InputShape, nameof(x));
+        Check(y, Problem.OutputShape, nameof(y));
+        var w = _forward ?? throw new InvalidOperationException("SetWeights must be called before a pass that needs the weights");
+        var work = new Pass(this, ConvPass.Forward, Ptr(x), Ptr(w), _bias is null ? null : Ptr(_bias), Ptr(y));
+        Execute(work, Parts(threads, (long)Geometry.N * Geometry.G * Geometry.Out[0] * Geometry.Out[1]));
+    }
+
+    /// <summary>dx = ∂L/∂x; every dX element (and the zero channel tail) is written.</summary>
+    public void BackwardData(BlockedTensor dy, BlockedTensor dx, int threads)
+    {
+        Check(dy, Problem.OutputShape, nameof(dy));
+        Check(dx, Problem.InputShape, nameof(dx));
+        var w = _transposed ?? throw new InvalidOperationException("SetWeights must be called before a pass that needs the weights");
+        var work = new Pass(this, ConvPass.BackwardData, Ptr(dy), Ptr(w), null, Ptr(dx));
+        Execute(work, Parts(threads, (long)Geometry.N * Geometry.G * Geometry.In[0] * Geometry.In[1]));
+    }
+
+    /// <summary>dw = ∂L/∂w into <paramref name="dw"/> <c>[K, C/G, k...]</c>; bitwise the same for any thread count.</summary>
+    public void BackwardWeight(BlockedTensor x, BlockedTensor dy, Span<float> dw, int threads)
+    {
+        Check(x, Problem.InputShape, nameof(x));
+        Check(dy, Problem.OutputShape, nameof(dy));
+        CheckLength(dw.Length, Problem.WeightShape, nameof(dw));
+        var g = Geometry;
+        if (g.Depthwise)
+        {
+            fixed (float* pdw = dw)
+            {
+                Execute(new Pass(this, ConvPass.BackwardWeight, Ptr(x), Ptr(dy), null, pdw), Parts(threads, g.Cb));
+            }
+            return;
+        }
+        int tasks = g.B == 16 ? DirectKernels<Isa512, Vector512<float>>.WeightTasks(g) : DirectKernels<Isa256, Vector256<float>>.WeightTasks(g);
+        int chunks = WeightChunks(g, tasks);
+        // The partial sums live in this thread's scratch (the workers only write their own units' slices of it).
+        float* partials = chunks > 1 ? BlockedScratch.Floats((long)tasks * chunks * AccumulatorLength(g)) : null;
+        fixed (float* pdw = dw)
+        {
+            var work = new Weights(this, Ptr(x), Ptr(dy), pdw, tasks, chunks, partials);
+            Execute(work, Parts(threads, (long)tasks * chunks));
+            if (partials != null)
+            {
+                work.Reduce();
+            }
+        }
+    }
+
+    /// <summary>
+    /// Fixed reduction chunks of dW's rows: 1 when there are enough tasks (blocks) to share among threads, else up to
+    /// four row ranges with private sums added in chunk order. A function of the shape only, never of the thread count.
+    /// </summary>
+    public static int WeightChunks(BlockedGeometry g, int tasks) =>
+        tasks >= MinWeightTasks ? 1 : (int)Math.Min(MinWeightTasks, (long)g.N * g.Out[0] * g.Out[1]);
+
+    private static int AccumulatorLength(BlockedGeometry g) => 2 * g.Taps * g.B * g.B;
+
+    private int Parts(int threads, long items) =>
+        threads <= 1 || Problem.MultiplyAdds < ParallelThreshold ? 1 : (int)Math.Min(threads, items);
+
+    private static void Execute(IPartitionedWork work, int parts)
+    {
+        if (parts <= 1)
+        {
+            work.Run(0, 1);
+        }
+        else
+        {
+            WorkerPool.Run(work, parts);
+        }
+    }
+
+    private void Check(BlockedTensor t, int[] shape, string name)
+    {
+        ArgumentNullException.ThrowIfNull(t, name);
+        if (!t.Shape.SequenceEqual(shape))
+        {
+            throw new ArgumentException($"{name} has shape {Shapes.Format(t.Shape)} but the layer needs {Shapes.Format(shape)}", name);
+        }
+        if (t.BlockSize != BlockSize)
+        {
+            throw new ArgumentException($"{name} has channel block {t.BlockSize} but the plan uses {BlockSize}", name);
+        }
+    }
+
+    private static void CheckLength(int length, int[] shape, string name)
+    {
+        if (length != Shapes.Product(shape))
+        {
+            throw new ArgumentException($"{name} has {length} elements but the weight {Shapes.Format(shape)} needs {Shapes.Product(shape)}", name);
+        }
+    }
+
+    private static float* Ptr(BlockedTensor t) => (float*)Unsafe.AsPointer(ref t.Storage.DataRef);
+
+    private static float* Ptr(float[] a) => (float*)Unsafe.AsPointer(ref a[0]);
+
+    /// <summary>Forward or backward-data (and depthwise backward-weight): part <c>i</c> takes a contiguous range of output rows (channel blocks).</summary>
+    private sealed class Pass(BlockedConvPlan plan, ConvPass pass, float* input, float* weights, float* bias, float* output) : IPartitionedWork
+    {
+        public void Run(int part, int parts)
+        {
+            var g = plan.Geometry;
+            if (g.Depthwise)
+            {
+                RunDepthwise(g, part, parts);
+            }
+            else if (g.B == 16)
+            {
+                if (pass == ConvPass.Forward)
+                {
+                    DirectKernels<Isa512, Vector512<float>>.Forward(g, input, weights, bias, output, part, parts);
+                }
+                else
+                {
+                    DirectKernels<Isa512, Vector512<float>>.BackwardData(g, input, weights, output, part, parts);
+                }
+            }
+            else if (pass == ConvPass.Forward)
+            {
+                DirectKernels<Isa256, Vector256<float>>.Forward(g, input, weights, bias, output, part, parts);
+            }
+            else
+            {
+                DirectKernels<Isa256, Vector256<float>>.BackwardData(g, input, weights, output, part, parts);
+            }
+        }
+
+        /// <summary>Depthwise: forward and dX as above; for dW, input is x, weights is dY and output is dW.</summary>
+        private void RunDepthwise(BlockedGeometry g, int part, int parts)
+        {
+            switch (pass, g.B)
+            {
+                case (ConvPass.Forward, 16): DepthwiseKernels<Isa512, Vector512<float>>.Forward(g, input, weights, bias, output, part, parts); break;
+                case (ConvPass.Forward, _): DepthwiseKernels<Isa256, Vector256<float>>.Forward(g, input, weights, bias, output, part, parts); break;
+                case (ConvPass.BackwardData, 16): DepthwiseKernels<Isa512, Vector512<float>>.BackwardData(g, input, weights, output, part, parts); break;
+                case (ConvPass.BackwardData, _): DepthwiseKernels<Isa256, Vector256<float>>.BackwardData(g, input, weights, output, part, parts); break;
+                case (_, 16): DepthwiseKernels<Isa512, Vector512<float>>.BackwardWeight(g, input, weights, output, part, parts); break;
+                default: DepthwiseKernels<Isa256, Vector256<float>>.BackwardWeight(g, input, weights, output, part, parts); break;
+            }
+        }
+    }
+
+    /// <summary>Backward-weight: units are (task, chunk); part <c>i</c> takes a contiguous range of units.</summary>
+    private sealed class Weights(BlockedConvPlan plan, float* x, float* dy, float* dw, int tasks, int chunks, float* partials) : IPartitionedWork
+    {
+        public void Run(int part, int parts)
+        {
+            var g = plan.Geometry;
+            int units = tasks * chunks;
+            int begin = (int)((long)units * part / parts), end = (int)((long)units * (part + 1) / parts);
+            long rows = (long)g.N * g.Out[0] * g.Out[1];
+            int accLength = AccumulatorLength(g);
+            if (partials != null)
+            {
+                for (int unit = begin; unit < end; unit++)
+                {
+                    int task = unit / chunks, chunk = unit % chunks;
+                    Task(g, task, rows * chunk / chunks, rows * (chunk + 1) / chunks, partials + (long)unit * accLength, true);
+                }
+                return;
+            }
+            // Tasks in groups whose accumulators fit the budget; rows in chunks whose x and dY fit in L2, so one chunk
+            // serves every task of the group from cache. Each task still sums its rows in order.
+            int group = (int)Math.Clamp(AccumulatorBudget / accLength, 1, Math.Max(1, end - begin));
+            long rowBytes = ((long)g.Kb * g.Out[2] + (long)g.Cb * g.In[2] * g.S[1]) * g.B * sizeof(float);
+            long rowsPerChunk = Math.Max(1, ChunkBytes / Math.Max(1, rowBytes));
+            float* acc = BlockedScratch.Floats((long)group * accLength);
+            for (int t0 = begin; t0 < end; t0 += group)
+            {
+                int t1 = Math.Min(end, t0 + group);
+                for (long r0 = 0; r0 < rows; r0 += rowsPerChunk)
+                {
+                    long r1 = Math.Min(rows, r0 + rowsPerChunk);
+                    for (int task = t0; task < t1; task++)
+                    {
+                        Task(g, task, r0, r1, acc + (long)(task - t0) * accLength, r0 == 0);
+                    }
+                }
+                for (int task = t0; task < t1; task++)
+                {
+                    Store(g, task, acc + (long)(task - t0) * accLength);
+                }
+            }
+        }
+
+        private void Task(BlockedGeometry g, int task, long row0, long row1, float* acc, bool clear)
+        {
+            if (g.B == 16)
+            {
+                DirectKernels<Isa512, Vector512<float>>.BackwardWeightTask(g, x, dy, task, row0, row1, acc, clear);
+            }
+            else
+            {
+                DirectKernels<Isa256, Vector256<float>>.BackwardWeightTask(g, x, dy, task, row0, row1, acc, clear);
+            }
+        }
+
+        private void Store(BlockedGeometry g, int task, float* acc)
+        {
+            if (g.B == 16)
+            {
+                DirectKernels<Isa512, Vector512<float>>.StoreWeights(g, task, acc, dw);
+            }
+            else
+            {
+                DirectKernels<Isa256, Vector256<float>>.StoreWeights(g, task, acc, dw);
+            }
+        }
+
+        /// <summary>Adds each task's chunk partials in chunk order (into chunk 0) and stores the result.</summary>
+        public void Reduce()
+        {
+            var g = plan.Geometry;
+            int accLength = AccumulatorLength(g);
+            for (int task = 0; task < tasks; task++)
+            {
+                float* sum = partials + (long)task * chunks * accLength;
+                for (int chunk = 1; chunk < chunks; chunk++)
+                {
+                    var s = new Span<float>(sum, accLength);
+                    System.Numerics.Tensors.TensorPrimitives.Add(s, new ReadOnlySpan<float>(sum + (long)chunk * accLength, accLength), s);
+                }
+                Store(g, task, sum);
+            }
+        }
+    }
+}
+
+/// <summary>
+/// One-shot entry points of the blocked engine, for dispatch and bench: each builds a <see cref="BlockedConvPlan"/>
+/// (reblocking the weights) and runs one pass on tensors already in the blocked layout.
+/// </summary>
+internal static class BlockedConv
+{
+    /// <summary>
+    /// Whether the blocked kernels compute <paramref name="pass"/> of <paramref name="p"/> with vectors of
+    /// <paramref name="vectorWidth"/> floats (16 or 8): any 1-3 D geometry with one group, groups of whole channel blocks,
+    /// or depthwise with multiplier 1 (groups = C = K).
+    /// </summary>
+    public static bool Applies(ConvProblem p, ConvPass pass, int vectorWidth) =>
+        vectorWidth is 8 or 16 && BlockedGeometry.Applies(p, vectorWidth);
+
+    /// <summary>
+    /// Whether the blocked kernels are expected to beat the NCHW engine (measured on the suite): not for groups with
+    /// fewer than half a block of input channels (first layers with 1-3 channels), whose padded lanes would be mostly zeros.
+    /// </summary>
+    public static bool Worthwhile(ConvProblem p, int vectorWidth) =>
+        Applies(p, ConvPass.Forward, vectorWidth) && (BlockedGeometry.IsDepthwise(p) || 2 * p.Cg >= vectorWidth);
+
+    /// <summary>y = x ⋆ w + b on blocked tensors (<paramref name="b"/> empty for no bias).</summary>
+    public static void Forward(ConvProblem p, BlockedTensor x, ReadOnlySpan<float> w, ReadOnlySpan<float> b, BlockedTensor y, int threads)
+    {
+        var plan = new BlockedConvPlan(p, x.BlockSize);
+        plan.SetWeights(w, b);
+        plan.Forward(x, y, threads);
+    }
+
+    /// <summary>dx = ∂L/∂x on blocked tensors.</summary>
+    public static void BackwardData(ConvProblem p, BlockedTensor dy, ReadOnlySpan<float> w, BlockedTensor dx, int threads)
+    {
+        var plan = new BlockedConvPlan(p, dy.BlockSize);
+        plan.SetWeights(w, default);
+        plan.BackwardData(dy, dx, threads);
+    }
+
+    /// <summary>dw = ∂L/∂w from blocked x and dy into <paramref name="dw"/> <c>[K, C/G, k...]</c>.</summary>
+    public static void BackwardWeight(ConvProblem p, BlockedTensor x, BlockedTensor dy, Span<float> dw, int threads) =>
+        new BlockedConvPlan(p, x.BlockSize).BackwardWeight(x, dy, dw, threads);
+}

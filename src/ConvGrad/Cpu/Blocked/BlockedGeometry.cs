@@ -1,0 +1,81 @@
+namespace ConvGrad.Cpu.Blocked;
+
+/// <summary>
+/// A <see cref="ConvProblem"/> as the blocked kernels see it: channel blocks per group and three spatial axes (D, H, W).
+/// A 1×1 convolution with stride 1 and no padding (output = input size) has its spatial axes flattened into one row, so it runs as a GEMM
+/// of (all pixels) × (channel blocks) on the layout with no short rows.
+/// </summary>
+internal sealed class BlockedGeometry
+{
+    public readonly int B, N, G, C, K, Cg, Kg, CbG, KbG, Cb, Kb;
+    public readonly int[] In = new int[3], Out = new int[3], Ker = new int[3], S = new int[3], D = new int[3], P = new int[3];
+    public readonly bool Flattened;
+
+    /// <summary>One input and one output channel per group (groups = C = K): the depthwise kernels, channels as lanes.</summary>
+    public readonly bool Depthwise;
+
+    public BlockedGeometry(ConvProblem p, int blockSize)
+    {
+        B = blockSize;
+        N = p.N; G = p.Groups; C = p.C; K = p.K; Cg = p.Cg; Kg = p.Kg;
+        CbG = (Cg + B - 1) / B;
+        KbG = (Kg + B - 1) / B;
+        Cb = (C + B - 1) / B;
+        Kb = (K + B - 1) / B;
+        Depthwise = IsDepthwise(p);
+        // Padding after only adds output columns (out > in), which a flattened row would misplace.
+        Flattened = p.KerSpatial == 1 && p.UnitStride && p.Pad[0] == 0 && p.Pad[1] == 0 && p.Pad[2] == 0 && p.OutSpatial == p.InSpatial;
+        for (int a = 0; a < 3; a++)
+        {
+            In[a] = p.In[a]; Out[a] = p.Out[a]; Ker[a] = p.Ker[a]; S[a] = p.Stride[a]; D[a] = p.Dil[a]; P[a] = p.Pad[a];
+        }
+        if (Flattened)
+        {
+            // out == in for every axis here (1×1, stride 1, no padding); one row of all pixels.
+            int pixels = p.InSpatial;
+            In[0] = In[1] = Out[0] = Out[1] = 1;
+            In[2] = Out[2] = pixels;
+        }
+    }
+
+    public int InSpatial => In[0] * In[1] * In[2];
+    public int OutSpatial => Out[0] * Out[1] * Out[2];
+    public int Taps => Ker[0] * Ker[1] * Ker[2];
+
+    /// <summary>
+    /// Whether the blocked kernels compute <paramref name="p"/>: one group, groups whose channel counts are whole
+    /// blocks (a block must not straddle two groups), or depthwise without a channel multiplier.
+    /// </summary>
+    public static bool Applies(ConvProblem p, int blockSize) =>
+        p.Groups == 1 || (p.Cg % blockSize == 0 && p.Kg % blockSize == 0) || IsDepthwise(p);
+
+    /// <summary>Depthwise with multiplier 1: groups = C = K &gt; 1.</summary>
+    public static bool IsDepthwise(ConvProblem p) => p.Groups > 1 && p.Cg == 1 && p.Kg == 1;
+
+    /// <summary>
+    /// Pixels per register tile along a row of <paramref name="length"/> outputs (for dX: the longest stride phase): the
+    /// fewest tiles of at most <paramref name="maxPixels"/>, all as wide as possible (so 32 → 11, 11, 10 rather than 14, 14, 4).
+    /// </summary>
+    public static int TileWidth(int length, int maxPixels)
+    {
+        int tiles = (length + maxPixels - 1) / maxPixels;
+        return Math.Max(1, (length + tiles - 1) / Math.Max(1, tiles));
+    }
+
+    /// <summary>
+    /// Output-channel blocks per register tile: 4 when the tile is at most half the widest (oneDNN's 7×4 on AVX-512 and
+    /// 3×4 on AVX2: fewer broadcasts per FMA, and short rows still fill the registers), else 2.
+    /// </summary>
+    public static int OutBlocksPerTile(int pixels, int maxPixels, int blocks) =>
+        2 * pixels <= maxPixels && blocks >= 3 ? 4 : 2;
+
+    /// <summary>Greatest common divisor.</summary>
+    public static int Gcd(int a, int b)
+    {
+        while (b != 0)
+        {
+            (a, b) = (b, a % b);
+        }
+        return a;
+    }
+}

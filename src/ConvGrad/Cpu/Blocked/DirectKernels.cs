@@ -1,0 +1,411 @@
+using System.Runtime.CompilerServices;
+
+namespace ConvGrad.Cpu.Blocked;
+
+/// <summary>Per-thread scratch of the blocked kernels (pinned, grown on demand, reused across calls: no allocation per call once warm).</summary>
+internal static unsafe class BlockedScratch
+{
+    [ThreadStatic] private static float[]? _floats;
+    [ThreadStatic] private static nint[]? _offsets;
+
+    /// <summary>At least <paramref name="count"/> floats, 64-byte aligned.</summary>
+    public static float* Floats(long count)
+    {
+        if (_floats is null || _floats.Length < count + 16)
+        {
+            _floats = GC.AllocateUninitializedArray<float>((int)count + 16, pinned: true);
+        }
+        nint address = (nint)Unsafe.AsPointer(ref _floats[0]);
+        return (float*)((address + 63) & ~(nint)63);
+    }
+
+    /// <summary>At least <paramref name="count"/> offsets.</summary>
+    public static nint* Offsets(int count)
+    {
+        if (_offsets is null || _offsets.Length < count)
+        {
+            _offsets = GC.AllocateUninitializedArray<nint>(Math.Max(count, 64), pinned: true);
+        }
+        return (nint*)Unsafe.AsPointer(ref _offsets[0]);
+    }
+}
+
+/// <summary>
+/// The three passes on the channel-blocked layout, written once for both vector widths (<typeparamref name="TI"/> is
+/// <see cref="Isa512"/> or <see cref="Isa256"/>, and the layout's block is its lane count).
+/// <list type="bullet">
+/// <item>Forward: per output row, tiles of up to <c>MaxPixels</c> pixels × 2 output blocks (<see cref="DirectTile"/>);
+/// kernel rows outside the input are skipped; a tile whose columns reach the padding reads a zero-padded copy of just
+/// the columns it needs (interior tiles read the tensor in place). No im2col.</item>
+/// <item>Backward-data: the same tile with the transposed weights, per dX row and width stride phase: only the
+/// kernel taps that reach the phase, stepping through dY with stride 1, so no zero is inserted, nothing is scattered,
+/// and dX positions that no output reads get exact zeros.</item>
+/// <item>Backward-weight: a task owns (2 output blocks × 1 input block) of dW for every tap and sums all images and
+/// rows in a fixed order, with the weights as register accumulators along each row; so dW is bitwise the same for any
+/// thread count.</item>
+/// </list>
+/// </summary>
+internal static unsafe class DirectKernels<TI, TV> where TI : struct, ISimdIsa<TV> where TV : struct
+{
+    /// <summary>y = x ⋆ w + b on blocked tensors (all pointers to blocked storage; <paramref name="bias"/> blocked or null).</summary>
+    public static void Forward(BlockedGeometry g, float* x, float* wf, float* bias, float* y, int part, int parts)
+    {
+        int b = TI.Lanes;
+        int od = g.Out[0], oh = g.Out[1], ow = g.Out[2];
+        int id = g.In[0], ih = g.In[1], iw = g.In[2];
+        int u = BlockedGeometry.TileWidth(ow, TI.MaxPixels);
+        int step = BlockedGeometry.OutBlocksPerTile(u, TI.MaxPixels, g.KbG);
+        int pairs = (g.KbG + step - 1) / step;
+        long items = (long)g.N * g.G * pairs * od * oh;
+        long begin = items * part / parts, end = items * (part + 1) / parts;
+        int kd = g.Ker[0], kh = g.Ker[1], kw = g.Ker[2];
+        nint inPlane = (nint)id * ih * iw * b, outPlane = (nint)od * oh * ow * b;
+        nint wBlock = (nint)g.Taps * b * b;
+        int span = (u - 1) * g.S[2] + (kw - 1) * g.D[2] + 1;
+        nint* rowX = BlockedScratch.Offsets(3 * kd * kh);
+        nint* rowW = rowX + kd * kh;
+        float* stage = null;
+        TileArgs a = default;
+        a.Taps = kw;
+        a.XTap = (nint)g.D[2] * b;
+        a.WTap = (nint)b * b;
+        a.WIn = wBlock;
+        a.WOut = g.CbG * wBlock;
+        a.PixelStride = (nint)g.S[2] * b;
+        a.YPix = b;
+        a.YOut = outPlane;
+        for (long item = begin; item < end; item++)
+        {
+            long rest = item;
+            int oy = (int)(rest % oh); rest /= oh;
+            int oz = (int)(rest % od); rest /= od;
+            int pair = (int)(rest % pairs); rest /= pairs;
+            int grp = (int)(rest % g.G);
+            int n = (int)(rest / g.G);
+            int ob = step * pair, noc = Math.Min(step, g.KbG - ob);
+            int rows = 0;
+            for (int rz = 0; rz < kd; rz++)
+            {
+                int iz = oz * g.S[0] + rz * g.D[0] - g.P[0];
+                if ((uint)iz >= (uint)id)
+                {
+                    continue;
+                }
+                for (int ry = 0; ry < kh; ry++)
+                {
+                    int iy = oy * g.S[1] + ry * g.D[1] - g.P[1];
+                    if ((uint)iy >= (uint)ih)
+                    {
+                        continue;
+                    }
+                    rowX[rows] = ((nint)iz * ih + iy) * iw * b;
+                    rowW[rows] = (nint)(rz * kh + ry) * kw * b * b;
+                    rows++;
+                }
+            }
+            float* xImg = x + (nint)(n * g.Cb + grp * g.CbG) * inPlane;
+            a.W = wf + (nint)((grp * g.KbG + ob) * g.CbG) * wBlock;
+            a.Init = bias == null ? null : bias + (nint)(grp * g.KbG + ob) * b;
+            float* yRow = y + (nint)(n * g.Kb + grp * g.KbG + ob) * outPlane + ((nint)oz * oh + oy) * ow * b;
+            for (int ox = 0; ox < ow; ox += u)
+            {
+                int pixels = Math.Min(u, ow - ox);
+                int c0 = ox * g.S[2] - g.P[2];
+                int hi = c0 + (pixels - 1) * g.S[2] + (kw - 1) * g.D[2];
+                a.Y = yRow + (nint)ox * b;
+                a.Valid = pixels;
+                if (c0 >= 0 && hi < iw)
+                {
+                    a.X = xImg + (nint)c0 * b;
+                    a.XIn = inPlane;
+                    a.RowX = rowX;
+                }
+                else
+                {
+                    if (stage == null)
+                    {
+                        stage = BlockedScratch.Floats((long)g.CbG * kd * kh * span * b);
+                    }
+                    Stage(xImg, inPlane, g.CbG, rowX, rows, c0, hi - c0 + 1, iw, stage, rowX + 2 * kd * kh);
+                    a.X = stage;
+                    a.XIn = (nint)rows * (hi - c0 + 1) * b;
+                    a.RowX = rowX + 2 * kd * kh;
+                }
+                a.InBlocks = g.CbG;
+                a.RowW = rowW;
+                a.Rows = rows;
+                Tiles(pixels, g.S[2], noc, ref a);
+            }
+        }
+    }
+
+    /// <summary>dx = ∂L/∂x on blocked tensors, by dX rows and width stride phases, with transposed weights <paramref name="wt"/>.</summary>
+    public static void BackwardData(BlockedGeometry g, float* dy, float* wt, float* dx, int part, int parts)
+    {
+        int b = TI.Lanes;
+        int od = g.Out[0], oh = g.Out[1], ow = g.Out[2];
+        int id = g.In[0], ih = g.In[1], iw = g.In[2];
+        int kd = g.Ker[0], kh = g.Ker[1], kw = g.Ker[2];
+        int sw = g.S[2], dw = g.D[2], pw = g.P[2];
+        int u = BlockedGeometry.TileWidth((iw + sw - 1) / sw, TI.MaxPixels);
+        int step = BlockedGeometry.OutBlocksPerTile(u, TI.MaxPixels, g.CbG);
+        int pairs = (g.CbG + step - 1) / step;
+        long items = (long)g.N * g.G * pairs * id * ih;
+        long begin = items * part / parts, end = items * (part + 1) / parts;
+        nint inPlane = (nint)id * ih * iw * b, outPlane = (nint)od * oh * ow * b;
+        nint wBlock = (nint)g.Taps * b * b;
+        int gcd = BlockedGeometry.Gcd(sw, dw);
+        int q = sw / gcd, delta = dw / gcd;
+        int span = u + (kw - 1) * delta + 1;
+        nint* rowX = BlockedScratch.Offsets(3 * kd * kh);
+        nint* rowW = rowX + kd * kh;
+        nint* stagedRowX = rowX + 2 * kd * kh;
+        float* stage = null;
+        TileArgs a = default;
+        a.XTap = -(nint)delta * b;
+        a.WTap = (nint)q * b * b;
+        a.WIn = wBlock;
+        a.WOut = g.KbG * wBlock;
+        a.YPix = (nint)sw * b;
+        a.YOut = inPlane;
+        a.InBlocks = g.KbG;
+        a.RowW = rowW;
+        for (long item = begin; item < end; item++)
+        {
+            long rest = item;
+            int iy = (int)(rest % ih); rest /= ih;
+            int iz = (int)(rest % id); rest /= id;
+            int pair = (int)(rest % pairs); rest /= pairs;
+            int grp = (int)(rest % g.G);
+            int n = (int)(rest / g.G);
+            int cb = step * pair, nic = Math.Min(step, g.CbG - cb);
+            int rows = 0;
+            for (int rz = 0; rz < kd; rz++)
+            {
+                int tz = iz + g.P[0] - rz * g.D[0];
+                if (tz < 0 || tz % g.S[0] != 0 || tz / g.S[0] >= od)
+                {
+                    continue;
+                }
+                for (int ry = 0; ry < kh; ry++)
+                {
+                    int ty = iy + g.P[1] - ry * g.D[1];
+                    if (ty < 0 || ty % g.S[1] != 0 || ty / g.S[1] >= oh)
+                    {
+                        continue;
+                    }
+                    rowX[rows] = ((nint)(tz / g.S[0]) * oh + ty / g.S[1]) * ow * b;
+                    rowW[rows] = (nint)(rz * kh + ry) * kw * b * b;
+                    rows++;
+                }
+            }
+            float* dyImg = dy + (nint)(n * g.Kb + grp * g.KbG) * outPlane;
+            float* wBase = wt + (nint)((grp * g.CbG + cb) * g.KbG) * wBlock;
+            float* dxRow = dx + (nint)(n * g.Cb + grp * g.CbG + cb) * inPlane + ((nint)iz * ih + iy) * iw * b;
+            for (int rho = 0; rho < sw && rho < iw; rho++)
+            {
+                // Taps reaching this phase: kw ≡ kw0 (mod q); dY column of (t, m) is t + off0 − m·delta.
+                int kw0 = -1;
+                for (int r = 0; r < kw && r < q; r++)
+                {
+                    if (((rho + pw - r * dw) % sw + sw) % sw == 0)
+                    {
+                        kw0 = r;
+                        break;
+                    }
+                }
+                int taps = kw0 < 0 ? 0 : (kw - 1 - kw0) / q + 1;
+                int off0 = kw0 < 0 ? 0 : (rho + pw - kw0 * dw) / sw;
+                int len = (iw - rho + sw - 1) / sw;
+                a.Taps = taps;
+                a.W = wBase + (nint)Math.Max(kw0, 0) * b * b;
+                for (int t0 = 0; t0 < len; t0 += u)
+                {
+                    int pixels = Math.Min(u, len - t0);
+                    int c0 = t0 + off0;
+                    int lo = c0 - (taps > 0 ? (taps - 1) * delta : 0), hi = c0 + pixels - 1;
+                    a.Y = dxRow + ((nint)rho + (nint)t0 * sw) * b;
+                    a.Valid = pixels;
+                    int activeRows = taps == 0 ? 0 : rows;
+                    if (activeRows == 0 || (lo >= 0 && hi < ow))
+                    {
+                        a.X = dyImg + (nint)c0 * b;
+                        a.XIn = outPlane;
+                        a.RowX = rowX;
+                    }
+                    else
+                    {
+                        int width = hi - lo + 1;
+                        if (stage == null)
+                        {
+                            stage = BlockedScratch.Floats((long)g.KbG * kd * kh * span * b);
+                        }
+                        Stage(dyImg, outPlane, g.KbG, rowX, rows, lo, width, ow, stage, stagedRowX);
+                        a.X = stage + (nint)(c0 - lo) * b;
+                        a.XIn = (nint)rows * width * b;
+                        a.RowX = stagedRowX;
+                    }
+                    a.Rows = activeRows;
+                    Tiles(pixels, 1, nic, ref a);
+                }
+            }
+        }
+    }
+
+    /// <summary>Runs <paramref name="blocks"/> output blocks (1-4) of one tile: 4 or 2 at once, a third block on its own.</summary>
+    private static void Tiles(int pixels, int pixelStride, int blocks, ref TileArgs a)
+    {
+        if (blocks != 3)
+        {
+            DirectTile.Dispatch<TI, TV>(pixels, pixelStride, blocks, ref a);
+            return;
+        }
+        float* w = a.W, y = a.Y, init = a.Init;
+        DirectTile.Dispatch<TI, TV>(pixels, pixelStride, 2, ref a);
+        a.W = w + 2 * a.WOut;
+        a.Y = y + 2 * a.YOut;
+        a.Init = init == null ? null : init + 2 * TI.Lanes;
+        DirectTile.Dispatch<TI, TV>(pixels, pixelStride, 1, ref a);
+        a.W = w;
+        a.Y = y;
+        a.Init = init;
+    }
+
+    /// <summary>
+    /// Copies input columns <c>[lo, lo + width)</c> of each (block, kernel row) into <paramref name="stage"/>, zero outside
+    /// <c>[0, rowLength)</c>; <paramref name="stagedRowX"/> gets each row's offset in the copy.
+    /// </summary>
+    internal static void Stage(float* src, nint plane, int blocks, nint* rowX, int rows, int lo, int width, int rowLength, float* stage, nint* stagedRowX)
+    {
+        int b = TI.Lanes;
+        int first = Math.Max(lo, 0), last = Math.Min(lo + width, rowLength);
+        for (int r = 0; r < rows; r++)
+        {
+            stagedRowX[r] = (nint)r * width * b;
+        }
+        float* dst = stage;
+        for (int blk = 0; blk < blocks; blk++)
+        {
+            for (int r = 0; r < rows; r++, dst += width * b)
+            {
+                float* row = src + blk * plane + rowX[r];
+                int before = Math.Min(width, first - lo);
+                new Span<float>(dst, before * b).Clear();
+                if (last > first)
+                {
+                    Buffer.MemoryCopy(row + (nint)first * b, dst + (nint)(first - lo) * b, (long)(last - first) * b * 4, (long)(last - first) * b * 4);
+                }
+                int done = before + Math.Max(0, last - first);
+                new Span<float>(dst + (nint)done * b, (width - done) * b).Clear();
+            }
+        }
+    }
+
+    /// <summary>Tasks of backward-weight: (group, pair of output blocks, input block).</summary>
+    public static int WeightTasks(BlockedGeometry g) => g.G * ((g.KbG + 1) / 2) * g.CbG;
+
+    /// <summary>
+    /// The dW partial of task <paramref name="task"/> over output rows <c>[row0, row1)</c> (rows run over n, depth, height in
+    /// order) into <paramref name="acc"/> <c>[o][tap][c lane][k lane]</c>, which it first zeroes when <paramref name="clear"/>
+    /// (else it continues the sum: the operations are the same whatever the row ranges, so the bits are too).
+    /// </summary>
+    public static void BackwardWeightTask(BlockedGeometry g, float* x, float* dy, int task, long row0, long row1, float* acc, bool clear = true)
+    {
+        int b = TI.Lanes, half = b / 2;
+        int pairs = (g.KbG + 1) / 2;
+        int cb = task % g.CbG;
+        int pair = task / g.CbG % pairs;
+        int grp = task / g.CbG / pairs;
+        int ob = 2 * pair, noc = Math.Min(2, g.KbG - ob);
+        int od = g.Out[0], oh = g.Out[1], ow = g.Out[2];
+        int id = g.In[0], ih = g.In[1], iw = g.In[2];
+        int kd = g.Ker[0], kh = g.Ker[1], kw = g.Ker[2];
+        int sw = g.S[2], dw = g.D[2], pw = g.P[2];
+        int taps = g.Taps;
+        nint inPlane = (nint)id * ih * iw * b, outPlane = (nint)od * oh * ow * b;
+        nint accOut = (nint)taps * b * b;
+        if (clear)
+        {
+            new Span<float>(acc, (int)(2 * accOut)).Clear();
+        }
+        for (long row = row0; row < row1; row++)
+        {
+            int oy = (int)(row % oh);
+            int oz = (int)(row / oh % od);
+            int n = (int)(row / oh / od);
+            float* dyRow = dy + (nint)(n * g.Kb + grp * g.KbG + ob) * outPlane + ((nint)oz * oh + oy) * ow * b;
+            float* xImg = x + (nint)(n * g.Cb + grp * g.CbG + cb) * inPlane;
+            for (int rz = 0; rz < kd; rz++)
+            {
+                int iz = oz * g.S[0] + rz * g.D[0] - g.P[0];
+                if ((uint)iz >= (uint)id)
+                {
+                    continue;
+                }
+                for (int ry = 0; ry < kh; ry++)
+                {
+                    int iy = oy * g.S[1] + ry * g.D[1] - g.P[1];
+                    if ((uint)iy >= (uint)ih)
+                    {
+                        continue;
+                    }
+                    float* xRow = xImg + ((nint)iz * ih + iy) * iw * b;
+                    for (int rx = 0; rx < kw; rx++)
+                    {
+                        // Output columns whose input column ox·sw + rx·dw − pw lies inside [0, iw).
+                        int shift = rx * dw - pw;
+                        int lo = shift >= 0 ? 0 : (-shift + sw - 1) / sw;
+                        int hi = Math.Min(ow, iw - 1 - shift < 0 ? 0 : (iw - 1 - shift) / sw + 1);
+                        if (hi <= lo)
+                        {
+                            continue;
+                        }
+                        float* accTap = acc + (nint)((rz * kh + ry) * kw + rx) * b * b;
+                        float* xs = xRow + ((nint)lo * sw + shift) * b;
+                        float* dys = dyRow + (nint)lo * b;
+                        for (int h = 0; h < b; h += half)
+                        {
+                            if (noc == 2)
+                            {
+                                DirectTile.WeightRow<TI, TV, C2>(accTap + h * b, accOut, dys, outPlane, xs + h, (nint)sw * b, hi - lo);
+                            }
+                            else
+                            {
+                                DirectTile.WeightRow<TI, TV, C1>(accTap + h * b, accOut, dys, outPlane, xs + h, (nint)sw * b, hi - lo);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>Writes task <paramref name="task"/>'s blocked accumulator into dW <c>[K, C/G, taps]</c> (only real channels).</summary>
+    public static void StoreWeights(BlockedGeometry g, int task, float* acc, float* dw)
+    {
+        int b = TI.Lanes;
+        int pairs = (g.KbG + 1) / 2;
+        int cb = task % g.CbG;
+        int pair = task / g.CbG % pairs;
+        int grp = task / g.CbG / pairs;
+        int ob = 2 * pair, noc = Math.Min(2, g.KbG - ob);
+        int taps = g.Taps;
+        int cn = Math.Min(b, g.Cg - cb * b);
+        for (int o = 0; o < noc; o++)
+        {
+            int kn = Math.Min(b, g.Kg - (ob + o) * b);
+            for (int k = 0; k < kn; k++)
+            {
+                for (int c = 0; c < cn; c++)
+                {
+                    float* dst = dw + ((nint)(grp * g.Kg + (ob + o) * b + k) * g.Cg + cb * b + c) * taps;
+                    float* src = acc + ((nint)o * taps * b + c) * b + k;
+                    for (int t = 0; t < taps; t++)
+                    {
+                        dst[t] = src[(nint)t * b * b];
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,318 @@
+using System.Runtime.Intrinsics;
+using ConvGrad.Cpu.Blocked;
+using CsCheck;
+
+namespace ConvGrad.Tests;
+
+/// <summary>
+/// The direct kernels on the channel-blocked layout (<see cref="BlockedTensor"/>, <see cref="BlockedConvPlan"/>) against
+/// the float64 reference, for both vector widths: 1-3 D, stride 1-4, asymmetric padding, dilation, groups of whole
+/// blocks, depthwise, batch 1-3, widths crossing every register-tile edge, and channel counts with block tails.
+/// </summary>
+public class BlockedConvTests
+{
+    private static readonly ConvOptions Reference = new() { Engine = ConvEngine.Reference };
+
+    /// <summary>A random problem the blocked kernels cover at block <paramref name="block"/>.</summary>
+    internal sealed record Case(ConvGeometry Geometry, int[] XShape, int[] WShape, bool Bias)
+    {
+        public override string ToString() =>
+            $"x {Shapes.Format(XShape)} w {Shapes.Format(WShape)} stride {Shapes.Format(Geometry.Stride.AsSpan())} " +
+            $"pad {Shapes.Format(Geometry.PaddingBefore.AsSpan())}/{Shapes.Format(Geometry.PaddingAfter.AsSpan())} " +
+            $"dil {Shapes.Format(Geometry.Dilation.AsSpan())} groups {Geometry.Groups}";
+    }
+
+    internal static Case RandomCase(Random rng, int block)
+    {
+        int dims = rng.Next(1, 4);
+        int[] stride = new int[dims], dil = new int[dims], pb = new int[dims], pa = new int[dims], ker = new int[dims], inp = new int[dims];
+        for (int a = 0; a < dims; a++)
+        {
+            stride[a] = rng.Next(1, 5);
+            dil[a] = rng.Next(1, 4);
+            ker[a] = rng.Next(1, dims == 3 ? 4 : 6);
+            pb[a] = rng.Next(0, 4);
+            pa[a] = rng.Next(0, 4);
+            int span = dil[a] * (ker[a] - 1) + 1;
+            // The last axis crosses the register tile (up to 14 pixels, per stride phase for dX) several times.
+            int extra = rng.Next(0, a < dims - 1 ? (dims == 3 ? 4 : 8) : 50);
+            inp[a] = Math.Max(1, span - pb[a] - pa[a] + extra);
+        }
+        if (rng.Next(6) == 0)
+        {
+            // 1x1, stride 1, no padding: the flattened GEMM path.
+            for (int a = 0; a < dims; a++)
+            {
+                stride[a] = 1; ker[a] = 1; pb[a] = pa[a] = 0;
+            }
+        }
+        int groups, cg, kg;
+        if (rng.Next(5) == 0)
+        {
+            // Depthwise (multiplier 1): channels as lanes, with block tails.
+            groups = rng.Next(2, 3 * block + 3);
+            cg = kg = 1;
+        }
+        else if (rng.Next(4) == 0)
+        {
+            groups = rng.Next(2, 4);
+            cg = block * rng.Next(1, 3);
+            kg = block * rng.Next(1, 4);
+        }
+        else
+        {
+            groups = 1;
+            cg = rng.Next(1, 3 * block + 3);
+            kg = rng.Next(1, 3 * block + 3);
+        }
+        int n = rng.Next(1, 4);
+        var g = new ConvGeometry(stride, pb, pa, dil, groups);
+        return new Case(g, [n, cg * groups, .. inp], [kg * groups, cg, .. ker], rng.Next(2) == 0);
+    }
+
+    private static Tensor<float> Random(Random rng, int[] shape, bool integer)
+    {
+        var t = Tensor<float>.Uninitialized(shape);
+        var s = t.Span;
+        for (int i = 0; i < s.Length; i++)
+        {
+            s[i] = integer ? rng.Next(-3, 4) : (float)(rng.NextDouble() * 2 - 1);
+        }
+        return t;
+    }
+
+    private static void AssertClose(Tensor<float> expected, ReadOnlySpan<float> actual, bool exact, string what)
+    {
+        var e = expected.ReadOnlySpan;
+        Assert.Equal(e.Length, actual.Length);
+        double maxE = 0, maxErr = 0;
+        int worst = -1;
+        for (int i = 0; i < e.Length; i++)
+        {
+            Assert.False(float.IsNaN(actual[i]), $"{what}: NaN at {i}");
+            maxE = Math.Max(maxE, Math.Abs(e[i]));
+            double err = Math.Abs((double)e[i] - actual[i]);
+            if (err > maxErr)
+            {
+                maxErr = err;
+                worst = i;
+            }
+        }
+        if (exact)
+        {
+            Assert.True(maxErr == 0, $"{what}: integer inputs must give exactly the reference result; max error {maxErr} at {worst}");
+        }
+        else
+        {
+            Assert.True(maxErr <= 1e-4 * (1 + maxE), $"{what}: max error {maxErr:e3} at {worst} against scale {1 + maxE:g4}");
+        }
+    }
+
+    /// <summary>The channel tail of the last block (channels past C) must stay exactly zero.</summary>
+    private static void AssertZeroTail(BlockedTensor t, string what)
+    {
+        int c = t.Shape[1], b = t.BlockSize;
+        if (c % b == 0)
+        {
+            return;
+        }
+        var s = t.Span;
+        int blockLength = t.Spatial * b;
+        for (int n = 0; n < t.Shape[0]; n++)
+        {
+            int start = (n * t.ChannelBlocks + t.ChannelBlocks - 1) * blockLength;
+            for (int p = 0; p < t.Spatial; p++)
+            {
+                for (int l = c % b; l < b; l++)
+                {
+                    Assert.True(s[start + p * b + l] == 0, $"{what}: channel tail lane {l} of pixel {p} is {s[start + p * b + l]}");
+                }
+            }
+        }
+    }
+
+    private static void CheckAllPasses(Case c, int seed, bool integer, int block, int threads)
+    {
+        var rng = new Random(seed);
+        var g = c.Geometry;
+        var x = Random(rng, c.XShape, integer);
+        var w = Random(rng, c.WShape, integer);
+        var b = c.Bias ? Random(rng, [c.WShape[0]], integer) : null;
+        int[] yShape = g.ConvOutputShape(c.XShape, c.WShape);
+        var dy = Random(rng, yShape, integer);
+        var p = ConvProblem.ForConv(g, c.XShape, c.WShape);
+        Assert.True(BlockedConv.Applies(p, ConvPass.Forward, block), $"{c} should be covered");
+        var plan = new BlockedConvPlan(p, block);
+        plan.SetWeights(w.ReadOnlySpan, b is null ? default : b.ReadOnlySpan);
+
+        var xb = BlockedTensor.FromNchw(x, block);
+        var yb = new BlockedTensor(yShape, block);
+        yb.Span.Fill(float.NaN);
+        plan.Forward(xb, yb, threads);
+        AssertZeroTail(yb, $"forward {c}");
+        AssertClose(Conv.Forward(x, w, b, g, Reference), yb.ToNchw().ReadOnlySpan, integer, $"forward block {block} {c}");
+
+        var dyb = BlockedTensor.FromNchw(dy, block);
+        var dxb = new BlockedTensor(c.XShape, block);
+        dxb.Span.Fill(float.NaN);
+        plan.BackwardData(dyb, dxb, threads);
+        AssertZeroTail(dxb, $"dx {c}");
+        AssertClose(Conv.BackwardData(dy, w, g, c.XShape, Reference), dxb.ToNchw().ReadOnlySpan, integer, $"dx block {block} {c}");
+
+        var dw = new float[w.Length];
+        dw.AsSpan().Fill(float.NaN);
+        plan.BackwardWeight(xb, dyb, dw, threads);
+        AssertClose(Conv.BackwardWeight(x, dy, g, c.WShape, Reference), dw, integer, $"dw block {block} {c}");
+    }
+
+    [Fact]
+    public void AllPasses_MatchReference_Block8() =>
+        Gen.Int.Sample(seed => CheckAllPasses(RandomCase(new Random(seed), 8), seed, integer: false, block: 8, threads: 1 + (seed & 1)), iter: 80, threads: 1);
+
+    [Fact]
+    public void AllPasses_AreExact_OnIntegers_Block8() =>
+        Gen.Int.Sample(seed => CheckAllPasses(RandomCase(new Random(seed), 8), seed, integer: true, block: 8, threads: 2), iter: 80, threads: 1);
+
+    [SkippableFact]
+    public void AllPasses_MatchReference_Block16()
+    {
+        Skip.If(!Vector512.IsHardwareAccelerated, "this CPU has no hardware Vector512 (AVX-512)");
+        Gen.Int.Sample(seed => CheckAllPasses(RandomCase(new Random(seed), 16), seed, integer: false, block: 16, threads: 1 + (seed & 1)), iter: 80, threads: 1);
+    }
+
+    [SkippableFact]
+    public void AllPasses_AreExact_OnIntegers_Block16()
+    {
+        Skip.If(!Vector512.IsHardwareAccelerated, "this CPU has no hardware Vector512 (AVX-512)");
+        Gen.Int.Sample(seed => CheckAllPasses(RandomCase(new Random(seed), 16), seed, integer: true, block: 16, threads: 2), iter: 80, threads: 1);
+    }
+
+    /// <summary>Suite-like layers (scaled down): every tile shape and both border kinds, at both widths.</summary>
+    [SkippableTheory]
+    [InlineData(16, 2, 64, 14, 14, 64, 3, 1, 1, 1, 1)]   // mnist-c2-like: 3x3 'same'
+    [InlineData(16, 1, 48, 17, 23, 40, 3, 2, 1, 1, 1)]   // stride 2, tails in both channel counts
+    [InlineData(16, 2, 32, 12, 12, 32, 3, 1, 2, 2, 1)]   // dilation 2
+    [InlineData(16, 2, 64, 9, 9, 64, 3, 1, 1, 1, 4)]     // groups of 16
+    [InlineData(16, 1, 40, 7, 9, 36, 1, 2, 0, 1, 1)]     // 1x1 stride 2: empty dX phases
+    [InlineData(16, 2, 33, 6, 31, 17, 1, 1, 0, 1, 1)]    // 1x1 stride 1: the flattened GEMM
+    [InlineData(16, 2, 48, 13, 15, 48, 3, 1, 1, 1, 48)]  // depthwise (mbv2-like)
+    [InlineData(16, 1, 36, 15, 17, 36, 3, 2, 1, 1, 36)]  // depthwise stride 2, channel tail
+    [InlineData(8, 2, 64, 14, 14, 64, 3, 1, 1, 1, 1)]
+    [InlineData(16, 2, 100, 7, 5, 56, 3, 1, 1, 1, 1)]     // short rows: tiles of 4 output blocks (and a block of 3 as 2 + 1), tails
+    [InlineData(8, 2, 56, 5, 3, 36, 3, 1, 1, 1, 1)]      // AVX2 3x4 tiles
+    [InlineData(8, 2, 20, 11, 13, 20, 5, 2, 2, 1, 20)]   // depthwise 5x5 stride 2
+    [InlineData(8, 1, 20, 11, 29, 12, 5, 3, 2, 1, 1)]    // 5x5 stride 3
+    [InlineData(8, 2, 32, 9, 9, 32, 3, 1, 1, 1, 4)]      // groups of 8
+    [InlineData(8, 1, 3, 30, 30, 16, 7, 2, 3, 1, 1)]     // stem-like: 3 channels
+    public void AllPasses_MatchReference_OnLayers(int block, int n, int c, int h, int w, int k, int r, int s, int pad, int d, int groups)
+    {
+        Skip.If(block == 16 && !Vector512.IsHardwareAccelerated, "this CPU has no hardware Vector512 (AVX-512)");
+        var g = new ConvGeometry([s, s], [pad, pad], [pad, pad], [d, d], groups);
+        var cs = new Case(g, [n, c, h, w], [k, c / groups, r, r], true);
+        CheckAllPasses(cs, 11, integer: true, block, threads: 2);
+        CheckAllPasses(cs, 12, integer: false, block, threads: 1);
+    }
+
+    /// <summary>1x1 stride 1 with padding only after: the output is longer than the input, so its pixels must not be flattened.</summary>
+    [Theory]
+    [InlineData(8)]
+    [InlineData(16)]
+    public void OneByOne_WithPaddingAfterOnly_IsNotFlattened(int block)
+    {
+        var cs = new Case(new ConvGeometry([1, 1], [0, 0], [1, 3], [1, 1]), [2, 17, 4, 8], [19, 17, 1, 1], true);
+        CheckAllPasses(cs, 3, integer: true, block, threads: 2);
+    }
+
+    /// <summary>The plan's name and description name the kernel that runs: its width, tile and the depthwise path.</summary>
+    [Fact]
+    public void Plan_NamesTheKernelItRuns()
+    {
+        var p = ConvProblem.ForConv(ConvGeometry.Uniform(2, padding: 1), [1, 64, 14, 14], [64, 64, 3, 3]);
+        var plan = new BlockedConvPlan(p, 16);
+        Assert.Equal("direct-blocked16 avx512 14x2", plan.Name(ConvPass.Forward));
+        Assert.StartsWith("direct-blocked16 avx512 14x2 phases", plan.Describe(ConvPass.BackwardData).Replace(":", ""));
+        var dw = new BlockedConvPlan(ConvProblem.ForConv(ConvGeometry.Uniform(2, padding: 1, groups: 24), [1, 24, 7, 7], [24, 1, 3, 3]), 8);
+        Assert.True(dw.Geometry.Depthwise);
+        Assert.Equal("direct-blocked8 avx2 depthwise 4", dw.Name(ConvPass.Forward)); // 7 columns, at most 6 per AVX2 tile: 4 + 3
+        Assert.Contains("depthwise", dw.Describe(ConvPass.BackwardWeight));
+        Assert.False(BlockedConv.Worthwhile(ConvProblem.ForConv(ConvGeometry.Uniform(2, padding: 1), [1, 3, 14, 14], [64, 3, 3, 3]), 16));
+        Assert.True(BlockedConv.Worthwhile(p, 16));
+    }
+
+    /// <summary>dW sums in an order fixed by the shape: 1, 2 and 3 threads give the same bits, with many tasks and with few (chunked rows).</summary>
+    [Theory]
+    [InlineData(8, 2, 32, 13, 17, 32, 3)]   // 2 x 4 = 8 tasks
+    [InlineData(8, 3, 8, 21, 19, 8, 3)]     // one task: rows reduced in fixed chunks
+    public void BackwardWeight_IsBitwiseTheSame_ForAnyThreadCount(int block, int n, int c, int h, int w, int k, int r)
+    {
+        var rng = new Random(5);
+        var g = ConvGeometry.Uniform(2, stride: 1, padding: 1);
+        var x = Random(rng, [n, c, h, w], false);
+        var p = ConvProblem.ForConv(g, x.Shape, [k, c, r, r]);
+        var dy = Random(rng, p.OutputShape, false);
+        var plan = new BlockedConvPlan(p, block);
+        var xb = BlockedTensor.FromNchw(x, block);
+        var dyb = BlockedTensor.FromNchw(dy, block);
+        var one = new float[k * c * r * r];
+        plan.BackwardWeight(xb, dyb, one, 1);
+        foreach (int threads in new[] { 2, 3 })
+        {
+            var many = new float[one.Length];
+            plan.BackwardWeight(xb, dyb, many, threads);
+            for (int i = 0; i < one.Length; i++)
+            {
+                Assert.True(BitConverter.SingleToInt32Bits(one[i]) == BitConverter.SingleToInt32Bits(many[i]), $"dw[{i}] differs with {threads} threads: {one[i]:R} vs {many[i]:R}");
+            }
+        }
+    }
+
+    [Theory]
+    [InlineData(8)]
+    [InlineData(16)]
+    public void Layout_RoundTrips_WithZeroTails(int block)
+    {
+        var rng = new Random(block);
+        foreach (int[] shape in new[] { new[] { 2, 19, 37 }, [3, 16, 5, 11], [1, 5, 3, 4, 7], [2, 40, 9, 9] })
+        {
+            var x = Random(rng, shape, false);
+            var b = BlockedTensor.FromNchw(x, block, threads: 2);
+            Assert.Equal(block, b.BlockSize);
+            Assert.Equal((shape[1] + block - 1) / block, b.ChannelBlocks);
+            AssertZeroTail(b, $"layout {Shapes.Format(shape)}");
+            Assert.Equal(x.ToArray(), b.ToNchw(threads: 2).ToArray());
+            // Element access agrees with the NCHW index.
+            int[] last = shape.Select(d => d - 1).ToArray();
+            Assert.Equal(x[last], b[last]);
+            var y = Tensor<float>.Zeros(shape);
+            b.CopyTo(y, threads: 1);
+            Assert.Equal(x.ToArray(), y.ToArray());
+        }
+    }
+
+    [Fact]
+    public void Layout_RejectsBadShapesAndBlocks()
+    {
+        Assert.Throws<ArgumentException>("shape", () => new BlockedTensor([2, 3]));
+        Assert.Throws<ArgumentException>("shape", () => new BlockedTensor([1, 2, 3, 4, 5, 6]));
+        Assert.Throws<ArgumentException>("shape", () => new BlockedTensor([1, 0, 3]));
+        Assert.Throws<ArgumentException>("blockSize", () => new BlockedTensor([1, 2, 3], blockSize: 4));
+        var b = new BlockedTensor([1, 4, 5], 8);
+        Assert.Throws<ArgumentException>("x", () => b.CopyFrom(Tensor<float>.Zeros(1, 4, 6)));
+        Assert.Throws<ArgumentException>("x", () => b.CopyTo(Tensor<float>.Zeros(1, 5, 5)));
+        Assert.Throws<ArgumentException>("threads", () => b.ToNchw(threads: -1));
+    }
+
+    [Fact]
+    public void Plan_RejectsMismatchedTensors()
+    {
+        var g = ConvGeometry.Uniform(2, padding: 1);
+        var p = ConvProblem.ForConv(g, [1, 8, 5, 5], [8, 8, 3, 3]);
+        var plan = new BlockedConvPlan(p, 8);
+        plan.SetWeights(new float[8 * 8 * 9], default);
+        Assert.Throws<ArgumentException>("x", () => plan.Forward(new BlockedTensor([1, 8, 5, 6], 8), new BlockedTensor([1, 8, 5, 5], 8), 1));
+        Assert.Throws<ArgumentException>("y", () => plan.Forward(new BlockedTensor([1, 8, 5, 5], 8), new BlockedTensor([1, 8, 5, 5], 16), 1));
+        Assert.Throws<ArgumentException>("w", () => plan.SetWeights(new float[7], default));
+        Assert.Throws<ArgumentException>("p", () => new BlockedConvPlan(ConvProblem.ForConv(ConvGeometry.Uniform(2, groups: 2), [1, 8, 5, 5], [8, 4, 3, 3]), 8));
+        Assert.False(BlockedConv.Applies(ConvProblem.ForConv(ConvGeometry.Uniform(2, groups: 2), [1, 8, 5, 5], [8, 4, 3, 3]), ConvPass.Forward, 8));
+    }
+}
