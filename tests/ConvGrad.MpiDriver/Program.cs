@@ -13,13 +13,14 @@ public static class Program
     {
         if (args.Length == 0)
         {
-            Console.Error.WriteLine("usage: ConvGrad.MpiDriver collectives|bucketer|kill|fail|bench [options]");
+            Console.Error.WriteLine("usage: ConvGrad.MpiDriver collectives|bucketer|kill|fail|bench|train [options]");
             return 2;
         }
         Communicator comm;
         try
         {
-            comm = Communicator.Create(distributed: true);
+            // Under mpirun: MPI; started alone: one process (the reference the multi-rank runs are compared with).
+            comm = Communicator.Create(distributed: MpiLaunch.FromEnvironment() is not null);
         }
         catch (MpiUnavailableException e)
         {
@@ -38,6 +39,7 @@ public static class Program
                     "kill" => Faults.Kill(comm),
                     "fail" => Faults.Fail(comm),
                     "bench" => Bench.Run(comm, options),
+                    "train" => ToyTraining.Run(comm, options),
                     _ => throw new ArgumentException($"unknown mode '{args[0]}'"),
                 };
                 comm.Barrier();
