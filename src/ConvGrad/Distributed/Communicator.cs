@@ -33,6 +33,20 @@ public abstract class Communicator : IDisposable
     /// <summary>Whether this is rank 0, the one that prints and writes files.</summary>
     public bool IsRoot => Rank == 0;
 
+    /// <summary>
+    /// The accelerator this rank uses among <paramref name="deviceCount"/> on its machine: <c>LocalRank mod deviceCount</c>,
+    /// so the ranks on a machine take its GPUs in turn (one each when there are as many GPUs as ranks).
+    /// </summary>
+    /// <exception cref="ArgumentException"><paramref name="deviceCount"/> is below 1.</exception>
+    public int DeviceIndex(int deviceCount)
+    {
+        if (deviceCount < 1)
+        {
+            throw new ArgumentException($"device count must be >= 1; got {deviceCount}", nameof(deviceCount));
+        }
+        return LocalRank % deviceCount;
+    }
+
     /// <summary>What runs the job, for logs (e.g. <c>1 process</c>, <c>2 ranks (Open MPI v4.1.4)</c>).</summary>
     public abstract string Description { get; }
 

@@ -98,6 +98,15 @@ public class CommunicatorTests
         Assert.Contains("OMPI_COMM_WORLD_RANK=x", Assert.Throws<MpiUnavailableException>(() => MpiLaunch.From(env.GetValueOrDefault)).Message);
     }
 
+    [Fact]
+    public void Ranks_on_a_machine_take_its_devices_in_turn()
+    {
+        Assert.Equal(0, new SingleProcessCommunicator().DeviceIndex(4));
+        Assert.Equal([0, 1, 2, 0], Enumerable.Range(0, 4).Select(r => new LoopbackCommunicator(4) { LocalRankValue = r }.DeviceIndex(3)));
+        Assert.Equal(1, new LoopbackCommunicator(2) { LocalRankValue = 1 }.DeviceIndex(8));
+        Assert.Contains("got 0", Assert.Throws<ArgumentException>(() => new SingleProcessCommunicator().DeviceIndex(0)).Message);
+    }
+
     [SkippableFact]
     public void Distributed_without_mpirun_says_how_to_launch()
     {

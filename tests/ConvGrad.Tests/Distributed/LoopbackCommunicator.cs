@@ -18,9 +18,11 @@ internal sealed class LoopbackCommunicator(int size) : Communicator
 
     public override int Size => size;
 
-    public override int LocalRank => 0;
+    public int LocalRankValue { get; init; }
 
-    public override int LocalSize => 1;
+    public override int LocalRank => LocalRankValue;
+
+    public override int LocalSize => size;
 
     public override string Description => $"{size} loopback ranks";
 
