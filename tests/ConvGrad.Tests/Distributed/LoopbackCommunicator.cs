@@ -55,41 +55,33 @@ internal sealed class LoopbackCommunicator(int size) : Communicator
     {
         if (typeof(T) == typeof(float))
         {
-            var f = System.Runtime.InteropServices.MemoryMarshal.Cast<T, float>(values);
-            for (int i = 0; i < f.Length; i++)
-            {
-                float x = f[i], s = x;
-                for (int r = 1; r < size; r++)
-                {
-                    s += x;
-                }
-                f[i] = s;
-            }
+            AddCopies(System.Runtime.InteropServices.MemoryMarshal.Cast<T, float>(values));
         }
         else if (typeof(T) == typeof(double))
         {
-            var d = System.Runtime.InteropServices.MemoryMarshal.Cast<T, double>(values);
-            for (int i = 0; i < d.Length; i++)
-            {
-                double x = d[i], s = x;
-                for (int r = 1; r < size; r++)
-                {
-                    s += x;
-                }
-                d[i] = s;
-            }
+            AddCopies(System.Runtime.InteropServices.MemoryMarshal.Cast<T, double>(values));
         }
         else if (typeof(T) == typeof(long))
         {
-            var l = System.Runtime.InteropServices.MemoryMarshal.Cast<T, long>(values);
-            for (int i = 0; i < l.Length; i++)
-            {
-                l[i] *= size;
-            }
+            AddCopies(System.Runtime.InteropServices.MemoryMarshal.Cast<T, long>(values));
         }
         else
         {
             throw new NotSupportedException(typeof(T).Name);
+        }
+    }
+
+    /// <summary>x + x + ... (size terms), added one rank at a time as a reduction over equal ranks would.</summary>
+    private void AddCopies<TNumber>(Span<TNumber> values) where TNumber : System.Numerics.INumber<TNumber>
+    {
+        for (int i = 0; i < values.Length; i++)
+        {
+            TNumber x = values[i], s = x;
+            for (int r = 1; r < size; r++)
+            {
+                s += x;
+            }
+            values[i] = s;
         }
     }
 

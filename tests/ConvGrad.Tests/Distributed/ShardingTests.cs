@@ -18,8 +18,9 @@ public class ShardingTests
             }
             Assert.Equal(total, shards[^1].End);
             Assert.True(shards.Max(s => s.Count) - shards.Min(s => s.Count) <= 1);
-            Assert.Equal(1.0, shards.Sum(s => s.Weight(total)), 12);
+            Assert.Equal(total > 0 ? 1.0 : 0.0, shards.Sum(s => s.Weight(total)), 12); // an empty batch weighs nothing
         });
+        Assert.Equal(0, Shard.Of(0, 1, 3).Weight(0));
         Assert.Equal(new Shard(0, 3), Shard.Of(5, 0, 2));
         Assert.Equal(new Shard(3, 2), Shard.Of(5, 1, 2));
         Assert.Throws<ArgumentException>(() => Shard.Of(5, 2, 2));
