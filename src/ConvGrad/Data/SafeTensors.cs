@@ -133,7 +133,10 @@ public static class SafeTensorsFile
 {
     private const string MetadataKey = "__metadata__";
 
-    /// <summary>Writes <paramref name="tensors"/> (in order, names unique) with optional string metadata.</summary>
+    /// <summary>
+    /// Writes <paramref name="tensors"/> (in order, names unique) with optional string metadata, atomically
+    /// (<see cref="AtomicFile"/>): a crash mid-write leaves the previous file intact.
+    /// </summary>
     public static void Write(string path, IEnumerable<SafeTensor> tensors, IReadOnlyDictionary<string, string>? metadata = null)
     {
         ArgumentNullException.ThrowIfNull(path);
@@ -166,19 +169,22 @@ public static class SafeTensorsFile
         }
         var json = Encoding.UTF8.GetBytes(header.ToJsonString());
         int padded = (json.Length + 7) / 8 * 8; // the data starts 8-byte aligned; the header is padded with spaces
-        using var stream = File.Create(path);
-        Span<byte> len = stackalloc byte[8];
-        BinaryPrimitives.WriteUInt64LittleEndian(len, (ulong)padded);
-        stream.Write(len);
-        stream.Write(json);
-        for (int i = json.Length; i < padded; i++)
+        // Atomically: a crash mid-write leaves the previous file, never a torn one.
+        AtomicFile.Write(path, stream =>
         {
-            stream.WriteByte((byte)' ');
-        }
-        foreach (var t in list)
-        {
-            stream.Write(t.Data);
-        }
+            Span<byte> len = stackalloc byte[8];
+            BinaryPrimitives.WriteUInt64LittleEndian(len, (ulong)padded);
+            stream.Write(len);
+            stream.Write(json);
+            for (int i = json.Length; i < padded; i++)
+            {
+                stream.WriteByte((byte)' ');
+            }
+            foreach (var t in list)
+            {
+                stream.Write(t.Data);
+            }
+        });
     }
 
     /// <summary>Reads every tensor of a safetensors file, in file order.</summary>
