@@ -47,6 +47,19 @@ public sealed class Tensor<T> where T : unmanaged, IFloatingPointIeee754<T>
         _offset = misalignment == 0 ? 0 : (Alignment - misalignment) / elementSize;
     }
 
+    /// <summary>A tensor of <paramref name="shape"/> over the storage of <paramref name="storage"/> (equal length; for recycling buffers).</summary>
+    internal Tensor(Tensor<T> storage, int[] shape)
+    {
+        Length = CheckedLength(shape, nameof(shape));
+        if (Length != storage.Length)
+        {
+            throw new ArgumentException($"shape {Shapes.Format(shape)} does not have the storage's {storage.Length} elements", nameof(shape));
+        }
+        _shape = shape;
+        _buffer = storage._buffer;
+        _offset = storage._offset;
+    }
+
     /// <summary>Creates a zero-filled tensor of the given shape.</summary>
     public static Tensor<T> Zeros(params int[] shape) => new(shape, clear: true);
 

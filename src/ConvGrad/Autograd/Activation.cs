@@ -43,7 +43,12 @@ public static partial class Functional
         }
         var y = Empty<T>(x.Shape);
         TensorPrimitives.Multiply(x.Value.ReadOnlySpan, m, y.Span);
-        return Records(x) ? new Variable<T>(y, new MaskNode<T>(x, mask)) : new Variable<T>(y);
+        if (!Records(x))
+        {
+            TensorPool<T>.Recycle(mask);
+            return new Variable<T>(y);
+        }
+        return new Variable<T>(y, new MaskNode<T>(x, mask));
     }
 
     private sealed class ReluNode<T>(Variable<T> x, Tensor<T> y) : Node<T>(x) where T : unmanaged, IFloatingPointIeee754<T>
@@ -90,6 +95,10 @@ public static partial class Functional
             Propagate(0, dx, owned: true);
         }
 
-        protected override void Release() => _mask = null;
+        protected override void Release()
+        {
+            TensorPool<T>.Recycle(_mask!);
+            _mask = null;
+        }
     }
 }

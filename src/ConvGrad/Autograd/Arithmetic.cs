@@ -45,7 +45,7 @@ public static partial class Functional
     private static Variable<T> Reduce<T>(Variable<T> x, T scale) where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(x);
-        var y = Tensor<T>.Uninitialized(1);
+        var y = Empty<T>(1);
         y.Span[0] = TensorPrimitives.Sum(x.Value.ReadOnlySpan) * scale;
         return Records(x) ? new Variable<T>(y, new ReduceNode<T>(x, scale)) : new Variable<T>(y);
     }

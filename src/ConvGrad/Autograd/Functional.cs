@@ -25,19 +25,19 @@ public static partial class Functional
     private static Variable<T>[] Inputs<T>(Variable<T> a, Variable<T> b, Variable<T>? c) where T : unmanaged, IFloatingPointIeee754<T> =>
         c is null ? [a, b] : [a, b, c];
 
-    /// <summary>A zero-initialised tensor of <paramref name="shape"/>.</summary>
-    private static Tensor<T> Zeros<T>(ReadOnlySpan<int> shape) where T : unmanaged, IFloatingPointIeee754<T> =>
-        Tensor<T>.Zeros(shape.ToArray());
+    /// <summary>A zero-initialised tensor (pooled inside a <see cref="TensorScope"/>) of <paramref name="shape"/>.</summary>
+    private static Tensor<T> Zeros<T>(params ReadOnlySpan<int> shape) where T : unmanaged, IFloatingPointIeee754<T> =>
+        TensorPool<T>.Rent(shape, clear: true);
 
-    /// <summary>A tensor of <paramref name="shape"/> that the caller overwrites.</summary>
-    private static Tensor<T> Empty<T>(ReadOnlySpan<int> shape) where T : unmanaged, IFloatingPointIeee754<T> =>
-        Tensor<T>.Uninitialized(shape.ToArray());
+    /// <summary>A tensor of <paramref name="shape"/> that the caller overwrites (pooled inside a <see cref="TensorScope"/>).</summary>
+    private static Tensor<T> Empty<T>(params ReadOnlySpan<int> shape) where T : unmanaged, IFloatingPointIeee754<T> =>
+        TensorPool<T>.Rent(shape, clear: false);
 
     /// <summary><c>s[c] = Σ_n Σ_positions t[n, c, ...]</c> for <c>t [N, C, ...]</c>, in a fixed order.</summary>
     internal static Tensor<T> ChannelSums<T>(Tensor<T> t) where T : unmanaged, IFloatingPointIeee754<T>
     {
         int n = t.Dim(0), c = t.Dim(1), plane = (int)(t.Length / ((long)n * c));
-        var s = Tensor<T>.Zeros(c);
+        var s = Zeros<T>(c);
         var d = t.ReadOnlySpan;
         var g = s.Span;
         for (int b = 0; b < n; b++)

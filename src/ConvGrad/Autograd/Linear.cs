@@ -28,7 +28,7 @@ public static partial class Functional
         }
         int threads = (options ?? ConvOptions.Default).EffectiveThreads;
         int n = x.Value.Dim(0), outF = w.Value.Dim(0), inF = w.Value.Dim(1);
-        var y = Tensor<T>.Uninitialized(n, outF);
+        var y = Empty<T>(n, outF);
         Gemm(false, true, n, outF, inF, x.Value, w.Value, y, threads);
         if (b is not null)
         {
@@ -94,13 +94,13 @@ public static partial class Functional
             int n = x.Dim(0), outF = w.Dim(0), inF = w.Dim(1);
             if (NeedsGrad(1))
             {
-                var dw = Tensor<T>.Uninitialized(outF, inF);
+                var dw = Empty<T>(outF, inF);
                 Gemm(true, false, outF, inF, n, dy, x, dw, threads);
                 Propagate(1, dw, owned: true);
             }
             if (Inputs.Count > 2 && NeedsGrad(2))
             {
-                var db = Tensor<T>.Zeros(outF);
+                var db = Zeros<T>(outF);
                 var d = dy.ReadOnlySpan;
                 var g = db.Span;
                 for (int i = 0; i < n; i++)
@@ -111,7 +111,7 @@ public static partial class Functional
             }
             if (NeedsGrad(0))
             {
-                var dx = Tensor<T>.Uninitialized(n, inF);
+                var dx = Empty<T>(n, inF);
                 Gemm(false, false, n, inF, outF, dy, w, dx, threads);
                 Propagate(0, dx, owned: true);
             }

@@ -62,7 +62,7 @@ public static partial class Functional
             }
             total -= double.CreateChecked(ls[i * k + t]);
         }
-        var y = Tensor<T>.Uninitialized(1);
+        var y = Empty<T>(1);
         y.Span[0] = T.CreateChecked(total / n);
         return Records(logp) ? new Variable<T>(y, new NllNode<T>(logp, labels.ToArray())) : new Variable<T>(y);
     }

@@ -15,6 +15,7 @@ public abstract class Node<T> where T : unmanaged, IFloatingPointIeee754<T>
     private readonly Variable<T>[] _inputs;
     private Tensor<T>? _grad;
     private bool _gradOwned;
+    private bool _forwarded;
 
     /// <summary>Records an operation on <paramref name="inputs"/>.</summary>
     protected Node(params Variable<T>[] inputs)
@@ -53,7 +54,11 @@ public abstract class Node<T> where T : unmanaged, IFloatingPointIeee754<T>
     /// Adds <paramref name="g"/> to input <paramref name="i"/>'s gradient; <paramref name="owned"/> hands the buffer over
     /// (a fresh tensor the node will not touch again) so it can be kept without a copy.
     /// </summary>
-    protected void Propagate(int i, Tensor<T> g, bool owned) => _inputs[i].Accumulate(g, owned);
+    protected void Propagate(int i, Tensor<T> g, bool owned)
+    {
+        _forwarded |= !owned;
+        _inputs[i].Accumulate(g, owned);
+    }
 
     internal void AccumulateOutputGrad(Tensor<T> g, bool owned)
     {
@@ -72,7 +77,7 @@ public abstract class Node<T> where T : unmanaged, IFloatingPointIeee754<T>
         }
         else
         {
-            var sum = Tensor<T>.Uninitialized(_grad.Shape.ToArray());
+            var sum = TensorPool<T>.Rent(_grad.Shape, clear: false);
             TensorPrimitives.Add(_grad.ReadOnlySpan, g.ReadOnlySpan, sum.Span);
             _grad = sum;
             _gradOwned = true;
@@ -91,6 +96,11 @@ public abstract class Node<T> where T : unmanaged, IFloatingPointIeee754<T>
         if (g is not null)
         {
             Backward(g);
+            if (_gradOwned && !_forwarded)
+            {
+                // Nobody else holds it: back to the pool now (a no-op outside a TensorScope).
+                TensorPool<T>.Recycle(g);
+            }
         }
         Released = true;
         Release();

@@ -104,7 +104,12 @@ public static partial class Functional
             }
         }
         bool records = GradMode.IsEnabled && (x.RequiresGrad || weight.RequiresGrad || bias.RequiresGrad);
-        return records ? new Variable<T>(y, new BatchNormNode<T>(x, weight, bias, xhat, invStd, training)) : new Variable<T>(y);
+        if (!records)
+        {
+            TensorPool<T>.Recycle(xhat);
+            return new Variable<T>(y);
+        }
+        return new Variable<T>(y, new BatchNormNode<T>(x, weight, bias, xhat, invStd, training));
     }
 
     private sealed class BatchNormNode<T>(Variable<T> x, Variable<T> weight, Variable<T> bias, Tensor<T> xhat, T[] invStd, bool batchStats)
@@ -121,8 +126,8 @@ public static partial class Functional
             T mt = T.CreateChecked((long)n * plane);
             var d = dy.ReadOnlySpan;
             var g = Inputs[1].Value.ReadOnlySpan;
-            var dgamma = Tensor<T>.Uninitialized(c);
-            var dbeta = Tensor<T>.Uninitialized(c);
+            var dgamma = Empty<T>(c);
+            var dbeta = Empty<T>(c);
             var dx = NeedsGrad(0) ? Empty<T>(dy.Shape) : null;
             for (int ch = 0; ch < c; ch++)
             {
@@ -173,6 +178,10 @@ public static partial class Functional
             }
         }
 
-        protected override void Release() => _xhat = null;
+        protected override void Release()
+        {
+            TensorPool<T>.Recycle(_xhat!);
+            _xhat = null;
+        }
     }
 }

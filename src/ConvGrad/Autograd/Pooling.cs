@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Numerics;
 using System.Numerics.Tensors;
 
@@ -41,8 +42,8 @@ public static partial class Functional
         var xv = x.Value;
         int planes = xv.Dim(0) * xv.Dim(1), h = xv.Dim(2), w = xv.Dim(3);
         int ho = win.Out(h, "MaxPool2d"), wo = win.Out(w, "MaxPool2d");
-        var y = Tensor<T>.Uninitialized(xv.Dim(0), xv.Dim(1), ho, wo);
-        var argmax = new int[y.Length];
+        var y = Empty<T>(xv.Dim(0), xv.Dim(1), ho, wo);
+        var argmax = ArrayPool<int>.Shared.Rent((int)y.Length);
         var xs = xv.ReadOnlySpan;
         var ys = y.Span;
         int k = win.Kernel, s = win.Stride, p = win.Padding;
@@ -82,7 +83,12 @@ public static partial class Functional
                 }
             }
         }
-        return Records(x) ? new Variable<T>(y, new MaxPoolNode<T>(x, argmax)) : new Variable<T>(y);
+        if (!Records(x))
+        {
+            ArrayPool<int>.Shared.Return(argmax);
+            return new Variable<T>(y);
+        }
+        return new Variable<T>(y, new MaxPoolNode<T>(x, argmax));
     }
 
     /// <summary>The common 2×2, stride 2, unpadded case: the same scan order and tie rule without window clipping.</summary>
@@ -140,7 +146,7 @@ public static partial class Functional
         var xv = x.Value;
         int planes = xv.Dim(0) * xv.Dim(1), h = xv.Dim(2), w = xv.Dim(3);
         int ho = win.Out(h, "AvgPool2d"), wo = win.Out(w, "AvgPool2d");
-        var y = Tensor<T>.Uninitialized(xv.Dim(0), xv.Dim(1), ho, wo);
+        var y = Empty<T>(xv.Dim(0), xv.Dim(1), ho, wo);
         var xs = xv.ReadOnlySpan;
         var ys = y.Span;
         int k = win.Kernel, s = win.Stride, p = win.Padding;
@@ -180,7 +186,7 @@ public static partial class Functional
         }
         int planes = xv.Dim(0) * xv.Dim(1), plane = (int)(xv.Length / planes);
         int[] shape = [xv.Dim(0), xv.Dim(1), .. Enumerable.Repeat(1, xv.Rank - 2)];
-        var y = Tensor<T>.Uninitialized(shape);
+        var y = Empty<T>(shape);
         var xs = xv.ReadOnlySpan;
         var ys = y.Span;
         T inv = T.One / T.CreateChecked(plane);
@@ -210,7 +216,11 @@ public static partial class Functional
             Propagate(0, dx, owned: true);
         }
 
-        protected override void Release() => _argmax = null;
+        protected override void Release()
+        {
+            ArrayPool<int>.Shared.Return(_argmax!);
+            _argmax = null;
+        }
     }
 
     private sealed class AvgPoolNode<T>(Variable<T> x, PoolWindow win) : Node<T>(x) where T : unmanaged, IFloatingPointIeee754<T>

@@ -8,7 +8,13 @@ public static partial class Functional
     public static Variable<T> Reshape<T>(Variable<T> x, params int[] shape) where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(x);
-        var y = x.Value.Reshape(shape);
+        ArgumentNullException.ThrowIfNull(shape);
+        if (Shapes.Product(shape) != x.Value.Length || shape.Any(d => d < 1))
+        {
+            throw new ArgumentException($"cannot reshape {Shapes.Format(x.Shape)} ({x.Value.Length} elements) to {Shapes.Format(shape)}", nameof(shape));
+        }
+        var y = Empty<T>(shape);
+        x.Value.ReadOnlySpan.CopyTo(y.Span);
         return Records(x) ? new Variable<T>(y, new ReshapeNode<T>(x)) : new Variable<T>(y);
     }
 
@@ -51,7 +57,7 @@ public static partial class Functional
         }
         int n = first.Dim(0), plane = (int)(first.Length / ((long)n * first.Dim(1)));
         int[] shape = [n, channels, .. first.Shape[2..]];
-        var y = Tensor<T>.Uninitialized(shape);
+        var y = Empty<T>(shape);
         var ys = y.Span;
         for (int b = 0; b < n; b++)
         {
@@ -71,7 +77,12 @@ public static partial class Functional
     {
         public override string Name => "ReshapeBackward";
 
-        protected override void Backward(Tensor<T> dy) => Propagate(0, dy.Reshape(Inputs[0].Shape.ToArray()), owned: true);
+        protected override void Backward(Tensor<T> dy)
+        {
+            var dx = Empty<T>(Inputs[0].Shape);
+            dy.ReadOnlySpan.CopyTo(dx.Span);
+            Propagate(0, dx, owned: true);
+        }
     }
 
     private sealed class ConcatNode<T>(Variable<T>[] xs, int plane) : Node<T>(xs) where T : unmanaged, IFloatingPointIeee754<T>

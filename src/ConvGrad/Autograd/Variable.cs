@@ -71,10 +71,17 @@ public class Variable<T> where T : unmanaged, IFloatingPointIeee754<T>
         }
     }
 
-    private Tensor<T>? _grad;
+    private Tensor<T>? _grad, _spare;
 
-    /// <summary>Clears the gradient (PyTorch's <c>zero_grad(set_to_none=True)</c>): the next backward pass starts it afresh.</summary>
-    public void ZeroGrad() => _grad = null;
+    /// <summary>
+    /// Clears the gradient (PyTorch's <c>zero_grad(set_to_none=True)</c>): the next backward pass starts it afresh.
+    /// The old buffer is kept and reused by that pass, so a reference to the old <see cref="Grad"/> sees it overwritten.
+    /// </summary>
+    public void ZeroGrad()
+    {
+        _spare = _grad ?? _spare;
+        _grad = null;
+    }
 
     /// <summary>A leaf sharing this variable's values that records nothing (PyTorch's <c>detach</c>).</summary>
     public Variable<T> Detach() => new(Value);
@@ -134,7 +141,21 @@ public class Variable<T> where T : unmanaged, IFloatingPointIeee754<T>
         }
         if (_grad is null)
         {
-            _grad = owned ? g : g.Clone();
+            if (_spare is not null)
+            {
+                g.ReadOnlySpan.CopyTo(_spare.Span);
+                _grad = _spare;
+                _spare = null;
+            }
+            else if (owned)
+            {
+                TensorPool<T>.Escape(g);
+                _grad = g;
+            }
+            else
+            {
+                _grad = g.Clone();
+            }
         }
         else
         {

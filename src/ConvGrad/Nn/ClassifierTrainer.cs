@@ -82,16 +82,20 @@ public sealed class ClassifierTrainer<T> where T : unmanaged, IFloatingPointIeee
                 x = Tensor<T>.Uninitialized(b, 1, data.Rows, data.Cols);
             }
             data.FillBatch(order.AsSpan(start, b), x, labels.AsSpan(0, b), MaxShift > 0 ? _shift : null, MaxShift);
-            var loss = Functional.CrossEntropy(Model.Forward(x), labels.AsSpan(0, b));
-            double value = loss.Item();
-            if (!double.IsFinite(value))
+            double value;
+            using (TensorScope.Begin())
             {
-                throw new InvalidOperationException($"the loss became {value} at step {_step}; lower the learning rate");
+                var loss = Functional.CrossEntropy(Model.Forward(x), labels.AsSpan(0, b));
+                value = loss.Item();
+                if (!double.IsFinite(value))
+                {
+                    throw new InvalidOperationException($"the loss became {value} at step {_step}; lower the learning rate");
+                }
+                Optimizer.ZeroGrad();
+                loss.Backward();
+                Optimizer.LearningRate = Schedule.At(_step);
+                Optimizer.Step();
             }
-            Optimizer.ZeroGrad();
-            loss.Backward();
-            Optimizer.LearningRate = Schedule.At(_step);
-            Optimizer.Step();
             _step++;
             losses.Add(value);
             progress?.Invoke(new BatchProgress(bi + 1, batches, value, start + b, Optimizer.LearningRate));
@@ -118,15 +122,12 @@ public sealed class ClassifierTrainer<T> where T : unmanaged, IFloatingPointIeee
             }
             var idx = Enumerable.Range(start, b).ToArray();
             data.FillBatch(idx, x, labels.AsSpan(0, b));
-            Tensor<T> logits;
-            using (GradMode.NoGrad())
-            {
-                var z0 = model.Forward(x);
-                loss += Functional.CrossEntropy(z0, labels.AsSpan(0, b)).Item() * b;
-                logits = z0.Value;
-            }
-            var z = logits.ReadOnlySpan;
-            int k = logits.Dim(1);
+            using var noGrad = GradMode.NoGrad();
+            using var scope = TensorScope.Begin();
+            var logits = model.Forward(x);
+            loss += Functional.CrossEntropy(logits, labels.AsSpan(0, b)).Item() * b;
+            var z = logits.Value.ReadOnlySpan;
+            int k = logits.Value.Dim(1);
             for (int i = 0; i < b; i++)
             {
                 if (ArgMax(z.Slice(i * k, k)) == labels[i])
