@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using ConvGrad.Autograd;
 using ConvGrad.Data;
 using ConvGrad.Nn;
 using ConvGrad.Optim;
@@ -119,6 +120,7 @@ internal sealed class TrainCommand : ICommand
         var batchLosses = new List<double>();
         var epochRows = new List<(int Epoch, double TrainLoss, double TestLoss, double TestAcc, double ValAcc, double Seconds)>();
         double totalSeconds = 0;
+        TapeStatistics.Reset();
         for (int e = 1; e <= epochs; e++)
         {
             var sw = Stopwatch.StartNew();
@@ -159,6 +161,8 @@ internal sealed class TrainCommand : ICommand
         string png = Path.Combine(outDir, "training.png");
         TrainingPlot.Save(png, batchLosses, ClassifierTrainer<float>.BatchesPerEpoch(train.Count, batch),
             epochRows.Select(r => (r.Epoch, r.TestLoss, r.TestAcc, r.ValAcc)).ToList());
+        stdout.WriteLine($"autograd bookkeeping (graph walk, dispatch, gradient sums, releases): {TapeStatistics.BookkeepingSeconds:F2} s of {totalSeconds:F1} s training " +
+                         $"({100 * TapeStatistics.BookkeepingSeconds / totalSeconds:F2}%), {TapeStatistics.Nodes / Math.Max(1, TapeStatistics.Passes)} nodes per step");
         stdout.WriteLine($"mean epoch time {totalSeconds / epochs:F1} s ({train.Count * epochs / totalSeconds:F0} images/s, {options.EffectiveThreads} threads)");
         stdout.WriteLine($"saved {weights}, {png}, {csv}");
         stdout.WriteLine($"held-out accuracy: {100 * epochRows[^1].TestAcc:F2}%");

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Numerics;
 using System.Numerics.Tensors;
 
@@ -84,8 +85,11 @@ public abstract class Node<T> where T : unmanaged, IFloatingPointIeee754<T>
         }
     }
 
-    /// <summary>Runs the backward rule on the accumulated output gradient (if any reached this node), then releases.</summary>
-    internal void RunBackward()
+    /// <summary>
+    /// Runs the backward rule on the accumulated output gradient (if any reached this node), then releases; returns the
+    /// <see cref="Stopwatch"/> ticks spent in the rule itself (the kernels).
+    /// </summary>
+    internal long RunBackward()
     {
         if (Released)
         {
@@ -93,9 +97,12 @@ public abstract class Node<T> where T : unmanaged, IFloatingPointIeee754<T>
         }
         var g = _grad;
         _grad = null;
+        long ticks = 0;
         if (g is not null)
         {
+            long t0 = Stopwatch.GetTimestamp();
             Backward(g);
+            ticks = Stopwatch.GetTimestamp() - t0;
             if (_gradOwned && !_forwarded)
             {
                 // Nobody else holds it: back to the pool now (a no-op outside a TensorScope).
@@ -104,5 +111,6 @@ public abstract class Node<T> where T : unmanaged, IFloatingPointIeee754<T>
         }
         Released = true;
         Release();
+        return ticks;
     }
 }

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Numerics;
 
 namespace ConvGrad.Autograd;
@@ -12,6 +13,7 @@ internal static class Tape<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     public static void Run(Variable<T> root, Tensor<T> seed)
     {
+        long start = Stopwatch.GetTimestamp(), inRules = 0;
         if (root.GradFn is null)
         {
             root.Accumulate(seed, owned: false);
@@ -38,7 +40,8 @@ internal static class Tape<T> where T : unmanaged, IFloatingPointIeee754<T>
         root.GradFn.AccumulateOutputGrad(seed, owned: false);
         foreach (var n in nodes)
         {
-            n.RunBackward();
+            inRules += n.RunBackward();
         }
+        TapeStatistics.Add(nodes.Count, Stopwatch.GetTimestamp() - start - inRules);
     }
 }
