@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using ConvGrad.Autograd;
 using ConvGrad.Data;
 using ConvGrad.Nn;
 using SkiaSharp;
@@ -14,8 +15,9 @@ internal sealed class PredictCommand : ICommand
     public string Usage => """
         usage: convgrad predict [--model FILE] (--image PNG | --idx FILE [--index I] [--count N]) [--threads N]
 
-        Loads the LeNet-style model (docs/model.md) from a safetensors file with PyTorch's names and layouts
-        (default: out/lenet.safetensors, as written by `convgrad train`) and prints, per image, one line
+        Loads the LeNet-style model or the ResNet (docs/model.md; recognised by its tensor names) from a
+        safetensors file with PyTorch's names and layouts (default: out/lenet.safetensors, as written by
+        `convgrad train`) and prints, per image, one line
         'image I: digit D  probabilities 0:p0 1:p1 ... 9:p9'.
 
           --image   a PNG (any size; converted to gray and scaled to 28x28; a dark digit on a light
@@ -45,8 +47,7 @@ internal sealed class PredictCommand : ICommand
             throw new UsageException($"no model file {model} (run `convgrad train` first or pass --model FILE)");
         }
 
-        var net = LeNet.Create<float>(new Random(0), options: new ConvOptions { Threads = threads });
-        net.LoadState(SafeTensorsFile.ReadDictionary(model));
+        var net = DigitModels.FromState(SafeTensorsFile.ReadDictionary(model), new ConvOptions { Threads = threads });
         net.SetTraining(false);
 
         Tensor<float> x;
@@ -74,8 +75,11 @@ internal sealed class PredictCommand : ICommand
             first = index;
         }
 
-        var logits = net.Forward(x);
-        var p = CrossEntropy.Softmax(logits);
+        double[,] p;
+        using (GradMode.NoGrad())
+        {
+            p = CrossEntropy.Softmax(net.Forward(x).Value);
+        }
         for (int i = 0; i < count; i++)
         {
             int best = 0;

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using ConvGrad.Autograd;
 using ConvGrad.Data;
 using ConvGrad.Nn;
 using ConvGrad.Optim;
@@ -12,17 +13,19 @@ internal sealed class TrainCommand : ICommand
     public string Name => "train";
     public string Summary => "train a CNN on MNIST digits (bundled 10,000 by default)";
     public string Usage => """
-        usage: convgrad train [--epochs N] [--batch-size N] [--lr X] [--optimizer sgd|adam] [--seed N]
+        usage: convgrad train [--model lenet|resnet] [--epochs N] [--batch-size N] [--lr X] [--optimizer sgd|adam] [--seed N]
                               [--threads N] [--data DIR] [--out DIR] [--validation N] [--train-limit N]
                               [--dropout P] [--shift PX] [--momentum M] [--weight-decay W]
                               [--device cpu|cuda|ilgpu-cpu]
 
-        Trains a LeNet-style CNN with a hidden layer (docs/model.md has its PyTorch twin) with
-        softmax cross-entropy and a one-cycle learning-rate schedule. With the bundled digits (data/mnist-10k)
+        Trains a LeNet-style CNN with a hidden layer, or a small ResNet (docs/model.md has their PyTorch
+        twins), with softmax cross-entropy, autograd and a one-cycle learning-rate schedule. With the bundled digits (data/mnist-10k)
         the first 8,000 train and the last 2,000 are held out; with --data DIR holding the official MNIST files
         (train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte,
-        plain or .gz) the official 60,000/10,000 split is used. Writes DIR/lenet.safetensors (PyTorch names and
+        plain or .gz) the official 60,000/10,000 split is used. Writes DIR/MODEL.safetensors (PyTorch names and
         layouts), DIR/training.png and DIR/training.csv; the last line is 'held-out accuracy: NN.NN%'.
+
+          --model         lenet (default) or resnet (3 stages x 2 basic blocks, 16/32/64 channels)
 
           --epochs        passes over the training digits (default 8)
           --batch-size    digits per step (default 64)
@@ -30,7 +33,7 @@ internal sealed class TrainCommand : ICommand
           --lr            peak learning rate of the one-cycle schedule (default 0.1 sgd, 0.003 adam)
           --momentum      SGD momentum (default 0.9)
           --weight-decay  L2 weight decay (default 5e-4)
-          --dropout       dropout before the last layer (default 0.25)
+          --dropout       dropout before LeNet's last layer (default 0.25; the ResNet has none)
           --shift         random shifts of up to PX pixels on training digits (default 2; 0 = off)
           --seed          initial weights, shuffling, shifts and dropout (default 1)
           --threads       worker threads of the convolutions (default: one per processor)
@@ -46,7 +49,13 @@ internal sealed class TrainCommand : ICommand
 
     public int Run(Args args, TextWriter stdout, TextWriter stderr)
     {
-        int epochs = args.Int("epochs", 8, 1, 10_000);
+        string modelName = args.Option("model", "lenet");
+        if (!DigitModels.Names.Contains(modelName))
+        {
+            throw new UsageException($"--model must be {string.Join(" or ", DigitModels.Names)}; got '{modelName}'");
+        }
+        bool resnet = modelName == "resnet";
+        int epochs = args.Int("epochs", resnet ? ResNetEpochs : 8, 1, 10_000);
         int batch = args.Int("batch-size", 64, 1, 65_536);
         string opt = args.Option("optimizer", "sgd");
         if (opt is not ("sgd" or "adam"))
@@ -92,7 +101,7 @@ internal sealed class TrainCommand : ICommand
         using var gpu = device.Open();
         var options = DeviceOption.Options(gpu, new ConvOptions { Threads = threads });
         var rng = new Random(seed);
-        var model = LeNet.Create<float>(rng, dropout, options);
+        var model = DigitModels.Create(modelName, rng, dropout, options);
         var parameters = model.Parameters().ToList();
         Optimizer<float> optimizer = opt == "sgd"
             ? new Sgd<float>(parameters, lr, momentum, wd, nesterov: true)
@@ -102,14 +111,16 @@ internal sealed class TrainCommand : ICommand
         var trainer = new ClassifierTrainer<float>(model, optimizer, schedule, batch, seed, shift);
 
         stdout.WriteLine($"data: {dataNote}; training on {train.Count}{(val is null ? "" : $", validating on {val.Count}")}, holding out {test.Count}");
-        stdout.WriteLine($"model: LeNet-style CNN, {parameters.Sum(p => p.Value.Length):N0} parameters (docs/model.md); " +
-                         $"{opt} lr {F(lr)} one-cycle, batch {batch}, {epochs} epochs, shifts ±{shift} px, dropout {F(dropout)}, seed {seed}, " +
+        string description = resnet ? "ResNet (3 stages x 2 basic blocks, 16/32/64 channels)" : "LeNet-style CNN";
+        stdout.WriteLine($"model: {description}, {parameters.Sum(p => p.Value.Length):N0} parameters (docs/model.md); " +
+                         $"{opt} lr {F(lr)} one-cycle, batch {batch}, {epochs} epochs, shifts ±{shift} px{(resnet ? "" : $", dropout {F(dropout)}")}, seed {seed}, " +
                          $"threads {options.EffectiveThreads}, {(device.IsGpu ? $"device {device.Name}" : $"engine {options.Engine.ToString().ToLowerInvariant()}")}");
 
         var bar = stderr == Console.Error && !Console.IsErrorRedirected ? new ProgressBar(stderr) : null;
         var batchLosses = new List<double>();
         var epochRows = new List<(int Epoch, double TrainLoss, double TestLoss, double TestAcc, double ValAcc, double Seconds)>();
         double totalSeconds = 0;
+        TapeStatistics.Reset();
         for (int e = 1; e <= epochs; e++)
         {
             var sw = Stopwatch.StartNew();
@@ -136,11 +147,11 @@ internal sealed class TrainCommand : ICommand
                              $"{seconds:F1} s  {train.Count / seconds:F0} images/s  (cpu {cpuSeconds:F1} s)");
         }
 
-        string weights = Path.Combine(outDir, "lenet.safetensors");
+        string weights = Path.Combine(outDir, $"{modelName}.safetensors");
         SafeTensorsFile.Write(weights, model.State(), new Dictionary<string, string>
         {
-            ["model"] = "convgrad-lenet",
-            ["dropout"] = F(dropout),
+            ["model"] = $"convgrad-{modelName}",
+            ["dropout"] = resnet ? "0" : F(dropout),
             ["seed"] = seed.ToString(CultureInfo.InvariantCulture),
             ["held_out_accuracy"] = F(epochRows[^1].TestAcc),
         });
@@ -150,11 +161,16 @@ internal sealed class TrainCommand : ICommand
         string png = Path.Combine(outDir, "training.png");
         TrainingPlot.Save(png, batchLosses, ClassifierTrainer<float>.BatchesPerEpoch(train.Count, batch),
             epochRows.Select(r => (r.Epoch, r.TestLoss, r.TestAcc, r.ValAcc)).ToList());
+        stdout.WriteLine($"autograd bookkeeping (graph walk, dispatch, gradient sums, releases): {TapeStatistics.BookkeepingSeconds:F2} s of {totalSeconds:F1} s training " +
+                         $"({100 * TapeStatistics.BookkeepingSeconds / totalSeconds:F2}%), {TapeStatistics.Nodes / Math.Max(1, TapeStatistics.Passes)} nodes per step");
         stdout.WriteLine($"mean epoch time {totalSeconds / epochs:F1} s ({train.Count * epochs / totalSeconds:F0} images/s, {options.EffectiveThreads} threads)");
         stdout.WriteLine($"saved {weights}, {png}, {csv}");
         stdout.WriteLine($"held-out accuracy: {100 * epochRows[^1].TestAcc:F2}%");
         return ExitCodes.Success;
     }
+
+    /// <summary>The ResNet's default epochs (LeNet's is 8).</summary>
+    private const int ResNetEpochs = 8;
 
     private static string F(double v) => v.ToString("G6", CultureInfo.InvariantCulture);
 

@@ -159,8 +159,7 @@ public sealed class Tensor<T> : IDisposable where T : unmanaged, IFloatingPointI
 
     /// <summary>
     /// Hands the storage back to the pool for the next tensor of the same length; afterwards every access to the
-    /// elements throws <see cref="ObjectDisposedException"/>. Disposing twice does nothing. For a layer's output or
-    /// gradient handle, only the handle is retired: the layer keeps its buffer.
+    /// elements throws <see cref="ObjectDisposedException"/>. Disposing twice does nothing.
     /// </summary>
     public void Dispose()
     {
@@ -211,35 +210,6 @@ public sealed class Tensor<T> : IDisposable where T : unmanaged, IFloatingPointI
         }
         TensorStorage<T> a = _storage, b = other._storage;
         return ReferenceEquals(a.Buffer, b.Buffer) && a.Offset < b.Offset + b.Length && b.Offset < a.Offset + a.Length;
-    }
-
-    /// <summary>
-    /// A handle of a layer's buffer: fresh storage the layer keeps (disposing the handle does not free it) and hands
-    /// out again through <see cref="Reissue"/>.
-    /// </summary>
-    internal static Tensor<T> LayerBuffer(ReadOnlySpan<int> shape)
-    {
-        int length = (int)CheckedLength(shape, nameof(shape));
-        return new Tensor<T>(TensorPool<T>.Rent(length), shape.ToArray(), ownsStorage: false);
-    }
-
-    /// <summary>
-    /// A new handle of the same buffer for a layer about to overwrite it: every earlier handle of the buffer
-    /// becomes invalid (reading it throws), the new one is valid.
-    /// </summary>
-    internal Tensor<T> Reissue()
-    {
-        _storage.Version++;
-        return new Tensor<T>(_storage, _shape, ownsStorage: false);
-    }
-
-    /// <summary>Gives a layer's buffer back to the pool when the layer replaces it; every handle of it becomes invalid.</summary>
-    internal void ReleaseLayerBuffer()
-    {
-        if (!_ownsStorage)
-        {
-            TensorPool<T>.Return(_storage);
-        }
     }
 
     /// <summary>

@@ -232,7 +232,7 @@ public sealed class DataFileTests : IDisposable
         {
             v = (float)r.NextDouble();
         }
-        Assert.Equal(a.Forward(x).ToArray(), b.Forward(x).ToArray());
+        Assert.Equal(a.Forward(x).Value.ToArray(), b.Forward(x).Value.ToArray());
         Assert.Equal(
             ["0.weight", "0.bias", "3.weight", "3.bias", "7.weight", "7.bias", "10.weight", "10.bias"],
             SafeTensorsFile.Read(p).Select(t => t.Name));

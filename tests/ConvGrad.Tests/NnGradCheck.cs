@@ -1,3 +1,4 @@
+using ConvGrad.Autograd;
 using ConvGrad.Nn;
 
 namespace ConvGrad.Tests;
@@ -23,22 +24,25 @@ internal static class NnGradCheck
     }
 
     /// <summary>
-    /// Checks the module's input gradient and every parameter gradient. <paramref name="make"/> returns the module for
-    /// each evaluation (the same instance for deterministic modules; a freshly seeded one for dropout).
+    /// Checks the module's input gradient and every parameter gradient, all computed by one <c>loss.Backward()</c> of
+    /// <c>L = Σ forward(x)·R</c>. <paramref name="make"/> returns the module for each evaluation (the same instance for
+    /// deterministic modules; a freshly seeded one for dropout).
     /// </summary>
     public static void Check(Func<Module<double>> make, Tensor<double> x, int seed = 1, double tolerance = 1e-6, int maxSamples = 60)
     {
         var m = make();
-        m.ComputeInputGradient = true;
-        var y = m.Forward(x);
+        var xv = new Variable<double>(x, requiresGrad: true);
+        var y = m.Forward(xv);
         var r = Random(new Random(seed), y.Shape.ToArray());
-        var dx = m.Backward(r)!.Clone();
-        var grads = m.Parameters().Select(p => (p, g: p.Grad.Clone())).ToList();
+        m.ZeroGrad();
+        Functional.Sum(y * new Variable<double>(r)).Backward();
+        var dx = xv.Grad!.Clone();
+        var grads = m.NamedParameters().Select(p => (p.Name, p.Parameter, g: p.Parameter.Grad!.Clone())).ToList();
 
         double Loss()
         {
-            var mm = make();
-            var yy = mm.Forward(x);
+            using var _ = GradMode.NoGrad();
+            var yy = make().Forward(x).Value;
             double sum = 0;
             var a = yy.ReadOnlySpan;
             var b = r.ReadOnlySpan;
@@ -50,9 +54,33 @@ internal static class NnGradCheck
         }
 
         Compare("x", x, dx, Loss, tolerance, maxSamples);
-        foreach (var (p, g) in grads)
+        foreach (var (name, p, g) in grads)
         {
-            Compare(p.Name, p.Value, g, Loss, tolerance, maxSamples);
+            Compare(name, p.Value, g, Loss, tolerance, maxSamples);
+        }
+    }
+
+    /// <summary>
+    /// Checks <c>∂f/∂v</c> for every leaf in <paramref name="leaves"/> against central differences, where
+    /// <paramref name="f"/> builds a scalar from the leaves (recording when gradients are enabled).
+    /// </summary>
+    public static void CheckFunction(Func<Variable<double>[], Variable<double>> f, Variable<double>[] leaves, double tolerance = 1e-6, int maxSamples = 60)
+    {
+        foreach (var v in leaves)
+        {
+            v.ZeroGrad();
+        }
+        f(leaves).Backward();
+        var grads = leaves.Select(v => v.Grad?.Clone()).ToArray();
+        double Loss()
+        {
+            using var _ = GradMode.NoGrad();
+            return f(leaves).Item();
+        }
+        for (int i = 0; i < leaves.Length; i++)
+        {
+            Assert.True(grads[i] is not null, $"leaf {i} received no gradient");
+            Compare($"leaf{i}", leaves[i].Value, grads[i]!, Loss, tolerance, maxSamples);
         }
     }
 

@@ -1,3 +1,4 @@
+using ConvGrad.Autograd;
 using ConvGrad.Nn;
 
 namespace ConvGrad.Tests;
@@ -62,13 +63,51 @@ public class NnModuleTests
         var results = new List<float[]>();
         foreach (int threads in new[] { 1, 2, 3 })
         {
-            var m = new Linear<float>(300, 70, new Random(1), options: new ConvOptions { Threads = threads }) { ComputeInputGradient = true };
-            var y = m.Forward(Rand(2, 33, 300)).ToArray();
-            var dx = m.Backward(Rand(3, 33, 70))!.ToArray();
-            results.Add([.. y, .. dx, .. m.Weight.Grad.ToArray(), .. m.Bias!.Grad.ToArray()]);
+            var m = new Linear<float>(300, 70, new Random(1), options: new ConvOptions { Threads = threads });
+            var x = new Variable<float>(Rand(2, 33, 300), requiresGrad: true);
+            var yv = m.Forward(x);
+            var y = yv.Value.ToArray();
+            yv.Backward(Rand(3, 33, 70));
+            results.Add([.. y, .. x.Grad!.ToArray(), .. m.Weight.Grad!.ToArray(), .. m.Bias!.Grad!.ToArray()]);
         }
         Assert.Equal(results[0], results[1]);
         Assert.Equal(results[0], results[2]);
+    }
+
+    [Theory]
+    [InlineData(3, 7, 5)]
+    [InlineData(64, 1600, 128)]
+    [InlineData(13, 37, 29)]
+    public void Linear_Float32OnSgemm_MatchesFloat64(int n, int inF, int outF)
+    {
+        var m64 = new Linear<double>(inF, outF, new Random(4));
+        var m32 = new Linear<float>(inF, outF, new Random(4), options: new ConvOptions { Threads = 2 });
+        X(5, outF).Span.CopyTo(m64.Bias!.Value.Span);
+        for (int i = 0; i < outF; i++)
+        {
+            m32.Bias!.Value.Span[i] = (float)m64.Bias.Value.Span[i];
+        }
+        var x64 = new Variable<double>(X(6, n, inF), requiresGrad: true);
+        var x32 = new Variable<float>(Tensor<float>.FromArray(x64.Value.ToArray().Select(v => (float)v).ToArray(), n, inF), requiresGrad: true);
+        var dy = X(7, n, outF);
+        var y64 = m64.Forward(x64);
+        var y32 = m32.Forward(x32);
+        y64.Backward(dy);
+        y32.Backward(Tensor<float>.FromArray(dy.ToArray().Select(v => (float)v).ToArray(), n, outF));
+        void Same(Tensor<double> a, Tensor<float> b, string what)
+        {
+            var ea = a.ToArray();
+            var eb = b.ToArray();
+            double scale = 1 + ea.Max(Math.Abs);
+            for (int i = 0; i < ea.Length; i++)
+            {
+                Assert.True(Math.Abs(ea[i] - eb[i]) <= 1e-5 * scale * Math.Sqrt(inF + n), $"{what}[{i}]: float64 {ea[i]}, float32 {eb[i]}");
+            }
+        }
+        Same(y64.Value, y32.Value, "y");
+        Same(x64.Grad!, x32.Grad!, "dx");
+        Same(m64.Weight.Grad!, m32.Weight.Grad!, "dW");
+        Same(m64.Bias.Grad!, m32.Bias!.Grad!, "db");
     }
 
     [Fact]
@@ -101,20 +140,20 @@ public class NnModuleTests
         double[] plane = [5, 5, 1, 2,
                           5, 5, 3, 3];
         var x = Tensor<double>.FromArray(plane, 1, 1, 2, 4);
-        var m = new MaxPool2d<double>(2) { ComputeInputGradient = true };
-        var y = m.Forward(x);
-        Assert.Equal(new[] { 5.0, 3.0 }, y.ToArray());
-        var dx = m.Backward(Tensor<double>.FromArray([10.0, 20.0], 1, 1, 1, 2))!;
-        Assert.Equal(new[] { 10.0, 0, 0, 0, 0, 0, 20, 0 }, dx.ToArray());
+        var xv = new Variable<double>(x, requiresGrad: true);
+        var y = new MaxPool2d<double>(2).Forward(xv);
+        Assert.Equal(new[] { 5.0, 3.0 }, y.Value.ToArray());
+        y.Backward(Tensor<double>.FromArray([10.0, 20.0], 1, 1, 1, 2));
+        Assert.Equal(new[] { 10.0, 0, 0, 0, 0, 0, 20, 0 }, xv.Grad!.ToArray());
     }
 
     [Fact]
     public void MaxPool2d_OverlappingWindows_AccumulateGradientOnASharedMaximum()
     {
         var x = Tensor<double>.FromArray([0.0, 0, 0, 0, 9, 0, 0, 0, 0], 1, 1, 3, 3);
-        var m = new MaxPool2d<double>(2, stride: 1) { ComputeInputGradient = true };
-        m.Forward(x);
-        var dx = m.Backward(Tensor<double>.FromArray([1.0, 2, 3, 4], 1, 1, 2, 2))!;
+        var xv = new Variable<double>(x, requiresGrad: true);
+        new MaxPool2d<double>(2, stride: 1).Forward(xv).Backward(Tensor<double>.FromArray([1.0, 2, 3, 4], 1, 1, 2, 2));
+        var dx = xv.Grad!;
         Assert.Equal(10.0, dx[0, 0, 1, 1]);
         Assert.Equal(10.0, dx.ToArray().Sum());
     }
@@ -146,7 +185,7 @@ public class NnModuleTests
     {
         var m = new BatchNorm2d<double>(2);
         var x = X(19, 3, 2, 2, 2);
-        var y = m.Forward(x);
+        var y = m.Forward(x).Value;
         for (int c = 0; c < 2; c++)
         {
             var xs = new List<double>();
@@ -180,11 +219,12 @@ public class NnModuleTests
         var m = new Dropout<double>(0.25, new Random(22));
         var x = Tensor<double>.Zeros(10_000);
         x.Fill(1);
-        var y = m.Forward(x).ToArray();
+        var y = m.Forward(x).Value.ToArray();
         Assert.All(y, v => Assert.True(v == 0 || Math.Abs(v - 1 / 0.75) < 1e-15));
         Assert.InRange(y.Count(v => v == 0) / 10_000.0, 0.22, 0.28);
         m.SetTraining(false);
-        Assert.Same(x, m.Forward(x));
+        var xv = new Variable<double>(x);
+        Assert.Same(xv, m.Forward(xv));
     }
 
     [Fact]
@@ -198,40 +238,28 @@ public class NnModuleTests
             new MaxPool2d<double>(2),
             new AvgPool2d<double>(2, stride: 1),
             new Flatten<double>(),
-            new Linear<double>(4 * 2 * 2, 3, rng)) { ComputeInputGradient = true };
+            new Linear<double>(4 * 2 * 2, 3, rng));
         Assert.Equal(
             ["0.weight", "0.bias", "1.weight", "1.bias", "6.weight", "6.bias"],
-            m.Parameters().Select(p => p.Name));
+            m.NamedParameters().Select(p => p.Name));
         NnGradCheck.Check(() => m, X(24, 3, 2, 6, 6), tolerance: 1e-5);
     }
 
     [Fact]
     public void CrossEntropy_GradientMatchesFiniteDifferences()
     {
-        var z = X(25, 4, 5);
         int[] labels = [0, 3, 4, 1];
-        var g = Tensor<double>.Zeros(4, 5);
-        CrossEntropy.Loss(z, labels, g);
-        for (int i = 0; i < z.Length; i++)
-        {
-            double keep = z.Span[i];
-            z.Span[i] = keep + 1e-6;
-            double plus = CrossEntropy.Loss(z, labels, null);
-            z.Span[i] = keep - 1e-6;
-            double minus = CrossEntropy.Loss(z, labels, null);
-            z.Span[i] = keep;
-            Assert.Equal((plus - minus) / 2e-6, g.Span[i], 8);
-        }
+        NnGradCheck.CheckFunction(v => Functional.CrossEntropy(v[0], labels), [new Variable<double>(X(25, 4, 5), requiresGrad: true)], 1e-8);
     }
 
     [Fact]
     public void CrossEntropy_IsStableForHugeLogits_AndRejectsBadLabels()
     {
-        var z = Tensor<double>.FromArray([1000.0, 0, -1000, 1000], 2, 2);
-        double loss = CrossEntropy.Loss(z, [0, 0], null);
+        var z = new Variable<double>(Tensor<double>.FromArray([1000.0, 0, -1000, 1000], 2, 2));
+        double loss = Functional.CrossEntropy(z, [0, 0]).Item();
         // Row 0 (label 0 is the max): log(1 + e^-1000) = 0. Row 1: log(e^-1000 + e^1000) + 1000 = 2000. Mean 1000.
         Assert.Equal(1000.0, loss, 9);
-        var e = Assert.Throws<ArgumentException>(() => CrossEntropy.Loss(z, [0, 2], null));
+        var e = Assert.Throws<ArgumentException>(() => Functional.CrossEntropy(z, [0, 2]));
         Assert.Contains("label 2", e.Message, StringComparison.Ordinal);
     }
 

@@ -8,9 +8,7 @@ public class OptimTests
 {
     private static Parameter<double> Param(double w, double g)
     {
-        var p = new Parameter<double>("w", Tensor<double>.FromArray([w], 1));
-        p.Grad.Span[0] = g;
-        return p;
+        return new Parameter<double>(Tensor<double>.FromArray([w], 1)) { Grad = Tensor<double>.FromArray([g], 1) };
     }
 
     [Fact]
@@ -53,7 +51,7 @@ public class OptimTests
         var p = Param(0.0, 1.0);
         var adam = new Adam<double>([p], learningRate: 0.1, beta1: 0.9, beta2: 0.99, eps: 1e-8);
         adam.Step();
-        p.Grad.Span[0] = -2.0;
+        p.Grad!.Span[0] = -2.0;
         adam.Step();
         double m = 0.9 * 0.1 + 0.1 * -2, v = 0.99 * 0.01 + 0.01 * 4;
         double expected = -0.1 / (1 + 1e-8) - 0.1 * (m / (1 - 0.81)) / (Math.Sqrt(v / (1 - 0.99 * 0.99)) + 1e-8);

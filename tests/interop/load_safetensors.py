@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
-"""ConvGrad <-> PyTorch interop check for the `convgrad train` model (docs/model.md).
+"""ConvGrad <-> PyTorch interop check for the `convgrad train` models, LeNet and ResNet (docs/model.md).
 
 Needs only python3-torch (no safetensors package): the safetensors format is read and written directly
 (8-byte little-endian header length, JSON header, raw little-endian data).
 
+For each model (--arch lenet, resnet or all, the default):
 1. ConvGrad -> PyTorch: trains a small ConvGrad model (or takes --model FILE), loads it into the documented
-   nn.Sequential with load_state_dict(strict=True), and compares PyTorch's class probabilities on the 2,000
+   PyTorch twin with load_state_dict(strict=True), and compares PyTorch's class probabilities on the 2,000
    held-out bundled digits with those printed by `convgrad predict`.
-2. PyTorch -> ConvGrad: saves a freshly initialised PyTorch model in safetensors and checks that
-   `convgrad predict` gives the same probabilities.
+2. PyTorch -> ConvGrad: saves a freshly initialised PyTorch model (for the ResNet with random batch-norm
+   statistics) in safetensors and checks that `convgrad predict` gives the same probabilities.
 
 Exit code 0 when every predicted digit agrees and probabilities agree within 1e-4.
 
@@ -28,6 +29,7 @@ import tempfile
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 IMAGES = os.path.join(ROOT, "data", "mnist-10k", "images-idx3-ubyte.gz")
@@ -43,6 +45,55 @@ def make_model() -> nn.Sequential:
         nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
         nn.Flatten(), nn.Linear(64 * 5 * 5, 128), nn.ReLU(), nn.Dropout(0.25),
         nn.Linear(128, 10))
+
+
+class BasicBlock(nn.Module):
+    """torchvision's BasicBlock: the twin of src/ConvGrad/Nn/BasicBlock.cs."""
+
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.downsample = None
+        if stride != 1 or cin != cout:
+            self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        h = F.relu(self.bn1(self.conv1(x)))
+        h = self.bn2(self.conv2(h))
+        return F.relu(h + (x if self.downsample is None else self.downsample(x)))
+
+
+class ResNet(nn.Module):
+    """The PyTorch twin of ConvGrad's ResNet (src/ConvGrad/Nn/ResNet.cs, docs/model.md)."""
+
+    def __init__(self, widths=(16, 32, 64), blocks=2):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, widths[0], 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(widths[0])
+        cin, stages = widths[0], []
+        for s, w in enumerate(widths):
+            layer = []
+            for b in range(blocks):
+                layer.append(BasicBlock(cin, w, 2 if b == 0 and s > 0 else 1))
+                cin = w
+            stages.append(nn.Sequential(*layer))
+        self.layer1, self.layer2, self.layer3 = stages
+        self.fc = nn.Linear(widths[2], 10)
+
+    def forward(self, x):
+        h = F.relu(self.bn1(self.conv1(x)))
+        h = self.layer3(self.layer2(self.layer1(h)))
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(h, 1), 1))
+
+
+def make_resnet() -> ResNet:
+    return ResNet()
+
+
+MODELS = {"lenet": make_model, "resnet": make_resnet}
 
 
 def read_safetensors(path):
@@ -126,36 +177,53 @@ def compare(label, model, state_file, cmd, first, count):
     return ok
 
 
+def check(arch, args, cmd, first, tmp):
+    model_file = args.model
+    if model_file is None:
+        limit = "2000" if arch == "lenet" else "500"
+        subprocess.run(cmd + ["train", "--model", arch, "--epochs", "1", "--train-limit", limit, "--threads", "2", "--out", tmp],
+                       check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+        model_file = os.path.join(tmp, f"{arch}.safetensors")
+
+    # ConvGrad -> PyTorch
+    theirs = MODELS[arch]()
+    theirs.load_state_dict(read_safetensors(model_file), strict=True)
+    ok1 = compare(f"{arch}: ConvGrad -> PyTorch", theirs, model_file, cmd, first, args.count)
+
+    # PyTorch -> ConvGrad
+    torch.manual_seed(0)
+    ours = MODELS[arch]()
+    for m in ours.modules():
+        if isinstance(m, nn.BatchNorm2d):  # non-trivial statistics, so evaluation mode is really exercised
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.2, 0.2)
+    torch_file = os.path.join(tmp, f"{arch}-from-torch.safetensors")
+    write_safetensors(torch_file, ours.state_dict())
+    ok2 = compare(f"{arch}: PyTorch -> ConvGrad", ours, torch_file, cmd, first, args.count)
+    return ok1 and ok2
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", help="a ConvGrad-trained safetensors file (default: train one quickly)")
+    ap.add_argument("--arch", choices=["lenet", "resnet", "all"], default="all", help="which model (default: all)")
+    ap.add_argument("--model", help="a ConvGrad-trained safetensors file of --arch (default: train one quickly)")
     ap.add_argument("--convgrad", default="dotnet run --project src/ConvGrad.Cli -c Release --no-build --",
                     help="command that runs convgrad (default: %(default)s)")
     ap.add_argument("--count", type=int, default=2000, help="held-out digits to compare (default 2000)")
     args = ap.parse_args()
+    if args.model and args.arch == "all":
+        ap.error("--model needs --arch lenet or --arch resnet")
     torch.set_num_threads(2)
     cmd = shlex.split(args.convgrad)
     first = 10000 - args.count
-
+    archs = ["lenet", "resnet"] if args.arch == "all" else [args.arch]
+    ok = True
     with tempfile.TemporaryDirectory() as tmp:
-        model_file = args.model
-        if model_file is None:
-            subprocess.run(cmd + ["train", "--epochs", "1", "--train-limit", "2000", "--threads", "2", "--out", tmp],
-                           check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
-            model_file = os.path.join(tmp, "lenet.safetensors")
-
-        # ConvGrad -> PyTorch
-        theirs = make_model()
-        theirs.load_state_dict(read_safetensors(model_file), strict=True)
-        ok1 = compare("ConvGrad -> PyTorch", theirs, model_file, cmd, first, args.count)
-
-        # PyTorch -> ConvGrad
-        torch.manual_seed(0)
-        ours = make_model()
-        torch_file = os.path.join(tmp, "from-torch.safetensors")
-        write_safetensors(torch_file, ours.state_dict())
-        ok2 = compare("PyTorch -> ConvGrad", ours, torch_file, cmd, first, args.count)
-    sys.exit(0 if ok1 and ok2 else 1)
+        for arch in archs:
+            ok = check(arch, args, cmd, first, tmp) and ok
+    sys.exit(0 if ok else 1)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 using System.Numerics;
+using ConvGrad.Autograd;
 using ConvGrad.Data;
 using ConvGrad.Optim;
 
@@ -13,7 +14,8 @@ namespace ConvGrad.Nn;
 public readonly record struct BatchProgress(int Batch, int Batches, double Loss, int Images, double LearningRate);
 
 /// <summary>
-/// Mini-batch training of an image classifier with softmax cross-entropy: shuffles with its own seeded generator,
+/// Mini-batch training of an image classifier with softmax cross-entropy (forward, <c>loss.Backward()</c>, optimiser
+/// step, as a PyTorch loop): shuffles with its own seeded generator,
 /// optionally shifts digits by up to <see cref="MaxShift"/> pixels, sets the optimiser's rate from the schedule before
 /// every step. Everything is sequential or statically split, so a seed and thread count fix the whole loss curve.
 /// </summary>
@@ -70,7 +72,7 @@ public sealed class ClassifierTrainer<T> where T : unmanaged, IFloatingPointIeee
         _shuffle.Shuffle(order);
         int batches = BatchesPerEpoch(data.Count, BatchSize);
         var losses = new List<double>(batches);
-        Tensor<T>? x = null, dlogits = null;
+        Tensor<T>? x = null;
         var labels = new int[BatchSize];
         for (int bi = 0; bi < batches; bi++)
         {
@@ -80,22 +82,23 @@ public sealed class ClassifierTrainer<T> where T : unmanaged, IFloatingPointIeee
                 x = Tensor<T>.Uninitialized(b, 1, data.Rows, data.Cols);
             }
             data.FillBatch(order.AsSpan(start, b), x, labels.AsSpan(0, b), MaxShift > 0 ? _shift : null, MaxShift);
-            var logits = Model.Forward(x);
-            if (dlogits is null || !dlogits.Shape.SequenceEqual(logits.Shape))
+            double value;
+            using (TensorScope.Begin())
             {
-                dlogits = Tensor<T>.Uninitialized(logits.Shape.ToArray());
+                var loss = Functional.CrossEntropy(Model.Forward(x), labels.AsSpan(0, b));
+                value = loss.Item();
+                if (!double.IsFinite(value))
+                {
+                    throw new InvalidOperationException($"the loss became {value} at step {_step}; lower the learning rate");
+                }
+                Optimizer.ZeroGrad();
+                loss.Backward();
+                Optimizer.LearningRate = Schedule.At(_step);
+                Optimizer.Step();
             }
-            double loss = CrossEntropy.Loss(logits, labels.AsSpan(0, b), dlogits);
-            if (!double.IsFinite(loss))
-            {
-                throw new InvalidOperationException($"the loss became {loss} at step {_step}; lower the learning rate");
-            }
-            Model.Backward(dlogits);
-            Optimizer.LearningRate = Schedule.At(_step);
-            Optimizer.Step();
             _step++;
-            losses.Add(loss);
-            progress?.Invoke(new BatchProgress(bi + 1, batches, loss, start + b, Optimizer.LearningRate));
+            losses.Add(value);
+            progress?.Invoke(new BatchProgress(bi + 1, batches, value, start + b, Optimizer.LearningRate));
         }
         return losses;
     }
@@ -119,10 +122,12 @@ public sealed class ClassifierTrainer<T> where T : unmanaged, IFloatingPointIeee
             }
             var idx = Enumerable.Range(start, b).ToArray();
             data.FillBatch(idx, x, labels.AsSpan(0, b));
+            using var noGrad = GradMode.NoGrad();
+            using var scope = TensorScope.Begin();
             var logits = model.Forward(x);
-            loss += CrossEntropy.Loss(logits, labels.AsSpan(0, b), null) * b;
-            var z = logits.ReadOnlySpan;
-            int k = logits.Dim(1);
+            loss += Functional.CrossEntropy(logits, labels.AsSpan(0, b)).Item() * b;
+            var z = logits.Value.ReadOnlySpan;
+            int k = logits.Value.Dim(1);
             for (int i = 0; i < b; i++)
             {
                 if (ArgMax(z.Slice(i * k, k)) == labels[i])

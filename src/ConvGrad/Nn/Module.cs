@@ -1,101 +1,218 @@
 using System.Numerics;
+using ConvGrad.Autograd;
 using ConvGrad.Data;
 
 namespace ConvGrad.Nn;
 
 /// <summary>
-/// A layer with a forward pass and its backward pass, in the explicit style of a <see cref="Sequential{T}"/>:
-/// <see cref="Forward"/> caches what the backward pass needs, <see cref="Backward"/> turns <c>∂L/∂y</c> into
-/// <c>∂L/∂x</c> and sets the gradient of every parameter.
+/// A network part in PyTorch's style (<c>nn.Module</c>): <see cref="Forward(Variable{T})"/> computes the output with
+/// differentiable <see cref="Functional"/> operations, so gradients come from <c>loss.Backward()</c>. Parameters, buffers
+/// and sub-modules are registered under PyTorch's names; <see cref="NamedParameters"/> and <see cref="State"/> qualify
+/// them with dots (<c>layer1.0.conv1.weight</c>), so a state dict matches the PyTorch twin's <c>state_dict()</c>.
+/// Modules compose by plain C#: a module's <see cref="Forward(Variable{T})"/> may call other modules and functions in any
+/// pattern (branches, residual sums, concatenations, shared weights).
 /// </summary>
-/// <remarks>
-/// Outputs and input gradients are handles of buffers the module owns and overwrites on its next call (no allocation
-/// per step). This is enforced: once the module's next <see cref="Forward"/> (or <see cref="Backward"/>) reuses a
-/// buffer, reading an earlier handle of it throws <see cref="InvalidOperationException"/> rather than returning the
-/// new numbers; <see cref="Tensor{T}.Clone"/> a result to keep it. Passing a module its own earlier result is safe:
-/// the module then computes into fresh memory (see <see cref="Reuse"/>). Parameter gradients are those of the last
-/// backward pass (they are overwritten, not accumulated).
-/// </remarks>
 /// <typeparam name="T">float for training; double for gradient checks (both share this code).</typeparam>
 public abstract class Module<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
+    private readonly List<(string Name, Parameter<T> Value)> _parameters = [];
+    private readonly List<(string Name, Tensor<T> Value)> _buffers = [];
+    private readonly List<(string Name, Module<T> Value)> _children = [];
+
     /// <summary>Training mode (batch statistics, dropout) when true; evaluation mode when false.</summary>
     public bool Training { get; private set; } = true;
 
-    /// <summary>
-    /// Whether <see cref="Backward"/> must compute <c>∂L/∂x</c>; a network's first layer can skip it.
-    /// When false, <see cref="Backward"/> returns null.
-    /// </summary>
-    public bool ComputeInputGradient { get; set; } = true;
-
-    /// <summary>Switches between training and evaluation mode (recursively for containers).</summary>
-    public virtual void SetTraining(bool training) => Training = training;
-
-    /// <summary>Computes the output for <paramref name="x"/> and caches what the backward pass needs.</summary>
-    public abstract Tensor<T> Forward(Tensor<T> x);
-
-    /// <summary>
-    /// Given <c>dy = ∂L/∂y</c> for the output of the last <see cref="Forward"/>, sets every parameter's gradient and
-    /// returns <c>∂L/∂x</c> (null when <see cref="ComputeInputGradient"/> is false).
-    /// </summary>
-    public abstract Tensor<T>? Backward(Tensor<T> dy);
-
-    /// <summary>The trainable parameters with their PyTorch names relative to this module (e.g. <c>weight</c>).</summary>
-    public virtual IEnumerable<Parameter<T>> Parameters() => [];
-
-    /// <summary>
-    /// Everything a saved model holds, under PyTorch's <c>state_dict</c> names: the parameters, then buffers such as
-    /// BatchNorm's running statistics.
-    /// </summary>
-    public virtual IEnumerable<SafeTensor> State(string prefix = "") =>
-        Parameters().Select(p => SafeTensor.FromTensor(prefix + p.Name, p.Value));
-
-    /// <summary>Loads the entries that <see cref="State"/> names from <paramref name="state"/>, checking every shape.</summary>
-    /// <exception cref="ArgumentException">An entry is missing or has the wrong shape or type.</exception>
-    public virtual void LoadState(IReadOnlyDictionary<string, SafeTensor> state, string prefix = "")
+    /// <summary>Switches this module and every sub-module between training and evaluation mode.</summary>
+    public void SetTraining(bool training)
     {
-        foreach (var p in Parameters())
+        Training = training;
+        foreach (var (_, m) in _children)
         {
-            StateIo.Load(state, prefix + p.Name, p.Value);
+            m.SetTraining(training);
         }
     }
 
-    /// <summary>
-    /// A fresh handle of the module's buffer <paramref name="buffer"/> for an output, gradient or cache of
-    /// <paramref name="shape"/>, which the caller is about to overwrite. Every handle of that buffer returned earlier
-    /// becomes invalid (reading it throws <see cref="InvalidOperationException"/>), so nobody can read numbers a later
-    /// call has overwritten, at the cost of one small object per call and no copy. A new buffer is taken when the
-    /// shape changed (the old one goes back to the pool), or when the buffer shares memory with
-    /// <paramref name="input"/> — the caller passed the module's own earlier result back in — so the module computes
-    /// into fresh memory rather than over what it reads.
-    /// </summary>
-    /// <param name="buffer">The module's field holding the buffer (null before the first call); updated to the new handle.</param>
-    /// <param name="shape">The shape needed.</param>
-    /// <param name="input">The tensor the call reads, which the result must not overwrite (null when there is none).</param>
-    protected static Tensor<T> Reuse(ref Tensor<T>? buffer, ReadOnlySpan<int> shape, Tensor<T>? input = null)
+    /// <summary>Training mode (<c>model.train()</c>).</summary>
+    public void Train() => SetTraining(true);
+
+    /// <summary>Evaluation mode (<c>model.eval()</c>).</summary>
+    public void Eval() => SetTraining(false);
+
+    /// <summary>Computes the output for <paramref name="x"/>, recording the operations when gradients are enabled.</summary>
+    public abstract Variable<T> Forward(Variable<T> x);
+
+    /// <summary>Runs the module on a plain tensor (a leaf that needs no gradient).</summary>
+    public Variable<T> Forward(Tensor<T> x) => Forward(new Variable<T>(x));
+
+    /// <summary>Registers a parameter under <paramref name="name"/> and returns it.</summary>
+    protected Parameter<T> RegisterParameter(string name, Parameter<T> parameter)
     {
-        if (buffer is not null && buffer.Shape.SequenceEqual(shape) && !buffer.Overlaps(input))
-        {
-            buffer = buffer.Reissue();
-            return buffer;
-        }
-        if (buffer is not null && !buffer.Overlaps(input))
-        {
-            buffer.ReleaseLayerBuffer();
-        }
-        buffer = Tensor<T>.LayerBuffer(shape);
+        ArgumentNullException.ThrowIfNull(parameter);
+        CheckName(name);
+        _parameters.Add((name, parameter));
+        return parameter;
+    }
+
+    /// <summary>Registers a state tensor that is saved but not trained (e.g. running statistics) and returns it.</summary>
+    protected Tensor<T> RegisterBuffer(string name, Tensor<T> buffer)
+    {
+        ArgumentNullException.ThrowIfNull(buffer);
+        CheckName(name);
+        _buffers.Add((name, buffer));
         return buffer;
     }
 
-    /// <summary>The input cached by the last forward pass, or an error naming the module when there is none.</summary>
-    protected static Tensor<T> Cached(Tensor<T>? x, string module) =>
-        x ?? throw new InvalidOperationException($"{module}.Backward called before Forward");
+    /// <summary>Registers a sub-module under <paramref name="name"/> and returns it.</summary>
+    protected TModule RegisterModule<TModule>(string name, TModule module) where TModule : Module<T>
+    {
+        ArgumentNullException.ThrowIfNull(module);
+        CheckName(name);
+        _children.Add((name, module));
+        module.SetTraining(Training);
+        return module;
+    }
+
+    private void CheckName(string name)
+    {
+        if (string.IsNullOrEmpty(name) || name.Contains('.', StringComparison.Ordinal) ||
+            _parameters.Any(p => p.Name == name) || _buffers.Any(b => b.Name == name) || _children.Any(c => c.Name == name))
+        {
+            throw new ArgumentException($"'{name}' is empty, contains a dot or is already registered", nameof(name));
+        }
+    }
+
+    /// <summary>The registered sub-modules with their names, in registration order.</summary>
+    public IEnumerable<(string Name, Module<T> Module)> NamedChildren() => _children.Select(c => (c.Name, c.Value));
+
+    /// <summary>Every parameter of this module and its sub-modules with its qualified PyTorch name.</summary>
+    public IEnumerable<(string Name, Parameter<T> Parameter)> NamedParameters(string prefix = "")
+    {
+        foreach (var (name, p) in _parameters)
+        {
+            yield return (prefix + name, p);
+        }
+        foreach (var (name, m) in _children)
+        {
+            foreach (var q in m.NamedParameters($"{prefix}{name}."))
+            {
+                yield return q;
+            }
+        }
+    }
+
+    /// <summary>Every trainable parameter (for an optimiser).</summary>
+    public IEnumerable<Parameter<T>> Parameters() => NamedParameters().Select(p => p.Parameter);
+
+    /// <summary>Clears every parameter's gradient (<c>model.zero_grad()</c>).</summary>
+    public void ZeroGrad()
+    {
+        foreach (var p in Parameters())
+        {
+            p.ZeroGrad();
+        }
+    }
+
+    /// <summary>
+    /// Everything a saved model holds, under PyTorch's <c>state_dict</c> names and order: per module its parameters, its
+    /// buffers, then its sub-modules.
+    /// </summary>
+    public IEnumerable<SafeTensor> State(string prefix = "")
+    {
+        foreach (var (name, p) in _parameters)
+        {
+            yield return SafeTensor.FromTensor(prefix + name, p.Value);
+        }
+        foreach (var (name, b) in _buffers)
+        {
+            yield return SafeTensor.FromTensor(prefix + name, b);
+        }
+        foreach (var t in ExtraState(prefix))
+        {
+            yield return t;
+        }
+        foreach (var (name, m) in _children)
+        {
+            foreach (var t in m.State($"{prefix}{name}."))
+            {
+                yield return t;
+            }
+        }
+    }
+
+    /// <summary>The names <see cref="State"/> writes.</summary>
+    public IEnumerable<string> StateNames(string prefix = "")
+    {
+        foreach (var (name, _) in _parameters)
+        {
+            yield return prefix + name;
+        }
+        foreach (var (name, _) in _buffers)
+        {
+            yield return prefix + name;
+        }
+        foreach (var name in ExtraStateNames())
+        {
+            yield return prefix + name;
+        }
+        foreach (var (name, m) in _children)
+        {
+            foreach (var t in m.StateNames($"{prefix}{name}."))
+            {
+                yield return t;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Loads every entry <see cref="State"/> names from <paramref name="state"/>, checking shapes; like PyTorch's
+    /// <c>load_state_dict(strict=True)</c>, entries under <paramref name="prefix"/> that the model lacks are an error.
+    /// </summary>
+    /// <exception cref="ArgumentException">An entry is missing, extra, or has the wrong shape or type.</exception>
+    public void LoadState(IReadOnlyDictionary<string, SafeTensor> state, string prefix = "")
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        var expected = StateNames(prefix).ToHashSet(StringComparer.Ordinal);
+        var extra = state.Keys.Where(k => k.StartsWith(prefix, StringComparison.Ordinal) && !expected.Contains(k)).ToList();
+        if (extra.Count > 0)
+        {
+            throw new ArgumentException($"the model file has tensors this model does not: {string.Join(", ", extra)}", nameof(state));
+        }
+        LoadEntries(state, prefix);
+    }
+
+    private void LoadEntries(IReadOnlyDictionary<string, SafeTensor> state, string prefix)
+    {
+        foreach (var (name, p) in _parameters)
+        {
+            StateIo.Load(state, prefix + name, p.Value);
+        }
+        foreach (var (name, b) in _buffers)
+        {
+            StateIo.Load(state, prefix + name, b);
+        }
+        LoadExtraState(state, prefix);
+        foreach (var (name, m) in _children)
+        {
+            m.LoadEntries(state, $"{prefix}{name}.");
+        }
+    }
+
+    /// <summary>State entries that are neither parameters nor <typeparamref name="T"/> buffers (e.g. an I64 counter).</summary>
+    protected virtual IEnumerable<SafeTensor> ExtraState(string prefix) => [];
+
+    /// <summary>The names (without prefix) of <see cref="ExtraState"/>.</summary>
+    protected virtual IEnumerable<string> ExtraStateNames() => [];
+
+    /// <summary>Loads what <see cref="ExtraState"/> saves.</summary>
+    protected virtual void LoadExtraState(IReadOnlyDictionary<string, SafeTensor> state, string prefix)
+    {
+    }
 
     /// <summary>Checks that <paramref name="x"/> has <paramref name="rank"/> axes (and, when given, <paramref name="channels"/> channels).</summary>
-    protected static void CheckInput(Tensor<T> x, int rank, string module, string layout, int channels = -1)
+    protected static void CheckInput(Variable<T> x, int rank, string module, string layout, int channels = -1)
     {
         ArgumentNullException.ThrowIfNull(x);
-        if (x.Rank != rank || (channels >= 0 && x.Dim(1) != channels))
+        if (x.Value.Rank != rank || (channels >= 0 && x.Value.Dim(1) != channels))
         {
             string c = channels >= 0 ? $" with C = {channels}" : "";
             throw new ArgumentException($"{module} expects input {layout}{c}; got {Shapes.Format(x.Shape)}", nameof(x));
@@ -103,36 +220,16 @@ public abstract class Module<T> where T : unmanaged, IFloatingPointIeee754<T>
     }
 }
 
-/// <summary>A trainable tensor, its gradient and its PyTorch name (e.g. <c>weight</c>, <c>bias</c>).</summary>
+/// <summary>
+/// A trainable tensor (<c>nn.Parameter</c>): a leaf <see cref="Variable{T}"/> that requires gradients. Its name comes
+/// from the module that registers it.
+/// </summary>
 /// <typeparam name="T">float or double.</typeparam>
-public sealed class Parameter<T> where T : unmanaged, IFloatingPointIeee754<T>
+public sealed class Parameter<T> : Variable<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
-    /// <summary>Creates a parameter holding <paramref name="value"/> with a zero gradient of the same shape.</summary>
-    public Parameter(string name, Tensor<T> value)
+    /// <summary>Wraps <paramref name="value"/> (not copied).</summary>
+    public Parameter(Tensor<T> value) : base(value, requiresGrad: true)
     {
-        ArgumentNullException.ThrowIfNull(value);
-        Name = name;
-        Value = value;
-        Grad = Tensor<T>.Zeros(value.Shape.ToArray());
-    }
-
-    /// <summary>The name, relative to the owning module or qualified (<c>0.weight</c>) when listed by a container.</summary>
-    public string Name { get; }
-
-    /// <summary>The current value.</summary>
-    public Tensor<T> Value { get; }
-
-    /// <summary><c>∂L/∂Value</c> from the last backward pass.</summary>
-    public Tensor<T> Grad { get; }
-
-    /// <summary>The same parameter under a qualified name (shares value and gradient).</summary>
-    public Parameter<T> WithPrefix(string prefix) => prefix.Length == 0 ? this : new(prefix + Name, Value, Grad);
-
-    private Parameter(string name, Tensor<T> value, Tensor<T> grad)
-    {
-        Name = name;
-        Value = value;
-        Grad = grad;
     }
 }
 

@@ -38,13 +38,25 @@ public abstract class Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T>
     /// <summary>Number of steps taken.</summary>
     public int Steps { get; private set; }
 
-    /// <summary>Updates every parameter from its current gradient.</summary>
+    /// <summary>Updates every parameter that has a gradient (parameters without one are skipped, as in PyTorch).</summary>
     public void Step()
     {
         Steps++;
         for (int i = 0; i < Parameters.Count; i++)
         {
-            Update(i, Parameters[i].Value.Span, Parameters[i].Grad.ReadOnlySpan);
+            if (Parameters[i].Grad is { } g)
+            {
+                Update(i, Parameters[i].Value.Span, g.ReadOnlySpan);
+            }
+        }
+    }
+
+    /// <summary>Clears every parameter's gradient (<c>optimizer.zero_grad()</c>); the next backward pass starts them afresh.</summary>
+    public void ZeroGrad()
+    {
+        foreach (var p in Parameters)
+        {
+            p.ZeroGrad();
         }
     }
 

@@ -1,0 +1,104 @@
+using System.Numerics;
+using System.Numerics.Tensors;
+
+namespace ConvGrad.Autograd;
+
+public static partial class Functional
+{
+    /// <summary>
+    /// Rectified linear unit (<c>F.relu</c>): <c>y = max(x, 0)</c>, any shape. Gradient: <c>dx = dy · [y &gt; 0]</c>
+    /// (0 at exactly 0, as PyTorch).
+    /// </summary>
+    public static Variable<T> Relu<T>(Variable<T> x) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        var y = Empty<T>(x.Shape);
+        TensorPrimitives.Max(x.Value.ReadOnlySpan, T.Zero, y.Span);
+        return Records(x) ? new Variable<T>(y, new ReluNode<T>(x, y)) : new Variable<T>(y);
+    }
+
+    /// <summary>
+    /// Dropout (<c>F.dropout</c>): when <paramref name="training"/>, each element is zeroed with probability <paramref name="p"/>
+    /// and the rest scaled by <c>1/(1−p)</c>, the mask drawn from <paramref name="rng"/>; otherwise the identity (the same
+    /// variable). Gradient: <c>dx = dy · mask</c>.
+    /// </summary>
+    public static Variable<T> Dropout<T>(Variable<T> x, double p, bool training, Random rng) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        ArgumentNullException.ThrowIfNull(rng);
+        if (!(p >= 0 && p < 1))
+        {
+            throw new ArgumentException($"dropout probability must be in [0, 1); got {p}", nameof(p));
+        }
+        if (!training || p == 0)
+        {
+            return x;
+        }
+        var mask = Empty<T>(x.Shape);
+        var m = mask.Span;
+        T scale = T.CreateChecked(1 / (1 - p));
+        for (int i = 0; i < m.Length; i++)
+        {
+            m[i] = rng.NextDouble() < p ? T.Zero : scale;
+        }
+        var y = Empty<T>(x.Shape);
+        TensorPrimitives.Multiply(x.Value.ReadOnlySpan, m, y.Span);
+        if (!Records(x))
+        {
+            ScopedTensors<T>.Recycle(mask);
+            return new Variable<T>(y);
+        }
+        return new Variable<T>(y, new MaskNode<T>(x, mask));
+    }
+
+    private sealed class ReluNode<T>(Variable<T> x, Tensor<T> y) : Node<T>(x) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        private Tensor<T>? _y = y;
+
+        public override string Name => "ReluBackward";
+
+        protected override void Backward(Tensor<T> dy)
+        {
+            var ys = _y!.ReadOnlySpan;
+            var d = dy.ReadOnlySpan;
+            var dx = Empty<T>(dy.Shape);
+            var g = dx.Span;
+            int i = 0;
+            if (Vector.IsHardwareAccelerated && Vector<T>.IsSupported)
+            {
+                for (; i <= g.Length - Vector<T>.Count; i += Vector<T>.Count)
+                {
+                    var yv = new Vector<T>(ys[i..]);
+                    Vector.ConditionalSelect(Vector.GreaterThan(yv, Vector<T>.Zero), new Vector<T>(d[i..]), Vector<T>.Zero).CopyTo(g[i..]);
+                }
+            }
+            for (; i < g.Length; i++)
+            {
+                g[i] = ys[i] > T.Zero ? d[i] : T.Zero;
+            }
+            Propagate(0, dx, owned: true);
+        }
+
+        protected override void Release() => _y = null;
+    }
+
+    private sealed class MaskNode<T>(Variable<T> x, Tensor<T> mask) : Node<T>(x) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        private Tensor<T>? _mask = mask;
+
+        public override string Name => "DropoutBackward";
+
+        protected override void Backward(Tensor<T> dy)
+        {
+            var dx = Empty<T>(dy.Shape);
+            TensorPrimitives.Multiply(dy.ReadOnlySpan, _mask!.ReadOnlySpan, dx.Span);
+            Propagate(0, dx, owned: true);
+        }
+
+        protected override void Release()
+        {
+            ScopedTensors<T>.Recycle(_mask!);
+            _mask = null;
+        }
+    }
+}

@@ -1,0 +1,98 @@
+using System.Numerics;
+
+namespace ConvGrad.Autograd;
+
+public static partial class Functional
+{
+    /// <summary>
+    /// Convolution (<c>F.conv1d/2d/3d</c>): <c>y = x ⋆ w + b</c>, x <c>[N, C, in...]</c>, w <c>[K, C/groups, k...]</c>,
+    /// b <c>[K]</c>. Forward and both gradients run on the engine: <see cref="Conv.Forward{T}(Tensor{T}, Tensor{T}, Tensor{T}?, ConvGeometry, Tensor{T}, ConvOptions?)"/>,
+    /// <c>dx</c> = <see cref="Conv.BackwardData{T}(Tensor{T}, Tensor{T}, ConvGeometry, Tensor{T}, ConvOptions?)"/>,
+    /// <c>dw</c> = <see cref="Conv.BackwardWeight{T}(Tensor{T}, Tensor{T}, ConvGeometry, Tensor{T}, ConvOptions?)"/>,
+    /// <c>db[k] = Σ_{n,o} dy[n, k, o]</c>.
+    /// </summary>
+    public static Variable<T> Conv<T>(Variable<T> x, Variable<T> w, Variable<T>? b, ConvGeometry geometry, ConvOptions? options = null)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        ArgumentNullException.ThrowIfNull(w);
+        ArgumentNullException.ThrowIfNull(geometry);
+        var p = ConvProblem.ForConv(geometry, x.Shape, w.Shape);
+        var y = Empty<T>(p.OutputShape);
+        ConvGrad.Conv.Forward(x.Value, w.Value, b?.Value, geometry, y, options);
+        return Records(x, w, b) ? new Variable<T>(y, new ConvNode<T>(Inputs(x, w, b), geometry, options)) : new Variable<T>(y);
+    }
+
+    /// <summary>
+    /// Transposed convolution (<c>F.conv_transpose1d/2d/3d</c>): x <c>[N, C_in, in...]</c>, w <c>[C_in, C_out/groups, k...]</c>,
+    /// b <c>[C_out]</c>. Forward and gradients run on the engine through <see cref="ConvGrad.ConvTranspose"/>'s write-into
+    /// passes, into buffers of the current <see cref="TensorScope"/>.
+    /// </summary>
+    public static Variable<T> ConvTranspose<T>(Variable<T> x, Variable<T> w, Variable<T>? b, ConvGeometry geometry, ConvOptions? options = null)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        ArgumentNullException.ThrowIfNull(w);
+        ArgumentNullException.ThrowIfNull(geometry);
+        var p = ConvProblem.ForTranspose(geometry, x.Shape, w.Shape);
+        var y = Empty<T>(p.TransposeOutputShape);
+        ConvGrad.ConvTranspose.Forward(x.Value, w.Value, b?.Value, geometry, y, options);
+        return Records(x, w, b) ? new Variable<T>(y, new ConvTransposeNode<T>(Inputs(x, w, b), geometry, options)) : new Variable<T>(y);
+    }
+
+    private sealed class ConvNode<T>(Variable<T>[] inputs, ConvGeometry geometry, ConvOptions? options) : Node<T>(inputs)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        public override string Name => "ConvolutionBackward";
+
+        protected override void Backward(Tensor<T> dy)
+        {
+            var x = Inputs[0].Value;
+            var w = Inputs[1].Value;
+            if (NeedsGrad(1))
+            {
+                var dw = Empty<T>(w.Shape);
+                ConvGrad.Conv.BackwardWeight(x, dy, geometry, dw, options);
+                Propagate(1, dw, owned: true);
+            }
+            if (Inputs.Count > 2 && NeedsGrad(2))
+            {
+                Propagate(2, ChannelSums(dy), owned: true);
+            }
+            if (NeedsGrad(0))
+            {
+                var dx = Empty<T>(x.Shape);
+                ConvGrad.Conv.BackwardData(dy, w, geometry, dx, options);
+                Propagate(0, dx, owned: true);
+            }
+        }
+    }
+
+    private sealed class ConvTransposeNode<T>(Variable<T>[] inputs, ConvGeometry geometry, ConvOptions? options) : Node<T>(inputs)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        public override string Name => "ConvolutionTransposeBackward";
+
+        protected override void Backward(Tensor<T> dy)
+        {
+            var x = Inputs[0].Value;
+            var w = Inputs[1].Value;
+            if (NeedsGrad(1))
+            {
+                var dw = Empty<T>(w.Shape);
+                ConvGrad.ConvTranspose.BackwardWeight(x, dy, geometry, dw, options);
+                Propagate(1, dw, owned: true);
+            }
+            if (Inputs.Count > 2 && NeedsGrad(2))
+            {
+                Propagate(2, ChannelSums(dy), owned: true);
+            }
+            if (NeedsGrad(0))
+            {
+                var dx = Empty<T>(x.Shape);
+                ConvGrad.ConvTranspose.BackwardData(dy, w, geometry, dx, options);
+                Propagate(0, dx, owned: true);
+            }
+        }
+    }
+}

@@ -1,0 +1,116 @@
+using System.Diagnostics;
+using System.Numerics;
+using System.Numerics.Tensors;
+
+namespace ConvGrad.Autograd;
+
+/// <summary>
+/// One recorded operation: its inputs, what it saved for the backward pass, and the rule that turns the gradient of
+/// its output into gradients of its inputs (a vector-Jacobian product). Nodes are numbered in the order they are
+/// recorded; that order is the tape, and <see cref="Variable{T}.Backward()"/> walks it in reverse.
+/// </summary>
+/// <typeparam name="T">float or double.</typeparam>
+public abstract class Node<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private static long s_recorded;
+    private readonly Variable<T>[] _inputs;
+    private Tensor<T>? _grad;
+    private bool _gradOwned;
+    private bool _forwarded;
+
+    /// <summary>Records an operation on <paramref name="inputs"/>.</summary>
+    protected Node(params Variable<T>[] inputs)
+    {
+        _inputs = inputs;
+        Sequence = Interlocked.Increment(ref s_recorded);
+    }
+
+    /// <summary>The operation's name (PyTorch style, e.g. <c>ConvolutionBackward</c>).</summary>
+    public abstract string Name { get; }
+
+    /// <summary>The inputs of the operation, in order.</summary>
+    public IReadOnlyList<Variable<T>> Inputs => _inputs;
+
+    /// <summary>The position on the tape (larger = recorded later).</summary>
+    internal long Sequence { get; }
+
+    /// <summary>Whether a backward pass has run this node and released what it saved.</summary>
+    internal bool Released { get; private set; }
+
+    /// <summary>Whether input <paramref name="i"/> needs a gradient.</summary>
+    protected bool NeedsGrad(int i) => _inputs[i].RequiresGrad;
+
+    /// <summary>
+    /// Given <paramref name="dy"/> = <c>∂L/∂output</c> (read-only), passes <c>∂L/∂input</c> to every input that needs one
+    /// with <see cref="Propagate"/>.
+    /// </summary>
+    protected abstract void Backward(Tensor<T> dy);
+
+    /// <summary>Drops the tensors saved for the backward pass (called once the node has run).</summary>
+    protected virtual void Release()
+    {
+    }
+
+    /// <summary>
+    /// Adds <paramref name="g"/> to input <paramref name="i"/>'s gradient; <paramref name="owned"/> hands the buffer over
+    /// (a fresh tensor the node will not touch again) so it can be kept without a copy.
+    /// </summary>
+    protected void Propagate(int i, Tensor<T> g, bool owned)
+    {
+        _forwarded |= !owned;
+        _inputs[i].Accumulate(g, owned);
+    }
+
+    internal void AccumulateOutputGrad(Tensor<T> g, bool owned)
+    {
+        if (Released)
+        {
+            throw new InvalidOperationException($"{Name}: trying to backward through the graph a second time; its saved tensors were released by the first backward pass");
+        }
+        if (_grad is null)
+        {
+            _grad = g;
+            _gradOwned = owned;
+        }
+        else if (_gradOwned)
+        {
+            TensorPrimitives.Add(_grad.ReadOnlySpan, g.ReadOnlySpan, _grad.Span);
+        }
+        else
+        {
+            var sum = ScopedTensors<T>.Rent(_grad.Shape, clear: false);
+            TensorPrimitives.Add(_grad.ReadOnlySpan, g.ReadOnlySpan, sum.Span);
+            _grad = sum;
+            _gradOwned = true;
+        }
+    }
+
+    /// <summary>
+    /// Runs the backward rule on the accumulated output gradient (if any reached this node), then releases; returns the
+    /// <see cref="Stopwatch"/> ticks spent in the rule itself (the kernels).
+    /// </summary>
+    internal long RunBackward()
+    {
+        if (Released)
+        {
+            throw new InvalidOperationException($"{Name}: trying to backward through the graph a second time; its saved tensors were released by the first backward pass");
+        }
+        var g = _grad;
+        _grad = null;
+        long ticks = 0;
+        if (g is not null)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            Backward(g);
+            ticks = Stopwatch.GetTimestamp() - t0;
+            if (_gradOwned && !_forwarded)
+            {
+                // Nobody else holds it: back to the pool now (a no-op outside a TensorScope).
+                ScopedTensors<T>.Recycle(g);
+            }
+        }
+        Released = true;
+        Release();
+        return ticks;
+    }
+}
