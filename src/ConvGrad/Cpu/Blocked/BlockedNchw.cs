@@ -63,6 +63,13 @@ internal sealed unsafe class BlockedNchw
         return floats * sizeof(float);
     }
 
+    /// <summary>
+    /// The workspace of the blocked kernels themselves on tensors already in the layout: <see cref="WorkspaceBytes"/>
+    /// without the blocked activation copies (reblocked weights, padded bias, dW accumulators).
+    /// </summary>
+    public static long KernelWorkspaceBytes(ConvProblem p, ConvPass pass, int blockSize, int threads) =>
+        WorkspaceBytes(p, pass, blockSize, threads) - ActivationFloats(p, blockSize) * sizeof(float);
+
     private static long ActivationFloats(ConvProblem p, int b) =>
         (long)p.N * ((p.C + b - 1) / b) * b * p.InSpatial + (long)p.N * ((p.K + b - 1) / b) * b * p.OutSpatial;
 
