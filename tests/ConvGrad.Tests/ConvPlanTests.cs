@@ -36,6 +36,7 @@ public class ConvPlanTests
             ("3x3 conv forward", [2, 16, 12, 12], [24, 16, 3, 3], 1, ConvPass.Forward, direct, directName, blocked ? "channel-blocked layout" : "implicit-im2col GEMM"),
             ("3x3 conv dX", [2, 16, 12, 12], [24, 16, 3, 3], 1, ConvPass.BackwardData, direct, directName, blocked ? "direct backward-data" : "by stride phases"),
             ("3x3 conv dW", [2, 16, 12, 12], [24, 16, 3, 3], 1, ConvPass.BackwardWeight, direct, directName, blocked ? "direct backward-weight" : "backward-weight as one GEMM"),
+            ("1x1 conv forward", [2, 32, 8, 8], [16, 32, 1, 1], 1, ConvPass.Forward, ConvKernel.Gemm, "gemm", "implicit-im2col GEMM"),
             ("grouped forward, channels not whole blocks", [2, 24, 12, 12], [24, 12, 3, 3], 2, ConvPass.Forward, ConvKernel.Gemm, "gemm", "implicit-im2col GEMM"),
             ("grouped dW, channels not whole blocks", [2, 24, 12, 12], [24, 12, 3, 3], 2, ConvPass.BackwardWeight, ConvKernel.Gemm, "gemm", "backward-weight as one GEMM"),
             ("3-channel dX", [2, 3, 20, 20], [8, 3, 5, 5], 1, ConvPass.BackwardData,

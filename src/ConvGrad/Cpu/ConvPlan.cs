@@ -46,8 +46,9 @@ internal readonly unsafe struct ConvPlan
     /// Plans <paramref name="pass"/> of <paramref name="p"/> on <paramref name="tier"/> with up to <paramref name="threads"/>
     /// threads. The choice: depthwise problems (one input channel per group, several groups) take the direct depthwise
     /// kernels (as a GEMM they would have a one-row reduction per tap; on the blocked layout the conversions cost more than
-    /// the convolution); on AVX-512 and AVX2, problems whose groups have whole channel blocks or one group, at least half a
-    /// block of input channels (<see cref="BlockedConv.Worthwhile"/>) and a blocked workspace of at most 16 MiB take the
+    /// the convolution); on AVX-512 and AVX2, problems with more than one kernel tap whose groups have whole channel blocks
+    /// or one group, at least half a block of input channels (<see cref="BlockedConv.Worthwhile"/>) and a blocked
+    /// workspace of at most 16 MiB take the
     /// direct blocked kernels with the NCHW conversions inside the call (<see cref="UsesDirectBlocked"/>); backward-data
     /// of groups with at most three input channels takes the direct few-channel kernel on AVX2 and up (a GEMM would spend
     /// its time packing dY); everything else the tier's blocked GEMM.
@@ -63,14 +64,16 @@ internal readonly unsafe struct ConvPlan
 
     /// <summary>
     /// The rule for the direct blocked kernels behind the NCHW API (measured with <c>convgrad bench</c>, conversions
-    /// included): a vector tier (block 16 on AVX-512, 8 on AVX2; never portable), not depthwise, the blocked kernels cover
-    /// the grouping and are worthwhile (at least half a block of input channels per group), and the blocked workspace
-    /// fits in <see cref="BlockedNchw.MaxWorkspaceBytes"/>. A function of the shape, tier and thread count only.
+    /// included): a vector tier (block 16 on AVX-512, 8 on AVX2; never portable), not depthwise, a kernel of more than
+    /// one tap (a 1x1 convolution is a plain GEMM that reads NCHW in place, and there the two conversions cost more than
+    /// the blocked kernel saves), the blocked kernels cover the grouping and are worthwhile (at least half a block of
+    /// input channels per group), and the blocked workspace fits in <see cref="BlockedNchw.MaxWorkspaceBytes"/>. A
+    /// function of the shape, tier and thread count only.
     /// </summary>
     public static bool UsesDirectBlocked(ConvProblem p, ConvPass pass, IsaTier tier, int threads)
     {
         int block = BlockedNchw.BlockSize(tier);
-        return block != 0 && !BlockedGeometry.IsDepthwise(p) && BlockedConv.Worthwhile(p, block) && BlockedConv.Applies(p, pass, block) &&
+        return block != 0 && !BlockedGeometry.IsDepthwise(p) && p.KerSpatial > 1 && BlockedConv.Worthwhile(p, block) && BlockedConv.Applies(p, pass, block) &&
                BlockedNchw.WorkspaceBytes(p, pass, block, threads) <= BlockedNchw.MaxWorkspaceBytes;
     }
 
@@ -235,7 +238,7 @@ internal readonly unsafe struct ConvPlan
         {
             int block = BlockedNchw.BlockSize(Tier);
             string converted = pass == ConvPass.BackwardWeight ? "x and dY are converted" : pass == ConvPass.Forward ? "x is converted in and y out" : "dY is converted in and dX out";
-            return $"With {p.Cg} input channels per group (at least half a {block}-channel block) the fast engine uses the direct kernels on the channel-blocked layout rather than the GEMM: they ran 2-2.5x faster on the suite's large layers, conversions included; depthwise layers stay on their NCHW kernels because there the conversions cost more than the convolution. " +
+            return $"With {p.Cg} input channels per group (at least half a {block}-channel block) the fast engine uses the direct kernels on the channel-blocked layout rather than the GEMM: they ran up to 2-4x faster on the suite's 3x3 layers, conversions included; depthwise and 1x1 layers stay on their NCHW kernels because there the conversions cost more than the blocked kernel saves. " +
                    $"Inside this NCHW call {converted} of the blocked layout in a per-thread workspace ({BlockedNchw.WorkspaceBytes(p, pass, block, Threads)} bytes, at most {BlockedNchw.MaxWorkspaceBytes >> 20} MiB, else the GEMM runs), and the conversions count in the call's time. " +
                    BlockedNchw.Describe(p, pass, block);
         }

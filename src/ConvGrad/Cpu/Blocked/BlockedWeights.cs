@@ -15,13 +15,22 @@ internal static class BlockedWeights
     {
         int b = g.B, t = g.Taps;
         var dst = Array(reuse, g.G * g.KbG * g.CbG * t * b * b);
+        // Block by block, so the reads (rows of c·taps) and the writes (one b·b·taps block) stay in L1.
         for (int grp = 0; grp < g.G; grp++)
-        for (int k = 0; k < g.Kg; k++)
-        for (int c = 0; c < g.Cg; c++)
-        for (int tap = 0; tap < t; tap++)
+        for (int kb = 0; kb < g.KbG; kb++)
+        for (int cb = 0; cb < g.CbG; cb++)
         {
-            long block = ((long)(grp * g.KbG + k / b) * g.CbG + c / b) * t + tap;
-            dst[(block * b + c % b) * b + k % b] = w[((grp * g.Kg + k) * g.Cg + c) * t + tap];
+            long block = ((long)(grp * g.KbG + kb) * g.CbG + cb) * t;
+            int kEnd = Math.Min(b, g.Kg - kb * b), cEnd = Math.Min(b, g.Cg - cb * b);
+            for (int kl = 0; kl < kEnd; kl++)
+            {
+                int row = ((grp * g.Kg + kb * b + kl) * g.Cg + cb * b) * t;
+                for (int cl = 0; cl < cEnd; cl++)
+                for (int tap = 0; tap < t; tap++)
+                {
+                    dst[((block + tap) * b + cl) * b + kl] = w[row + cl * t + tap];
+                }
+            }
         }
         return dst;
     }
@@ -34,13 +43,22 @@ internal static class BlockedWeights
     {
         int b = g.B, t = g.Taps;
         var dst = Array(reuse, g.G * g.KbG * g.CbG * t * b * b);
+        // Block by block, so the reads (rows of c·taps) and the writes (one b·b·taps block) stay in L1.
         for (int grp = 0; grp < g.G; grp++)
-        for (int k = 0; k < g.Kg; k++)
-        for (int c = 0; c < g.Cg; c++)
-        for (int tap = 0; tap < t; tap++)
+        for (int cb = 0; cb < g.CbG; cb++)
+        for (int kb = 0; kb < g.KbG; kb++)
         {
-            long block = ((long)(grp * g.CbG + c / b) * g.KbG + k / b) * t + tap;
-            dst[(block * b + k % b) * b + c % b] = w[((grp * g.Kg + k) * g.Cg + c) * t + tap];
+            long block = ((long)(grp * g.CbG + cb) * g.KbG + kb) * t;
+            int kEnd = Math.Min(b, g.Kg - kb * b), cEnd = Math.Min(b, g.Cg - cb * b);
+            for (int kl = 0; kl < kEnd; kl++)
+            {
+                int row = ((grp * g.Kg + kb * b + kl) * g.Cg + cb * b) * t;
+                for (int cl = 0; cl < cEnd; cl++)
+                for (int tap = 0; tap < t; tap++)
+                {
+                    dst[((block + tap) * b + kl) * b + cl] = w[row + cl * t + tap];
+                }
+            }
         }
         return dst;
     }
