@@ -15,7 +15,7 @@ internal sealed class BenchCommand : ICommand
     public string Usage => """
         usage: convgrad bench [--suite FILE] [--threads N] [--passes fwd,dx,dw] [--format table|csv]
                               [--baseline FILE] [--engine NAME] [--isa NAME] [--only NAME[,NAME...]]
-                              [--min-time SECONDS] [--device cpu|cuda|ilgpu-cpu]
+                              [--min-time SECONDS] [--device cpu|cuda|ilgpu-cpu] [--layout nchw|blocked|all]
 
         Times each pass on each row of the suite CSV (default: bench/conv2d-suite.csv, looked up from the
         current folder and then from the executable's folder upwards): one warm-up, then repeated calls
@@ -25,8 +25,12 @@ internal sealed class BenchCommand : ICommand
         prints with the tier's name (12 independent FMA chains per thread in the tier's widest vectors:
         Vector512 for avx512, Vector256 for avx2, Vector128 for portable; on --threads threads; the
         method of bench/onednn/peak.cpp). Every row with a stride > 1 is followed by the same layer at
-        stride 1, named NAME-s1, so the cost of striding is visible. Each row names its layout (nchw:
-        the public NCHW API, any conversion included), the tier and the kernel that ran.
+        stride 1, named NAME-s1, so the cost of striding is visible. Each row names its layout, the tier
+        and the kernel that ran. Layouts: nchw times the public NCHW API, every conversion included (as
+        PyTorch is timed); blocked times tensors already in the channel-blocked layout (nChw16c on
+        avx512, nChw8c on avx2) with a plan made once, conversions outside (as oneDNN is timed); rows
+        the blocked kernels do not cover (portable tier, other engines, devices, groups of partial
+        blocks) have no blocked line.
 
           --suite     the suite CSV (name,N,C,H,W,K,R,S,stride_h,stride_w,pad_h,pad_w,dil_h,dil_w,groups)
           --threads   worker threads (default: one per processor)
@@ -37,9 +41,12 @@ internal sealed class BenchCommand : ICommand
           --baseline  a CSV to compare with: that of bench/onednn/run.sh --csv FILE (oneDNN), or one
                       written by this command or by bench/torch_conv_bench.py (PyTorch) with
                       --format csv; adds the baseline's ms and the speed ratio ConvGrad/baseline (> 1:
-                      ConvGrad is faster) per row, and its geometric mean per pass (seed rows excluded)
+                      ConvGrad is faster) per row, and its geometric mean per pass and layout (seed rows
+                      excluded); rows match by name, pass and layout when the baseline has layouts; the
+                      oneDNN CSV has none and is compared with the blocked rows (its own layouts)
           --engine    one of: {engines}; default {default}
           {isa}
+          --layout    nchw, blocked or all (default: all)
           --only      time only these rows (a strided row brings its -s1 twin; NAME-s1 alone is allowed)
           --min-time  seconds of timed calls per measurement (default 0.5; 0 = a single timed call)
           {device}
@@ -64,10 +71,16 @@ internal sealed class BenchCommand : ICommand
         string engineArg = args.Option("engine", EngineName(ConvOptions.Default.Engine));
         string? only = args.Option("only");
         double minTime = args.Double("min-time", 0.5, min: 0, max: 3600);
+        string layoutArg = args.Option("layout", "all");
         var device = DeviceOption.Parse(args);
         ConvIsa isa = IsaOption.Parse(args);
         args.EnsureAllUsed();
 
+        if (layoutArg is not ("nchw" or "blocked" or "all"))
+        {
+            throw new UsageException($"--layout must be nchw, blocked or all; got '{layoutArg}'");
+        }
+        string[] layouts = layoutArg == "all" ? Layouts : [layoutArg];
         if (format is not ("table" or "csv"))
         {
             throw new UsageException($"--format must be table or csv; got '{format}'");
@@ -102,10 +115,19 @@ internal sealed class BenchCommand : ICommand
         double peak = FmaPeak.Measure(tier, threads, Math.Clamp(minTime / 5, 0.02, 0.2));
         var report = new BenchReport(format == "csv" ? stdout : null, format == "table" ? stdout : stderr, rows, passes, baseline, peak);
         report.Header(suitePath, engineArg, threads, minTime, $"{Cpu.IsaTiers.Name(tier)} ({FmaPeak.Method(tier)}, 12 independent chains per thread, best of 7)");
+        int block = BlockedBench.BlockSize(options, gpu is not null);
         foreach (var row in rows)
         {
-            foreach (var layout in Layouts)
+            foreach (var layout in layouts)
             {
+                if (layout == BlockedLayout)
+                {
+                    foreach (var m in BlockedBench.Measure(row, passes, options, block, minTime, RandomTensor))
+                    {
+                        report.Row(row, m.Pass, layout, isaName, m.Kernel, m.Ms, m.Workspace);
+                    }
+                    continue;
+                }
                 foreach (var m in Measure(row, layout, passes, options, minTime))
                 {
                     report.Row(row, m.Pass, layout, isaName, KernelName(row, m.Pass, options, engine, gpu is not null ? device.Name : null), m.Ms, m.Workspace);
@@ -118,9 +140,13 @@ internal sealed class BenchCommand : ICommand
 
     /// <summary>
     /// The tensor layouts each row is timed in. <c>nchw</c>: the public NCHW API, every conversion the engine makes
-    /// included in the time (as PyTorch is timed). A fast layout adds an entry here and a case in <see cref="Measure"/>.
+    /// included in the time (as PyTorch is timed). <c>blocked</c>: tensors already in the channel-blocked layout, a plan
+    /// made once (as oneDNN is timed; <see cref="BlockedBench"/>).
     /// </summary>
-    internal static readonly string[] Layouts = ["nchw"];
+    internal static readonly string[] Layouts = ["nchw", BlockedLayout];
+
+    /// <summary>The name of the channel-blocked layout in the CSV; the oneDNN baseline (which has no layout column) is compared with it.</summary>
+    internal const string BlockedLayout = "blocked";
 
     /// <summary>The kernel that runs <paramref name="pass"/> of the row: the fast engine's choice on its tier, or the engine or device name.</summary>
     private static string KernelName(BenchRow row, BenchPass pass, ConvOptions options, ConvEngine engine, string? device)
@@ -256,7 +282,7 @@ internal sealed class BenchCommand : ICommand
         return n % 2 == 1 ? samples[n / 2] : (samples[n / 2 - 1] + samples[n / 2]) / 2;
     }
 
-    private static Tensor<float> RandomTensor(Random random, int[] shape)
+    internal static Tensor<float> RandomTensor(Random random, int[] shape)
     {
         var t = Tensor<float>.Uninitialized(shape);
         foreach (ref float v in t.Span)
@@ -275,7 +301,7 @@ internal sealed class BenchCommand : ICommand
         BenchBaseline? baseline, double peak)
     {
         private readonly int _nameWidth = Math.Max(4, rows.Select(r => r.Name.Length).DefaultIfEmpty(0).Max());
-        private readonly Dictionary<BenchPass, List<double>> _ratios = passes.ToDictionary(p => p, _ => new List<double>());
+        private readonly Dictionary<(BenchPass, string), List<double>> _ratios = [];
         private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
         private bool Table => csv is null;
@@ -318,7 +344,11 @@ internal sealed class BenchCommand : ICommand
             double? ratio = baseMs / ms;
             if (ratio is double r && !row.Name.StartsWith("seed", StringComparison.Ordinal))
             {
-                _ratios[pass].Add(r);
+                if (!_ratios.TryGetValue((pass, layout), out var list))
+                {
+                    _ratios[(pass, layout)] = list = [];
+                }
+                list.Add(r);
             }
             if (Table)
             {
@@ -353,18 +383,21 @@ internal sealed class BenchCommand : ICommand
             {
                 info.WriteLine();
             }
+            var layouts = _ratios.Keys.Select(k => k.Item2).Distinct().DefaultIfEmpty("").ToList();
+            foreach (var layout in layouts)
             foreach (var pass in passes)
             {
-                var list = _ratios[pass];
+                var list = _ratios.GetValueOrDefault((pass, layout)) ?? [];
                 double? geomean = list.Count == 0 ? null : Math.Exp(list.Average(Math.Log));
                 if (Table)
                 {
+                    string on = layout == "" ? "" : $" {layout}";
                     info.WriteLine(string.Create(Inv,
-                        $"geomean speed vs {Label}, {PassName(pass),-3} ({list.Count} rows, seed excluded): {(geomean is double gm ? gm.ToString("0.00", Inv) + "x" : "-")}"));
+                        $"geomean speed vs {Label},{on} {PassName(pass),-3} ({list.Count} rows, seed excluded): {(geomean is double gm ? gm.ToString("0.00", Inv) + "x" : "-")}"));
                 }
                 else
                 {
-                    csv!.WriteLine(string.Create(Inv, $"geomean,{PassName(pass)},,,,,,,,,{(geomean is double gm ? gm.ToString("0.####", Inv) : "")}"));
+                    csv!.WriteLine(string.Create(Inv, $"geomean,{PassName(pass)},{layout},,,,,,,,{(geomean is double gm ? gm.ToString("0.####", Inv) : "")}"));
                 }
             }
         }

@@ -119,7 +119,8 @@ internal static class BenchSuite
 /// <c>bench/torch_conv_bench.py</c> (PyTorch): one line per (row, pass, layout), columns
 /// <c>name,pass,layout,isa,kernel,ms,…</c> (<c>layout</c> optional; geomean lines are skipped).</item>
 /// </list>
-/// A row of ours matches the same name, pass and layout, else the same name and pass.
+/// A row of ours matches the same name, pass and layout, else (a CSV without layouts) the same name and pass; the
+/// oneDNN rows carry the layout <c>blocked</c>, so they are compared with the blocked rows only.
 /// </summary>
 internal sealed class BenchBaseline
 {
@@ -186,7 +187,8 @@ internal sealed class BenchBaseline
             var f = lines[l].Split(',', StringSplitOptions.TrimEntries);
             foreach (var (pass, column, i) in columns)
             {
-                result[(f[name], pass, "")] = Ms(f, i, column, source, l);
+                // oneDNN runs on its preferred (blocked) layouts with reorders outside its timing: it is compared with our blocked rows.
+                result[(f[name], pass, BenchCommand.BlockedLayout)] = Ms(f, i, column, source, l);
             }
         }
         return new BenchBaseline("oneDNN", source, result);

@@ -72,11 +72,13 @@ public sealed class BenchCommandTests : IDisposable
         ], "b");
         Assert.Equal(6, b.Count);
         Assert.Equal("oneDNN", b.Label);
-        Assert.Equal(12.5, Ms(b, "rn50-3x3-56", BenchPass.Forward, "nchw"));
+        // oneDNN runs on its own blocked layouts, reorders outside its timing: it is compared with our blocked rows only.
+        Assert.Equal(12.5, Ms(b, "rn50-3x3-56", BenchPass.Forward, "blocked"));
         Assert.Equal(13.25, Ms(b, "rn50-3x3-56", BenchPass.BackwardData, "blocked"));
-        Assert.Equal(15.0, Ms(b, "rn50-3x3-56", BenchPass.BackwardWeight, "nchw"));
-        Assert.Equal(2.5, Ms(b, "mbv2-dw3x3-28", BenchPass.BackwardData, "nchw"));
-        Assert.False(b.TryGet("no-such-row", BenchPass.Forward, "nchw", out _));
+        Assert.Equal(15.0, Ms(b, "rn50-3x3-56", BenchPass.BackwardWeight, "blocked"));
+        Assert.Equal(2.5, Ms(b, "mbv2-dw3x3-28", BenchPass.BackwardData, "blocked"));
+        Assert.False(b.TryGet("rn50-3x3-56", BenchPass.Forward, "nchw", out _));
+        Assert.False(b.TryGet("no-such-row", BenchPass.Forward, "blocked", out _));
     }
 
     private static double Ms(BenchBaseline b, string name, BenchPass pass, string layout)
@@ -123,7 +125,7 @@ public sealed class BenchCommandTests : IDisposable
     public void Csv_HasOneLinePerRowAndPass_WithStrideOneTwins()
     {
         string suite = Write("suite.csv", SuiteHeader, "seed-4x4-k2-s2,1,1,4,4,1,2,2,2,2,0,0,1,1,1", "tiny-dw,1,2,6,7,4,3,3,1,1,1,1,1,1,2");
-        var (code, stdout, stderr) = Cli("bench", "--suite", suite, "--min-time", "0", "--format", "csv", "--threads", "1");
+        var (code, stdout, stderr) = Cli("bench", "--suite", suite, "--min-time", "0", "--format", "csv", "--threads", "1", "--layout", "nchw");
         Assert.True(code == 0, stderr);
         var lines = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         Assert.Equal("name,pass,layout,isa,kernel,ms,gflops,peak_pct,workspace_bytes", lines[0]);
@@ -151,30 +153,72 @@ public sealed class BenchCommandTests : IDisposable
         Assert.Contains($"tier {isa} (", stderr, StringComparison.Ordinal);
     }
 
-    [Fact]
+    /// <summary>
+    /// A oneDNN baseline adds its ms and the ratio to the blocked rows (its layouts) and not to the nchw rows, with a
+    /// geometric mean per pass and layout that leaves out the seed.
+    /// </summary>
+    [SkippableFact]
     public void Baseline_AddsRatioPerRowAndGeomeanWithoutSeed()
     {
-        string suite = Write("suite.csv", SuiteHeader, "seed-4x4-k2-s2,1,1,4,4,1,2,2,2,2,0,0,1,1,1", "tiny-dw,1,2,6,7,4,3,3,1,1,1,1,1,1,2");
+        Skip.If(BlockedBench.BlockSize(ConvOptions.Default, false) == 0, "this machine has no AVX2 or AVX-512 tier, so no blocked rows to compare oneDNN with");
+        string suite = Write("suite.csv", SuiteHeader, "seed-4x4-k2-s2,1,1,4,4,1,2,2,2,2,0,0,1,1,1", "tiny-16,1,16,6,7,16,3,3,1,1,1,1,1,1,1");
         string baseline = Write("onednn.csv", BaselineHeader,
             "seed-4x4-k2-s2,1e-06,0.001,1,0.001,1,0.001,1,ref,ref,ref,0,0",
-            "tiny-dw,1e-06,50,1,60,1,70,1,ref,ref,ref,0,0");
+            "tiny-16,1e-06,50,1,60,1,70,1,ref,ref,ref,0,0");
         var (code, stdout, stderr) = Cli("bench", "--suite", suite, "--baseline", baseline, "--min-time", "0", "--format", "csv", "--threads", "1", "--passes", "dx,fwd");
         Assert.True(code == 0, stderr);
         var lines = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         Assert.Equal("name,pass,layout,isa,kernel,ms,gflops,peak_pct,workspace_bytes,baseline_ms,vs_baseline", lines[0]);
         var rows = lines.Skip(1).Select(l => l.Split(',')).ToList();
-        var tinyDx = rows.Single(f => f[0] == "tiny-dw" && f[1] == "dx");
+        var tinyDx = rows.Single(f => f[0] == "tiny-16" && f[1] == "dx" && f[2] == "blocked");
+        Assert.StartsWith("direct-blocked", tinyDx[4], StringComparison.Ordinal);
         double ratio = double.Parse(tinyDx[10], CultureInfo.InvariantCulture);
         // ratio = oneDNN ms / ConvGrad ms, checked to the precision the CSV carries: ms is printed to 6 decimals and
         // the ratio to 4, so 60 / printed-ms may differ from the printed ratio by ratio·(0.5e-6 / ms) + 0.5e-4 at most.
-        // (Rounding both to 3 decimals failed whenever the two straddled a rounding boundary, e.g. 3278.6885 vs 3278.68852.)
         double ms = double.Parse(tinyDx[5], CultureInfo.InvariantCulture);
         Assert.InRange(Math.Abs(60 / ms - ratio), 0, ratio * (0.5e-6 / ms) + 0.5e-4 + 1e-9);
-        Assert.Equal("", rows.Single(f => f[0] == "seed-4x4-k2-s2-s1" && f[1] == "fwd")[10]); // twins have no baseline
+        Assert.Equal("", rows.Single(f => f[0] == "tiny-16" && f[1] == "dx" && f[2] == "nchw")[10]); // oneDNN is not compared with nchw rows
+        Assert.Equal("", rows.Single(f => f[0] == "seed-4x4-k2-s2-s1" && f[1] == "fwd" && f[2] == "blocked")[10]); // twins have no baseline
         // The geometric mean of one non-seed row is that row's ratio: the seed's ratio is excluded.
         var geoDx = rows.Single(f => f[0] == "geomean" && f[1] == "dx");
+        Assert.Equal("blocked", geoDx[2]);
         Assert.Equal(ratio, double.Parse(geoDx[10], CultureInfo.InvariantCulture), 3);
-        Assert.Equal(["dx", "fwd"], rows.Where(f => f[0] == "tiny-dw").Select(f => f[1]));
+        Assert.Equal(["dx", "fwd"], rows.Where(f => f[0] == "tiny-16" && f[2] == "nchw").Select(f => f[1]));
+    }
+
+    /// <summary>
+    /// By default every row is timed in both layouts: nchw through the public API (kernel = the plan's choice) and
+    /// blocked on tensors already in the layout (kernel = the blocked plan's name); rows the blocked kernels do not cover
+    /// have no blocked line; --layout picks one.
+    /// </summary>
+    [SkippableFact]
+    public void Csv_TimesBothLayouts_AndLayoutOptionPicksOne()
+    {
+        int block = BlockedBench.BlockSize(ConvOptions.Default, false);
+        Skip.If(block == 0, "this machine has no AVX2 or AVX-512 tier, so there is no blocked layout");
+        string suite = Write("suite.csv", SuiteHeader, "wide,1,24,9,9,20,3,3,1,1,1,1,1,1,1", "tiny-dw,1,2,6,7,4,3,3,1,1,1,1,1,1,2");
+        var (code, stdout, stderr) = Cli("bench", "--suite", suite, "--min-time", "0", "--format", "csv", "--threads", "1");
+        Assert.True(code == 0, stderr);
+        var body = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Skip(1).Select(l => l.Split(',')).ToList();
+        Assert.Equal(
+            ["wide/fwd/nchw", "wide/dx/nchw", "wide/dw/nchw", "wide/fwd/blocked", "wide/dx/blocked", "wide/dw/blocked",
+             "tiny-dw/fwd/nchw", "tiny-dw/dx/nchw", "tiny-dw/dw/nchw"],
+            body.Select(f => $"{f[0]}/{f[1]}/{f[2]}"));
+        var p = ConvProblem.ForConv(new ConvGeometry([1, 1], [1, 1], [1, 1], [1, 1]), [1, 24, 9, 9], [20, 24, 3, 3]);
+        var plan = new Cpu.Blocked.BlockedConvPlan(p, block);
+        var tier = Cpu.IsaTiers.Best;
+        Assert.Equal(plan.Name(ConvPass.Forward), body.Single(f => f[0] == "wide" && f[1] == "fwd" && f[2] == "blocked")[4]);
+        Assert.Equal(plan.Name(ConvPass.BackwardWeight), body.Single(f => f[0] == "wide" && f[1] == "dw" && f[2] == "blocked")[4]);
+        Assert.Equal(Cpu.ConvPlan.Create(p, ConvPass.BackwardData, tier, 1).Name, body.Single(f => f[0] == "wide" && f[1] == "dx" && f[2] == "nchw")[4]);
+
+        var (code2, stdout2, stderr2) = Cli("bench", "--suite", suite, "--min-time", "0", "--format", "csv", "--threads", "1", "--layout", "blocked", "--passes", "fwd");
+        Assert.True(code2 == 0, stderr2);
+        var only = stdout2.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Skip(1).Select(l => l.Split(',')).ToList();
+        Assert.Equal(["wide/fwd/blocked"], only.Select(f => $"{f[0]}/{f[1]}/{f[2]}"));
+
+        var (code3, _, stderr3) = Cli("bench", "--suite", suite, "--layout", "nhwc");
+        Assert.Equal(2, code3);
+        Assert.Contains("--layout must be nchw, blocked or all; got 'nhwc'", stderr3, StringComparison.Ordinal);
     }
 
     /// <summary>With --isa, every row and the peak name the capped tier, and the kernel is that tier's.</summary>
@@ -186,11 +230,15 @@ public sealed class BenchCommandTests : IDisposable
         var cap = Enum.Parse<ConvIsa>(isa, ignoreCase: true);
         IsaTierCases.SkipUnlessSupported(cap);
         string suite = Write("suite.csv", SuiteHeader, "small-3x3,1,4,9,9,8,3,3,1,1,1,1,1,1,1");
-        var (code, stdout, stderr) = Cli("bench", "--suite", suite, "--min-time", "0", "--format", "csv", "--threads", "1", "--isa", isa, "--passes", "fwd");
+        var (code, stdout, stderr) = Cli("bench", "--suite", suite, "--min-time", "0", "--format", "csv", "--threads", "1", "--isa", isa, "--passes", "fwd", "--layout", "nchw");
         Assert.True(code == 0, stderr);
         var row = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)[1].Split(',');
         Assert.Equal(isa, row[3]);
-        Assert.Equal(Cpu.FastBackend.GemmKernelName(Cpu.IsaTiers.Resolve(cap)), row[4]);
+        var p = ConvProblem.ForConv(new ConvGeometry([1, 1], [1, 1], [1, 1], [1, 1]), [1, 4, 9, 9], [8, 4, 3, 3]);
+        var tier = Cpu.IsaTiers.Resolve(cap);
+        // 4 input channels are half an 8-channel block: the direct blocked kernel on avx2, the GEMM on portable.
+        Assert.StartsWith(tier == Cpu.IsaTier.Avx2 ? "direct-blocked8 avx2 " : Cpu.FastBackend.GemmKernelName(tier), row[4], StringComparison.Ordinal);
+        Assert.Equal(Cpu.ConvPlan.Create(p, ConvPass.Forward, tier, 1).Name, row[4]);
         Assert.Contains($"tier {isa} (", stderr, StringComparison.Ordinal);
     }
 

@@ -36,10 +36,25 @@ public class FastEngineTests
             inp[a] = Math.Max(1, span - pb[a] - pa[a] + extra);
         }
         int groups, cg, kg;
-        if (rng.Next(5) == 0)
+        int kind = rng.Next(10);
+        if (kind < 2)
         {
             groups = rng.Next(2, 8);
             cg = kg = 1;
+        }
+        else if (kind < 4)
+        {
+            // Tens of channels with tails of 8- and 16-channel blocks: the direct blocked kernels on AVX2 and AVX-512.
+            groups = 1;
+            cg = rng.Next(8, 41);
+            kg = rng.Next(1, 41);
+        }
+        else if (kind == 4)
+        {
+            // Groups of whole blocks (16 channels: whole for both block sizes), which the blocked kernels also take.
+            groups = 2;
+            cg = 16;
+            kg = 16 * rng.Next(1, 3);
         }
         else
         {
@@ -298,11 +313,40 @@ public class FastEngineTests
         }, iter: 60, threads: 1);
     }
 
-    /// <summary>The plan's own kernel, except that depthwise problems (which split their work themselves) run the GEMM here.</summary>
+    /// <summary>The random cases of the property tests reach the direct blocked kernels on the vector tiers (and never on portable).</summary>
+    [SkippableTheory]
+    [MemberData(nameof(Tiers))]
+    public void RandomCases_ReachTheDirectBlockedKernel_OnVectorTiers(ConvIsa isa)
+    {
+        var tier = IsaTierCases.Tier(isa);
+        int blocked = 0;
+        for (int seed = 0; seed < 100; seed++)
+        {
+            var c = RandomCase(new Random(seed));
+            var p = ConvProblem.ForConv(c.Geometry, c.XShape, c.WShape);
+            foreach (var pass in new[] { ConvPass.Forward, ConvPass.BackwardData, ConvPass.BackwardWeight })
+            {
+                blocked += ConvPlan.Create(p, pass, tier, 2).Kernel == ConvKernel.DirectBlocked ? 1 : 0;
+            }
+        }
+        if (tier == IsaTier.Portable)
+        {
+            Assert.Equal(0, blocked);
+        }
+        else
+        {
+            Assert.True(blocked >= 30, $"only {blocked} of 300 random passes take the direct blocked kernel on {tier}");
+        }
+    }
+
+    /// <summary>
+    /// The plan's own kernel, except that depthwise and direct blocked problems (which split their work themselves, and
+    /// whose thread-count independence BlockedConvTests and the one-and-two-threads test check) run the GEMM here.
+    /// </summary>
     private static ConvPlan Plan(ConvProblem p, ConvPass pass, IsaTier tier)
     {
         var plan = ConvPlan.Create(p, pass, tier, 1);
-        return plan.Kernel == ConvKernel.Depthwise ? ConvPlan.WithKernel(p, pass, tier, ConvKernel.Gemm, 1) : plan;
+        return plan.Kernel is ConvKernel.Depthwise or ConvKernel.DirectBlocked ? ConvPlan.WithKernel(p, pass, tier, ConvKernel.Gemm, 1) : plan;
     }
 
     [SkippableTheory]

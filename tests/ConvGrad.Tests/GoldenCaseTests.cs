@@ -61,4 +61,39 @@ public class GoldenCaseTests
             Assert.All(r.Errors, e => Assert.Equal(0.0, e.MaxAbsError));
         }
     }
+
+    /// <summary>
+    /// The golden cases reach the direct blocked kernels behind the NCHW API on AVX2 (8-channel blocks), so the per-tier
+    /// test above checks that path against PyTorch too, and the portable tier never takes it. The bundled cases have
+    /// fewer than 8 input channels per group, so on AVX-512 (16-channel blocks) none does: there the property tests of
+    /// FastEngineTests (tens of channels, against the float64 reference, integers exactly) cover the blocked path.
+    /// </summary>
+    [SkippableTheory]
+    [MemberData(nameof(Tiers))]
+    public void Cases_ReachTheDirectBlockedKernel_OnVectorTiers(ConvIsa isa)
+    {
+        var tier = IsaTierCases.Tier(isa);
+        int blocked = 0;
+        foreach (var f in TestPaths.GoldenFiles)
+        {
+            var c = GoldenCase.Load(f);
+            var p = c.Transposed
+                ? ConvProblem.ForTranspose(c.Geometry, c.InputShape, c.KernelShape)
+                : ConvProblem.ForConv(c.Geometry, c.InputShape, c.KernelShape);
+            foreach (var pass in new[] { ConvPass.Forward, ConvPass.BackwardData, ConvPass.BackwardWeight })
+            {
+                blocked += Cpu.ConvPlan.Create(p, pass, tier, 2).Kernel == Cpu.ConvKernel.DirectBlocked ? 1 : 0;
+            }
+        }
+        if (tier == Cpu.IsaTier.Portable)
+        {
+            Assert.Equal(0, blocked);
+        }
+        else
+        {
+            Assert.True(blocked >= 3, $"only {blocked} golden passes take the direct blocked kernel on {tier}");
+        }
+    }
+
+    public static TheoryData<ConvIsa> Tiers() => new() { ConvIsa.Avx2, ConvIsa.Portable };
 }

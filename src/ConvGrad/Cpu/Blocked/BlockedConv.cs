@@ -25,6 +25,10 @@ internal sealed unsafe class BlockedConvPlan
 
     private float[]? _forward, _transposed, _bias;
 
+    // The work objects of the passes, made once and re-aimed per call, so a pass allocates nothing (one call at a time per plan).
+    private readonly Pass _pass;
+    private readonly Weights _weights;
+
     /// <summary>Creates the plan; throws <see cref="ArgumentException"/> when the blocked kernels do not cover the problem.</summary>
     public BlockedConvPlan(ConvProblem p, int blockSize)
     {
@@ -40,6 +44,8 @@ internal sealed unsafe class BlockedConvPlan
         }
         Problem = p;
         Geometry = new BlockedGeometry(p, blockSize);
+        _pass = new Pass(this);
+        _weights = new Weights(this);
     }
 
     /// <summary>The problem.</summary>
@@ -102,16 +108,36 @@ internal sealed unsafe class BlockedConvPlan
         {
             throw new ArgumentException($"bias has {bias.Length} elements but the layer has {Problem.K} output channels", nameof(bias));
         }
+        Reblock(ConvPass.Forward, w, bias);
+        Reblock(ConvPass.BackwardData, w, bias);
+    }
+
+    /// <summary>
+    /// Reblocks only what <paramref name="pass"/> needs (forward: weights and bias; backward-data: the transposed
+    /// weights; backward-weight: nothing), into the arrays of an earlier call when there are any: after the first call
+    /// of each pass this allocates nothing. Lengths are checked by the caller.
+    /// </summary>
+    internal void Reblock(ConvPass pass, ReadOnlySpan<float> w, ReadOnlySpan<float> bias)
+    {
         if (Geometry.Depthwise)
         {
-            _forward = _transposed = BlockedWeights.Depthwise(Geometry, w);
+            if (pass != ConvPass.BackwardWeight)
+            {
+                _forward = _transposed = BlockedWeights.Depthwise(Geometry, w, _forward);
+            }
         }
-        else
+        else if (pass == ConvPass.Forward)
         {
-            _forward = BlockedWeights.Forward(Geometry, w);
-            _transposed = BlockedWeights.Transposed(Geometry, w);
+            _forward = BlockedWeights.Forward(Geometry, w, _forward);
         }
-        _bias = bias.IsEmpty ? null : BlockedWeights.Bias(Geometry, bias);
+        else if (pass == ConvPass.BackwardData)
+        {
+            _transposed = BlockedWeights.Transposed(Geometry, w, _transposed);
+        }
+        if (pass == ConvPass.Forward)
+        {
+            _bias = bias.IsEmpty ? null : BlockedWeights.Bias(Geometry, bias, _bias);
+        }
     }
 
     /// <summary>y = x ⋆ w + b.</summary>
@@ -119,9 +145,7 @@ internal sealed unsafe class BlockedConvPlan
     {
         Check(x, Problem.InputShape, nameof(x));
         Check(y, Problem.OutputShape, nameof(y));
-        var w = _forward ?? throw new InvalidOperationException("SetWeights must be called before a pass that needs the weights");
-        var work = new Pass(this, ConvPass.Forward, Ptr(x), Ptr(w), _bias is null ? null : Ptr(_bias), Ptr(y));
-        Execute(work, Parts(threads, (long)Geometry.N * Geometry.G * Geometry.Out[0] * Geometry.Out[1]));
+        Forward(Ptr(x), Ptr(y), threads);
     }
 
     /// <summary>dx = ∂L/∂x; every dX element (and the zero channel tail) is written.</summary>
@@ -129,9 +153,7 @@ internal sealed unsafe class BlockedConvPlan
     {
         Check(dy, Problem.OutputShape, nameof(dy));
         Check(dx, Problem.InputShape, nameof(dx));
-        var w = _transposed ?? throw new InvalidOperationException("SetWeights must be called before a pass that needs the weights");
-        var work = new Pass(this, ConvPass.BackwardData, Ptr(dy), Ptr(w), null, Ptr(dx));
-        Execute(work, Parts(threads, (long)Geometry.N * Geometry.G * Geometry.In[0] * Geometry.In[1]));
+        BackwardData(Ptr(dy), Ptr(dx), threads);
     }
 
     /// <summary>dw = ∂L/∂w into <paramref name="dw"/> <c>[K, C/G, k...]</c>; bitwise the same for any thread count.</summary>
@@ -140,27 +162,47 @@ internal sealed unsafe class BlockedConvPlan
         Check(x, Problem.InputShape, nameof(x));
         Check(dy, Problem.OutputShape, nameof(dy));
         CheckLength(dw.Length, Problem.WeightShape, nameof(dw));
+        fixed (float* pdw = dw)
+        {
+            BackwardWeight(Ptr(x), Ptr(dy), pdw, threads);
+        }
+    }
+
+    /// <summary>Forward on blocked memory that will not move (shapes checked by the caller); no allocation.</summary>
+    internal void Forward(float* x, float* y, int threads)
+    {
+        var w = _forward ?? throw new InvalidOperationException("SetWeights must be called before a pass that needs the weights");
+        _pass.Set(ConvPass.Forward, x, Ptr(w), _bias is null ? null : Ptr(_bias), y);
+        Execute(_pass, Parts(threads, (long)Geometry.N * Geometry.G * Geometry.Out[0] * Geometry.Out[1]));
+    }
+
+    /// <summary>Backward-data on blocked memory that will not move (shapes checked by the caller); no allocation.</summary>
+    internal void BackwardData(float* dy, float* dx, int threads)
+    {
+        var w = _transposed ?? throw new InvalidOperationException("SetWeights must be called before a pass that needs the weights");
+        _pass.Set(ConvPass.BackwardData, dy, Ptr(w), null, dx);
+        Execute(_pass, Parts(threads, (long)Geometry.N * Geometry.G * Geometry.In[0] * Geometry.In[1]));
+    }
+
+    /// <summary>Backward-weight from blocked memory into <c>[K, C/G, k...]</c> <paramref name="dw"/>; no allocation once warm.</summary>
+    internal void BackwardWeight(float* x, float* dy, float* dw, int threads)
+    {
         var g = Geometry;
         if (g.Depthwise)
         {
-            fixed (float* pdw = dw)
-            {
-                Execute(new Pass(this, ConvPass.BackwardWeight, Ptr(x), Ptr(dy), null, pdw), Parts(threads, g.Cb));
-            }
+            _pass.Set(ConvPass.BackwardWeight, x, dy, null, dw);
+            Execute(_pass, Parts(threads, g.Cb));
             return;
         }
         int tasks = g.B == 16 ? DirectKernels<Isa512, Vector512<float>>.WeightTasks(g) : DirectKernels<Isa256, Vector256<float>>.WeightTasks(g);
         int chunks = WeightChunks(g, tasks);
         // The partial sums live in this thread's scratch (the workers only write their own units' slices of it).
         float* partials = chunks > 1 ? BlockedScratch.Floats((long)tasks * chunks * AccumulatorLength(g)) : null;
-        fixed (float* pdw = dw)
+        _weights.Set(x, dy, dw, tasks, chunks, partials);
+        Execute(_weights, Parts(threads, (long)tasks * chunks));
+        if (partials != null)
         {
-            var work = new Weights(this, Ptr(x), Ptr(dy), pdw, tasks, chunks, partials);
-            Execute(work, Parts(threads, (long)tasks * chunks));
-            if (partials != null)
-            {
-                work.Reduce();
-            }
+            _weights.Reduce();
         }
     }
 
@@ -214,8 +256,16 @@ internal sealed unsafe class BlockedConvPlan
     private static float* Ptr(float[] a) => (float*)Unsafe.AsPointer(ref a[0]);
 
     /// <summary>Forward or backward-data (and depthwise backward-weight): part <c>i</c> takes a contiguous range of output rows (channel blocks).</summary>
-    private sealed class Pass(BlockedConvPlan plan, ConvPass pass, float* input, float* weights, float* bias, float* output) : IPartitionedWork
+    private sealed class Pass(BlockedConvPlan plan) : IPartitionedWork
     {
+        private ConvPass pass;
+        private float* input, weights, bias, output;
+
+        public void Set(ConvPass pass, float* input, float* weights, float* bias, float* output)
+        {
+            this.pass = pass; this.input = input; this.weights = weights; this.bias = bias; this.output = output;
+        }
+
         public void Run(int part, int parts)
         {
             var g = plan.Geometry;
@@ -260,8 +310,16 @@ internal sealed unsafe class BlockedConvPlan
     }
 
     /// <summary>Backward-weight: units are (task, chunk); part <c>i</c> takes a contiguous range of units.</summary>
-    private sealed class Weights(BlockedConvPlan plan, float* x, float* dy, float* dw, int tasks, int chunks, float* partials) : IPartitionedWork
+    private sealed class Weights(BlockedConvPlan plan) : IPartitionedWork
     {
+        private float* x, dy, dw, partials;
+        private int tasks, chunks;
+
+        public void Set(float* x, float* dy, float* dw, int tasks, int chunks, float* partials)
+        {
+            this.x = x; this.dy = dy; this.dw = dw; this.tasks = tasks; this.chunks = chunks; this.partials = partials;
+        }
+
         public void Run(int part, int parts)
         {
             var g = plan.Geometry;

@@ -14,16 +14,23 @@ internal static unsafe class BlockedLayout
 
     /// <summary>Writes NCHW <paramref name="x"/> into <paramref name="b"/> (same logical shape), zeroing the channel tail.</summary>
     public static void ToBlocked(Tensor<float> x, BlockedTensor b, int threads) =>
-        Run(new Reorder((float*)Unsafe.AsPointer(ref x.DataRef), (float*)Unsafe.AsPointer(ref b.Storage.DataRef), b, toBlocked: true), b, threads);
+        Run(new Reorder(), (float*)Unsafe.AsPointer(ref x.DataRef), (float*)Unsafe.AsPointer(ref b.Storage.DataRef), b.Shape[0], b.Shape[1], b.BlockSize, b.Spatial, true, threads);
 
     /// <summary>Writes <paramref name="b"/> into NCHW <paramref name="x"/> (same logical shape).</summary>
     public static void ToNchw(BlockedTensor b, Tensor<float> x, int threads) =>
-        Run(new Reorder((float*)Unsafe.AsPointer(ref x.DataRef), (float*)Unsafe.AsPointer(ref b.Storage.DataRef), b, toBlocked: false), b, threads);
+        Run(new Reorder(), (float*)Unsafe.AsPointer(ref x.DataRef), (float*)Unsafe.AsPointer(ref b.Storage.DataRef), b.Shape[0], b.Shape[1], b.BlockSize, b.Spatial, false, threads);
 
-    private static void Run(Reorder work, BlockedTensor b, int threads)
+    /// <summary>
+    /// Converts between NCHW <paramref name="nchw"/> <c>[n, c, s]</c> and blocked <paramref name="blocked"/>
+    /// <c>[n, ⌈c/bs⌉, s, bs]</c> (both pinned or native), in the direction <paramref name="toBlocked"/>, reusing the
+    /// caller's <paramref name="work"/> object so a repeated conversion allocates nothing.
+    /// </summary>
+    public static void Run(Reorder work, float* nchw, float* blocked, int n, int c, int bs, int s, bool toBlocked, int threads)
     {
-        int items = b.Shape[0] * b.ChannelBlocks;
-        int parts = (long)b.Span.Length < ParallelThreshold ? 1 : Math.Min(threads, items);
+        work.Set(nchw, blocked, n, c, bs, s, toBlocked);
+        int items = n * ((c + bs - 1) / bs);
+        long length = (long)items * bs * s;
+        int parts = length < ParallelThreshold ? 1 : Math.Min(threads, items);
         if (parts <= 1)
         {
             work.Run(0, 1);
@@ -34,21 +41,31 @@ internal static unsafe class BlockedLayout
         }
     }
 
-    /// <summary>One conversion; the storage of both tensors is pinned (pinned object heap), so raw pointers stay valid.</summary>
-    private sealed class Reorder(float* nchw, float* blocked, BlockedTensor b, bool toBlocked) : IPartitionedWork
+    /// <summary>One conversion, reusable: <see cref="Set"/> then run; the memory must not move while it runs.</summary>
+    internal sealed class Reorder : IPartitionedWork
     {
+        private float* _nchw, _blocked;
+        private int _n, _c, _bs, _s;
+        private bool _toBlocked;
+
+        /// <summary>Sets the tensors and shape of the next run.</summary>
+        public void Set(float* nchw, float* blocked, int n, int c, int bs, int s, bool toBlocked)
+        {
+            _nchw = nchw; _blocked = blocked; _n = n; _c = c; _bs = bs; _s = s; _toBlocked = toBlocked;
+        }
+
         public void Run(int part, int parts)
         {
-            int n = b.Shape[0], c = b.Shape[1], cb = b.ChannelBlocks, bs = b.BlockSize, s = b.Spatial;
+            int n = _n, c = _c, bs = _bs, s = _s, cb = (c + bs - 1) / bs;
             int items = n * cb;
             int begin = (int)((long)items * part / parts), end = (int)((long)items * (part + 1) / parts);
             for (int item = begin; item < end; item++)
             {
                 int img = item / cb, block = item % cb;
                 int c0 = block * bs, lanes = Math.Min(bs, c - c0);
-                float* plain = nchw + ((long)img * c + c0) * s;
-                float* blk = blocked + (long)item * s * bs;
-                if (toBlocked)
+                float* plain = _nchw + ((long)img * c + c0) * s;
+                float* blk = _blocked + (long)item * s * bs;
+                if (_toBlocked)
                 {
                     if (lanes < bs)
                     {

@@ -3,6 +3,7 @@ namespace ConvGrad.Cpu.Blocked;
 /// <summary>
 /// Weights reblocked once for the direct kernels (oneDNN's <c>OIhw16i16o</c> and its transpose), from PyTorch's
 /// <c>[K, C/G, k...]</c>. Channels past a group's count in its last block are zero, so padded lanes contribute nothing.
+/// Each function can reblock into the array of an earlier call (<c>reuse</c>), so a plan that reblocks every call allocates once.
 /// </summary>
 internal static class BlockedWeights
 {
@@ -10,17 +11,26 @@ internal static class BlockedWeights
     /// Forward blocks <c>[G][K-block][C-block][taps][c lane][k lane]</c>: for one tap and input lane, the vector of the
     /// block's output channels, which the forward tile loads while it broadcasts the input value.
     /// </summary>
-    public static float[] Forward(BlockedGeometry g, ReadOnlySpan<float> w)
+    public static float[] Forward(BlockedGeometry g, ReadOnlySpan<float> w, float[]? reuse = null)
     {
         int b = g.B, t = g.Taps;
-        var dst = GC.AllocateArray<float>(g.G * g.KbG * g.CbG * t * b * b, pinned: true);
+        var dst = Array(reuse, g.G * g.KbG * g.CbG * t * b * b);
+        // Block by block, so the reads (rows of c·taps) and the writes (one b·b·taps block) stay in L1.
         for (int grp = 0; grp < g.G; grp++)
-        for (int k = 0; k < g.Kg; k++)
-        for (int c = 0; c < g.Cg; c++)
-        for (int tap = 0; tap < t; tap++)
+        for (int kb = 0; kb < g.KbG; kb++)
+        for (int cb = 0; cb < g.CbG; cb++)
         {
-            long block = ((long)(grp * g.KbG + k / b) * g.CbG + c / b) * t + tap;
-            dst[(block * b + c % b) * b + k % b] = w[((grp * g.Kg + k) * g.Cg + c) * t + tap];
+            long block = ((long)(grp * g.KbG + kb) * g.CbG + cb) * t;
+            int kEnd = Math.Min(b, g.Kg - kb * b), cEnd = Math.Min(b, g.Cg - cb * b);
+            for (int kl = 0; kl < kEnd; kl++)
+            {
+                int row = ((grp * g.Kg + kb * b + kl) * g.Cg + cb * b) * t;
+                for (int cl = 0; cl < cEnd; cl++)
+                for (int tap = 0; tap < t; tap++)
+                {
+                    dst[((block + tap) * b + cl) * b + kl] = w[row + cl * t + tap];
+                }
+            }
         }
         return dst;
     }
@@ -29,34 +39,43 @@ internal static class BlockedWeights
     /// Backward-data blocks <c>[G][C-block][K-block][taps][k lane][c lane]</c>: the transpose, so the dX tile loads a
     /// vector of input channels for one output channel while it broadcasts dY.
     /// </summary>
-    public static float[] Transposed(BlockedGeometry g, ReadOnlySpan<float> w)
+    public static float[] Transposed(BlockedGeometry g, ReadOnlySpan<float> w, float[]? reuse = null)
     {
         int b = g.B, t = g.Taps;
-        var dst = GC.AllocateArray<float>(g.G * g.KbG * g.CbG * t * b * b, pinned: true);
+        var dst = Array(reuse, g.G * g.KbG * g.CbG * t * b * b);
+        // Block by block, so the reads (rows of c·taps) and the writes (one b·b·taps block) stay in L1.
         for (int grp = 0; grp < g.G; grp++)
-        for (int k = 0; k < g.Kg; k++)
-        for (int c = 0; c < g.Cg; c++)
-        for (int tap = 0; tap < t; tap++)
+        for (int cb = 0; cb < g.CbG; cb++)
+        for (int kb = 0; kb < g.KbG; kb++)
         {
-            long block = ((long)(grp * g.CbG + c / b) * g.KbG + k / b) * t + tap;
-            dst[(block * b + k % b) * b + c % b] = w[((grp * g.Kg + k) * g.Cg + c) * t + tap];
+            long block = ((long)(grp * g.CbG + cb) * g.KbG + kb) * t;
+            int kEnd = Math.Min(b, g.Kg - kb * b), cEnd = Math.Min(b, g.Cg - cb * b);
+            for (int kl = 0; kl < kEnd; kl++)
+            {
+                int row = ((grp * g.Kg + kb * b + kl) * g.Cg + cb * b) * t;
+                for (int cl = 0; cl < cEnd; cl++)
+                for (int tap = 0; tap < t; tap++)
+                {
+                    dst[((block + tap) * b + kl) * b + cl] = w[row + cl * t + tap];
+                }
+            }
         }
         return dst;
     }
 
     /// <summary>The bias padded to whole blocks (<c>Kb·B</c> floats; with groups, K-blocks never straddle groups).</summary>
-    public static float[] Bias(BlockedGeometry g, ReadOnlySpan<float> bias)
+    public static float[] Bias(BlockedGeometry g, ReadOnlySpan<float> bias, float[]? reuse = null)
     {
-        var dst = GC.AllocateArray<float>(g.Kb * g.B, pinned: true);
+        var dst = Array(reuse, g.Kb * g.B);
         bias.CopyTo(dst);
         return dst;
     }
 
     /// <summary>Depthwise blocks <c>[C-block][taps][lane]</c>: per tap, the vector of the block's channels' weights.</summary>
-    public static float[] Depthwise(BlockedGeometry g, ReadOnlySpan<float> w)
+    public static float[] Depthwise(BlockedGeometry g, ReadOnlySpan<float> w, float[]? reuse = null)
     {
         int b = g.B, t = g.Taps;
-        var dst = GC.AllocateArray<float>(g.Cb * t * b, pinned: true);
+        var dst = Array(reuse, g.Cb * t * b);
         for (int c = 0; c < g.C; c++)
         for (int tap = 0; tap < t; tap++)
         {
@@ -64,4 +83,11 @@ internal static class BlockedWeights
         }
         return dst;
     }
+
+    /// <summary>
+    /// <paramref name="reuse"/> when it has <paramref name="length"/> floats (an earlier reblock of the same geometry,
+    /// whose padded lanes are still zero: every reblock writes the same positions), else a new zeroed pinned array.
+    /// </summary>
+    private static float[] Array(float[]? reuse, int length) =>
+        reuse is not null && reuse.Length == length ? reuse : GC.AllocateArray<float>(length, pinned: true);
 }
