@@ -151,22 +151,26 @@ public sealed class ClassifierTrainer<T> where T : unmanaged, IFloatingPointIeee
             var shard = communicator is null ? new Shard(0, b) : Shard.Of(b, communicator);
             int step = epoch * batches + bi;
             double value = 0;
+            if (shard.Count > 0)
+            {
+                // The input lives outside the step's scope (a scope recycles what is allocated in it).
+                if (keys.Length != shard.Count)
+                {
+                    keys = new int[shard.Count];
+                    x = Tensor<T>.Uninitialized(shard.Count, 1, data.Rows, data.Cols);
+                }
+                order.AsSpan(start + shard.Start, shard.Count).CopyTo(keys);
+                data.FillBatch(keys, x!, labels.AsSpan(0, shard.Count), MaxShift, shiftSeed, epoch);
+                foreach (var d in dropouts)
+                {
+                    d.KeyBySample(dropoutSeed, epoch, keys);
+                }
+            }
             using (TensorScope.Begin())
             {
                 Optimizer.ZeroGrad();
                 if (shard.Count > 0)
                 {
-                    if (keys.Length != shard.Count)
-                    {
-                        keys = new int[shard.Count];
-                        x = Tensor<T>.Uninitialized(shard.Count, 1, data.Rows, data.Cols);
-                    }
-                    order.AsSpan(start + shard.Start, shard.Count).CopyTo(keys);
-                    data.FillBatch(keys, x!, labels.AsSpan(0, shard.Count), MaxShift, shiftSeed, epoch);
-                    foreach (var d in dropouts)
-                    {
-                        d.KeyBySample(dropoutSeed, epoch, keys);
-                    }
                     var loss = Functional.CrossEntropy(Model.Forward(x!), labels.AsSpan(0, shard.Count));
                     value = loss.Item();
                     if (!double.IsFinite(value))
