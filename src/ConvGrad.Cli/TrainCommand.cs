@@ -108,181 +108,181 @@ internal sealed class TrainCommand : ICommand
 
         int Train(Communicator comm)
         {
-        if (!comm.IsRoot)
-        {
-            stdout = TextWriter.Null;
-            stderr = TextWriter.Null;
-        }
-        if (threads == 0 && MpiLaunch.FromEnvironment() is { } launch && distributed)
-        {
-            threads = launch.ThreadsPerRank(Environment.ProcessorCount);
-        }
-
-        var (train, test, dataNote) = LoadData(dataDir);
-        MnistSet? val = null;
-        if (validation > 0)
-        {
-            if (validation >= train.Count)
+            if (!comm.IsRoot)
             {
-                throw new UsageException($"--validation {validation} must be smaller than the {train.Count} training digits");
+                stdout = TextWriter.Null;
+                stderr = TextWriter.Null;
             }
-            val = train.Slice(train.Count - validation, validation);
-            train = train.Slice(0, train.Count - validation);
-        }
-        if (limit > 0 && limit < train.Count)
-        {
-            train = train.Slice(0, limit);
-        }
-        if (train.Rows != 28 || train.Cols != 28)
-        {
-            throw new InvalidDataException($"the model needs 28x28 digits; the data has {train.Rows}x{train.Cols}");
-        }
-        outDir ??= DefaultOutDir();
-        Directory.CreateDirectory(outDir);
-
-        using var gpu = device.Open();
-        var options = DeviceOption.Options(gpu, new ConvOptions { Threads = threads });
-        var rng = new Random(seed);
-        var model = DigitModels.Create(modelName, rng, dropout, options);
-        var parameters = model.Parameters().ToList();
-        Optimizer<float> optimizer = opt == "sgd"
-            ? new Sgd<float>(parameters, lr, momentum, wd, nesterov: true)
-            : new Adam<float>(parameters, lr, weightDecay: wd);
-        int batchesPerEpoch = ClassifierTrainer<float>.BatchesPerEpoch(train.Count, batch);
-        int steps = epochs * batchesPerEpoch;
-        var schedule = new OneCycleSchedule(lr, steps);
-        var trainer = new ClassifierTrainer<float>(model, optimizer, schedule, batch, seed, shift);
-        using var bucketer = comm.Size > 1
-            ? new GradientBucketer<float>(comm, parameters.Select(p => (int)p.Value.Length).ToList(), bucketBytes, GradientReduction.Sum)
-            : null;
-
-        string checkpointModel = $"convgrad-{modelName}";
-        // Everything that shapes the run: a resume with other settings would not continue the same run.
-        string recipe = string.Join(' ', $"model={modelName}", $"data={train.Count}/{test.Count}/{val?.Count ?? 0}", $"epochs={epochs}", $"batch={batch}",
-            $"optimizer={opt}", $"lr={F(lr)}", $"momentum={F(momentum)}", $"wd={F(wd)}", $"dropout={F(dropout)}", $"shift={shift}", $"seed={seed}");
-        var batchLosses = new List<double>();
-        var epochRows = new List<(int Epoch, double TrainLoss, double TestLoss, double TestAcc, double ValAcc, double Seconds)>();
-        int firstEpoch = 1;
-        if (resume)
-        {
-            // Every rank reads the checkpoint (a shared or copied --out); Load checks everything and writes nothing.
-            var ck = Checkpoint.Load(outDir, checkpointModel, model.State());
-            if (!ck.Metadata.TryGetValue("recipe", out var saved) || saved != recipe)
+            if (threads == 0 && MpiLaunch.FromEnvironment() is { } launch && distributed)
             {
-                throw new UsageException($"the checkpoint in {outDir} was made with other options ({saved ?? "none recorded"}); resume with the same options as the run it continues");
+                threads = launch.ThreadsPerRank(Environment.ProcessorCount);
             }
-            model.LoadState(ck.ModelState);
-            optimizer.LoadState(ck.OptimizerState);
-            firstEpoch = ck.Epoch + 1;
-            batchLosses.AddRange(Doubles(ck.Metadata["batch_losses"]));
-            foreach (var row in ck.Metadata["epochs"].Split(';', StringSplitOptions.RemoveEmptyEntries))
-            {
-                var v = Doubles(row);
-                epochRows.Add(((int)v[0], v[1], v[2], v[3], v[4], v[5]));
-            }
-        }
 
-        stdout.WriteLine($"data: {dataNote}; training on {train.Count}{(val is null ? "" : $", validating on {val.Count}")}, holding out {test.Count}");
-        string description = resnet ? "ResNet (3 stages x 2 basic blocks, 16/32/64 channels)" : "LeNet-style CNN";
-        stdout.WriteLine($"model: {description}, {parameters.Sum(p => p.Value.Length):N0} parameters (docs/model.md); " +
-                         $"{opt} lr {F(lr)} one-cycle, batch {batch}, {epochs} epochs, shifts ±{shift} px{(resnet ? "" : $", dropout {F(dropout)}")}, seed {seed}, " +
-                         $"threads {options.EffectiveThreads}, {(device.IsGpu ? $"device {device.Name}" : $"engine {options.Engine.ToString().ToLowerInvariant()}")}");
-        if (distributed)
-        {
-            stdout.WriteLine($"data parallel: {comm.Description}, {options.EffectiveThreads} threads per rank, global batch {batch} " +
-                             $"({string.Join("/", Enumerable.Range(0, comm.Size).Select(r => Shard.Of(batch, r, comm.Size).Count))} per rank), " +
-                             $"{bucketer?.BucketCount ?? 0} gradient buckets of <= {bucketBytes >> 10} KiB");
-        }
-        if (resume)
-        {
-            stdout.WriteLine($"resuming from {outDir} after epoch {firstEpoch - 1}");
-        }
-
-        var bar = stderr == Console.Error && !Console.IsErrorRedirected ? new ProgressBar(stderr) : null;
-        double totalSeconds = 0;
-        int trainedEpochs = 0;
-        TapeStatistics.Reset();
-        for (int e = firstEpoch; e <= epochs; e++)
-        {
-            var sw = Stopwatch.StartNew();
-            var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
-            bar?.Start(e, epochs);
-            var losses = trainer.TrainEpoch(train, e - 1, comm, bucketer, p => bar?.Update(p, sw.Elapsed.TotalSeconds));
-            double seconds = sw.Elapsed.TotalSeconds;
-            // CPU time shows the work done independently of other load on a shared machine.
-            double cpuSeconds = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds;
-            totalSeconds += seconds;
-            trainedEpochs++;
-            bar?.Finish();
-            batchLosses.AddRange(losses);
-            SynchronizeBatchNorm(model, comm);
-            var held = Evaluate(model, test, comm);
-            double valAcc = double.NaN;
-            string valNote = "";
-            if (val is not null)
+            var (train, test, dataNote) = LoadData(dataDir);
+            MnistSet? val = null;
+            if (validation > 0)
             {
-                valAcc = Evaluate(model, val, comm).Accuracy;
-                valNote = $"  validation accuracy {100 * valAcc:F2}%";
+                if (validation >= train.Count)
+                {
+                    throw new UsageException($"--validation {validation} must be smaller than the {train.Count} training digits");
+                }
+                val = train.Slice(train.Count - validation, validation);
+                train = train.Slice(0, train.Count - validation);
             }
-            double trainLoss = losses.Average();
-            epochRows.Add((e, trainLoss, held.MeanLoss, held.Accuracy, valAcc, seconds));
-            stdout.WriteLine($"epoch {e}/{epochs}  train loss {trainLoss:F4}  held-out loss {held.MeanLoss:F4}  held-out accuracy {100 * held.Accuracy:F2}%{valNote}  " +
-                             $"{seconds:F1} s  {train.Count / seconds:F0} images/s  (cpu {cpuSeconds:F1} s)");
+            if (limit > 0 && limit < train.Count)
+            {
+                train = train.Slice(0, limit);
+            }
+            if (train.Rows != 28 || train.Cols != 28)
+            {
+                throw new InvalidDataException($"the model needs 28x28 digits; the data has {train.Rows}x{train.Cols}");
+            }
+            outDir ??= DefaultOutDir();
+            Directory.CreateDirectory(outDir);
+
+            using var gpu = device.Open();
+            var options = DeviceOption.Options(gpu, new ConvOptions { Threads = threads });
+            var rng = new Random(seed);
+            var model = DigitModels.Create(modelName, rng, dropout, options);
+            var parameters = model.Parameters().ToList();
+            Optimizer<float> optimizer = opt == "sgd"
+                ? new Sgd<float>(parameters, lr, momentum, wd, nesterov: true)
+                : new Adam<float>(parameters, lr, weightDecay: wd);
+            int batchesPerEpoch = ClassifierTrainer<float>.BatchesPerEpoch(train.Count, batch);
+            int steps = epochs * batchesPerEpoch;
+            var schedule = new OneCycleSchedule(lr, steps);
+            var trainer = new ClassifierTrainer<float>(model, optimizer, schedule, batch, seed, shift);
+            using var bucketer = comm.Size > 1
+                ? new GradientBucketer<float>(comm, parameters.Select(p => (int)p.Value.Length).ToList(), bucketBytes, GradientReduction.Sum)
+                : null;
+
+            string checkpointModel = $"convgrad-{modelName}";
+            // Everything that shapes the run: a resume with other settings would not continue the same run.
+            string recipe = string.Join(' ', $"model={modelName}", $"data={train.Count}/{test.Count}/{val?.Count ?? 0}", $"epochs={epochs}", $"batch={batch}",
+                $"optimizer={opt}", $"lr={F(lr)}", $"momentum={F(momentum)}", $"wd={F(wd)}", $"dropout={F(dropout)}", $"shift={shift}", $"seed={seed}");
+            var batchLosses = new List<double>();
+            var epochRows = new List<(int Epoch, double TrainLoss, double TestLoss, double TestAcc, double ValAcc, double Seconds)>();
+            int firstEpoch = 1;
+            if (resume)
+            {
+                // Every rank reads the checkpoint (a shared or copied --out); Load checks everything and writes nothing.
+                var ck = Checkpoint.Load(outDir, checkpointModel, model.State());
+                if (!ck.Metadata.TryGetValue("recipe", out var saved) || saved != recipe)
+                {
+                    throw new UsageException($"the checkpoint in {outDir} was made with other options ({saved ?? "none recorded"}); resume with the same options as the run it continues");
+                }
+                model.LoadState(ck.ModelState);
+                optimizer.LoadState(ck.OptimizerState);
+                firstEpoch = ck.Epoch + 1;
+                batchLosses.AddRange(Doubles(ck.Metadata["batch_losses"]));
+                foreach (var row in ck.Metadata["epochs"].Split(';', StringSplitOptions.RemoveEmptyEntries))
+                {
+                    var v = Doubles(row);
+                    epochRows.Add(((int)v[0], v[1], v[2], v[3], v[4], v[5]));
+                }
+            }
+
+            stdout.WriteLine($"data: {dataNote}; training on {train.Count}{(val is null ? "" : $", validating on {val.Count}")}, holding out {test.Count}");
+            string description = resnet ? "ResNet (3 stages x 2 basic blocks, 16/32/64 channels)" : "LeNet-style CNN";
+            stdout.WriteLine($"model: {description}, {parameters.Sum(p => p.Value.Length):N0} parameters (docs/model.md); " +
+                             $"{opt} lr {F(lr)} one-cycle, batch {batch}, {epochs} epochs, shifts ±{shift} px{(resnet ? "" : $", dropout {F(dropout)}")}, seed {seed}, " +
+                             $"threads {options.EffectiveThreads}, {(device.IsGpu ? $"device {device.Name}" : $"engine {options.Engine.ToString().ToLowerInvariant()}")}");
+            if (distributed)
+            {
+                stdout.WriteLine($"data parallel: {comm.Description}, {options.EffectiveThreads} threads per rank, global batch {batch} " +
+                                 $"({string.Join("/", Enumerable.Range(0, comm.Size).Select(r => Shard.Of(batch, r, comm.Size).Count))} per rank), " +
+                                 $"{bucketer?.BucketCount ?? 0} gradient buckets of <= {bucketBytes >> 10} KiB");
+            }
+            if (resume)
+            {
+                stdout.WriteLine($"resuming from {outDir} after epoch {firstEpoch - 1}");
+            }
+
+            var bar = stderr == Console.Error && !Console.IsErrorRedirected ? new ProgressBar(stderr) : null;
+            double totalSeconds = 0;
+            int trainedEpochs = 0;
+            TapeStatistics.Reset();
+            for (int e = firstEpoch; e <= epochs; e++)
+            {
+                var sw = Stopwatch.StartNew();
+                var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
+                bar?.Start(e, epochs);
+                var losses = trainer.TrainEpoch(train, e - 1, comm, bucketer, p => bar?.Update(p, sw.Elapsed.TotalSeconds));
+                double seconds = sw.Elapsed.TotalSeconds;
+                // CPU time shows the work done independently of other load on a shared machine.
+                double cpuSeconds = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds;
+                totalSeconds += seconds;
+                trainedEpochs++;
+                bar?.Finish();
+                batchLosses.AddRange(losses);
+                SynchronizeBatchNorm(model, comm);
+                var held = Evaluate(model, test, comm);
+                double valAcc = double.NaN;
+                string valNote = "";
+                if (val is not null)
+                {
+                    valAcc = Evaluate(model, val, comm).Accuracy;
+                    valNote = $"  validation accuracy {100 * valAcc:F2}%";
+                }
+                double trainLoss = losses.Average();
+                epochRows.Add((e, trainLoss, held.MeanLoss, held.Accuracy, valAcc, seconds));
+                stdout.WriteLine($"epoch {e}/{epochs}  train loss {trainLoss:F4}  held-out loss {held.MeanLoss:F4}  held-out accuracy {100 * held.Accuracy:F2}%{valNote}  " +
+                                 $"{seconds:F1} s  {train.Count / seconds:F0} images/s  (cpu {cpuSeconds:F1} s)");
+                if (comm.IsRoot)
+                {
+                    new Checkpoint(checkpointModel, e, model.State(), optimizer.State(), [(ulong)seed], new Dictionary<string, string>
+                    {
+                        ["recipe"] = recipe,
+                        ["ranks"] = comm.Size.ToString(CultureInfo.InvariantCulture),
+                        ["schedule_step"] = (e * batchesPerEpoch).ToString(CultureInfo.InvariantCulture),
+                        ["batch_losses"] = string.Join(',', batchLosses.Select(R)),
+                        ["epochs"] = string.Join(';', epochRows.Select(r => string.Join(',', R(r.Epoch), R(r.TrainLoss), R(r.TestLoss), R(r.TestAcc), R(r.ValAcc), R(r.Seconds)))),
+                    }).Save(outDir);
+                }
+                comm.Barrier();
+                if (e == stopAfter && e < epochs)
+                {
+                    stdout.WriteLine($"stopped after epoch {e} (--stop-after-epoch); continue with --resume");
+                    return ExitCodes.Success;
+                }
+            }
+
+            string weights = Path.Combine(outDir, $"{modelName}.safetensors");
             if (comm.IsRoot)
             {
-                new Checkpoint(checkpointModel, e, model.State(), optimizer.State(), [(ulong)seed], new Dictionary<string, string>
+                SafeTensorsFile.Write(weights, model.State(), new Dictionary<string, string>
                 {
-                    ["recipe"] = recipe,
-                    ["ranks"] = comm.Size.ToString(CultureInfo.InvariantCulture),
-                    ["schedule_step"] = (e * batchesPerEpoch).ToString(CultureInfo.InvariantCulture),
-                    ["batch_losses"] = string.Join(',', batchLosses.Select(R)),
-                    ["epochs"] = string.Join(';', epochRows.Select(r => string.Join(',', R(r.Epoch), R(r.TrainLoss), R(r.TestLoss), R(r.TestAcc), R(r.ValAcc), R(r.Seconds)))),
-                }).Save(outDir);
+                    ["model"] = checkpointModel,
+                    ["dropout"] = resnet ? "0" : F(dropout),
+                    ["seed"] = seed.ToString(CultureInfo.InvariantCulture),
+                    ["held_out_accuracy"] = F(epochRows[^1].TestAcc),
+                });
             }
-            comm.Barrier();
-            if (e == stopAfter && e < epochs)
+            string csv = Path.Combine(outDir, "training.csv");
+            string png = Path.Combine(outDir, "training.png");
+            if (comm.IsRoot)
             {
-                stdout.WriteLine($"stopped after epoch {e} (--stop-after-epoch); continue with --resume");
-                return ExitCodes.Success;
+                AtomicFile.WriteAllLines(csv, ["epoch,train_loss,held_out_loss,held_out_accuracy,validation_accuracy,seconds",
+                    .. epochRows.Select(r => string.Join(',', r.Epoch, F(r.TrainLoss), F(r.TestLoss), F(r.TestAcc), F(r.ValAcc), F(r.Seconds)))]);
+                AtomicFile.WriteAllLines(Path.Combine(outDir, "losses.csv"), ["step,loss", .. batchLosses.Select((l, i) => $"{i},{R(l)}")]);
+                TrainingPlot.Save(png, batchLosses, batchesPerEpoch, epochRows.Select(r => (r.Epoch, r.TestLoss, r.TestAcc, r.ValAcc)).ToList());
             }
-        }
-
-        string weights = Path.Combine(outDir, $"{modelName}.safetensors");
-        if (comm.IsRoot)
-        {
-            SafeTensorsFile.Write(weights, model.State(), new Dictionary<string, string>
+            if (trainedEpochs > 0)
             {
-                ["model"] = checkpointModel,
-                ["dropout"] = resnet ? "0" : F(dropout),
-                ["seed"] = seed.ToString(CultureInfo.InvariantCulture),
-                ["held_out_accuracy"] = F(epochRows[^1].TestAcc),
-            });
-        }
-        string csv = Path.Combine(outDir, "training.csv");
-        string png = Path.Combine(outDir, "training.png");
-        if (comm.IsRoot)
-        {
-            AtomicFile.WriteAllLines(csv, ["epoch,train_loss,held_out_loss,held_out_accuracy,validation_accuracy,seconds",
-                .. epochRows.Select(r => string.Join(',', r.Epoch, F(r.TrainLoss), F(r.TestLoss), F(r.TestAcc), F(r.ValAcc), F(r.Seconds)))]);
-            AtomicFile.WriteAllLines(Path.Combine(outDir, "losses.csv"), ["step,loss", .. batchLosses.Select((l, i) => $"{i},{R(l)}")]);
-            TrainingPlot.Save(png, batchLosses, batchesPerEpoch, epochRows.Select(r => (r.Epoch, r.TestLoss, r.TestAcc, r.ValAcc)).ToList());
-        }
-        if (trainedEpochs > 0)
-        {
-            stdout.WriteLine($"autograd bookkeeping (graph walk, dispatch, gradient sums, releases): {TapeStatistics.BookkeepingSeconds:F2} s of {totalSeconds:F1} s training " +
-                             $"({100 * TapeStatistics.BookkeepingSeconds / totalSeconds:F2}%), {TapeStatistics.Nodes / Math.Max(1, TapeStatistics.Passes)} nodes per step");
-            stdout.WriteLine($"mean epoch time {totalSeconds / trainedEpochs:F1} s ({train.Count * trainedEpochs / totalSeconds:F0} images/s, {options.EffectiveThreads} threads" +
-                             $"{(comm.Size > 1 ? $" per rank, {comm.Size} ranks" : "")})");
-        }
-        if (bucketer is not null)
-        {
-            var st = bucketer.Stats;
-            stdout.WriteLine($"gradient all-reduce: {bucketer.BucketCount} buckets, {1e3 * st.InFlightSeconds / Math.Max(1, st.Steps):F2} ms in flight and " +
-                             $"{1e3 * st.WaitSecondsPerStep:F2} ms waited per step (rank 0), {100 * st.HiddenShare:F1}% hidden");
-        }
-        stdout.WriteLine($"saved {weights}, {png}, {csv}");
-        stdout.WriteLine($"held-out accuracy: {100 * epochRows[^1].TestAcc:F2}%");
-        return ExitCodes.Success;
+                stdout.WriteLine($"autograd bookkeeping (graph walk, dispatch, gradient sums, releases): {TapeStatistics.BookkeepingSeconds:F2} s of {totalSeconds:F1} s training " +
+                                 $"({100 * TapeStatistics.BookkeepingSeconds / totalSeconds:F2}%), {TapeStatistics.Nodes / Math.Max(1, TapeStatistics.Passes)} nodes per step");
+                stdout.WriteLine($"mean epoch time {totalSeconds / trainedEpochs:F1} s ({train.Count * trainedEpochs / totalSeconds:F0} images/s, {options.EffectiveThreads} threads" +
+                                 $"{(comm.Size > 1 ? $" per rank, {comm.Size} ranks" : "")})");
+            }
+            if (bucketer is not null)
+            {
+                var st = bucketer.Stats;
+                stdout.WriteLine($"gradient all-reduce: {bucketer.BucketCount} buckets, {1e3 * st.InFlightSeconds / Math.Max(1, st.Steps):F2} ms in flight and " +
+                                 $"{1e3 * st.WaitSecondsPerStep:F2} ms waited per step (rank 0), {100 * st.HiddenShare:F1}% hidden");
+            }
+            stdout.WriteLine($"saved {weights}, {png}, {csv}");
+            stdout.WriteLine($"held-out accuracy: {100 * epochRows[^1].TestAcc:F2}%");
+            return ExitCodes.Success;
         }
     }
 
