@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using ConvGrad.Autograd;
 using ConvGrad.Data;
+using ConvGrad.Distributed;
 using ConvGrad.Nn;
 using ConvGrad.Optim;
 
@@ -16,7 +17,7 @@ internal sealed class TrainCommand : ICommand
         usage: convgrad train [--model lenet|resnet] [--epochs N] [--batch-size N] [--lr X] [--optimizer sgd|adam] [--seed N]
                               [--threads N] [--data DIR] [--out DIR] [--validation N] [--train-limit N]
                               [--dropout P] [--shift PX] [--momentum M] [--weight-decay W]
-                              [--device cpu|cuda|ilgpu-cpu]
+                              [--device cpu|cuda|ilgpu-cpu] [--distributed] [--resume]
 
         Trains a LeNet-style CNN with a hidden layer, or a small ResNet (docs/model.md has their PyTorch
         twins), with softmax cross-entropy, autograd and a one-cycle learning-rate schedule. With the bundled digits (data/mnist-10k)
@@ -42,10 +43,14 @@ internal sealed class TrainCommand : ICommand
           --validation    train on all but the last N training digits and report accuracy on those N
                           (for tuning; the held-out digits stay untouched)
           --train-limit   train on only the first N training digits (quick runs)
+          --distributed   data-parallel training under Open MPI's mpirun -np R (docs/distributed.md): each rank
+                          trains its shard of every global batch; gradients averaged by all-reduce
+          --resume        continue from the checkpoint in --out (written after every epoch); with the same
+                          options the final weights are bitwise those of an uninterrupted run
           {device}
         """.Replace("{device}", DeviceOption.Usage, StringComparison.Ordinal);
 
-    public IReadOnlySet<string> Flags { get; } = new HashSet<string>();
+    public IReadOnlySet<string> Flags { get; } = new HashSet<string> { "distributed", "resume" };
 
     public int Run(Args args, TextWriter stdout, TextWriter stderr)
     {
@@ -74,105 +79,259 @@ internal sealed class TrainCommand : ICommand
         int validation = args.Int("validation", 0, 0, int.MaxValue);
         int limit = args.Int("train-limit", 0, 0, int.MaxValue);
         var device = DeviceOption.Parse(args);
+        bool distributed = args.Flag("distributed");
+        bool resume = args.Flag("resume");
+        // Hidden, for tests: end (as if the job died) after N epochs' checkpoints; the gradient bucket size.
+        int stopAfter = args.Int("stop-after-epoch", 0, 0, 10_000);
+        long bucketBytes = args.Int("bucket-bytes", 64 << 10, 4, int.MaxValue);
         args.EnsureAllUsed();
 
-        var (train, test, dataNote) = LoadData(dataDir);
-        MnistSet? val = null;
-        if (validation > 0)
+        // Communicator.Create throws MpiUnavailableException (one line, exit 2) when --distributed lacks an mpirun launch.
+        using var comm = Communicator.Create(distributed);
+        if (comm.Size == 1)
         {
-            if (validation >= train.Count)
+            return Train(comm);
+        }
+        try
+        {
+            return Train(comm);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // One rank failing (its data, its disk) ends the whole job with its message instead of leaving the others
+            // waiting in a collective.
+            Console.Error.WriteLine($"convgrad train: rank {comm.Rank}: {e.Message.ReplaceLineEndings(" ")}");
+            comm.Abort(e is UsageException or ArgumentException or IOException or InvalidDataException or NotSupportedException
+                ? ExitCodes.BadUsage : 1);
+            throw;
+        }
+
+        int Train(Communicator comm)
+        {
+            if (!comm.IsRoot)
             {
-                throw new UsageException($"--validation {validation} must be smaller than the {train.Count} training digits");
+                stdout = TextWriter.Null;
+                stderr = TextWriter.Null;
             }
-            val = train.Slice(train.Count - validation, validation);
-            train = train.Slice(0, train.Count - validation);
-        }
-        if (limit > 0 && limit < train.Count)
-        {
-            train = train.Slice(0, limit);
-        }
-        if (train.Rows != 28 || train.Cols != 28)
-        {
-            throw new InvalidDataException($"the model needs 28x28 digits; the data has {train.Rows}x{train.Cols}");
-        }
-        outDir ??= DefaultOutDir();
-        Directory.CreateDirectory(outDir);
-
-        using var gpu = device.Open();
-        var options = DeviceOption.Options(gpu, new ConvOptions { Threads = threads });
-        var rng = new Random(seed);
-        var model = DigitModels.Create(modelName, rng, dropout, options);
-        var parameters = model.Parameters().ToList();
-        Optimizer<float> optimizer = opt == "sgd"
-            ? new Sgd<float>(parameters, lr, momentum, wd, nesterov: true)
-            : new Adam<float>(parameters, lr, weightDecay: wd);
-        int steps = epochs * ClassifierTrainer<float>.BatchesPerEpoch(train.Count, batch);
-        var schedule = new OneCycleSchedule(lr, steps);
-        var trainer = new ClassifierTrainer<float>(model, optimizer, schedule, batch, seed, shift);
-
-        stdout.WriteLine($"data: {dataNote}; training on {train.Count}{(val is null ? "" : $", validating on {val.Count}")}, holding out {test.Count}");
-        string description = resnet ? "ResNet (3 stages x 2 basic blocks, 16/32/64 channels)" : "LeNet-style CNN";
-        stdout.WriteLine($"model: {description}, {parameters.Sum(p => p.Value.Length):N0} parameters (docs/model.md); " +
-                         $"{opt} lr {F(lr)} one-cycle, batch {batch}, {epochs} epochs, shifts ±{shift} px{(resnet ? "" : $", dropout {F(dropout)}")}, seed {seed}, " +
-                         $"threads {options.EffectiveThreads}, {(device.IsGpu ? $"device {device.Name}" : $"engine {options.Engine.ToString().ToLowerInvariant()}")}");
-
-        var bar = stderr == Console.Error && !Console.IsErrorRedirected ? new ProgressBar(stderr) : null;
-        var batchLosses = new List<double>();
-        var epochRows = new List<(int Epoch, double TrainLoss, double TestLoss, double TestAcc, double ValAcc, double Seconds)>();
-        double totalSeconds = 0;
-        TapeStatistics.Reset();
-        for (int e = 1; e <= epochs; e++)
-        {
-            var sw = Stopwatch.StartNew();
-            var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
-            bar?.Start(e, epochs);
-            var losses = trainer.TrainEpoch(train, p => bar?.Update(p, sw.Elapsed.TotalSeconds));
-            double seconds = sw.Elapsed.TotalSeconds;
-            // CPU time shows the work done independently of other load on a shared machine.
-            double cpuSeconds = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds;
-            totalSeconds += seconds;
-            bar?.Finish();
-            batchLosses.AddRange(losses);
-            var (testLoss, testAcc) = ClassifierTrainer<float>.Evaluate(model, test);
-            double valAcc = double.NaN;
-            string valNote = "";
-            if (val is not null)
+            if (threads == 0 && MpiLaunch.FromEnvironment() is { } launch && distributed)
             {
-                valAcc = ClassifierTrainer<float>.Evaluate(model, val).Accuracy;
-                valNote = $"  validation accuracy {100 * valAcc:F2}%";
+                threads = launch.ThreadsPerRank(Environment.ProcessorCount);
             }
-            double trainLoss = losses.Average();
-            epochRows.Add((e, trainLoss, testLoss, testAcc, valAcc, seconds));
-            stdout.WriteLine($"epoch {e}/{epochs}  train loss {trainLoss:F4}  held-out loss {testLoss:F4}  held-out accuracy {100 * testAcc:F2}%{valNote}  " +
-                             $"{seconds:F1} s  {train.Count / seconds:F0} images/s  (cpu {cpuSeconds:F1} s)");
-        }
 
-        string weights = Path.Combine(outDir, $"{modelName}.safetensors");
-        SafeTensorsFile.Write(weights, model.State(), new Dictionary<string, string>
-        {
-            ["model"] = $"convgrad-{modelName}",
-            ["dropout"] = resnet ? "0" : F(dropout),
-            ["seed"] = seed.ToString(CultureInfo.InvariantCulture),
-            ["held_out_accuracy"] = F(epochRows[^1].TestAcc),
-        });
-        string csv = Path.Combine(outDir, "training.csv");
-        File.WriteAllLines(csv, ["epoch,train_loss,held_out_loss,held_out_accuracy,validation_accuracy,seconds",
-            .. epochRows.Select(r => string.Join(',', r.Epoch, F(r.TrainLoss), F(r.TestLoss), F(r.TestAcc), F(r.ValAcc), F(r.Seconds)))]);
-        string png = Path.Combine(outDir, "training.png");
-        TrainingPlot.Save(png, batchLosses, ClassifierTrainer<float>.BatchesPerEpoch(train.Count, batch),
-            epochRows.Select(r => (r.Epoch, r.TestLoss, r.TestAcc, r.ValAcc)).ToList());
-        stdout.WriteLine($"autograd bookkeeping (graph walk, dispatch, gradient sums, releases): {TapeStatistics.BookkeepingSeconds:F2} s of {totalSeconds:F1} s training " +
-                         $"({100 * TapeStatistics.BookkeepingSeconds / totalSeconds:F2}%), {TapeStatistics.Nodes / Math.Max(1, TapeStatistics.Passes)} nodes per step");
-        stdout.WriteLine($"mean epoch time {totalSeconds / epochs:F1} s ({train.Count * epochs / totalSeconds:F0} images/s, {options.EffectiveThreads} threads)");
-        stdout.WriteLine($"saved {weights}, {png}, {csv}");
-        stdout.WriteLine($"held-out accuracy: {100 * epochRows[^1].TestAcc:F2}%");
-        return ExitCodes.Success;
+            var (train, test, dataNote) = LoadData(dataDir);
+            MnistSet? val = null;
+            if (validation > 0)
+            {
+                if (validation >= train.Count)
+                {
+                    throw new UsageException($"--validation {validation} must be smaller than the {train.Count} training digits");
+                }
+                val = train.Slice(train.Count - validation, validation);
+                train = train.Slice(0, train.Count - validation);
+            }
+            if (limit > 0 && limit < train.Count)
+            {
+                train = train.Slice(0, limit);
+            }
+            if (train.Rows != 28 || train.Cols != 28)
+            {
+                throw new InvalidDataException($"the model needs 28x28 digits; the data has {train.Rows}x{train.Cols}");
+            }
+            outDir ??= DefaultOutDir();
+            Directory.CreateDirectory(outDir);
+
+            using var gpu = device.Open();
+            var options = DeviceOption.Options(gpu, new ConvOptions { Threads = threads });
+            var rng = new Random(seed);
+            var model = DigitModels.Create(modelName, rng, dropout, options);
+            var parameters = model.Parameters().ToList();
+            Optimizer<float> optimizer = opt == "sgd"
+                ? new Sgd<float>(parameters, lr, momentum, wd, nesterov: true)
+                : new Adam<float>(parameters, lr, weightDecay: wd);
+            int batchesPerEpoch = ClassifierTrainer<float>.BatchesPerEpoch(train.Count, batch);
+            int steps = epochs * batchesPerEpoch;
+            var schedule = new OneCycleSchedule(lr, steps);
+            var trainer = new ClassifierTrainer<float>(model, optimizer, schedule, batch, seed, shift);
+            using var bucketer = comm.Size > 1
+                ? new GradientBucketer<float>(comm, parameters.Select(p => (int)p.Value.Length).ToList(), bucketBytes, GradientReduction.Sum)
+                : null;
+
+            string checkpointModel = $"convgrad-{modelName}";
+            // Everything that shapes the run: a resume with other settings would not continue the same run.
+            string recipe = string.Join(' ', $"model={modelName}", $"data={train.Count}/{test.Count}/{val?.Count ?? 0}", $"epochs={epochs}", $"batch={batch}",
+                $"optimizer={opt}", $"lr={F(lr)}", $"momentum={F(momentum)}", $"wd={F(wd)}", $"dropout={F(dropout)}", $"shift={shift}", $"seed={seed}");
+            var batchLosses = new List<double>();
+            var epochRows = new List<(int Epoch, double TrainLoss, double TestLoss, double TestAcc, double ValAcc, double Seconds)>();
+            int firstEpoch = 1;
+            if (resume)
+            {
+                // Every rank reads the checkpoint (a shared or copied --out); Load checks everything and writes nothing.
+                var ck = Checkpoint.Load(outDir, checkpointModel, model.State());
+                if (!ck.Metadata.TryGetValue("recipe", out var saved) || saved != recipe)
+                {
+                    throw new UsageException($"the checkpoint in {outDir} was made with other options ({saved ?? "none recorded"}); resume with the same options as the run it continues");
+                }
+                model.LoadState(ck.ModelState);
+                optimizer.LoadState(ck.OptimizerState);
+                firstEpoch = ck.Epoch + 1;
+                batchLosses.AddRange(Doubles(ck.Metadata["batch_losses"]));
+                foreach (var row in ck.Metadata["epochs"].Split(';', StringSplitOptions.RemoveEmptyEntries))
+                {
+                    var v = Doubles(row);
+                    epochRows.Add(((int)v[0], v[1], v[2], v[3], v[4], v[5]));
+                }
+            }
+
+            stdout.WriteLine($"data: {dataNote}; training on {train.Count}{(val is null ? "" : $", validating on {val.Count}")}, holding out {test.Count}");
+            string description = resnet ? "ResNet (3 stages x 2 basic blocks, 16/32/64 channels)" : "LeNet-style CNN";
+            stdout.WriteLine($"model: {description}, {parameters.Sum(p => p.Value.Length):N0} parameters (docs/model.md); " +
+                             $"{opt} lr {F(lr)} one-cycle, batch {batch}, {epochs} epochs, shifts ±{shift} px{(resnet ? "" : $", dropout {F(dropout)}")}, seed {seed}, " +
+                             $"threads {options.EffectiveThreads}, {(device.IsGpu ? $"device {device.Name}" : $"engine {options.Engine.ToString().ToLowerInvariant()}")}");
+            if (distributed)
+            {
+                stdout.WriteLine($"data parallel: {comm.Description}, {options.EffectiveThreads} threads per rank, global batch {batch} " +
+                                 $"({string.Join("/", Enumerable.Range(0, comm.Size).Select(r => Shard.Of(batch, r, comm.Size).Count))} per rank), " +
+                                 $"{bucketer?.BucketCount ?? 0} gradient buckets of <= {bucketBytes >> 10} KiB");
+            }
+            if (resume)
+            {
+                stdout.WriteLine($"resuming from {outDir} after epoch {firstEpoch - 1}");
+            }
+
+            var bar = stderr == Console.Error && !Console.IsErrorRedirected ? new ProgressBar(stderr) : null;
+            double totalSeconds = 0;
+            int trainedEpochs = 0;
+            TapeStatistics.Reset();
+            for (int e = firstEpoch; e <= epochs; e++)
+            {
+                var sw = Stopwatch.StartNew();
+                var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
+                bar?.Start(e, epochs);
+                var losses = trainer.TrainEpoch(train, e - 1, comm, bucketer, p => bar?.Update(p, sw.Elapsed.TotalSeconds));
+                double seconds = sw.Elapsed.TotalSeconds;
+                // CPU time shows the work done independently of other load on a shared machine.
+                double cpuSeconds = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds;
+                totalSeconds += seconds;
+                trainedEpochs++;
+                bar?.Finish();
+                batchLosses.AddRange(losses);
+                SynchronizeBatchNorm(model, comm);
+                var held = Evaluate(model, test, comm);
+                double valAcc = double.NaN;
+                string valNote = "";
+                if (val is not null)
+                {
+                    valAcc = Evaluate(model, val, comm).Accuracy;
+                    valNote = $"  validation accuracy {100 * valAcc:F2}%";
+                }
+                double trainLoss = losses.Average();
+                epochRows.Add((e, trainLoss, held.MeanLoss, held.Accuracy, valAcc, seconds));
+                stdout.WriteLine($"epoch {e}/{epochs}  train loss {trainLoss:F4}  held-out loss {held.MeanLoss:F4}  held-out accuracy {100 * held.Accuracy:F2}%{valNote}  " +
+                                 $"{seconds:F1} s  {train.Count / seconds:F0} images/s  (cpu {cpuSeconds:F1} s)");
+                if (comm.IsRoot)
+                {
+                    new Checkpoint(checkpointModel, e, model.State(), optimizer.State(), [(ulong)seed], new Dictionary<string, string>
+                    {
+                        ["recipe"] = recipe,
+                        ["ranks"] = comm.Size.ToString(CultureInfo.InvariantCulture),
+                        ["schedule_step"] = (e * batchesPerEpoch).ToString(CultureInfo.InvariantCulture),
+                        ["batch_losses"] = string.Join(',', batchLosses.Select(R)),
+                        ["epochs"] = string.Join(';', epochRows.Select(r => string.Join(',', R(r.Epoch), R(r.TrainLoss), R(r.TestLoss), R(r.TestAcc), R(r.ValAcc), R(r.Seconds)))),
+                    }).Save(outDir);
+                }
+                comm.Barrier();
+                if (e == stopAfter && e < epochs)
+                {
+                    stdout.WriteLine($"stopped after epoch {e} (--stop-after-epoch); continue with --resume");
+                    return ExitCodes.Success;
+                }
+            }
+
+            string weights = Path.Combine(outDir, $"{modelName}.safetensors");
+            if (comm.IsRoot)
+            {
+                SafeTensorsFile.Write(weights, model.State(), new Dictionary<string, string>
+                {
+                    ["model"] = checkpointModel,
+                    ["dropout"] = resnet ? "0" : F(dropout),
+                    ["seed"] = seed.ToString(CultureInfo.InvariantCulture),
+                    ["held_out_accuracy"] = F(epochRows[^1].TestAcc),
+                });
+            }
+            string csv = Path.Combine(outDir, "training.csv");
+            string png = Path.Combine(outDir, "training.png");
+            if (comm.IsRoot)
+            {
+                AtomicFile.WriteAllLines(csv, ["epoch,train_loss,held_out_loss,held_out_accuracy,validation_accuracy,seconds",
+                    .. epochRows.Select(r => string.Join(',', r.Epoch, F(r.TrainLoss), F(r.TestLoss), F(r.TestAcc), F(r.ValAcc), F(r.Seconds)))]);
+                AtomicFile.WriteAllLines(Path.Combine(outDir, "losses.csv"), ["step,loss", .. batchLosses.Select((l, i) => $"{i},{R(l)}")]);
+                TrainingPlot.Save(png, batchLosses, batchesPerEpoch, epochRows.Select(r => (r.Epoch, r.TestLoss, r.TestAcc, r.ValAcc)).ToList());
+            }
+            if (trainedEpochs > 0)
+            {
+                stdout.WriteLine($"autograd bookkeeping (graph walk, dispatch, gradient sums, releases): {TapeStatistics.BookkeepingSeconds:F2} s of {totalSeconds:F1} s training " +
+                                 $"({100 * TapeStatistics.BookkeepingSeconds / totalSeconds:F2}%), {TapeStatistics.Nodes / Math.Max(1, TapeStatistics.Passes)} nodes per step");
+                stdout.WriteLine($"mean epoch time {totalSeconds / trainedEpochs:F1} s ({train.Count * trainedEpochs / totalSeconds:F0} images/s, {options.EffectiveThreads} threads" +
+                                 $"{(comm.Size > 1 ? $" per rank, {comm.Size} ranks" : "")})");
+            }
+            if (bucketer is not null)
+            {
+                var st = bucketer.Stats;
+                stdout.WriteLine($"gradient all-reduce: {bucketer.BucketCount} buckets, {1e3 * st.InFlightSeconds / Math.Max(1, st.Steps):F2} ms in flight and " +
+                                 $"{1e3 * st.WaitSecondsPerStep:F2} ms waited per step (rank 0), {100 * st.HiddenShare:F1}% hidden");
+            }
+            stdout.WriteLine($"saved {weights}, {png}, {csv}");
+            stdout.WriteLine($"held-out accuracy: {100 * epochRows[^1].TestAcc:F2}%");
+            return ExitCodes.Success;
+        }
     }
 
     /// <summary>The ResNet's default epochs (LeNet's is 8).</summary>
     private const int ResNetEpochs = 8;
 
     private static string F(double v) => v.ToString("G6", CultureInfo.InvariantCulture);
+
+    /// <summary>A double written so that it reads back bitwise (checkpoint metadata).</summary>
+    private static string R(double v) => v.ToString("R", CultureInfo.InvariantCulture);
+
+    private static double[] Doubles(string csv) =>
+        csv.Length == 0 ? [] : csv.Split(',').Select(t => double.Parse(t, NumberStyles.Float, CultureInfo.InvariantCulture)).ToArray();
+
+    /// <summary>Held-out counts: each rank evaluates its shard of <paramref name="data"/>, the counts are summed over ranks.</summary>
+    private static EvaluationCounts Evaluate(Module<float> model, MnistSet data, Communicator comm)
+    {
+        if (comm.Size == 1)
+        {
+            var (loss, acc) = ClassifierTrainer<float>.Evaluate(model, data);
+            return new EvaluationCounts((long)Math.Round(acc * data.Count), data.Count, loss * data.Count);
+        }
+        var shard = Shard.Of(data.Count, comm);
+        var local = new EvaluationCounts(0, shard.Count, 0);
+        if (shard.Count > 0)
+        {
+            var (loss, acc) = ClassifierTrainer<float>.Evaluate(model, data.Slice(shard.Start, shard.Count));
+            local = new EvaluationCounts((long)Math.Round(acc * shard.Count), shard.Count, loss * shard.Count);
+        }
+        return local.AllReduce(comm);
+    }
+
+    /// <summary>Batch norm's running statistics averaged over the ranks (each rank normalised its own shards).</summary>
+    private static void SynchronizeBatchNorm(Module<float> module, Communicator comm)
+    {
+        if (comm.Size == 1)
+        {
+            return;
+        }
+        if (module is BatchNorm2d<float> bn)
+        {
+            comm.AllReduceAverage(bn.RunningMean.Span);
+            comm.AllReduceAverage(bn.RunningVar.Span);
+        }
+        foreach (var (_, child) in module.NamedChildren())
+        {
+            SynchronizeBatchNorm(child, comm);
+        }
+    }
 
     private static (MnistSet Train, MnistSet Test, string Note) LoadData(string? dir)
     {

@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Numerics.Tensors;
+using ConvGrad.Distributed;
 
 namespace ConvGrad.Autograd;
 
@@ -41,8 +42,52 @@ public static partial class Functional
         {
             m[i] = rng.NextDouble() < p ? T.Zero : scale;
         }
+        return Masked(x, mask);
+    }
+
+    /// <summary>
+    /// Dropout with a mask keyed by sample: row <c>i</c> of <paramref name="x"/> (the batch's <c>i</c>-th sample) draws its
+    /// mask from <c>new SampleRandom(seed, epoch, sampleKeys[i])</c>, so a sample gets the same mask in any batch, on any
+    /// rank of a data-parallel job and after a resume. Otherwise as <see cref="Dropout{T}(Variable{T}, double, bool, Random)"/>.
+    /// </summary>
+    /// <exception cref="ArgumentException"><paramref name="p"/> is outside [0, 1), or the keys do not match the rows.</exception>
+    public static Variable<T> Dropout<T>(Variable<T> x, double p, bool training, ulong seed, long epoch, ReadOnlySpan<int> sampleKeys)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        if (!(p >= 0 && p < 1))
+        {
+            throw new ArgumentException($"dropout probability must be in [0, 1); got {p}", nameof(p));
+        }
+        if (!training || p == 0)
+        {
+            return x;
+        }
+        int rows = x.Value.Dim(0);
+        if (sampleKeys.Length != rows)
+        {
+            throw new ArgumentException($"dropout needs one sample key per row; got {sampleKeys.Length} keys for {rows} rows", nameof(sampleKeys));
+        }
+        var mask = Empty<T>(x.Shape);
+        var m = mask.Span;
+        int per = m.Length / Math.Max(1, rows);
+        T scale = T.CreateChecked(1 / (1 - p));
+        for (int r = 0; r < rows; r++)
+        {
+            var random = new SampleRandom(seed, epoch, sampleKeys[r]);
+            var row = m.Slice(r * per, per);
+            for (int i = 0; i < row.Length; i++)
+            {
+                row[i] = random.NextDouble() < p ? T.Zero : scale;
+            }
+        }
+        return Masked(x, mask);
+    }
+
+    private static Variable<T> Masked<T>(Variable<T> x, Tensor<T> mask) where T : unmanaged, IFloatingPointIeee754<T>
+    {
         var y = Empty<T>(x.Shape);
-        TensorPrimitives.Multiply(x.Value.ReadOnlySpan, m, y.Span);
+        TensorPrimitives.Multiply(x.Value.ReadOnlySpan, mask.ReadOnlySpan, y.Span);
         if (!Records(x))
         {
             ScopedTensors<T>.Recycle(mask);

@@ -1,4 +1,5 @@
 using System.Numerics;
+using ConvGrad.Distributed;
 
 namespace ConvGrad.Data;
 
@@ -90,6 +91,17 @@ public sealed class MnistSet
     /// number of pixels in [−maxShift, maxShift] on each axis (uncovered pixels are background).
     /// </summary>
     public void FillBatch<T>(ReadOnlySpan<int> indices, Tensor<T> x, Span<int> labels, Random? shiftRng = null, int maxShift = 0)
+        where T : unmanaged, IFloatingPointIeee754<T> => Fill(indices, x, labels, shiftRng, maxShift, keyed: false, 0, 0);
+
+    /// <summary>
+    /// As <see cref="FillBatch{T}(ReadOnlySpan{int}, Tensor{T}, Span{int}, Random?, int)"/>, but sample <c>k</c>'s shift comes
+    /// from <c>new SampleRandom(seed, epoch, k)</c> (k its index in this set), so a digit is shifted the same in any batch,
+    /// on any rank and after a resume.
+    /// </summary>
+    public void FillBatch<T>(ReadOnlySpan<int> indices, Tensor<T> x, Span<int> labels, int maxShift, ulong seed, long epoch)
+        where T : unmanaged, IFloatingPointIeee754<T> => Fill(indices, x, labels, null, maxShift, keyed: true, seed, epoch);
+
+    private void Fill<T>(ReadOnlySpan<int> indices, Tensor<T> x, Span<int> labels, Random? shiftRng, int maxShift, bool keyed, ulong seed, long epoch)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(x);
@@ -110,7 +122,13 @@ public sealed class MnistSet
             var dst = xs.Slice(i * px, px);
             labels[i] = _labels[indices[i]];
             int dr = 0, dc = 0;
-            if (shiftRng is not null && maxShift > 0)
+            if (keyed && maxShift > 0)
+            {
+                var random = new SampleRandom(seed, epoch, indices[i]);
+                dr = random.NextInt(-maxShift, maxShift);
+                dc = random.NextInt(-maxShift, maxShift);
+            }
+            else if (shiftRng is not null && maxShift > 0)
             {
                 dr = shiftRng.Next(-maxShift, maxShift + 1);
                 dc = shiftRng.Next(-maxShift, maxShift + 1);

@@ -1,6 +1,8 @@
 using System.Numerics;
+using System.Numerics.Tensors;
 using ConvGrad.Autograd;
 using ConvGrad.Data;
+using ConvGrad.Distributed;
 using ConvGrad.Optim;
 
 namespace ConvGrad.Nn;
@@ -43,7 +45,11 @@ public sealed class ClassifierTrainer<T> where T : unmanaged, IFloatingPointIeee
         MaxShift = maxShift;
         _shuffle = new Random(seed);
         _shift = new Random(seed + 1);
+        Seed = seed;
     }
+
+    /// <summary>The seed of shuffling, shifts and dropout.</summary>
+    public int Seed { get; }
 
     /// <summary>The model being trained.</summary>
     public Module<T> Model { get; }
@@ -101,6 +107,117 @@ public sealed class ClassifierTrainer<T> where T : unmanaged, IFloatingPointIeee
             progress?.Invoke(new BatchProgress(bi + 1, batches, value, start + b, Optimizer.LearningRate));
         }
         return losses;
+    }
+
+    /// <summary>
+    /// Epoch <paramref name="epoch"/> (0-based) with randomness keyed so that it depends on nothing but the seed, the
+    /// epoch and the sample: the order is <see cref="SampleRandom.EpochOrder"/>, a digit's shift and dropout mask come
+    /// from <see cref="SampleRandom"/> keyed by its index in <paramref name="data"/>, and the schedule's step is
+    /// <c>epoch · batches + batch</c>. A resumed run therefore continues bitwise as an uninterrupted one would.
+    /// <para>
+    /// Data parallel: with <paramref name="communicator"/> of R ranks, every global batch (the 1-process batch) is
+    /// split by <see cref="Shard.Of(int, Communicator)"/>; each rank runs forward and backward on its shard, scales its
+    /// gradients by its shard's share of the batch, and <paramref name="bucketer"/> (built with
+    /// <see cref="GradientReduction.Sum"/>) sums them over the ranks — the batch-mean gradient — before the same
+    /// optimiser step on every rank. The gradients are handed to the bucketer after the whole backward pass, last
+    /// parameter first (the tape has no per-parameter "gradient final" hook), so the buckets' reductions run one after
+    /// another while the next buckets are still being copied, not behind backward itself.
+    /// </para>
+    /// </summary>
+    /// <returns>The loss of every global batch (the same on every rank).</returns>
+    public List<double> TrainEpoch(MnistSet data, int epoch, Communicator? communicator = null, GradientBucketer<T>? bucketer = null,
+        Action<BatchProgress>? progress = null)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        ArgumentOutOfRangeException.ThrowIfNegative(epoch);
+        int ranks = communicator?.Size ?? 1;
+        if (ranks > 1 && bucketer is null)
+        {
+            throw new ArgumentException($"{ranks} ranks need a gradient bucketer", nameof(bucketer));
+        }
+        Model.SetTraining(true);
+        ulong shiftSeed = (ulong)Seed, dropoutSeed = SampleRandom.Mix((ulong)Seed + 1);
+        var order = SampleRandom.EpochOrder(data.Count, (ulong)Seed, epoch);
+        var dropouts = Dropouts(Model).ToList();
+        var parameters = Optimizer.Parameters;
+        int batches = BatchesPerEpoch(data.Count, BatchSize);
+        var losses = new List<double>(batches);
+        Tensor<T>? x = null;
+        int[] keys = [];
+        var labels = new int[BatchSize];
+        for (int bi = 0; bi < batches; bi++)
+        {
+            int start = bi * BatchSize, b = Math.Min(BatchSize, data.Count - start);
+            var shard = communicator is null ? new Shard(0, b) : Shard.Of(b, communicator);
+            int step = epoch * batches + bi;
+            double value = 0;
+            if (shard.Count > 0)
+            {
+                // The input lives outside the step's scope (a scope recycles what is allocated in it).
+                if (keys.Length != shard.Count)
+                {
+                    keys = new int[shard.Count];
+                    x = Tensor<T>.Uninitialized(shard.Count, 1, data.Rows, data.Cols);
+                }
+                order.AsSpan(start + shard.Start, shard.Count).CopyTo(keys);
+                data.FillBatch(keys, x!, labels.AsSpan(0, shard.Count), MaxShift, shiftSeed, epoch);
+                foreach (var d in dropouts)
+                {
+                    d.KeyBySample(dropoutSeed, epoch, keys);
+                }
+            }
+            using (TensorScope.Begin())
+            {
+                Optimizer.ZeroGrad();
+                if (shard.Count > 0)
+                {
+                    var loss = Functional.CrossEntropy(Model.Forward(x!), labels.AsSpan(0, shard.Count));
+                    value = loss.Item();
+                    if (!double.IsFinite(value))
+                    {
+                        throw new InvalidOperationException($"the loss became {value} at step {step}; lower the learning rate");
+                    }
+                    loss.Backward();
+                }
+                if (ranks > 1)
+                {
+                    T weight = T.CreateChecked(shard.Weight(b));
+                    for (int i = parameters.Count - 1; i >= 0; i--)
+                    {
+                        var g = parameters[i].Grad ??= Tensor<T>.Zeros(parameters[i].Value.Shape.ToArray());
+                        TensorPrimitives.Multiply(g.ReadOnlySpan, weight, g.Span);
+                        bucketer!.MarkReady(i, g.ReadOnlySpan);
+                    }
+                    bucketer!.Finish(i => parameters[i].Grad!.Span);
+                    value = communicator!.AllReduceSum(value * shard.Weight(b));
+                }
+                Optimizer.LearningRate = Schedule.At(step);
+                Optimizer.Step();
+            }
+            foreach (var d in dropouts)
+            {
+                d.KeyBySample(0, 0, null);
+            }
+            _step = step + 1;
+            losses.Add(value);
+            progress?.Invoke(new BatchProgress(bi + 1, batches, value, start + b, Optimizer.LearningRate));
+        }
+        return losses;
+    }
+
+    private static IEnumerable<Dropout<T>> Dropouts(Module<T> module)
+    {
+        if (module is Dropout<T> d)
+        {
+            yield return d;
+        }
+        foreach (var (_, child) in module.NamedChildren())
+        {
+            foreach (var c in Dropouts(child))
+            {
+                yield return c;
+            }
+        }
     }
 
     /// <summary>Mean loss and accuracy on <paramref name="data"/> in evaluation mode (no augmentation).</summary>

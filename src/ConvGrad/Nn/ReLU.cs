@@ -22,7 +22,7 @@ public sealed class Flatten<T> : Module<T> where T : unmanaged, IFloatingPointIe
 /// <summary>
 /// Dropout (<c>nn.Dropout</c>): in training, each element is zeroed with probability <c>p</c> and the rest scaled by
 /// <c>1/(1−p)</c>, the mask drawn from the layer's seeded generator; in evaluation the identity
-/// (<see cref="Functional.Dropout{T}"/>).
+/// (<see cref="Functional.Dropout{T}(Variable{T}, double, bool, Random)"/>).
 /// </summary>
 /// <typeparam name="T">float or double.</typeparam>
 public sealed class Dropout<T> : Module<T> where T : unmanaged, IFloatingPointIeee754<T>
@@ -43,6 +43,18 @@ public sealed class Dropout<T> : Module<T> where T : unmanaged, IFloatingPointIe
     /// <summary>The probability of zeroing an element.</summary>
     public double P { get; }
 
+    private int[]? _keys;
+    private ulong _keySeed;
+    private long _keyEpoch;
+
+    /// <summary>
+    /// Keys the next forward passes' masks by sample (<see cref="Functional.Dropout{T}(Variable{T}, double, bool, ulong, long, ReadOnlySpan{int})"/>):
+    /// row <c>i</c> uses <c>SampleRandom(seed, epoch, sampleKeys[i])</c>; null returns to the layer's own generator.
+    /// </summary>
+    public void KeyBySample(ulong seed, long epoch, int[]? sampleKeys) => (_keySeed, _keyEpoch, _keys) = (seed, epoch, sampleKeys);
+
     /// <inheritdoc />
-    public override Variable<T> Forward(Variable<T> x) => Functional.Dropout(x, P, Training, _rng);
+    public override Variable<T> Forward(Variable<T> x) => _keys is null
+        ? Functional.Dropout(x, P, Training, _rng)
+        : Functional.Dropout(x, P, Training, _keySeed, _keyEpoch, _keys);
 }

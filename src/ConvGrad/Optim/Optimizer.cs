@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Numerics.Tensors;
+using ConvGrad.Data;
 using ConvGrad.Nn;
 
 namespace ConvGrad.Optim;
@@ -37,6 +38,49 @@ public abstract class Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T>
 
     /// <summary>Number of steps taken.</summary>
     public int Steps { get; private set; }
+
+    /// <summary>
+    /// The optimiser's state for a checkpoint: the step count (<c>step</c>, I64) and every per-parameter buffer
+    /// (<c>NAME.i</c>, e.g. <c>momentum.3</c>), so that a restored optimiser continues bitwise as the original would.
+    /// </summary>
+    public IEnumerable<SafeTensor> State()
+    {
+        yield return SafeTensor.Int64Scalar("step", Steps);
+        foreach (var (name, buffers) in Buffers())
+        {
+            for (int i = 0; i < buffers.Length; i++)
+            {
+                yield return SafeTensor.FromTensor($"{name}.{i}", Tensor<T>.FromArray(buffers[i], buffers[i].Length));
+            }
+        }
+    }
+
+    /// <summary>Restores what <see cref="State"/> wrote.</summary>
+    /// <exception cref="ArgumentException">An entry is missing or has another length.</exception>
+    public void LoadState(IReadOnlyDictionary<string, SafeTensor> state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        if (!state.TryGetValue("step", out var step))
+        {
+            throw new ArgumentException("the optimiser state has no 'step'", nameof(state));
+        }
+        foreach (var (name, buffers) in Buffers())
+        {
+            for (int i = 0; i < buffers.Length; i++)
+            {
+                string key = $"{name}.{i}";
+                if (!state.TryGetValue(key, out var t) || t.Length != buffers[i].Length)
+                {
+                    throw new ArgumentException($"the optimiser state lacks '{key}' of {buffers[i].Length} elements", nameof(state));
+                }
+                t.CopyTo<T>(buffers[i]);
+            }
+        }
+        Steps = checked((int)step.Int64Value());
+    }
+
+    /// <summary>The per-parameter state buffers by name (none for plain SGD).</summary>
+    protected virtual IEnumerable<(string Name, T[][] Buffers)> Buffers() => [];
 
     /// <summary>Updates every parameter that has a gradient (parameters without one are skipped, as in PyTorch).</summary>
     public void Step()
@@ -97,6 +141,9 @@ public sealed class Sgd<T> : Optimizer<T> where T : unmanaged, IFloatingPointIee
 
     /// <summary>Whether the Nesterov form is used.</summary>
     public bool Nesterov { get; }
+
+    /// <inheritdoc />
+    protected override IEnumerable<(string Name, T[][] Buffers)> Buffers() => [("momentum", _velocity)];
 
     /// <inheritdoc />
     protected override void Update(int index, Span<T> w, ReadOnlySpan<T> grad)
@@ -165,6 +212,9 @@ public sealed class Adam<T> : Optimizer<T> where T : unmanaged, IFloatingPointIe
 
     /// <summary>λ.</summary>
     public double WeightDecay { get; }
+
+    /// <inheritdoc />
+    protected override IEnumerable<(string Name, T[][] Buffers)> Buffers() => [("exp_avg", _m), ("exp_avg_sq", _v)];
 
     /// <inheritdoc />
     protected override void Update(int index, Span<T> w, ReadOnlySpan<T> grad)

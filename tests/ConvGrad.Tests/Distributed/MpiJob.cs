@@ -32,9 +32,9 @@ internal static class MpiJob
     public static Result RunAlone(string driverArguments, IReadOnlyDictionary<string, string> environment, int timeoutSeconds = 60) =>
         Start(Dotnet, $"{Driver} {driverArguments}", timeoutSeconds, environment);
 
-    private static string Dotnet => Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet";
+    public static string Dotnet => Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet";
 
-    private static Result Start(string program, string arguments, int timeoutSeconds, IReadOnlyDictionary<string, string>? environment)
+    public static Result Start(string program, string arguments, int timeoutSeconds, IReadOnlyDictionary<string, string>? environment)
     {
         var info = new ProcessStartInfo(program, arguments)
         {
