@@ -5,6 +5,7 @@ using ConvGrad.Data;
 using ConvGrad.Distributed;
 using ConvGrad.Nn;
 using ConvGrad.Optim;
+using ConvGrad.Training;
 
 namespace ConvGrad.Cli;
 

@@ -1,6 +1,7 @@
 using ConvGrad.Data;
 using ConvGrad.Nn;
 using ConvGrad.Optim;
+using ConvGrad.Training;
 
 namespace ConvGrad.Tests;
 

@@ -3,9 +3,10 @@ using System.Numerics.Tensors;
 using ConvGrad.Autograd;
 using ConvGrad.Data;
 using ConvGrad.Distributed;
+using ConvGrad.Nn;
 using ConvGrad.Optim;
 
-namespace ConvGrad.Nn;
+namespace ConvGrad.Training;
 
 /// <summary>Progress of one training batch, for progress bars.</summary>
 /// <param name="Batch">1-based batch number within the epoch.</param>
