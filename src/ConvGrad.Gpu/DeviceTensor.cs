@@ -19,13 +19,13 @@ public sealed class DeviceTensor : IDisposable
         {
             if (d < 1)
             {
-                throw new ArgumentException($"shape sizes must all be >= 1; got {Shapes.Format(shape)}", nameof(shape));
+                throw new ArgumentException($"shape sizes must all be >= 1; got {ShapeText.Format(shape)}", nameof(shape));
             }
         }
-        long length = Shapes.Product(shape);
+        long length = ShapeText.Product(shape);
         if (shape.Length == 0 || length > Tensor<float>.MaxLength)
         {
-            throw new ArgumentException($"shape {Shapes.Format(shape)} must have at least one axis and at most {Tensor<float>.MaxLength} elements", nameof(shape));
+            throw new ArgumentException($"shape {ShapeText.Format(shape)} must have at least one axis and at most {Tensor<float>.MaxLength} elements", nameof(shape));
         }
         Device = device;
         _shape = (int[])shape.Clone();
@@ -47,7 +47,7 @@ public sealed class DeviceTensor : IDisposable
     {
         if (data.Length != Length)
         {
-            throw new ArgumentException($"upload of {data.Length} values into a device tensor {Shapes.Format(_shape)} of {Length} elements", nameof(data));
+            throw new ArgumentException($"upload of {data.Length} values into a device tensor {ShapeText.Format(_shape)} of {Length} elements", nameof(data));
         }
         View.CopyFromCPU(data);
     }
@@ -56,7 +56,7 @@ public sealed class DeviceTensor : IDisposable
     public void Upload(Tensor<float> host)
     {
         ArgumentNullException.ThrowIfNull(host);
-        ConvProblem.CheckShape(host.Shape, _shape, nameof(host), "this device tensor");
+        ShapeText.Check(host.Shape, _shape, nameof(host), "this device tensor");
         Upload(host.ReadOnlySpan);
     }
 
@@ -65,7 +65,7 @@ public sealed class DeviceTensor : IDisposable
     {
         if (destination.Length != Length)
         {
-            throw new ArgumentException($"download of a device tensor {Shapes.Format(_shape)} of {Length} elements into {destination.Length} values", nameof(destination));
+            throw new ArgumentException($"download of a device tensor {ShapeText.Format(_shape)} of {Length} elements into {destination.Length} values", nameof(destination));
         }
         Device.Synchronize();
         View.CopyToCPU(destination);
@@ -83,7 +83,7 @@ public sealed class DeviceTensor : IDisposable
     public void Dispose() => _buffer.Dispose();
 
     /// <inheritdoc/>
-    public override string ToString() => $"DeviceTensor{Shapes.Format(_shape)} on {Device.Kind}";
+    public override string ToString() => $"DeviceTensor{ShapeText.Format(_shape)} on {Device.Kind}";
 
     internal ArrayView<float> View => _buffer.View;
 }

@@ -66,7 +66,7 @@ internal sealed class GpuBackend(GpuDevice device) : IConvBackend
         return pass switch
         {
             ConvPass.Forward => $"The GPU engine {where} runs an implicit GEMM per group (M = N·out = {p.N * p.OutSpatial}, N = K/G = {p.Kg}, K = C/G·k = {p.Cg * p.KerSpatial}) in 64×64×8 shared-memory tiles, gathering input windows on the fly with zero fill for the padding.",
-            ConvPass.BackwardData => $"The GPU engine {where} splits the input gradient into the {p.Stride[0] * p.Stride[1] * p.Stride[2]} filter phase(s) of the stride and runs each as a stride-1 implicit GEMM over its sub-kernel: no zero-inserted dY, every dX element written once, empty phases store zeros.",
+            ConvPass.BackwardData => $"The GPU engine {where} splits the input gradient into the {p.Strides[0] * p.Strides[1] * p.Strides[2]} filter phase(s) of the stride and runs each as a stride-1 implicit GEMM over its sub-kernel: no zero-inserted dY, every dX element written once, empty phases store zeros.",
             _ => $"The GPU engine {where} runs an implicit GEMM (M = K/G, N = C/G·k, reduction N·out = {p.N * p.OutSpatial}) cut into {GpuPasses.SplitK(p).Slices} fixed split-K slice(s) by shape, summed in slice order by a second kernel: deterministic, no float atomics.",
         };
     }

@@ -23,10 +23,10 @@ public static class GpuConv
         var dev = SameDevice(x, (w, nameof(w)), (b, nameof(b)), (y, nameof(y)));
         NoOverlap(y, nameof(y), (x, nameof(x)), (w, nameof(w)), (b, nameof(b)));
         var p = ConvProblem.ForConv(geometry, x.Shape, w.Shape);
-        ConvProblem.CheckShape(y.Shape, p.OutputShape, nameof(y), "the convolution output");
+        ShapeText.Check(y.Shape, p.YShape, nameof(y), "the convolution output");
         if (b is not null)
         {
-            ConvProblem.CheckShape(b.Shape, [p.K], nameof(b), "the bias");
+            ShapeText.Check(b.Shape, [p.K], nameof(b), "the bias");
         }
         lock (dev.Gate)
         {
@@ -48,7 +48,7 @@ public static class GpuConv
         var dev = SameDevice(dy, (w, nameof(w)), (dx, nameof(dx)));
         NoOverlap(dx, nameof(dx), (dy, nameof(dy)), (w, nameof(w)));
         var p = ConvProblem.ForConv(geometry, dx.Shape, w.Shape, nameof(dx));
-        ConvProblem.CheckShape(dy.Shape, p.OutputShape, nameof(dy), "the output gradient");
+        ShapeText.Check(dy.Shape, p.YShape, nameof(dy), "the output gradient");
         lock (dev.Gate)
         {
             GpuPasses.BackwardData(dev, p, dy.View, w.View, dx.View);
@@ -69,7 +69,7 @@ public static class GpuConv
         var dev = SameDevice(x, (dy, nameof(dy)), (dw, nameof(dw)));
         NoOverlap(dw, nameof(dw), (x, nameof(x)), (dy, nameof(dy)));
         var p = ConvProblem.ForConv(geometry, x.Shape, dw.Shape, nameof(x), nameof(dw));
-        ConvProblem.CheckShape(dy.Shape, p.OutputShape, nameof(dy), "the output gradient");
+        ShapeText.Check(dy.Shape, p.YShape, nameof(dy), "the output gradient");
         lock (dev.Gate)
         {
             GpuPasses.BackwardWeight(dev, p, x.View, dy.View, dw.View);
@@ -87,10 +87,10 @@ public static class GpuConv
         NoOverlap(db, nameof(db), (dy, nameof(dy)));
         if (dy.Shape.Length < 2)
         {
-            throw new ArgumentException($"dy must have shape [N, K, spatial...]; got {Shapes.Format(dy.Shape)}", nameof(dy));
+            throw new ArgumentException($"dy must have shape [N, K, spatial...]; got {ShapeText.Format(dy.Shape)}", nameof(dy));
         }
         int n = dy.Shape[0], k = dy.Shape[1];
-        ConvProblem.CheckShape(db.Shape, [k], nameof(db), "the bias gradient");
+        ShapeText.Check(db.Shape, [k], nameof(db), "the bias gradient");
         lock (dev.Gate)
         {
             GpuPasses.BackwardBias(dev, n, k, (int)(dy.Length / ((long)n * k)), dy.View, db.View);
@@ -109,7 +109,7 @@ public static class GpuConv
             if (ReferenceEquals(t, output))
             {
                 throw new ArgumentException(
-                    $"{outputName} {Shapes.Format(output.Shape)} is the same tensor as {name}; the passes do not compute in place: " +
+                    $"{outputName} {ShapeText.Format(output.Shape)} is the same tensor as {name}; the passes do not compute in place: " +
                     $"write {outputName} into a tensor other than {name}", outputName);
             }
         }

@@ -23,10 +23,10 @@ public static class GpuConvTranspose
         var dev = GpuConv.SameDevice(x, (w, nameof(w)), (b, nameof(b)), (y, nameof(y)));
         GpuConv.NoOverlap(y, nameof(y), (x, nameof(x)), (w, nameof(w)), (b, nameof(b)));
         var p = ConvProblem.ForTranspose(geometry, x.Shape, w.Shape);
-        ConvProblem.CheckShape(y.Shape, p.TransposeOutputShape, nameof(y), "the transposed convolution output");
+        ShapeText.Check(y.Shape, p.XShape, nameof(y), "the transposed convolution output");
         if (b is not null)
         {
-            ConvProblem.CheckShape(b.Shape, [p.C], nameof(b), "the bias");
+            ShapeText.Check(b.Shape, [p.C], nameof(b), "the bias");
         }
         lock (dev.Gate)
         {
@@ -52,7 +52,7 @@ public static class GpuConvTranspose
         var dev = GpuConv.SameDevice(dy, (w, nameof(w)), (dx, nameof(dx)));
         GpuConv.NoOverlap(dx, nameof(dx), (dy, nameof(dy)), (w, nameof(w)));
         var p = ConvProblem.ForTranspose(geometry, dx.Shape, w.Shape, nameof(dx));
-        ConvProblem.CheckShape(dy.Shape, p.TransposeOutputShape, nameof(dy), "the output gradient");
+        ShapeText.Check(dy.Shape, p.XShape, nameof(dy), "the output gradient");
         lock (dev.Gate)
         {
             GpuPasses.Forward(dev, p, dy.View, w.View, null, dx.View);
@@ -73,7 +73,7 @@ public static class GpuConvTranspose
         var dev = GpuConv.SameDevice(x, (dy, nameof(dy)), (dw, nameof(dw)));
         GpuConv.NoOverlap(dw, nameof(dw), (x, nameof(x)), (dy, nameof(dy)));
         var p = ConvProblem.ForTranspose(geometry, x.Shape, dw.Shape, nameof(x), nameof(dw));
-        ConvProblem.CheckShape(dy.Shape, p.TransposeOutputShape, nameof(dy), "the output gradient");
+        ShapeText.Check(dy.Shape, p.XShape, nameof(dy), "the output gradient");
         lock (dev.Gate)
         {
             // In the convolution orientation the transposed output gradient plays X and the transposed input plays dY.

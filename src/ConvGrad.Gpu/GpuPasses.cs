@@ -52,7 +52,7 @@ internal static class GpuPasses
             return;
         }
         // Phase ρ = 0 has the most rows: ⌈in/s⌉ per axis.
-        int rows = p.N * Ceil(p.In[0], p.Stride[0]) * Ceil(p.In[1], p.Stride[1]) * Ceil(p.In[2], p.Stride[2]);
+        int rows = p.N * Ceil(p.InputSize[0], p.Strides[0]) * Ceil(p.InputSize[1], p.Strides[1]) * Ceil(p.InputSize[2], p.Strides[2]);
         var grid = Grid(Tiles(rows, GemmTile.BM), Tiles(p.Cg, GemmTile.BN), (long)p.Groups * window.Phases);
         k.BackwardData(new KernelConfig(grid, new Index3D(GemmTile.Threads, 1, 1)), dy, w, dx, d, win);
     }

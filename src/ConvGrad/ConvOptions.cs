@@ -64,10 +64,17 @@ public sealed record ConvOptions
     public ConvIsa EffectiveIsa => Cpu.IsaTiers.ToPublic(Cpu.IsaTiers.Resolve(_maxIsa));
 
     /// <summary>
-    /// A backend instance that overrides <see cref="Engine"/> (how ConvGrad.Gpu plugs a device in through
-    /// <c>GpuDevice.Options</c>); null for the built-in engines.
+    /// A backend that overrides <see cref="Engine"/> for float32 passes, the public extension point through which
+    /// another package plugs a device in (ConvGrad.Gpu hands out such options as <c>GpuDevice.Options</c>); null (the
+    /// default) for the built-in engines.
     /// </summary>
-    internal IConvBackend? Backend { get; init; }
+    public IConvBackend? Backend { get; init; }
+
+    /// <summary>
+    /// The backend float32 passes run on with these options: <see cref="Backend"/> when set, else the built-in
+    /// engine named by <see cref="Engine"/> (on the <see cref="EffectiveIsa"/> tier for the fast engine).
+    /// </summary>
+    public IConvBackend EffectiveBackend => Backends.For(this);
 
     private readonly int _threads;
     private readonly ConvIsa _maxIsa;

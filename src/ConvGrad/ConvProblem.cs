@@ -13,13 +13,57 @@ namespace ConvGrad;
 /// backward-data, its backward-data this problem's forward, and its weight gradient this problem's
 /// weight gradient with X and Y exchanged. With output padding &gt;= stride, <see cref="Out"/> is smaller
 /// than the formula of the forward convolution would give; kernels always use <see cref="Out"/>.
+/// <para>
+/// Public as what an <see cref="IConvBackend"/> receives: resolve one with <see cref="ForConv"/> or
+/// <see cref="ForTranspose"/>. The widened spatial quantities are read through <see cref="InputSize"/>,
+/// <see cref="OutputSize"/>, <see cref="KernelSize"/>, <see cref="Strides"/>, <see cref="Dilations"/> and
+/// <see cref="Padding"/>, three entries each (D, H, W).
+/// </para>
 /// </remarks>
-internal sealed class ConvProblem
+public sealed class ConvProblem
 {
+    /// <summary>The number of spatial axes of the original problem (1, 2 or 3).</summary>
     public readonly int Dims;
-    public readonly int N, C, K, Groups, Cg, Kg;
-    public readonly int[] In = new int[3], Out = new int[3], Ker = new int[3];
-    public readonly int[] Stride = new int[3], Dil = new int[3], Pad = new int[3];
+
+    /// <summary>Batch size N.</summary>
+    public readonly int N;
+
+    /// <summary>Input channels C of X.</summary>
+    public readonly int C;
+
+    /// <summary>Output channels K of Y.</summary>
+    public readonly int K;
+
+    /// <summary>Groups G.</summary>
+    public readonly int Groups;
+
+    /// <summary>Input channels per group, C/G.</summary>
+    public readonly int Cg;
+
+    /// <summary>Output channels per group, K/G.</summary>
+    public readonly int Kg;
+
+    // The engine indexes these widened arrays directly; outside the assembly they are read through the span properties.
+    internal readonly int[] In = new int[3], Out = new int[3], Ker = new int[3];
+    internal readonly int[] Stride = new int[3], Dil = new int[3], Pad = new int[3];
+
+    /// <summary>The input spatial sizes widened to three axes (D, H, W).</summary>
+    public ReadOnlySpan<int> InputSize => In;
+
+    /// <summary>The output spatial sizes widened to three axes.</summary>
+    public ReadOnlySpan<int> OutputSize => Out;
+
+    /// <summary>The kernel spatial sizes widened to three axes.</summary>
+    public ReadOnlySpan<int> KernelSize => Ker;
+
+    /// <summary>The strides widened to three axes.</summary>
+    public ReadOnlySpan<int> Strides => Stride;
+
+    /// <summary>The dilations widened to three axes.</summary>
+    public ReadOnlySpan<int> Dilations => Dil;
+
+    /// <summary>The padding before each axis, widened to three axes (padding after only fixes <see cref="OutputSize"/>).</summary>
+    public ReadOnlySpan<int> Padding => Pad;
 
     private ConvProblem(ConvGeometry g, int n, int c, int k, ReadOnlySpan<int> inSp, ReadOnlySpan<int> outSp, ReadOnlySpan<int> kerSp)
     {
@@ -55,15 +99,20 @@ internal sealed class ConvProblem
     /// <summary>Product of the kernel spatial sizes.</summary>
     public int KerSpatial { get; }
     /// <summary>X shape <c>[N, C, in...]</c> (original number of axes).</summary>
-    public int[] InputShape { get; }
+    public ReadOnlySpan<int> XShape => InputShape;
     /// <summary>Y shape <c>[N, K, out...]</c>.</summary>
-    public int[] OutputShape { get; }
+    public ReadOnlySpan<int> YShape => OutputShape;
     /// <summary>W shape <c>[K, C/G, k...]</c>.</summary>
-    public int[] WeightShape { get; }
+    public ReadOnlySpan<int> WShape => WeightShape;
+
+    // The engine passes these arrays around; outside the assembly they are read through the span properties above.
+    internal int[] InputShape { get; }
+    internal int[] OutputShape { get; }
+    internal int[] WeightShape { get; }
     /// <summary>For a transposed convolution: its output shape, which is this problem's X.</summary>
-    public int[] TransposeOutputShape => InputShape;
+    internal int[] TransposeOutputShape => InputShape;
     /// <summary>For a transposed convolution: its input shape, which is this problem's Y.</summary>
-    public int[] TransposeInputShape => OutputShape;
+    internal int[] TransposeInputShape => OutputShape;
 
     /// <summary>Multiply-adds of any one pass: N·K·out·(C/G)·k.</summary>
     public long MultiplyAdds => (long)N * K * OutSpatial * Cg * KerSpatial;
@@ -72,6 +121,13 @@ internal sealed class ConvProblem
     public bool UnitStride => Stride[0] == 1 && Stride[1] == 1 && Stride[2] == 1;
 
     /// <summary>Resolves and validates a convolution of input <paramref name="inputShape"/> with weight <paramref name="weightShape"/>.</summary>
+    /// <param name="g">The geometry (its output padding must be zero).</param>
+    /// <param name="inputShape">X shape <c>[N, C, in...]</c>.</param>
+    /// <param name="weightShape">W shape <c>[K, C/groups, k...]</c>.</param>
+    /// <param name="inputName">The parameter name that errors about the input name.</param>
+    /// <param name="weightName">The parameter name that errors about the weight name.</param>
+    /// <returns>The resolved problem (the same instance for repeated calls with the same geometry and shapes).</returns>
+    /// <exception cref="ArgumentException">The shapes do not fit the geometry.</exception>
     public static ConvProblem ForConv(ConvGeometry g, ReadOnlySpan<int> inputShape, ReadOnlySpan<int> weightShape, string inputName = "x", string weightName = "w")
     {
         // Repeated calls with the same geometry and shapes (a training loop) reuse the resolved problem: no allocation per call.
@@ -107,6 +163,13 @@ internal sealed class ConvProblem
     /// Resolves and validates a transposed convolution of input <paramref name="inputShape"/> <c>[N, C_in, in...]</c>
     /// with weight <paramref name="weightShape"/> <c>[C_in, C_out/G, k...]</c>, as the equivalent convolution problem.
     /// </summary>
+    /// <param name="g">The geometry.</param>
+    /// <param name="inputShape">The transposed convolution's input shape <c>[N, C_in, in...]</c>.</param>
+    /// <param name="weightShape">Its weight shape <c>[C_in, C_out/groups, k...]</c>.</param>
+    /// <param name="inputName">The parameter name that errors about the input name.</param>
+    /// <param name="weightName">The parameter name that errors about the weight name.</param>
+    /// <returns>The equivalent convolution problem (its X is the transposed output).</returns>
+    /// <exception cref="ArgumentException">The shapes do not fit the geometry.</exception>
     public static ConvProblem ForTranspose(ConvGeometry g, ReadOnlySpan<int> inputShape, ReadOnlySpan<int> weightShape, string inputName = "x", string weightName = "w")
     {
         if (g.LastTranspose is { } hit && hit.TransposeInputShape.AsSpan().SequenceEqual(inputShape) && hit.WeightShape.AsSpan().SequenceEqual(weightShape))
@@ -138,7 +201,7 @@ internal sealed class ConvProblem
     }
 
     /// <summary>Checks that <paramref name="shape"/> equals <paramref name="expected"/>, naming the tensor.</summary>
-    public static void CheckShape(ReadOnlySpan<int> shape, ReadOnlySpan<int> expected, string name, string what)
+    internal static void CheckShape(ReadOnlySpan<int> shape, ReadOnlySpan<int> expected, string name, string what)
     {
         if (!shape.SequenceEqual(expected))
         {

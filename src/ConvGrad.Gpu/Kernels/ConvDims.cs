@@ -16,9 +16,9 @@ internal struct ConvDims
     public static ConvDims From(ConvProblem p) => new()
     {
         N = p.N, C = p.C, K = p.K, Groups = p.Groups, Cg = p.Cg, Kg = p.Kg,
-        In0 = p.In[0], In1 = p.In[1], In2 = p.In[2],
-        Out0 = p.Out[0], Out1 = p.Out[1], Out2 = p.Out[2],
-        Pad0 = p.Pad[0], Pad1 = p.Pad[1], Pad2 = p.Pad[2],
+        In0 = p.InputSize[0], In1 = p.InputSize[1], In2 = p.InputSize[2],
+        Out0 = p.OutputSize[0], Out1 = p.OutputSize[1], Out2 = p.OutputSize[2],
+        Pad0 = p.Padding[0], Pad1 = p.Padding[1], Pad2 = p.Padding[2],
         InSpatial = p.InSpatial, OutSpatial = p.OutSpatial,
     };
 }
@@ -34,9 +34,9 @@ internal readonly struct Window : IEquatable<Window>
 
     public Window(ConvProblem p)
     {
-        Ker0 = p.Ker[0]; Ker1 = p.Ker[1]; Ker2 = p.Ker[2];
-        Stride0 = p.Stride[0]; Stride1 = p.Stride[1]; Stride2 = p.Stride[2];
-        Dil0 = p.Dil[0]; Dil1 = p.Dil[1]; Dil2 = p.Dil[2];
+        Ker0 = p.KernelSize[0]; Ker1 = p.KernelSize[1]; Ker2 = p.KernelSize[2];
+        Stride0 = p.Strides[0]; Stride1 = p.Strides[1]; Stride2 = p.Strides[2];
+        Dil0 = p.Dilations[0]; Dil1 = p.Dilations[1]; Dil2 = p.Dilations[2];
     }
 
     /// <summary>R·S·T: taps of one filter.</summary>

@@ -19,7 +19,7 @@ internal static class FormulaEvaluator
         ReadOnlySpan<double> right, ReadOnlySpan<int> rightShape,
         ReadOnlySpan<int> targetShape)
     {
-        var result = new double[Shapes.Product(targetShape)];
+        var result = new double[ShapeText.Product(targetShape)];
         Array.Fill(result, double.NaN);
         foreach (var f in formulas)
         {
@@ -45,14 +45,14 @@ internal static class FormulaEvaluator
     {
         if (index.Length != shape.Length)
         {
-            throw new ArgumentException($"index of rank {index.Length} for shape {Shapes.Format(shape)}", nameof(index));
+            throw new ArgumentException($"index of rank {index.Length} for shape {ShapeText.Format(shape)}", nameof(index));
         }
         int flat = 0;
         for (int a = 0; a < index.Length; a++)
         {
             if ((uint)index[a] >= (uint)shape[a])
             {
-                throw new ArgumentException($"formula index {index[a]} on axis {a} is outside shape {Shapes.Format(shape)}", nameof(index));
+                throw new ArgumentException($"formula index {index[a]} on axis {a} is outside shape {ShapeText.Format(shape)}", nameof(index));
             }
             flat = flat * shape[a] + index[a];
         }

@@ -17,7 +17,7 @@ internal static class StridePhases
         foreach (var f in d.InputGradient)
         {
             int[] i = f.Target[2..];
-            int[] s = [.. Enumerable.Range(0, p.Dims).Select(a => p.Stride[Derivation.Axis3(p, a)])];
+            int[] s = [.. Enumerable.Range(0, p.Dims).Select(a => p.Strides[Derivation.Axis3(p, a)])];
             var key = p.Dims == 2 ? (i[0] % s[0], i[1] % s[1]) : (0, i[0] % s[0]);
             if (!phases.TryGetValue(key, out var phase))
             {
@@ -43,7 +43,7 @@ internal static class StridePhases
         string Axis(int a, int remainder)
         {
             int x = Derivation.Axis3(p, a);
-            var positions = Enumerable.Range(0, p.In[x]).Where(i => i % p.Stride[x] == remainder).Select(i => n.Format(i));
+            var positions = Enumerable.Range(0, p.InputSize[x]).Where(i => i % p.Strides[x] == remainder).Select(i => n.Format(i));
             return $"{n.AxisNames[a]}s {string.Join(", ", positions)}";
         }
         return p.Dims == 2 ? $"{Axis(0, key.Row)} × {Axis(1, key.Column)}" : Axis(0, key.Column);

@@ -67,7 +67,7 @@ internal static class GoldenCheck
     {
         if (!actual.Shape.SequenceEqual(expectedShape))
         {
-            return $"{name} has shape {Shapes.Format(actual.Shape)}, expected {Shapes.Format(expectedShape)}";
+            return $"{name} has shape {ShapeText.Format(actual.Shape)}, expected {ShapeText.Format(expectedShape)}";
         }
         if (actual.Length != expected.Length)
         {

@@ -132,7 +132,7 @@ internal sealed class ExplainDocumentBuilder
         var rules = Enumerable.Range(0, _p.Dims).Select(a =>
         {
             int x = Derivation.Axis3(_p, a);
-            return $"{_n.AxisNames[a]}: i = {_n.InputRule(_p.Stride[x], _p.Dil[x], _p.Pad[x])}";
+            return $"{_n.AxisNames[a]}: i = {_n.InputRule(_p.Strides[x], _p.Dilations[x], _p.Padding[x])}";
         });
         string rule = _n.Base == 1 ? "s·(o − 1) + d·(r − 1) + 1 − p" : "s·o + d·r − p";
         Para($"The index rule: output index o and kernel tap r read input index i = {rule} per axis " +
@@ -162,9 +162,9 @@ internal sealed class ExplainDocumentBuilder
                  : "No input index falls into padding here, so no term is dropped."));
         Equations(_d.KernelGradient, "dK", FormulaPass.KernelGradient);
 
-        var s = Spatial(_p.Stride);
-        var dil = Spatial(_p.Dil);
-        string dims = Dims(Enumerable.Range(0, _p.Dims).Select(a => (_p.Out[Derivation.Axis3(_p, a)] - 1) * s[a] + 1).ToArray());
+        var s = Spatial(_p.Strides.ToArray());
+        var dil = Spatial(_p.Dilations.ToArray());
+        string dims = Dims(Enumerable.Range(0, _p.Dims).Select(a => (_p.OutputSize[Derivation.Axis3(_p, a)] - 1) * s[a] + 1).ToArray());
         string sumBatch = _p.N > 1 ? ", summed over the batch" : "";
         if (s.All(v => v == 1))
         {
@@ -178,7 +178,7 @@ internal sealed class ExplainDocumentBuilder
              $"Equivalently, a correlation with dilation = stride ({List(s)}) and stride = dilation ({List(dil)}). " +
              "Only the nonzero taps contribute, which is why the explicit sums above have one term per output element. " +
              (_n.ShowChannels || _n.ShowBatch ? "dO′ for each batch item and output channel (those indices omitted):" : "dO′ for this case:"));
-        Matrix("dO′", Enumerable.Range(0, _p.Dims).Select(a => (_p.Out[Derivation.Axis3(_p, a)] - 1) * s[a] + 1).ToArray(),
+        Matrix("dO′", Enumerable.Range(0, _p.Dims).Select(a => (_p.OutputSize[Derivation.Axis3(_p, a)] - 1) * s[a] + 1).ToArray(),
             t => Dilated(t, s, new int[_p.Dims]));
     }
 
@@ -188,9 +188,9 @@ internal sealed class ExplainDocumentBuilder
         string solved = string.Join("; ", Enumerable.Range(0, _p.Dims).Select(a =>
         {
             int x = Derivation.Axis3(_p, a);
-            int c = _p.Pad[x] + _n.Base * (_p.Dil[x] - 1);
-            string num = $"i − {(_p.Dil[x] == 1 ? "" : _p.Dil[x] + "")}r" + (c == 0 ? "" : $" + {c}");
-            string o = _p.Stride[x] == 1 ? num : $"({num})/{_p.Stride[x]}";
+            int c = _p.Padding[x] + _n.Base * (_p.Dilations[x] - 1);
+            string num = $"i − {(_p.Dilations[x] == 1 ? "" : _p.Dilations[x] + "")}r" + (c == 0 ? "" : $" + {c}");
+            string o = _p.Strides[x] == 1 ? num : $"({num})/{_p.Strides[x]}";
             return $"{_n.AxisNames[a]}: o = {o}{(_n.Base == 1 ? " + 1" : "")}";
         }));
         string general = _n.Base == 1 ? "o = (i − 1 + p − d·(r − 1))/s + 1" : "o = (i + p − d·r)/s";
@@ -208,25 +208,25 @@ internal sealed class ExplainDocumentBuilder
         for (int a = 0; a < _p.Dims; a++)
         {
             int x = Derivation.Axis3(_p, a);
-            var missing = Enumerable.Range(0, _p.In[x]).Where(i => !_d.Reached[a][i]).ToArray();
+            var missing = Enumerable.Range(0, _p.InputSize[x]).Where(i => !_d.Reached[a][i]).ToArray();
             if (missing.Length == 0)
             {
                 continue;
             }
-            int lastEnd = (_p.Out[x] - 1) * _p.Stride[x] + (_p.Ker[x] - 1) * _p.Dil[x] - _p.Pad[x];
+            int lastEnd = (_p.OutputSize[x] - 1) * _p.Strides[x] + (_p.KernelSize[x] - 1) * _p.Dilations[x] - _p.Padding[x];
             var trailing = missing.Where(i => i > lastEnd).ToArray();
             var inner = missing.Where(i => i <= lastEnd).ToArray();
-            int span = _p.In[x] + _p.Pad[x] + PadAfter(a) - _p.Dil[x] * (_p.Ker[x] - 1) - 1;
+            int span = _p.InputSize[x] + _p.Padding[x] + PadAfter(a) - _p.Dilations[x] * (_p.KernelSize[x] - 1) - 1;
             if (trailing.Length > 0)
             {
                 lines.Add($"{Plural(a, trailing.Length)} {Positions(trailing)}: the last window ends at {_n.AxisNames[a]} {_n.Format(lastEnd)}, " +
-                          $"because the stride {_p.Stride[x]} does not divide the span in + pad_before + pad_after − d·(k − 1) − 1 = {span} " +
-                          $"({span % _p.Stride[x]} left over), so the trailing {_n.AxisNames[a]}(s) are read by no output");
+                          $"because the stride {_p.Strides[x]} does not divide the span in + pad_before + pad_after − d·(k − 1) − 1 = {span} " +
+                          $"({span % _p.Strides[x]} left over), so the trailing {_n.AxisNames[a]}(s) are read by no output");
             }
             if (inner.Length > 0)
             {
                 lines.Add($"{Plural(a, inner.Length)} {Positions(inner)}: they fall between the taps of every window " +
-                          $"(stride {_p.Stride[x]}, dilation {_p.Dil[x]}, kernel {_p.Ker[x]}), so no (o, r) satisfies the index rule there");
+                          $"(stride {_p.Strides[x]}, dilation {_p.Dilations[x]}, kernel {_p.KernelSize[x]}), so no (o, r) satisfies the index rule there");
             }
         }
         Para(lines.Count == 0
@@ -236,8 +236,8 @@ internal sealed class ExplainDocumentBuilder
 
     private void CompactInputGradient()
     {
-        var s = Spatial(_p.Stride);
-        var dil = Spatial(_p.Dil);
+        var s = Spatial(_p.Strides.ToArray());
+        var dil = Spatial(_p.Dilations.ToArray());
         var before = new int[_p.Dims];
         var after = new int[_p.Dims];
         var size = new int[_p.Dims];
@@ -246,11 +246,11 @@ internal sealed class ExplainDocumentBuilder
         for (int a = 0; a < _p.Dims; a++)
         {
             int x = Derivation.Axis3(_p, a);
-            before[a] = _p.Dil[x] * (_p.Ker[x] - 1) - _p.Pad[x];
-            after[a] = _p.In[x] - 1 + _p.Pad[x] - (_p.Out[x] - 1) * _p.Stride[x];
-            size[a] = (_p.Out[x] - 1) * _p.Stride[x] + 1 + before[a] + after[a];
-            transposed[a] = (_p.Out[x] - 1) * _p.Stride[x] + _p.Dil[x] * (_p.Ker[x] - 1) + 1 - _p.Pad[x] - PadAfter(a);
-            outputPadding[a] = _p.In[x] - transposed[a];
+            before[a] = _p.Dilations[x] * (_p.KernelSize[x] - 1) - _p.Padding[x];
+            after[a] = _p.InputSize[x] - 1 + _p.Padding[x] - (_p.OutputSize[x] - 1) * _p.Strides[x];
+            size[a] = (_p.OutputSize[x] - 1) * _p.Strides[x] + 1 + before[a] + after[a];
+            transposed[a] = (_p.OutputSize[x] - 1) * _p.Strides[x] + _p.Dilations[x] * (_p.KernelSize[x] - 1) + 1 - _p.Padding[x] - PadAfter(a);
+            outputPadding[a] = _p.InputSize[x] - transposed[a];
         }
         string crop = before.Any(v => v < 0) || after.Any(v => v < 0) ? " (a negative amount means that many rows are cropped instead)" : "";
         string zeros = s.All(v => v == 1) ? "dO itself (stride 1 inserts no zeros)" : $"dO with stride − 1 zeros inserted between neighbours (stride {List(s)})";
@@ -259,8 +259,8 @@ internal sealed class ExplainDocumentBuilder
              $"in − 1 + pad_before − (out − 1)·s = {List(after)} after{crop}, so that the result has the input's size. " +
              (_n.ShowChannels || _n.ShowBatch ? "Drawn for one batch item and channel pair (those indices omitted):" : "Drawn for this case:"));
         Matrix("dO″", size, t => Dilated(t, s, before));
-        Matrix("rot180(K)", Enumerable.Range(0, _p.Dims).Select(a => _p.Ker[Derivation.Axis3(_p, a)]).ToArray(),
-            t => _n.Spatial("K", t.Select((v, a) => _p.Ker[Derivation.Axis3(_p, a)] - 1 - v).ToArray()));
+        Matrix("rot180(K)", Enumerable.Range(0, _p.Dims).Select(a => _p.KernelSize[Derivation.Axis3(_p, a)]).ToArray(),
+            t => _n.Spatial("K", t.Select((v, a) => _p.KernelSize[Derivation.Axis3(_p, a)] - 1 - v).ToArray()));
         bool unique = s.All(v => v == 1);
         Para($"This is the transposed convolution of dO with K (same stride {List(s)}, padding {PaddingWords()} and dilation {List(dil)}; PyTorch's " +
              "conv_transpose with the weight read as [K, C/groups, …]). On its own, a transposed convolution of a size-out input returns " +
@@ -278,7 +278,7 @@ internal sealed class ExplainDocumentBuilder
     private void EngineSection()
     {
         Heading("4. How it is computed fast");
-        var backend = Backends.For(ConvOptions.Default);
+        var backend = ConvOptions.Default.EffectiveBackend;
         Para($"Forward: {backend.Describe(_p, ConvPass.Forward)}");
         Para($"dI (backward-data): {backend.Describe(_p, ConvPass.BackwardData)}");
         Para($"dK (backward-weight): {backend.Describe(_p, ConvPass.BackwardWeight)}");
@@ -342,7 +342,7 @@ internal sealed class ExplainDocumentBuilder
         for (int a = 0; a < t.Length; a++)
         {
             int u = t[a] - before[a];
-            if (u < 0 || u % s[a] != 0 || u / s[a] >= _p.Out[Derivation.Axis3(_p, a)])
+            if (u < 0 || u % s[a] != 0 || u / s[a] >= _p.OutputSize[Derivation.Axis3(_p, a)])
             {
                 return null;
             }

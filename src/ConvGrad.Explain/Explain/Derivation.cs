@@ -27,11 +27,11 @@ internal sealed class Derivation
     public int Dims => Problem.Dims;
 
     /// <summary>I shape <c>[N, C, in...]</c>.</summary>
-    public int[] InputShape => Problem.InputShape;
+    public int[] InputShape => Problem.XShape.ToArray();
     /// <summary>K shape <c>[K, C/G, k...]</c>.</summary>
-    public int[] WeightShape => Problem.WeightShape;
+    public int[] WeightShape => Problem.WShape.ToArray();
     /// <summary>O shape <c>[N, K, out...]</c>.</summary>
-    public int[] OutputShape => Problem.OutputShape;
+    public int[] OutputShape => Problem.YShape.ToArray();
 
     public IReadOnlyList<ElementFormula> Forward { get; private set; } = [];
     public IReadOnlyList<ElementFormula> KernelGradient { get; private set; } = [];
@@ -76,13 +76,13 @@ internal sealed class Derivation
         foreach (var (n, k) in Pairs(p.N, p.K))
         {
             int g = k / p.Kg;
-            foreach (var o in Positions(p, p.Out))
+            foreach (var o in Positions(p, p.OutputSize.ToArray()))
             {
                 var terms = new List<Term>();
                 var excluded = new List<ExcludedTerm>();
                 for (int c = 0; c < p.Cg; c++)
                 {
-                    foreach (var r in Positions(p, p.Ker))
+                    foreach (var r in Positions(p, p.KernelSize.ToArray()))
                     {
                         var i = InputPosition(p, o, r);
                         int[] kIndex = Cat(k, c, r);
@@ -108,13 +108,13 @@ internal sealed class Derivation
         foreach (var (k, c) in Pairs(p.K, p.Cg))
         {
             int g = k / p.Kg;
-            foreach (var r in Positions(p, p.Ker))
+            foreach (var r in Positions(p, p.KernelSize.ToArray()))
             {
                 var terms = new List<Term>();
                 var excluded = new List<ExcludedTerm>();
                 for (int n = 0; n < p.N; n++)
                 {
-                    foreach (var o in Positions(p, p.Out))
+                    foreach (var o in Positions(p, p.OutputSize.ToArray()))
                     {
                         var i = InputPosition(p, o, r);
                         int[] dyIndex = Cat(n, k, o);
@@ -140,7 +140,7 @@ internal sealed class Derivation
         foreach (var (n, c) in Pairs(p.N, p.C))
         {
             int g = c / p.Cg, cg = c % p.Cg;
-            foreach (var i in Positions(p, p.In))
+            foreach (var i in Positions(p, p.InputSize.ToArray()))
             {
                 var terms = new List<Term>();
                 var excluded = new List<ExcludedTerm>();
@@ -148,7 +148,7 @@ internal sealed class Derivation
                 {
                     int k = g * p.Kg + kk;
                     // Taps in reverse (the 180° rotation) so that the terms come in increasing dO index.
-                    foreach (var r in Positions(p, p.Ker).Reverse())
+                    foreach (var r in Positions(p, p.KernelSize.ToArray()).Reverse())
                     {
                         // i = o·s + r·d − p  ⇔  o = (i + p − r·d)/s, kept only when whole and inside [0, out).
                         var o = new Coord[p.Dims];
@@ -156,21 +156,21 @@ internal sealed class Derivation
                         for (int a = 0; a < p.Dims; a++)
                         {
                             int x = Axis3(p, a);
-                            t[a] = i[a] + p.Pad[x] - r[a] * p.Dil[x];
-                            o[a] = Reduce(t[a], p.Stride[x]);
+                            t[a] = i[a] + p.Padding[x] - r[a] * p.Dilations[x];
+                            o[a] = Reduce(t[a], p.Strides[x]);
                         }
                         // A fractional index is the first reason (the stride skips it), then the range.
                         Exclusion? why = null;
                         for (int a = 0; a < p.Dims && why is null; a++)
                         {
                             int x = Axis3(p, a);
-                            why = t[a] % p.Stride[x] != 0 ? new Exclusion(a, ExclusionKind.NotWhole, o[a], p.Out[x], p.Stride[x]) : null;
+                            why = t[a] % p.Strides[x] != 0 ? new Exclusion(a, ExclusionKind.NotWhole, o[a], p.OutputSize[x], p.Strides[x]) : null;
                         }
                         for (int a = 0; a < p.Dims && why is null; a++)
                         {
                             int x = Axis3(p, a);
-                            why = t[a] < 0 ? new Exclusion(a, ExclusionKind.BeforeStart, o[a], p.Out[x], p.Stride[x])
-                                : t[a] / p.Stride[x] >= p.Out[x] ? new Exclusion(a, ExclusionKind.PastEnd, o[a], p.Out[x], p.Stride[x])
+                            why = t[a] < 0 ? new Exclusion(a, ExclusionKind.BeforeStart, o[a], p.OutputSize[x], p.Strides[x])
+                                : t[a] / p.Strides[x] >= p.OutputSize[x] ? new Exclusion(a, ExclusionKind.PastEnd, o[a], p.OutputSize[x], p.Strides[x])
                                 : null;
                         }
                         int[] kIndex = Cat(k, cg, r);
@@ -192,13 +192,13 @@ internal sealed class Derivation
 
     private static bool[] ReachedOnAxis(ConvProblem p, int x)
     {
-        var reached = new bool[p.In[x]];
-        for (int o = 0; o < p.Out[x]; o++)
+        var reached = new bool[p.InputSize[x]];
+        for (int o = 0; o < p.OutputSize[x]; o++)
         {
-            for (int r = 0; r < p.Ker[x]; r++)
+            for (int r = 0; r < p.KernelSize[x]; r++)
             {
-                int i = o * p.Stride[x] + r * p.Dil[x] - p.Pad[x];
-                if (i >= 0 && i < p.In[x])
+                int i = o * p.Strides[x] + r * p.Dilations[x] - p.Padding[x];
+                if (i >= 0 && i < p.InputSize[x])
                 {
                     reached[i] = true;
                 }
@@ -213,7 +213,7 @@ internal sealed class Derivation
         for (int a = 0; a < p.Dims; a++)
         {
             int x = Axis3(p, a);
-            i[a] = o[a] * p.Stride[x] + r[a] * p.Dil[x] - p.Pad[x];
+            i[a] = o[a] * p.Strides[x] + r[a] * p.Dilations[x] - p.Padding[x];
         }
         return i;
     }
@@ -225,11 +225,11 @@ internal sealed class Derivation
             int x = Axis3(p, a);
             if (i[a] < 0)
             {
-                return new Exclusion(a, ExclusionKind.BeforeStart, i[a], p.In[x], 1);
+                return new Exclusion(a, ExclusionKind.BeforeStart, i[a], p.InputSize[x], 1);
             }
-            if (i[a] >= p.In[x])
+            if (i[a] >= p.InputSize[x])
             {
-                return new Exclusion(a, ExclusionKind.PastEnd, i[a], p.In[x], 1);
+                return new Exclusion(a, ExclusionKind.PastEnd, i[a], p.InputSize[x], 1);
             }
         }
         return null;

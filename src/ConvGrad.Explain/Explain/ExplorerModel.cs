@@ -103,8 +103,8 @@ internal sealed record ExplorerModel(
         var padded = matrices["dO″"];
         var rotated = matrices["rot180(K)"];
         // The compact rule is a dilated, stride-1 cross-correlation: dI(i) = Σ_u dO″(i + d·u)·rot180(K)(u).
-        int dilY = p.Dims == 2 ? p.Dil[1] : 1, dilX = p.Dil[2];
-        int inRows = p.Dims == 2 ? p.In[1] : 1, inCols = p.In[2];
+        int dilY = p.Dims == 2 ? p.Dilations[1] : 1, dilX = p.Dilations[2];
+        int inRows = p.Dims == 2 ? p.InputSize[1] : 1, inCols = p.InputSize[2];
         var windows = new List<ExplorerWindow>();
         for (int y = 0; y < inRows; y++)
         for (int x = 0; x < inCols; x++)
