@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using ConvGrad.Reference;
@@ -141,18 +142,38 @@ public static class Conv
     }
 
     /// <summary>Bias gradient: <c>db[k] = Σ_n Σ_positions dy[n, k, ...]</c>.</summary>
-    /// <param name="dy">Output gradient <c>[N, K, spatial...]</c> (any number of spatial axes).</param>
-    public static Tensor<T> BackwardBias<T>(Tensor<T> dy)
+    /// <param name="dy">Output gradient <c>[N, K, spatial...]</c> (any number of spatial axes, or none: <c>[N, K]</c>).</param>
+    /// <param name="options">
+    /// The engine: float32 on <see cref="ConvEngine.Fast"/> (or a custom <see cref="ConvOptions.Backend"/>) sums each
+    /// row with SIMD in a fixed order, so results do not depend on the thread count; <see cref="ConvEngine.Reference"/>
+    /// and float64 accumulate in float64. Null means <see cref="ConvOptions.Default"/>.
+    /// </param>
+    /// <returns>A new tensor <c>[K]</c>.</returns>
+    /// <exception cref="ArgumentException"><paramref name="dy"/> has fewer than two axes.</exception>
+    public static Tensor<T> BackwardBias<T>(Tensor<T> dy, ConvOptions? options = null)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(dy);
-        if (dy.Rank < 2)
-        {
-            throw new ArgumentException($"dy must have shape [N, K, spatial...]; got {Shapes.Format(dy.Shape)}", nameof(dy));
-        }
+        Run.CheckBiasRank(dy, nameof(dy));
         var db = Tensor<T>.Uninitialized(dy.Dim(1));
-        ReferenceConvolution.BackwardBias(dy.Dim(0), dy.Dim(1), (int)(dy.Length / ((long)dy.Dim(0) * dy.Dim(1))), dy.ReadOnlySpan, db.Span);
+        Run.BackwardBias(dy, db, options);
         return db;
+    }
+
+    /// <summary>Bias gradient into <paramref name="db"/>: <c>db[k] = Σ_n Σ_positions dy[n, k, ...]</c> (overwrites db).</summary>
+    /// <param name="dy">Output gradient <c>[N, K, spatial...]</c>.</param>
+    /// <param name="db">The bias gradient <c>[K]</c>; overwritten. It must not share memory with <paramref name="dy"/>.</param>
+    /// <param name="options">The engine, as for <see cref="BackwardBias{T}(Tensor{T}, ConvOptions?)"/>; null means <see cref="ConvOptions.Default"/>.</param>
+    /// <exception cref="ArgumentException">A shape does not fit, or <paramref name="db"/> overlaps <paramref name="dy"/>.</exception>
+    public static void BackwardBias<T>(Tensor<T> dy, Tensor<T> db, ConvOptions? options = null)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(dy);
+        ArgumentNullException.ThrowIfNull(db);
+        Run.CheckBiasRank(dy, nameof(dy));
+        ConvProblem.CheckShape(db.Shape, [dy.Dim(1)], nameof(db), "the bias gradient");
+        Run.CheckNoOverlap(db, nameof(db), dy, nameof(dy));
+        Run.BackwardBias(dy, db, options);
     }
 
     /// <summary>Validated dispatch shared by <see cref="Conv"/> and <see cref="ConvTranspose"/>.</summary>
@@ -215,6 +236,53 @@ public static class Conv
             else
             {
                 ReferenceConvolution.BackwardWeight(p, x.ReadOnlySpan, dy.ReadOnlySpan, dw.Span);
+            }
+        }
+
+        /// <summary>Throws unless <paramref name="dy"/> has the <c>[N, K, ...]</c> rank a bias gradient needs.</summary>
+        public static void CheckBiasRank<T>(Tensor<T> dy, string name) where T : unmanaged, IFloatingPointIeee754<T>
+        {
+            if (dy.Rank < 2)
+            {
+                throw new ArgumentException($"{name} must have shape [N, K, spatial...]; got {Shapes.Format(dy.Shape)}", name);
+            }
+        }
+
+        /// <summary>
+        /// The one bias-gradient implementation (the layers and autograd use it too): float32 on the fast engine sums
+        /// with <see cref="TensorPrimitives"/> in a fixed order; the reference engine and float64 use the float64 loop.
+        /// Shapes are checked by the caller.
+        /// </summary>
+        public static void BackwardBias<T>(Tensor<T> dy, Tensor<T> db, ConvOptions? options)
+            where T : unmanaged, IFloatingPointIeee754<T>
+        {
+            int n = dy.Dim(0), k = dy.Dim(1), plane = (int)(dy.Length / ((long)n * k));
+            var o = options ?? ConvOptions.Default;
+            if (typeof(T) != typeof(float) || (o.Engine == ConvEngine.Reference && o.Backend is null))
+            {
+                ReferenceConvolution.BackwardBias(n, k, plane, dy.ReadOnlySpan, db.Span);
+                return;
+            }
+            var d = F(dy.ReadOnlySpan);
+            var g = F(db.Span);
+            if (plane == 1)
+            {
+                // [N, K]: add whole rows, vectorised across the channels.
+                d[..k].CopyTo(g);
+                for (int b = 1; b < n; b++)
+                {
+                    TensorPrimitives.Add(g, d.Slice(b * k, k), g);
+                }
+                return;
+            }
+            for (int ch = 0; ch < k; ch++)
+            {
+                float sum = 0f;
+                for (int b = 0; b < n; b++)
+                {
+                    sum += TensorPrimitives.Sum(d.Slice((b * k + ch) * plane, plane));
+                }
+                g[ch] = sum;
             }
         }
 

@@ -133,8 +133,19 @@ public static class ConvTranspose
         Conv.Run.BackwardWeight(p, dy, x, dw, options, xName: nameof(dy), dyName: nameof(x));
     }
 
-    /// <summary>Bias gradient: <c>db[c] = Σ_n Σ_positions dy[n, c, ...]</c>.</summary>
-    public static Tensor<T> BackwardBias<T>(Tensor<T> dy) where T : unmanaged, IFloatingPointIeee754<T> => Conv.BackwardBias(dy);
+    /// <summary>Bias gradient: <c>db[c] = Σ_n Σ_positions dy[n, c, ...]</c> (the same sum as <see cref="Conv.BackwardBias{T}(Tensor{T}, ConvOptions?)"/>).</summary>
+    /// <param name="dy">Output gradient <c>[N, C_out, spatial...]</c>.</param>
+    /// <param name="options">The engine; null means <see cref="ConvOptions.Default"/>.</param>
+    /// <returns>A new tensor <c>[C_out]</c>.</returns>
+    public static Tensor<T> BackwardBias<T>(Tensor<T> dy, ConvOptions? options = null) where T : unmanaged, IFloatingPointIeee754<T> =>
+        Conv.BackwardBias(dy, options);
+
+    /// <summary>Bias gradient into <paramref name="db"/>: <c>db[c] = Σ_n Σ_positions dy[n, c, ...]</c> (overwrites db).</summary>
+    /// <param name="dy">Output gradient <c>[N, C_out, spatial...]</c>.</param>
+    /// <param name="db">The bias gradient <c>[C_out]</c>; overwritten.</param>
+    /// <param name="options">The engine; null means <see cref="ConvOptions.Default"/>.</param>
+    public static void BackwardBias<T>(Tensor<T> dy, Tensor<T> db, ConvOptions? options = null) where T : unmanaged, IFloatingPointIeee754<T> =>
+        Conv.BackwardBias(dy, db, options);
 
     /// <summary>The checked forward pass into <paramref name="y"/>: the convolution's backward-data, then the bias.</summary>
     private static void Run<T>(ConvProblem p, Tensor<T> x, Tensor<T> w, Tensor<T>? b, Tensor<T> y, ConvOptions? options)

@@ -57,7 +57,7 @@ public static partial class Functional
             }
             if (Inputs.Count > 2 && NeedsGrad(2))
             {
-                Propagate(2, ChannelSums(dy), owned: true);
+                Propagate(2, ChannelSums(dy, options), owned: true);
             }
             if (NeedsGrad(0))
             {
@@ -85,7 +85,7 @@ public static partial class Functional
             }
             if (Inputs.Count > 2 && NeedsGrad(2))
             {
-                Propagate(2, ChannelSums(dy), owned: true);
+                Propagate(2, ChannelSums(dy, options), owned: true);
             }
             if (NeedsGrad(0))
             {

@@ -33,20 +33,14 @@ public static partial class Functional
     private static Tensor<T> Empty<T>(params ReadOnlySpan<int> shape) where T : unmanaged, IFloatingPointIeee754<T> =>
         ScopedTensors<T>.Rent(shape, clear: false);
 
-    /// <summary><c>s[c] = Σ_n Σ_positions t[n, c, ...]</c> for <c>t [N, C, ...]</c>, in a fixed order.</summary>
-    internal static Tensor<T> ChannelSums<T>(Tensor<T> t) where T : unmanaged, IFloatingPointIeee754<T>
+    /// <summary>
+    /// <c>s[c] = Σ_n Σ_positions t[n, c, ...]</c> for <c>t [N, C, ...]</c>: the bias gradient of
+    /// <see cref="ConvGrad.Conv.BackwardBias{T}(Tensor{T}, Tensor{T}, ConvOptions?)"/>, into a scoped buffer.
+    /// </summary>
+    internal static Tensor<T> ChannelSums<T>(Tensor<T> t, ConvOptions? options = null) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        int n = t.Dim(0), c = t.Dim(1), plane = (int)(t.Length / ((long)n * c));
-        var s = Zeros<T>(c);
-        var d = t.ReadOnlySpan;
-        var g = s.Span;
-        for (int b = 0; b < n; b++)
-        {
-            for (int ch = 0; ch < c; ch++)
-            {
-                g[ch] += TensorPrimitives.Sum(d.Slice((b * c + ch) * plane, plane));
-            }
-        }
+        var s = Empty<T>(t.Dim(1));
+        ConvGrad.Conv.Run.BackwardBias(t, s, options);
         return s;
     }
 

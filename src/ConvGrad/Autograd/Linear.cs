@@ -100,14 +100,7 @@ public static partial class Functional
             }
             if (Inputs.Count > 2 && NeedsGrad(2))
             {
-                var db = Zeros<T>(outF);
-                var d = dy.ReadOnlySpan;
-                var g = db.Span;
-                for (int i = 0; i < n; i++)
-                {
-                    TensorPrimitives.Add(g, d.Slice(i * outF, outF), g);
-                }
-                Propagate(2, db, owned: true);
+                Propagate(2, ChannelSums(dy), owned: true);
             }
             if (NeedsGrad(0))
             {
