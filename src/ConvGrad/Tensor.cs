@@ -1,5 +1,6 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Numerics;
+using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
@@ -28,6 +29,14 @@ namespace ConvGrad;
 /// A tensor holds at most <see cref="MaxLength"/> elements (one contiguous <see cref="Span{T}"/>); larger shapes are
 /// refused with an <see cref="ArgumentException"/> rather than accessed in chunks.
 /// </para>
+/// <para>
+/// <b>System.Numerics.Tensors.</b> This type keeps its name and interoperates with
+/// <c>System.Numerics.Tensors</c> instead: <see cref="AsTensorSpan"/>, <see cref="AsReadOnlyTensorSpan"/> and
+/// <see cref="AsSystemTensor"/> view the same memory without copying, and <see cref="FromTensorSpan"/> copies the other
+/// way. A file that imports both namespaces resolves the clash with aliases, e.g.
+/// <c>using CgTensor = ConvGrad.Tensor&lt;float&gt;;</c> and
+/// <c>using SnTensor = System.Numerics.Tensors.Tensor&lt;float&gt;;</c>.
+/// </para>
 /// </remarks>
 /// <typeparam name="T">Element type: <see cref="float"/> or <see cref="double"/>.</typeparam>
 public sealed class Tensor<T> : IDisposable where T : unmanaged, IFloatingPointIeee754<T>
@@ -40,13 +49,13 @@ public sealed class Tensor<T> : IDisposable where T : unmanaged, IFloatingPointI
 
     private readonly TensorStorage<T> _storage;
     private readonly int[] _shape;
-    private readonly bool _ownsStorage;
+    private readonly StorageOwnership _ownership;
     private int _version;
     private bool _disposed;
 
     /// <summary>Creates a zero-filled tensor of the given shape.</summary>
     /// <param name="shape">The size of each axis; every size must be at least 1.</param>
-    public Tensor(params int[] shape) : this(shape, clear: true)
+    public Tensor(params ReadOnlySpan<int> shape) : this(shape, clear: true)
     {
     }
 
@@ -56,45 +65,96 @@ public sealed class Tensor<T> : IDisposable where T : unmanaged, IFloatingPointI
         Length = CheckedLength(shape, nameof(shape));
         _storage = TensorPool<T>.Rent((int)Length);
         _version = _storage.Version;
-        _ownsStorage = true;
+        _ownership = StorageOwnership.Pooled;
         if (clear)
         {
             Span.Clear();
         }
     }
 
-    private Tensor(TensorStorage<T> storage, int[] shape, bool ownsStorage)
+    private Tensor(TensorStorage<T> storage, int[] shape, StorageOwnership ownership, int version)
     {
         _storage = storage;
         _shape = shape;
         Length = storage.Length;
-        _version = storage.Version;
-        _ownsStorage = ownsStorage;
+        _version = version;
+        _ownership = ownership;
     }
 
     /// <summary>Creates a zero-filled tensor of the given shape.</summary>
-    public static Tensor<T> Zeros(params int[] shape) => new(shape, clear: true);
+    /// <param name="shape">The size of each axis; every size must be at least 1 (another tensor's <see cref="Shape"/> passes as is).</param>
+    /// <returns>A new tensor that owns pooled storage.</returns>
+    public static Tensor<T> Zeros(params ReadOnlySpan<int> shape) => new(shape, clear: true);
 
     /// <summary>Creates a tensor whose contents are unspecified (for outputs that a kernel overwrites).</summary>
-    public static Tensor<T> Uninitialized(params int[] shape) => new(shape, clear: false);
+    /// <param name="shape">The size of each axis; every size must be at least 1.</param>
+    /// <returns>A new tensor that owns pooled storage.</returns>
+    public static Tensor<T> Uninitialized(params ReadOnlySpan<int> shape) => new(shape, clear: false);
 
     /// <summary>Creates a tensor of the given shape holding a copy of <paramref name="data"/> (row-major).</summary>
+    /// <param name="data">The elements, row-major; copied.</param>
+    /// <param name="shape">The size of each axis; its product must be the length of <paramref name="data"/>.</param>
+    /// <returns>A new tensor that owns pooled storage.</returns>
     /// <exception cref="ArgumentException">The data length is not the product of the shape.</exception>
-    public static Tensor<T> FromSpan(ReadOnlySpan<T> data, params int[] shape)
+    public static Tensor<T> FromSpan(ReadOnlySpan<T> data, params ReadOnlySpan<int> shape)
     {
-        long length = CheckedLength(shape, nameof(shape));
-        if (data.Length != length)
-        {
-            throw new ArgumentException(
-                $"data has {data.Length} elements but shape {Shapes.Format(shape)} needs {length}", nameof(data));
-        }
+        CheckDataLength(data.Length, shape);
         var t = new Tensor<T>(shape, clear: false);
         data.CopyTo(t.Span);
         return t;
     }
 
     /// <summary>Creates a tensor of the given shape holding a copy of <paramref name="data"/> (row-major).</summary>
-    public static Tensor<T> FromArray(T[] data, params int[] shape) => FromSpan(data, shape);
+    /// <param name="data">The elements, row-major; copied (see <see cref="Wrap"/> for a tensor over the array itself).</param>
+    /// <param name="shape">The size of each axis; its product must be the length of <paramref name="data"/>.</param>
+    /// <returns>A new tensor that owns pooled storage.</returns>
+    /// <exception cref="ArgumentException">The data length is not the product of the shape.</exception>
+    public static Tensor<T> FromArray(T[] data, params ReadOnlySpan<int> shape) => FromSpan(data, shape);
+
+    /// <summary>
+    /// A tensor over <paramref name="data"/> itself, without a copy: writes through either are seen by the other.
+    /// The array is pinned (it must not move while kernels hold its address) until the tensor is disposed, or
+    /// collected if it never is; its first element need not be 64-byte aligned (the kernels only run a little slower).
+    /// </summary>
+    /// <param name="data">The elements, row-major; not copied.</param>
+    /// <param name="shape">The size of each axis; its product must be the length of <paramref name="data"/>.</param>
+    /// <returns>A tensor that shares <paramref name="data"/>; disposing it unpins the array and never pools it.</returns>
+    /// <exception cref="ArgumentException">The data length is not the product of the shape.</exception>
+    public static Tensor<T> Wrap(T[] data, params ReadOnlySpan<int> shape)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        CheckDataLength(data.Length, shape);
+        var storage = new TensorStorage<T>(data, 0, data.Length) { Pin = new PinnedArray(data) };
+        return new Tensor<T>(storage, shape.ToArray(), StorageOwnership.Wrapped, storage.Version);
+    }
+
+    /// <summary>Creates a tensor holding a copy of a <c>System.Numerics.Tensors</c> tensor span (of any strides).</summary>
+    /// <param name="source">
+    /// The elements to copy, in row-major order of its lengths; a <c>System.Numerics.Tensors.Tensor&lt;T&gt;</c> converts
+    /// to it implicitly.
+    /// </param>
+    /// <returns>A new tensor of the same lengths that owns pooled storage.</returns>
+    /// <exception cref="ArgumentException"><paramref name="source"/> is empty or has an axis longer than <see cref="int.MaxValue"/>.</exception>
+    public static Tensor<T> FromTensorSpan(in ReadOnlyTensorSpan<T> source)
+    {
+        var lengths = source.Lengths;
+        if (lengths.Length == 0)
+        {
+            throw new ArgumentException("source has no axes", nameof(source));
+        }
+        var shape = new int[lengths.Length];
+        for (int a = 0; a < shape.Length; a++)
+        {
+            if (lengths[a] < 1 || lengths[a] > int.MaxValue)
+            {
+                throw new ArgumentException($"source axis {a} has length {lengths[a]}; a tensor needs 1 to {int.MaxValue}", nameof(source));
+            }
+            shape[a] = (int)lengths[a];
+        }
+        var t = new Tensor<T>(shape, clear: false);
+        source.FlattenTo(t.Span);
+        return t;
+    }
 
     /// <summary>The size of each axis.</summary>
     public ReadOnlySpan<int> Shape => _shape;
@@ -106,6 +166,8 @@ public sealed class Tensor<T> : IDisposable where T : unmanaged, IFloatingPointI
     public long Length { get; }
 
     /// <summary>The size of axis <paramref name="axis"/>.</summary>
+    /// <param name="axis">The axis, 0 to <see cref="Rank"/> − 1.</param>
+    /// <returns>The size of that axis.</returns>
     public int Dim(int axis) => _shape[axis];
 
     /// <summary>All elements, row-major.</summary>
@@ -130,13 +192,23 @@ public sealed class Tensor<T> : IDisposable where T : unmanaged, IFloatingPointI
     public ReadOnlySpan<T> ReadOnlySpan => Span;
 
     /// <summary>The element at the given multi-index.</summary>
+    /// <param name="index">One index per axis.</param>
     public ref T this[params ReadOnlySpan<int> index] => ref Span[FlatIndex(index)];
 
     /// <summary>A copy of the elements as an array.</summary>
     public T[] ToArray() => Span.ToArray();
 
-    /// <summary>A new tensor with the same elements and a different shape of equal length.</summary>
-    public Tensor<T> Reshape(params int[] shape)
+    /// <summary>
+    /// A view of the same elements with a different shape of equal length: no copy, writes through either are seen by
+    /// the other. The view does not own the storage: disposing it only retires the view, and once this tensor is
+    /// disposed (or, for a layer's buffer, overwritten) reading the view throws as reading this tensor would.
+    /// <see cref="Clone"/> the result for a tensor of its own.
+    /// </summary>
+    /// <param name="shape">The new size of each axis; its product must be <see cref="Length"/>.</param>
+    /// <returns>A view over this tensor's storage.</returns>
+    /// <exception cref="ArgumentException">The element counts differ.</exception>
+    /// <exception cref="ObjectDisposedException">This tensor was disposed.</exception>
+    public Tensor<T> Reshape(params ReadOnlySpan<int> shape)
     {
         long length = CheckedLength(shape, nameof(shape));
         if (length != Length)
@@ -145,7 +217,40 @@ public sealed class Tensor<T> : IDisposable where T : unmanaged, IFloatingPointI
                 $"cannot reshape {Shapes.Format(_shape)} ({Length} elements) to {Shapes.Format(shape)} ({length} elements)",
                 nameof(shape));
         }
-        return FromSpan(Span, shape);
+        if (_storage.Version != _version)
+        {
+            ThrowNotValid();
+        }
+        return new Tensor<T>(_storage, shape.ToArray(), StorageOwnership.View, _version);
+    }
+
+    /// <summary>
+    /// A <c>System.Numerics.Tensors</c> span over this tensor's elements (no copy), with this tensor's shape as its
+    /// lengths. Like <see cref="Span"/>, it must not be used after this tensor is disposed.
+    /// </summary>
+    /// <returns>A dense, writable tensor span.</returns>
+    /// <exception cref="ObjectDisposedException">The tensor was disposed.</exception>
+    public TensorSpan<T> AsTensorSpan() => new(Span, Lengths(), []);
+
+    /// <summary>A read-only <c>System.Numerics.Tensors</c> span over this tensor's elements (no copy).</summary>
+    /// <returns>A dense, read-only tensor span.</returns>
+    /// <exception cref="ObjectDisposedException">The tensor was disposed.</exception>
+    public ReadOnlyTensorSpan<T> AsReadOnlyTensorSpan() => new(ReadOnlySpan, Lengths(), []);
+
+    /// <summary>
+    /// A <c>System.Numerics.Tensors.Tensor&lt;T&gt;</c> over this tensor's storage, without a copy. It shares the
+    /// memory but not the lifetime: once this tensor is disposed its storage may serve another tensor, so stop
+    /// using the result first (or <see cref="Clone"/> before converting).
+    /// </summary>
+    /// <returns>A dense <c>System.Numerics.Tensors</c> tensor with this tensor's shape as its lengths.</returns>
+    /// <exception cref="ObjectDisposedException">The tensor was disposed.</exception>
+    public System.Numerics.Tensors.Tensor<T> AsSystemTensor()
+    {
+        if (_storage.Version != _version)
+        {
+            ThrowNotValid();
+        }
+        return System.Numerics.Tensors.Tensor.Create(_storage.Buffer, _storage.Offset, Lengths(), []);
     }
 
     /// <summary>A copy of this tensor (with storage of its own, so it stays valid whatever happens to this one).</summary>
@@ -155,6 +260,7 @@ public sealed class Tensor<T> : IDisposable where T : unmanaged, IFloatingPointI
     public void Clear() => Span.Clear();
 
     /// <summary>Sets every element to <paramref name="value"/>.</summary>
+    /// <param name="value">The value every element gets.</param>
     public void Fill(T value) => Span.Fill(value);
 
     /// <summary>
@@ -168,17 +274,25 @@ public sealed class Tensor<T> : IDisposable where T : unmanaged, IFloatingPointI
             return;
         }
         _disposed = true;
-        if (_ownsStorage && _storage.Version == _version)
+        if (_storage.Version != _version || _ownership == StorageOwnership.View)
+        {
+            _version = _storage.Version - 1;
+        }
+        else if (_ownership == StorageOwnership.Pooled)
         {
             TensorPool<T>.Return(_storage);
         }
         else
         {
-            _version = _storage.Version - 1;
+            // Wrapped: retire every view of the caller's array, then unpin it; the array never enters the pool.
+            Interlocked.Increment(ref _storage.Version);
+            _storage.Pin?.Dispose();
         }
     }
 
     /// <summary>The row-major flat index of a multi-index, with bounds checks per axis.</summary>
+    /// <param name="index">One index per axis.</param>
+    /// <returns>The position of that element in <see cref="Span"/>.</returns>
     public int FlatIndex(ReadOnlySpan<int> index)
     {
         if (index.Length != _shape.Length)
@@ -224,7 +338,7 @@ public sealed class Tensor<T> : IDisposable where T : unmanaged, IFloatingPointI
             throw new ArgumentOutOfRangeException(nameof(offset), $"a view of {length} elements from {offset} does not fit in {source.Length}");
         }
         var s = source._storage;
-        return new Tensor<T>(new TensorStorage<T>(s.Buffer, s.Offset + offset, (int)length), shape, ownsStorage: false);
+        return new Tensor<T>(new TensorStorage<T>(s.Buffer, s.Offset + offset, (int)length), shape, StorageOwnership.View, 0);
     }
 
     /// <summary>A reference to the first element, for kernels that work with refs or pointers.</summary>
@@ -240,9 +354,34 @@ public sealed class Tensor<T> : IDisposable where T : unmanaged, IFloatingPointI
         {
             throw new ObjectDisposedException(ToString(), $"{this} was disposed: its storage has gone back to the pool.");
         }
+        if (_ownership == StorageOwnership.View)
+        {
+            throw new InvalidOperationException(
+                $"{this} is a view (Reshape) of a tensor that has since been disposed or overwritten; Clone() a view to keep it.");
+        }
         throw new InvalidOperationException(
             $"{this} is a layer's output or gradient buffer that a later call of the same layer has overwritten; " +
             "copy it with Clone() if you need it past the layer's next Forward or Backward.");
+    }
+
+    private nint[] Lengths()
+    {
+        var lengths = new nint[_shape.Length];
+        for (int a = 0; a < lengths.Length; a++)
+        {
+            lengths[a] = _shape[a];
+        }
+        return lengths;
+    }
+
+    private static void CheckDataLength(int dataLength, ReadOnlySpan<int> shape)
+    {
+        long length = CheckedLength(shape, nameof(shape));
+        if (dataLength != length)
+        {
+            throw new ArgumentException(
+                $"data has {dataLength} elements but shape {Shapes.Format(shape)} needs {length}", "data");
+        }
     }
 
     private static long CheckedLength(ReadOnlySpan<int> shape, string parameter)
@@ -270,8 +409,21 @@ public sealed class Tensor<T> : IDisposable where T : unmanaged, IFloatingPointI
     }
 }
 
+/// <summary>Who releases a tensor's storage when it is disposed.</summary>
+internal enum StorageOwnership
+{
+    /// <summary>The tensor rented the storage from <see cref="TensorPool{T}"/> and returns it.</summary>
+    Pooled,
+
+    /// <summary>The storage is a caller's array (<see cref="Tensor{T}.Wrap"/>): disposing unpins it, never pools it.</summary>
+    Wrapped,
+
+    /// <summary>A view (<see cref="Tensor{T}.Reshape"/>): disposing retires only the handle.</summary>
+    View,
+}
+
 /// <summary>Shape helpers shared by tensors, geometry and error messages.</summary>
-public static class Shapes
+internal static class Shapes
 {
     /// <summary>Formats a shape as <c>[a, b, c]</c>.</summary>
     public static string Format(ReadOnlySpan<int> shape)

@@ -21,6 +21,9 @@ internal sealed class TensorStorage<T>(T[] buffer, int offset, int length) where
     /// <summary>Whether the storage sits in the pool (so a second return of it is ignored, never handed out twice).</summary>
     public bool IsIdle;
 
+    /// <summary>The pin of a caller's array (<see cref="Tensor{T}.Wrap"/>); null for pooled storage, which is pinned by allocation.</summary>
+    public PinnedArray? Pin { get; init; }
+
     /// <summary>New storage of <paramref name="length"/> elements: a pinned array with slack to align the first element to 64 bytes.</summary>
     public static unsafe TensorStorage<T> Allocate(int length)
     {
@@ -102,4 +105,32 @@ internal static class TensorPool<T> where T : unmanaged
     }
 
     private static unsafe long Bytes(int length) => (long)length * sizeof(T);
+}
+
+/// <summary>
+/// Keeps a caller's array pinned while a tensor wraps it: freed by <see cref="Dispose"/>, or by the finalizer when the
+/// storage is collected without the tensor being disposed (the handle pins the array but does not keep this alive).
+/// </summary>
+internal sealed class PinnedArray : IDisposable
+{
+    private GCHandle _handle;
+    private int _freed;
+
+    public PinnedArray(Array array) => _handle = GCHandle.Alloc(array, GCHandleType.Pinned);
+
+    ~PinnedArray() => Free();
+
+    public void Dispose()
+    {
+        Free();
+        GC.SuppressFinalize(this);
+    }
+
+    private void Free()
+    {
+        if (Interlocked.Exchange(ref _freed, 1) == 0)
+        {
+            _handle.Free();
+        }
+    }
 }
