@@ -43,6 +43,7 @@ public sealed class DeviceTensor : IDisposable
     public long Length { get; }
 
     /// <summary>Copies <paramref name="data"/> (exactly <see cref="Length"/> values) from the host to the device.</summary>
+    /// <param name="data">The values, row-major; exactly <see cref="Length"/> of them.</param>
     public void Upload(ReadOnlySpan<float> data)
     {
         if (data.Length != Length)
@@ -53,6 +54,7 @@ public sealed class DeviceTensor : IDisposable
     }
 
     /// <summary>Copies the host tensor <paramref name="host"/>, which must have this tensor's shape, to the device.</summary>
+    /// <param name="host">A host tensor of this tensor's shape.</param>
     public void Upload(Tensor<float> host)
     {
         ArgumentNullException.ThrowIfNull(host);
@@ -61,6 +63,7 @@ public sealed class DeviceTensor : IDisposable
     }
 
     /// <summary>Waits for the device and copies the tensor into <paramref name="destination"/> (exactly <see cref="Length"/> values).</summary>
+    /// <param name="destination">Receives exactly <see cref="Length"/> values, row-major.</param>
     public void Download(Span<float> destination)
     {
         if (destination.Length != Length)

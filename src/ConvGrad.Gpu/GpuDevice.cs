@@ -41,6 +41,7 @@ public sealed class GpuDevice : IDisposable
     /// <summary>
     /// Opens CUDA device <paramref name="index"/> (0 = the first GPU).
     /// </summary>
+    /// <param name="index">The CUDA device number, 0-based.</param>
     /// <exception cref="NotSupportedException">No NVIDIA driver or no CUDA device with that index is present.</exception>
     public static GpuDevice Cuda(int index = 0)
     {
@@ -114,6 +115,7 @@ public sealed class GpuDevice : IDisposable
     public ConvOptions Options { get; }
 
     /// <summary>Allocates an uninitialised device tensor of the given shape.</summary>
+    /// <param name="shape">The size of each axis; every size must be at least 1.</param>
     public DeviceTensor Allocate(params int[] shape)
     {
         ArgumentNullException.ThrowIfNull(shape);
@@ -121,6 +123,7 @@ public sealed class GpuDevice : IDisposable
     }
 
     /// <summary>Allocates a device tensor shaped like <paramref name="host"/> and copies it to the device.</summary>
+    /// <param name="host">The host tensor to copy.</param>
     public DeviceTensor Upload(Tensor<float> host)
     {
         ArgumentNullException.ThrowIfNull(host);

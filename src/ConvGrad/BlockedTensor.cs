@@ -77,6 +77,7 @@ public sealed class BlockedTensor
     /// <summary>The element of logical index <c>(n, c, spatial...)</c>.</summary>
     /// <exception cref="ArgumentException">The index has the wrong number of axes.</exception>
     /// <exception cref="ArgumentOutOfRangeException">An index is outside its axis.</exception>
+    /// <param name="index">One index per axis of the logical NCHW shape.</param>
     public ref float this[params ReadOnlySpan<int> index]
     {
         get
@@ -120,6 +121,8 @@ public sealed class BlockedTensor
 
     /// <summary>Overwrites this tensor with the NCHW tensor <paramref name="x"/> of the same logical shape.</summary>
     /// <exception cref="ArgumentException"><paramref name="x"/> has another shape.</exception>
+    /// <param name="x">The NCHW tensor of the same logical shape.</param>
+    /// <param name="threads">Threads to use; 0 means one per processor.</param>
     public void CopyFrom(Tensor<float> x, int threads = 0)
     {
         ArgumentNullException.ThrowIfNull(x);
@@ -128,6 +131,7 @@ public sealed class BlockedTensor
     }
 
     /// <summary>Converts to a new NCHW tensor of the logical shape.</summary>
+    /// <param name="threads">Threads to use; 0 means one per processor.</param>
     public Tensor<float> ToNchw(int threads = 0)
     {
         var x = Tensor<float>.Uninitialized(_shape);
@@ -137,6 +141,8 @@ public sealed class BlockedTensor
 
     /// <summary>Writes this tensor into the NCHW tensor <paramref name="x"/> of the same logical shape.</summary>
     /// <exception cref="ArgumentException"><paramref name="x"/> has another shape.</exception>
+    /// <param name="x">The NCHW tensor of the same logical shape.</param>
+    /// <param name="threads">Threads to use; 0 means one per processor.</param>
     public void CopyTo(Tensor<float> x, int threads = 0)
     {
         ArgumentNullException.ThrowIfNull(x);

@@ -35,6 +35,7 @@ public static class Conv
     /// <param name="geometry">Stride, padding, dilation and groups.</param>
     /// <param name="options">Engine and threads; <see cref="ConvOptions.Default"/> when null.</param>
     /// <returns>The output <c>[N, K, out...]</c>, a new tensor owning pooled storage (dispose it to recycle the storage).</returns>
+    /// <typeparam name="T">The element type: <see cref="float"/> or <see cref="double"/>.</typeparam>
     public static Tensor<T> Forward<T>(Tensor<T> x, Tensor<T> w, Tensor<T>? b, ConvGeometry geometry, ConvOptions? options = null)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -55,6 +56,7 @@ public static class Conv
     /// <param name="y">The output <c>[N, K, out...]</c>, overwritten; it must not share memory with <paramref name="x"/>, <paramref name="w"/> or <paramref name="b"/>.</param>
     /// <param name="options">Engine and threads; <see cref="ConvOptions.Default"/> when null.</param>
     /// <exception cref="ArgumentException">A shape is wrong, or <paramref name="y"/> overlaps an input (the message names both).</exception>
+    /// <typeparam name="T">The element type: <see cref="float"/> or <see cref="double"/>.</typeparam>
     public static void Forward<T>(Tensor<T> x, Tensor<T> w, Tensor<T>? b, ConvGeometry geometry, Tensor<T> y, ConvOptions? options = null)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -74,6 +76,7 @@ public static class Conv
     /// <param name="inputShape">The shape of the forward input <c>x</c> (several inputs map to the same output size).</param>
     /// <param name="options">Engine and threads.</param>
     /// <returns><c>dx</c> with shape <paramref name="inputShape"/>; exactly 0 at input positions that no output reads. A new tensor owning pooled storage.</returns>
+    /// <typeparam name="T">The element type: <see cref="float"/> or <see cref="double"/>.</typeparam>
     public static Tensor<T> BackwardData<T>(Tensor<T> dy, Tensor<T> w, ConvGeometry geometry, ReadOnlySpan<int> inputShape, ConvOptions? options = null)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -93,6 +96,7 @@ public static class Conv
     /// <param name="dx">The input gradient, overwritten; it must not share memory with <paramref name="dy"/> or <paramref name="w"/>.</param>
     /// <param name="options">Engine and threads.</param>
     /// <exception cref="ArgumentException">A shape is wrong, or <paramref name="dx"/> overlaps an input (the message names both).</exception>
+    /// <typeparam name="T">The element type: <see cref="float"/> or <see cref="double"/>.</typeparam>
     public static void BackwardData<T>(Tensor<T> dy, Tensor<T> w, ConvGeometry geometry, Tensor<T> dx, ConvOptions? options = null)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -111,6 +115,7 @@ public static class Conv
     /// <param name="kernelShape">The weight shape <c>[K, C/groups, kernel...]</c>.</param>
     /// <param name="options">Engine and threads.</param>
     /// <returns><c>dw</c>, a new tensor owning pooled storage.</returns>
+    /// <typeparam name="T">The element type: <see cref="float"/> or <see cref="double"/>.</typeparam>
     public static Tensor<T> BackwardWeight<T>(Tensor<T> x, Tensor<T> dy, ConvGeometry geometry, ReadOnlySpan<int> kernelShape, ConvOptions? options = null)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -130,6 +135,7 @@ public static class Conv
     /// <param name="dw">The weight gradient, overwritten; it must not share memory with <paramref name="x"/> or <paramref name="dy"/>.</param>
     /// <param name="options">Engine and threads.</param>
     /// <exception cref="ArgumentException">A shape is wrong, or <paramref name="dw"/> overlaps an input (the message names both).</exception>
+    /// <typeparam name="T">The element type: <see cref="float"/> or <see cref="double"/>.</typeparam>
     public static void BackwardWeight<T>(Tensor<T> x, Tensor<T> dy, ConvGeometry geometry, Tensor<T> dw, ConvOptions? options = null)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -150,6 +156,7 @@ public static class Conv
     /// </param>
     /// <returns>A new tensor <c>[K]</c>.</returns>
     /// <exception cref="ArgumentException"><paramref name="dy"/> has fewer than two axes.</exception>
+    /// <typeparam name="T">The element type: <see cref="float"/> or <see cref="double"/>.</typeparam>
     public static Tensor<T> BackwardBias<T>(Tensor<T> dy, ConvOptions? options = null)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -165,6 +172,7 @@ public static class Conv
     /// <param name="db">The bias gradient <c>[K]</c>; overwritten. It must not share memory with <paramref name="dy"/>.</param>
     /// <param name="options">The engine, as for <see cref="BackwardBias{T}(Tensor{T}, ConvOptions?)"/>; null means <see cref="ConvOptions.Default"/>.</param>
     /// <exception cref="ArgumentException">A shape does not fit, or <paramref name="db"/> overlaps <paramref name="dy"/>.</exception>
+    /// <typeparam name="T">The element type: <see cref="float"/> or <see cref="double"/>.</typeparam>
     public static void BackwardBias<T>(Tensor<T> dy, Tensor<T> db, ConvOptions? options = null)
         where T : unmanaged, IFloatingPointIeee754<T>
     {

@@ -57,6 +57,12 @@ public sealed class ConvGeometry
     /// Creates a geometry with the same stride, padding (before and after) and dilation on every one of
     /// <paramref name="dims"/> spatial axes.
     /// </summary>
+    /// <param name="dims">The number of spatial axes (1, 2 or 3).</param>
+    /// <param name="stride">The stride on every spatial axis.</param>
+    /// <param name="padding">The padding before and after every spatial axis.</param>
+    /// <param name="dilation">The dilation on every spatial axis.</param>
+    /// <param name="groups">The number of channel groups (input and output channels must divide by it).</param>
+    /// <param name="outputPadding">Extra size added at the end of every axis of a transposed convolution's output (less than stride or dilation).</param>
     public static ConvGeometry Uniform(int dims, int stride = 1, int padding = 0, int dilation = 1, int groups = 1, int outputPadding = 0)
     {
         if (dims is < 1 or > 3)
@@ -106,6 +112,10 @@ public sealed class ConvGeometry
     }
 
     /// <summary>PyTorch's <c>padding="valid"</c>: no padding, stride and dilation as given (default 1).</summary>
+    /// <param name="dims">The number of spatial axes (1, 2 or 3).</param>
+    /// <param name="stride">The stride on every spatial axis.</param>
+    /// <param name="dilation">The dilation on every spatial axis.</param>
+    /// <param name="groups">The number of channel groups (input and output channels must divide by it).</param>
     public static ConvGeometry Valid(int dims, int stride = 1, int dilation = 1, int groups = 1) =>
         Uniform(dims, stride, 0, dilation, groups);
 
@@ -197,10 +207,14 @@ public sealed class ConvGeometry
     }
 
     /// <summary>The convolution output shape <c>[N, K, out...]</c> for input <c>[N, C, in...]</c> and weight <c>[K, C/groups, k...]</c>.</summary>
+    /// <param name="inputShape">The input shape <c>[N, C, spatial...]</c>.</param>
+    /// <param name="weightShape">The weight shape (<c>[K, C/groups, k...]</c>, or <c>[C_in, C_out/groups, k...]</c> transposed).</param>
     public int[] ConvOutputShape(ReadOnlySpan<int> inputShape, ReadOnlySpan<int> weightShape) =>
         ConvProblem.ForConv(this, inputShape, weightShape).OutputShape;
 
     /// <summary>The transposed-convolution output shape <c>[N, K, out...]</c> for input <c>[N, C, in...]</c> and weight <c>[C, K/groups, k...]</c>.</summary>
+    /// <param name="inputShape">The input shape <c>[N, C, spatial...]</c>.</param>
+    /// <param name="weightShape">The weight shape (<c>[K, C/groups, k...]</c>, or <c>[C_in, C_out/groups, k...]</c> transposed).</param>
     public int[] TransposeOutputShape(ReadOnlySpan<int> inputShape, ReadOnlySpan<int> weightShape) =>
         ConvProblem.ForTranspose(this, inputShape, weightShape).TransposeOutputShape;
 

@@ -26,6 +26,7 @@ public static class ConvTranspose
     /// <param name="geometry">Stride, padding, dilation, output padding and groups.</param>
     /// <param name="options">Engine and threads.</param>
     /// <returns>The output <c>[N, C_out, out...]</c>, a new tensor owning pooled storage (dispose it to recycle the storage).</returns>
+    /// <typeparam name="T">The element type: <see cref="float"/> or <see cref="double"/>.</typeparam>
     public static Tensor<T> Forward<T>(Tensor<T> x, Tensor<T> w, Tensor<T>? b, ConvGeometry geometry, ConvOptions? options = null)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -46,6 +47,7 @@ public static class ConvTranspose
     /// <param name="y">The output <c>[N, C_out, out...]</c>, overwritten; it must not share memory with <paramref name="x"/>, <paramref name="w"/> or <paramref name="b"/>.</param>
     /// <param name="options">Engine and threads.</param>
     /// <exception cref="ArgumentException">A shape is wrong, or <paramref name="y"/> overlaps an input (the message names both).</exception>
+    /// <typeparam name="T">The element type: <see cref="float"/> or <see cref="double"/>.</typeparam>
     public static void Forward<T>(Tensor<T> x, Tensor<T> w, Tensor<T>? b, ConvGeometry geometry, Tensor<T> y, ConvOptions? options = null)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -65,6 +67,7 @@ public static class ConvTranspose
     /// <param name="inputShape">The shape of the forward input <c>x</c>.</param>
     /// <param name="options">Engine and threads.</param>
     /// <returns><c>dx</c>, a new tensor owning pooled storage.</returns>
+    /// <typeparam name="T">The element type: <see cref="float"/> or <see cref="double"/>.</typeparam>
     public static Tensor<T> BackwardData<T>(Tensor<T> dy, Tensor<T> w, ConvGeometry geometry, ReadOnlySpan<int> inputShape, ConvOptions? options = null)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -84,6 +87,7 @@ public static class ConvTranspose
     /// <param name="dx">The input gradient <c>[N, C_in, in...]</c>, overwritten; it must not share memory with <paramref name="dy"/> or <paramref name="w"/>.</param>
     /// <param name="options">Engine and threads.</param>
     /// <exception cref="ArgumentException">A shape is wrong, or <paramref name="dx"/> overlaps an input (the message names both).</exception>
+    /// <typeparam name="T">The element type: <see cref="float"/> or <see cref="double"/>.</typeparam>
     public static void BackwardData<T>(Tensor<T> dy, Tensor<T> w, ConvGeometry geometry, Tensor<T> dx, ConvOptions? options = null)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -102,6 +106,7 @@ public static class ConvTranspose
     /// <param name="kernelShape">The weight shape <c>[C_in, C_out/groups, kernel...]</c>.</param>
     /// <param name="options">Engine and threads.</param>
     /// <returns><c>dw</c>, a new tensor owning pooled storage.</returns>
+    /// <typeparam name="T">The element type: <see cref="float"/> or <see cref="double"/>.</typeparam>
     public static Tensor<T> BackwardWeight<T>(Tensor<T> x, Tensor<T> dy, ConvGeometry geometry, ReadOnlySpan<int> kernelShape, ConvOptions? options = null)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -122,6 +127,7 @@ public static class ConvTranspose
     /// <param name="dw">The weight gradient <c>[C_in, C_out/groups, kernel...]</c>, overwritten; it must not share memory with <paramref name="x"/> or <paramref name="dy"/>.</param>
     /// <param name="options">Engine and threads.</param>
     /// <exception cref="ArgumentException">A shape is wrong, or <paramref name="dw"/> overlaps an input (the message names both).</exception>
+    /// <typeparam name="T">The element type: <see cref="float"/> or <see cref="double"/>.</typeparam>
     public static void BackwardWeight<T>(Tensor<T> x, Tensor<T> dy, ConvGeometry geometry, Tensor<T> dw, ConvOptions? options = null)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -137,6 +143,7 @@ public static class ConvTranspose
     /// <param name="dy">Output gradient <c>[N, C_out, spatial...]</c>.</param>
     /// <param name="options">The engine; null means <see cref="ConvOptions.Default"/>.</param>
     /// <returns>A new tensor <c>[C_out]</c>.</returns>
+    /// <typeparam name="T">The element type: <see cref="float"/> or <see cref="double"/>.</typeparam>
     public static Tensor<T> BackwardBias<T>(Tensor<T> dy, ConvOptions? options = null) where T : unmanaged, IFloatingPointIeee754<T> =>
         Conv.BackwardBias(dy, options);
 
@@ -144,6 +151,7 @@ public static class ConvTranspose
     /// <param name="dy">Output gradient <c>[N, C_out, spatial...]</c>.</param>
     /// <param name="db">The bias gradient <c>[C_out]</c>; overwritten.</param>
     /// <param name="options">The engine; null means <see cref="ConvOptions.Default"/>.</param>
+    /// <typeparam name="T">The element type: <see cref="float"/> or <see cref="double"/>.</typeparam>
     public static void BackwardBias<T>(Tensor<T> dy, Tensor<T> db, ConvOptions? options = null) where T : unmanaged, IFloatingPointIeee754<T> =>
         Conv.BackwardBias(dy, db, options);
 

@@ -10,6 +10,8 @@ public static partial class Functional
     /// Rectified linear unit (<c>F.relu</c>): <c>y = max(x, 0)</c>, any shape. Gradient: <c>dx = dy · [y &gt; 0]</c>
     /// (0 at exactly 0, as PyTorch).
     /// </summary>
+    /// <typeparam name="T">The element type: <see cref="float"/> or <see cref="double"/>.</typeparam>
+    /// <param name="x">The input variable.</param>
     public static Variable<T> Relu<T>(Variable<T> x) where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(x);
@@ -23,6 +25,11 @@ public static partial class Functional
     /// and the rest scaled by <c>1/(1−p)</c>, the mask drawn from <paramref name="rng"/>; otherwise the identity (the same
     /// variable). Gradient: <c>dx = dy · mask</c>.
     /// </summary>
+    /// <typeparam name="T">The element type: <see cref="float"/> or <see cref="double"/>.</typeparam>
+    /// <param name="x">The input variable.</param>
+    /// <param name="p">The probability of zeroing an element (PyTorch's <c>p</c>).</param>
+    /// <param name="training">Whether to drop; when false the input passes through unchanged.</param>
+    /// <param name="rng">The random source of the mask.</param>
     public static Variable<T> Dropout<T>(Variable<T> x, double p, bool training, Random rng) where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(x);
@@ -51,6 +58,13 @@ public static partial class Functional
     /// rank of a data-parallel job and after a resume. Otherwise as <see cref="Dropout{T}(Variable{T}, double, bool, Random)"/>.
     /// </summary>
     /// <exception cref="ArgumentException"><paramref name="p"/> is outside [0, 1), or the keys do not match the rows.</exception>
+    /// <typeparam name="T">The element type: <see cref="float"/> or <see cref="double"/>.</typeparam>
+    /// <param name="x">The input variable.</param>
+    /// <param name="p">The probability of zeroing an element (PyTorch's <c>p</c>).</param>
+    /// <param name="training">Whether to drop; when false the input passes through unchanged.</param>
+    /// <param name="seed">The run seed.</param>
+    /// <param name="epoch">The epoch (0-based).</param>
+    /// <param name="sampleKeys">The global index of each sample of the batch, so that each sample draws the same numbers whatever the rank or batch.</param>
     public static Variable<T> Dropout<T>(Variable<T> x, double p, bool training, ulong seed, long epoch, ReadOnlySpan<int> sampleKeys)
         where T : unmanaged, IFloatingPointIeee754<T>
     {

@@ -6,6 +6,9 @@ namespace ConvGrad.Autograd;
 public static partial class Functional
 {
     /// <summary>Element-wise <c>a + b</c> (same shapes). Gradients: <c>da = dy</c>, <c>db = dy</c>.</summary>
+    /// <typeparam name="T">The element type: <see cref="float"/> or <see cref="double"/>.</typeparam>
+    /// <param name="a">The left operand.</param>
+    /// <param name="b">The right operand (same shape as <paramref name="a"/>).</param>
     public static Variable<T> Add<T>(Variable<T> a, Variable<T> b) where T : unmanaged, IFloatingPointIeee754<T>
     {
         CheckSameShape(a, b, "add");
@@ -15,6 +18,9 @@ public static partial class Functional
     }
 
     /// <summary>Element-wise <c>a − b</c> (same shapes). Gradients: <c>da = dy</c>, <c>db = −dy</c>.</summary>
+    /// <typeparam name="T">The element type: <see cref="float"/> or <see cref="double"/>.</typeparam>
+    /// <param name="a">The left operand.</param>
+    /// <param name="b">The right operand (same shape as <paramref name="a"/>).</param>
     public static Variable<T> Sub<T>(Variable<T> a, Variable<T> b) where T : unmanaged, IFloatingPointIeee754<T>
     {
         CheckSameShape(a, b, "sub");
@@ -24,6 +30,9 @@ public static partial class Functional
     }
 
     /// <summary>Element-wise <c>a · b</c> (same shapes). Gradients: <c>da = dy · b</c>, <c>db = dy · a</c>.</summary>
+    /// <typeparam name="T">The element type: <see cref="float"/> or <see cref="double"/>.</typeparam>
+    /// <param name="a">The left operand.</param>
+    /// <param name="b">The right operand (same shape as <paramref name="a"/>).</param>
     public static Variable<T> Mul<T>(Variable<T> a, Variable<T> b) where T : unmanaged, IFloatingPointIeee754<T>
     {
         CheckSameShape(a, b, "mul");
@@ -33,9 +42,13 @@ public static partial class Functional
     }
 
     /// <summary>The sum of all elements, shape <c>[1]</c>. Gradient: <c>dx = dy</c> everywhere.</summary>
+    /// <typeparam name="T">The element type: <see cref="float"/> or <see cref="double"/>.</typeparam>
+    /// <param name="x">The input variable.</param>
     public static Variable<T> Sum<T>(Variable<T> x) where T : unmanaged, IFloatingPointIeee754<T> => Reduce(x, T.One);
 
     /// <summary>The mean of all elements, shape <c>[1]</c>. Gradient: <c>dx = dy / count</c> everywhere.</summary>
+    /// <typeparam name="T">The element type: <see cref="float"/> or <see cref="double"/>.</typeparam>
+    /// <param name="x">The input variable.</param>
     public static Variable<T> Mean<T>(Variable<T> x) where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(x);

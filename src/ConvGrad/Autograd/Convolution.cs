@@ -11,6 +11,12 @@ public static partial class Functional
     /// <c>dw</c> = <see cref="Conv.BackwardWeight{T}(Tensor{T}, Tensor{T}, ConvGeometry, Tensor{T}, ConvOptions?)"/>,
     /// <c>db[k] = Σ_{n,o} dy[n, k, o]</c>.
     /// </summary>
+    /// <typeparam name="T">The element type: <see cref="float"/> or <see cref="double"/>.</typeparam>
+    /// <param name="x">The input <c>[N, C, spatial...]</c>.</param>
+    /// <param name="w">The weight (layout in the summary).</param>
+    /// <param name="b">The bias, or null for none.</param>
+    /// <param name="geometry">Stride, padding, dilation and groups.</param>
+    /// <param name="options">Engine and thread settings; null means <see cref="ConvOptions.Default"/>.</param>
     public static Variable<T> Conv<T>(Variable<T> x, Variable<T> w, Variable<T>? b, ConvGeometry geometry, ConvOptions? options = null)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -28,6 +34,12 @@ public static partial class Functional
     /// b <c>[C_out]</c>. Forward and gradients run on the engine through <see cref="ConvGrad.ConvTranspose"/>'s write-into
     /// passes, into buffers of the current <see cref="TensorScope"/>.
     /// </summary>
+    /// <typeparam name="T">The element type: <see cref="float"/> or <see cref="double"/>.</typeparam>
+    /// <param name="x">The input <c>[N, C, spatial...]</c>.</param>
+    /// <param name="w">The weight (layout in the summary).</param>
+    /// <param name="b">The bias, or null for none.</param>
+    /// <param name="geometry">Stride, padding, dilation and groups.</param>
+    /// <param name="options">Engine and thread settings; null means <see cref="ConvOptions.Default"/>.</param>
     public static Variable<T> ConvTranspose<T>(Variable<T> x, Variable<T> w, Variable<T>? b, ConvGeometry geometry, ConvOptions? options = null)
         where T : unmanaged, IFloatingPointIeee754<T>
     {

@@ -13,6 +13,11 @@ public static partial class Functional
     /// library's SGEMM (split statically over <see cref="ConvOptions.Threads"/>; the result does not depend on the
     /// thread count); float64 uses row dot products.
     /// </summary>
+    /// <typeparam name="T">The element type: <see cref="float"/> or <see cref="double"/>.</typeparam>
+    /// <param name="x">The input <c>[N, in]</c>.</param>
+    /// <param name="w">The weight <c>[out, in]</c>.</param>
+    /// <param name="b">The bias <c>[out]</c>, or null for none.</param>
+    /// <param name="options">Engine and thread settings; null means <see cref="ConvOptions.Default"/>.</param>
     public static Variable<T> Linear<T>(Variable<T> x, Variable<T> w, Variable<T>? b, ConvOptions? options = null)
         where T : unmanaged, IFloatingPointIeee754<T>
     {

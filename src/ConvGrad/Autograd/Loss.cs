@@ -9,6 +9,8 @@ public static partial class Functional
     /// <c>y[n,j] = z[n,j] − m_n − log Σ_k e^{z[n,k] − m_n}</c> with <c>m_n = max_k z[n,k]</c> (no overflow), summed in float64.
     /// Gradient: <c>dz[n,j] = dy[n,j] − e^{y[n,j]}·Σ_k dy[n,k]</c>.
     /// </summary>
+    /// <typeparam name="T">The element type: <see cref="float"/> or <see cref="double"/>.</typeparam>
+    /// <param name="z">The scores <c>[N, classes]</c>.</param>
     public static Variable<T> LogSoftmax<T>(Variable<T> z) where T : unmanaged, IFloatingPointIeee754<T>
     {
         CheckRank(z, 2, "log_softmax", "[N, classes]");
@@ -43,6 +45,9 @@ public static partial class Functional
     /// <c>[1]</c>. Gradient: <c>−dy/N</c> at each <c>(n, t_n)</c>, 0 elsewhere.
     /// </summary>
     /// <exception cref="ArgumentException">The label count differs from N or a label is outside [0, classes).</exception>
+    /// <typeparam name="T">The element type: <see cref="float"/> or <see cref="double"/>.</typeparam>
+    /// <param name="logp">Log-probabilities <c>[N, classes]</c>.</param>
+    /// <param name="labels">The class of each of the N samples.</param>
     public static Variable<T> NllLoss<T>(Variable<T> logp, ReadOnlySpan<int> labels) where T : unmanaged, IFloatingPointIeee754<T>
     {
         CheckRank(logp, 2, "nll_loss", "[N, classes]");
@@ -68,6 +73,9 @@ public static partial class Functional
     }
 
     /// <summary>Softmax cross-entropy averaged over the batch (<c>F.cross_entropy</c>): <c>NllLoss(LogSoftmax(z), labels)</c>.</summary>
+    /// <typeparam name="T">The element type: <see cref="float"/> or <see cref="double"/>.</typeparam>
+    /// <param name="logits">Unnormalised class scores <c>[N, classes]</c>.</param>
+    /// <param name="labels">The class of each of the N samples.</param>
     public static Variable<T> CrossEntropy<T>(Variable<T> logits, ReadOnlySpan<int> labels) where T : unmanaged, IFloatingPointIeee754<T> =>
         NllLoss(LogSoftmax(logits), labels);
 

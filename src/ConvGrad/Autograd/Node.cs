@@ -19,6 +19,7 @@ public abstract class Node<T> where T : unmanaged, IFloatingPointIeee754<T>
     private bool _forwarded;
 
     /// <summary>Records an operation on <paramref name="inputs"/>.</summary>
+    /// <param name="inputs">The variables this node's output was computed from.</param>
     protected Node(params Variable<T>[] inputs)
     {
         _inputs = inputs;
@@ -38,12 +39,14 @@ public abstract class Node<T> where T : unmanaged, IFloatingPointIeee754<T>
     internal bool Released { get; private set; }
 
     /// <summary>Whether input <paramref name="i"/> needs a gradient.</summary>
+    /// <param name="i">The input number, 0-based.</param>
     protected bool NeedsGrad(int i) => _inputs[i].RequiresGrad;
 
     /// <summary>
     /// Given <paramref name="dy"/> = <c>∂L/∂output</c> (read-only), passes <c>∂L/∂input</c> to every input that needs one
     /// with <see cref="Propagate"/>.
     /// </summary>
+    /// <param name="dy">∂L/∂(this node's output).</param>
     protected abstract void Backward(Tensor<T> dy);
 
     /// <summary>Drops the tensors saved for the backward pass (called once the node has run).</summary>
@@ -55,6 +58,9 @@ public abstract class Node<T> where T : unmanaged, IFloatingPointIeee754<T>
     /// Adds <paramref name="g"/> to input <paramref name="i"/>'s gradient; <paramref name="owned"/> hands the buffer over
     /// (a fresh tensor the node will not touch again) so it can be kept without a copy.
     /// </summary>
+    /// <param name="i">The input number, 0-based.</param>
+    /// <param name="g">∂L/∂(input <paramref name="i"/>).</param>
+    /// <param name="owned">Whether <paramref name="g"/> is a buffer this node may hand over instead of copying.</param>
     protected void Propagate(int i, Tensor<T> g, bool owned)
     {
         _forwarded |= !owned;

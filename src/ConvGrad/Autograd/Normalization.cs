@@ -21,6 +21,7 @@ public static partial class Functional
     /// <param name="training">Batch statistics (true) or running statistics (false).</param>
     /// <param name="momentum">The running-statistics update rate m.</param>
     /// <param name="eps">ε added to the variance.</param>
+    /// <typeparam name="T">The element type: <see cref="float"/> or <see cref="double"/>.</typeparam>
     public static Variable<T> BatchNorm<T>(Variable<T> x, Variable<T> weight, Variable<T> bias, Tensor<T>? runningMean, Tensor<T>? runningVar,
         bool training, double momentum = 0.1, double eps = 1e-5)
         where T : unmanaged, IFloatingPointIeee754<T>

@@ -34,6 +34,11 @@ public static partial class Functional
     /// padding never wins. Gradient: the whole <c>dy</c> of a window goes to the FIRST maximal element in row-major order
     /// (PyTorch's CPU choice); a NaN counts as the maximum; an element winning several windows collects their sum.
     /// </summary>
+    /// <typeparam name="T">The element type: <see cref="float"/> or <see cref="double"/>.</typeparam>
+    /// <param name="x">The input <c>[N, C, H, W]</c>.</param>
+    /// <param name="kernel">The window size on both axes.</param>
+    /// <param name="stride">The step on both axes; null means the kernel size.</param>
+    /// <param name="padding">Padding on each side of both axes.</param>
     public static Variable<T> MaxPool2d<T>(Variable<T> x, int kernel, int? stride = null, int padding = 0)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -138,6 +143,11 @@ public static partial class Functional
     /// 2-D average pooling (<c>F.avg_pool2d</c>, count_include_pad on; stride defaults to the kernel):
     /// <c>y = (1/k²)·Σ_window x</c>, padding counted as zeros. Gradient: each <c>dy/k²</c> spread over its window.
     /// </summary>
+    /// <typeparam name="T">The element type: <see cref="float"/> or <see cref="double"/>.</typeparam>
+    /// <param name="x">The input <c>[N, C, H, W]</c>.</param>
+    /// <param name="kernel">The window size on both axes.</param>
+    /// <param name="stride">The step on both axes; null means the kernel size.</param>
+    /// <param name="padding">Padding on each side of both axes.</param>
     public static Variable<T> AvgPool2d<T>(Variable<T> x, int kernel, int? stride = null, int padding = 0)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -176,6 +186,8 @@ public static partial class Functional
     /// Global average pooling (<c>F.adaptive_avg_pool2d(x, 1)</c>, any rank ≥ 3): <c>[N, C, ...] → [N, C, 1, ...]</c> holding each
     /// plane's mean. Gradient: <c>dy/positions</c> spread over the plane.
     /// </summary>
+    /// <typeparam name="T">The element type: <see cref="float"/> or <see cref="double"/>.</typeparam>
+    /// <param name="x">The input <c>[N, C, H, W]</c>.</param>
     public static Variable<T> GlobalAvgPool<T>(Variable<T> x) where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(x);

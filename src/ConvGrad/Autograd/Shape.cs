@@ -5,6 +5,9 @@ namespace ConvGrad.Autograd;
 public static partial class Functional
 {
     /// <summary>The same elements in a new shape of equal length (<c>torch.reshape</c>). Gradient: <c>dy</c> reshaped back.</summary>
+    /// <typeparam name="T">The element type: <see cref="float"/> or <see cref="double"/>.</typeparam>
+    /// <param name="x">The input variable.</param>
+    /// <param name="shape">The new size of each axis (same element count).</param>
     public static Variable<T> Reshape<T>(Variable<T> x, params int[] shape) where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(x);
@@ -19,6 +22,8 @@ public static partial class Functional
     }
 
     /// <summary><c>[N, ...] → [N, Π ...]</c> (<c>torch.flatten(x, 1)</c>).</summary>
+    /// <typeparam name="T">The element type: <see cref="float"/> or <see cref="double"/>.</typeparam>
+    /// <param name="x">The input variable.</param>
     public static Variable<T> Flatten<T>(Variable<T> x) where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(x);
@@ -33,6 +38,8 @@ public static partial class Functional
     /// Concatenation along the channel axis (<c>torch.cat(xs, dim=1)</c>): inputs <c>[N, C_i, ...]</c> with equal N and
     /// spatial sizes give <c>[N, Σ C_i, ...]</c>. Gradient: each input gets its channel slice of <c>dy</c>.
     /// </summary>
+    /// <typeparam name="T">The element type: <see cref="float"/> or <see cref="double"/>.</typeparam>
+    /// <param name="xs">The variables to join along the channel axis; all other axes equal.</param>
     public static Variable<T> Concat<T>(params Variable<T>[] xs) where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(xs);

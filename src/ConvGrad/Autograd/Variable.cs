@@ -110,6 +110,7 @@ public class Variable<T> where T : unmanaged, IFloatingPointIeee754<T>
     }
 
     /// <summary>Back-propagates <paramref name="gradient"/> = <c>∂L/∂this</c> (a vector-Jacobian product).</summary>
+    /// <param name="gradient">∂L/∂this, of this variable's shape (the seed of backpropagation).</param>
     public void Backward(Tensor<T> gradient)
     {
         ArgumentNullException.ThrowIfNull(gradient);
@@ -164,12 +165,18 @@ public class Variable<T> where T : unmanaged, IFloatingPointIeee754<T>
     }
 
     /// <summary><c>a + b</c> (<see cref="Functional.Add{T}"/>).</summary>
+    /// <param name="a">The left operand.</param>
+    /// <param name="b">The right operand (same shape as <paramref name="a"/>).</param>
     public static Variable<T> operator +(Variable<T> a, Variable<T> b) => Functional.Add(a, b);
 
     /// <summary><c>a − b</c> (<see cref="Functional.Sub{T}"/>).</summary>
+    /// <param name="a">The left operand.</param>
+    /// <param name="b">The right operand (same shape as <paramref name="a"/>).</param>
     public static Variable<T> operator -(Variable<T> a, Variable<T> b) => Functional.Sub(a, b);
 
     /// <summary>Element-wise <c>a · b</c> (<see cref="Functional.Mul{T}"/>).</summary>
+    /// <param name="a">The left operand.</param>
+    /// <param name="b">The right operand (same shape as <paramref name="a"/>).</param>
     public static Variable<T> operator *(Variable<T> a, Variable<T> b) => Functional.Mul(a, b);
 
     /// <inheritdoc />

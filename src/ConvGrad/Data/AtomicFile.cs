@@ -12,6 +12,8 @@ public static partial class AtomicFile
 {
     /// <summary>Writes <paramref name="path"/> with what <paramref name="write"/> puts into the stream it is given.</summary>
     /// <exception cref="IOException">The folder cannot be written; the target is left as it was.</exception>
+    /// <param name="path">The file to replace.</param>
+    /// <param name="write">Writes the contents to the stream it is given.</param>
     public static void Write(string path, Action<Stream> write)
     {
         ArgumentNullException.ThrowIfNull(path);
@@ -37,6 +39,8 @@ public static partial class AtomicFile
     }
 
     /// <summary>Writes <paramref name="bytes"/> to <paramref name="path"/> atomically.</summary>
+    /// <param name="path">The file to replace.</param>
+    /// <param name="bytes">The contents.</param>
     public static void WriteAllBytes(string path, byte[] bytes)
     {
         ArgumentNullException.ThrowIfNull(bytes);
@@ -44,6 +48,8 @@ public static partial class AtomicFile
     }
 
     /// <summary>Writes <paramref name="text"/> (UTF-8, no byte-order mark) to <paramref name="path"/> atomically.</summary>
+    /// <param name="path">The file to replace.</param>
+    /// <param name="text">The contents.</param>
     public static void WriteAllText(string path, string text)
     {
         ArgumentNullException.ThrowIfNull(text);
@@ -51,6 +57,8 @@ public static partial class AtomicFile
     }
 
     /// <summary>Writes <paramref name="lines"/>, each ended by a newline, to <paramref name="path"/> atomically.</summary>
+    /// <param name="path">The file to replace.</param>
+    /// <param name="lines">The lines of the contents.</param>
     public static void WriteAllLines(string path, IEnumerable<string> lines)
     {
         ArgumentNullException.ThrowIfNull(lines);

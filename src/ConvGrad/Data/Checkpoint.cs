@@ -96,6 +96,7 @@ public sealed class Checkpoint
     public IReadOnlyDictionary<string, SafeTensor> OptimizerState => Optimizer.ToDictionary(t => t.Name, StringComparer.Ordinal);
 
     /// <summary>The architecture signature of a model's state: SHA-256 (first 16 hex digits) of every tensor's name, type and shape, in order.</summary>
+    /// <param name="model">The model's tensors.</param>
     public static string ArchitectureOf(IEnumerable<SafeTensor> model)
     {
         ArgumentNullException.ThrowIfNull(model);
@@ -108,12 +109,14 @@ public sealed class Checkpoint
     }
 
     /// <summary>Whether <paramref name="folder"/> holds a checkpoint manifest.</summary>
+    /// <param name="folder">The checkpoint folder.</param>
     public static bool Exists(string folder) => File.Exists(Path.Combine(folder, ManifestName));
 
     /// <summary>
     /// Saves the checkpoint into <paramref name="folder"/> (created if needed), crash-safely: until the new manifest
     /// is in place the previous checkpoint stays complete and is what <see cref="Load"/> finds.
     /// </summary>
+    /// <param name="folder">The checkpoint folder.</param>
     public void Save(string folder)
     {
         ArgumentNullException.ThrowIfNull(folder);

@@ -8,12 +8,15 @@ namespace ConvGrad.Data;
 public sealed class CheckpointException : IOException
 {
     /// <summary>Creates the exception with its one-line message.</summary>
+    /// <param name="message">The message.</param>
     public CheckpointException(string message)
         : base(message)
     {
     }
 
     /// <summary>Creates the exception with its one-line message and the error that caused it.</summary>
+    /// <param name="message">The message.</param>
+    /// <param name="inner">The exception that caused this one.</param>
     public CheckpointException(string message, Exception inner)
         : base(message, inner)
     {

@@ -15,6 +15,7 @@ public sealed record IdxFile(string Path, int[] Dims, byte[] Data)
     /// <summary>Reads and validates an IDX file of unsigned bytes.</summary>
     /// <exception cref="InvalidDataException">Bad magic, unsupported element type, truncated or oversized data; the message names the file.</exception>
     /// <exception cref="FileNotFoundException">No such file.</exception>
+    /// <param name="path">The IDX file (gzip-compressed when it ends in .gz).</param>
     public static IdxFile Read(string path)
     {
         ArgumentNullException.ThrowIfNull(path);

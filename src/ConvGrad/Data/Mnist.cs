@@ -19,6 +19,10 @@ public sealed class MnistSet
     private readonly byte[] _labels;
 
     /// <summary>Wraps images <c>[count, rows, cols]</c> and labels <c>[count]</c>.</summary>
+    /// <param name="images">The pixels, rows·cols bytes per image.</param>
+    /// <param name="labels">The label of each sample.</param>
+    /// <param name="rows">Image height.</param>
+    /// <param name="cols">Image width.</param>
     public MnistSet(byte[] images, byte[] labels, int rows, int cols)
     {
         ArgumentNullException.ThrowIfNull(images);
@@ -35,6 +39,8 @@ public sealed class MnistSet
 
     /// <summary>Reads an images file <c>[N, rows, cols]</c> and a labels file <c>[N]</c> (IDX, plain or gzip).</summary>
     /// <exception cref="InvalidDataException">A file is bad, or the counts disagree; the message names the file(s).</exception>
+    /// <param name="imagesPath">The IDX images file.</param>
+    /// <param name="labelsPath">The IDX labels file.</param>
     public static MnistSet Load(string imagesPath, string labelsPath)
     {
         var images = IdxFile.Read(imagesPath);
@@ -69,12 +75,16 @@ public sealed class MnistSet
     public int Cols { get; }
 
     /// <summary>The label of digit <paramref name="index"/>.</summary>
+    /// <param name="index">The sample, 0-based.</param>
     public int Label(int index) => _labels[index];
 
     /// <summary>The raw pixels of digit <paramref name="index"/>.</summary>
+    /// <param name="index">The sample, 0-based.</param>
     public ReadOnlySpan<byte> Image(int index) => _images.AsSpan(index * Rows * Cols, Rows * Cols);
 
     /// <summary>Digits <c>[start, start + count)</c> as a new set.</summary>
+    /// <param name="start">The first sample.</param>
+    /// <param name="count">The number of samples.</param>
     public MnistSet Slice(int start, int count)
     {
         if (start < 0 || count < 1 || start + count > Count)
@@ -90,6 +100,12 @@ public sealed class MnistSet
     /// labels into <paramref name="labels"/>. With <paramref name="shiftRng"/>, each digit is translated by a random whole
     /// number of pixels in [−maxShift, maxShift] on each axis (uncovered pixels are background).
     /// </summary>
+    /// <typeparam name="T">The element type: <see cref="float"/> or <see cref="double"/>.</typeparam>
+    /// <param name="indices">The samples of the batch, by position in this set.</param>
+    /// <param name="x">The batch tensor <c>[B, 1, rows, cols]</c> to fill with pixels scaled to [0, 1].</param>
+    /// <param name="labels">Receives the label of each sample of the batch.</param>
+    /// <param name="shiftRng">The random source of the shifts, or null for none.</param>
+    /// <param name="maxShift">The largest random shift, in pixels, of each image on each axis (0: no augmentation).</param>
     public void FillBatch<T>(ReadOnlySpan<int> indices, Tensor<T> x, Span<int> labels, Random? shiftRng = null, int maxShift = 0)
         where T : unmanaged, IFloatingPointIeee754<T> => Fill(indices, x, labels, shiftRng, maxShift, keyed: false, 0, 0);
 
@@ -98,6 +114,13 @@ public sealed class MnistSet
     /// from <c>new SampleRandom(seed, epoch, k)</c> (k its index in this set), so a digit is shifted the same in any batch,
     /// on any rank and after a resume.
     /// </summary>
+    /// <typeparam name="T">The element type: <see cref="float"/> or <see cref="double"/>.</typeparam>
+    /// <param name="indices">The samples of the batch, by position in this set.</param>
+    /// <param name="x">The batch tensor <c>[B, 1, rows, cols]</c> to fill with pixels scaled to [0, 1].</param>
+    /// <param name="labels">Receives the label of each sample of the batch.</param>
+    /// <param name="maxShift">The largest random shift, in pixels, of each image on each axis (0: no augmentation).</param>
+    /// <param name="seed">The run seed; with <paramref name="epoch"/> and the sample index it fixes each sample's shift.</param>
+    /// <param name="epoch">The epoch (0-based).</param>
     public void FillBatch<T>(ReadOnlySpan<int> indices, Tensor<T> x, Span<int> labels, int maxShift, ulong seed, long epoch)
         where T : unmanaged, IFloatingPointIeee754<T> => Fill(indices, x, labels, null, maxShift, keyed: true, seed, epoch);
 
@@ -156,10 +179,12 @@ public static class MnistFiles
     public static readonly string[] Bundled = ["images-idx3-ubyte", "labels-idx1-ubyte"];
 
     /// <summary>True when <paramref name="dir"/> holds the bundled subset's two files.</summary>
+    /// <param name="dir">The folder to look in.</param>
     public static bool IsBundled(string dir) => Bundled.All(n => Find(dir, n) is not null);
 
     /// <summary>Loads the official train and test sets from <paramref name="dir"/>.</summary>
     /// <exception cref="FileNotFoundException">Some files are missing; the message lists them.</exception>
+    /// <param name="dir">The folder to look in.</param>
     public static (MnistSet Train, MnistSet Test) LoadOfficial(string dir)
     {
         var paths = Official.Select(n => (Name: n, Path: Find(dir, n))).ToArray();
@@ -174,6 +199,7 @@ public static class MnistFiles
     }
 
     /// <summary>Loads the bundled subset's single set from <paramref name="dir"/>.</summary>
+    /// <param name="dir">The folder to look in.</param>
     public static MnistSet LoadBundled(string dir)
     {
         var images = Find(dir, Bundled[0]) ?? throw new FileNotFoundException($"{dir}: missing {Bundled[0]}[.gz]");
@@ -182,6 +208,8 @@ public static class MnistFiles
     }
 
     /// <summary>The path of <paramref name="name"/> or <paramref name="name"/>.gz in <paramref name="dir"/>, or null.</summary>
+    /// <param name="dir">The folder to look in.</param>
+    /// <param name="name">The file name, without a .gz suffix.</param>
     public static string? Find(string dir, string name)
     {
         foreach (var candidate in new[] { name, name + ".gz" })

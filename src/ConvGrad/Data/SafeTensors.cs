@@ -23,6 +23,10 @@ public enum SafeTensorDType
 public sealed class SafeTensor
 {
     /// <summary>Creates an entry, checking that <paramref name="data"/> holds exactly the shape's elements.</summary>
+    /// <param name="name">The tensor's name in the file.</param>
+    /// <param name="dtype">The element type in the file.</param>
+    /// <param name="shape">The size of each axis.</param>
+    /// <param name="data">The little-endian element bytes.</param>
     public SafeTensor(string name, SafeTensorDType dtype, int[] shape, byte[] data)
     {
         ArgumentNullException.ThrowIfNull(name);
@@ -59,6 +63,7 @@ public sealed class SafeTensor
     public long Length => Shapes.Product(Shape);
 
     /// <summary>Bytes per element of <paramref name="dtype"/>.</summary>
+    /// <param name="dtype">The element type in the file.</param>
     public static int ElementSize(SafeTensorDType dtype) => dtype switch
     {
         SafeTensorDType.F32 => 4,
@@ -66,6 +71,9 @@ public sealed class SafeTensor
     };
 
     /// <summary>An entry holding a copy of <paramref name="tensor"/> (F32 for float, F64 for double).</summary>
+    /// <typeparam name="T">The element type: <see cref="float"/> or <see cref="double"/>.</typeparam>
+    /// <param name="name">The tensor's name in the file.</param>
+    /// <param name="tensor">The tensor to copy.</param>
     public static SafeTensor FromTensor<T>(string name, Tensor<T> tensor) where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(tensor);
@@ -79,6 +87,8 @@ public sealed class SafeTensor
     }
 
     /// <summary>A scalar I64 entry (shape <c>[]</c>).</summary>
+    /// <param name="name">The tensor's name in the file.</param>
+    /// <param name="value">The value.</param>
     public static SafeTensor Int64Scalar(string name, long value)
     {
         var bytes = new byte[8];
@@ -97,6 +107,8 @@ public sealed class SafeTensor
     }
 
     /// <summary>Converts the elements (F32, F64 or I64) to <typeparamref name="T"/> into <paramref name="destination"/>.</summary>
+    /// <typeparam name="T">The element type: <see cref="float"/> or <see cref="double"/>.</typeparam>
+    /// <param name="destination">Receives the elements, converted; its length must be the element count.</param>
     public void CopyTo<T>(Span<T> destination) where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (destination.Length != Length)
@@ -115,6 +127,7 @@ public sealed class SafeTensor
     }
 
     /// <summary>The elements as a new tensor of <typeparamref name="T"/> (a scalar becomes shape <c>[1]</c>).</summary>
+    /// <typeparam name="T">The element type: <see cref="float"/> or <see cref="double"/>.</typeparam>
     public Tensor<T> ToTensor<T>() where T : unmanaged, IFloatingPointIeee754<T>
     {
         var t = Tensor<T>.Uninitialized(Shape.Length == 0 ? [1] : Shape);
@@ -137,6 +150,9 @@ public static class SafeTensorsFile
     /// Writes <paramref name="tensors"/> (in order, names unique) with optional string metadata, atomically
     /// (<see cref="AtomicFile"/>): a crash mid-write leaves the previous file intact.
     /// </summary>
+    /// <param name="path">The .safetensors file.</param>
+    /// <param name="tensors">The tensors, written in this order.</param>
+    /// <param name="metadata">String metadata for the header, or null.</param>
     public static void Write(string path, IEnumerable<SafeTensor> tensors, IReadOnlyDictionary<string, string>? metadata = null)
     {
         ArgumentNullException.ThrowIfNull(path);
@@ -189,6 +205,7 @@ public static class SafeTensorsFile
 
     /// <summary>Reads every tensor of a safetensors file, in file order.</summary>
     /// <exception cref="InvalidDataException">The file is not valid safetensors; the message names the file and what is wrong.</exception>
+    /// <param name="path">The .safetensors file.</param>
     public static IReadOnlyList<SafeTensor> Read(string path)
     {
         ArgumentNullException.ThrowIfNull(path);
@@ -280,10 +297,12 @@ public static class SafeTensorsFile
     }
 
     /// <summary>Reads a file into a dictionary by name.</summary>
+    /// <param name="path">The .safetensors file.</param>
     public static IReadOnlyDictionary<string, SafeTensor> ReadDictionary(string path) =>
         Read(path).ToDictionary(t => t.Name, StringComparer.Ordinal);
 
     /// <summary>The header's <c>__metadata__</c> strings (empty when it has none).</summary>
+    /// <param name="path">The .safetensors file.</param>
     public static IReadOnlyDictionary<string, string> ReadMetadata(string path)
     {
         using var s = File.OpenRead(path);

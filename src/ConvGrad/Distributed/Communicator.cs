@@ -38,6 +38,7 @@ public abstract class Communicator : IDisposable
     /// so the ranks on a machine take its GPUs in turn (one each when there are as many GPUs as ranks).
     /// </summary>
     /// <exception cref="ArgumentException"><paramref name="deviceCount"/> is below 1.</exception>
+    /// <param name="deviceCount">The number of devices on this node.</param>
     public int DeviceIndex(int deviceCount)
     {
         if (deviceCount < 1)
@@ -70,6 +71,9 @@ public abstract class Communicator : IDisposable
 
     /// <summary>Replaces every element by its <paramref name="operation"/> over all ranks (in place, blocking).</summary>
     /// <exception cref="ArgumentException"><typeparamref name="T"/> is not float, double, int or long.</exception>
+    /// <typeparam name="T">The element type of the values.</typeparam>
+    /// <param name="values">The values; overwritten with the result on every rank.</param>
+    /// <param name="operation">How values are combined.</param>
     public void AllReduce<T>(Span<T> values, ReduceOperation operation) where T : unmanaged
     {
         CheckReducible<T>();
@@ -80,9 +84,12 @@ public abstract class Communicator : IDisposable
     }
 
     /// <summary>Replaces every element by its sum over all ranks (in place, blocking).</summary>
+    /// <typeparam name="T">The element type of the values.</typeparam>
+    /// <param name="values">The values; overwritten with the result on every rank.</param>
     public void AllReduceSum<T>(Span<T> values) where T : unmanaged => AllReduce(values, ReduceOperation.Sum);
 
     /// <summary>Replaces every element by its mean over all ranks: the sum, then divided by <see cref="Size"/>.</summary>
+    /// <param name="values">The values; overwritten with the result on every rank.</param>
     public void AllReduceAverage(Span<float> values)
     {
         AllReduceSum(values);
@@ -93,6 +100,7 @@ public abstract class Communicator : IDisposable
     }
 
     /// <summary>Replaces every element by its mean over all ranks: the sum, then divided by <see cref="Size"/>.</summary>
+    /// <param name="values">The values; overwritten with the result on every rank.</param>
     public void AllReduceAverage(Span<double> values)
     {
         AllReduceSum(values);
@@ -103,6 +111,7 @@ public abstract class Communicator : IDisposable
     }
 
     /// <summary>The sum of <paramref name="value"/> over all ranks (e.g. a count of correct predictions).</summary>
+    /// <param name="value">This rank's value.</param>
     public long AllReduceSum(long value)
     {
         Span<long> one = [value];
@@ -111,6 +120,7 @@ public abstract class Communicator : IDisposable
     }
 
     /// <summary>The sum of <paramref name="value"/> over all ranks (e.g. a loss sum).</summary>
+    /// <param name="value">This rank's value.</param>
     public double AllReduceSum(double value)
     {
         Span<double> one = [value];
@@ -124,6 +134,10 @@ public abstract class Communicator : IDisposable
     /// touched until the returned request completes.
     /// </summary>
     /// <exception cref="ArgumentException">The range lies outside the buffer, or the type is not reducible.</exception>
+    /// <typeparam name="T">The element type of the values.</typeparam>
+    /// <param name="buffer">The pinned buffer holding the values; it must stay untouched until the request completes.</param>
+    /// <param name="start">The first element to reduce.</param>
+    /// <param name="count">The number of elements to reduce.</param>
     public ReduceRequest IAllReduceSum<T>(PinnedBuffer<T> buffer, int start, int count) where T : unmanaged
     {
         ArgumentNullException.ThrowIfNull(buffer);
@@ -137,6 +151,9 @@ public abstract class Communicator : IDisposable
 
     /// <summary>Copies <paramref name="values"/> of rank <paramref name="root"/> to every rank.</summary>
     /// <exception cref="ArgumentException"><paramref name="root"/> is not a rank.</exception>
+    /// <typeparam name="T">The element type of the values.</typeparam>
+    /// <param name="values">The values: read on the root, overwritten on every other rank.</param>
+    /// <param name="root">The rank whose values every rank receives.</param>
     public void Broadcast<T>(Span<T> values, int root) where T : unmanaged
     {
         if (root < 0 || root >= Size)
@@ -153,6 +170,7 @@ public abstract class Communicator : IDisposable
     public abstract void Barrier();
 
     /// <summary>Ends every rank of the job at once with <paramref name="exitCode"/> (a rank that cannot go on).</summary>
+    /// <param name="exitCode">The exit code the whole job ends with.</param>
     [DoesNotReturn]
     public abstract void Abort(int exitCode);
 
@@ -164,6 +182,7 @@ public abstract class Communicator : IDisposable
     }
 
     /// <summary>Releases native resources when <paramref name="disposing"/> or from a finalizer.</summary>
+    /// <param name="disposing">True from <see cref="Dispose()"/>, false from a finalizer.</param>
     protected virtual void Dispose(bool disposing)
     {
     }

@@ -16,6 +16,7 @@ public readonly record struct EvaluationCounts(long Correct, long Total, double 
     public double MeanLoss => Total > 0 ? LossSum / Total : 0;
 
     /// <summary>The counts summed over every rank of <paramref name="communicator"/> (a collective: every rank calls it).</summary>
+    /// <param name="communicator">The ranks whose counts are summed.</param>
     public EvaluationCounts AllReduce(Communicator communicator)
     {
         ArgumentNullException.ThrowIfNull(communicator);

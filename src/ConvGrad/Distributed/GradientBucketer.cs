@@ -103,12 +103,15 @@ public sealed class GradientBucketer<T> : IDisposable where T : unmanaged, IFloa
     public int BucketCount => _buckets.Length;
 
     /// <summary>The bucket gradient <paramref name="index"/> belongs to (bucket 0 holds the last parameters).</summary>
+    /// <param name="index">The parameter, by position in the model's parameter list.</param>
     public int BucketOf(int index) => _bucketOf[index];
 
     /// <summary>The gradient indices of bucket <paramref name="bucket"/>, in their order inside it.</summary>
+    /// <param name="bucket">The bucket number.</param>
     public IReadOnlyList<int> BucketMembers(int bucket) => _buckets[bucket].Members;
 
     /// <summary>The elements of bucket <paramref name="bucket"/>.</summary>
+    /// <param name="bucket">The bucket number.</param>
     public int BucketLength(int bucket) => _buckets[bucket].Buffer.Length;
 
     /// <summary>Overlap measured since construction or <see cref="ResetStats"/>.</summary>
@@ -124,6 +127,8 @@ public sealed class GradientBucketer<T> : IDisposable where T : unmanaged, IFloa
     /// </summary>
     /// <exception cref="ArgumentException">The index is out of range or the length differs from the registered one.</exception>
     /// <exception cref="InvalidOperationException">The gradient was already marked in this step.</exception>
+    /// <param name="index">The parameter, by position in the model's parameter list.</param>
+    /// <param name="gradient">The parameter's gradient, complete for this step.</param>
     public void MarkReady(int index, ReadOnlySpan<T> gradient)
     {
         if ((uint)index >= (uint)_lengths.Length)
@@ -163,6 +168,7 @@ public sealed class GradientBucketer<T> : IDisposable where T : unmanaged, IFloa
     /// back through <paramref name="destination"/>, and readies the bucketer for the next step.
     /// </summary>
     /// <exception cref="InvalidOperationException">A gradient was not marked ready in this step (named in the message).</exception>
+    /// <param name="destination">Receives each averaged gradient.</param>
     public void Finish(GradientDestination<T> destination)
     {
         ArgumentNullException.ThrowIfNull(destination);

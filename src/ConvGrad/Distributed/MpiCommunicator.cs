@@ -81,6 +81,7 @@ public sealed unsafe class MpiCommunicator : Communicator
     }
 
     /// <summary>Calls <c>MPI_Abort</c>: mpirun ends every rank; this process exits with <paramref name="exitCode"/>.</summary>
+    /// <param name="exitCode">The exit code the whole job ends with.</param>
     [DoesNotReturn]
     public override void Abort(int exitCode)
     {

@@ -8,6 +8,9 @@ namespace ConvGrad.Distributed;
 public sealed class MpiException : IOException
 {
     /// <summary>Creates the exception for the MPI call <paramref name="call"/> that returned <paramref name="errorCode"/>.</summary>
+    /// <param name="call">The MPI function that failed.</param>
+    /// <param name="errorCode">The MPI error code it returned.</param>
+    /// <param name="errorText">The MPI error string.</param>
     public MpiException(string call, int errorCode, string errorText)
         : base($"{call} failed with MPI error {errorCode}: {errorText}")
     {

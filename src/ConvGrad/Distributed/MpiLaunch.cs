@@ -22,6 +22,7 @@ public sealed record MpiLaunch(int Rank, int Size, int LocalRank, int LocalSize)
 
     /// <summary>The launch described by <paramref name="variable"/> (a lookup of environment variables).</summary>
     /// <exception cref="MpiUnavailableException">The variables are set but inconsistent.</exception>
+    /// <param name="variable">Reads an environment variable (null when unset).</param>
     public static MpiLaunch? From(Func<string, string?> variable)
     {
         ArgumentNullException.ThrowIfNull(variable);
@@ -57,5 +58,6 @@ public sealed record MpiLaunch(int Rank, int Size, int LocalRank, int LocalSize)
     /// <summary>
     /// Threads per rank that share this machine's cores evenly: <c>max(1, cores ÷ LocalSize)</c>.
     /// </summary>
+    /// <param name="cores">The cores of this node.</param>
     public int ThreadsPerRank(int cores) => Math.Max(1, cores / LocalSize);
 }

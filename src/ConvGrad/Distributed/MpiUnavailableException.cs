@@ -11,12 +11,15 @@ namespace ConvGrad.Distributed;
 public sealed class MpiUnavailableException : PlatformNotSupportedException
 {
     /// <summary>Creates the exception with its one-line message.</summary>
+    /// <param name="message">The message.</param>
     public MpiUnavailableException(string message)
         : base(message)
     {
     }
 
     /// <summary>Creates the exception with its one-line message and the error that caused it.</summary>
+    /// <param name="message">The message.</param>
+    /// <param name="inner">The exception that caused this one.</param>
     public MpiUnavailableException(string message, Exception inner)
         : base(message, inner)
     {

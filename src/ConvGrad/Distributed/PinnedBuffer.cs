@@ -13,6 +13,7 @@ public sealed unsafe class PinnedBuffer<T> : IDisposable where T : unmanaged
 
     /// <summary>Allocates <paramref name="length"/> zeroed elements.</summary>
     /// <exception cref="ArgumentException"><paramref name="length"/> is negative.</exception>
+    /// <param name="length">The number of elements.</param>
     public PinnedBuffer(int length)
     {
         if (length < 0)

@@ -20,6 +20,9 @@ public struct SampleRandom
     private ulong _state;
 
     /// <summary>The stream of sample <paramref name="sampleIndex"/> in epoch <paramref name="epoch"/> of a run seeded with <paramref name="seed"/>.</summary>
+    /// <param name="seed">The run seed.</param>
+    /// <param name="epoch">The epoch.</param>
+    /// <param name="sampleIndex">The global index of the sample.</param>
     public SampleRandom(ulong seed, long epoch, long sampleIndex)
     {
         ulong h = Mix(seed + Golden);
@@ -28,12 +31,14 @@ public struct SampleRandom
     }
 
     /// <summary>Resumes a stream from a saved <see cref="State"/>.</summary>
+    /// <param name="state">A state saved earlier.</param>
     public static SampleRandom FromState(ulong state) => new() { _state = state };
 
     /// <summary>The whole state of the stream (save it to resume exactly where it was).</summary>
     public readonly ulong State => _state;
 
     /// <summary>SplitMix64's finaliser: a bijection of 64-bit words in which every input bit affects every output bit.</summary>
+    /// <param name="z">The value to mix.</param>
     public static ulong Mix(ulong z)
     {
         z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9;
@@ -56,6 +61,7 @@ public struct SampleRandom
 
     /// <summary>A uniform integer in [0, <paramref name="maxExclusive"/>), without bias (Lemire's multiply-and-reject).</summary>
     /// <exception cref="ArgumentException"><paramref name="maxExclusive"/> is not positive.</exception>
+    /// <param name="maxExclusive">One past the largest value.</param>
     public int NextInt(int maxExclusive)
     {
         if (maxExclusive <= 0)
@@ -77,6 +83,8 @@ public struct SampleRandom
 
     /// <summary>A uniform integer in [<paramref name="minInclusive"/>, <paramref name="maxInclusive"/>] (e.g. a shift of ±k pixels).</summary>
     /// <exception cref="ArgumentException">The range is empty.</exception>
+    /// <param name="minInclusive">The smallest value.</param>
+    /// <param name="maxInclusive">The largest value.</param>
     public int NextInt(int minInclusive, int maxInclusive)
     {
         if (maxInclusive < minInclusive)
@@ -87,6 +95,7 @@ public struct SampleRandom
     }
 
     /// <summary>True with probability <paramref name="p"/> (e.g. a dropout keep decision).</summary>
+    /// <param name="p">The probability of true.</param>
     public bool NextBernoulli(double p) => NextDouble() < p;
 
     /// <summary>
@@ -94,6 +103,9 @@ public struct SampleRandom
     /// shuffle driven by the stream keyed <c>(seed, epoch, −1)</c>. Every rank computes the same order.
     /// </summary>
     /// <exception cref="ArgumentException"><paramref name="count"/> is negative.</exception>
+    /// <param name="count">The number of samples.</param>
+    /// <param name="seed">The run seed.</param>
+    /// <param name="epoch">The epoch.</param>
     public static int[] EpochOrder(int count, ulong seed, long epoch)
     {
         if (count < 0)

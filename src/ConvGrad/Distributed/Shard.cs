@@ -14,6 +14,9 @@ public readonly record struct Shard(int Start, int Count)
 
     /// <summary>The shard of rank <paramref name="rank"/> of <paramref name="size"/> in <paramref name="total"/> positions.</summary>
     /// <exception cref="ArgumentException">A negative total, a size below 1, or a rank outside [0, size).</exception>
+    /// <param name="total">The number of samples in all.</param>
+    /// <param name="rank">This rank.</param>
+    /// <param name="size">The number of ranks.</param>
     public static Shard Of(int total, int rank, int size)
     {
         if (total < 0 || size < 1 || rank < 0 || rank >= size)
@@ -26,6 +29,8 @@ public readonly record struct Shard(int Start, int Count)
     }
 
     /// <summary>The shard of this rank of <paramref name="communicator"/> in <paramref name="total"/> positions.</summary>
+    /// <param name="total">The number of samples in all.</param>
+    /// <param name="communicator">The ranks of the job.</param>
     public static Shard Of(int total, Communicator communicator)
     {
         ArgumentNullException.ThrowIfNull(communicator);
@@ -37,5 +42,6 @@ public readonly record struct Shard(int Start, int Count)
     /// its part of the mean over the batch (reduce those parts with <see cref="GradientReduction.Sum"/> when shards
     /// can be unequal).
     /// </summary>
+    /// <param name="total">The number of samples in all.</param>
     public double Weight(int total) => total > 0 ? (double)Count / total : 0;
 }

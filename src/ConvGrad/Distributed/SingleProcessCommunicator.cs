@@ -29,6 +29,7 @@ public sealed class SingleProcessCommunicator : Communicator
     }
 
     /// <summary>Ends the process with <paramref name="exitCode"/>.</summary>
+    /// <param name="exitCode">The exit code the whole job ends with.</param>
     [DoesNotReturn]
     public override void Abort(int exitCode)
     {

@@ -13,6 +13,9 @@ namespace ConvGrad.Nn;
 public sealed class BatchNorm2d<T> : Module<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     /// <summary>Creates the layer for <paramref name="channels"/> channels with γ = 1, β = 0, running mean 0 and variance 1.</summary>
+    /// <param name="channels">The number of channels C of the input <c>[N, C, H, W]</c>.</param>
+    /// <param name="eps">The term added to denominators for numerical stability.</param>
+    /// <param name="momentum">The weight of each new batch in the running statistics.</param>
     public BatchNorm2d(int channels, double eps = 1e-5, double momentum = 0.1)
     {
         if (channels < 1 || !(eps > 0) || !(momentum is >= 0 and <= 1))

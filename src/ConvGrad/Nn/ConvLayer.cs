@@ -89,6 +89,13 @@ public class ConvTransposeNd<T> : Module<T> where T : unmanaged, IFloatingPointI
     private readonly ConvOptions? _options;
 
     /// <summary>Creates the layer with Kaiming-normal weights (fan-in of the stored layout) and a zero bias.</summary>
+    /// <param name="inChannels">Input channels C_in.</param>
+    /// <param name="outChannels">Output channels C_out.</param>
+    /// <param name="kernel">The kernel size on each spatial axis.</param>
+    /// <param name="geometry">Stride, padding, dilation and groups.</param>
+    /// <param name="rng">The random source of the initial weights.</param>
+    /// <param name="bias">Whether the layer has a bias.</param>
+    /// <param name="options">Engine and thread settings; null means <see cref="ConvOptions.Default"/>.</param>
     public ConvTransposeNd(int inChannels, int outChannels, int[] kernel, ConvGeometry geometry, Random rng, bool bias = true, ConvOptions? options = null)
     {
         ConvNd<T>.CheckArguments(inChannels, outChannels, kernel, geometry);

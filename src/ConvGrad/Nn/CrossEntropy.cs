@@ -9,6 +9,8 @@ namespace ConvGrad.Nn;
 public static class CrossEntropy
 {
     /// <summary>Row-wise softmax probabilities of <c>[N, classes]</c> logits (stable), as float64.</summary>
+    /// <typeparam name="T">The element type: <see cref="float"/> or <see cref="double"/>.</typeparam>
+    /// <param name="logits">Unnormalised class scores <c>[N, classes]</c>.</param>
     public static double[,] Softmax<T>(Tensor<T> logits) where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(logits);

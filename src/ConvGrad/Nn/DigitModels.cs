@@ -10,6 +10,10 @@ public static class DigitModels
 
     /// <summary>Builds the named model with weights from <paramref name="rng"/>.</summary>
     /// <exception cref="ArgumentException">The name is not one of <see cref="Names"/>.</exception>
+    /// <param name="name">The model name (see <see cref="Names"/>).</param>
+    /// <param name="rng">The random source of the initial weights.</param>
+    /// <param name="dropout">The dropout probability.</param>
+    /// <param name="options">Engine and thread settings; null means <see cref="ConvOptions.Default"/>.</param>
     public static Module<float> Create(string name, Random rng, double dropout = 0.25, ConvOptions? options = null) => name switch
     {
         "lenet" => LeNet.Create<float>(rng, dropout, options),
@@ -22,6 +26,8 @@ public static class DigitModels
     /// when it has <c>fc.weight</c>, else LeNet — with that state loaded.
     /// </summary>
     /// <exception cref="ArgumentException">The state does not fit the model it names.</exception>
+    /// <param name="state">The saved tensors of a model.</param>
+    /// <param name="options">Engine and thread settings; null means <see cref="ConvOptions.Default"/>.</param>
     public static Module<float> FromState(IReadOnlyDictionary<string, SafeTensor> state, ConvOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(state);

@@ -37,6 +37,7 @@ public static class LeNet
     /// <param name="rng">Seeded generator for the weights and the dropout masks.</param>
     /// <param name="dropout">Dropout probability before the last layer.</param>
     /// <param name="options">Engine and threads for the convolutions.</param>
+    /// <typeparam name="T">The element type: <see cref="float"/> or <see cref="double"/>.</typeparam>
     public static Sequential<T> Create<T>(Random rng, double dropout = 0.25, ConvOptions? options = null)
         where T : unmanaged, IFloatingPointIeee754<T>
     {

@@ -23,6 +23,7 @@ public abstract class Module<T> where T : unmanaged, IFloatingPointIeee754<T>
     public bool Training { get; private set; } = true;
 
     /// <summary>Switches this module and every sub-module between training and evaluation mode.</summary>
+    /// <param name="training">True for training mode, false for evaluation.</param>
     public void SetTraining(bool training)
     {
         Training = training;
@@ -39,12 +40,16 @@ public abstract class Module<T> where T : unmanaged, IFloatingPointIeee754<T>
     public void Eval() => SetTraining(false);
 
     /// <summary>Computes the output for <paramref name="x"/>, recording the operations when gradients are enabled.</summary>
+    /// <param name="x">The input.</param>
     public abstract Variable<T> Forward(Variable<T> x);
 
     /// <summary>Runs the module on a plain tensor (a leaf that needs no gradient).</summary>
+    /// <param name="x">The input.</param>
     public Variable<T> Forward(Tensor<T> x) => Forward(new Variable<T>(x));
 
     /// <summary>Registers a parameter under <paramref name="name"/> and returns it.</summary>
+    /// <param name="name">The name within this module.</param>
+    /// <param name="parameter">The parameter.</param>
     protected Parameter<T> RegisterParameter(string name, Parameter<T> parameter)
     {
         ArgumentNullException.ThrowIfNull(parameter);
@@ -54,6 +59,8 @@ public abstract class Module<T> where T : unmanaged, IFloatingPointIeee754<T>
     }
 
     /// <summary>Registers a state tensor that is saved but not trained (e.g. running statistics) and returns it.</summary>
+    /// <param name="name">The name within this module.</param>
+    /// <param name="buffer">A tensor saved with the state but not trained (e.g. running statistics).</param>
     protected Tensor<T> RegisterBuffer(string name, Tensor<T> buffer)
     {
         ArgumentNullException.ThrowIfNull(buffer);
@@ -63,6 +70,9 @@ public abstract class Module<T> where T : unmanaged, IFloatingPointIeee754<T>
     }
 
     /// <summary>Registers a sub-module under <paramref name="name"/> and returns it.</summary>
+    /// <typeparam name="TModule">The type of the child module.</typeparam>
+    /// <param name="name">The name within this module.</param>
+    /// <param name="module">The child module.</param>
     protected TModule RegisterModule<TModule>(string name, TModule module) where TModule : Module<T>
     {
         ArgumentNullException.ThrowIfNull(module);
@@ -85,6 +95,7 @@ public abstract class Module<T> where T : unmanaged, IFloatingPointIeee754<T>
     public IEnumerable<(string Name, Module<T> Module)> NamedChildren() => _children.Select(c => (c.Name, c.Value));
 
     /// <summary>Every parameter of this module and its sub-modules with its qualified PyTorch name.</summary>
+    /// <param name="prefix">A prefix for every name (e.g. <c>"layer1."</c>); empty for none.</param>
     public IEnumerable<(string Name, Parameter<T> Parameter)> NamedParameters(string prefix = "")
     {
         foreach (var (name, p) in _parameters)
@@ -116,6 +127,7 @@ public abstract class Module<T> where T : unmanaged, IFloatingPointIeee754<T>
     /// Everything a saved model holds, under PyTorch's <c>state_dict</c> names and order: per module its parameters, its
     /// buffers, then its sub-modules.
     /// </summary>
+    /// <param name="prefix">A prefix for every name (e.g. <c>"layer1."</c>); empty for none.</param>
     public IEnumerable<SafeTensor> State(string prefix = "")
     {
         foreach (var (name, p) in _parameters)
@@ -140,6 +152,7 @@ public abstract class Module<T> where T : unmanaged, IFloatingPointIeee754<T>
     }
 
     /// <summary>The names <see cref="State"/> writes.</summary>
+    /// <param name="prefix">A prefix for every name (e.g. <c>"layer1."</c>); empty for none.</param>
     public IEnumerable<string> StateNames(string prefix = "")
     {
         foreach (var (name, _) in _parameters)
@@ -168,6 +181,8 @@ public abstract class Module<T> where T : unmanaged, IFloatingPointIeee754<T>
     /// <c>load_state_dict(strict=True)</c>, entries under <paramref name="prefix"/> that the model lacks are an error.
     /// </summary>
     /// <exception cref="ArgumentException">An entry is missing, extra, or has the wrong shape or type.</exception>
+    /// <param name="state">The saved tensors, by full name.</param>
+    /// <param name="prefix">A prefix for every name (e.g. <c>"layer1."</c>); empty for none.</param>
     public void LoadState(IReadOnlyDictionary<string, SafeTensor> state, string prefix = "")
     {
         ArgumentNullException.ThrowIfNull(state);
@@ -198,17 +213,25 @@ public abstract class Module<T> where T : unmanaged, IFloatingPointIeee754<T>
     }
 
     /// <summary>State entries that are neither parameters nor <typeparamref name="T"/> buffers (e.g. an I64 counter).</summary>
+    /// <param name="prefix">A prefix for every name (e.g. <c>"layer1."</c>); empty for none.</param>
     protected virtual IEnumerable<SafeTensor> ExtraState(string prefix) => [];
 
     /// <summary>The names (without prefix) of <see cref="ExtraState"/>.</summary>
     protected virtual IEnumerable<string> ExtraStateNames() => [];
 
     /// <summary>Loads what <see cref="ExtraState"/> saves.</summary>
+    /// <param name="state">The saved tensors, by full name.</param>
+    /// <param name="prefix">A prefix for every name (e.g. <c>"layer1."</c>); empty for none.</param>
     protected virtual void LoadExtraState(IReadOnlyDictionary<string, SafeTensor> state, string prefix)
     {
     }
 
     /// <summary>Checks that <paramref name="x"/> has <paramref name="rank"/> axes (and, when given, <paramref name="channels"/> channels).</summary>
+    /// <param name="x">The input.</param>
+    /// <param name="rank">The rank the input must have.</param>
+    /// <param name="module">The child module.</param>
+    /// <param name="layout">The layout for the message, e.g. <c>[N, C, H, W]</c>.</param>
+    /// <param name="channels">The channel count axis 1 must have; -1 for any.</param>
     protected static void CheckInput(Variable<T> x, int rank, string module, string layout, int channels = -1)
     {
         ArgumentNullException.ThrowIfNull(x);
@@ -228,6 +251,7 @@ public abstract class Module<T> where T : unmanaged, IFloatingPointIeee754<T>
 public sealed class Parameter<T> : Variable<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     /// <summary>Wraps <paramref name="value"/> (not copied).</summary>
+    /// <param name="value">The initial value.</param>
     public Parameter(Tensor<T> value) : base(value, requiresGrad: true)
     {
     }

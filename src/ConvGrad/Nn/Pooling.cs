@@ -13,6 +13,9 @@ public sealed class MaxPool2d<T> : Module<T> where T : unmanaged, IFloatingPoint
     private readonly PoolWindow _w;
 
     /// <summary>Creates the layer; stride defaults to the kernel size.</summary>
+    /// <param name="kernel">The window size on both axes.</param>
+    /// <param name="stride">The step on both axes; null means the kernel size.</param>
+    /// <param name="padding">Padding on each side of both axes.</param>
     public MaxPool2d(int kernel, int? stride = null, int padding = 0) => _w = PoolWindow.Create(kernel, stride, padding);
 
     /// <inheritdoc />
@@ -28,6 +31,9 @@ public sealed class AvgPool2d<T> : Module<T> where T : unmanaged, IFloatingPoint
     private readonly PoolWindow _w;
 
     /// <summary>Creates the layer; stride defaults to the kernel size.</summary>
+    /// <param name="kernel">The window size on both axes.</param>
+    /// <param name="stride">The step on both axes; null means the kernel size.</param>
+    /// <param name="padding">Padding on each side of both axes.</param>
     public AvgPool2d(int kernel, int? stride = null, int padding = 0) => _w = PoolWindow.Create(kernel, stride, padding);
 
     /// <inheritdoc />

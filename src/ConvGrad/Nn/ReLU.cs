@@ -30,6 +30,8 @@ public sealed class Dropout<T> : Module<T> where T : unmanaged, IFloatingPointIe
     private readonly Random _rng;
 
     /// <summary>Creates the layer with drop probability <paramref name="p"/> in [0, 1).</summary>
+    /// <param name="p">The probability of zeroing an element.</param>
+    /// <param name="rng">The random source of the masks.</param>
     public Dropout(double p, Random rng)
     {
         if (!(p >= 0 && p < 1))
@@ -51,6 +53,9 @@ public sealed class Dropout<T> : Module<T> where T : unmanaged, IFloatingPointIe
     /// Keys the next forward passes' masks by sample (<see cref="Functional.Dropout{T}(Variable{T}, double, bool, ulong, long, ReadOnlySpan{int})"/>):
     /// row <c>i</c> uses <c>SampleRandom(seed, epoch, sampleKeys[i])</c>; null returns to the layer's own generator.
     /// </summary>
+    /// <param name="seed">The run seed.</param>
+    /// <param name="epoch">The epoch (0-based).</param>
+    /// <param name="sampleKeys">The global index of each sample of the next batches, or null to use <see cref="Random"/> again.</param>
     public void KeyBySample(ulong seed, long epoch, int[]? sampleKeys) => (_keySeed, _keyEpoch, _keys) = (seed, epoch, sampleKeys);
 
     /// <inheritdoc />

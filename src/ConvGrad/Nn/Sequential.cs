@@ -14,6 +14,7 @@ public sealed class Sequential<T> : Module<T> where T : unmanaged, IFloatingPoin
     private readonly Module<T>[] _modules;
 
     /// <summary>Chains <paramref name="modules"/>.</summary>
+    /// <param name="modules">The layers, applied in this order.</param>
     public Sequential(params Module<T>[] modules)
     {
         ArgumentNullException.ThrowIfNull(modules);

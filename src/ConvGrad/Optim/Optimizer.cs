@@ -10,6 +10,8 @@ namespace ConvGrad.Optim;
 public abstract class Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     /// <summary>Takes the parameters to update (each keeps its own state in the optimiser).</summary>
+    /// <param name="parameters">The parameters to update.</param>
+    /// <param name="learningRate">The learning rate.</param>
     protected Optimizer(IEnumerable<Parameter<T>> parameters, double learningRate)
     {
         ArgumentNullException.ThrowIfNull(parameters);
@@ -57,6 +59,7 @@ public abstract class Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T>
 
     /// <summary>Restores what <see cref="State"/> wrote.</summary>
     /// <exception cref="ArgumentException">An entry is missing or has another length.</exception>
+    /// <param name="state">The saved optimizer tensors.</param>
     public void LoadState(IReadOnlyDictionary<string, SafeTensor> state)
     {
         ArgumentNullException.ThrowIfNull(state);
@@ -105,6 +108,9 @@ public abstract class Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T>
     }
 
     /// <summary>Updates parameter <paramref name="index"/> in place.</summary>
+    /// <param name="index">The parameter, by position.</param>
+    /// <param name="w">The parameter's values, updated in place.</param>
+    /// <param name="g">The parameter's gradient.</param>
     protected abstract void Update(int index, Span<T> w, ReadOnlySpan<T> g);
 }
 
@@ -119,6 +125,11 @@ public sealed class Sgd<T> : Optimizer<T> where T : unmanaged, IFloatingPointIee
     private readonly T[] _g;
 
     /// <summary>Creates the optimiser.</summary>
+    /// <param name="parameters">The parameters to update.</param>
+    /// <param name="learningRate">The learning rate.</param>
+    /// <param name="momentum">The momentum factor.</param>
+    /// <param name="weightDecay">The L2 penalty added to each gradient (0: none).</param>
+    /// <param name="nesterov">Whether to use Nesterov momentum.</param>
     public Sgd(IEnumerable<Parameter<T>> parameters, double learningRate, double momentum = 0, double weightDecay = 0, bool nesterov = false)
         : base(parameters, learningRate)
     {
@@ -186,6 +197,12 @@ public sealed class Adam<T> : Optimizer<T> where T : unmanaged, IFloatingPointIe
     private readonly T[][] _m, _v;
 
     /// <summary>Creates the optimiser.</summary>
+    /// <param name="parameters">The parameters to update.</param>
+    /// <param name="learningRate">The learning rate.</param>
+    /// <param name="beta1">The decay of the running mean of gradients.</param>
+    /// <param name="beta2">The decay of the running mean of squared gradients.</param>
+    /// <param name="eps">The term added to denominators for numerical stability.</param>
+    /// <param name="weightDecay">The L2 penalty added to each gradient (0: none).</param>
     public Adam(IEnumerable<Parameter<T>> parameters, double learningRate = 1e-3, double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8, double weightDecay = 0)
         : base(parameters, learningRate)
     {

@@ -23,6 +23,11 @@ public sealed record ConstantSchedule(double Rate) : ILearningRateSchedule
 public sealed class OneCycleSchedule : ILearningRateSchedule
 {
     /// <summary>Creates the schedule for <paramref name="totalSteps"/> steps.</summary>
+    /// <param name="maxRate">The peak learning rate.</param>
+    /// <param name="totalSteps">The number of steps of the whole run.</param>
+    /// <param name="warmup">The share of steps spent rising to the peak.</param>
+    /// <param name="div">The start rate is maxRate / div.</param>
+    /// <param name="finalDiv">The final rate is start rate / finalDiv.</param>
     public OneCycleSchedule(double maxRate, int totalSteps, double warmup = 0.25, double div = 25, double finalDiv = 1e4)
     {
         if (!(maxRate > 0) || totalSteps < 1 || !(warmup is > 0 and < 1) || !(div >= 1) || !(finalDiv >= 1))

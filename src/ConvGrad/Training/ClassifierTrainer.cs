@@ -30,6 +30,12 @@ public sealed class ClassifierTrainer<T> where T : unmanaged, IFloatingPointIeee
     private int _step;
 
     /// <summary>Creates the trainer.</summary>
+    /// <param name="model">The model to train.</param>
+    /// <param name="optimizer">The optimizer over the model's parameters.</param>
+    /// <param name="schedule">The learning rate per step.</param>
+    /// <param name="batchSize">Samples per batch.</param>
+    /// <param name="seed">The run seed (shuffle order, augmentation, dropout).</param>
+    /// <param name="maxShift">The largest random shift, in pixels, of each image on each axis (0: no augmentation).</param>
     public ClassifierTrainer(Module<T> model, Optimizer<T> optimizer, ILearningRateSchedule schedule, int batchSize, int seed, int maxShift = 0)
     {
         ArgumentNullException.ThrowIfNull(model);
@@ -68,9 +74,13 @@ public sealed class ClassifierTrainer<T> where T : unmanaged, IFloatingPointIeee
     public int MaxShift { get; }
 
     /// <summary>Steps per epoch for a set of <paramref name="count"/> digits.</summary>
+    /// <param name="count">The number of samples.</param>
+    /// <param name="batchSize">Samples per batch.</param>
     public static int BatchesPerEpoch(int count, int batchSize) => (count + batchSize - 1) / batchSize;
 
     /// <summary>One pass over <paramref name="data"/> in a fresh random order; returns the loss of every batch.</summary>
+    /// <param name="data">The training samples.</param>
+    /// <param name="progress">Called after each batch, or null.</param>
     public List<double> TrainEpoch(MnistSet data, Action<BatchProgress>? progress = null)
     {
         ArgumentNullException.ThrowIfNull(data);
@@ -126,6 +136,11 @@ public sealed class ClassifierTrainer<T> where T : unmanaged, IFloatingPointIeee
     /// </para>
     /// </summary>
     /// <returns>The loss of every global batch (the same on every rank).</returns>
+    /// <param name="data">The training samples.</param>
+    /// <param name="epoch">The epoch (0-based), which fixes the sample order.</param>
+    /// <param name="communicator">The ranks sharing the epoch, or null for one process.</param>
+    /// <param name="bucketer">Averages gradients across ranks while backward runs, or null to average after it.</param>
+    /// <param name="progress">Called after each batch, or null.</param>
     public List<double> TrainEpoch(MnistSet data, int epoch, Communicator? communicator = null, GradientBucketer<T>? bucketer = null,
         Action<BatchProgress>? progress = null)
     {
@@ -222,6 +237,9 @@ public sealed class ClassifierTrainer<T> where T : unmanaged, IFloatingPointIeee
     }
 
     /// <summary>Mean loss and accuracy on <paramref name="data"/> in evaluation mode (no augmentation).</summary>
+    /// <param name="model">The model to train.</param>
+    /// <param name="data">The training samples.</param>
+    /// <param name="batchSize">Samples per batch.</param>
     public static (double Loss, double Accuracy) Evaluate(Module<T> model, MnistSet data, int batchSize = 500)
     {
         ArgumentNullException.ThrowIfNull(model);
@@ -259,6 +277,7 @@ public sealed class ClassifierTrainer<T> where T : unmanaged, IFloatingPointIeee
     }
 
     /// <summary>The index of the largest element (the first on ties).</summary>
+    /// <param name="row">One row of scores.</param>
     public static int ArgMax(ReadOnlySpan<T> row)
     {
         int best = 0;
