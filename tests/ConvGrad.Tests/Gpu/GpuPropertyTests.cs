@@ -209,6 +209,6 @@ public class GpuPropertyTests(CpuAcceleratorFixture fixture)
             double err = Math.Abs((double)a[i] - e[i]);
             maxErr = double.IsNaN(err) ? double.PositiveInfinity : Math.Max(maxErr, err);
         }
-        Assert.True(maxErr <= 1e-4 * (1 + maxRef), $"{what}: max|a-e| = {maxErr:e2} > 1e-4·(1 + {maxRef:g3})");
+        Assert.True(Tolerance.Within(maxErr, maxRef), $"{what}: max|a-e| = {maxErr:e2} > {Tolerance.Relative:g}·(1 + {maxRef:g3})");
     }
 }
