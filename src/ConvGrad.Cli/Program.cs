@@ -46,7 +46,8 @@ public static class Program
             return ExitCodes.BadUsage;
         }
 
-        var parsed = root.Parse(args);
+        // No response files: an argument starting with @ is a value like any other, as it always was.
+        var parsed = root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
         if (parsed.Action is not null and not ParseErrorAction)
         {
             // --help, --version and the [suggest] directive of shell completion.
