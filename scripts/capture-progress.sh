@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 tty_out=${1:?TTY_OUT}; pipe_out=${2:?PIPE_OUT}
 cg="dotnet $PWD/src/ConvGrad.Cli/bin/Release/net10.0/ConvGrad.Cli.dll"
 out=$(mktemp -d)
-train="train --epochs 2 --train-limit 3000 --threads 1 --out $out"
+train="train --epochs 2 --train-limit 1000 --threads 1 --out $out"
 bench="bench --only seed-4x4-k2-s2,mnist-c1-3x3,mnist-c2-3x3,mbv2-dw3x3-28 --min-time 0.05 --threads 1"
 
 {

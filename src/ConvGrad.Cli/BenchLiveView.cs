@@ -17,6 +17,7 @@ internal sealed class BenchLiveView
     private (string Name, bool Right)[] _columns = [];
     private ProgressContext? _context;
     private ProgressTask? _rowsTask;
+    private volatile bool _finished;
 
     private BenchLiveView(IAnsiConsole console) => _console = console;
 
@@ -35,6 +36,7 @@ internal sealed class BenchLiveView
         _console.Progress()
             .AutoClear(false)
             .HideCompleted(true)
+            .ExcludeVerticalPadding(true)
             .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
             .UseRenderHook((progress, _) => Snapshot(progress))
             .Start(ctx =>
@@ -80,7 +82,7 @@ internal sealed class BenchLiveView
         _rowsTask!.Increment(1);
     }
 
-    /// <summary>Marks the progress done (a layout may skip rows it does not cover).</summary>
+    /// <summary>Marks the progress done (a layout may skip rows it does not cover); the display keeps only the header and the table.</summary>
     public void End()
     {
         if (_rowsTask is { } t)
@@ -88,6 +90,7 @@ internal sealed class BenchLiveView
             t.Value = t.MaxValue;
             t.StopTask();
         }
+        _finished = true;
     }
 
     /// <summary>A fresh renderable of the header, the table so far and the progress (the render thread must not see a table being added to).</summary>
@@ -114,7 +117,10 @@ internal sealed class BenchLiveView
                 }
                 parts.Add(table);
             }
-            parts.Add(progress);
+            if (!_finished)
+            {
+                parts.Add(progress);
+            }
             return new Rows(parts);
         }
     }
