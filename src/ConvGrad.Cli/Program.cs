@@ -24,7 +24,8 @@ public static class Program
     {
         // One declaration per call: each command holds its own option objects, and tests run in parallel.
         CliCommand[] commands = [new VerifyCommand(), new TrainCommand(), new PredictCommand(), new ExplainCommand(), new BenchCommand(), new GpuBenchCommand()];
-        var root = new RootCommand(Description);
+        // HelpName: the usage lines say convgrad however the program was started (dotnet run, the dll, a test host).
+        var root = new RootCommand(Description) { HelpName = "convgrad" };
         foreach (var c in commands)
         {
             root.Subcommands.Add(c.Declaration);
