@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.InteropServices;
@@ -5,76 +6,78 @@ using System.Runtime.InteropServices;
 namespace ConvGrad.Cli;
 
 /// <summary><c>convgrad bench</c>: times forward, backward-data and backward-weight on every row of the benchmark suite.</summary>
-internal sealed class BenchCommand : ICommand
+internal sealed class BenchCommand : CliCommand
 {
     private static readonly (string Name, BenchPass Pass)[] PassNames =
         [("fwd", BenchPass.Forward), ("dx", BenchPass.BackwardData), ("dw", BenchPass.BackwardWeight)];
 
-    public string Name => "bench";
-    public string Summary => "time the three passes on the benchmark suite (ms, GFLOP/s, % of FMA peak)";
-    public string Usage => """
-        usage: convgrad bench [--suite FILE] [--threads N] [--passes fwd,dx,dw] [--format table|csv]
-                              [--baseline FILE] [--engine NAME] [--isa NAME] [--only NAME[,NAME...]]
-                              [--min-time SECONDS] [--device cpu|cuda|ilgpu-cpu] [--layout nchw|blocked|all]
+    private readonly Option<string?> _suite = CliOptions.OptionalText("suite",
+        "the suite CSV (name,N,C,H,W,K,R,S,stride_h,stride_w,pad_h,pad_w,dil_h,dil_w,groups); default bench/conv2d-suite.csv, " +
+        "looked up from the current folder and then from the executable's folder upwards", helpName: "FILE");
+    private readonly Option<int> _threads = CliOptions.Int("threads", "worker threads (0: one per processor)", 0, min: 0, max: 1024);
+    private readonly Option<string> _passes = CliOptions.Text("passes", "which passes, comma-separated from fwd, dx, dw", "fwd,dx,dw",
+        PassNames.Select(p => p.Name), "LIST");
+    private readonly Option<string> _format = CliOptions.Text("format",
+        "table (aligned, with a header naming machine, threads, peak and engine; live in a terminal) or csv " +
+        "(name,pass,layout,isa,kernel,ms,gflops,peak_pct,workspace_bytes; the header goes to stderr)", "table", ["table", "csv"], "FORMAT");
+    private readonly Option<string?> _baseline = CliOptions.OptionalText("baseline",
+        "a CSV to compare with: that of bench/onednn/run.sh --csv FILE (oneDNN), or one written by this command or by " +
+        "bench/torch_conv_bench.py (PyTorch) with --format csv; adds the baseline's ms and the speed ratio ConvGrad/baseline " +
+        "(> 1: ConvGrad is faster) per row, and its geometric mean per pass and layout (seed rows excluded); rows match by " +
+        "name, pass and layout when the baseline has layouts; the oneDNN CSV has none and is compared with the blocked rows " +
+        "(its own layouts)", helpName: "FILE");
+    private readonly Option<string> _engine = CliOptions.Text("engine", $"one of: {string.Join(", ", EngineNames)}",
+        EngineName(ConvOptions.Default.Engine), EngineNames);
+    private readonly Option<string> _isa = IsaOption.Declare();
+    private readonly Option<string> _layout = CliOptions.Text("layout", "nchw, blocked or all", "all", [.. Layouts, "all"], "LAYOUT");
+    private readonly Option<string?> _only = CliOptions.OptionalText("only",
+        "time only these rows (a strided row brings its -s1 twin; NAME-s1 alone is allowed)", helpName: "NAME[,NAME...]");
+    private readonly Option<double> _minTime = CliOptions.Double("min-time", "seconds of timed calls per measurement (0 = a single timed call)", 0.5, min: 0, max: 3600);
+    private readonly Option<string> _device = DeviceOption.Declare(description: DeviceOption.Description +
+        "; on a GPU device each timed call includes its host<->device copies (convgrad gpu-bench times device-resident tensors)");
 
-        Times each pass on each row of the suite CSV (default: bench/conv2d-suite.csv, looked up from the
-        current folder and then from the executable's folder upwards): one warm-up, then repeated calls
-        into preallocated outputs for at least --min-time seconds; the median call is reported as ms,
-        GFLOP/s (FLOPs = 2·N·K·Ho·Wo·(C/groups)·R·S for every pass) and percent of this machine's fp32
-        FMA peak for the instruction-set tier the engine runs on, which the command measures first and
-        prints with the tier's name (12 independent FMA chains per thread in the tier's widest vectors:
-        Vector512 for avx512, Vector256 for avx2, Vector128 for portable; on --threads threads; the
-        method of bench/onednn/peak.cpp). Every row with a stride > 1 is followed by the same layer at
-        stride 1, named NAME-s1, so the cost of striding is visible. Each row names its layout, the tier
-        and the kernel that ran. Layouts: nchw times the public NCHW API, every conversion included (as
-        PyTorch is timed); blocked times tensors already in the channel-blocked layout (nChw16c on
-        avx512, nChw8c on avx2) with a plan made once, conversions outside (as oneDNN is timed); rows
-        the blocked kernels do not cover (portable tier, other engines, devices, groups of partial
-        blocks) have no blocked line.
+    /// <summary>Declares <c>bench</c> and its options.</summary>
+    public BenchCommand() => Declaration = new Command("bench", """
+        time the three passes on the benchmark suite (ms, GFLOP/s, % of FMA peak)
 
-          --suite     the suite CSV (name,N,C,H,W,K,R,S,stride_h,stride_w,pad_h,pad_w,dil_h,dil_w,groups)
-          --threads   worker threads (default: one per processor)
-          --passes    which passes, comma-separated from fwd, dx, dw (default: all three)
-          --format    table (default; aligned, with a header naming machine, threads, peak and engine)
-                      or csv (name,pass,layout,isa,kernel,ms,gflops,peak_pct,workspace_bytes; the header
-                      goes to stderr)
-          --baseline  a CSV to compare with: that of bench/onednn/run.sh --csv FILE (oneDNN), or one
-                      written by this command or by bench/torch_conv_bench.py (PyTorch) with
-                      --format csv; adds the baseline's ms and the speed ratio ConvGrad/baseline (> 1:
-                      ConvGrad is faster) per row, and its geometric mean per pass and layout (seed rows
-                      excluded); rows match by name, pass and layout when the baseline has layouts; the
-                      oneDNN CSV has none and is compared with the blocked rows (its own layouts)
-          --engine    one of: {engines}; default {default}
-          {isa}
-          --layout    nchw, blocked or all (default: all)
-          --only      time only these rows (a strided row brings its -s1 twin; NAME-s1 alone is allowed)
-          --min-time  seconds of timed calls per measurement (default 0.5; 0 = a single timed call)
-          {device}
-                     (on a GPU device each timed call includes its host<->device copies;
-                     convgrad gpu-bench times device-resident tensors)
-        """.Replace("{device}", DeviceOption.Usage, StringComparison.Ordinal).Replace("{isa}", IsaOption.Usage, StringComparison.Ordinal).Replace("{engines}", string.Join(", ", EngineNames), StringComparison.Ordinal)
-           .Replace("{default}", EngineName(ConvOptions.Default.Engine), StringComparison.Ordinal);
+        Times each pass on each row of the suite CSV: one warm-up, then repeated calls into preallocated
+        outputs for at least --min-time seconds; the median call is reported as ms, GFLOP/s
+        (FLOPs = 2·N·K·Ho·Wo·(C/groups)·R·S for every pass) and percent of this machine's fp32 FMA peak for
+        the instruction-set tier the engine runs on, which the command measures first and prints with the
+        tier's name (12 independent FMA chains per thread in the tier's widest vectors: Vector512 for
+        avx512, Vector256 for avx2, Vector128 for portable; on --threads threads; the method of
+        bench/onednn/peak.cpp). Every row with a stride > 1 is followed by the same layer at stride 1,
+        named NAME-s1, so the cost of striding is visible. Each row names its layout, the tier and the
+        kernel that ran. Layouts: nchw times the public NCHW API, every conversion included (as PyTorch is
+        timed); blocked times tensors already in the channel-blocked layout (nChw16c on avx512, nChw8c on
+        avx2) with a plan made once, conversions outside (as oneDNN is timed); rows the blocked kernels do
+        not cover (portable tier, other engines, devices, groups of partial blocks) have no blocked line.
+        In a terminal the table is drawn live, with progress through the peak and the rows; piped or with
+        --format csv the output is plain lines.
+        """)
+    {
+        Options = { _suite, _threads, _passes, _format, _baseline, _engine, _isa, _layout, _only, _minTime, _device },
+    };
 
-    public IReadOnlySet<string> Flags { get; } = new HashSet<string>();
+    public override Command Declaration { get; }
 
     private static IEnumerable<string> EngineNames => Enum.GetValues<ConvEngine>().Select(EngineName);
 
     private static string EngineName(ConvEngine e) => e.ToString().ToLowerInvariant();
 
-    public int Run(Args args, TextWriter stdout, TextWriter stderr)
+    public override int Run(ParseResult args, TextWriter stdout, TextWriter stderr)
     {
-        string? suiteArg = args.Option("suite");
-        int threadsArg = args.Int("threads", 0, min: 0, max: 1024);
-        var passes = ParsePasses(args.Option("passes", "fwd,dx,dw"));
-        string format = args.Option("format", "table");
-        string? baselineArg = args.Option("baseline");
-        string engineArg = args.Option("engine", EngineName(ConvOptions.Default.Engine));
-        string? only = args.Option("only");
-        double minTime = args.Double("min-time", 0.5, min: 0, max: 3600);
-        string layoutArg = args.Option("layout", "all");
-        var device = DeviceOption.Parse(args);
-        ConvIsa isa = IsaOption.Parse(args);
-        args.EnsureAllUsed();
+        string? suiteArg = args.GetValue(_suite);
+        int threadsArg = args.GetValue(_threads);
+        var passes = ParsePasses(args.GetValue(_passes)!);
+        string format = args.GetValue(_format)!;
+        string? baselineArg = args.GetValue(_baseline);
+        string engineArg = args.GetValue(_engine)!;
+        string? only = args.GetValue(_only);
+        double minTime = args.GetValue(_minTime);
+        string layoutArg = args.GetValue(_layout)!;
+        var device = DeviceOption.Parse(args, _device);
+        ConvIsa isa = IsaOption.Parse(args, _isa);
 
         if (layoutArg is not ("nchw" or "blocked" or "all"))
         {
@@ -112,30 +115,50 @@ internal sealed class BenchCommand : ICommand
 
         var tier = Cpu.IsaTiers.Resolve(options.MaxIsa);
         string isaName = gpu is not null ? device.Name : engine == ConvEngine.Fast ? Cpu.IsaTiers.Name(tier) : "scalar";
-        double peak = FmaPeak.Measure(tier, threads, Math.Clamp(minTime / 5, 0.02, 0.2));
-        var report = new BenchReport(format == "csv" ? stdout : null, format == "table" ? stdout : stderr, rows, passes, baseline, peak);
-        report.Header(suitePath, engineArg, threads, minTime, $"{Cpu.IsaTiers.Name(tier)} ({FmaPeak.Method(tier)}, 12 independent chains per thread, best of 7)");
-        int block = BlockedBench.BlockSize(options, gpu is not null);
-        foreach (var row in rows)
+        // In a terminal (and only for the table) the header, the growing table and the progress are one live display;
+        // piped, or as CSV, the output is the plain lines, written as each row is measured.
+        var live = format == "table" ? BenchLiveView.ForTerminal(stdout) : null;
+        BenchReport report = null!;
+        if (live is null)
         {
-            foreach (var layout in layouts)
-            {
-                if (layout == BlockedLayout)
-                {
-                    foreach (var m in BlockedBench.Measure(row, passes, options, block, minTime, RandomTensor))
-                    {
-                        report.Row(row, m.Pass, layout, isaName, m.Kernel, m.Ms, m.Workspace);
-                    }
-                    continue;
-                }
-                foreach (var m in Measure(row, layout, passes, options, minTime))
-                {
-                    report.Row(row, m.Pass, layout, isaName, KernelName(row, m.Pass, options, engine, gpu is not null ? device.Name : null), m.Ms, m.Workspace);
-                }
-            }
+            MeasureAll();
+        }
+        else
+        {
+            live.Run(MeasureAll);
         }
         report.Footer();
         return ExitCodes.Success;
+
+        void MeasureAll()
+        {
+            double peakSeconds = Math.Clamp(minTime / 5, 0.02, 0.2);
+            double peak = live is null ? FmaPeak.Measure(tier, threads, peakSeconds) : live.Peak(() => FmaPeak.Measure(tier, threads, peakSeconds));
+            report = new BenchReport(format == "csv" ? stdout : null, format == "table" ? stdout : stderr, rows, passes, baseline, peak, live);
+            report.Header(suitePath, engineArg, threads, minTime, $"{Cpu.IsaTiers.Name(tier)} ({FmaPeak.Method(tier)}, 12 independent chains per thread, best of 7)");
+            live?.Begin(report.Columns, rows.Count * layouts.Length * passes.Length);
+            int block = BlockedBench.BlockSize(options, gpu is not null);
+            foreach (var row in rows)
+            {
+                foreach (var layout in layouts)
+                {
+                    live?.Timing($"{row.Name} ({layout})");
+                    if (layout == BlockedLayout)
+                    {
+                        foreach (var m in BlockedBench.Measure(row, passes, options, block, minTime, RandomTensor))
+                        {
+                            report.Row(row, m.Pass, layout, isaName, m.Kernel, m.Ms, m.Workspace);
+                        }
+                        continue;
+                    }
+                    foreach (var m in Measure(row, layout, passes, options, minTime))
+                    {
+                        report.Row(row, m.Pass, layout, isaName, KernelName(row, m.Pass, options, engine, gpu is not null ? device.Name : null), m.Ms, m.Workspace);
+                    }
+                }
+            }
+            live?.End();
+        }
     }
 
     /// <summary>
@@ -298,7 +321,7 @@ internal sealed class BenchCommand : ICommand
     /// <summary>Writes the results as an aligned table or as CSV, with the baseline comparison when one is given.</summary>
     private sealed class BenchReport(
         TextWriter? csv, TextWriter info, IReadOnlyList<BenchRow> rows, BenchPass[] passes,
-        BenchBaseline? baseline, double peak)
+        BenchBaseline? baseline, double peak, BenchLiveView? live)
     {
         private readonly int _nameWidth = Math.Max(4, rows.Select(r => r.Name.Length).DefaultIfEmpty(0).Max());
         private readonly Dictionary<(BenchPass, string), List<double>> _ratios = [];
@@ -308,17 +331,27 @@ internal sealed class BenchCommand : ICommand
 
         private string Label => baseline?.Label ?? "";
 
+        /// <summary>The table's columns, right-aligned where numeric (the live table's).</summary>
+        public (string Name, bool Right)[] Columns =>
+        [
+            ("name", false), ("pass", false), ("layout", false), ("isa", false), ("kernel", false),
+            ("ms", true), ("GFLOP/s", true), ("% peak", true), ("workspace", true),
+            .. baseline is null ? Array.Empty<(string, bool)>() : [("base ms", true), ("vs base", true)],
+        ];
+
         public void Header(string suite, string engine, int threads, double minTime, string peakMethod)
         {
-            info.WriteLine($"convgrad bench: suite {suite}");
-            info.WriteLine($"machine: {CpuName()}, {Environment.ProcessorCount} logical processors, {RuntimeInformation.OSDescription.Trim()} {RuntimeInformation.OSArchitecture}, {RuntimeInformation.FrameworkDescription}");
-            info.WriteLine(string.Create(Inv, $"engine: {engine}   threads: {threads}   timing: median of calls over >= {minTime:0.###} s after warm-up"));
-            info.WriteLine(string.Create(Inv, $"fp32 FMA peak: {peak:0.0} GFLOP/s on {threads} thread(s), tier {peakMethod}"));
+            // Live, the header lines are drawn above the table until the live display ends and stay there.
+            var header = live?.Header ?? info;
+            header.WriteLine($"convgrad bench: suite {suite}");
+            header.WriteLine($"machine: {CpuName()}, {Environment.ProcessorCount} logical processors, {RuntimeInformation.OSDescription.Trim()} {RuntimeInformation.OSArchitecture}, {RuntimeInformation.FrameworkDescription}");
+            header.WriteLine(string.Create(Inv, $"engine: {engine}   threads: {threads}   timing: median of calls over >= {minTime:0.###} s after warm-up"));
+            header.WriteLine(string.Create(Inv, $"fp32 FMA peak: {peak:0.0} GFLOP/s on {threads} thread(s), tier {peakMethod}"));
             if (baseline is not null)
             {
-                info.WriteLine($"baseline: {Label} ({baseline.Source}); speed ratio ConvGrad/{Label} = {Label} ms / ConvGrad ms (> 1: ConvGrad is faster)");
+                header.WriteLine($"baseline: {Label} ({baseline.Source}); speed ratio ConvGrad/{Label} = {Label} ms / ConvGrad ms (> 1: ConvGrad is faster)");
             }
-            if (Table)
+            if (Table && live is null)
             {
                 info.WriteLine();
                 string head = $"{"name".PadRight(_nameWidth)}  pass  layout  {"isa",-8}  {"kernel",-30}  {"ms",10}  {"GFLOP/s",8}  {"% peak",6}  {"workspace",10}";
@@ -329,11 +362,11 @@ internal sealed class BenchCommand : ICommand
                 info.WriteLine(head);
                 info.WriteLine(new string('-', head.Length));
             }
-            else
+            else if (!Table)
             {
                 csv!.WriteLine(CsvHeader + (baseline is null ? "" : ",baseline_ms,vs_baseline"));
             }
-            info.Flush();
+            header.Flush();
         }
 
         public void Row(BenchRow row, BenchPass pass, string layout, string isa, string kernel, double ms, long workspace)
@@ -352,11 +385,19 @@ internal sealed class BenchCommand : ICommand
             }
             if (Table)
             {
+                string pctText = double.IsNaN(pct) ? "" : pct.ToString(pct >= 0.1 ? "0.0" : "0.00", Inv) + "%";
+                string baseText = baseMs is double bm ? Ms(bm) : "-", ratioText = ratio is double rr ? rr.ToString("0.00", Inv) + "x" : "-";
+                if (live is not null)
+                {
+                    string[] cells = [row.Name, PassName(pass), layout, isa, kernel, Ms(ms), Rate(gflops), pctText, Bytes(workspace)];
+                    live.Row(baseline is null ? cells : [.. cells, baseText, ratioText]);
+                    return;
+                }
                 string line = string.Create(Inv,
-                    $"{row.Name.PadRight(_nameWidth)}  {PassName(pass),-4}  {layout,-6}  {isa,-8}  {kernel,-30}  {Ms(ms),10}  {Rate(gflops),8}  {(double.IsNaN(pct) ? "" : pct.ToString(pct >= 0.1 ? "0.0" : "0.00", Inv) + "%"),6}  {Bytes(workspace),10}");
+                    $"{row.Name.PadRight(_nameWidth)}  {PassName(pass),-4}  {layout,-6}  {isa,-8}  {kernel,-30}  {Ms(ms),10}  {Rate(gflops),8}  {pctText,6}  {Bytes(workspace),10}");
                 if (baseline is not null)
                 {
-                    line += string.Create(Inv, $"  {(baseMs is double bm ? Ms(bm) : "-"),10}  {(ratio is double rr ? rr.ToString("0.00", Inv) + "x" : "-"),8}");
+                    line += string.Create(Inv, $"  {baseText,10}  {ratioText,8}");
                 }
                 info.WriteLine(line);
                 info.Flush();

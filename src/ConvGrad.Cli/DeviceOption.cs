@@ -1,3 +1,4 @@
+using System.CommandLine;
 using ConvGrad.Gpu;
 
 namespace ConvGrad.Cli;
@@ -5,27 +6,31 @@ namespace ConvGrad.Cli;
 /// <summary>
 /// <c>--device cpu|cuda|ilgpu-cpu</c>, shared by the commands that run passes (verify, bench, train):
 /// <c>cpu</c> keeps the CPU engines (chosen by <c>--engine</c>); <c>cuda</c> and <c>ilgpu-cpu</c> run the ILGPU kernels
-/// through <see cref="GpuDevice.Options"/>. Parse it while reading the arguments, open the device after
-/// <see cref="Args.EnsureAllUsed"/> and dispose what <see cref="Open"/> returns.
+/// through <see cref="GpuDevice.Options"/>. Parse it while reading the arguments, open the device once every option
+/// is read and dispose what <see cref="Open"/> returns.
 /// </summary>
 internal sealed record DeviceOption(string Name)
 {
     public const string Cpu = "cpu", Cuda = "cuda", IlgpuCpu = "ilgpu-cpu";
 
-    /// <summary>One line for a command's usage text.</summary>
-    public const string Usage =
-        "--device   cpu (default: the CPU engines), cuda (an NVIDIA GPU through ILGPU; needs only the driver) or\n" +
-        "             ilgpu-cpu (the same GPU kernels on ILGPU's CPU accelerator: slow, for testing without a GPU)";
+    /// <summary>The help text of <c>--device</c>.</summary>
+    public const string Description =
+        "cpu (the CPU engines), cuda (an NVIDIA GPU through ILGPU; needs only the driver) or ilgpu-cpu " +
+        "(the same GPU kernels on ILGPU's CPU accelerator: slow, for testing without a GPU)";
 
     public static IReadOnlyList<string> Names { get; } = [Cpu, Cuda, IlgpuCpu];
 
     /// <summary>Whether this is a GPU device (cuda or ilgpu-cpu), which ignores the CPU engine and thread options.</summary>
     public bool IsGpu => Name != Cpu;
 
-    /// <summary>Reads <c>--device</c> (default <c>cpu</c>).</summary>
-    public static DeviceOption Parse(Args args)
+    /// <summary>Declares <c>--device</c> with its default (<c>cpu</c> for the commands that also run on the CPU).</summary>
+    public static Option<string> Declare(string fallback = Cpu, string description = Description) =>
+        CliOptions.Text("device", description, fallback, Names);
+
+    /// <summary>Reads <c>--device</c>.</summary>
+    public static DeviceOption Parse(ParseResult parsed, Option<string> option)
     {
-        string name = args.Option("device", Cpu);
+        string name = parsed.GetValue(option)!;
         if (!Names.Contains(name))
         {
             throw new UsageException($"--device must be one of {string.Join(", ", Names)}; got '{name}'");

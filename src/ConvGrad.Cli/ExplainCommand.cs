@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Net;
 using Microsoft.Extensions.Hosting;
 using ConvGrad.Cli.Explorer;
@@ -9,73 +10,81 @@ namespace ConvGrad.Cli;
 /// <c>convgrad explain</c>: derives the explicit forward, dK and dI formulas of a small convolution from index
 /// arithmetic, prints them with the compact rules, and verifies every printed formula against the engine.
 /// </summary>
-internal sealed class ExplainCommand : ICommand
+internal sealed class ExplainCommand : CliCommand
 {
     /// <summary>The most formula terms (kept and dropped, all three passes) that are printed.</summary>
     public const long MaxTerms = 10_000;
 
-    public string Name => "explain";
-    public string Summary => "derive and print the gradient formulas for a small geometry, verified against the engine";
-    public string Usage => $"""
-        usage: convgrad explain --input SIZES --kernel SIZES [--stride S] [--padding P] [--dilation D]
-                                [--channels C] [--out-channels K] [--groups G] [--batch N]
-                                [--format text|markdown|latex] [--zero-based] [--seed N]
-                                [--sections forward,dk,di,engine,verify] [--values random,integer]
-               convgrad explain --input SIZES --kernel SIZES [geometry options] --html FILE
-               convgrad explain --serve [--port N] [--host ADDRESS]
-               convgrad explain --update-docs FILE | --check-docs FILE
+    private readonly ExplainGeometryOptions.Declarations _geometry = new();
+    private readonly Option<int> _channels = CliOptions.Int("channels", "input channels C", 1, min: 1, max: 1024);
+    private readonly Option<int> _outChannels = CliOptions.Int("out-channels", "output channels K", 1, min: 1, max: 1024);
+    private readonly Option<int> _groups = CliOptions.Int("groups", "groups G", 1, min: 1, max: 1024);
+    private readonly Option<int> _batch = CliOptions.Int("batch", "batch size N", 1, min: 1, max: 1024);
+    private readonly Option<string> _format = CliOptions.Text("format", "text, markdown or latex", "text", ["text", "markdown", "latex"], "FORMAT");
+    private readonly Option<bool> _zeroBased = CliOptions.Flag("zero-based", "0-based indices instead of the classic 1-based ones");
+    private readonly Option<int> _seed = CliOptions.Int("seed", "seed of the random values used by the verification", 1);
+    private readonly Option<string?> _sections = CliOptions.OptionalText("sections",
+        "which sections to print, comma-separated from forward, dk, di, engine, verify (default all five)", ["forward", "dk", "di", "engine", "verify"], "LIST");
+    private readonly Option<string?> _values = CliOptions.OptionalText("values",
+        "which values the verification uses, comma-separated from random, integer (default both)", ["random", "integer"], "LIST");
+    private readonly Option<string?> _html = CliOptions.OptionalText("html",
+        "write the derivation explorer's page for this geometry as one self-contained file (works offline)", helpName: "FILE");
+    private readonly Option<bool> _serve = CliOptions.Flag("serve",
+        "serve the derivation explorer at http://127.0.0.1:PORT/; the geometry comes from the URL query, named like these options: " +
+        "/?input=5x5&kernel=3x3&stride=2&padding=1&dilation=1");
+    private readonly Option<int> _port = CliOptions.Int("port", "the port --serve listens on (0 picks a free one)", ExplorerServer.DefaultPort, min: 0, max: 65535);
+    private readonly Option<string> _host = CliOptions.Text("host", "the address --serve listens on (loopback only by default)", "127.0.0.1", helpName: "ADDRESS");
+    private readonly Option<string?> _updateDocs = CliOptions.OptionalText("update-docs",
+        $"regenerate every block of FILE between '<!-- convgrad explain ARGS -->' and '{ExplainDocs.EndMarker}' (docs/derivation.md) as 'explain ARGS --format markdown'",
+        helpName: "FILE");
+    private readonly Option<string?> _checkDocs = CliOptions.OptionalText("check-docs", "exit 1 when such a block is stale (what the tests check)", helpName: "FILE");
 
-        Prints, for O = I ⋆ K with this geometry: (1) every output element as its explicit sum of I·K terms,
-        (2) every dK element as its sum of I·dO terms and the compact rule with the stride-dilated dO drawn,
-        (3) every dI element as its sum of dO·K terms with the out-of-range terms and their constraint, the
-        input positions no output reads, and the compact rule (transposed convolution, rotated kernel,
-        output_padding), (4) how the engine computes each pass, (5) the verification: every printed sum is
-        evaluated on random values and on small integers and compared with the engine's forward, dX and dW.
-        Exit code 0 when they agree, 1 when they do not, 2 for bad arguments.
-
-          --input       spatial input size, 1-3 axes: 8, 4x4 or 3x4x4
-          --kernel      spatial kernel size, same number of axes
-          --stride      one number or one per axis (default 1)
-          --padding     one number, one per axis, or befores then afters (2-D: top,left,bottom,right); default 0
-          --dilation    one number or one per axis (default 1)
-          --channels    input channels C (default 1); --out-channels K (default 1); --groups G (default 1)
-          --batch       batch size N (default 1)
-          --format      text (default), markdown or latex
-          --zero-based  0-based indices instead of the classic 1-based ones
-          --seed        seed of the random values used by the verification (default 1)
-          --sections    which sections to print (default all five)
-          --values      which values the verification uses (default random,integer)
-
-        At most {MaxTerms} formula terms are printed; larger geometries are refused.
-
-        The derivation explorer draws the same for a 1-D or 2-D geometry (one channel, input at most
-        {ExplorerRequest.MaxInput} per axis, kernel {ExplorerRequest.MaxKernel}, stride, padding and dilation {ExplorerRequest.MaxStep}) as an interactive page:
-        grids of I, K, O, dO, dK and dI; hovering or focusing a cell of O, dK or dI marks the cells of its products
-        and shows its formula; the compact rules; values with the engine's verification; every formula as text.
-          --html FILE   write the page for this geometry as one self-contained file (works offline)
-          --serve       serve the page at http://127.0.0.1:PORT/; the geometry comes from the URL query, named
-                        like these options: /?input=5x5&kernel=3x3&stride=2&padding=1&dilation=1
-          --port        the port to serve on (default {ExplorerServer.DefaultPort}; 0 picks a free one)
-          --host        the address to listen on (default 127.0.0.1, loopback only)
-
-          --update-docs FILE  regenerate every block of FILE between '<!-- convgrad explain ARGS -->' and
-                              '{ExplainDocs.EndMarker}' (docs/derivation.md) as 'explain ARGS --format markdown'
-          --check-docs FILE   exit 1 when such a block is stale (what the tests check)
-        """;
-
-    public IReadOnlySet<string> Flags { get; } = new HashSet<string> { "zero-based", "serve" };
-
-    public int Run(Args args, TextWriter stdout, TextWriter stderr)
+    /// <summary>Declares <c>explain</c> and its options.</summary>
+    public ExplainCommand()
     {
-        if (args.Option("update-docs") is { } update)
+        Declaration = new Command("explain", $"""
+            derive and print the gradient formulas for a small geometry, verified against the engine
+
+            Prints, for O = I ⋆ K with this geometry: (1) every output element as its explicit sum of I·K terms,
+            (2) every dK element as its sum of I·dO terms and the compact rule with the stride-dilated dO drawn,
+            (3) every dI element as its sum of dO·K terms with the out-of-range terms and their constraint, the
+            input positions no output reads, and the compact rule (transposed convolution, rotated kernel,
+            output_padding), (4) how the engine computes each pass, (5) the verification: every printed sum is
+            evaluated on random values and on small integers and compared with the engine's forward, dX and dW.
+            Exit code 0 when they agree, 1 when they do not, 2 for bad arguments.
+            At most {MaxTerms} formula terms are printed; larger geometries are refused.
+
+            The derivation explorer (--html FILE, --serve) draws the same for a 1-D or 2-D geometry (one channel, input
+            at most {ExplorerRequest.MaxInput} per axis, kernel {ExplorerRequest.MaxKernel}, stride, padding and dilation {ExplorerRequest.MaxStep}) as an interactive page:
+            grids of I, K, O, dO, dK and dI; hovering or focusing a cell of O, dK or dI marks the cells of its products
+            and shows its formula; the compact rules; values with the engine's verification; every formula as text.
+
+            Forms:
+              convgrad explain --input SIZES --kernel SIZES [geometry and text options]
+              convgrad explain --input SIZES --kernel SIZES [geometry options] [--seed N] --html FILE
+              convgrad explain --serve [--port N] [--host ADDRESS]
+              convgrad explain --update-docs FILE | --check-docs FILE
+            """);
+        foreach (var option in (IEnumerable<Option>)[.. _geometry.All, _channels, _outChannels, _groups, _batch, _format, _zeroBased, _seed,
+                     _sections, _values, _html, _serve, _port, _host, _updateDocs, _checkDocs])
         {
-            args.EnsureAllUsed();
+            Declaration.Options.Add(option);
+        }
+    }
+
+    public override Command Declaration { get; }
+
+    public override int Run(ParseResult args, TextWriter stdout, TextWriter stderr)
+    {
+        if (args.GetValue(_updateDocs) is { } update)
+        {
+            OnlyThese(args, _updateDocs);
             stdout.WriteLine($"{update}: regenerated {ExplainDocs.Update(update)} explain block(s)");
             return ExitCodes.Success;
         }
-        if (args.Option("check-docs") is { } check)
+        if (args.GetValue(_checkDocs) is { } check)
         {
-            args.EnsureAllUsed();
+            OnlyThese(args, _checkDocs);
             string? stale = ExplainDocs.FirstStale(check, out int blocks);
             if (stale is not null)
             {
@@ -85,25 +94,25 @@ internal sealed class ExplainCommand : ICommand
             stdout.WriteLine($"{check}: all {blocks} explain block(s) are current");
             return ExitCodes.Success;
         }
-        if (args.Flag("serve"))
+        if (args.GetValue(_serve))
         {
             return Serve(args, stdout);
         }
-        if (args.Option("html") is { } html)
+        if (args.GetValue(_html) is { } html)
         {
             return WriteHtml(args, html, stdout, stderr);
         }
-        var shape = ExplainGeometryOptions.Read(args);
-        int c = args.Int("channels", 1, min: 1, max: 1024);
-        int k = args.Int("out-channels", 1, min: 1, max: 1024);
-        int groups = args.Int("groups", 1, min: 1, max: 1024);
-        int n = args.Int("batch", 1, min: 1, max: 1024);
-        string format = args.Option("format", "text");
-        bool zeroBased = args.Flag("zero-based");
-        int seed = args.Int("seed", 1);
-        var sections = Sections(args.Option("sections"));
-        var values = Values(args.Option("values"));
-        args.EnsureAllUsed();
+        OnlyThese(args, [.. _geometry.All, _channels, _outChannels, _groups, _batch, _format, _zeroBased, _seed, _sections, _values]);
+        var shape = ExplainGeometryOptions.Read(args, _geometry);
+        int c = args.GetValue(_channels);
+        int k = args.GetValue(_outChannels);
+        int groups = args.GetValue(_groups);
+        int n = args.GetValue(_batch);
+        string format = args.GetValue(_format)!;
+        bool zeroBased = args.GetValue(_zeroBased);
+        int seed = args.GetValue(_seed);
+        var sections = Sections(args.GetValue(_sections));
+        var values = Values(args.GetValue(_values));
 
         IDocumentRenderer renderer = format switch
         {
@@ -153,15 +162,15 @@ internal sealed class ExplainCommand : ICommand
         return Derivation.Derive(geometry, inputShape, weightShape);
     }
 
-    private static int Serve(Args args, TextWriter stdout)
+    private int Serve(ParseResult args, TextWriter stdout)
     {
-        int port = args.Int("port", ExplorerServer.DefaultPort, min: 0, max: 65535);
-        string host = args.Option("host", "127.0.0.1");
-        if (args.Option("input") is not null || args.Option("kernel") is not null)
+        int port = args.GetValue(_port);
+        string host = args.GetValue(_host)!;
+        if (args.Given(_geometry.Input) || args.Given(_geometry.Kernel))
         {
             throw new UsageException("--serve takes the geometry from the page's URL (/?input=4x4&kernel=2x2&stride=2); use --html FILE for one geometry");
         }
-        args.EnsureAllUsed();
+        OnlyThese(args, _serve, _port, _host);
         if (!IPAddress.TryParse(host, out var address))
         {
             throw new UsageException($"--host must be an IP address such as 127.0.0.1; got '{host}'");
@@ -174,9 +183,10 @@ internal sealed class ExplainCommand : ICommand
         return ExitCodes.Success;
     }
 
-    private static int WriteHtml(Args args, string path, TextWriter stdout, TextWriter stderr)
+    private int WriteHtml(ParseResult args, string path, TextWriter stdout, TextWriter stderr)
     {
-        var request = ExplorerRequest.FromArgs(args, ensureAllUsed: true);
+        OnlyThese(args, [.. _geometry.All, _seed, _html]);
+        var request = ExplorerRequest.FromArgs(args, _geometry, _seed);
         var model = request.Derive();
         File.WriteAllText(path, ExplorerPage.Html(ExplorerApi.Serialize(request, model)));
         stdout.WriteLine($"{path}: the derivation explorer for {model.Title["convgrad explain: ".Length..]}");
@@ -186,6 +196,18 @@ internal sealed class ExplainCommand : ICommand
             return ExitCodes.CheckFailed;
         }
         return ExitCodes.Success;
+    }
+
+    /// <summary>Refuses every option given besides <paramref name="allowed"/>: each form of explain reads only its own.</summary>
+    private void OnlyThese(ParseResult args, params Option[] allowed)
+    {
+        foreach (var option in Declaration.Options)
+        {
+            if (!allowed.Contains(option) && args.Given(option))
+            {
+                throw new UsageException($"unknown option {option.Name}");
+            }
+        }
     }
 
     private static ExplainSections Sections(string? s)

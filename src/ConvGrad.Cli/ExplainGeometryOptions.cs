@@ -1,3 +1,5 @@
+using System.CommandLine;
+
 namespace ConvGrad.Cli;
 
 /// <summary>
@@ -15,12 +17,35 @@ internal sealed record ExplainGeometryOptions(int[] Input, int[] Kernel, int[] S
     /// <summary>The number of spatial axes.</summary>
     public int Dims => Input.Length;
 
+    /// <summary>The declarations of the geometry options, one set per command that reads them.</summary>
+    internal sealed class Declarations
+    {
+        /// <summary><c>--input</c>.</summary>
+        public Option<int[]?> Input { get; } = CliOptions.IntList("input", "spatial input size, 1-3 axes: 8, 4x4 or 3x4x4");
+
+        /// <summary><c>--kernel</c>.</summary>
+        public Option<int[]?> Kernel { get; } = CliOptions.IntList("kernel", "spatial kernel size, same number of axes");
+
+        /// <summary><c>--stride</c>.</summary>
+        public Option<int[]?> Stride { get; } = CliOptions.IntList("stride", "one number or one per axis (default 1)", "S");
+
+        /// <summary><c>--padding</c>.</summary>
+        public Option<int[]?> Padding { get; } = CliOptions.IntList("padding",
+            "one number, one per axis, or befores then afters (2-D: top,left,bottom,right); default 0", "P");
+
+        /// <summary><c>--dilation</c>.</summary>
+        public Option<int[]?> Dilation { get; } = CliOptions.IntList("dilation", "one number or one per axis (default 1)", "D");
+
+        /// <summary>All five, in help order.</summary>
+        public IEnumerable<Option> All => [Input, Kernel, Stride, Padding, Dilation];
+    }
+
     /// <summary>Reads the options; one value of stride, padding or dilation applies to every axis.</summary>
     /// <exception cref="UsageException">A missing size or a list of the wrong length.</exception>
-    public static ExplainGeometryOptions Read(Args args)
+    public static ExplainGeometryOptions Read(ParseResult args, Declarations d)
     {
-        int[] input = args.IntList("input") ?? throw new UsageException("missing --input (the spatial input size, e.g. --input 4x4)");
-        int[] kernel = args.IntList("kernel") ?? throw new UsageException("missing --kernel (the spatial kernel size, e.g. --kernel 2x2)");
+        int[] input = Given(args, d.Input) ?? throw new UsageException("missing --input (the spatial input size, e.g. --input 4x4)");
+        int[] kernel = Given(args, d.Kernel) ?? throw new UsageException("missing --kernel (the spatial kernel size, e.g. --kernel 2x2)");
         int dims = input.Length;
         if (dims is < 1 or > 3)
         {
@@ -30,18 +55,21 @@ internal sealed record ExplainGeometryOptions(int[] Input, int[] Kernel, int[] S
         {
             throw new UsageException($"--kernel has {kernel.Length} sizes but --input has {dims}");
         }
-        int[] stride = PerAxis(args, "stride", dims, 1);
-        int[] dilation = PerAxis(args, "dilation", dims, 1);
-        var (before, after) = Padding(args, dims);
+        int[] stride = PerAxis(Given(args, d.Stride), "stride", dims, 1);
+        int[] dilation = PerAxis(Given(args, d.Dilation), "dilation", dims, 1);
+        var (before, after) = Padding(Given(args, d.Padding), dims);
         return new ExplainGeometryOptions(input, kernel, stride, before, after, dilation);
     }
+
+    /// <summary>The list given for <paramref name="option"/>; null when it is not given (System.CommandLine reads that as empty).</summary>
+    private static int[]? Given(ParseResult args, Option<int[]?> option) => args.GetValue(option) is { Length: > 0 } v ? v : null;
 
     /// <summary>The convolution geometry with <paramref name="groups"/> groups.</summary>
     public ConvGeometry Geometry(int groups = 1) => new(Stride, PaddingBefore, PaddingAfter, Dilation, groups);
 
-    private static int[] PerAxis(Args args, string name, int dims, int fallback)
+    private static int[] PerAxis(int[]? given, string name, int dims, int fallback)
     {
-        int[] v = args.IntList(name) ?? [fallback];
+        int[] v = given ?? [fallback];
         if (v.Length == 1)
         {
             v = Enumerable.Repeat(v[0], dims).ToArray();
@@ -53,9 +81,9 @@ internal sealed record ExplainGeometryOptions(int[] Input, int[] Kernel, int[] S
         return v;
     }
 
-    private static (int[] Before, int[] After) Padding(Args args, int dims)
+    private static (int[] Before, int[] After) Padding(int[]? given, int dims)
     {
-        int[] v = args.IntList("padding") ?? [0];
+        int[] v = given ?? [0];
         if (v.Length == 1)
         {
             v = Enumerable.Repeat(v[0], dims).ToArray();

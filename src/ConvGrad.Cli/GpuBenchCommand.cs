@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Globalization;
 
 namespace ConvGrad.Cli;
@@ -6,44 +7,41 @@ namespace ConvGrad.Cli;
 /// <c>convgrad gpu-bench</c>: the benchmark suite through the GPU kernels, in the CSV format that
 /// <c>scripts/gpu/cudnn_bench.py</c> writes for cuDNN, so <c>scripts/gpu/run-gpu-bench.sh</c> can put them side by side.
 /// </summary>
-internal sealed class GpuBenchCommand : ICommand
+internal sealed class GpuBenchCommand : CliCommand
 {
-    public string Name => "gpu-bench";
-    public string Summary => "time the GPU kernels (forward, dx, dw) on the benchmark suite";
-    public string Usage => """
-        usage: convgrad gpu-bench [--device cuda|ilgpu-cpu] [--suite FILE] [--batch-scale S] [--only NAME,...]
-                                  [--rounds R] [--reps N] [--csv FILE]
+    private readonly Option<string> _device = DeviceOption.Declare(DeviceOption.Cuda,
+        "cuda (an NVIDIA GPU through ILGPU) or ilgpu-cpu (the same kernels on the CPU: slow, for testing)");
+    private readonly Option<string> _suite = CliOptions.Text("suite", "the suite CSV (under the current folder)", Path.Combine("bench", "conv2d-suite.csv"), helpName: "FILE");
+    private readonly Option<int> _batchScale = CliOptions.Int("batch-scale", "multiply every layer's batch N by S", 1, min: 1, max: 1024);
+    private readonly Option<string?> _only = CliOptions.OptionalText("only", "comma-separated layer names to run (default: all)", helpName: "NAME,...");
+    private readonly Option<int> _rounds = CliOptions.Int("rounds", "timed rounds, median reported", 5, min: 1, max: 1000);
+    private readonly Option<int> _reps = CliOptions.Int("reps", "calls per round", 10, min: 1, max: 100000);
+    private readonly Option<string?> _csv = CliOptions.OptionalText("csv", "also write name,batch,pass,ms,gflops rows to FILE", helpName: "FILE");
+
+    /// <summary>Declares <c>gpu-bench</c> and its options.</summary>
+    public GpuBenchCommand() => Declaration = new Command("gpu-bench", """
+        time the GPU kernels (forward, dx, dw) on the benchmark suite
 
         Times forward, backward-data and backward-weight of every suite layer (bench/conv2d-suite.csv) on
         device-resident tensors (no host<->device copy is timed): 2 warm-up calls, then R rounds of N
         back-to-back calls between device synchronisations; prints the median ms per call and
         GFLOP/s = 2*N*K*Ho*Wo*(C/groups)*R*S / time, one line per layer and pass.
-
-          --device       cuda (default) or ilgpu-cpu (the same kernels on the CPU: slow, for testing)
-          --suite        the suite CSV (default bench/conv2d-suite.csv under the current folder)
-          --batch-scale  multiply every layer's batch N by S (default 1)
-          --only         comma-separated layer names to run (default: all)
-          --rounds       timed rounds, median reported (default 5)
-          --reps         calls per round (default 10)
-          --csv          also write name,batch,pass,ms,gflops rows to FILE
-        """;
-
-    public IReadOnlySet<string> Flags { get; } = new HashSet<string>();
-
-    public int Run(Args args, TextWriter stdout, TextWriter stderr)
+        """)
     {
-        var device = DeviceOption.Parse(args);
-        if (!args.Flag("device") && device.Name == DeviceOption.Cpu)
-        {
-            device = new DeviceOption(DeviceOption.Cuda);
-        }
-        string suite = args.Option("suite", Path.Combine("bench", "conv2d-suite.csv"));
-        int scale = args.Int("batch-scale", 1, min: 1, max: 1024);
-        string? only = args.Option("only");
-        int rounds = args.Int("rounds", 5, min: 1, max: 1000);
-        int reps = args.Int("reps", 10, min: 1, max: 100000);
-        string? csvPath = args.Option("csv");
-        args.EnsureAllUsed();
+        Options = { _device, _suite, _batchScale, _only, _rounds, _reps, _csv },
+    };
+
+    public override Command Declaration { get; }
+
+    public override int Run(ParseResult args, TextWriter stdout, TextWriter stderr)
+    {
+        var device = DeviceOption.Parse(args, _device);
+        string suite = args.GetValue(_suite)!;
+        int scale = args.GetValue(_batchScale);
+        string? only = args.GetValue(_only);
+        int rounds = args.GetValue(_rounds);
+        int reps = args.GetValue(_reps);
+        string? csvPath = args.GetValue(_csv);
         if (!device.IsGpu)
         {
             throw new UsageException("--device must be cuda or ilgpu-cpu (CPU timings are convgrad bench)");

@@ -1,3 +1,5 @@
+using System.CommandLine;
+
 namespace ConvGrad.Cli;
 
 /// <summary>
@@ -7,10 +9,10 @@ namespace ConvGrad.Cli;
 /// </summary>
 internal static class IsaOption
 {
-    /// <summary>One line for a command's usage text.</summary>
-    public const string Usage =
-        "--isa      the widest instruction set the fast engine may use: auto (default), avx512, avx2 or portable\n" +
-        "             (Vector128/scalar); the tier that ran is printed";
+    /// <summary>Declares <c>--isa</c> (default auto).</summary>
+    public static Option<string> Declare() => CliOptions.Text("isa",
+        "the widest instruction set the fast engine may use: auto, avx512, avx2 or portable (Vector128/scalar); the tier that ran is printed",
+        "auto", Names);
 
     /// <summary>The lower-case names, in the order of <see cref="ConvIsa"/>.</summary>
     public static IEnumerable<string> Names => Enum.GetValues<ConvIsa>().Select(Name);
@@ -19,9 +21,9 @@ internal static class IsaOption
     public static string Name(ConvIsa isa) => isa.ToString().ToLowerInvariant();
 
     /// <summary>Reads <c>--isa</c> (default auto).</summary>
-    public static ConvIsa Parse(Args args)
+    public static ConvIsa Parse(ParseResult parsed, Option<string> option)
     {
-        string name = args.Option("isa") ?? "auto";
+        string name = parsed.GetValue(option)!;
         foreach (var isa in Enum.GetValues<ConvIsa>())
         {
             if (Name(isa) == name)

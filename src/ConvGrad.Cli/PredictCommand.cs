@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Globalization;
 using System.Text;
 using ConvGrad.Autograd;
@@ -8,36 +9,40 @@ using SkiaSharp;
 namespace ConvGrad.Cli;
 
 /// <summary><c>convgrad predict</c>: classifies digits with saved weights and prints the class probabilities.</summary>
-internal sealed class PredictCommand : ICommand
+internal sealed class PredictCommand : CliCommand
 {
-    public string Name => "predict";
-    public string Summary => "classify a digit (PNG or IDX) with weights saved by train (or by PyTorch)";
-    public string Usage => """
-        usage: convgrad predict [--model FILE] (--image PNG | --idx FILE [--index I] [--count N]) [--threads N]
+    private readonly Option<string?> _model = CliOptions.OptionalText("model",
+        "the safetensors file (default: out/lenet.safetensors at the repository root, as written by `convgrad train`)", helpName: "FILE");
+    private readonly Option<string?> _image = CliOptions.OptionalText("image",
+        "a PNG (any size; converted to gray and scaled to 28x28; a dark digit on a light background is inverted to MNIST's light-on-dark)", helpName: "PNG");
+    private readonly Option<string?> _idx = CliOptions.OptionalText("idx",
+        "an IDX images file [N, 28, 28] (plain or .gz), e.g. data/mnist-10k/images-idx3-ubyte.gz", helpName: "FILE");
+    private readonly Option<int> _index = CliOptions.Int("index", "the first image of --idx to classify", 0, 0, int.MaxValue);
+    private readonly Option<int> _count = CliOptions.Int("count", "how many consecutive images of --idx", 1, 1, 1_000_000);
+    private readonly Option<int> _threads = CliOptions.Int("threads", "worker threads (0: one per processor)", 0, 0, 1024);
 
-        Loads the LeNet-style model or the ResNet (docs/model.md; recognised by its tensor names) from a
-        safetensors file with PyTorch's names and layouts (default: out/lenet.safetensors, as written by
-        `convgrad train`) and prints, per image, one line
-        'image I: digit D  probabilities 0:p0 1:p1 ... 9:p9'.
+    /// <summary>Declares <c>predict</c> and its options.</summary>
+    public PredictCommand() => Declaration = new Command("predict", """
+        classify a digit (PNG or IDX) with weights saved by train (or by PyTorch)
 
-          --image   a PNG (any size; converted to gray and scaled to 28x28; a dark digit on a light
-                    background is inverted to MNIST's light-on-dark)
-          --idx     an IDX images file [N, 28, 28] (plain or .gz), e.g. data/mnist-10k/images-idx3-ubyte.gz
-          --index   the first image to classify (default 0)
-          --count   how many consecutive images (default 1)
-        """;
-
-    public IReadOnlySet<string> Flags { get; } = new HashSet<string>();
-
-    public int Run(Args args, TextWriter stdout, TextWriter stderr)
+        Give exactly one of --image PNG or --idx FILE. Loads the LeNet-style model or the ResNet (docs/model.md;
+        recognised by its tensor names) from a safetensors file with PyTorch's names and layouts and prints, per
+        image, one line 'image I: digit D  probabilities 0:p0 1:p1 ... 9:p9'.
+        """)
     {
-        string model = args.Option("model") ?? Path.Combine(RepoPaths.Root() ?? Directory.GetCurrentDirectory(), "out", "lenet.safetensors");
-        string? image = args.Option("image");
-        string? idx = args.Option("idx");
-        int index = args.Int("index", 0, 0, int.MaxValue);
-        int count = args.Int("count", 1, 1, 1_000_000);
-        int threads = args.Int("threads", 0, 0, 1024);
-        args.EnsureAllUsed();
+        Options = { _model, _image, _idx, _index, _count, _threads },
+    };
+
+    public override Command Declaration { get; }
+
+    public override int Run(ParseResult args, TextWriter stdout, TextWriter stderr)
+    {
+        string model = args.GetValue(_model) ?? Path.Combine(RepoPaths.Root() ?? Directory.GetCurrentDirectory(), "out", "lenet.safetensors");
+        string? image = args.GetValue(_image);
+        string? idx = args.GetValue(_idx);
+        int index = args.GetValue(_index);
+        int count = args.GetValue(_count);
+        int threads = args.GetValue(_threads);
         if ((image is null) == (idx is null))
         {
             throw new UsageException("give exactly one of --image PNG or --idx FILE");

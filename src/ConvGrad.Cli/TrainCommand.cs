@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using ConvGrad.Autograd;
@@ -10,15 +11,37 @@ using ConvGrad.Training;
 namespace ConvGrad.Cli;
 
 /// <summary><c>convgrad train</c>: trains the LeNet-style digit classifier, saves weights and a plot, ends with the held-out accuracy.</summary>
-internal sealed class TrainCommand : ICommand
+internal sealed class TrainCommand : CliCommand
 {
-    public string Name => "train";
-    public string Summary => "train a CNN on MNIST digits (bundled 10,000 by default)";
-    public string Usage => """
-        usage: convgrad train [--model lenet|resnet] [--epochs N] [--batch-size N] [--lr X] [--optimizer sgd|adam] [--seed N]
-                              [--threads N] [--data DIR] [--out DIR] [--validation N] [--train-limit N]
-                              [--dropout P] [--shift PX] [--momentum M] [--weight-decay W]
-                              [--device cpu|cuda|ilgpu-cpu] [--distributed] [--resume]
+    private readonly Option<string> _model = CliOptions.Text("model",
+        "lenet or resnet (3 stages x 2 basic blocks, 16/32/64 channels)", "lenet", DigitModels.Names);
+    private readonly Option<int?> _epochs = CliOptions.OptionalInt("epochs", $"passes over the training digits (default {LeNetEpochs}; resnet {ResNetEpochs})", 1, 10_000);
+    private readonly Option<int> _batchSize = CliOptions.Int("batch-size", "digits per step", 64, 1, 65_536);
+    private readonly Option<string> _optimizer = CliOptions.Text("optimizer", "sgd (momentum, Nesterov) or adam", "sgd", ["sgd", "adam"]);
+    private readonly Option<double?> _lr = CliOptions.OptionalDouble("lr", "peak learning rate of the one-cycle schedule (default 0.1 sgd, 0.003 adam)", 1e-9, 10);
+    private readonly Option<double> _momentum = CliOptions.Double("momentum", "SGD momentum", 0.9, 0, 0.999);
+    private readonly Option<double> _weightDecay = CliOptions.Double("weight-decay", "L2 weight decay", 5e-4, 0, 1);
+    private readonly Option<double> _dropout = CliOptions.Double("dropout", "dropout before LeNet's last layer (the ResNet has none)", 0.25, 0, 0.95);
+    private readonly Option<int> _shift = CliOptions.Int("shift", "random shifts of up to PX pixels on training digits (0 = off)", 2, 0, 8);
+    private readonly Option<int> _seed = CliOptions.Int("seed", "initial weights, shuffling, shifts and dropout", 1, 0, int.MaxValue - 1);
+    private readonly Option<int> _threads = CliOptions.Int("threads", "worker threads of the convolutions (0: one per processor)", 0, 0, 1024);
+    private readonly Option<string?> _data = CliOptions.OptionalText("data", "folder with MNIST IDX files (default: the bundled data/mnist-10k)", helpName: "DIR");
+    private readonly Option<string?> _out = CliOptions.OptionalText("out", "output folder (default: out/ at the repository root, git-ignored)", helpName: "DIR");
+    private readonly Option<int> _validation = CliOptions.Int("validation",
+        "train on all but the last N training digits and report accuracy on those N (for tuning; the held-out digits stay untouched)", 0, 0, int.MaxValue);
+    private readonly Option<int> _trainLimit = CliOptions.Int("train-limit", "train on only the first N training digits (quick runs; 0: all)", 0, 0, int.MaxValue);
+    private readonly Option<string> _device = DeviceOption.Declare();
+    private readonly Option<bool> _distributed = CliOptions.Flag("distributed",
+        "data-parallel training under Open MPI's mpirun -np R (docs/distributed.md): each rank trains its shard of every global batch; gradients averaged by all-reduce");
+    private readonly Option<bool> _resume = CliOptions.Flag("resume",
+        "continue from the checkpoint in --out (written after every epoch); with the same options the final weights are bitwise those of an uninterrupted run");
+    // Hidden, for tests: end (as if the job died) after N epochs' checkpoints; the gradient bucket size.
+    private readonly Option<int> _stopAfterEpoch = Hidden(CliOptions.Int("stop-after-epoch", "end after N epochs' checkpoints (tests)", 0, 0, 10_000));
+    private readonly Option<int> _bucketBytes = Hidden(CliOptions.Int("bucket-bytes", "gradient bucket size (tests)", 64 << 10, 4, int.MaxValue));
+
+    /// <summary>Declares <c>train</c> and its options.</summary>
+    public TrainCommand() => Declaration = new Command("train", """
+        train a CNN on MNIST digits (bundled 10,000 by default)
 
         Trains a LeNet-style CNN with a hidden layer, or a small ResNet (docs/model.md has their PyTorch
         twins), with softmax cross-entropy, autograd and a one-cycle learning-rate schedule. With the bundled digits (data/mnist-10k)
@@ -26,66 +49,52 @@ internal sealed class TrainCommand : ICommand
         (train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte,
         plain or .gz) the official 60,000/10,000 split is used. Writes DIR/MODEL.safetensors (PyTorch names and
         layouts), DIR/training.png and DIR/training.csv; the last line is 'held-out accuracy: NN.NN%'.
-
-          --model         lenet (default) or resnet (3 stages x 2 basic blocks, 16/32/64 channels)
-
-          --epochs        passes over the training digits (default 8)
-          --batch-size    digits per step (default 64)
-          --optimizer     sgd (momentum, Nesterov) or adam (default sgd)
-          --lr            peak learning rate of the one-cycle schedule (default 0.1 sgd, 0.003 adam)
-          --momentum      SGD momentum (default 0.9)
-          --weight-decay  L2 weight decay (default 5e-4)
-          --dropout       dropout before LeNet's last layer (default 0.25; the ResNet has none)
-          --shift         random shifts of up to PX pixels on training digits (default 2; 0 = off)
-          --seed          initial weights, shuffling, shifts and dropout (default 1)
-          --threads       worker threads of the convolutions (default: one per processor)
-          --data          folder with MNIST IDX files (default: the bundled data/mnist-10k)
-          --out           output folder (default: out/ at the repository root, git-ignored)
-          --validation    train on all but the last N training digits and report accuracy on those N
-                          (for tuning; the held-out digits stay untouched)
-          --train-limit   train on only the first N training digits (quick runs)
-          --distributed   data-parallel training under Open MPI's mpirun -np R (docs/distributed.md): each rank
-                          trains its shard of every global batch; gradients averaged by all-reduce
-          --resume        continue from the checkpoint in --out (written after every epoch); with the same
-                          options the final weights are bitwise those of an uninterrupted run
-          {device}
-        """.Replace("{device}", DeviceOption.Usage, StringComparison.Ordinal);
-
-    public IReadOnlySet<string> Flags { get; } = new HashSet<string> { "distributed", "resume" };
-
-    public int Run(Args args, TextWriter stdout, TextWriter stderr)
+        In a terminal each epoch shows a live bar (batches, loss, images/s) on stderr.
+        """)
     {
-        string modelName = args.Option("model", "lenet");
+        Options = { _model, _epochs, _batchSize, _optimizer, _lr, _momentum, _weightDecay, _dropout, _shift, _seed, _threads, _data, _out,
+                    _validation, _trainLimit, _device, _distributed, _resume, _stopAfterEpoch, _bucketBytes },
+    };
+
+    public override Command Declaration { get; }
+
+    private static Option<T> Hidden<T>(Option<T> option)
+    {
+        option.Hidden = true;
+        return option;
+    }
+
+    public override int Run(ParseResult args, TextWriter stdout, TextWriter stderr)
+    {
+        string modelName = args.GetValue(_model)!;
         if (!DigitModels.Names.Contains(modelName))
         {
             throw new UsageException($"--model must be {string.Join(" or ", DigitModels.Names)}; got '{modelName}'");
         }
         bool resnet = modelName == "resnet";
-        int epochs = args.Int("epochs", resnet ? ResNetEpochs : 8, 1, 10_000);
-        int batch = args.Int("batch-size", 64, 1, 65_536);
-        string opt = args.Option("optimizer", "sgd");
+        int epochs = args.GetValue(_epochs) ?? (resnet ? ResNetEpochs : LeNetEpochs);
+        int batch = args.GetValue(_batchSize);
+        string opt = args.GetValue(_optimizer)!;
         if (opt is not ("sgd" or "adam"))
         {
             throw new UsageException($"--optimizer must be sgd or adam; got '{opt}'");
         }
-        double lr = args.Double("lr", opt == "sgd" ? 0.1 : 0.003, 1e-9, 10);
-        double momentum = args.Double("momentum", 0.9, 0, 0.999);
-        double wd = args.Double("weight-decay", 5e-4, 0, 1);
-        double dropout = args.Double("dropout", 0.25, 0, 0.95);
-        int shift = args.Int("shift", 2, 0, 8);
-        int seed = args.Int("seed", 1, 0, int.MaxValue - 1);
-        int threads = args.Int("threads", 0, 0, 1024);
-        string? dataDir = args.Option("data");
-        string? outDir = args.Option("out");
-        int validation = args.Int("validation", 0, 0, int.MaxValue);
-        int limit = args.Int("train-limit", 0, 0, int.MaxValue);
-        var device = DeviceOption.Parse(args);
-        bool distributed = args.Flag("distributed");
-        bool resume = args.Flag("resume");
-        // Hidden, for tests: end (as if the job died) after N epochs' checkpoints; the gradient bucket size.
-        int stopAfter = args.Int("stop-after-epoch", 0, 0, 10_000);
-        long bucketBytes = args.Int("bucket-bytes", 64 << 10, 4, int.MaxValue);
-        args.EnsureAllUsed();
+        double lr = args.GetValue(_lr) ?? (opt == "sgd" ? 0.1 : 0.003);
+        double momentum = args.GetValue(_momentum);
+        double wd = args.GetValue(_weightDecay);
+        double dropout = args.GetValue(_dropout);
+        int shift = args.GetValue(_shift);
+        int seed = args.GetValue(_seed);
+        int threads = args.GetValue(_threads);
+        string? dataDir = args.GetValue(_data);
+        string? outDir = args.GetValue(_out);
+        int validation = args.GetValue(_validation);
+        int limit = args.GetValue(_trainLimit);
+        var device = DeviceOption.Parse(args, _device);
+        bool distributed = args.GetValue(_distributed);
+        bool resume = args.GetValue(_resume);
+        int stopAfter = args.GetValue(_stopAfterEpoch);
+        long bucketBytes = args.GetValue(_bucketBytes);
 
         // Communicator.Create throws MpiUnavailableException (one line, exit 2) when --distributed lacks an mpirun launch.
         using var comm = Communicator.Create(distributed);
@@ -199,7 +208,7 @@ internal sealed class TrainCommand : ICommand
                 stdout.WriteLine($"resuming from {outDir} after epoch {firstEpoch - 1}");
             }
 
-            var bar = stderr == Console.Error && !Console.IsErrorRedirected ? new ProgressBar(stderr) : null;
+            var progress = TrainingProgress.ForTerminal(stderr);
             double totalSeconds = 0;
             int trainedEpochs = 0;
             TapeStatistics.Reset();
@@ -207,14 +216,14 @@ internal sealed class TrainCommand : ICommand
             {
                 var sw = Stopwatch.StartNew();
                 var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
-                bar?.Start(e, epochs);
-                var losses = trainer.TrainEpoch(train, e - 1, comm, bucketer, p => bar?.Update(p, sw.Elapsed.TotalSeconds));
+                var losses = progress is null
+                    ? trainer.TrainEpoch(train, e - 1, comm, bucketer)
+                    : progress.Epoch(e, epochs, update => trainer.TrainEpoch(train, e - 1, comm, bucketer, update));
                 double seconds = sw.Elapsed.TotalSeconds;
                 // CPU time shows the work done independently of other load on a shared machine.
                 double cpuSeconds = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds;
                 totalSeconds += seconds;
                 trainedEpochs++;
-                bar?.Finish();
                 batchLosses.AddRange(losses);
                 SynchronizeBatchNorm(model, comm);
                 var held = Evaluate(model, test, comm);
@@ -287,8 +296,8 @@ internal sealed class TrainCommand : ICommand
         }
     }
 
-    /// <summary>The ResNet's default epochs (LeNet's is 8).</summary>
-    private const int ResNetEpochs = 8;
+    /// <summary>The default epochs of the LeNet-style model and of the ResNet.</summary>
+    private const int LeNetEpochs = 8, ResNetEpochs = 8;
 
     private static string F(double v) => v.ToString("G6", CultureInfo.InvariantCulture);
 
@@ -386,37 +395,4 @@ internal static class RepoPaths
         string? dir = root is null ? null : Path.Combine(root, "data", "mnist-10k");
         return dir is not null && Directory.Exists(dir) ? dir : null;
     }
-}
-
-/// <summary>A one-line progress bar (batches, loss, throughput, ETA) redrawn with a carriage return.</summary>
-internal sealed class ProgressBar(TextWriter w)
-{
-    private int _epoch, _epochs;
-    private double _lastDraw = -1;
-    private double _smoothed = double.NaN;
-
-    public void Start(int epoch, int epochs)
-    {
-        _epoch = epoch;
-        _epochs = epochs;
-        _lastDraw = -1;
-        _smoothed = double.NaN;
-    }
-
-    public void Update(BatchProgress p, double seconds)
-    {
-        _smoothed = double.IsNaN(_smoothed) ? p.Loss : 0.9 * _smoothed + 0.1 * p.Loss;
-        if (seconds - _lastDraw < 0.1 && p.Batch != p.Batches)
-        {
-            return;
-        }
-        _lastDraw = seconds;
-        const int width = 30;
-        int filled = (int)((long)width * p.Batch / p.Batches);
-        double rate = p.Images / Math.Max(seconds, 1e-9);
-        double eta = seconds / p.Batch * (p.Batches - p.Batch);
-        w.Write($"\repoch {_epoch}/{_epochs} [{new string('#', filled)}{new string('.', width - filled)}] {p.Batch}/{p.Batches}  loss {_smoothed:F4}  {rate:F0} img/s  ETA {eta:F0} s   ");
-    }
-
-    public void Finish() => w.Write("\r" + new string(' ', 110) + "\r");
 }

@@ -1,48 +1,50 @@
+using System.CommandLine;
 using System.Globalization;
 using ConvGrad.Verification;
 
 namespace ConvGrad.Cli;
 
 /// <summary><c>convgrad verify DIR</c>: runs every golden case file in DIR through the engine(s).</summary>
-internal sealed class VerifyCommand : ICommand
+internal sealed class VerifyCommand : CliCommand
 {
-    public string Name => "verify";
-    public string Summary => "check the engine against golden cases (forward, dx, dw, db)";
-    public string Usage => """
-        usage: convgrad verify DIR [--engine NAME|all] [--isa NAME] [--device cpu|cuda|ilgpu-cpu] [--threads N] [--verbose]
+    private readonly Argument<string?> _dir = new("DIR") { Description = "a folder of golden case files, e.g. tests/data/golden", Arity = ArgumentArity.ZeroOrOne };
+    private readonly Option<string?> _engine = CliOptions.OptionalText("engine",
+        $"one of: {string.Join(", ", EngineNames)}, or all (a case passes only when every engine passes it); default {EngineName(ConvOptions.Default.Engine)}",
+        [.. EngineNames, "all"]);
+    private readonly Option<string> _isa = IsaOption.Declare();
+    private readonly Option<string> _device = DeviceOption.Declare();
+    private readonly Option<int> _threads = CliOptions.Int("threads", "worker threads (0: one per processor)", 0, min: 0, max: 1024);
+    private readonly Option<bool> _verbose = CliOptions.Flag("verbose", "also print passing cases");
+
+    /// <summary>Declares <c>verify</c> and its options.</summary>
+    public VerifyCommand() => Declaration = new Command("verify", """
+        check the engine against golden cases (forward, dx, dw, db)
 
         Runs every *.json case in DIR (the golden format: tests/data/golden/README.md) through
         forward, backward-data, backward-weight and bias gradient, compares each result with
         max|a-e| <= 1e-4 * (1 + max|e|), prints every failing case with its worst error per
         tensor and ends with 'N passed, M failed'. Exit code 0 only when nothing failed.
+        """)
+    {
+        Arguments = { _dir },
+        Options = { _engine, _isa, _device, _threads, _verbose },
+    };
 
-          --engine   one of: {engines}, or all (a case passes only when every engine passes it);
-                     default {default}
-          {isa}
-          {device}
-          --threads  worker threads (default: one per processor)
-          --verbose  also print passing cases
-        """.Replace("{engines}", string.Join(", ", EngineNames), StringComparison.Ordinal)
-           .Replace("{default}", EngineName(ConvOptions.Default.Engine), StringComparison.Ordinal)
-           .Replace("{isa}", IsaOption.Usage, StringComparison.Ordinal)
-           .Replace("{device}", DeviceOption.Usage, StringComparison.Ordinal);
-
-    public IReadOnlySet<string> Flags { get; } = new HashSet<string> { "verbose" };
+    public override Command Declaration { get; }
 
     private static IEnumerable<string> EngineNames => Enum.GetValues<ConvEngine>().Select(EngineName);
 
     private static string EngineName(ConvEngine e) => e.ToString().ToLowerInvariant();
 
-    public int Run(Args args, TextWriter stdout, TextWriter stderr)
+    public override int Run(ParseResult args, TextWriter stdout, TextWriter stderr)
     {
-        string dir = args.Positional() ?? throw new UsageException("missing DIR (a folder of golden case files, e.g. tests/data/golden)");
-        string? engineOpt = args.Option("engine");
+        string dir = args.GetValue(_dir) ?? throw new UsageException("missing DIR (a folder of golden case files, e.g. tests/data/golden)");
+        string? engineOpt = args.GetValue(_engine);
         string engineArg = engineOpt ?? EngineName(ConvOptions.Default.Engine);
-        var device = DeviceOption.Parse(args);
-        int threads = args.Int("threads", 0, min: 0, max: 1024);
-        ConvIsa isa = IsaOption.Parse(args);
-        bool verbose = args.Flag("verbose");
-        args.EnsureAllUsed();
+        var device = DeviceOption.Parse(args, _device);
+        int threads = args.GetValue(_threads);
+        ConvIsa isa = IsaOption.Parse(args, _isa);
+        bool verbose = args.GetValue(_verbose);
         if (device.IsGpu && engineOpt is not null)
         {
             throw new UsageException($"--engine chooses a CPU engine; it cannot be combined with --device {device.Name}");

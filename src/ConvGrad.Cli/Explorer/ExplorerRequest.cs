@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Globalization;
 using ConvGrad.Explain;
 
@@ -47,18 +48,30 @@ internal sealed record ExplorerRequest(ExplainGeometryOptions Shape, int Seed)
         {
             given.AddRange(Default.Where(d => !given.Any(g => g.Key == d.Key)));
         }
-        var args = new Args(given.Select(kv => $"--{kv.Key}={kv.Value}"), new HashSet<string>());
-        return FromArgs(args, ensureAllUsed: true);
+        // The query is read by the same option declarations as the command line: a command of the geometry and the seed.
+        var geometry = new ExplainGeometryOptions.Declarations();
+        var seed = SeedOption();
+        var command = new Command("explorer") { Options = { seed } };
+        foreach (var option in geometry.All)
+        {
+            command.Options.Add(option);
+        }
+        var parsed = command.Parse(given.Select(kv => $"--{kv.Key}={kv.Value}").ToArray());
+        CommandLineCheck.ThrowIfInvalid(parsed);
+        return FromArgs(parsed, geometry, seed);
     }
 
+    /// <summary>The explorer's <c>--seed</c> (default 1, not negative).</summary>
+    public static Option<int> SeedOption() => CliOptions.Int("seed", "seed of the random values used by the verification", 1, min: 0);
+
     /// <summary>Reads the geometry and <c>--seed</c> from parsed options and applies the page's upper limits (the geometry checks the lower ones, with the CLI's messages).</summary>
-    public static ExplorerRequest FromArgs(Args args, bool ensureAllUsed)
+    public static ExplorerRequest FromArgs(ParseResult args, ExplainGeometryOptions.Declarations geometry, Option<int> seedOption)
     {
-        var shape = ExplainGeometryOptions.Read(args);
-        int seed = args.Int("seed", 1, min: 0);
-        if (ensureAllUsed)
+        var shape = ExplainGeometryOptions.Read(args, geometry);
+        int seed = args.GetValue(seedOption);
+        if (seed < 0)
         {
-            args.EnsureAllUsed();
+            throw new UsageException($"--seed must be between 0 and {int.MaxValue}; got {seed}");
         }
         if (shape.Dims > 2)
         {
