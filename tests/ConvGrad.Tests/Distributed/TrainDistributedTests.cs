@@ -184,6 +184,83 @@ public sealed class TrainDistributedTests : IDisposable
         Assert.Equal(two, Losses(killed));
     }
 
+    [SkippableFact]
+    [Trait("Category", Gpu.GpuCollection.Trait)]
+    public void TwoRanks_OnAGpuDevice_EachTakeTheDeviceOfItsLocalRank()
+    {
+        Skip.If(MpiJob.Unavailable is not null, MpiJob.Unavailable);
+        // ILGPU's CPU accelerator (one device, so both ranks take index 0 = local rank mod 1); with --device cuda the
+        // same path opens GPU (local rank mod GPU count). The test ends the job once the ranks have opened their
+        // devices and reported them: training on the emulated GPU is minutes on a loaded 2-core machine, and the
+        // kernels themselves are tested in tests/Gpu.
+        string data = TinyDigits(Out("digits"), 40);
+        using var job = MpiJob.Launch("mpirun",
+            $"--allow-run-as-root --oversubscribe -np 2 {MpiJob.Dotnet} {CliDll} train --device ilgpu-cpu --data {data} --batch-size 32 --epochs 1 --distributed --out {Out("gpu")}");
+        var stderr = job.StandardError.ReadToEndAsync();
+        var seen = new System.Text.StringBuilder();
+        var devices = Task.Run(() =>
+        {
+            while (job.StandardOutput.ReadLine() is { } line)
+            {
+                lock (seen)
+                {
+                    seen.AppendLine(line);
+                }
+                if (line.StartsWith("devices:", StringComparison.Ordinal))
+                {
+                    return line;
+                }
+            }
+            return null;
+        });
+        try
+        {
+            bool reported = devices.Wait(TimeSpan.FromSeconds(240));
+            string output;
+            lock (seen)
+            {
+                output = seen.ToString();
+            }
+            Assert.True(reported && devices.Result is not null,
+                $"no devices line{(job.HasExited ? $" (exit {job.ExitCode}): {stderr.Result}" : " within 240 s")}\n{output}");
+            Assert.Equal("devices: rank 0 -> ilgpu-cpu:0, rank 1 -> ilgpu-cpu:0", devices.Result);
+            Assert.Contains("device ilgpu-cpu", output, StringComparison.Ordinal);
+        }
+        finally
+        {
+            if (!job.HasExited)
+            {
+                job.Kill(entireProcessTree: true);
+                job.WaitForExit();
+            }
+        }
+    }
+
+    /// <summary>A bundled-format folder (images-idx3-ubyte, labels-idx1-ubyte) of <paramref name="count"/> noise digits.</summary>
+    private static string TinyDigits(string dir, int count)
+    {
+        Directory.CreateDirectory(dir);
+        var rng = new Random(7);
+        var images = new byte[16 + count * 28 * 28];
+        images[2] = 0x08;
+        images[3] = 3;
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(images.AsSpan(4), count);
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(images.AsSpan(8), 28);
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(images.AsSpan(12), 28);
+        rng.NextBytes(images.AsSpan(16));
+        var labels = new byte[8 + count];
+        labels[2] = 0x08;
+        labels[3] = 1;
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(labels.AsSpan(4), count);
+        for (int i = 0; i < count; i++)
+        {
+            labels[8 + i] = (byte)(i % 10);
+        }
+        File.WriteAllBytes(Path.Combine(dir, "images-idx3-ubyte"), images);
+        File.WriteAllBytes(Path.Combine(dir, "labels-idx1-ubyte"), labels);
+        return dir;
+    }
+
     private static IEnumerable<SafeTensor> LeNetState() =>
         ConvGrad.Nn.DigitModels.Create("lenet", new Random(1)).State();
 }
