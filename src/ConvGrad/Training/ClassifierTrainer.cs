@@ -162,7 +162,7 @@ public sealed class ClassifierTrainer<T> where T : unmanaged, IFloatingPointIeee
             var shard = communicator is null ? new Shard(0, b) : Shard.Of(b, communicator);
             weight = T.CreateChecked(shard.Weight(b));
             int step = epoch * batches + bi;
-            double value = 0;
+            double value = 0, weightedLoss = 0;
             if (shard.Count > 0)
             {
                 // The input lives outside the step's scope (a scope recycles what is allocated in it).
@@ -202,7 +202,9 @@ public sealed class ClassifierTrainer<T> where T : unmanaged, IFloatingPointIeee
                         }
                     }
                     bucketer!.Finish(i => parameters[i].Grad!.Span);
-                    value = communicator!.AllReduceSum(value * shard.Weight(b));
+                    // This rank's part of the batch-mean loss; summed over the ranks once per epoch (below), not
+                    // per step: a blocking reduction per step would be one more synchronisation of all ranks.
+                    weightedLoss = value * shard.Weight(b);
                 }
                 Optimizer.LearningRate = Schedule.At(step);
                 Optimizer.Step();
@@ -212,8 +214,13 @@ public sealed class ClassifierTrainer<T> where T : unmanaged, IFloatingPointIeee
                 d.KeyBySample(0, 0, null);
             }
             _step = step + 1;
-            losses.Add(value);
+            losses.Add(ranks > 1 ? weightedLoss : value);
+            // With several ranks the progress shows this rank's shard loss (the batch's is known at the epoch's end).
             progress?.Invoke(new BatchProgress(bi + 1, batches, value, start + b, Optimizer.LearningRate));
+        }
+        if (ranks > 1)
+        {
+            communicator!.AllReduceSum(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(losses));
         }
         return losses;
     }
