@@ -61,15 +61,20 @@ internal static class Tape<T> where T : unmanaged, IFloatingPointIeee754<T>
             inRules += n.RunBackward();
             if (lastUse is not null)
             {
-                FireFinalGradients(n, lastUse);
+                // The hooks' own work (e.g. starting an all-reduce) is not autograd bookkeeping.
+                inRules += FireFinalGradients(n, lastUse);
             }
         }
         TapeStatistics.Add(nodes.Count, Stopwatch.GetTimestamp() - start - inRules);
     }
 
-    /// <summary>Runs the hooks of the leaves whose last consumer is <paramref name="n"/> (each once, in input order).</summary>
-    private static void FireFinalGradients(Node<T> n, Dictionary<Variable<T>, Node<T>> lastUse)
+    /// <summary>
+    /// Runs the hooks of the leaves whose last consumer is <paramref name="n"/> (each once, in input order); returns the
+    /// <see cref="Stopwatch"/> ticks they took.
+    /// </summary>
+    private static long FireFinalGradients(Node<T> n, Dictionary<Variable<T>, Node<T>> lastUse)
     {
+        long t0 = Stopwatch.GetTimestamp();
         foreach (var input in n.Inputs)
         {
             // Removing the entry makes a leaf that is several inputs of this node fire once.
@@ -79,5 +84,6 @@ internal static class Tape<T> where T : unmanaged, IFloatingPointIeee754<T>
                 input.RunPostAccumulateGradHooks();
             }
         }
+        return Stopwatch.GetTimestamp() - t0;
     }
 }
