@@ -1,4 +1,5 @@
 using System.CommandLine;
+using ConvGrad.Distributed;
 using ConvGrad.Gpu;
 
 namespace ConvGrad.Cli;
@@ -42,12 +43,34 @@ internal sealed record DeviceOption(string Name)
     /// Opens the GPU device, or returns null for <c>cpu</c>. Without an NVIDIA driver or GPU, <c>cuda</c> throws
     /// <see cref="NotSupportedException"/>, which <c>Program</c> reports as one line.
     /// </summary>
-    public GpuDevice? Open() => Name switch
+    public GpuDevice? Open() => Open(0);
+
+    /// <summary>
+    /// Opens device <paramref name="index"/> of this kind (see <see cref="IndexFor"/>), or returns null for <c>cpu</c>.
+    /// </summary>
+    public GpuDevice? Open(int index) => Name switch
     {
-        Cuda => GpuDevice.Cuda(),
+        Cuda => GpuDevice.Cuda(index),
         IlgpuCpu => GpuDevice.CpuAccelerator(),
         _ => null,
     };
+
+    /// <summary>
+    /// The device a data-parallel rank takes: its local rank modulo the machine's device count
+    /// (<see cref="Communicator.DeviceIndex"/>), so the ranks on a machine take its GPUs in turn. ILGPU's
+    /// CPU accelerator is a single device, so every rank takes index 0 of it; <c>cpu</c> is 0.
+    /// </summary>
+    public int IndexFor(Communicator communicator)
+    {
+        ArgumentNullException.ThrowIfNull(communicator);
+        return Name switch
+        {
+            // Without a GPU Cuda(0) reports it in one line.
+            Cuda => GpuDevice.CudaDeviceCount() is var count and > 0 ? communicator.DeviceIndex(count) : 0,
+            IlgpuCpu => communicator.DeviceIndex(1),
+            _ => 0,
+        };
+    }
 
     /// <summary>The options a pass runs with: the GPU device's, or <paramref name="cpu"/> when no device is open.</summary>
     public static ConvOptions Options(GpuDevice? device, ConvOptions cpu) => device?.Options ?? cpu;

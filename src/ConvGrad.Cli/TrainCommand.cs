@@ -150,7 +150,9 @@ internal sealed class TrainCommand : CliCommand
             outDir ??= DefaultOutDir();
             Directory.CreateDirectory(outDir);
 
-            using var gpu = device.Open();
+            // Data parallel on GPUs: each rank takes the device of its local rank (modulo the machine's device count).
+            int deviceIndex = device.IsGpu ? device.IndexFor(comm) : 0;
+            using var gpu = device.Open(deviceIndex);
             var options = DeviceOption.Options(gpu, new ConvOptions { Threads = threads });
             var rng = new Random(seed);
             var model = DigitModels.Create(modelName, rng, dropout, options);
@@ -202,6 +204,14 @@ internal sealed class TrainCommand : CliCommand
                 stdout.WriteLine($"data parallel: {comm.Description}, {options.EffectiveThreads} threads per rank, global batch {batch} " +
                                  $"({string.Join("/", Enumerable.Range(0, comm.Size).Select(r => Shard.Of(batch, r, comm.Size).Count))} per rank), " +
                                  $"{bucketer?.BucketCount ?? 0} gradient buckets of <= {bucketBytes >> 10} KiB");
+            }
+            if (distributed && gpu is not null)
+            {
+                // Which device each rank took (gathered by a sum: each rank fills its own slot).
+                var indices = new int[comm.Size];
+                indices[comm.Rank] = deviceIndex;
+                comm.AllReduceSum(indices.AsSpan());
+                stdout.WriteLine($"devices: {string.Join(", ", indices.Select((d, r) => $"rank {r} -> {device.Name}:{d}"))}");
             }
             if (resume)
             {

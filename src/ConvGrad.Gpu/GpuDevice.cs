@@ -80,6 +80,23 @@ public sealed class GpuDevice : IDisposable
     }
 
     /// <summary>
+    /// The number of CUDA devices this process can open (0 without an NVIDIA driver or GPU): a data-parallel rank
+    /// picks <c>Cuda(localRank mod count)</c> among them.
+    /// </summary>
+    public static int CudaDeviceCount()
+    {
+        try
+        {
+            using var context = Context.Create(b => b.Cuda());
+            return context.GetCudaDevices().Count;
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException or TypeInitializationException or InvalidOperationException)
+        {
+            return 0;
+        }
+    }
+
+    /// <summary>
     /// Opens ILGPU's CPU accelerator: the GPU kernels, barriers and shared memory emulated on CPU threads. Results
     /// agree with CUDA up to float rounding of the same summation order; it is slow and meant for tests.
     /// </summary>

@@ -17,11 +17,18 @@ internal static class Tape<T> where T : unmanaged, IFloatingPointIeee754<T>
         if (root.GradFn is null)
         {
             root.Accumulate(seed, owned: false);
+            if (root.HasPostAccumulateGradHooks)
+            {
+                root.RunPostAccumulateGradHooks();
+            }
             return;
         }
         var nodes = new List<Node<T>>();
         var seen = new HashSet<Node<T>>(ReferenceEqualityComparer.Instance);
         var stack = new Stack<Node<T>>();
+        // Leaves with post-accumulate-grad hooks and the node that adds their last gradient share: the one recorded
+        // first among their consumers, since the walk runs in reverse recording order (null while no leaf has hooks).
+        Dictionary<Variable<T>, Node<T>>? lastUse = null;
         stack.Push(root.GradFn);
         seen.Add(root.GradFn);
         while (stack.Count > 0)
@@ -30,9 +37,20 @@ internal static class Tape<T> where T : unmanaged, IFloatingPointIeee754<T>
             nodes.Add(n);
             foreach (var input in n.Inputs)
             {
-                if (input.GradFn is { } f && seen.Add(f))
+                if (input.GradFn is { } f)
                 {
-                    stack.Push(f);
+                    if (seen.Add(f))
+                    {
+                        stack.Push(f);
+                    }
+                }
+                else if (input.HasPostAccumulateGradHooks)
+                {
+                    lastUse ??= new Dictionary<Variable<T>, Node<T>>(ReferenceEqualityComparer.Instance);
+                    if (!lastUse.TryGetValue(input, out var last) || n.Sequence < last.Sequence)
+                    {
+                        lastUse[input] = n;
+                    }
                 }
             }
         }
@@ -41,7 +59,31 @@ internal static class Tape<T> where T : unmanaged, IFloatingPointIeee754<T>
         foreach (var n in nodes)
         {
             inRules += n.RunBackward();
+            if (lastUse is not null)
+            {
+                // The hooks' own work (e.g. starting an all-reduce) is not autograd bookkeeping.
+                inRules += FireFinalGradients(n, lastUse);
+            }
         }
         TapeStatistics.Add(nodes.Count, Stopwatch.GetTimestamp() - start - inRules);
+    }
+
+    /// <summary>
+    /// Runs the hooks of the leaves whose last consumer is <paramref name="n"/> (each once, in input order); returns the
+    /// <see cref="Stopwatch"/> ticks they took.
+    /// </summary>
+    private static long FireFinalGradients(Node<T> n, Dictionary<Variable<T>, Node<T>> lastUse)
+    {
+        long t0 = Stopwatch.GetTimestamp();
+        foreach (var input in n.Inputs)
+        {
+            // Removing the entry makes a leaf that is several inputs of this node fire once.
+            if (input.GradFn is null && lastUse.TryGetValue(input, out var last) && ReferenceEquals(last, n))
+            {
+                lastUse.Remove(input);
+                input.RunPostAccumulateGradHooks();
+            }
+        }
+        return Stopwatch.GetTimestamp() - t0;
     }
 }

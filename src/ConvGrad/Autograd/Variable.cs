@@ -83,6 +83,62 @@ public class Variable<T> where T : unmanaged, IFloatingPointIeee754<T>
         _grad = null;
     }
 
+    /// <summary>
+    /// Registers <paramref name="hook"/> to be called with this leaf once per backward pass, as soon as its gradient
+    /// for that pass is final — after the last recorded operation that uses it has added its share, while the rest of
+    /// the backward pass is still to run (PyTorch's <c>register_post_accumulate_grad_hook</c>). A leaf used several
+    /// times fires once, after its last contribution. Hooks fire in a fixed order (the reverse recording order of the
+    /// operations, then input order), the same in every run of the same graph. A leaf the backward pass reaches only
+    /// through operations that received no gradient still fires, with <see cref="Grad"/> as it then is (possibly null).
+    /// Data-parallel training uses it to start a gradient's all-reduce while backward goes on.
+    /// </summary>
+    /// <param name="hook">Called with this variable; it may read and modify <see cref="Grad"/>.</param>
+    /// <returns>A handle whose <see cref="IDisposable.Dispose"/> removes the hook.</returns>
+    /// <exception cref="InvalidOperationException">The variable is not a leaf that requires gradients.</exception>
+    public IDisposable RegisterPostAccumulateGradHook(Action<Variable<T>> hook)
+    {
+        ArgumentNullException.ThrowIfNull(hook);
+        if (!IsLeaf || !RequiresGrad)
+        {
+            throw new InvalidOperationException($"post-accumulate-grad hooks need a leaf that requires gradients; this is {this}");
+        }
+        (_postAccumulateGradHooks ??= []).Add(hook);
+        return new HookHandle(this, hook);
+    }
+
+    private List<Action<Variable<T>>>? _postAccumulateGradHooks;
+
+    /// <summary>Whether a backward pass must call <see cref="RunPostAccumulateGradHooks"/> for this leaf.</summary>
+    internal bool HasPostAccumulateGradHooks => _postAccumulateGradHooks is { Count: > 0 };
+
+    /// <summary>Calls the hooks, in registration order (the tape calls this once the leaf's gradient is final).</summary>
+    internal void RunPostAccumulateGradHooks()
+    {
+        var hooks = _postAccumulateGradHooks;
+        if (hooks is null)
+        {
+            return;
+        }
+        for (int i = 0; i < hooks.Count; i++)
+        {
+            hooks[i](this);
+        }
+    }
+
+    private sealed class HookHandle(Variable<T> owner, Action<Variable<T>> hook) : IDisposable
+    {
+        private bool _removed;
+
+        public void Dispose()
+        {
+            if (!_removed)
+            {
+                _removed = true;
+                owner._postAccumulateGradHooks?.Remove(hook);
+            }
+        }
+    }
+
     /// <summary>A leaf sharing this variable's values that records nothing (PyTorch's <c>detach</c>).</summary>
     public Variable<T> Detach() => new(Value);
 

@@ -114,6 +114,9 @@ public sealed class GradientBucketer<T> : IDisposable where T : unmanaged, IFloa
     /// <param name="bucket">The bucket number.</param>
     public int BucketLength(int bucket) => _buckets[bucket].Buffer.Length;
 
+    /// <summary>Whether gradient <paramref name="index"/> was marked ready in the current step.</summary>
+    public bool IsReady(int index) => _marked[index];
+
     /// <summary>Overlap measured since construction or <see cref="ResetStats"/>.</summary>
     public OverlapStats Stats => new(_steps, _reductions,
         (double)_inFlightTicks / Stopwatch.Frequency, (double)_waitTicks / Stopwatch.Frequency);

@@ -130,9 +130,10 @@ public sealed class ClassifierTrainer<T> where T : unmanaged, IFloatingPointIeee
     /// split by <see cref="Shard.Of(int, Communicator)"/>; each rank runs forward and backward on its shard, scales its
     /// gradients by its shard's share of the batch, and <paramref name="bucketer"/> (built with
     /// <see cref="GradientReduction.Sum"/>) sums them over the ranks — the batch-mean gradient — before the same
-    /// optimiser step on every rank. The gradients are handed to the bucketer after the whole backward pass, last
-    /// parameter first (the tape has no per-parameter "gradient final" hook), so the buckets' reductions run one after
-    /// another while the next buckets are still being copied, not behind backward itself.
+    /// optimiser step on every rank. Each gradient goes to the bucketer from a post-accumulate-grad hook
+    /// (<see cref="Variable{T}.RegisterPostAccumulateGradHook"/>) the moment the backward pass has finished it, so a
+    /// bucket's all-reduce starts while the earlier layers' backward still runs; the bucketer starts buckets in a fixed
+    /// order and the optimiser step waits for all of them.
     /// </para>
     /// </summary>
     /// <returns>The loss of every global batch (the same on every rank).</returns>
@@ -161,12 +162,22 @@ public sealed class ClassifierTrainer<T> where T : unmanaged, IFloatingPointIeee
         Tensor<T>? x = null;
         int[] keys = [];
         var labels = new int[BatchSize];
+        // Data parallel: each parameter's gradient, scaled by this rank's share of the batch, goes to its bucket as soon
+        // as backward has finished it (the hook), overlapping the reductions with the rest of backward.
+        T weight = T.One;
+        using var hooks = ranks > 1 ? new HookSet(parameters, (i, p) =>
+        {
+            var g = p.Grad ??= Tensor<T>.Zeros(p.Value.Shape.ToArray());
+            TensorPrimitives.Multiply(g.ReadOnlySpan, weight, g.Span);
+            bucketer!.MarkReady(i, g.ReadOnlySpan);
+        }) : null;
         for (int bi = 0; bi < batches; bi++)
         {
             int start = bi * BatchSize, b = Math.Min(BatchSize, data.Count - start);
             var shard = communicator is null ? new Shard(0, b) : Shard.Of(b, communicator);
+            weight = T.CreateChecked(shard.Weight(b));
             int step = epoch * batches + bi;
-            double value = 0;
+            double value = 0, weightedLoss = 0;
             if (shard.Count > 0)
             {
                 // The input lives outside the step's scope (a scope recycles what is allocated in it).
@@ -197,15 +208,18 @@ public sealed class ClassifierTrainer<T> where T : unmanaged, IFloatingPointIeee
                 }
                 if (ranks > 1)
                 {
-                    T weight = T.CreateChecked(shard.Weight(b));
+                    // Parameters the backward pass did not reach (none on a rank with an empty shard) contribute zeros.
                     for (int i = parameters.Count - 1; i >= 0; i--)
                     {
-                        var g = parameters[i].Grad ??= Tensor<T>.Zeros(parameters[i].Value.Shape.ToArray());
-                        TensorPrimitives.Multiply(g.ReadOnlySpan, weight, g.Span);
-                        bucketer!.MarkReady(i, g.ReadOnlySpan);
+                        if (!bucketer!.IsReady(i))
+                        {
+                            hooks!.Fire(i);
+                        }
                     }
                     bucketer!.Finish(i => parameters[i].Grad!.Span);
-                    value = communicator!.AllReduceSum(value * shard.Weight(b));
+                    // This rank's part of the batch-mean loss; summed over the ranks once per epoch (below), not
+                    // per step: a blocking reduction per step would be one more synchronisation of all ranks.
+                    weightedLoss = value * shard.Weight(b);
                 }
                 Optimizer.LearningRate = Schedule.At(step);
                 Optimizer.Step();
@@ -215,10 +229,46 @@ public sealed class ClassifierTrainer<T> where T : unmanaged, IFloatingPointIeee
                 d.KeyBySample(0, 0, null);
             }
             _step = step + 1;
-            losses.Add(value);
+            losses.Add(ranks > 1 ? weightedLoss : value);
+            // With several ranks the progress shows this rank's shard loss (the batch's is known at the epoch's end).
             progress?.Invoke(new BatchProgress(bi + 1, batches, value, start + b, Optimizer.LearningRate));
         }
+        if (ranks > 1)
+        {
+            communicator!.AllReduceSum(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(losses));
+        }
         return losses;
+    }
+
+    /// <summary>One post-accumulate-grad hook per parameter, calling <c>ready(index, parameter)</c>; disposing removes them.</summary>
+    private sealed class HookSet : IDisposable
+    {
+        private readonly IReadOnlyList<Parameter<T>> _parameters;
+        private readonly Action<int, Parameter<T>> _ready;
+        private readonly IDisposable[] _handles;
+
+        public HookSet(IReadOnlyList<Parameter<T>> parameters, Action<int, Parameter<T>> ready)
+        {
+            _parameters = parameters;
+            _ready = ready;
+            _handles = new IDisposable[parameters.Count];
+            for (int i = 0; i < parameters.Count; i++)
+            {
+                int index = i;
+                _handles[i] = parameters[i].RegisterPostAccumulateGradHook(_ => _ready(index, _parameters[index]));
+            }
+        }
+
+        /// <summary>Calls the hook of parameter <paramref name="index"/> directly (a parameter backward did not reach).</summary>
+        public void Fire(int index) => _ready(index, _parameters[index]);
+
+        public void Dispose()
+        {
+            foreach (var h in _handles)
+            {
+                h.Dispose();
+            }
+        }
     }
 
     private static IEnumerable<Dropout<T>> Dropouts(Module<T> module)

@@ -64,6 +64,56 @@ internal static class MpiJob
         return new Result(exited ? process.ExitCode : -1, stdout.Result, stderr.Result, !exited, sw.Elapsed.TotalSeconds);
     }
 
+    /// <summary>Starts <paramref name="program"/> without waiting (the caller waits, and kills it on failure).</summary>
+    public static Process Launch(string program, string arguments)
+    {
+        var info = new ProcessStartInfo(program, arguments)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var key in info.Environment.Keys.Where(k => k.StartsWith("OMPI_", StringComparison.Ordinal) || k.StartsWith("PMIX_", StringComparison.Ordinal)).ToList())
+        {
+            info.Environment.Remove(key);
+        }
+        return Process.Start(info) ?? throw new InvalidOperationException($"cannot start {program}");
+    }
+
+    /// <summary>
+    /// The process ids of rank <paramref name="rank"/> of the jobs whose command line contains <paramref name="marker"/>
+    /// (read from /proc: the rank is in the environment mpirun gave the process).
+    /// </summary>
+    public static List<int> RankProcesses(string marker, int rank)
+    {
+        var found = new List<int>();
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), out int pid))
+            {
+                continue;
+            }
+            try
+            {
+                string cmdline = File.ReadAllText(Path.Combine(dir, "cmdline")).Replace('\0', ' ');
+                if (!cmdline.Contains(marker, StringComparison.Ordinal) || cmdline.Contains("mpirun", StringComparison.Ordinal))
+                {
+                    continue;
+                }
+                var environment = File.ReadAllText(Path.Combine(dir, "environ")).Split('\0');
+                if (environment.Contains($"OMPI_COMM_WORLD_RANK={rank}"))
+                {
+                    found.Add(pid);
+                }
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // Gone meanwhile, or another user's.
+            }
+        }
+        return found;
+    }
+
     private static string? FindUnavailable()
     {
         var path = (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries);
