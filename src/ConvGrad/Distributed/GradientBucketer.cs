@@ -115,6 +115,7 @@ public sealed class GradientBucketer<T> : IDisposable where T : unmanaged, IFloa
     public int BucketLength(int bucket) => _buckets[bucket].Buffer.Length;
 
     /// <summary>Whether gradient <paramref name="index"/> was marked ready in the current step.</summary>
+    /// <param name="index">The gradient's position in the order the bucketer was built with.</param>
     public bool IsReady(int index) => _marked[index];
 
     /// <summary>Overlap measured since construction or <see cref="ResetStats"/>.</summary>
