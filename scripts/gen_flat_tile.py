@@ -108,66 +108,89 @@ w("        }")
 w("    }")
 w("")
 # weight tile
+R=3
 w("    /// <summary>")
-w("    /// The backward-weight tile: dW of <typeparamref name=\"TT\"/> width taps × <typeparamref name=\"TN\"/> output blocks for one")
-w("    /// (input channel, kernel row), kept in registers along one output row of <paramref name=\"count\"/> pixels:")
-w("    /// <c>acc[o·accOut + t·Lanes]</c> += Σ_i x[i·ps + t·xTap] · dy[o·dyOut + i·Lanes], summed over i in order.")
+w("    /// The backward-weight tile: dW of <typeparamref name=\"TR\"/> kernel rows × <typeparamref name=\"TT\"/> width taps ×")
+w("    /// <typeparamref name=\"TN\"/> output blocks for one input channel, kept in registers along one output row of")
+w("    /// <paramref name=\"count\"/> pixels: <c>acc[o·accOut + (r·TT + t)·Lanes]</c> += Σ_i x_r[i·ps + t·xTap] · dy[o·dyOut + i·Lanes],")
+w("    /// summed over i in order (x_r is the input row of kernel row r: <paramref name=\"x0\"/>, <paramref name=\"x1\"/>, <paramref name=\"x2\"/>).")
 w("    /// </summary>")
 w("    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]")
-w("    public static void Weight<TI, TV, TT, TP, TN>(float* acc, nint accOut, float* dy, nint dyOut, float* x, nint xTap, nint pixelStride, int count)")
-w("        where TI : struct, ISimdIsa<TV> where TV : struct where TT : struct, IConstant where TP : struct, IConstant where TN : struct, IConstant")
+w("    public static void Weight<TI, TV, TR, TT, TP, TN>(float* acc, nint accOut, float* dy, nint dyOut, float* x0, float* x1, float* x2, nint xTap, nint pixelStride, int count)")
+w("        where TI : struct, ISimdIsa<TV> where TV : struct where TR : struct, IConstant where TT : struct, IConstant where TP : struct, IConstant where TN : struct, IConstant")
 w("    {")
 w("        int lanes = TI.Lanes;")
+w("        int tt = TT.Value;")
 w("        nint ps = TP.Value == 0 ? pixelStride : TP.Value;")
-for t in range(T):
-    parts=[]
-    for o in range(N):
-        cond = f"TT.Value > {t}" + (f" && TN.Value > {o}" if o>0 else "")
-        off = f"acc + {o} * accOut + {t} * lanes" if o>0 else f"acc + {t} * lanes"
-        parts.append(f"d{t}_{o} = {cond} ? TI.Load({off}) : default")
-    w("        TV " + ", ".join(parts) + ";")
-w("        for (int i = 0; i < count; i++, dy += lanes, x += ps)")
+def cond(r,t,o):
+    c=f"TR.Value > {r} && TT.Value > {t}" if r>0 else f"TT.Value > {t}"
+    if o>0: c+=f" && TN.Value > {o}"
+    return c
+def off(r,t,o):
+    idx = f"{t}" if r==0 else f"({r} * tt + {t})"
+    base = f"acc + {idx} * lanes"
+    return base if o==0 else f"acc + {o} * accOut + {idx} * lanes"
+for r in range(R):
+    for t in range(T):
+        w("        TV " + ", ".join(f"d{r}_{t}_{o} = {cond(r,t,o)} ? TI.Load({off(r,t,o)}) : default" for o in range(N)) + ";")
+w("        for (int i = 0; i < count; i++, dy += lanes, x0 += ps, x1 += ps, x2 += ps)")
 w("        {")
 w("            TV g0 = TI.Load(dy);")
 for o in range(1,N):
     w(f"            TV g{o} = TN.Value > {o} ? TI.Load(dy + {o} * dyOut) : default;")
-for t in range(T):
-    addr = "x" if t==0 else ("x + xTap" if t==1 else f"x + {t} * xTap")
-    body = f"d{t}_0 = TI.Fma(v, g0, d{t}_0);" + "".join(f" if (TN.Value > {o}) {{ d{t}_{o} = TI.Fma(v, g{o}, d{t}_{o}); }}" for o in range(1,N))
-    w(f"            if (TT.Value > {t}) {{ TV v = TI.Broadcast({addr}); {body} }}")
+for r in range(R):
+    for t in range(T):
+        xr=f"x{r}"
+        addr = xr if t==0 else (f"{xr} + xTap" if t==1 else f"{xr} + {t} * xTap")
+        c = f"TR.Value > {r} && TT.Value > {t}" if r>0 else f"TT.Value > {t}"
+        body = f"d{r}_{t}_0 = TI.Fma(v, g0, d{r}_{t}_0);" + "".join(f" if (TN.Value > {o}) {{ d{r}_{t}_{o} = TI.Fma(v, g{o}, d{r}_{t}_{o}); }}" for o in range(1,N))
+        w(f"            if ({c}) {{ TV v = TI.Broadcast({addr}); {body} }}")
 w("        }")
-for t in range(T):
-    body = f"TI.Store(acc + {t} * lanes, d{t}_0);" + "".join(f" if (TN.Value > {o}) {{ TI.Store(acc + {o} * accOut + {t} * lanes, d{t}_{o}); }}" for o in range(1,N))
-    w(f"        if (TT.Value > {t}) {{ {body} }}")
+for r in range(R):
+    for t in range(T):
+        c = f"TR.Value > {r} && TT.Value > {t}" if r>0 else f"TT.Value > {t}"
+        body = f"TI.Store({off(r,t,0)}, d{r}_{t}_0);" + "".join(f" if (TN.Value > {o}) {{ TI.Store({off(r,t,o)}, d{r}_{t}_{o}); }}" for o in range(1,N))
+        w(f"        if ({c}) {{ {body} }}")
 w("    }")
 w("")
-w("    /// <summary>Runs one backward-weight tile of <paramref name=\"taps\"/> (1..14) width taps × <paramref name=\"outBlocks\"/> (1, 2 or 4) output blocks.</summary>")
-w("    public static void Weight<TI, TV>(int taps, int outBlocks, float* acc, nint accOut, float* dy, nint dyOut, float* x, nint xTap, nint pixelStride, int count)")
+w("    /// <summary>Runs one backward-weight tile of <paramref name=\"rows\"/> (1-3) kernel rows × <paramref name=\"taps\"/> (1..14) width taps × <paramref name=\"outBlocks\"/> (1, 2 or 4) output blocks.</summary>")
+w("    public static void Weight<TI, TV>(int rows, int taps, int outBlocks, float* acc, nint accOut, float* dy, nint dyOut, float* x0, float* x1, float* x2, nint xTap, nint pixelStride, int count)")
 w("        where TI : struct, ISimdIsa<TV> where TV : struct")
 w("    {")
-w("        if (pixelStride == 1) { WeightN<TI, TV, C1>(taps, outBlocks, acc, accOut, dy, dyOut, x, xTap, pixelStride, count); }")
-w("        else if (pixelStride == 2) { WeightN<TI, TV, C2>(taps, outBlocks, acc, accOut, dy, dyOut, x, xTap, pixelStride, count); }")
-w("        else { WeightN<TI, TV, C0>(taps, outBlocks, acc, accOut, dy, dyOut, x, xTap, pixelStride, count); }")
+w("        switch (rows)")
+w("        {")
+for r in range(1,R+1):
+    w(f"            case {r}: WeightP<TI, TV, C{r}>(taps, outBlocks, acc, accOut, dy, dyOut, x0, x1, x2, xTap, pixelStride, count); break;")
+w("            default: throw new ArgumentOutOfRangeException(nameof(rows), $\"a tile holds 1-3 kernel rows; got {rows}\");")
+w("        }")
 w("    }")
 w("")
-w("    private static void WeightN<TI, TV, TP>(int taps, int outBlocks, float* acc, nint accOut, float* dy, nint dyOut, float* x, nint xTap, nint pixelStride, int count)")
-w("        where TI : struct, ISimdIsa<TV> where TV : struct where TP : struct, IConstant")
+w("    private static void WeightP<TI, TV, TR>(int taps, int outBlocks, float* acc, nint accOut, float* dy, nint dyOut, float* x0, float* x1, float* x2, nint xTap, nint pixelStride, int count)")
+w("        where TI : struct, ISimdIsa<TV> where TV : struct where TR : struct, IConstant")
+w("    {")
+w("        if (pixelStride == 1) { WeightN<TI, TV, TR, C1>(taps, outBlocks, acc, accOut, dy, dyOut, x0, x1, x2, xTap, pixelStride, count); }")
+w("        else if (pixelStride == 2) { WeightN<TI, TV, TR, C2>(taps, outBlocks, acc, accOut, dy, dyOut, x0, x1, x2, xTap, pixelStride, count); }")
+w("        else { WeightN<TI, TV, TR, C0>(taps, outBlocks, acc, accOut, dy, dyOut, x0, x1, x2, xTap, pixelStride, count); }")
+w("    }")
+w("")
+w("    private static void WeightN<TI, TV, TR, TP>(int taps, int outBlocks, float* acc, nint accOut, float* dy, nint dyOut, float* x0, float* x1, float* x2, nint xTap, nint pixelStride, int count)")
+w("        where TI : struct, ISimdIsa<TV> where TV : struct where TR : struct, IConstant where TP : struct, IConstant")
 w("    {")
 w("        switch (outBlocks)")
 w("        {")
 for n in (4,2,1):
-    w(f"            case {n}: WeightT<TI, TV, TP, C{n}>(taps, acc, accOut, dy, dyOut, x, xTap, pixelStride, count); break;")
+    w(f"            case {n}: WeightT<TI, TV, TR, TP, C{n}>(taps, acc, accOut, dy, dyOut, x0, x1, x2, xTap, pixelStride, count); break;")
 w("            default: throw new ArgumentOutOfRangeException(nameof(outBlocks), $\"a tile holds 1, 2 or 4 output blocks; got {outBlocks}\");")
 w("        }")
 w("    }")
 w("")
-w("    private static void WeightT<TI, TV, TP, TN>(int taps, float* acc, nint accOut, float* dy, nint dyOut, float* x, nint xTap, nint pixelStride, int count)")
-w("        where TI : struct, ISimdIsa<TV> where TV : struct where TP : struct, IConstant where TN : struct, IConstant")
+w("    private static void WeightT<TI, TV, TR, TP, TN>(int taps, float* acc, nint accOut, float* dy, nint dyOut, float* x0, float* x1, float* x2, nint xTap, nint pixelStride, int count)")
+w("        where TI : struct, ISimdIsa<TV> where TV : struct where TR : struct, IConstant where TP : struct, IConstant where TN : struct, IConstant")
 w("    {")
 w("        switch (taps)")
 w("        {")
 for t in range(1,T+1):
-    w(f"            case {t}: Weight<TI, TV, C{t}, TP, TN>(acc, accOut, dy, dyOut, x, xTap, pixelStride, count); break;")
+    w(f"            case {t}: Weight<TI, TV, TR, C{t}, TP, TN>(acc, accOut, dy, dyOut, x0, x1, x2, xTap, pixelStride, count); break;")
 w("            default: throw new ArgumentOutOfRangeException(nameof(taps), $\"a tile holds 1..14 taps; got {taps}\");")
 w("        }")
 w("    }")

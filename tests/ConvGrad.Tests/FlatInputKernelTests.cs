@@ -179,8 +179,11 @@ public class FlatInputKernelTests
         var plan = new BlockedConvPlan(stem, 16);
         Assert.True(plan.ReadsNchw);
         Assert.Equal("direct-flat16 avx512 14x2", plan.FlatName(ConvPass.Forward)); // 112 columns: 8 tiles of 14
-        var (blocks, taps) = FlatInput.WeightTile(plan.Geometry);
-        Assert.Equal($"direct-flat16 avx512 dw {taps}x{blocks}", plan.FlatName(ConvPass.BackwardWeight));
+        Assert.Equal((4, 1, 4), FlatInput.WeightTile(plan.Geometry)); // 4 blocks, taps in chunks of 4 + 3
+        Assert.Equal("direct-flat16 avx512 dw 1x4x4", plan.FlatName(ConvPass.BackwardWeight));
+        var gray = new BlockedConvPlan(ConvProblem.ForConv(ConvGeometry.Uniform(2, padding: 1), [4, 1, 28, 28], [32, 1, 3, 3]), 16);
+        Assert.Equal("direct-flat16 avx512 dw 3x3x2", gray.FlatName(ConvPass.BackwardWeight)); // every kernel row in registers
+        Assert.Equal(8, FlatInput.WeightChunks(gray.Geometry)); // one task: rows in 8 fixed chunks
         Assert.StartsWith(plan.FlatName(ConvPass.BackwardWeight) + ":", plan.FlatDescribe(ConvPass.BackwardWeight), StringComparison.Ordinal);
         Assert.Equal("direct-flat8 avx2 6x2", new BlockedConvPlan(stem, 8).FlatName(ConvPass.Forward));
 

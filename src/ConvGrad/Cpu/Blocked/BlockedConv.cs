@@ -188,8 +188,8 @@ internal sealed unsafe class BlockedConvPlan
         string isa = g.B == 16 ? "avx512" : "avx2";
         if (pass == ConvPass.BackwardWeight)
         {
-            var (blocks, taps) = FlatInput.WeightTile(g);
-            return $"direct-flat{g.B} {isa} dw {taps}x{blocks}";
+            var (blocks, rows, taps) = FlatInput.WeightTile(g);
+            return $"direct-flat{g.B} {isa} dw {rows}x{taps}x{blocks}";
         }
         var (u, n) = g.B == 16 ? FlatInputKernels<Isa512, Vector512<float>>.ForwardTile(g) : FlatInputKernels<Isa256, Vector256<float>>.ForwardTile(g);
         return $"direct-flat{g.B} {isa} {u}x{n}";
@@ -197,7 +197,7 @@ internal sealed unsafe class BlockedConvPlan
 
     /// <summary>One paragraph on the first-layer kernel of <paramref name="pass"/> (forward or backward-weight).</summary>
     public string FlatDescribe(ConvPass pass) => pass == ConvPass.BackwardWeight
-        ? $"{FlatName(pass)}: first-layer backward-weight from the plain NCHW input ({Problem.C} channel(s), not padded to a block) and blocked dY; a task owns dW of up to 4 output blocks for one input channel and kernel row, the width taps × blocks in registers along each output row, and sums every image and row in order, so dW is bitwise the same for any thread count."
+        ? $"{FlatName(pass)}: first-layer backward-weight from the plain NCHW input ({Problem.C} channel(s), not padded to a block) and blocked dY; a task owns dW of up to 4 output blocks for one input channel and one (or, for kernels of up to 3 rows, every) kernel row, the kernel rows × width taps × blocks in registers along each output row, and sums every image and row in order (with fewer than 8 tasks, in fixed row chunks added in order), so dW is bitwise the same for any thread count."
         : $"{FlatName(pass)}: first-layer forward from the plain NCHW input ({Problem.C} channel(s), not padded to a block) into the blocked layout; a register tile of output pixels × output-channel blocks, per channel and tap one weight vector per block and one broadcast input value per pixel; rows at the padding read a zero-padded copy of that row.";
 
     /// <summary>y = x ⋆ w + b with <paramref name="x"/> plain NCHW (<see cref="ReadsNchw"/> must hold) and <paramref name="y"/> blocked.</summary>
@@ -239,8 +239,21 @@ internal sealed unsafe class BlockedConvPlan
     internal void BackwardWeightFromNchw(float* x, float* dy, float* dw, int threads)
     {
         RequireFlat();
+        var g = Geometry;
+        int units = FlatInput.WeightTasks(g) * FlatInput.WeightChunks(g);
         _flatPass.Set(ConvPass.BackwardWeight, x, dy, null, dw);
-        Execute(_flatPass, Parts(threads, FlatInput.WeightTasks(Geometry)));
+        Execute(_flatPass, Parts(threads, units));
+        if (FlatInput.WeightChunks(g) > 1)
+        {
+            if (g.B == 16)
+            {
+                FlatInputKernels<Isa512, Vector512<float>>.ReduceWeights(g, _flatPass.Partials, dw);
+            }
+            else
+            {
+                FlatInputKernels<Isa256, Vector256<float>>.ReduceWeights(g, _flatPass.Partials, dw);
+            }
+        }
     }
 
     private void RequireFlat()
@@ -397,10 +410,19 @@ internal sealed unsafe class BlockedConvPlan
     {
         private ConvPass pass;
         private float* input, weights, bias, output;
+        private float[]? partials;
+
+        /// <summary>The dW chunk partial sums <c>[task][chunk]</c> (pinned, made once per plan; only with more than one chunk).</summary>
+        public float* Partials => partials is null ? null : Ptr(partials);
 
         public void Set(ConvPass pass, float* input, float* weights, float* bias, float* output)
         {
             this.pass = pass; this.input = input; this.weights = weights; this.bias = bias; this.output = output;
+            var g = plan.Geometry;
+            if (pass == ConvPass.BackwardWeight && FlatInput.WeightChunks(g) > 1 && partials is null)
+            {
+                partials = GC.AllocateUninitializedArray<float>(FlatInput.WeightTasks(g) * FlatInput.WeightChunks(g) * FlatInput.AccumulatorLength(g), pinned: true);
+            }
         }
 
         public void Run(int part, int parts)
@@ -418,15 +440,15 @@ internal sealed unsafe class BlockedConvPlan
                 }
                 return;
             }
-            int tasks = FlatInput.WeightTasks(g);
-            int begin = (int)((long)tasks * part / parts), end = (int)((long)tasks * (part + 1) / parts);
+            int units = FlatInput.WeightTasks(g) * FlatInput.WeightChunks(g);
+            int begin = (int)((long)units * part / parts), end = (int)((long)units * (part + 1) / parts);
             if (g.B == 16)
             {
-                FlatInputKernels<Isa512, Vector512<float>>.BackwardWeight(g, input, weights, output, begin, end);
+                FlatInputKernels<Isa512, Vector512<float>>.BackwardWeight(g, input, weights, output, Partials, begin, end);
             }
             else
             {
-                FlatInputKernels<Isa256, Vector256<float>>.BackwardWeight(g, input, weights, output, begin, end);
+                FlatInputKernels<Isa256, Vector256<float>>.BackwardWeight(g, input, weights, output, Partials, begin, end);
             }
         }
     }

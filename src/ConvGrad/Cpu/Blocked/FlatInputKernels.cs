@@ -10,45 +10,72 @@ internal static class FlatInput
     /// <summary>The most input channels the flat kernels take (a first layer: gray, RGB).</summary>
     public const int MaxChannels = 3;
 
-    /// <summary>With fewer backward-weight tasks than this, the tile takes fewer output blocks (a shape-only rule).</summary>
+    /// <summary>With fewer backward-weight tasks than this, each task's rows split into fixed chunks (a shape-only rule).</summary>
     public const int MinWeightTasks = 8;
 
     /// <summary>Whether the flat-input kernels compute <paramref name="p"/>: one group and 1-3 input channels.</summary>
     public static bool Applies(ConvProblem p) => p.Groups == 1 && p.C <= MaxChannels;
 
     /// <summary>
-    /// The backward-weight register tile (output blocks, taps per chunk) for <paramref name="g"/>: among 4, 2 and 1 output
-    /// blocks (at most the layer's), the one with the fewest loads per FMA whose accumulators, dY vectors and one
-    /// broadcast fit the tier's registers; fewer blocks while there would be fewer than <see cref="MinWeightTasks"/>
-    /// tasks. A function of the shape only; the sums are the same whatever the tile, so dW's bits do not depend on it.
+    /// The backward-weight register tile for <paramref name="g"/>: output blocks (4, 2 or 1, at most the layer's), kernel
+    /// rows (all of a kernel of at most 3 rows, else 1) and width taps per call (all, or the row split into even chunks),
+    /// the one with the fewest loads per FMA whose accumulators, dY vectors and one broadcast fit the tier's registers.
+    /// A function of the shape only; the sums are the same whatever the tile, so dW's bits do not depend on it.
     /// </summary>
-    public static (int Blocks, int Taps) WeightTile(BlockedGeometry g)
+    public static (int Blocks, int Rows, int Taps) WeightTile(BlockedGeometry g)
     {
         int registers = g.B == 16 ? 32 : 16;
-        int kw = g.Ker[2];
-        int best = 1;
+        int kh = g.Ker[1], kw = g.Ker[2];
+        var best = (Blocks: 1, Rows: 1, Taps: 1);
         double bestCost = double.MaxValue;
         for (int n = g.Kb >= 4 ? 4 : g.Kb >= 2 ? 2 : 1; n >= 1; n /= 2)
         {
-            int chunks = (kw + MaxTaps(registers, n) - 1) / MaxTaps(registers, n);
-            double cost = (double)(chunks * n + kw) / (kw * n);
+            int accumulators = registers - n - 1;
+            if (kh > 1 && kh <= 3 && kw <= 14 && kh * kw * n <= accumulators)
+            {
+                double all = (double)(n + kh * kw) / (kh * kw * n);
+                if (all < bestCost - 1e-9)
+                {
+                    best = (n, kh, kw);
+                    bestCost = all;
+                }
+            }
+            int max = Math.Min(14, accumulators / n);
+            int chunks = (kw + max - 1) / max;
+            double cost = (double)(n * chunks + kw) / (kw * n);
             if (cost < bestCost - 1e-9)
             {
-                best = n;
+                best = (n, 1, (kw + chunks - 1) / chunks);
                 bestCost = cost;
             }
         }
-        while (best > 1 && (long)(g.Kb + best - 1) / best * g.C * g.Ker[0] * g.Ker[1] < MinWeightTasks)
-        {
-            best /= 2;
-        }
-        int max = MaxTaps(registers, best);
-        int parts = (kw + max - 1) / max;
-        return (best, (kw + parts - 1) / parts);
+        return best;
     }
 
-    /// <summary>Width taps one weight tile holds with <paramref name="blocks"/> output blocks: accumulators + dY vectors + a broadcast fit the registers (at most 14).</summary>
-    private static int MaxTaps(int registers, int blocks) => Math.Min(14, (registers - blocks - 1) / blocks);
+    /// <summary>Backward-weight tasks: (group of output blocks, input channel, kernel depth row, group of kernel height rows).</summary>
+    public static int WeightTasks(BlockedGeometry g)
+    {
+        var (blocks, rows, _) = WeightTile(g);
+        return (g.Kb + blocks - 1) / blocks * g.C * g.Ker[0] * (g.Ker[1] / rows);
+    }
+
+    /// <summary>
+    /// Fixed chunks of the output rows each dW task is split into: 1 when there are at least <see cref="MinWeightTasks"/>
+    /// tasks, else enough for that many units, the chunks' partial sums added in chunk order. A function of the shape only.
+    /// </summary>
+    public static int WeightChunks(BlockedGeometry g)
+    {
+        int tasks = WeightTasks(g);
+        long rows = (long)g.N * g.Out[0] * g.Out[1];
+        return tasks >= MinWeightTasks ? 1 : (int)Math.Max(1, Math.Min(rows, (MinWeightTasks + tasks - 1) / tasks));
+    }
+
+    /// <summary>Floats of one dW task's accumulator (blocks × kernel rows × width taps × lanes).</summary>
+    public static int AccumulatorLength(BlockedGeometry g)
+    {
+        var (blocks, rows, _) = WeightTile(g);
+        return blocks * rows * g.Ker[2] * g.B;
+    }
 
     /// <summary>
     /// Scratch bytes of one first-layer pass with up to <paramref name="threads"/> threads: the reblocked weights and bias
@@ -59,13 +86,11 @@ internal static class FlatInput
         var g = new BlockedGeometry(p, blockSize);
         long span = (long)(g.Out[2] - 1) * g.S[2] + (g.Ker[2] - 1) * g.D[2] + 1;
         long floats = pass == ConvPass.BackwardWeight
-            ? (long)WeightTasks(g) * WeightTile(g).Blocks * g.Ker[2] * blockSize + Math.Max(1, threads) * span
+            ? (long)WeightTasks(g) * WeightChunks(g) * AccumulatorLength(g) + Math.Max(1, threads) * (g.C * g.Ker[0] * g.Ker[1] + 1) * span
             : (long)g.Kb * g.C * g.Taps * blockSize + g.Kb * blockSize + Math.Max(1, threads) * g.C * g.Ker[0] * g.Ker[1] * span;
         return floats * sizeof(float);
     }
 
-    /// <summary>Backward-weight tasks: (group of output blocks, input channel, kernel depth row, kernel height row).</summary>
-    public static int WeightTasks(BlockedGeometry g) => (g.Kb + WeightTile(g).Blocks - 1) / WeightTile(g).Blocks * g.C * g.Ker[0] * g.Ker[1];
 }
 
 /// <summary>
@@ -76,16 +101,14 @@ internal static class FlatInput
 /// <item>Forward: per output row, tiles of up to <c>MaxPixels</c> pixels × 2 or 4 output blocks (<see cref="FlatTile"/>);
 /// per (channel, kernel row, width tap) one weight vector per block and one broadcast input value per pixel. Rows
 /// that reach the width padding are read from a zero-padded copy of just that row (all channels and kernel rows).</item>
-/// <item>Backward-weight: a task owns dW of (up to 4 output blocks, one input channel, one kernel row) and sums every
-/// image and output row in order, the taps × blocks in registers along each row; rows are swept in L2-sized chunks shared
-/// by a thread's tasks. dW is bitwise the same for any thread count.</item>
+/// <item>Backward-weight: a task owns dW of (up to 4 output blocks, one input channel, one kernel row, or all rows of a
+/// kernel of at most 3) and sums every image and output row in order, the rows × taps × blocks in registers along each
+/// row; per output row the input rows are staged once for all of a thread's tasks. With few tasks the rows split into
+/// fixed chunks whose sums are added in order. dW is bitwise the same for any thread count.</item>
 /// </list>
 /// </summary>
 internal static unsafe class FlatInputKernels<TI, TV> where TI : struct, ISimdIsa<TV> where TV : struct
 {
-    /// <summary>Bytes of x and dY one chunk of dW rows should span (they stay in L2 while a thread's tasks read them).</summary>
-    private const long ChunkBytes = 256 * 1024;
-
     /// <summary>Pixels × output blocks of the forward tile.</summary>
     public static (int Pixels, int Blocks) ForwardTile(BlockedGeometry g)
     {
@@ -229,117 +252,167 @@ internal static unsafe class FlatInputKernels<TI, TV> where TI : struct, ISimdIs
         new Span<float>(dst + done, span - done).Clear();
     }
 
-    /// <summary>Floats of one task's accumulator (blocks × width taps × lanes).</summary>
-    public static int AccumulatorLength(BlockedGeometry g) => FlatInput.WeightTile(g).Blocks * g.Ker[2] * TI.Lanes;
-
     /// <summary>
-    /// dW of tasks <c>[task0, task1)</c> (see <see cref="FlatInput.WeightTasks"/>) from NCHW <paramref name="x"/> and
-    /// blocked <paramref name="dy"/>, into <paramref name="dw"/> <c>[K, C, k...]</c>. Each task sums every output row in
-    /// order; the rows are swept in chunks shared by the tasks, which changes nothing in any task's order of operations.
+    /// dW units <c>[unit0, unit1)</c> from NCHW <paramref name="x"/> and blocked <paramref name="dy"/>: unit
+    /// <c>chunk·tasks + task</c> sums task <c>task</c> (see <see cref="FlatInput.WeightTasks"/>) over chunk <c>chunk</c> of the
+    /// output rows, in row order. With one chunk each task's sum goes straight into <paramref name="dw"/> <c>[K, C, k...]</c>;
+    /// else into <paramref name="partials"/> <c>[task][chunk]</c>, added in chunk order by <see cref="ReduceWeights"/>. Per
+    /// output row the input rows are staged once and read by every task of the range, so the bits of a unit never depend
+    /// on the range it ran in.
     /// </summary>
-    public static void BackwardWeight(BlockedGeometry g, float* x, float* dy, float* dw, int task0, int task1)
+    public static void BackwardWeight(BlockedGeometry g, float* x, float* dy, float* dw, float* partials, int unit0, int unit1)
     {
-        if (task1 <= task0)
+        if (unit1 <= unit0)
         {
             return;
         }
         int b = TI.Lanes;
-        var (tn, tt) = FlatInput.WeightTile(g);
-        int kw = g.Ker[2], sw = g.S[2], dwl = g.D[2], pw = g.P[2];
-        int ow = g.Out[2], iw = g.In[2];
-        int span = (ow - 1) * sw + (kw - 1) * dwl + 1;
-        bool inPlace = pw == 0 && span <= iw;
-        int accLength = tn * kw * b;
-        float* acc = BlockedScratch.Floats((long)(task1 - task0) * accLength + (inPlace ? 0 : span));
-        float* stage = acc + (long)(task1 - task0) * accLength;
-        new Span<float>(acc, (task1 - task0) * accLength).Clear();
-        long rows = (long)g.N * g.Out[0] * g.Out[1];
-        long rowBytes = ((long)g.Kb * ow * b + (long)g.C * iw * g.S[1]) * sizeof(float);
-        long chunk = Math.Max(1, ChunkBytes / Math.Max(1, rowBytes));
-        for (long r0 = 0; r0 < rows; r0 += chunk)
-        {
-            long r1 = Math.Min(rows, r0 + chunk);
-            for (int task = task0; task < task1; task++)
-            {
-                WeightRows(g, x, dy, task, tn, tt, r0, r1, inPlace, span, stage, acc + (long)(task - task0) * accLength);
-            }
-        }
-        for (int task = task0; task < task1; task++)
-        {
-            StoreWeights(g, task, tn, acc + (long)(task - task0) * accLength, dw);
-        }
-    }
-
-    private static void WeightRows(BlockedGeometry g, float* x, float* dy, int task, int tn, int tt, long r0, long r1, bool inPlace, int span, float* stage, float* acc)
-    {
-        int b = TI.Lanes;
+        var (tn, tr, tt) = FlatInput.WeightTile(g);
+        int tasks = FlatInput.WeightTasks(g), chunks = FlatInput.WeightChunks(g);
+        int accLength = FlatInput.AccumulatorLength(g);
         int od = g.Out[0], oh = g.Out[1], ow = g.Out[2];
         int id = g.In[0], ih = g.In[1], iw = g.In[2];
         int kd = g.Ker[0], kh = g.Ker[1], kw = g.Ker[2];
-        int ry = task % kh;
-        int rz = task / kh % kd;
-        int c = task / kh / kd % g.C;
-        int ob = task / kh / kd / g.C * tn;
-        int noc = Math.Min(tn, g.Kb - ob);
+        int sw = g.S[2], dwl = g.D[2], pw = g.P[2];
+        int span = (ow - 1) * sw + (kw - 1) * dwl + 1;
+        bool inPlace = pw == 0 && span <= iw;
+        int kernelRows = g.C * kd * kh;
+        int localTasks = chunks == 1 ? unit1 - unit0 : 0;
+        float* local = BlockedScratch.Floats((long)localTasks * accLength + (long)(kernelRows + 1) * span);
+        float* zero = local + (long)localTasks * accLength;
+        float* stage = zero + span;
+        new Span<float>(zero, span).Clear();
+        nint* rowPtr = BlockedScratch.Offsets(kernelRows);
         nint outPlane = (nint)od * oh * ow * b;
-        nint accOut = (nint)kw * b;
-        for (long row = r0; row < r1; row++)
+        nint accOut = (nint)tr * kw * b;
+        long rows = (long)g.N * od * oh;
+        for (int unit = unit0; unit < unit1; unit++)
         {
-            int oy = (int)(row % oh);
-            int oz = (int)(row / oh % od);
-            int n = (int)(row / oh / od);
-            int iz = oz * g.S[0] + rz * g.D[0] - g.P[0];
-            int iy = oy * g.S[1] + ry * g.D[1] - g.P[1];
-            if ((uint)iz >= (uint)id || (uint)iy >= (uint)ih)
+            new Span<float>(Accumulator(unit), accLength).Clear();
+        }
+        for (int chunk = unit0 / tasks; chunk <= (unit1 - 1) / tasks; chunk++)
+        {
+            int task0 = Math.Max(unit0 - chunk * tasks, 0), task1 = Math.Min(unit1 - chunk * tasks, tasks);
+            long r0 = rows * chunk / chunks, r1 = rows * (chunk + 1) / chunks;
+            for (long row = r0; row < r1; row++)
             {
-                continue;
-            }
-            float* xs = x + (((nint)(n * g.C + c) * id + iz) * ih + iy) * iw;
-            if (!inPlace)
-            {
-                StageRow(xs, iw, g.P[2], span, stage);
-                xs = stage;
-            }
-            float* dyRow = dy + (nint)(n * g.Kb + ob) * outPlane + ((nint)oz * oh + oy) * ow * b;
-            for (int t0 = 0; t0 < kw; t0 += tt)
-            {
-                int taps = Math.Min(tt, kw - t0);
-                float* at = acc + (nint)t0 * b;
-                float* xt = xs + (nint)t0 * g.D[2];
-                if (noc == 3)
+                int oy = (int)(row % oh);
+                int oz = (int)(row / oh % od);
+                int n = (int)(row / oh / od);
+                for (int c = 0, r = 0; c < g.C; c++)
                 {
-                    FlatTile.Weight<TI, TV>(taps, 2, at, accOut, dyRow, outPlane, xt, g.D[2], g.S[2], ow);
-                    FlatTile.Weight<TI, TV>(taps, 1, at + 2 * accOut, accOut, dyRow + 2 * outPlane, outPlane, xt, g.D[2], g.S[2], ow);
+                    for (int rz = 0; rz < kd; rz++)
+                    {
+                        int iz = oz * g.S[0] + rz * g.D[0] - g.P[0];
+                        for (int ry = 0; ry < kh; ry++, r++)
+                        {
+                            int iy = oy * g.S[1] + ry * g.D[1] - g.P[1];
+                            if ((uint)iz >= (uint)id || (uint)iy >= (uint)ih)
+                            {
+                                rowPtr[r] = (nint)zero;
+                                continue;
+                            }
+                            float* src = x + (((nint)(n * g.C + c) * id + iz) * ih + iy) * iw;
+                            if (inPlace)
+                            {
+                                rowPtr[r] = (nint)src;
+                            }
+                            else
+                            {
+                                StageRow(src, iw, pw, span, stage + (nint)r * span);
+                                rowPtr[r] = (nint)(stage + (nint)r * span);
+                            }
+                        }
+                    }
                 }
-                else
+                for (int task = task0; task < task1; task++)
                 {
-                    FlatTile.Weight<TI, TV>(taps, noc, at, accOut, dyRow, outPlane, xt, g.D[2], g.S[2], ow);
+                    // task = ((block group · C + c) · kd + rz) · (kh / tr) + row group
+                    int rg = task % (kh / tr);
+                    int rest = task / (kh / tr);
+                    int rz = rest % kd;
+                    int c = rest / kd % g.C;
+                    int ob = rest / kd / g.C * tn;
+                    int noc = Math.Min(tn, g.Kb - ob);
+                    nint* rp = rowPtr + (c * kd + rz) * kh + rg * tr;
+                    float* x0 = (float*)rp[0], x1 = tr > 1 ? (float*)rp[1] : zero, x2 = tr > 2 ? (float*)rp[2] : zero;
+                    if (x0 == zero && x1 == zero && x2 == zero)
+                    {
+                        continue;
+                    }
+                    float* acc = Accumulator(chunk * tasks + task);
+                    float* dyRow = dy + (nint)(n * g.Kb + ob) * outPlane + ((nint)oz * oh + oy) * ow * b;
+                    for (int t0 = 0; t0 < kw; t0 += tt)
+                    {
+                        int taps = Math.Min(tt, kw - t0);
+                        nint shift = (nint)t0 * dwl;
+                        float* at = acc + (nint)t0 * b;
+                        if (noc == 3)
+                        {
+                            FlatTile.Weight<TI, TV>(tr, taps, 2, at, accOut, dyRow, outPlane, x0 + shift, x1 + shift, x2 + shift, dwl, sw, ow);
+                            FlatTile.Weight<TI, TV>(tr, taps, 1, at + 2 * accOut, accOut, dyRow + 2 * outPlane, outPlane, x0 + shift, x1 + shift, x2 + shift, dwl, sw, ow);
+                        }
+                        else
+                        {
+                            FlatTile.Weight<TI, TV>(tr, taps, noc, at, accOut, dyRow, outPlane, x0 + shift, x1 + shift, x2 + shift, dwl, sw, ow);
+                        }
+                    }
                 }
             }
         }
+        if (chunks == 1)
+        {
+            for (int unit = unit0; unit < unit1; unit++)
+            {
+                StoreWeights(g, unit, Accumulator(unit), dw);
+            }
+        }
+
+        float* Accumulator(int unit) => chunks == 1 ? local + (long)(unit - unit0) * accLength : partials + ((long)(unit % tasks) * chunks + unit / tasks) * accLength;
     }
 
-    /// <summary>Writes a task's accumulator <c>[block][width tap][lane]</c> into dW <c>[K, C, taps]</c> (only real output channels).</summary>
-    private static void StoreWeights(BlockedGeometry g, int task, int tn, float* acc, float* dw)
+    /// <summary>Adds each task's chunk partials (<c>[task][chunk]</c>) in chunk order and stores the sums into <paramref name="dw"/>.</summary>
+    public static void ReduceWeights(BlockedGeometry g, float* partials, float* dw)
+    {
+        int tasks = FlatInput.WeightTasks(g), chunks = FlatInput.WeightChunks(g);
+        int accLength = FlatInput.AccumulatorLength(g);
+        for (int task = 0; task < tasks; task++)
+        {
+            float* sum = partials + (long)task * chunks * accLength;
+            var s = new Span<float>(sum, accLength);
+            for (int chunk = 1; chunk < chunks; chunk++)
+            {
+                System.Numerics.Tensors.TensorPrimitives.Add(s, new ReadOnlySpan<float>(sum + (long)chunk * accLength, accLength), s);
+            }
+            StoreWeights(g, task, sum, dw);
+        }
+    }
+
+    /// <summary>Writes a task's accumulator <c>[block][kernel row][width tap][lane]</c> into dW <c>[K, C, taps]</c> (only real output channels).</summary>
+    private static void StoreWeights(BlockedGeometry g, int task, float* acc, float* dw)
     {
         int b = TI.Lanes;
+        var (tn, tr, _) = FlatInput.WeightTile(g);
         int kd = g.Ker[0], kh = g.Ker[1], kw = g.Ker[2];
-        int ry = task % kh;
-        int rz = task / kh % kd;
-        int c = task / kh / kd % g.C;
-        int ob = task / kh / kd / g.C * tn;
+        int rg = task % (kh / tr);
+        int rest = task / (kh / tr);
+        int rz = rest % kd;
+        int c = rest / kd % g.C;
+        int ob = rest / kd / g.C * tn;
         int noc = Math.Min(tn, g.Kb - ob);
-        int tap0 = (rz * kh + ry) * kw;
         for (int o = 0; o < noc; o++)
         {
             int kn = Math.Min(b, g.K - (ob + o) * b);
             for (int kl = 0; kl < kn; kl++)
             {
-                float* dst = dw + ((nint)((ob + o) * b + kl) * g.C + c) * g.Taps + tap0;
-                float* src = acc + (nint)o * kw * b + kl;
-                for (int rx = 0; rx < kw; rx++)
+                for (int r = 0; r < tr; r++)
                 {
-                    dst[rx] = src[(nint)rx * b];
+                    float* dst = dw + ((nint)((ob + o) * b + kl) * g.C + c) * g.Taps + (rz * kh + rg * tr + r) * kw;
+                    float* src = acc + ((nint)(o * tr + r) * kw) * b + kl;
+                    for (int rx = 0; rx < kw; rx++)
+                    {
+                        dst[rx] = src[(nint)rx * b];
+                    }
                 }
             }
         }
