@@ -13,6 +13,12 @@ internal static class FlatInput
     /// <summary>With fewer backward-weight tasks than this, each task's rows split into fixed chunks (a shape-only rule).</summary>
     public const int MinWeightTasks = 8;
 
+    /// <summary>
+    /// Most floats of a zero-padded copy of one image (all channels and rows) a thread stages at once (4 MiB); larger
+    /// images are staged per output row. Settable only so tests can reach both paths; read once per pass.
+    /// </summary>
+    internal static long ImageStageFloats = 1 << 20;
+
     /// <summary>Whether the flat-input kernels compute <paramref name="p"/>: one group and 1-3 input channels.</summary>
     public static bool Applies(ConvProblem p) => p.Groups == 1 && p.C <= MaxChannels;
 
@@ -52,6 +58,13 @@ internal static class FlatInput
         return best;
     }
 
+    /// <summary>Floats of one thread's zero-padded input copy: none in place, a whole image when it fits, else one output row's kernel rows.</summary>
+    private static long Stage(BlockedGeometry g, long span)
+    {
+        long image = (long)g.C * g.In[0] * g.In[1] * span;
+        return g.P[2] == 0 && span <= g.In[2] ? 0 : image <= ImageStageFloats ? image : (long)g.C * g.Ker[0] * g.Ker[1] * span;
+    }
+
     /// <summary>Backward-weight tasks: (group of output blocks, input channel, kernel depth row, group of kernel height rows).</summary>
     public static int WeightTasks(BlockedGeometry g)
     {
@@ -86,8 +99,8 @@ internal static class FlatInput
         var g = new BlockedGeometry(p, blockSize);
         long span = (long)(g.Out[2] - 1) * g.S[2] + (g.Ker[2] - 1) * g.D[2] + 1;
         long floats = pass == ConvPass.BackwardWeight
-            ? (long)WeightTasks(g) * WeightChunks(g) * AccumulatorLength(g) + Math.Max(1, threads) * (g.C * g.Ker[0] * g.Ker[1] + 1) * span
-            : (long)g.Kb * g.C * g.Taps * blockSize + g.Kb * blockSize + Math.Max(1, threads) * g.C * g.Ker[0] * g.Ker[1] * span;
+            ? (long)WeightTasks(g) * WeightChunks(g) * AccumulatorLength(g) + Math.Max(1, threads) * (Stage(g, span) + span)
+            : (long)g.Kb * g.C * g.Taps * blockSize + g.Kb * blockSize + Math.Max(1, threads) * Stage(g, span);
         return floats * sizeof(float);
     }
 
@@ -100,7 +113,8 @@ internal static class FlatInput
 /// <list type="bullet">
 /// <item>Forward: per output row, tiles of up to <c>MaxPixels</c> pixels × 2 or 4 output blocks (<see cref="FlatTile"/>);
 /// per (channel, kernel row, width tap) one weight vector per block and one broadcast input value per pixel. Rows
-/// that reach the width padding are read from a zero-padded copy of just that row (all channels and kernel rows).</item>
+/// that reach the width padding are read from a zero-padded copy, made once per image (or per output row for images
+/// over <see cref="FlatInput.ImageStageFloats"/>).</item>
 /// <item>Backward-weight: a task owns dW of (up to 4 output blocks, one input channel, one kernel row, or all rows of a
 /// kernel of at most 3) and sums every image and output row in order, the rows × taps × blocks in registers along each
 /// row; per output row the input rows are staged once for all of a thread's tasks. With few tasks the rows split into
@@ -135,10 +149,12 @@ internal static unsafe class FlatInputKernels<TI, TV> where TI : struct, ISimdIs
         long begin = items * part / parts, end = items * (part + 1) / parts;
         int span = (ow - 1) * sw + (kw - 1) * dw + 1;
         bool inPlace = pw == 0 && span <= iw;
+        bool wholeImage = !inPlace && (long)g.C * id * ih * span <= FlatInput.ImageStageFloats;
         int kernelRows = g.C * kd * kh;
         nint* rowX = BlockedScratch.Offsets(2 * kernelRows);
         nint* rowW = rowX + kernelRows;
-        float* stage = inPlace ? null : BlockedScratch.Floats((long)kernelRows * span);
+        float* stage = inPlace ? null : BlockedScratch.Floats(wholeImage ? (long)g.C * id * ih * span : (long)kernelRows * span);
+        int imageDone = -1;
         nint outPlane = (nint)od * oh * ow * b;
         FlatTileArgs a = default;
         a.Taps = kw;
@@ -158,9 +174,14 @@ internal static unsafe class FlatInputKernels<TI, TV> where TI : struct, ISimdIs
             int oy = (int)(row % oh);
             int oz = (int)(row / oh % od);
             int n = (int)(row / oh / od);
+            if (wholeImage && n != imageDone)
+            {
+                StageImage(g, x, n, span, stage);
+                imageDone = n;
+            }
             if (row != rowDone)
             {
-                rows = KernelRows(g, x, n, oz, oy, inPlace, span, stage, rowX, rowW);
+                rows = KernelRows(g, x, n, oz, oy, inPlace, wholeImage, span, stage, rowX, rowW);
                 rowDone = row;
             }
             int ob = grp * step, noc = Math.Min(step, g.Kb - ob);
@@ -198,7 +219,7 @@ internal static unsafe class FlatInputKernels<TI, TV> where TI : struct, ISimdIs
     /// <paramref name="stage"/> where the columns <c>[−pw, span − pw)</c> are copied with zeros outside the row) and weight
     /// offset. Returns how many.
     /// </summary>
-    private static int KernelRows(BlockedGeometry g, float* x, int n, int oz, int oy, bool inPlace, int span, float* stage, nint* rowX, nint* rowW)
+    private static int KernelRows(BlockedGeometry g, float* x, int n, int oz, int oy, bool inPlace, bool wholeImage, int span, float* stage, nint* rowX, nint* rowW)
     {
         int b = TI.Lanes;
         int id = g.In[0], ih = g.In[1], iw = g.In[2];
@@ -225,6 +246,10 @@ internal static unsafe class FlatInputKernels<TI, TV> where TI : struct, ISimdIs
                     {
                         rowX[rows] = src;
                     }
+                    else if (wholeImage)
+                    {
+                        rowX[rows] = (((nint)c * id + iz) * ih + iy) * span;
+                    }
                     else
                     {
                         rowX[rows] = (nint)rows * span;
@@ -236,6 +261,18 @@ internal static unsafe class FlatInputKernels<TI, TV> where TI : struct, ISimdIs
             }
         }
         return rows;
+    }
+
+    /// <summary>Copies every row of image <paramref name="n"/> (all channels) into <paramref name="stage"/> <c>[C, D, H, span]</c>, zero-padded in width as <see cref="StageRow"/>.</summary>
+    private static void StageImage(BlockedGeometry g, float* x, int n, int span, float* stage)
+    {
+        int iw = g.In[2];
+        long rows = (long)g.C * g.In[0] * g.In[1];
+        float* src = x + (long)n * rows * iw;
+        for (long r = 0; r < rows; r++)
+        {
+            StageRow(src + r * iw, iw, g.P[2], span, stage + r * span);
+        }
     }
 
     /// <summary><c>dst[j] = src[j − pad]</c> for <c>j &lt; span</c>, zero where <c>j − pad</c> is outside <c>[0, length)</c>.</summary>
@@ -277,8 +314,11 @@ internal static unsafe class FlatInputKernels<TI, TV> where TI : struct, ISimdIs
         int span = (ow - 1) * sw + (kw - 1) * dwl + 1;
         bool inPlace = pw == 0 && span <= iw;
         int kernelRows = g.C * kd * kh;
+        bool wholeImage = !inPlace && (long)g.C * id * ih * span <= FlatInput.ImageStageFloats;
+        long stageFloats = inPlace ? 0 : wholeImage ? (long)g.C * id * ih * span : (long)kernelRows * span;
+        int imageDone = -1;
         int localTasks = chunks == 1 ? unit1 - unit0 : 0;
-        float* local = BlockedScratch.Floats((long)localTasks * accLength + (long)(kernelRows + 1) * span);
+        float* local = BlockedScratch.Floats((long)localTasks * accLength + span + stageFloats);
         float* zero = local + (long)localTasks * accLength;
         float* stage = zero + span;
         new Span<float>(zero, span).Clear();
@@ -299,6 +339,11 @@ internal static unsafe class FlatInputKernels<TI, TV> where TI : struct, ISimdIs
                 int oy = (int)(row % oh);
                 int oz = (int)(row / oh % od);
                 int n = (int)(row / oh / od);
+                if (wholeImage && n != imageDone)
+                {
+                    StageImage(g, x, n, span, stage);
+                    imageDone = n;
+                }
                 for (int c = 0, r = 0; c < g.C; c++)
                 {
                     for (int rz = 0; rz < kd; rz++)
@@ -316,6 +361,10 @@ internal static unsafe class FlatInputKernels<TI, TV> where TI : struct, ISimdIs
                             if (inPlace)
                             {
                                 rowPtr[r] = (nint)src;
+                            }
+                            else if (wholeImage)
+                            {
+                                rowPtr[r] = (nint)(stage + (((nint)c * id + iz) * ih + iy) * span);
                             }
                             else
                             {
