@@ -60,7 +60,7 @@ internal static class BlockedBench
             double ms = BenchCommand.MedianSeconds(call, minTime) * 1e3;
             bool flatPass = flat && convPass != ConvPass.BackwardData;
             yield return flatPass
-                ? (pass, ms, FlatInput.WorkspaceBytes(p, convPass, block, threads), plan.FlatName(convPass))
+                ? (pass, ms, FlatInput.WorkspaceBytes(plan.Geometry, convPass, threads), plan.FlatName(convPass))
                 : (pass, ms, BlockedNchw.KernelWorkspaceBytes(p, convPass, block, threads), plan.Name(convPass));
         }
     }

@@ -146,6 +146,14 @@ internal sealed unsafe class BlockedConvPlan
         }
     }
 
+    /// <summary>Reblocks only what the first-layer forward needs (its weights and the bias), into the arrays of an earlier call.</summary>
+    internal void ReblockFlat(ReadOnlySpan<float> w, ReadOnlySpan<float> bias)
+    {
+        RequireFlat();
+        _flat = BlockedWeights.Flat(Geometry, w, _flat);
+        _bias = bias.IsEmpty ? null : BlockedWeights.Bias(Geometry, bias, _bias);
+    }
+
     /// <summary>y = x ⋆ w + b.</summary>
     public void Forward(BlockedTensor x, BlockedTensor y, int threads)
     {

@@ -94,9 +94,9 @@ internal static class FlatInput
     /// Scratch bytes of one first-layer pass with up to <paramref name="threads"/> threads: the reblocked weights and bias
     /// (forward) and per thread a zero-padded copy of the rows it reads, plus the accumulators of every dW task.
     /// </summary>
-    public static long WorkspaceBytes(ConvProblem p, ConvPass pass, int blockSize, int threads)
+    public static long WorkspaceBytes(BlockedGeometry g, ConvPass pass, int threads)
     {
-        var g = new BlockedGeometry(p, blockSize);
+        int blockSize = g.B;
         long span = (long)(g.Out[2] - 1) * g.S[2] + (g.Ker[2] - 1) * g.D[2] + 1;
         long floats = pass == ConvPass.BackwardWeight
             ? (long)WeightTasks(g) * WeightChunks(g) * AccumulatorLength(g) + Math.Max(1, threads) * (Stage(g, span) + span)
