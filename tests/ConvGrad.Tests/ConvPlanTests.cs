@@ -44,6 +44,9 @@ public class ConvPlanTests
                 tier >= IsaTier.Avx2 ? "dx-few-channels" : "gemm",
                 tier >= IsaTier.Avx2 ? "computes backward-data directly" : "by stride phases"),
             ("depthwise forward", [2, 16, 10, 10], [16, 1, 3, 3], 16, ConvPass.Forward, ConvKernel.Depthwise, "depthwise-", "Depthwise convolution"),
+            ("3-channel forward", [2, 3, 20, 20], [8, 3, 5, 5], 1, ConvPass.Forward, ConvKernel.Gemm, "gemm", "implicit-im2col GEMM"),
+            ("1-channel dW", [4, 1, 30, 30], [40, 1, 3, 3], 1, ConvPass.BackwardWeight, direct, blocked ? "direct-flat" : "gemm", blocked ? "first-layer backward-weight from the plain NCHW input" : "backward-weight as one GEMM"),
+            ("1-channel dW, tiny", [1, 1, 6, 6], [4, 1, 3, 3], 1, ConvPass.BackwardWeight, ConvKernel.Gemm, "gemm", "backward-weight as one GEMM"),
         };
         var rng = new Random(17);
         foreach (var c in cases)
@@ -99,6 +102,22 @@ public class ConvPlanTests
     private static float[] RunNamedKernel(ConvPlan plan, Tensor<float> x, Tensor<float> w, Tensor<float> dy)
     {
         var p = plan.Problem;
+        if (plan.Name.StartsWith("direct-flat", StringComparison.Ordinal))
+        {
+            int block = plan.Name.StartsWith("direct-flat16", StringComparison.Ordinal) ? 16 : 8;
+            var kernel = new Cpu.Blocked.BlockedConvPlan(p, block);
+            Assert.Equal(plan.Name, kernel.FlatName(plan.Pass));
+            kernel.SetWeights(w.ReadOnlySpan, default);
+            if (plan.Pass == ConvPass.Forward)
+            {
+                var by = new BlockedTensor(p.OutputShape, block);
+                kernel.ForwardFromNchw(x.ReadOnlySpan, by, plan.Threads);
+                return by.ToNchw(1).ToArray();
+            }
+            var dw = new float[w.Span.Length];
+            kernel.BackwardWeightFromNchw(x.ReadOnlySpan, BlockedTensor.FromNchw(dy, block, 1), dw, plan.Threads);
+            return dw;
+        }
         if (plan.Name.StartsWith("direct-blocked", StringComparison.Ordinal))
         {
             int block = plan.Name.StartsWith("direct-blocked16", StringComparison.Ordinal) ? 16 : 8;

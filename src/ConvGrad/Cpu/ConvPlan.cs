@@ -67,13 +67,14 @@ internal readonly unsafe struct ConvPlan
     /// included): a vector tier (block 16 on AVX-512, 8 on AVX2; never portable), not depthwise, a kernel of more than
     /// one tap (a 1x1 convolution is a plain GEMM that reads NCHW in place, and there the two conversions cost more than
     /// the blocked kernel saves), the blocked kernels cover the grouping and are worthwhile (at least half a block of
-    /// input channels per group), and the blocked workspace fits in <see cref="BlockedNchw.MaxWorkspaceBytes"/>. A
+    /// input channels per group, or a first layer's backward-weight, whose kernel reads the 1-3 channel NCHW input in
+    /// place: <see cref="BlockedNchw.ReadsNchw"/>), and the blocked workspace fits in <see cref="BlockedNchw.MaxWorkspaceBytes"/>. A
     /// function of the shape, tier and thread count only.
     /// </summary>
     public static bool UsesDirectBlocked(ConvProblem p, ConvPass pass, IsaTier tier, int threads)
     {
         int block = BlockedNchw.BlockSize(tier);
-        return block != 0 && !BlockedGeometry.IsDepthwise(p) && p.KerSpatial > 1 && BlockedConv.Worthwhile(p, block) && BlockedConv.Applies(p, pass, block) &&
+        return block != 0 && !BlockedGeometry.IsDepthwise(p) && p.KerSpatial > 1 && (BlockedConv.Worthwhile(p, block) || BlockedNchw.ReadsNchw(p, pass)) && BlockedConv.Applies(p, pass, block) &&
                BlockedNchw.WorkspaceBytes(p, pass, block, threads) <= BlockedNchw.MaxWorkspaceBytes;
     }
 
@@ -238,6 +239,12 @@ internal readonly unsafe struct ConvPlan
         {
             int block = BlockedNchw.BlockSize(Tier);
             string converted = pass == ConvPass.BackwardWeight ? "x and dY are converted" : pass == ConvPass.Forward ? "x is converted in and y out" : "dY is converted in and dX out";
+            if (BlockedNchw.ReadsNchw(p, pass))
+            {
+                return $"With {p.C} input channel(s) (a first layer) the GEMM would reduce over only {p.C * p.KerSpatial} rows per column, so the fast engine computes dW with the first-layer kernel, which reads x as it is and dY in the channel-blocked layout. " +
+                       $"Inside this NCHW call dY is converted into that layout in a per-thread workspace ({BlockedNchw.WorkspaceBytes(p, pass, block, Threads)} bytes, at most {BlockedNchw.MaxWorkspaceBytes >> 20} MiB, else the GEMM runs), and the conversion counts in the call's time. " +
+                       BlockedNchw.Describe(p, pass, block);
+            }
             return $"With {p.Cg} input channels per group (at least half a {block}-channel block) the fast engine uses the direct kernels on the channel-blocked layout rather than the GEMM: they ran up to 2-4x faster on the suite's 3x3 layers, conversions included; depthwise and 1x1 layers stay on their NCHW kernels because there the conversions cost more than the blocked kernel saves. " +
                    $"Inside this NCHW call {converted} of the blocked layout in a per-thread workspace ({BlockedNchw.WorkspaceBytes(p, pass, block, Threads)} bytes, at most {BlockedNchw.MaxWorkspaceBytes >> 20} MiB, else the GEMM runs), and the conversions count in the call's time. " +
                    BlockedNchw.Describe(p, pass, block);

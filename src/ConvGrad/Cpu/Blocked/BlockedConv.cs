@@ -23,11 +23,12 @@ internal sealed unsafe class BlockedConvPlan
     /// <summary>Bytes of x and dY one chunk of dW rows should span, to stay in L2 while every task of a group reads it.</summary>
     private const long ChunkBytes = 384 * 1024;
 
-    private float[]? _forward, _transposed, _bias;
+    private float[]? _forward, _transposed, _bias, _flat;
 
     // The work objects of the passes, made once and re-aimed per call, so a pass allocates nothing (one call at a time per plan).
     private readonly Pass _pass;
     private readonly Weights _weights;
+    private readonly FlatPass _flatPass;
 
     /// <summary>Creates the plan; throws <see cref="ArgumentException"/> when the blocked kernels do not cover the problem.</summary>
     public BlockedConvPlan(ConvProblem p, int blockSize)
@@ -46,6 +47,7 @@ internal sealed unsafe class BlockedConvPlan
         Geometry = new BlockedGeometry(p, blockSize);
         _pass = new Pass(this);
         _weights = new Weights(this);
+        _flatPass = new FlatPass(this);
     }
 
     /// <summary>The problem.</summary>
@@ -129,6 +131,10 @@ internal sealed unsafe class BlockedConvPlan
         else if (pass == ConvPass.Forward)
         {
             _forward = BlockedWeights.Forward(Geometry, w, _forward);
+            if (ReadsNchw)
+            {
+                _flat = BlockedWeights.Flat(Geometry, w, _flat);
+            }
         }
         else if (pass == ConvPass.BackwardData)
         {
@@ -138,6 +144,14 @@ internal sealed unsafe class BlockedConvPlan
         {
             _bias = bias.IsEmpty ? null : BlockedWeights.Bias(Geometry, bias, _bias);
         }
+    }
+
+    /// <summary>Reblocks only what the first-layer forward needs (its weights and the bias), into the arrays of an earlier call.</summary>
+    internal void ReblockFlat(ReadOnlySpan<float> w, ReadOnlySpan<float> bias)
+    {
+        RequireFlat();
+        _flat = BlockedWeights.Flat(Geometry, w, _flat);
+        _bias = bias.IsEmpty ? null : BlockedWeights.Bias(Geometry, bias, _bias);
     }
 
     /// <summary>y = x ⋆ w + b.</summary>
@@ -165,6 +179,96 @@ internal sealed unsafe class BlockedConvPlan
         fixed (float* pdw = dw)
         {
             BackwardWeight(Ptr(x), Ptr(dy), pdw, threads);
+        }
+    }
+
+    /// <summary>
+    /// Whether the first-layer kernels apply (<see cref="ForwardFromNchw(ReadOnlySpan{float}, BlockedTensor, int)"/>,
+    /// <see cref="BackwardWeightFromNchw(ReadOnlySpan{float}, BlockedTensor, Span{float}, int)"/>): one group and 1-3 input
+    /// channels, read as plain NCHW instead of a mostly-zero channel block.
+    /// </summary>
+    public bool ReadsNchw => FlatInput.Applies(Problem);
+
+    /// <summary>The first-layer kernel's name, e.g. <c>direct-flat16 avx512 14x2</c> (forward: pixels × output blocks; dW: <c>dw</c> taps × output blocks).</summary>
+    public string FlatName(ConvPass pass)
+    {
+        var g = Geometry;
+        string isa = g.B == 16 ? "avx512" : "avx2";
+        if (pass == ConvPass.BackwardWeight)
+        {
+            var (blocks, rows, taps) = FlatInput.WeightTile(g);
+            return $"direct-flat{g.B} {isa} dw {rows}x{taps}x{blocks}";
+        }
+        var (u, n) = g.B == 16 ? FlatInputKernels<Isa512, Vector512<float>>.ForwardTile(g) : FlatInputKernels<Isa256, Vector256<float>>.ForwardTile(g);
+        return $"direct-flat{g.B} {isa} {u}x{n}";
+    }
+
+    /// <summary>One paragraph on the first-layer kernel of <paramref name="pass"/> (forward or backward-weight).</summary>
+    public string FlatDescribe(ConvPass pass) => pass == ConvPass.BackwardWeight
+        ? $"{FlatName(pass)}: first-layer backward-weight from the plain NCHW input ({Problem.C} channel(s), not padded to a block) and blocked dY; a task owns dW of up to 4 output blocks for one input channel and one (or, for kernels of up to 3 rows, every) kernel row, the kernel rows × width taps × blocks in registers along each output row, and sums every image and row in order (with fewer than 8 tasks, in fixed row chunks added in order), so dW is bitwise the same for any thread count."
+        : $"{FlatName(pass)}: first-layer forward from the plain NCHW input ({Problem.C} channel(s), not padded to a block) into the blocked layout; a register tile of output pixels × output-channel blocks, per channel and tap one weight vector per block and one broadcast input value per pixel; rows at the padding read a zero-padded copy of that row.";
+
+    /// <summary>y = x ⋆ w + b with <paramref name="x"/> plain NCHW (<see cref="ReadsNchw"/> must hold) and <paramref name="y"/> blocked.</summary>
+    public void ForwardFromNchw(ReadOnlySpan<float> x, BlockedTensor y, int threads)
+    {
+        CheckLength(x.Length, Problem.InputShape, nameof(x), "input");
+        Check(y, Problem.OutputShape, nameof(y));
+        fixed (float* px = x)
+        {
+            ForwardFromNchw(px, Ptr(y), threads);
+        }
+    }
+
+    /// <summary>dw = ∂L/∂w from plain NCHW <paramref name="x"/> (<see cref="ReadsNchw"/> must hold) and blocked <paramref name="dy"/>; bitwise the same for any thread count.</summary>
+    public void BackwardWeightFromNchw(ReadOnlySpan<float> x, BlockedTensor dy, Span<float> dw, int threads)
+    {
+        CheckLength(x.Length, Problem.InputShape, nameof(x), "input");
+        Check(dy, Problem.OutputShape, nameof(dy));
+        CheckLength(dw.Length, Problem.WeightShape, nameof(dw));
+        fixed (float* px = x)
+        fixed (float* pdw = dw)
+        {
+            BackwardWeightFromNchw(px, Ptr(dy), pdw, threads);
+        }
+    }
+
+    /// <summary>First-layer forward on memory that will not move (NCHW x, blocked y; shapes checked by the caller); no allocation.</summary>
+    internal void ForwardFromNchw(float* x, float* y, int threads)
+    {
+        RequireFlat();
+        var w = _flat ?? throw new InvalidOperationException("SetWeights must be called before a pass that needs the weights");
+        var g = Geometry;
+        int step = g.B == 16 ? FlatInputKernels<Isa512, Vector512<float>>.ForwardTile(g).Blocks : FlatInputKernels<Isa256, Vector256<float>>.ForwardTile(g).Blocks;
+        _flatPass.Set(ConvPass.Forward, x, Ptr(w), _bias is null ? null : Ptr(_bias), y);
+        Execute(_flatPass, Parts(threads, (long)g.N * g.Out[0] * g.Out[1] * ((g.Kb + step - 1) / step)));
+    }
+
+    /// <summary>First-layer backward-weight on memory that will not move (NCHW x, blocked dy, dW <c>[K, C, k...]</c>); no allocation once warm.</summary>
+    internal void BackwardWeightFromNchw(float* x, float* dy, float* dw, int threads)
+    {
+        RequireFlat();
+        var g = Geometry;
+        int units = FlatInput.WeightTasks(g) * FlatInput.WeightChunks(g);
+        _flatPass.Set(ConvPass.BackwardWeight, x, dy, null, dw);
+        Execute(_flatPass, Parts(threads, units));
+        if (FlatInput.WeightChunks(g) > 1)
+        {
+            if (g.B == 16)
+            {
+                FlatInputKernels<Isa512, Vector512<float>>.ReduceWeights(g, _flatPass.Partials, dw);
+            }
+            else
+            {
+                FlatInputKernels<Isa256, Vector256<float>>.ReduceWeights(g, _flatPass.Partials, dw);
+            }
+        }
+    }
+
+    private void RequireFlat()
+    {
+        if (!ReadsNchw)
+        {
+            throw new InvalidOperationException($"the first-layer kernels need one group and at most {FlatInput.MaxChannels} input channels; this layer has {Problem.C} in {Problem.Groups} group(s)");
         }
     }
 
@@ -243,11 +347,11 @@ internal sealed unsafe class BlockedConvPlan
         }
     }
 
-    private static void CheckLength(int length, int[] shape, string name)
+    private static void CheckLength(int length, int[] shape, string name, string what = "weight")
     {
         if (length != Shapes.Product(shape))
         {
-            throw new ArgumentException($"{name} has {length} elements but the weight {Shapes.Format(shape)} needs {Shapes.Product(shape)}", name);
+            throw new ArgumentException($"{name} has {length} elements but the {what} {Shapes.Format(shape)} needs {Shapes.Product(shape)}", name);
         }
     }
 
@@ -305,6 +409,54 @@ internal sealed unsafe class BlockedConvPlan
                 case (ConvPass.BackwardData, _): DepthwiseKernels<Isa256, Vector256<float>>.BackwardData(g, input, weights, output, part, parts); break;
                 case (_, 16): DepthwiseKernels<Isa512, Vector512<float>>.BackwardWeight(g, input, weights, output, part, parts); break;
                 default: DepthwiseKernels<Isa256, Vector256<float>>.BackwardWeight(g, input, weights, output, part, parts); break;
+            }
+        }
+    }
+
+    /// <summary>The first-layer passes: forward splits (output row, block group) items, backward-weight splits tasks; for dW, input is x, weights is dY and output is dW.</summary>
+    private sealed class FlatPass(BlockedConvPlan plan) : IPartitionedWork
+    {
+        private ConvPass pass;
+        private float* input, weights, bias, output;
+        private float[]? partials;
+
+        /// <summary>The dW chunk partial sums <c>[task][chunk]</c> (pinned, made once per plan; only with more than one chunk).</summary>
+        public float* Partials => partials is null ? null : Ptr(partials);
+
+        public void Set(ConvPass pass, float* input, float* weights, float* bias, float* output)
+        {
+            this.pass = pass; this.input = input; this.weights = weights; this.bias = bias; this.output = output;
+            var g = plan.Geometry;
+            if (pass == ConvPass.BackwardWeight && FlatInput.WeightChunks(g) > 1 && partials is null)
+            {
+                partials = GC.AllocateUninitializedArray<float>(FlatInput.WeightTasks(g) * FlatInput.WeightChunks(g) * FlatInput.AccumulatorLength(g), pinned: true);
+            }
+        }
+
+        public void Run(int part, int parts)
+        {
+            var g = plan.Geometry;
+            if (pass == ConvPass.Forward)
+            {
+                if (g.B == 16)
+                {
+                    FlatInputKernels<Isa512, Vector512<float>>.Forward(g, input, weights, bias, output, part, parts);
+                }
+                else
+                {
+                    FlatInputKernels<Isa256, Vector256<float>>.Forward(g, input, weights, bias, output, part, parts);
+                }
+                return;
+            }
+            int units = FlatInput.WeightTasks(g) * FlatInput.WeightChunks(g);
+            int begin = (int)((long)units * part / parts), end = (int)((long)units * (part + 1) / parts);
+            if (g.B == 16)
+            {
+                FlatInputKernels<Isa512, Vector512<float>>.BackwardWeight(g, input, weights, output, Partials, begin, end);
+            }
+            else
+            {
+                FlatInputKernels<Isa256, Vector256<float>>.BackwardWeight(g, input, weights, output, Partials, begin, end);
             }
         }
     }
@@ -443,4 +595,19 @@ internal static class BlockedConv
     /// <summary>dw = ∂L/∂w from blocked x and dy into <paramref name="dw"/> <c>[K, C/G, k...]</c>.</summary>
     public static void BackwardWeight(ConvProblem p, BlockedTensor x, BlockedTensor dy, Span<float> dw, int threads) =>
         new BlockedConvPlan(p, x.BlockSize).BackwardWeight(x, dy, dw, threads);
+
+    /// <summary>
+    /// First-layer forward: y = x ⋆ w + b from plain NCHW <paramref name="x"/> (one group, 1-3 input channels:
+    /// <see cref="FlatInput.Applies"/>) into blocked <paramref name="y"/> (<paramref name="b"/> empty for no bias).
+    /// </summary>
+    public static void ForwardFromNchw(ConvProblem p, ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> b, BlockedTensor y, int threads)
+    {
+        var plan = new BlockedConvPlan(p, y.BlockSize);
+        plan.SetWeights(w, b);
+        plan.ForwardFromNchw(x, y, threads);
+    }
+
+    /// <summary>First-layer backward-weight: dw = ∂L/∂w from plain NCHW <paramref name="x"/> and blocked <paramref name="dy"/> into <paramref name="dw"/> <c>[K, C, k...]</c>.</summary>
+    public static void BackwardWeightFromNchw(ConvProblem p, ReadOnlySpan<float> x, BlockedTensor dy, Span<float> dw, int threads) =>
+        new BlockedConvPlan(p, dy.BlockSize).BackwardWeightFromNchw(x, dy, dw, threads);
 }

@@ -63,6 +63,24 @@ internal static class BlockedWeights
         return dst;
     }
 
+    /// <summary>
+    /// First-layer blocks <c>[K-block][c][taps][k lane]</c> (one group, few input channels, see <see cref="FlatInput"/>):
+    /// per input channel and tap, the vector of the block's output channels, which the flat forward tile loads while it
+    /// broadcasts a plain NCHW input value.
+    /// </summary>
+    public static float[] Flat(BlockedGeometry g, ReadOnlySpan<float> w, float[]? reuse = null)
+    {
+        int b = g.B, t = g.Taps;
+        var dst = Array(reuse, g.Kb * g.C * t * b);
+        for (int k = 0; k < g.K; k++)
+        for (int c = 0; c < g.C; c++)
+        for (int tap = 0; tap < t; tap++)
+        {
+            dst[((k / b * g.C + c) * t + tap) * b + k % b] = w[(k * g.C + c) * t + tap];
+        }
+        return dst;
+    }
+
     /// <summary>The bias padded to whole blocks (<c>Kb·B</c> floats; with groups, K-blocks never straddle groups).</summary>
     public static float[] Bias(BlockedGeometry g, ReadOnlySpan<float> bias, float[]? reuse = null)
     {
