@@ -10,7 +10,7 @@ public static partial class Functional
     /// window scan, tie rule (first maximum in row-major order) and NaN rule as <see cref="MaxPool2d{T}"/>. The result
     /// is blocked; zero tail lanes stay zero.
     /// </summary>
-    private static Variable<float> BlockedMaxPool2d(Variable<float> x, PoolWindow win)
+    private static unsafe Variable<float> BlockedMaxPool2d(Variable<float> x, PoolWindow win)
     {
         var b = x.Blocking!;
         int n = b.N, h = b.LogicalShape[2], w = b.LogicalShape[3], bs = b.BlockSize;
@@ -18,38 +18,41 @@ public static partial class Functional
         var yb = b.With(n, b.C, ho, wo);
         var y = Empty<float>(yb.StorageShape);
         var argmax = ArrayPool<int>.Shared.Rent((int)y.Length);
-        var xs = x.Value.ReadOnlySpan;
-        var ys = y.Span;
         int planes = n * b.ChannelBlocks, k = win.Kernel, s = win.Stride, p = win.Padding;
         var iota = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7);
-        for (int pl = 0; pl < planes; pl++)
+        fixed (float* xs = x.Value.ReadOnlySpan, ys = y.Span)
+        fixed (int* arg = argmax)
         {
-            int inBase = pl * h * w * bs;
-            for (int i = 0; i < ho; i++)
+            for (int pl = 0; pl < planes; pl++)
             {
-                int r0 = Math.Max(i * s - p, 0), r1 = Math.Min(i * s - p + k, h);
-                for (int j = 0; j < wo; j++)
+                int inBase = pl * h * w * bs;
+                for (int i = 0; i < ho; i++)
                 {
-                    int c0 = Math.Max(j * s - p, 0), c1 = Math.Min(j * s - p + k, w);
-                    int o = ((pl * ho + i) * wo + j) * bs;
-                    for (int l = 0; l < bs; l += 8)
+                    int r0 = Math.Max(i * s - p, 0), r1 = Math.Min(i * s - p + k, h);
+                    for (int j = 0; j < wo; j++)
                     {
-                        int first = inBase + (r0 * w + c0) * bs + l;
-                        var m = Vector256.Create(xs.Slice(first, 8));
-                        var best = Vector256.Create(first) + iota;
-                        for (int r = r0; r < r1; r++)
+                        int c0 = Math.Max(j * s - p, 0), c1 = Math.Min(j * s - p + k, w);
+                        int o = ((pl * ho + i) * wo + j) * bs;
+                        for (int l = 0; l < bs; l += 8)
                         {
-                            for (int c = r == r0 ? c0 + 1 : c0; c < c1; c++)
+                            int first = inBase + (r0 * w + c0) * bs + l;
+                            var m = Vector256.Load(xs + first);
+                            var best = Vector256.Create(first) + iota;
+                            for (int r = r0; r < r1; r++)
                             {
-                                int at = inBase + (r * w + c) * bs + l;
-                                var v = Vector256.Create(xs.Slice(at, 8));
-                                var take = Vector256.GreaterThan(v, m) | (~Vector256.Equals(v, v) & Vector256.Equals(m, m));
-                                m = Vector256.ConditionalSelect(take, v, m);
-                                best = Vector256.ConditionalSelect(take.AsInt32(), Vector256.Create(at) + iota, best);
+                                for (int c = r == r0 ? c0 + 1 : c0; c < c1; c++)
+                                {
+                                    int at = inBase + (r * w + c) * bs + l;
+                                    var v = Vector256.Load(xs + at);
+                                    // The first maximum in row-major order wins ties; a NaN counts as the maximum.
+                                    var take = Vector256.GreaterThan(v, m) | (~Vector256.Equals(v, v) & Vector256.Equals(m, m));
+                                    m = Vector256.ConditionalSelect(take, v, m);
+                                    best = Vector256.ConditionalSelect(take.AsInt32(), Vector256.Create(at) + iota, best);
+                                }
                             }
+                            m.Store(ys + o + l);
+                            best.Store(arg + o + l);
                         }
-                        m.CopyTo(ys.Slice(o + l, 8));
-                        best.CopyTo(argmax.AsSpan(o + l, 8));
                     }
                 }
             }
