@@ -6,7 +6,11 @@ namespace ConvGrad.Autograd;
 /// </summary>
 /// <param name="BlockSize">Channels per block, B (8 or 16).</param>
 /// <param name="LogicalShape">The NCHW shape the storage stands for.</param>
-internal sealed record ActivationBlocking(int BlockSize, int[] LogicalShape)
+/// <param name="Threads">
+/// Threads the element-wise blocked ops (reorders, batch norm) may use on this activation: the thread count of the
+/// layer that made it (its <see cref="ConvOptions.EffectiveThreads"/>), so <c>--threads 1</c> means one thread throughout.
+/// </param>
+internal sealed record ActivationBlocking(int BlockSize, int[] LogicalShape, int Threads)
 {
     /// <summary>N.</summary>
     public int N => LogicalShape[0];
@@ -24,5 +28,5 @@ internal sealed record ActivationBlocking(int BlockSize, int[] LogicalShape)
     public int[] StorageShape => [N, ChannelBlocks, .. LogicalShape.AsSpan(2), BlockSize];
 
     /// <summary>The same blocking for another logical shape.</summary>
-    public ActivationBlocking With(params int[] logicalShape) => new(BlockSize, logicalShape);
+    public ActivationBlocking With(params int[] logicalShape) => new(BlockSize, logicalShape, Threads);
 }

@@ -41,7 +41,7 @@ public static partial class Functional
         }
         if (!BlockedLayoutRule.RunsBlocked(p, blocking.BlockSize, options))
         {
-            return ToBlocked(Conv(ToNchw(x), w, b, geometry, options), blocking.BlockSize);
+            return ToBlocked(Conv(ToNchw(x), w, b, geometry, options), blocking.BlockSize, blocking.Threads);
         }
         var plan = (t_plans ??= new BlockedPlanCache(16)).For(p, blocking.BlockSize);
         var o = options ?? ConvOptions.Default;

@@ -9,7 +9,7 @@ public static partial class Functional
     /// <summary>
     /// Batch normalisation of the blocked storage <c>[N, ⌈C/B⌉, spatial..., B]</c>, the B channels of a pixel as vector
     /// lanes: the formulas of <see cref="BatchNorm{T}"/> with two-pass statistics. Each (image, channel block) plane is
-    /// summed lane-wise on its own (planes split over the worker threads) and the per-image sums are added in image
+    /// summed lane-wise on its own (planes split over the threads of the layer that made x) and the per-image sums are added in image
     /// order, so the result does not depend on the thread count. The padded lanes have γ = β = 0 and mean 0, so y, x̂ and
     /// dx stay exactly zero there.
     /// </summary>
@@ -148,7 +148,7 @@ public static partial class Functional
         /// <summary>Planes below this many floats in all run on the calling thread.</summary>
         private const long ParallelThreshold = 1 << 15;
 
-        private readonly int _n, _cb, _bs, _spatial;
+        private readonly int _n, _cb, _bs, _spatial, _threads;
         private readonly float* _a, _b, _out;
         private readonly float[] _partial, _partial2;
         private Phase _phase;
@@ -159,7 +159,7 @@ public static partial class Functional
         /// <param name="output">y (forward) or dx (backward; may be null).</param>
         public BatchNormPlanes(ActivationBlocking blocking, float* a, float* b, float* output)
         {
-            (_n, _cb, _bs, _spatial) = (blocking.N, blocking.ChannelBlocks, blocking.BlockSize, blocking.Spatial);
+            (_n, _cb, _bs, _spatial, _threads) = (blocking.N, blocking.ChannelBlocks, blocking.BlockSize, blocking.Spatial, Math.Max(1, blocking.Threads));
             _a = a;
             _b = b;
             _out = output;
@@ -191,7 +191,7 @@ public static partial class Functional
             _phase = phase;
             int items = _n * _cb;
             long floats = (long)items * _spatial * _bs;
-            int parts = floats < ParallelThreshold ? 1 : Math.Min(items, Environment.ProcessorCount);
+            int parts = floats < ParallelThreshold ? 1 : Math.Min(items, _threads);
             if (parts <= 1)
             {
                 Run(0, 1);

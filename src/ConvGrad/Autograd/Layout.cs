@@ -37,7 +37,7 @@ public static partial class Functional
         {
             throw new ArgumentException($"the channel-blocked layout needs [N, C, spatial...] with 1-3 spatial axes; got {Shapes.Format(x.Shape)}", nameof(x));
         }
-        var blocking = new ActivationBlocking(bs, x.Shape.ToArray());
+        var blocking = new ActivationBlocking(bs, x.Shape.ToArray(), threads > 0 ? threads : Environment.ProcessorCount);
         var y = Empty<T>(blocking.StorageShape);
         Reorder(x.Value, y, blocking, toBlocked: true, threads);
         return Records(x)
@@ -69,7 +69,7 @@ public static partial class Functional
     {
         var work = t_reorder ??= new BlockedLayout.Reorder();
         BlockedLayout.Run(work, (float*)Unsafe.AsPointer(ref nchw.DataRef), (float*)Unsafe.AsPointer(ref blocked.DataRef),
-            b.N, b.C, b.BlockSize, b.Spatial, toBlocked, threads > 0 ? threads : Environment.ProcessorCount);
+            b.N, b.C, b.BlockSize, b.Spatial, toBlocked, threads > 0 ? threads : b.Threads);
     }
 
     [ThreadStatic] private static BlockedLayout.Reorder? t_reorder;

@@ -76,20 +76,21 @@ public class ConvNd<T> : Module<T> where T : unmanaged, IFloatingPointIeee754<T>
         var p = ConvProblem.ForConv(Geometry, x.LogicalShape, w.Shape);
         if (!BlockedConv.Applies(p, ConvPass.Forward, block))
         {
-            return Functional.ToBlocked(Functional.Conv(Functional.ToNchw(x), w, b, Geometry, _options), block);
+            return Functional.ToBlocked(Functional.Conv(Functional.ToNchw(x), w, b, Geometry, _options), block, Threads);
         }
         if (!x.IsChannelBlocked || x.Blocking!.BlockSize != block)
         {
             if (!BlockedConv.Worthwhile(p, block))
             {
                 // Mostly-padding lanes (a first layer of 1-3 channels): the NCHW kernels, then reorder the output.
-                return Functional.ToBlocked(Functional.Conv(Functional.ToNchw(x), w, b, Geometry, _options), block);
+                return Functional.ToBlocked(Functional.Conv(Functional.ToNchw(x), w, b, Geometry, _options), block, Threads);
             }
-            x = Functional.ToBlocked(x, block);
+            x = Functional.ToBlocked(x, block, Threads);
         }
-        var o = _options ?? ConvOptions.Default;
-        return Functional.ConvBlocked(x, w, b, _plans.For(p, block), o.EffectiveThreads);
+        return Functional.ConvBlocked(x, w, b, _plans.For(p, block), Threads);
     }
+
+    private int Threads => (_options ?? ConvOptions.Default).EffectiveThreads;
 
     /// <summary>The checks shared by the convolution and transposed-convolution layers' constructors.</summary>
     internal static void CheckArguments(int inChannels, int outChannels, int[] kernel, ConvGeometry geometry)
