@@ -27,23 +27,18 @@ public static partial class Functional
         {
             throw new ArgumentException("batch norm in evaluation mode needs the running statistics", nameof(runningMean));
         }
-        var xhat = Empty<float>(x.Shape);
         var y = Empty<float>(x.Shape);
         int padded = cb * bs;
-        var work = new BatchNormPlanes(b, Ptr(x.Value), Ptr(xhat), Ptr(y));
+        var work = new BatchNormPlanes(b, Ptr(x.Value), Ptr(y));
         var mean = work.Mean;
         var variance = new float[padded];
         float mt = m, mom = (float)momentum;
         if (training)
         {
-            work.Run(BatchNormPlanes.Phase.Sum);
-            work.Reduce(mean, null);
-            for (int i = 0; i < padded; i++)
-            {
-                mean[i] /= mt;
-            }
-            work.Run(BatchNormPlanes.Phase.CenteredSquares);
-            work.Reduce(variance, null);
+            // One read of x: each plane's sum and squared deviations from its own mean (a second pass over a plane
+            // still in cache), the planes combined in image order (Chan et al.'s pairwise update).
+            work.Run(BatchNormPlanes.Phase.Statistics);
+            work.Combine(mean, variance);
             for (int i = 0; i < padded; i++)
             {
                 variance[i] /= mt;
@@ -69,23 +64,26 @@ public static partial class Functional
         {
             invStd[i] = 1f / MathF.Sqrt(variance[i] + (float)eps);
         }
-        invStd.CopyTo(work.Scale, 0);
-        weight.Value.ReadOnlySpan.CopyTo(work.Gamma);
+        // y = (x − μ)·(γ/σ) + β.
+        var gamma = weight.Value.ReadOnlySpan;
+        for (int ch = 0; ch < c; ch++)
+        {
+            work.Scale[ch] = gamma[ch] * invStd[ch];
+        }
         bias.Value.ReadOnlySpan.CopyTo(work.Beta);
         work.Run(BatchNormPlanes.Phase.Normalize);
         bool records = GradMode.IsEnabled && (x.RequiresGrad || weight.RequiresGrad || bias.RequiresGrad);
         if (!records)
         {
-            ScopedTensors<float>.Recycle(xhat);
             return new Variable<float>(y) { Blocking = b };
         }
-        return new Variable<float>(y, new BlockedBatchNormNode(x, weight, bias, xhat, invStd, training)) { Blocking = b };
+        // x̂ is not stored: the backward pass recomputes x − μ from x, which the graph keeps anyway.
+        return new Variable<float>(y, new BlockedBatchNormNode(x, weight, bias, mean.ToArray(), invStd, training)) { Blocking = b };
     }
 
-    private sealed class BlockedBatchNormNode(Variable<float> x, Variable<float> weight, Variable<float> bias, Tensor<float> xhat, float[] invStd, bool batchStats)
+    private sealed class BlockedBatchNormNode(Variable<float> x, Variable<float> weight, Variable<float> bias, float[] mean, float[] invStd, bool batchStats)
         : Node<float>(x, weight, bias)
     {
-        private Tensor<float>? _xhat = xhat;
 
         public override string Name => "NativeBatchNormBackward";
 
@@ -98,22 +96,28 @@ public static partial class Functional
             var dgamma = Empty<float>(c);
             var dbeta = Empty<float>(c);
             var dx = NeedsGrad(0) ? Empty<float>(dy.Shape) : null;
-            var work = new BatchNormPlanes(b, Ptr(dy), Ptr(_xhat!), dx is null ? null : Ptr(dx));
+            var work = new BatchNormPlanes(b, Ptr(dy), dx is null ? null : Ptr(dx), Ptr(Inputs[0].Value));
+            mean.CopyTo(work.Mean, 0);
             work.Run(BatchNormPlanes.Phase.GradientSums);
             var sumDy = new float[padded];
             var sumDyX = new float[padded];
             work.Reduce(sumDy, sumDyX);
+            for (int i = 0; i < padded; i++)
+            {
+                // Σ dy·x̂ = (1/σ)·Σ dy·(x − μ).
+                sumDyX[i] *= invStd[i];
+            }
             sumDy.AsSpan(0, c).CopyTo(dbeta.Span);
             sumDyX.AsSpan(0, c).CopyTo(dgamma.Span);
             if (dx is not null)
             {
-                // dx = scale·dy − scale·Σdy/M − (scale·Σdy·x̂/M)·x̂, scale = γ/σ; the tail lanes have scale 0 and get 0.
+                // dx = scale·dy − scale·Σdy/M − (scale·Σdy·x̂/M)·x̂, scale = γ/σ, x̂ = (x − μ)/σ; the tail lanes have scale 0 and get 0.
                 for (int ch = 0; ch < c; ch++)
                 {
                     float s = gamma[ch] * invStd[ch];
                     work.Scale[ch] = s;
                     work.Beta[ch] = batchStats ? -s * sumDy[ch] / mt : 0f;
-                    work.Gamma[ch] = batchStats ? -s * sumDyX[ch] / mt : 0f;
+                    work.Gamma[ch] = batchStats ? -s * sumDyX[ch] / mt * invStd[ch] : 0f;
                 }
                 work.Run(BatchNormPlanes.Phase.InputGradient);
             }
@@ -131,11 +135,6 @@ public static partial class Functional
             }
         }
 
-        protected override void Release()
-        {
-            ScopedTensors<float>.Recycle(_xhat!);
-            _xhat = null;
-        }
     }
 
     /// <summary>
@@ -149,20 +148,20 @@ public static partial class Functional
         private const long ParallelThreshold = 1 << 15;
 
         private readonly int _n, _cb, _bs, _spatial, _threads;
-        private readonly float* _a, _b, _out;
+        private readonly float* _a, _out, _x;
         private readonly float[] _partial, _partial2;
         private Phase _phase;
 
         /// <param name="blocking">The layout.</param>
         /// <param name="a">x (forward) or dy (backward).</param>
-        /// <param name="b">x̂ (written in the forward pass, read in the backward pass).</param>
-        /// <param name="output">y (forward) or dx (backward; may be null).</param>
-        public BatchNormPlanes(ActivationBlocking blocking, float* a, float* b, float* output)
+        /// <param name="output">y (forward) or dx (backward; null when dx is not needed).</param>
+        /// <param name="x">x in the backward pass (null in the forward pass, where it is <paramref name="a"/>).</param>
+        public BatchNormPlanes(ActivationBlocking blocking, float* a, float* output, float* x = null)
         {
             (_n, _cb, _bs, _spatial, _threads) = (blocking.N, blocking.ChannelBlocks, blocking.BlockSize, blocking.Spatial, Math.Max(1, blocking.Threads));
             _a = a;
-            _b = b;
             _out = output;
+            _x = x == null ? a : x;
             int padded = _cb * _bs;
             Mean = new float[padded];
             Scale = new float[padded];
@@ -172,15 +171,15 @@ public static partial class Functional
             _partial2 = new float[_n * padded];
         }
 
-        public enum Phase { Sum, CenteredSquares, Normalize, GradientSums, InputGradient }
+        public enum Phase { Statistics, Normalize, GradientSums, InputGradient }
 
         /// <summary>μ per padded channel.</summary>
         public float[] Mean { get; }
 
-        /// <summary>1/σ (forward) or γ/σ (backward) per padded channel.</summary>
+        /// <summary>γ/σ per padded channel.</summary>
         public float[] Scale { get; }
 
-        /// <summary>γ (forward) or the x̂ coefficient of dx (backward).</summary>
+        /// <summary>The (x − μ) coefficient of dx (backward).</summary>
         public float[] Gamma { get; }
 
         /// <summary>β (forward) or the constant term of dx (backward).</summary>
@@ -199,6 +198,32 @@ public static partial class Functional
             else
             {
                 WorkerPool.Run(this, parts);
+            }
+        }
+
+        /// <summary>
+        /// The per-plane statistics combined in image order into the batch mean and the sum of squared deviations
+        /// <paramref name="squares"/> (Chan et al.: merging a block of n values into m already merged moves the mean by
+        /// δ·n/(m + n) and adds δ²·m·n/(m + n) to the squares).
+        /// </summary>
+        public void Combine(float[] mean, float[] squares)
+        {
+            int padded = _cb * _bs;
+            float nb = _spatial;
+            for (int i = 0; i < padded; i++)
+            {
+                float mu = 0, m2 = 0, na = 0;
+                for (int img = 0; img < _n; img++)
+                {
+                    float planeMean = _partial[img * padded + i] / nb;
+                    float delta = planeMean - mu;
+                    float total = na + nb;
+                    mu += delta * nb / total;
+                    m2 += _partial2[img * padded + i] + delta * delta * na * nb / total;
+                    na = total;
+                }
+                mean[i] = mu;
+                squares[i] = m2;
             }
         }
 
@@ -242,12 +267,12 @@ public static partial class Functional
                 {
                     if (_bs == 16)
                     {
-                        Plane(_a + offset, _b + offset, _out == null ? null : _out + offset, mean, scale, gamma, beta, partial, partial2, 0);
-                        Plane(_a + offset, _b + offset, _out == null ? null : _out + offset, mean, scale, gamma, beta, partial, partial2, 8);
+                        Plane(_a + offset, _x + offset, _out == null ? null : _out + offset, mean, scale, gamma, beta, partial, partial2, 0);
+                        Plane(_a + offset, _x + offset, _out == null ? null : _out + offset, mean, scale, gamma, beta, partial, partial2, 8);
                     }
                     else
                     {
-                        Plane(_a + offset, _b + offset, _out == null ? null : _out + offset, mean, scale, gamma, beta, partial, partial2, 0);
+                        Plane(_a + offset, _x + offset, _out == null ? null : _out + offset, mean, scale, gamma, beta, partial, partial2, 0);
                     }
                 }
             }
@@ -265,49 +290,43 @@ public static partial class Functional
             }
             switch (_phase)
             {
-                case Phase.Sum:
+                case Phase.Statistics:
                 {
                     var s = Vector256<float>.Zero;
                     for (int i = 0; i < spatial; i++)
                     {
                         s += Vector256.Load(a + (long)i * bs);
                     }
-                    s.Store(partial + l);
-                    break;
-                }
-                case Phase.CenteredSquares:
-                {
-                    var mu = Vector256.Load(mean + l);
-                    var s = Vector256<float>.Zero;
+                    var mu = s / (float)spatial;
+                    var q = Vector256<float>.Zero;
                     for (int i = 0; i < spatial; i++)
                     {
                         var d = Vector256.Load(a + (long)i * bs) - mu;
-                        s += d * d;
+                        q += d * d;
                     }
                     s.Store(partial + l);
+                    q.Store(partial2 + l);
                     break;
                 }
                 case Phase.Normalize:
                 {
-                    Vector256<float> mu = Vector256.Load(mean + l), inv = Vector256.Load(scale + l), g = Vector256.Load(gamma + l), be = Vector256.Load(beta + l);
+                    Vector256<float> mu = Vector256.Load(mean + l), sc = Vector256.Load(scale + l), be = Vector256.Load(beta + l);
                     for (int i = 0; i < spatial; i++)
                     {
                         long at = (long)i * bs;
-                        var h = (Vector256.Load(a + at) - mu) * inv;
-                        h.Store(b + at);
-                        (h * g + be).Store(output + at);
+                        ((Vector256.Load(a + at) - mu) * sc + be).Store(output + at);
                     }
                     break;
                 }
                 case Phase.GradientSums:
                 {
-                    Vector256<float> s = Vector256<float>.Zero, sx = Vector256<float>.Zero;
+                    Vector256<float> mu = Vector256.Load(mean + l), s = Vector256<float>.Zero, sx = Vector256<float>.Zero;
                     for (int i = 0; i < spatial; i++)
                     {
                         long at = (long)i * bs;
                         var d = Vector256.Load(a + at);
                         s += d;
-                        sx += d * Vector256.Load(b + at);
+                        sx += d * (Vector256.Load(b + at) - mu);
                     }
                     s.Store(partial + l);
                     sx.Store(partial2 + l);
@@ -315,11 +334,11 @@ public static partial class Functional
                 }
                 default:
                 {
-                    Vector256<float> sc = Vector256.Load(scale + l), t = Vector256.Load(beta + l), k = Vector256.Load(gamma + l);
+                    Vector256<float> mu = Vector256.Load(mean + l), sc = Vector256.Load(scale + l), t = Vector256.Load(beta + l), k = Vector256.Load(gamma + l);
                     for (int i = 0; i < spatial; i++)
                     {
                         long at = (long)i * bs;
-                        (Vector256.Load(a + at) * sc + t + Vector256.Load(b + at) * k).Store(output + at);
+                        (Vector256.Load(a + at) * sc + t + (Vector256.Load(b + at) - mu) * k).Store(output + at);
                     }
                     break;
                 }
