@@ -26,7 +26,7 @@ namespace ConvGrad;
 /// next call; a tensor that is never disposed is reclaimed by the GC (see <see cref="Tensor{T}"/>).
 /// </para>
 /// </remarks>
-public static class Conv
+public static partial class Conv
 {
     /// <summary>Forward pass: <c>y = x ⋆ w + b</c>.</summary>
     /// <param name="x">Input <c>[N, C, spatial...]</c>.</param>

@@ -17,7 +17,7 @@ public static partial class Functional
         ArgumentNullException.ThrowIfNull(x);
         var y = Empty<T>(x.Shape);
         TensorPrimitives.Max(x.Value.ReadOnlySpan, T.Zero, y.Span);
-        return Records(x) ? new Variable<T>(y, new ReluNode<T>(x, y)) : new Variable<T>(y);
+        return Records(x) ? new Variable<T>(y, new ReluNode<T>(x, y)) { Blocking = x.Blocking } : new Variable<T>(y) { Blocking = x.Blocking };
     }
 
     /// <summary>
@@ -105,9 +105,9 @@ public static partial class Functional
         if (!Records(x))
         {
             ScopedTensors<T>.Recycle(mask);
-            return new Variable<T>(y);
+            return new Variable<T>(y) { Blocking = x.Blocking };
         }
-        return new Variable<T>(y, new MaskNode<T>(x, mask));
+        return new Variable<T>(y, new MaskNode<T>(x, mask)) { Blocking = x.Blocking };
     }
 
     private sealed class ReluNode<T>(Variable<T> x, Tensor<T> y) : Node<T>(x) where T : unmanaged, IFloatingPointIeee754<T>

@@ -14,7 +14,7 @@ public static partial class Functional
         CheckSameShape(a, b, "add");
         var y = Empty<T>(a.Shape);
         TensorPrimitives.Add(a.Value.ReadOnlySpan, b.Value.ReadOnlySpan, y.Span);
-        return Records(a, b) ? new Variable<T>(y, new AddNode<T>(a, b, T.One)) : new Variable<T>(y);
+        return Records(a, b) ? new Variable<T>(y, new AddNode<T>(a, b, T.One)) { Blocking = a.Blocking } : new Variable<T>(y) { Blocking = a.Blocking };
     }
 
     /// <summary>Element-wise <c>a − b</c> (same shapes). Gradients: <c>da = dy</c>, <c>db = −dy</c>.</summary>
@@ -26,7 +26,7 @@ public static partial class Functional
         CheckSameShape(a, b, "sub");
         var y = Empty<T>(a.Shape);
         TensorPrimitives.Subtract(a.Value.ReadOnlySpan, b.Value.ReadOnlySpan, y.Span);
-        return Records(a, b) ? new Variable<T>(y, new AddNode<T>(a, b, -T.One)) : new Variable<T>(y);
+        return Records(a, b) ? new Variable<T>(y, new AddNode<T>(a, b, -T.One)) { Blocking = a.Blocking } : new Variable<T>(y) { Blocking = a.Blocking };
     }
 
     /// <summary>Element-wise <c>a · b</c> (same shapes). Gradients: <c>da = dy · b</c>, <c>db = dy · a</c>.</summary>
@@ -38,7 +38,7 @@ public static partial class Functional
         CheckSameShape(a, b, "mul");
         var y = Empty<T>(a.Shape);
         TensorPrimitives.Multiply(a.Value.ReadOnlySpan, b.Value.ReadOnlySpan, y.Span);
-        return Records(a, b) ? new Variable<T>(y, new MulNode<T>(a, b)) : new Variable<T>(y);
+        return Records(a, b) ? new Variable<T>(y, new MulNode<T>(a, b)) { Blocking = a.Blocking } : new Variable<T>(y) { Blocking = a.Blocking };
     }
 
     /// <summary>The sum of all elements, shape <c>[1]</c>. Gradient: <c>dx = dy</c> everywhere.</summary>
@@ -52,12 +52,14 @@ public static partial class Functional
     public static Variable<T> Mean<T>(Variable<T> x) where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(x);
+        x = Nchw(x);
         return Reduce(x, T.One / T.CreateChecked(x.Value.Length));
     }
 
     private static Variable<T> Reduce<T>(Variable<T> x, T scale) where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(x);
+        x = Nchw(x);
         var y = Empty<T>(1);
         y.Span[0] = TensorPrimitives.Sum(x.Value.ReadOnlySpan) * scale;
         return Records(x) ? new Variable<T>(y, new ReduceNode<T>(x, scale)) : new Variable<T>(y);
@@ -70,6 +72,10 @@ public static partial class Functional
         if (!a.Shape.SequenceEqual(b.Shape))
         {
             throw new ArgumentException($"{op} needs equal shapes; got {Shapes.Format(a.Shape)} and {Shapes.Format(b.Shape)}", nameof(b));
+        }
+        if (a.Blocking != b.Blocking && (a.Blocking is null || b.Blocking is null || a.Blocking.BlockSize != b.Blocking.BlockSize || !a.LogicalShape.SequenceEqual(b.LogicalShape)))
+        {
+            throw new ArgumentException($"{op} needs both operands in the same layout; got {Layout(a)} and {Layout(b)} (convert with Functional.ToNchw or ToBlocked)", nameof(b));
         }
     }
 

@@ -23,6 +23,10 @@ public static partial class Functional
         ArgumentNullException.ThrowIfNull(x);
         ArgumentNullException.ThrowIfNull(w);
         ArgumentNullException.ThrowIfNull(geometry);
+        if (x.Blocking is not null)
+        {
+            return ConvOnBlocked(x, w, b, geometry, options);
+        }
         var p = ConvProblem.ForConv(geometry, x.Shape, w.Shape);
         var y = Empty<T>(p.OutputShape);
         ConvGrad.Conv.Forward(x.Value, w.Value, b?.Value, geometry, y, options);
@@ -46,6 +50,7 @@ public static partial class Functional
         ArgumentNullException.ThrowIfNull(x);
         ArgumentNullException.ThrowIfNull(w);
         ArgumentNullException.ThrowIfNull(geometry);
+        x = Nchw(x);
         var p = ConvProblem.ForTranspose(geometry, x.Shape, w.Shape);
         var y = Empty<T>(p.TransposeOutputShape);
         ConvGrad.ConvTranspose.Forward(x.Value, w.Value, b?.Value, geometry, y, options);

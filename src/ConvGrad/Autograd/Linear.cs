@@ -23,6 +23,7 @@ public static partial class Functional
     {
         ArgumentNullException.ThrowIfNull(x);
         ArgumentNullException.ThrowIfNull(w);
+        x = Nchw(x);
         if (w.Value.Rank != 2 || x.Value.Rank != 2 || x.Value.Dim(1) != w.Value.Dim(1))
         {
             throw new ArgumentException($"linear expects x [N, in] and weight [out, in]; got x {Shapes.Format(x.Shape)}, weight {Shapes.Format(w.Shape)}", nameof(x));

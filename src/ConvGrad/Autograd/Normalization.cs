@@ -29,6 +29,15 @@ public static partial class Functional
         ArgumentNullException.ThrowIfNull(x);
         ArgumentNullException.ThrowIfNull(weight);
         ArgumentNullException.ThrowIfNull(bias);
+        if (x.Blocking is { } blocking)
+        {
+            if (weight.Value.Rank != 1 || weight.Value.Dim(0) != blocking.C || !bias.Shape.SequenceEqual(weight.Shape))
+            {
+                throw new ArgumentException($"batch norm expects x [N, C, ...] with weight and bias [C]; got x {Layout(x)}, weight {Shapes.Format(weight.Shape)}, bias {Shapes.Format(bias.Shape)}", nameof(x));
+            }
+            return (Variable<T>)(object)BlockedBatchNorm((Variable<float>)(object)x, (Variable<float>)(object)weight, (Variable<float>)(object)bias,
+                (Tensor<float>?)(object?)runningMean, (Tensor<float>?)(object?)runningVar, training, momentum, eps);
+        }
         var xv = x.Value;
         if (xv.Rank < 2 || weight.Value.Rank != 1 || weight.Value.Dim(0) != xv.Dim(1) || !bias.Shape.SequenceEqual(weight.Shape))
         {

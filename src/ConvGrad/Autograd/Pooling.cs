@@ -43,7 +43,11 @@ public static partial class Functional
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var win = PoolWindow.Create(kernel, stride, padding);
-        CheckRank(x, 4, "MaxPool2d", "[N, C, H, W]");
+        if (x is { Blocking.LogicalShape.Length: 4 })
+        {
+            return (Variable<T>)(object)BlockedMaxPool2d((Variable<float>)(object)x, win);
+        }
+        CheckRank(Nchw(x), 4, "MaxPool2d", "[N, C, H, W]");
         var xv = x.Value;
         int planes = xv.Dim(0) * xv.Dim(1), h = xv.Dim(2), w = xv.Dim(3);
         int ho = win.Out(h, "MaxPool2d"), wo = win.Out(w, "MaxPool2d");
@@ -152,7 +156,11 @@ public static partial class Functional
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var win = PoolWindow.Create(kernel, stride, padding);
-        CheckRank(x, 4, "AvgPool2d", "[N, C, H, W]");
+        if (x is { Blocking.LogicalShape.Length: 4 })
+        {
+            return (Variable<T>)(object)BlockedAvgPool2d((Variable<float>)(object)x, win);
+        }
+        CheckRank(Nchw(x), 4, "AvgPool2d", "[N, C, H, W]");
         var xv = x.Value;
         int planes = xv.Dim(0) * xv.Dim(1), h = xv.Dim(2), w = xv.Dim(3);
         int ho = win.Out(h, "AvgPool2d"), wo = win.Out(w, "AvgPool2d");
@@ -191,6 +199,10 @@ public static partial class Functional
     public static Variable<T> GlobalAvgPool<T>(Variable<T> x) where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(x);
+        if (x.Blocking is not null)
+        {
+            return (Variable<T>)(object)BlockedGlobalAvgPool((Variable<float>)(object)x);
+        }
         var xv = x.Value;
         if (xv.Rank < 3)
         {

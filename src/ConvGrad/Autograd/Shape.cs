@@ -12,6 +12,7 @@ public static partial class Functional
     {
         ArgumentNullException.ThrowIfNull(x);
         ArgumentNullException.ThrowIfNull(shape);
+        x = Nchw(x);
         if (Shapes.Product(shape) != x.Value.Length || shape.Any(d => d < 1))
         {
             throw new ArgumentException($"cannot reshape {Shapes.Format(x.Shape)} ({x.Value.Length} elements) to {Shapes.Format(shape)}", nameof(shape));
@@ -27,6 +28,7 @@ public static partial class Functional
     public static Variable<T> Flatten<T>(Variable<T> x) where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(x);
+        x = Nchw(x);
         if (x.Value.Rank < 1)
         {
             throw new ArgumentException("flatten needs at least one axis", nameof(x));
@@ -47,6 +49,7 @@ public static partial class Functional
         {
             throw new ArgumentException("concat needs at least one variable and no nulls", nameof(xs));
         }
+        xs = Array.ConvertAll(xs, Nchw);
         var first = xs[0].Value;
         if (first.Rank < 2)
         {

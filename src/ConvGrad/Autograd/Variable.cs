@@ -42,8 +42,21 @@ public class Variable<T> where T : unmanaged, IFloatingPointIeee754<T>
     /// <summary>The values.</summary>
     public Tensor<T> Value { get; }
 
-    /// <summary>The shape of <see cref="Value"/>.</summary>
+    /// <summary>The shape of <see cref="Value"/> (for a channel-blocked variable, its storage <c>[N, ⌈C/B⌉, spatial..., B]</c>).</summary>
     public ReadOnlySpan<int> Shape => Value.Shape;
+
+    /// <summary>
+    /// Whether <see cref="Value"/> holds a float activation in the channel-blocked layout of <see cref="BlockedTensor"/>
+    /// (<c>[N, ⌈C/B⌉, spatial..., B]</c>, channels past C zero) rather than NCHW. Layers that chain convolutions keep
+    /// activations blocked and convert only at the network's edges (<see cref="Functional.ToNchw{T}"/>).
+    /// </summary>
+    public bool IsChannelBlocked => Blocking is not null;
+
+    /// <summary>The logical shape <c>[N, C, spatial...]</c>: <see cref="Shape"/> for NCHW, the shape a blocked value stands for otherwise.</summary>
+    public ReadOnlySpan<int> LogicalShape => Blocking is { } b ? b.LogicalShape : Value.Shape;
+
+    /// <summary>The channel blocking of <see cref="Value"/>, or null for NCHW (set once, by the operation that made it).</summary>
+    internal ActivationBlocking? Blocking { get; init; }
 
     /// <summary>Whether gradients flow to (a leaf) or through (an interior variable) this variable.</summary>
     public bool RequiresGrad { get; }

@@ -1,5 +1,6 @@
 using System.Numerics;
 using ConvGrad.Autograd;
+using ConvGrad.Cpu.Blocked;
 
 namespace ConvGrad.Nn;
 
@@ -40,12 +41,56 @@ public class ConvNd<T> : Module<T> where T : unmanaged, IFloatingPointIeee754<T>
     /// <summary>The bias <c>[K]</c>, or null.</summary>
     public Parameter<T>? Bias { get; }
 
+    /// <summary>
+    /// Whether the layer's float output stays in the channel-blocked layout (<see cref="Variable{T}.IsChannelBlocked"/>)
+    /// for the layers after it, when the options' tier has blocked kernels (AVX-512 or AVX2, fast engine) and they cover
+    /// the layer. An input that is already blocked always gives a blocked output. An NCHW input with at least half a block
+    /// of input channels per group is reordered and convolved blocked; one with fewer (a first layer of 1-3 channels)
+    /// is convolved in NCHW and its output reordered. Models that convert at their edges turn this on
+    /// (<see cref="BlockedActivations.Keep{T}"/>); a bare layer keeps NCHW in and out.
+    /// </summary>
+    public bool KeepsActivationsBlocked { get; set; }
+
+    private readonly BlockedPlanCache _plans = new(4);
+
     /// <inheritdoc />
     public override Variable<T> Forward(Variable<T> x)
     {
         CheckInput(x, Geometry.Dims + 2, "Conv", "[N, C, spatial...]", Weight.Value.Dim(1) * Geometry.Groups);
-        return Functional.Conv(x, Weight, Bias, Geometry, _options);
+        if (typeof(T) == typeof(float) && (x.IsChannelBlocked || KeepsActivationsBlocked))
+        {
+            int block = BlockedLayoutRule.BlockSize(_options);
+            if (block != 0)
+            {
+                return (Variable<T>)(object)ForwardBlocked((Variable<float>)(object)x, block);
+            }
+        }
+        return Functional.Conv(Functional.ToNchw(x), Weight, Bias, Geometry, _options);
     }
+
+    /// <summary>The blocked forward pass: the layout choice is a function of the shape, block and options only.</summary>
+    private Variable<float> ForwardBlocked(Variable<float> x, int block)
+    {
+        var w = (Variable<float>)(object)Weight;
+        var b = (Variable<float>?)(object?)Bias;
+        var p = ConvProblem.ForConv(Geometry, x.LogicalShape, w.Shape);
+        if (!BlockedConv.Applies(p, ConvPass.Forward, block))
+        {
+            return Functional.ToBlocked(Functional.Conv(Functional.ToNchw(x), w, b, Geometry, _options), block, Threads);
+        }
+        if (!x.IsChannelBlocked || x.Blocking!.BlockSize != block)
+        {
+            if (!BlockedConv.Worthwhile(p, block))
+            {
+                // Mostly-padding lanes (a first layer of 1-3 channels): the NCHW kernels, then reorder the output.
+                return Functional.ToBlocked(Functional.Conv(Functional.ToNchw(x), w, b, Geometry, _options), block, Threads);
+            }
+            x = Functional.ToBlocked(x, block, Threads);
+        }
+        return Functional.ConvBlocked(x, w, b, _plans.For(p, block), Threads);
+    }
+
+    private int Threads => (_options ?? ConvOptions.Default).EffectiveThreads;
 
     /// <summary>The checks shared by the convolution and transposed-convolution layers' constructors.</summary>
     internal static void CheckArguments(int inChannels, int outChannels, int[] kernel, ConvGeometry geometry)

@@ -57,6 +57,8 @@ public static class LeNet
             new Linear<T>(128, 10, rng, options: options));
         // The classifier head feeds softmax, not ReLU: Xavier keeps the initial logits near 0 (loss ≈ ln 10).
         Init.XavierUniform(((Linear<T>)model.Modules[10]).Weight.Value, rng);
+        // Flatten reorders to NCHW before the head, so the activations may stay channel-blocked in between.
+        BlockedActivations.Keep(model);
         return model;
     }
 }

@@ -235,10 +235,11 @@ public abstract class Module<T> where T : unmanaged, IFloatingPointIeee754<T>
     protected static void CheckInput(Variable<T> x, int rank, string module, string layout, int channels = -1)
     {
         ArgumentNullException.ThrowIfNull(x);
-        if (x.Value.Rank != rank || (channels >= 0 && x.Value.Dim(1) != channels))
+        var shape = x.LogicalShape;
+        if (shape.Length != rank || (channels >= 0 && shape[1] != channels))
         {
             string c = channels >= 0 ? $" with C = {channels}" : "";
-            throw new ArgumentException($"{module} expects input {layout}{c}; got {Shapes.Format(x.Shape)}", nameof(x));
+            throw new ArgumentException($"{module} expects input {layout}{c}; got {Shapes.Format(shape)}", nameof(x));
         }
     }
 }

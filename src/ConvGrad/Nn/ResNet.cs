@@ -58,6 +58,8 @@ public sealed class ResNet<T> : Module<T> where T : unmanaged, IFloatingPointIee
         Stages = stages;
         Fc = RegisterModule("fc", new Linear<T>(widths[2], 10, rng, options: options));
         Init.XavierUniform(Fc.Weight.Value, rng);
+        // Global average pooling returns NCHW features for the head, so the activations may stay channel-blocked in between.
+        BlockedActivations.Keep(this);
     }
 
     /// <summary>Channels of the three stages.</summary>
