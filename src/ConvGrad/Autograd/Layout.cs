@@ -17,6 +17,7 @@ public static partial class Functional
     /// <param name="blockSize">8 or 16; 0 picks <see cref="BlockedTensor.PreferredBlockSize"/>.</param>
     /// <param name="threads">Threads for the reorder; 0 means one per processor.</param>
     /// <exception cref="ArgumentException"><typeparamref name="T"/> is not float, the rank is not 3-5, the block size is not 0, 8 or 16, or x is blocked with another block.</exception>
+    /// <typeparam name="T">The element type; only float has a blocked layout.</typeparam>
     public static Variable<T> ToBlocked<T>(Variable<T> x, int blockSize = 0, int threads = 0) where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(x);
@@ -51,6 +52,7 @@ public static partial class Functional
     /// </summary>
     /// <param name="x">The variable.</param>
     /// <param name="threads">Threads for the reorder; 0 means one per processor.</param>
+    /// <typeparam name="T">The element type.</typeparam>
     public static Variable<T> ToNchw<T>(Variable<T> x, int threads = 0) where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(x);

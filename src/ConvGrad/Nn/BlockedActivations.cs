@@ -13,6 +13,7 @@ public static class BlockedActivations
     /// <summary>Sets <see cref="ConvNd{T}.KeepsActivationsBlocked"/> on every convolution in <paramref name="model"/> (recursively).</summary>
     /// <param name="model">The model.</param>
     /// <param name="keep">true: blocked between layers where the tier allows; false: NCHW everywhere.</param>
+    /// <typeparam name="T">The model's element type; only float models use the blocked layout.</typeparam>
     public static void Keep<T>(Module<T> model, bool keep = true) where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(model);
