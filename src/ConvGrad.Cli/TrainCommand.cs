@@ -85,6 +85,8 @@ internal sealed class TrainCommand : ICommand
         // Hidden, for tests: end (as if the job died) after N epochs' checkpoints; the gradient bucket size.
         int stopAfter = args.Int("stop-after-epoch", 0, 0, 10_000);
         long bucketBytes = args.Int("bucket-bytes", 64 << 10, 4, int.MaxValue);
+        // Hidden, for the note: after training, measure the autograd's own share of a step, best of N repeats.
+        int overheadRepeats = args.Int("autograd-overhead", 0, 0, 10_000);
         args.EnsureAllUsed();
 
         // Communicator.Create throws MpiUnavailableException (one line, exit 2) when --distributed lacks an mpirun launch.
@@ -275,6 +277,10 @@ internal sealed class TrainCommand : ICommand
                 stdout.WriteLine($"mean epoch time {totalSeconds / trainedEpochs:F1} s ({train.Count * trainedEpochs / totalSeconds:F0} images/s, {options.EffectiveThreads} threads" +
                                  $"{(comm.Size > 1 ? $" per rank, {comm.Size} ranks" : "")})");
             }
+            if (overheadRepeats > 0 && comm.Size == 1)
+            {
+                PrintOverhead(model, train, Math.Min(batch, train.Count), overheadRepeats, stdout);
+            }
             if (bucketer is not null)
             {
                 var st = bucketer.Stats;
@@ -285,6 +291,17 @@ internal sealed class TrainCommand : ICommand
             stdout.WriteLine($"held-out accuracy: {100 * epochRows[^1].TestAcc:F2}%");
             return ExitCodes.Success;
         }
+    }
+
+    /// <summary>The autograd's share of a training step on the first <paramref name="batch"/> training digits (<see cref="AutogradOverhead"/>).</summary>
+    private static void PrintOverhead(Module<float> model, MnistSet train, int batch, int repeats, TextWriter stdout)
+    {
+        var x = Tensor<float>.Uninitialized(batch, 1, train.Rows, train.Cols);
+        var labels = new int[batch];
+        train.FillBatch(Enumerable.Range(0, batch).ToArray(), x, labels);
+        var o = AutogradOverhead.Measure(model, x, labels, repeats);
+        stdout.WriteLine($"autograd overhead (batch {batch}, best of {repeats}): step {1e3 * o.StepSeconds:F2} ms (forward {1e3 * o.ForwardSeconds:F2} ms without recording), " +
+                         $"recording {1e3 * o.RecordingSeconds:F3} ms + backward bookkeeping {1e3 * o.BookkeepingSeconds:F3} ms = {100 * o.Share:F2}% of the step, {o.Nodes} nodes");
     }
 
     /// <summary>The ResNet's default epochs (LeNet's is 8).</summary>
