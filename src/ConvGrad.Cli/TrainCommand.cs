@@ -29,7 +29,7 @@ internal sealed class TrainCommand : ICommand
 
           --model         lenet (default) or resnet (3 stages x 2 basic blocks, 16/32/64 channels)
 
-          --epochs        passes over the training digits (default 8)
+          --epochs        passes over the training digits (default 8 for lenet, 15 for resnet)
           --batch-size    digits per step (default 64)
           --optimizer     sgd (momentum, Nesterov) or adam (default sgd)
           --lr            peak learning rate of the one-cycle schedule (default 0.1 sgd, 0.003 adam)
@@ -304,8 +304,12 @@ internal sealed class TrainCommand : ICommand
                          $"recording {1e3 * o.RecordingSeconds:F3} ms + backward bookkeeping {1e3 * o.BookkeepingSeconds:F3} ms = {100 * o.Share:F2}% of the step, {o.Nodes} nodes");
     }
 
-    /// <summary>The ResNet's default epochs (LeNet's is 8).</summary>
-    private const int ResNetEpochs = 8;
+    /// <summary>
+    /// The ResNet's default epochs (LeNet's is 8): at 8 its held-out accuracy was 99.20 / 98.95 / 99.20 % for seeds
+    /// 1-3, short of the 99.2 % mean; 15 epochs cost ≈ 15 s of CPU each (about 4 min of CPU, well inside the
+    /// 10-minute budget on 2 cores).
+    /// </summary>
+    private const int ResNetEpochs = 15;
 
     private static string F(double v) => v.ToString("G6", CultureInfo.InvariantCulture);
 
