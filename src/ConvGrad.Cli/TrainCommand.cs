@@ -51,7 +51,7 @@ internal sealed class TrainCommand : ICommand
           {device}
         """.Replace("{device}", DeviceOption.Usage, StringComparison.Ordinal);
 
-    public IReadOnlySet<string> Flags { get; } = new HashSet<string> { "distributed", "resume" };
+    public IReadOnlySet<string> Flags { get; } = new HashSet<string> { "distributed", "resume", "sequential-random" };
 
     public int Run(Args args, TextWriter stdout, TextWriter stderr)
     {
@@ -87,7 +87,14 @@ internal sealed class TrainCommand : ICommand
         long bucketBytes = args.Int("bucket-bytes", 64 << 10, 4, int.MaxValue);
         // Hidden, for the note: after training, measure the autograd's own share of a step, best of N repeats.
         int overheadRepeats = args.Int("autograd-overhead", 0, 0, 10_000);
+        // Hidden, for the LeNet comparison of issue 14: the 1-process trainer's old sequential System.Random streams
+        // instead of randomness keyed by sample (no resume, no data parallelism).
+        bool sequentialRandom = args.Flag("sequential-random");
         args.EnsureAllUsed();
+        if (sequentialRandom && (distributed || resume))
+        {
+            throw new UsageException("--sequential-random cannot be combined with --distributed or --resume");
+        }
 
         // Communicator.Create throws MpiUnavailableException (one line, exit 2) when --distributed lacks an mpirun launch.
         using var comm = Communicator.Create(distributed);
@@ -210,7 +217,9 @@ internal sealed class TrainCommand : ICommand
                 var sw = Stopwatch.StartNew();
                 var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
                 bar?.Start(e, epochs);
-                var losses = trainer.TrainEpoch(train, e - 1, comm, bucketer, p => bar?.Update(p, sw.Elapsed.TotalSeconds));
+                var losses = sequentialRandom
+                    ? trainer.TrainEpoch(train, p => bar?.Update(p, sw.Elapsed.TotalSeconds))
+                    : trainer.TrainEpoch(train, e - 1, comm, bucketer, p => bar?.Update(p, sw.Elapsed.TotalSeconds));
                 double seconds = sw.Elapsed.TotalSeconds;
                 // CPU time shows the work done independently of other load on a shared machine.
                 double cpuSeconds = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds;
