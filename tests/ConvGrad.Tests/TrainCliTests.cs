@@ -61,6 +61,7 @@ public sealed class TrainCliTests : IDisposable
     [InlineData("train", "--data", "/no/such/folder")]
     [InlineData("train", "--bogus", "1")]
     [InlineData("train", "--device", "tpu")]
+    [InlineData("train", "--sequential-random", "--resume")]
     [InlineData("predict", "--model", "/no/such.safetensors", "--idx", "x")]
     [InlineData("predict", "--image", "a.png", "--idx", "b")]
     public void BadUsage_IsOneLineAndExitCode2(params string[] args)
