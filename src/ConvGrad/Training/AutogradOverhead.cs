@@ -35,6 +35,12 @@ public readonly record struct AutogradOverhead(double ForwardSeconds, double Rec
     /// <paramref name="x"/>, <paramref name="labels"/>, <paramref name="repeats"/> times each, interleaved. Leaves
     /// parameter gradients and batch-norm running statistics changed, as training steps would.
     /// </summary>
+    /// <typeparam name="T">The model's element type.</typeparam>
+    /// <param name="model">The model to time.</param>
+    /// <param name="x">The input batch, NCHW.</param>
+    /// <param name="labels">The class of each image in <paramref name="x"/>.</param>
+    /// <param name="repeats">Timed repeats of each measured step; the best is kept.</param>
+    /// <returns>The step's timings.</returns>
     /// <exception cref="ArgumentException"><paramref name="repeats"/> is not positive.</exception>
     public static AutogradOverhead Measure<T>(Module<T> model, Tensor<T> x, int[] labels, int repeats)
         where T : unmanaged, IFloatingPointIeee754<T>
