@@ -28,7 +28,7 @@ run() { # label, command...
 }
 
 echo "== ConvGrad now ($(git rev-parse --short HEAD))"
-for s in 1 2 3; do run "lenet seed $s" dotnet "$tmp/now/ConvGrad.Cli.dll" train --seed "$s" --out "$tmp/l$s" --autograd-overhead 50; done
+for s in 1 2 3; do run "lenet seed $s" dotnet "$tmp/now/ConvGrad.Cli.dll" train --model lenet --seed "$s" --out "$tmp/l$s" --autograd-overhead 50; done
 for s in 1 2 3; do run "resnet seed $s" dotnet "$tmp/now/ConvGrad.Cli.dll" train --model resnet --seed "$s" --out "$tmp/r$s" --autograd-overhead 20; done
 
 echo "== LeNet before the autograd (340b91e)"

@@ -23,7 +23,7 @@ dotnet build src/ConvGrad.Cli -c Release -v q -nologo >/dev/null
 CLI=src/ConvGrad.Cli/bin/Release/net10.0/ConvGrad.Cli.dll
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
-ARGS=(train --train-limit "$LIMIT" --epochs "$EPOCHS" --batch-size "$BATCH" --threads 1)
+ARGS=(train --model lenet --train-limit "$LIMIT" --epochs "$EPOCHS" --batch-size "$BATCH" --threads 1)
 
 # run NAME CMD...: REPS runs; collects images/s and the hidden share from rank 0's log.
 declare -A RATE HIDDEN WAIT

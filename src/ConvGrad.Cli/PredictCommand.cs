@@ -12,7 +12,7 @@ namespace ConvGrad.Cli;
 internal sealed class PredictCommand : CliCommand
 {
     private readonly Option<string?> _model = CliOptions.OptionalText("model",
-        "the safetensors file (default: out/lenet.safetensors at the repository root, as written by `convgrad train`)", helpName: "FILE");
+        "the safetensors file (default: out/resnet.safetensors at the repository root, as written by `convgrad train`, else out/lenet.safetensors)", helpName: "FILE");
     private readonly Option<string?> _image = CliOptions.OptionalText("image",
         "a PNG (any size; converted to gray and scaled to 28x28; a dark digit on a light background is inverted to MNIST's light-on-dark)", helpName: "PNG");
     private readonly Option<string?> _idx = CliOptions.OptionalText("idx",
@@ -37,7 +37,7 @@ internal sealed class PredictCommand : CliCommand
 
     public override int Run(ParseResult args, TextWriter stdout, TextWriter stderr)
     {
-        string model = args.GetValue(_model) ?? Path.Combine(RepoPaths.Root() ?? Directory.GetCurrentDirectory(), "out", "lenet.safetensors");
+        string model = args.GetValue(_model) ?? DefaultModel(Path.Combine(RepoPaths.Root() ?? Directory.GetCurrentDirectory(), "out"));
         string? image = args.GetValue(_image);
         string? idx = args.GetValue(_idx);
         int index = args.GetValue(_index);
@@ -133,5 +133,12 @@ internal sealed class PredictCommand : CliCommand
         var x = Tensor<float>.Uninitialized(1, 1, 28, 28);
         new MnistSet(gray, [0], 28, 28).FillBatch([0], x, new int[1]);
         return x;
+    }
+
+    /// <summary>What <c>train</c> writes by default (the ResNet), else the LeNet-style model, in <paramref name="outDir"/>.</summary>
+    private static string DefaultModel(string outDir)
+    {
+        string resnet = Path.Combine(outDir, "resnet.safetensors");
+        return File.Exists(resnet) ? resnet : Path.Combine(outDir, "lenet.safetensors");
     }
 }

@@ -21,7 +21,7 @@ public sealed class TrainCliTests : IDisposable
     [Fact]
     public void Train_TinyRun_WritesWeightsPlotAndCsv_EndsWithHeldOutAccuracy_ThenPredictReadsTheWeights()
     {
-        var (code, stdout, stderr) = Run("train", "--epochs", "1", "--train-limit", "256", "--threads", "1", "--out", _out);
+        var (code, stdout, stderr) = Run("train", "--model", "lenet", "--epochs", "1", "--train-limit", "256", "--threads", "1", "--out", _out);
         Assert.True(code == 0, stderr);
         var lines = stdout.TrimEnd().Split('\n');
         Assert.Matches(new Regex(@"^held-out accuracy: \d{1,3}\.\d\d%$"), lines[^1].TrimEnd('\r'));

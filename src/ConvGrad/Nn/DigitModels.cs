@@ -5,7 +5,7 @@ namespace ConvGrad.Nn;
 /// <summary>The digit classifiers <c>convgrad train</c> offers, by name, and recognising them from a saved state dict.</summary>
 public static class DigitModels
 {
-    /// <summary>The model names: <c>lenet</c> (the default) and <c>resnet</c>.</summary>
+    /// <summary>The model names: <c>lenet</c> and <c>resnet</c> (the default of <c>convgrad train</c>).</summary>
     public static IReadOnlyList<string> Names { get; } = ["lenet", "resnet"];
 
     /// <summary>Builds the named model with weights from <paramref name="rng"/>.</summary>

@@ -19,7 +19,7 @@ public sealed class TrainDistributedTests : IDisposable
 
     public void Dispose() => _dir.Delete(recursive: true);
 
-    private static readonly string[] Recipe = ["--train-limit", "512", "--epochs", "2", "--threads", "1", "--lr", "0.02"];
+    private static readonly string[] Recipe = ["--model", "lenet", "--train-limit", "512", "--epochs", "2", "--threads", "1", "--lr", "0.02"];
 
     /// <summary>
     /// The multi-rank runs: 2 epochs of 25 steps (800 digits, batch 32, 16 per rank), so 50 steps to compare. A gentle
@@ -27,7 +27,7 @@ public sealed class TrainDistributedTests : IDisposable
     /// difference grows ~40× per step from step 7 on, in 1 process as much as with 2 ranks; at 0.005 the 2-rank losses
     /// stay within ~1.4e-7 (relative) of the 1-process ones for all 50 steps.
     /// </summary>
-    private static readonly string[] MpiRecipe = ["--train-limit", "800", "--batch-size", "32", "--epochs", "2", "--threads", "1", "--lr", "0.005"];
+    private static readonly string[] MpiRecipe = ["--model", "lenet", "--train-limit", "800", "--batch-size", "32", "--epochs", "2", "--threads", "1", "--lr", "0.005"];
 
     private string Out(string name) => Path.Combine(_dir.FullName, name);
 
@@ -195,7 +195,7 @@ public sealed class TrainDistributedTests : IDisposable
         // kernels themselves are tested in tests/Gpu.
         string data = TinyDigits(Out("digits"), 40);
         using var job = MpiJob.Launch("mpirun",
-            $"--allow-run-as-root --oversubscribe -np 2 {MpiJob.Dotnet} {CliDll} train --device ilgpu-cpu --data {data} --batch-size 32 --epochs 1 --distributed --out {Out("gpu")}");
+            $"--allow-run-as-root --oversubscribe -np 2 {MpiJob.Dotnet} {CliDll} train --model lenet --device ilgpu-cpu --data {data} --batch-size 32 --epochs 1 --distributed --out {Out("gpu")}");
         var stderr = job.StandardError.ReadToEndAsync();
         var seen = new System.Text.StringBuilder();
         var devices = Task.Run(() =>
