@@ -121,32 +121,9 @@ public static partial class Conv
     {
         ArgumentNullException.ThrowIfNull(dy);
         ArgumentNullException.ThrowIfNull(db);
-        int k = dy.Shape[1], bs = dy.BlockSize, spatial = dy.Spatial, kb = dy.ChannelBlocks;
+        int k = dy.Shape[1];
         ConvProblem.CheckShape(db.Shape, [k], nameof(db), "the bias gradient");
-        var d = dy.Span;
-        var s = db.Span;
-        s.Clear();
-        Span<float> lanes = stackalloc float[16];
-        for (int img = 0; img < dy.Shape[0]; img++)
-        {
-            for (int blk = 0; blk < kb; blk++)
-            {
-                lanes.Clear();
-                var plane = d.Slice((img * kb + blk) * spatial * bs, spatial * bs);
-                for (int i = 0; i < spatial; i++)
-                {
-                    for (int l = 0; l < bs; l++)
-                    {
-                        lanes[l] += plane[i * bs + l];
-                    }
-                }
-                int real = Math.Min(bs, k - blk * bs);
-                for (int l = 0; l < real; l++)
-                {
-                    s[blk * bs + l] += lanes[l];
-                }
-            }
-        }
+        BlockedChannelSums.Compute(dy.Span, dy.Shape[0], k, dy.BlockSize, dy.Spatial, db.Span);
     }
 
     private static BlockedConvPlan BlockedPlan(ConvProblem p, int blockSize) => (t_blockedPlans ??= new BlockedPlanCache(16)).For(p, blockSize);

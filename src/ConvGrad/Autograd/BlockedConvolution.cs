@@ -59,32 +59,8 @@ public static partial class Functional
     /// </summary>
     internal static Tensor<float> BlockedChannelSums(Tensor<float> t, ActivationBlocking blocking)
     {
-        int n = blocking.N, cb = blocking.ChannelBlocks, bs = blocking.BlockSize, spatial = blocking.Spatial, c = blocking.C;
-        var s = Zeros<float>(c);
-        var d = t.ReadOnlySpan;
-        var g = s.Span;
-        Span<float> lanes = stackalloc float[16];
-        for (int blk = 0; blk < cb; blk++)
-        {
-            int real = Math.Min(bs, c - blk * bs);
-            for (int img = 0; img < n; img++)
-            {
-                var plane = d.Slice((img * cb + blk) * spatial * bs, spatial * bs);
-                for (int l = 0; l < bs; l += 8)
-                {
-                    var acc = Vector256<float>.Zero;
-                    for (int i = 0; i < spatial; i++)
-                    {
-                        acc += Vector256.Create(plane.Slice(i * bs + l, 8));
-                    }
-                    acc.CopyTo(lanes[l..]);
-                }
-                for (int l = 0; l < real; l++)
-                {
-                    g[blk * bs + l] += lanes[l];
-                }
-            }
-        }
+        var s = Empty<float>(blocking.C);
+        Cpu.Blocked.BlockedChannelSums.Compute(t.ReadOnlySpan, blocking.N, blocking.C, blocking.BlockSize, blocking.Spatial, s.Span);
         return s;
     }
 
