@@ -23,7 +23,7 @@ public static class Program
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
     {
         // One declaration per call: each command holds its own option objects, and tests run in parallel.
-        CliCommand[] commands = [new VerifyCommand(), new TrainCommand(), new PredictCommand(), new ExplainCommand(), new BenchCommand(), new GpuBenchCommand()];
+        CliCommand[] commands = [new VerifyCommand(), new TrainCommand(), new PredictCommand(), new ExportCommand(), new ExplainCommand(), new BenchCommand(), new GpuBenchCommand()];
         // HelpName: the usage lines say convgrad however the program was started (dotnet run, the dll, a test host).
         var root = new RootCommand(Description) { HelpName = "convgrad" };
         foreach (var c in commands)

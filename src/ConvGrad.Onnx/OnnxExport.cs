@@ -29,9 +29,14 @@ public static class OnnxExport
     public static void Save(Module<float> model, string path, OnnxExportOptions options)
     {
         ArgumentNullException.ThrowIfNull(path);
-        var bytes = ToBytes(model, options);
-        string tmp = path + ".tmp" + Environment.ProcessId;
-        File.WriteAllBytes(tmp, bytes);
+        Save(Build(model, options), path);
+    }
+
+    /// <summary>Writes <paramref name="proto"/> to <paramref name="path"/> through a temporary file, so a reader never sees half a model.</summary>
+    internal static void Save(ModelProto proto, string path)
+    {
+        string tmp = $"{path}.{Environment.ProcessId}.tmp";
+        File.WriteAllBytes(tmp, proto.ToByteArray());
         File.Move(tmp, path, overwrite: true);
     }
 

@@ -105,12 +105,12 @@ public class OnnxExportTests
     {
         var model = LeNet.Create<float>(new Random(21));
         string[] classes = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"];
-        var meta = new OnnxMetadata(classes, [MnistSetMean], [MnistSetStd]);
+        var meta = new OnnxMetadata(classes, [MnistMean], [MnistStd]);
         using var plain = new InferenceSession(OnnxExport.ToBytes(model, new OnnxExportOptions { InputShape = [1, 28, 28], Metadata = meta }));
         var map = plain.ModelMetadata.CustomMetadataMap;
         Assert.Equal("[\"zero\",\"one\",\"two\",\"three\",\"four\",\"five\",\"six\",\"seven\",\"eight\",\"nine\"]", map["class_names"]);
         Assert.Equal("false", map["normalization_in_graph"]);
-        Assert.Equal(MnistSetMean, System.Text.Json.JsonSerializer.Deserialize<double[]>(map["normalization_mean"])![0]);
+        Assert.Equal(MnistMean, System.Text.Json.JsonSerializer.Deserialize<double[]>(map["normalization_mean"])![0]);
 
         // Baked in: the graph takes [0, 1] pixels and gives the logits of the normalised digits.
         var baked = OnnxExport.ToBytes(model, new OnnxExportOptions { InputShape = [1, 28, 28], Metadata = meta with { NormalizationInGraph = true } });
@@ -137,9 +137,6 @@ public class OnnxExportTests
         Assert.True(model.Training);
         Assert.Throws<ArgumentException>(() => OnnxExport.ToBytes(model, new OnnxExportOptions { InputShape = [3, 28, 28] }));
     }
-
-    private const double MnistSetMean = ConvGrad.Data.MnistSet.Mean;
-    private const double MnistSetStd = ConvGrad.Data.MnistSet.Std;
 
     private static Tensor<float> Random(int seed, params int[] shape)
     {
