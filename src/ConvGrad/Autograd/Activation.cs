@@ -17,7 +17,8 @@ public static partial class Functional
         ArgumentNullException.ThrowIfNull(x);
         var y = Empty<T>(x.Shape);
         TensorPrimitives.Max(x.Value.ReadOnlySpan, T.Zero, y.Span);
-        return Records(x) ? new Variable<T>(y, new ReluNode<T>(x, y)) { Blocking = x.Blocking } : new Variable<T>(y) { Blocking = x.Blocking };
+        return OpTrace.Record(Records(x) ? new Variable<T>(y, new ReluNode<T>(x, y)) { Blocking = x.Blocking } : new Variable<T>(y) { Blocking = x.Blocking },
+            TracedOpKind.Relu, (object?)null, x);
     }
 
     /// <summary>
@@ -40,7 +41,7 @@ public static partial class Functional
         }
         if (!training || p == 0)
         {
-            return x;
+            return OpTrace.Record(x, TracedOpKind.Dropout, p, x);
         }
         var mask = Empty<T>(x.Shape);
         var m = mask.Span;
@@ -49,7 +50,7 @@ public static partial class Functional
         {
             m[i] = rng.NextDouble() < p ? T.Zero : scale;
         }
-        return Masked(x, mask);
+        return OpTrace.Record(Masked(x, mask), TracedOpKind.Dropout, p, x);
     }
 
     /// <summary>
@@ -75,7 +76,7 @@ public static partial class Functional
         }
         if (!training || p == 0)
         {
-            return x;
+            return OpTrace.Record(x, TracedOpKind.Dropout, p, x);
         }
         int rows = x.Value.Dim(0);
         if (sampleKeys.Length != rows)
@@ -95,7 +96,7 @@ public static partial class Functional
                 row[i] = random.NextDouble() < p ? T.Zero : scale;
             }
         }
-        return Masked(x, mask);
+        return OpTrace.Record(Masked(x, mask), TracedOpKind.Dropout, p, x);
     }
 
     private static Variable<T> Masked<T>(Variable<T> x, Tensor<T> mask) where T : unmanaged, IFloatingPointIeee754<T>

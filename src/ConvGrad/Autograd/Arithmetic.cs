@@ -14,7 +14,8 @@ public static partial class Functional
         CheckSameShape(a, b, "add");
         var y = Empty<T>(a.Shape);
         TensorPrimitives.Add(a.Value.ReadOnlySpan, b.Value.ReadOnlySpan, y.Span);
-        return Records(a, b) ? new Variable<T>(y, new AddNode<T>(a, b, T.One)) { Blocking = a.Blocking } : new Variable<T>(y) { Blocking = a.Blocking };
+        return OpTrace.Record(Records(a, b) ? new Variable<T>(y, new AddNode<T>(a, b, T.One)) { Blocking = a.Blocking } : new Variable<T>(y) { Blocking = a.Blocking },
+            TracedOpKind.Add, (object?)null, a, b);
     }
 
     /// <summary>Element-wise <c>a − b</c> (same shapes). Gradients: <c>da = dy</c>, <c>db = −dy</c>.</summary>
@@ -26,7 +27,8 @@ public static partial class Functional
         CheckSameShape(a, b, "sub");
         var y = Empty<T>(a.Shape);
         TensorPrimitives.Subtract(a.Value.ReadOnlySpan, b.Value.ReadOnlySpan, y.Span);
-        return Records(a, b) ? new Variable<T>(y, new AddNode<T>(a, b, -T.One)) { Blocking = a.Blocking } : new Variable<T>(y) { Blocking = a.Blocking };
+        return OpTrace.Record(Records(a, b) ? new Variable<T>(y, new AddNode<T>(a, b, -T.One)) { Blocking = a.Blocking } : new Variable<T>(y) { Blocking = a.Blocking },
+            TracedOpKind.Sub, (object?)null, a, b);
     }
 
     /// <summary>Element-wise <c>a · b</c> (same shapes). Gradients: <c>da = dy · b</c>, <c>db = dy · a</c>.</summary>
@@ -38,7 +40,8 @@ public static partial class Functional
         CheckSameShape(a, b, "mul");
         var y = Empty<T>(a.Shape);
         TensorPrimitives.Multiply(a.Value.ReadOnlySpan, b.Value.ReadOnlySpan, y.Span);
-        return Records(a, b) ? new Variable<T>(y, new MulNode<T>(a, b)) { Blocking = a.Blocking } : new Variable<T>(y) { Blocking = a.Blocking };
+        return OpTrace.Record(Records(a, b) ? new Variable<T>(y, new MulNode<T>(a, b)) { Blocking = a.Blocking } : new Variable<T>(y) { Blocking = a.Blocking },
+            TracedOpKind.Mul, (object?)null, a, b);
     }
 
     /// <summary>The sum of all elements, shape <c>[1]</c>. Gradient: <c>dx = dy</c> everywhere.</summary>

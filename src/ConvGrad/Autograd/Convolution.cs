@@ -25,12 +25,13 @@ public static partial class Functional
         ArgumentNullException.ThrowIfNull(geometry);
         if (x.Blocking is not null)
         {
-            return ConvOnBlocked(x, w, b, geometry, options);
+            return OpTrace.Record(ConvOnBlocked(x, w, b, geometry, options), TracedOpKind.Conv, geometry, x, w, b);
         }
         var p = ConvProblem.ForConv(geometry, x.Shape, w.Shape);
         var y = Empty<T>(p.OutputShape);
         ConvGrad.Conv.Forward(x.Value, w.Value, b?.Value, geometry, y, options);
-        return Records(x, w, b) ? new Variable<T>(y, new ConvNode<T>(Inputs(x, w, b), geometry, options)) : new Variable<T>(y);
+        return OpTrace.Record(Records(x, w, b) ? new Variable<T>(y, new ConvNode<T>(Inputs(x, w, b), geometry, options)) : new Variable<T>(y),
+            TracedOpKind.Conv, geometry, x, w, b);
     }
 
     /// <summary>
@@ -54,7 +55,8 @@ public static partial class Functional
         var p = ConvProblem.ForTranspose(geometry, x.Shape, w.Shape);
         var y = Empty<T>(p.TransposeOutputShape);
         ConvGrad.ConvTranspose.Forward(x.Value, w.Value, b?.Value, geometry, y, options);
-        return Records(x, w, b) ? new Variable<T>(y, new ConvTransposeNode<T>(Inputs(x, w, b), geometry, options)) : new Variable<T>(y);
+        return OpTrace.Record(Records(x, w, b) ? new Variable<T>(y, new ConvTransposeNode<T>(Inputs(x, w, b), geometry, options)) : new Variable<T>(y),
+            TracedOpKind.ConvTranspose, geometry, x, w, b);
     }
 
     private sealed class ConvNode<T>(Variable<T>[] inputs, ConvGeometry geometry, ConvOptions? options) : Node<T>(inputs)

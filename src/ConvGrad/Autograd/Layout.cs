@@ -41,9 +41,9 @@ public static partial class Functional
         var blocking = new ActivationBlocking(bs, x.Shape.ToArray(), threads > 0 ? threads : Environment.ProcessorCount);
         var y = Empty<T>(blocking.StorageShape);
         Reorder(x.Value, y, blocking, toBlocked: true, threads);
-        return Records(x)
+        return OpTrace.Record(Records(x)
             ? new Variable<T>(y, new ReorderNode<T>(x, blocking, toBlocked: true, threads)) { Blocking = blocking }
-            : new Variable<T>(y) { Blocking = blocking };
+            : new Variable<T>(y) { Blocking = blocking }, TracedOpKind.Layout, (object?)null, x);
     }
 
     /// <summary>
@@ -62,7 +62,8 @@ public static partial class Functional
         }
         var y = Empty<T>(blocking.LogicalShape);
         Reorder(y, x.Value, blocking, toBlocked: false, threads);
-        return Records(x) ? new Variable<T>(y, new ReorderNode<T>(x, blocking, toBlocked: false, threads)) : new Variable<T>(y);
+        return OpTrace.Record(Records(x) ? new Variable<T>(y, new ReorderNode<T>(x, blocking, toBlocked: false, threads)) : new Variable<T>(y),
+            TracedOpKind.Layout, (object?)null, x);
     }
 
     /// <summary>Converts between the NCHW tensor <paramref name="nchw"/> and the blocked storage <paramref name="blocked"/> (tail zeroed when blocking).</summary>

@@ -46,7 +46,8 @@ public static partial class Functional
                 TensorPrimitives.Add(row, bs, row);
             }
         }
-        return Records(x, w, b) ? new Variable<T>(y, new LinearNode<T>(Inputs(x, w, b), o)) : new Variable<T>(y);
+        return OpTrace.Record(Records(x, w, b) ? new Variable<T>(y, new LinearNode<T>(Inputs(x, w, b), o)) : new Variable<T>(y),
+            TracedOpKind.Linear, (object?)null, x, w, b);
     }
 
     /// <summary><c>C[m×n] = op(A)·op(B)</c>, row-major, op = transpose when asked.</summary>

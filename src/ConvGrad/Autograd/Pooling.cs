@@ -43,6 +43,11 @@ public static partial class Functional
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var win = PoolWindow.Create(kernel, stride, padding);
+        return OpTrace.Record(MaxPool2dOf(x, win), TracedOpKind.MaxPool, win, x);
+    }
+
+    private static Variable<T> MaxPool2dOf<T>(Variable<T> x, PoolWindow win) where T : unmanaged, IFloatingPointIeee754<T>
+    {
         if (x is { Blocking.LogicalShape.Length: 4 })
         {
             return (Variable<T>)(object)BlockedMaxPool2d((Variable<float>)(object)x, win);
@@ -156,6 +161,11 @@ public static partial class Functional
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var win = PoolWindow.Create(kernel, stride, padding);
+        return OpTrace.Record(AvgPool2dOf(x, win), TracedOpKind.AvgPool, win, x);
+    }
+
+    private static Variable<T> AvgPool2dOf<T>(Variable<T> x, PoolWindow win) where T : unmanaged, IFloatingPointIeee754<T>
+    {
         if (x is { Blocking.LogicalShape.Length: 4 })
         {
             return (Variable<T>)(object)BlockedAvgPool2d((Variable<float>)(object)x, win);
@@ -196,7 +206,10 @@ public static partial class Functional
     /// </summary>
     /// <typeparam name="T">The element type: <see cref="float"/> or <see cref="double"/>.</typeparam>
     /// <param name="x">The input <c>[N, C, H, W]</c>.</param>
-    public static Variable<T> GlobalAvgPool<T>(Variable<T> x) where T : unmanaged, IFloatingPointIeee754<T>
+    public static Variable<T> GlobalAvgPool<T>(Variable<T> x) where T : unmanaged, IFloatingPointIeee754<T> =>
+        OpTrace.Record(GlobalAvgPoolOf(x), TracedOpKind.GlobalAvgPool, (object?)null, x);
+
+    private static Variable<T> GlobalAvgPoolOf<T>(Variable<T> x) where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(x);
         if (x.Blocking is not null)

@@ -19,7 +19,7 @@ public static partial class Functional
         }
         var y = Empty<T>(shape);
         x.Value.ReadOnlySpan.CopyTo(y.Span);
-        return Records(x) ? new Variable<T>(y, new ReshapeNode<T>(x)) : new Variable<T>(y);
+        return OpTrace.Record(Records(x) ? new Variable<T>(y, new ReshapeNode<T>(x)) : new Variable<T>(y), TracedOpKind.Reshape, shape.ToArray(), x);
     }
 
     /// <summary><c>[N, ...] → [N, Π ...]</c> (<c>torch.flatten(x, 1)</c>).</summary>
@@ -28,12 +28,12 @@ public static partial class Functional
     public static Variable<T> Flatten<T>(Variable<T> x) where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(x);
-        x = Nchw(x);
-        if (x.Value.Rank < 1)
+        var nchw = Nchw(x);
+        if (nchw.Value.Rank < 1)
         {
             throw new ArgumentException("flatten needs at least one axis", nameof(x));
         }
-        return Reshape(x, x.Value.Dim(0), (int)(x.Value.Length / x.Value.Dim(0)));
+        return OpTrace.Record(Reshape(nchw, nchw.Value.Dim(0), (int)(nchw.Value.Length / nchw.Value.Dim(0))), TracedOpKind.Flatten, (object?)null, x);
     }
 
     /// <summary>
@@ -49,6 +49,7 @@ public static partial class Functional
         {
             throw new ArgumentException("concat needs at least one variable and no nulls", nameof(xs));
         }
+        var inputs = xs;
         xs = Array.ConvertAll(xs, Nchw);
         var first = xs[0].Value;
         if (first.Rank < 2)
@@ -80,7 +81,7 @@ public static partial class Functional
             }
         }
         bool records = GradMode.IsEnabled && xs.Any(v => v.RequiresGrad);
-        return records ? new Variable<T>(y, new ConcatNode<T>(xs, plane)) : new Variable<T>(y);
+        return OpTrace.Record(records ? new Variable<T>(y, new ConcatNode<T>(xs, plane)) : new Variable<T>(y), TracedOpKind.Concat, inputs);
     }
 
     private sealed class ReshapeNode<T>(Variable<T> x) : Node<T>(x) where T : unmanaged, IFloatingPointIeee754<T>

@@ -87,7 +87,7 @@ public class ConvNd<T> : Module<T> where T : unmanaged, IFloatingPointIeee754<T>
             }
             x = Functional.ToBlocked(x, block, Threads);
         }
-        return Functional.ConvBlocked(x, w, b, _plans.For(p, block), Threads);
+        return OpTrace.Record(Functional.ConvBlocked(x, w, b, _plans.For(p, block), Threads), TracedOpKind.Conv, Geometry, x, w, b);
     }
 
     private int Threads => (_options ?? ConvOptions.Default).EffectiveThreads;

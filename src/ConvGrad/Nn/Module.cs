@@ -111,6 +111,26 @@ public abstract class Module<T> where T : unmanaged, IFloatingPointIeee754<T>
         }
     }
 
+    /// <summary>
+    /// Every buffer (state that is saved but not trained, e.g. running statistics) of this module and its sub-modules with
+    /// its qualified PyTorch name (<c>named_buffers()</c>).
+    /// </summary>
+    /// <param name="prefix">A prefix for every name (e.g. <c>"layer1."</c>); empty for none.</param>
+    public IEnumerable<(string Name, Tensor<T> Buffer)> NamedBuffers(string prefix = "")
+    {
+        foreach (var (name, b) in _buffers)
+        {
+            yield return (prefix + name, b);
+        }
+        foreach (var (name, m) in _children)
+        {
+            foreach (var q in m.NamedBuffers($"{prefix}{name}."))
+            {
+                yield return q;
+            }
+        }
+    }
+
     /// <summary>Every trainable parameter (for an optimiser).</summary>
     public IEnumerable<Parameter<T>> Parameters() => NamedParameters().Select(p => p.Parameter);
 
