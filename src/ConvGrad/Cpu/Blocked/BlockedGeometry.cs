@@ -69,6 +69,9 @@ internal sealed class BlockedGeometry
     public static int OutBlocksPerTile(int pixels, int maxPixels, int blocks) =>
         2 * pixels <= maxPixels && blocks >= 3 ? 4 : 2;
 
+    /// <summary>The tile shape slot of an input pixel stride: 1 and 2 are compiled in as constants, any other is read at run time (0).</summary>
+    public static int PixelStrideSlot(int stride) => stride is 1 or 2 ? stride : 0;
+
     /// <summary>Greatest common divisor.</summary>
     public static int Gcd(int a, int b)
     {

@@ -1,3 +1,5 @@
+using ConvGrad.Cpu.Kernels;
+
 namespace ConvGrad.Cpu.Blocked;
 
 /// <summary>
@@ -30,6 +32,7 @@ internal static unsafe class DepthwiseKernels<TI, TV> where TI : struct, ISimdIs
         nint* rowW = rowX + kd * kh;
         nint* stagedRowX = rowX + 2 * kd * kh;
         float* stage = null;
+        var tiles = default(TileCache<DepthwiseTile, TileArgs, TI, TV>);
         TileArgs a = default;
         a.Taps = kw;
         a.XTap = (nint)g.D[2] * b;
@@ -45,26 +48,7 @@ internal static unsafe class DepthwiseKernels<TI, TV> where TI : struct, ISimdIs
             int oz = (int)(rest % od); rest /= od;
             int cb = (int)(rest % g.Cb);
             int n = (int)(rest / g.Cb);
-            int rows = 0;
-            for (int rz = 0; rz < kd; rz++)
-            {
-                int iz = oz * g.S[0] + rz * g.D[0] - g.P[0];
-                if ((uint)iz >= (uint)id)
-                {
-                    continue;
-                }
-                for (int ry = 0; ry < kh; ry++)
-                {
-                    int iy = oy * g.S[1] + ry * g.D[1] - g.P[1];
-                    if ((uint)iy >= (uint)ih)
-                    {
-                        continue;
-                    }
-                    rowX[rows] = ((nint)iz * ih + iy) * iw * b;
-                    rowW[rows] = (nint)(rz * kh + ry) * kw * b;
-                    rows++;
-                }
-            }
+            int rows = KernelRows.Forward(g, oz, oy, rowX, 0, (nint)iw * b, rowW, 0, (nint)kw * b);
             float* xImg = x + (nint)(n * g.Cb + cb) * inPlane;
             a.W = w + (nint)cb * g.Taps * b;
             a.Init = bias == null ? null : bias + (nint)cb * b;
@@ -76,7 +60,6 @@ internal static unsafe class DepthwiseKernels<TI, TV> where TI : struct, ISimdIs
                 int c0 = ox * g.S[2] - g.P[2];
                 int hi = c0 + (pixels - 1) * g.S[2] + (kw - 1) * g.D[2];
                 a.Y = yRow + (nint)ox * b;
-                a.Valid = pixels;
                 if (c0 >= 0 && hi < iw)
                 {
                     a.X = xImg + (nint)c0 * b;
@@ -89,7 +72,7 @@ internal static unsafe class DepthwiseKernels<TI, TV> where TI : struct, ISimdIs
                     a.X = stage;
                     a.RowX = stagedRowX;
                 }
-                DepthwiseTile.Dispatch<TI, TV>(pixels, g.S[2], ref a);
+                tiles.Run(pixels, BlockedGeometry.PixelStrideSlot(g.S[2]), 1, 0, 0, ref a);
             }
         }
     }
@@ -113,6 +96,7 @@ internal static unsafe class DepthwiseKernels<TI, TV> where TI : struct, ISimdIs
         nint* rowW = rowX + kd * kh;
         nint* stagedRowX = rowX + 2 * kd * kh;
         float* stage = null;
+        var tiles = default(TileCache<DepthwiseTile, TileArgs, TI, TV>);
         TileArgs a = default;
         a.XTap = -(nint)delta * b;
         a.WTap = (nint)q * b;
@@ -126,41 +110,12 @@ internal static unsafe class DepthwiseKernels<TI, TV> where TI : struct, ISimdIs
             int iz = (int)(rest % id); rest /= id;
             int cb = (int)(rest % g.Cb);
             int n = (int)(rest / g.Cb);
-            int rows = 0;
-            for (int rz = 0; rz < kd; rz++)
-            {
-                int tz = iz + g.P[0] - rz * g.D[0];
-                if (tz < 0 || tz % g.S[0] != 0 || tz / g.S[0] >= od)
-                {
-                    continue;
-                }
-                for (int ry = 0; ry < kh; ry++)
-                {
-                    int ty = iy + g.P[1] - ry * g.D[1];
-                    if (ty < 0 || ty % g.S[1] != 0 || ty / g.S[1] >= oh)
-                    {
-                        continue;
-                    }
-                    rowX[rows] = ((nint)(tz / g.S[0]) * oh + ty / g.S[1]) * ow * b;
-                    rowW[rows] = (nint)(rz * kh + ry) * kw * b;
-                    rows++;
-                }
-            }
+            int rows = KernelRows.BackwardData(g, iz, iy, rowX, 0, (nint)ow * b, rowW, 0, (nint)kw * b);
             float* dyImg = dy + (nint)(n * g.Cb + cb) * outPlane;
             float* dxRow = dx + (nint)(n * g.Cb + cb) * inPlane + ((nint)iz * ih + iy) * iw * b;
             for (int rho = 0; rho < sw && rho < iw; rho++)
             {
-                int kw0 = -1;
-                for (int r = 0; r < kw && r < q; r++)
-                {
-                    if (((rho + pw - r * dw) % sw + sw) % sw == 0)
-                    {
-                        kw0 = r;
-                        break;
-                    }
-                }
-                int taps = kw0 < 0 ? 0 : (kw - 1 - kw0) / q + 1;
-                int off0 = kw0 < 0 ? 0 : (rho + pw - kw0 * dw) / sw;
+                var (kw0, taps, off0) = KernelRows.WidthPhase(g, rho);
                 int len = (iw - rho + sw - 1) / sw;
                 a.Taps = taps;
                 a.W = w + (nint)cb * g.Taps * b + (nint)Math.Max(kw0, 0) * b;
@@ -172,8 +127,7 @@ internal static unsafe class DepthwiseKernels<TI, TV> where TI : struct, ISimdIs
                     int c0 = t0 + off0;
                     int lo = c0 - (taps > 0 ? (taps - 1) * delta : 0), hi = c0 + pixels - 1;
                     a.Y = dxRow + ((nint)rho + (nint)t0 * sw) * b;
-                    a.Valid = pixels;
-                    if (activeRows == 0 || (lo >= 0 && hi < ow))
+                        if (activeRows == 0 || (lo >= 0 && hi < ow))
                     {
                         a.X = dyImg + (nint)c0 * b;
                         a.RowX = rowX;
@@ -186,7 +140,7 @@ internal static unsafe class DepthwiseKernels<TI, TV> where TI : struct, ISimdIs
                         a.X = stage + (nint)(c0 - lo) * b;
                         a.RowX = stagedRowX;
                     }
-                    DepthwiseTile.Dispatch<TI, TV>(pixels, 1, ref a);
+                    tiles.Run(pixels, 1, 1, 0, 0, ref a);
                 }
             }
         }
@@ -204,6 +158,8 @@ internal static unsafe class DepthwiseKernels<TI, TV> where TI : struct, ISimdIs
         nint inPlane = (nint)id * ih * iw * b, outPlane = (nint)od * oh * ow * b;
         int begin = (int)((long)g.Cb * part / parts), end = (int)((long)g.Cb * (part + 1) / parts);
         float* acc = BlockedScratch.Floats((long)taps * b);
+        nint* rowX = BlockedScratch.Offsets(2 * kd * kh);
+        nint* rowW = rowX + kd * kh;
         for (int cb = begin; cb < end; cb++)
         {
             new Span<float>(acc, taps * b).Clear();
@@ -213,33 +169,19 @@ internal static unsafe class DepthwiseKernels<TI, TV> where TI : struct, ISimdIs
             {
                 float* dyRow = dy + (nint)(n * g.Cb + cb) * outPlane + ((nint)oz * oh + oy) * ow * b;
                 float* xImg = x + (nint)(n * g.Cb + cb) * inPlane;
-                for (int rz = 0; rz < kd; rz++)
+                int rows = KernelRows.Forward(g, oz, oy, rowX, 0, (nint)iw * b, rowW, 0, (nint)kw * b);
+                for (int r = 0; r < rows; r++)
                 {
-                    int iz = oz * g.S[0] + rz * g.D[0] - g.P[0];
-                    if ((uint)iz >= (uint)id)
+                    float* xRow = xImg + rowX[r];
+                    for (int rx = 0; rx < kw; rx++)
                     {
-                        continue;
-                    }
-                    for (int ry = 0; ry < kh; ry++)
-                    {
-                        int iy = oy * g.S[1] + ry * g.D[1] - g.P[1];
-                        if ((uint)iy >= (uint)ih)
+                        var (lo, hi) = KernelRows.WidthRange(g, rx);
+                        if (hi <= lo)
                         {
                             continue;
                         }
-                        float* xRow = xImg + ((nint)iz * ih + iy) * iw * b;
-                        for (int rx = 0; rx < kw; rx++)
-                        {
-                            int shift = rx * dwl - pw;
-                            int lo = shift >= 0 ? 0 : (-shift + sw - 1) / sw;
-                            int hi = Math.Min(ow, iw - 1 - shift < 0 ? 0 : (iw - 1 - shift) / sw + 1);
-                            if (hi <= lo)
-                            {
-                                continue;
-                            }
-                            float* t = acc + (nint)((rz * kh + ry) * kw + rx) * b;
-                            TI.Store(t, TI.Add(TI.Load(t), Dot(dyRow + (nint)lo * b, xRow + ((nint)lo * sw + shift) * b, (nint)sw * b, hi - lo)));
-                        }
+                        float* t = acc + rowW[r] + (nint)rx * b;
+                        TI.Store(t, TI.Add(TI.Load(t), Dot(dyRow + (nint)lo * b, xRow + ((nint)lo * sw + rx * dwl - pw) * b, (nint)sw * b, hi - lo)));
                     }
                 }
             }

@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using ConvGrad.Cpu.Kernels;
 
 namespace ConvGrad.Cpu.Blocked;
 
@@ -34,7 +35,7 @@ internal static unsafe class BlockedScratch
 /// The three passes on the channel-blocked layout, written once for both vector widths (<typeparamref name="TI"/> is
 /// <see cref="Isa512"/> or <see cref="Isa256"/>, and the layout's block is its lane count).
 /// <list type="bullet">
-/// <item>Forward: per output row, tiles of up to <c>MaxPixels</c> pixels × 2 output blocks (<see cref="DirectTile"/>);
+/// <item>Forward: per output row, tiles of up to <c>MaxPixels</c> pixels × 2 or 4 output blocks (<see cref="DirectTile"/>);
 /// kernel rows outside the input are skipped; a tile whose columns reach the padding reads a zero-padded copy of just
 /// the columns it needs (interior tiles read the tensor in place). No im2col.</item>
 /// <item>Backward-data: the same tile with the transposed weights, per dX row and width stride phase: only the
@@ -65,6 +66,7 @@ internal static unsafe class DirectKernels<TI, TV> where TI : struct, ISimdIsa<T
         nint* rowX = BlockedScratch.Offsets(3 * kd * kh);
         nint* rowW = rowX + kd * kh;
         float* stage = null;
+        var tiles = default(TileCache<DirectTile, TileArgs, TI, TV>);
         TileArgs a = default;
         a.Taps = kw;
         a.XTap = (nint)g.D[2] * b;
@@ -83,26 +85,7 @@ internal static unsafe class DirectKernels<TI, TV> where TI : struct, ISimdIsa<T
             int grp = (int)(rest % g.G);
             int n = (int)(rest / g.G);
             int ob = step * pair, noc = Math.Min(step, g.KbG - ob);
-            int rows = 0;
-            for (int rz = 0; rz < kd; rz++)
-            {
-                int iz = oz * g.S[0] + rz * g.D[0] - g.P[0];
-                if ((uint)iz >= (uint)id)
-                {
-                    continue;
-                }
-                for (int ry = 0; ry < kh; ry++)
-                {
-                    int iy = oy * g.S[1] + ry * g.D[1] - g.P[1];
-                    if ((uint)iy >= (uint)ih)
-                    {
-                        continue;
-                    }
-                    rowX[rows] = ((nint)iz * ih + iy) * iw * b;
-                    rowW[rows] = (nint)(rz * kh + ry) * kw * b * b;
-                    rows++;
-                }
-            }
+            int rows = KernelRows.Forward(g, oz, oy, rowX, 0, (nint)iw * b, rowW, 0, (nint)kw * b * b);
             float* xImg = x + (nint)(n * g.Cb + grp * g.CbG) * inPlane;
             a.W = wf + (nint)((grp * g.KbG + ob) * g.CbG) * wBlock;
             a.Init = bias == null ? null : bias + (nint)(grp * g.KbG + ob) * b;
@@ -113,7 +96,6 @@ internal static unsafe class DirectKernels<TI, TV> where TI : struct, ISimdIsa<T
                 int c0 = ox * g.S[2] - g.P[2];
                 int hi = c0 + (pixels - 1) * g.S[2] + (kw - 1) * g.D[2];
                 a.Y = yRow + (nint)ox * b;
-                a.Valid = pixels;
                 if (c0 >= 0 && hi < iw)
                 {
                     a.X = xImg + (nint)c0 * b;
@@ -134,7 +116,7 @@ internal static unsafe class DirectKernels<TI, TV> where TI : struct, ISimdIsa<T
                 a.InBlocks = g.CbG;
                 a.RowW = rowW;
                 a.Rows = rows;
-                Tiles(pixels, g.S[2], noc, ref a);
+                RunTiles(ref tiles, pixels, g.S[2], noc, ref a);
             }
         }
     }
@@ -161,6 +143,7 @@ internal static unsafe class DirectKernels<TI, TV> where TI : struct, ISimdIsa<T
         nint* rowW = rowX + kd * kh;
         nint* stagedRowX = rowX + 2 * kd * kh;
         float* stage = null;
+        var tiles = default(TileCache<DirectTile, TileArgs, TI, TV>);
         TileArgs a = default;
         a.XTap = -(nint)delta * b;
         a.WTap = (nint)q * b * b;
@@ -179,43 +162,14 @@ internal static unsafe class DirectKernels<TI, TV> where TI : struct, ISimdIsa<T
             int grp = (int)(rest % g.G);
             int n = (int)(rest / g.G);
             int cb = step * pair, nic = Math.Min(step, g.CbG - cb);
-            int rows = 0;
-            for (int rz = 0; rz < kd; rz++)
-            {
-                int tz = iz + g.P[0] - rz * g.D[0];
-                if (tz < 0 || tz % g.S[0] != 0 || tz / g.S[0] >= od)
-                {
-                    continue;
-                }
-                for (int ry = 0; ry < kh; ry++)
-                {
-                    int ty = iy + g.P[1] - ry * g.D[1];
-                    if (ty < 0 || ty % g.S[1] != 0 || ty / g.S[1] >= oh)
-                    {
-                        continue;
-                    }
-                    rowX[rows] = ((nint)(tz / g.S[0]) * oh + ty / g.S[1]) * ow * b;
-                    rowW[rows] = (nint)(rz * kh + ry) * kw * b * b;
-                    rows++;
-                }
-            }
+            int rows = KernelRows.BackwardData(g, iz, iy, rowX, 0, (nint)ow * b, rowW, 0, (nint)kw * b * b);
             float* dyImg = dy + (nint)(n * g.Kb + grp * g.KbG) * outPlane;
             float* wBase = wt + (nint)((grp * g.CbG + cb) * g.KbG) * wBlock;
             float* dxRow = dx + (nint)(n * g.Cb + grp * g.CbG + cb) * inPlane + ((nint)iz * ih + iy) * iw * b;
             for (int rho = 0; rho < sw && rho < iw; rho++)
             {
                 // Taps reaching this phase: kw ≡ kw0 (mod q); dY column of (t, m) is t + off0 − m·delta.
-                int kw0 = -1;
-                for (int r = 0; r < kw && r < q; r++)
-                {
-                    if (((rho + pw - r * dw) % sw + sw) % sw == 0)
-                    {
-                        kw0 = r;
-                        break;
-                    }
-                }
-                int taps = kw0 < 0 ? 0 : (kw - 1 - kw0) / q + 1;
-                int off0 = kw0 < 0 ? 0 : (rho + pw - kw0 * dw) / sw;
+                var (kw0, taps, off0) = KernelRows.WidthPhase(g, rho);
                 int len = (iw - rho + sw - 1) / sw;
                 a.Taps = taps;
                 a.W = wBase + (nint)Math.Max(kw0, 0) * b * b;
@@ -225,7 +179,6 @@ internal static unsafe class DirectKernels<TI, TV> where TI : struct, ISimdIsa<T
                     int c0 = t0 + off0;
                     int lo = c0 - (taps > 0 ? (taps - 1) * delta : 0), hi = c0 + pixels - 1;
                     a.Y = dxRow + ((nint)rho + (nint)t0 * sw) * b;
-                    a.Valid = pixels;
                     int activeRows = taps == 0 ? 0 : rows;
                     if (activeRows == 0 || (lo >= 0 && hi < ow))
                     {
@@ -246,26 +199,27 @@ internal static unsafe class DirectKernels<TI, TV> where TI : struct, ISimdIsa<T
                         a.RowX = stagedRowX;
                     }
                     a.Rows = activeRows;
-                    Tiles(pixels, 1, nic, ref a);
+                    RunTiles(ref tiles, pixels, 1, nic, ref a);
                 }
             }
         }
     }
 
     /// <summary>Runs <paramref name="blocks"/> output blocks (1-4) of one tile: 4 or 2 at once, a third block on its own.</summary>
-    private static void Tiles(int pixels, int pixelStride, int blocks, ref TileArgs a)
+    private static void RunTiles(ref TileCache<DirectTile, TileArgs, TI, TV> tiles, int pixels, int pixelStride, int blocks, ref TileArgs a)
     {
+        int stride = BlockedGeometry.PixelStrideSlot(pixelStride);
         if (blocks != 3)
         {
-            DirectTile.Dispatch<TI, TV>(pixels, pixelStride, blocks, ref a);
+            tiles.Run(pixels, stride, blocks, 0, 0, ref a);
             return;
         }
         float* w = a.W, y = a.Y, init = a.Init;
-        DirectTile.Dispatch<TI, TV>(pixels, pixelStride, 2, ref a);
+        tiles.Run(pixels, stride, 2, 0, 0, ref a);
         a.W = w + 2 * a.WOut;
         a.Y = y + 2 * a.YOut;
         a.Init = init == null ? null : init + 2 * TI.Lanes;
-        DirectTile.Dispatch<TI, TV>(pixels, pixelStride, 1, ref a);
+        tiles.Run(pixels, stride, 1, 0, 0, ref a);
         a.W = w;
         a.Y = y;
         a.Init = init;
@@ -328,6 +282,13 @@ internal static unsafe class DirectKernels<TI, TV> where TI : struct, ISimdIsa<T
         {
             new Span<float>(acc, (int)(2 * accOut)).Clear();
         }
+        nint* rowX = BlockedScratch.Offsets(2 * kd * kh);
+        nint* rowW = rowX + kd * kh;
+        var tiles = default(TileCache<WeightTile, WeightTileArgs, TI, TV>);
+        WeightTileArgs w = default;
+        w.AccOut = accOut;
+        w.DyOut = outPlane;
+        w.PixelStride = (nint)sw * b;
         for (long row = row0; row < row1; row++)
         {
             int oy = (int)(row % oh);
@@ -335,45 +296,26 @@ internal static unsafe class DirectKernels<TI, TV> where TI : struct, ISimdIsa<T
             int n = (int)(row / oh / od);
             float* dyRow = dy + (nint)(n * g.Kb + grp * g.KbG + ob) * outPlane + ((nint)oz * oh + oy) * ow * b;
             float* xImg = x + (nint)(n * g.Cb + grp * g.CbG + cb) * inPlane;
-            for (int rz = 0; rz < kd; rz++)
+            int rows = KernelRows.Forward(g, oz, oy, rowX, 0, (nint)iw * b, rowW, 0, (nint)kw * b * b);
+            for (int r = 0; r < rows; r++)
             {
-                int iz = oz * g.S[0] + rz * g.D[0] - g.P[0];
-                if ((uint)iz >= (uint)id)
+                float* xRow = xImg + rowX[r];
+                for (int rx = 0; rx < kw; rx++)
                 {
-                    continue;
-                }
-                for (int ry = 0; ry < kh; ry++)
-                {
-                    int iy = oy * g.S[1] + ry * g.D[1] - g.P[1];
-                    if ((uint)iy >= (uint)ih)
+                    var (lo, hi) = KernelRows.WidthRange(g, rx);
+                    if (hi <= lo)
                     {
                         continue;
                     }
-                    float* xRow = xImg + ((nint)iz * ih + iy) * iw * b;
-                    for (int rx = 0; rx < kw; rx++)
+                    w.Acc = acc + rowW[r] + (nint)rx * b * b;
+                    w.Dy = dyRow + (nint)lo * b;
+                    float* xs = xRow + ((nint)lo * sw + rx * dw - pw) * b;
+                    w.Count = hi - lo;
+                    for (int h = 0; h < b; h += half, w.Acc += half * b)
                     {
-                        // Output columns whose input column ox·sw + rx·dw − pw lies inside [0, iw).
-                        int shift = rx * dw - pw;
-                        int lo = shift >= 0 ? 0 : (-shift + sw - 1) / sw;
-                        int hi = Math.Min(ow, iw - 1 - shift < 0 ? 0 : (iw - 1 - shift) / sw + 1);
-                        if (hi <= lo)
-                        {
-                            continue;
-                        }
-                        float* accTap = acc + (nint)((rz * kh + ry) * kw + rx) * b * b;
-                        float* xs = xRow + ((nint)lo * sw + shift) * b;
-                        float* dys = dyRow + (nint)lo * b;
-                        for (int h = 0; h < b; h += half)
-                        {
-                            if (noc == 2)
-                            {
-                                DirectTile.WeightRow<TI, TV, C2>(accTap + h * b, accOut, dys, outPlane, xs + h, (nint)sw * b, hi - lo);
-                            }
-                            else
-                            {
-                                DirectTile.WeightRow<TI, TV, C1>(accTap + h * b, accOut, dys, outPlane, xs + h, (nint)sw * b, hi - lo);
-                            }
-                        }
+                        w.X0 = xs + h;
+                        // The tile's taps are the half block's input lanes (one float apart); its pixels are sw blocks apart.
+                        tiles.Run(1, half, 1, 0, noc, ref w);
                     }
                 }
             }

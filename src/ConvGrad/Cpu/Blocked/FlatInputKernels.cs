@@ -1,3 +1,5 @@
+using ConvGrad.Cpu.Kernels;
+
 namespace ConvGrad.Cpu.Blocked;
 
 /// <summary>
@@ -156,15 +158,18 @@ internal static unsafe class FlatInputKernels<TI, TV> where TI : struct, ISimdIs
         float* stage = inPlace ? null : BlockedScratch.Floats(wholeImage ? (long)g.C * id * ih * span : (long)kernelRows * span);
         int imageDone = -1;
         nint outPlane = (nint)od * oh * ow * b;
-        FlatTileArgs a = default;
+        var tiles = default(TileCache<FlatTile, TileArgs, TI, TV>);
+        TileArgs a = default;
         a.Taps = kw;
         a.XTap = dw;
+        a.YPix = b;
         a.WOut = (nint)g.C * g.Taps * b;
         a.PixelStride = sw;
         a.YOut = outPlane;
         a.RowX = rowX;
         a.RowW = rowW;
         float* xBase = inPlace ? x : stage;
+        int stride = BlockedGeometry.PixelStrideSlot(sw);
         long rowDone = -1;
         int rows = 0;
         for (long item = begin; item < end; item++)
@@ -181,7 +186,7 @@ internal static unsafe class FlatInputKernels<TI, TV> where TI : struct, ISimdIs
             }
             if (row != rowDone)
             {
-                rows = KernelRows(g, x, n, oz, oy, inPlace, wholeImage, span, stage, rowX, rowW);
+                rows = InputRows(g, x, n, oz, oy, inPlace, wholeImage, span, stage, rowX, rowW);
                 rowDone = row;
             }
             int ob = grp * step, noc = Math.Min(step, g.Kb - ob);
@@ -196,18 +201,18 @@ internal static unsafe class FlatInputKernels<TI, TV> where TI : struct, ISimdIs
                 a.Y = yRow + (nint)ox * b;
                 if (noc == 3)
                 {
-                    FlatTile.Forward<TI, TV>(pixels, sw, 2, ref a);
+                    tiles.Run(pixels, stride, 2, 0, 0, ref a);
                     float* w = a.W, init = a.Init, yy = a.Y;
                     a.W = w + 2 * a.WOut;
                     a.Init = init == null ? null : init + 2 * b;
                     a.Y = yy + 2 * outPlane;
-                    FlatTile.Forward<TI, TV>(pixels, sw, 1, ref a);
+                    tiles.Run(pixels, stride, 1, 0, 0, ref a);
                     a.W = w;
                     a.Init = init;
                 }
                 else
                 {
-                    FlatTile.Forward<TI, TV>(pixels, sw, noc, ref a);
+                    tiles.Run(pixels, stride, noc, 0, 0, ref a);
                 }
             }
         }
@@ -219,46 +224,26 @@ internal static unsafe class FlatInputKernels<TI, TV> where TI : struct, ISimdIs
     /// <paramref name="stage"/> where the columns <c>[−pw, span − pw)</c> are copied with zeros outside the row) and weight
     /// offset. Returns how many.
     /// </summary>
-    private static int KernelRows(BlockedGeometry g, float* x, int n, int oz, int oy, bool inPlace, bool wholeImage, int span, float* stage, nint* rowX, nint* rowW)
+    private static int InputRows(BlockedGeometry g, float* x, int n, int oz, int oy, bool inPlace, bool wholeImage, int span, float* stage, nint* rowX, nint* rowW)
     {
         int b = TI.Lanes;
         int id = g.In[0], ih = g.In[1], iw = g.In[2];
-        int kd = g.Ker[0], kh = g.Ker[1], kw = g.Ker[2];
         int rows = 0;
         for (int c = 0; c < g.C; c++)
         {
-            for (int rz = 0; rz < kd; rz++)
+            // In place: the row of x; a whole staged image: the row of the copy; else the row of x, staged below.
+            nint xBase = wholeImage ? (nint)c * id * ih * span : (nint)(n * g.C + c) * id * ih * iw;
+            nint xScale = wholeImage ? span : iw;
+            int found = KernelRows.Forward(g, oz, oy, rowX + rows, xBase, xScale, rowW + rows, (nint)c * g.Taps * b, (nint)g.Ker[2] * b);
+            if (!inPlace && !wholeImage)
             {
-                int iz = oz * g.S[0] + rz * g.D[0] - g.P[0];
-                if ((uint)iz >= (uint)id)
+                for (int r = rows; r < rows + found; r++)
                 {
-                    continue;
-                }
-                for (int ry = 0; ry < kh; ry++)
-                {
-                    int iy = oy * g.S[1] + ry * g.D[1] - g.P[1];
-                    if ((uint)iy >= (uint)ih)
-                    {
-                        continue;
-                    }
-                    nint src = (((nint)(n * g.C + c) * id + iz) * ih + iy) * iw;
-                    if (inPlace)
-                    {
-                        rowX[rows] = src;
-                    }
-                    else if (wholeImage)
-                    {
-                        rowX[rows] = (((nint)c * id + iz) * ih + iy) * span;
-                    }
-                    else
-                    {
-                        rowX[rows] = (nint)rows * span;
-                        StageRow(x + src, iw, g.P[2], span, stage + rowX[rows]);
-                    }
-                    rowW[rows] = (nint)(c * g.Taps + (rz * kh + ry) * kw) * b;
-                    rows++;
+                    StageRow(x + rowX[r], iw, g.P[2], span, stage + (nint)r * span);
+                    rowX[r] = (nint)r * span;
                 }
             }
+            rows += found;
         }
         return rows;
     }
@@ -322,10 +307,20 @@ internal static unsafe class FlatInputKernels<TI, TV> where TI : struct, ISimdIs
         float* zero = local + (long)localTasks * accLength;
         float* stage = zero + span;
         new Span<float>(zero, span).Clear();
-        nint* rowPtr = BlockedScratch.Offsets(kernelRows);
+        nint* rowPtr = BlockedScratch.Offsets(kernelRows + 2 * kd * kh);
+        nint* validX = rowPtr + kernelRows, validW = validX + kd * kh;
         nint outPlane = (nint)od * oh * ow * b;
         nint accOut = (nint)tr * kw * b;
         long rows = (long)g.N * od * oh;
+        // The tile's taps are width taps (dilation apart: compiled in when 1), its pixels the stride apart.
+        var weightTiles = default(TileCache<WeightTile, WeightTileArgs, TI, TV>);
+        WeightTileArgs w = default;
+        w.AccOut = accOut;
+        w.DyOut = outPlane;
+        w.XTap = dwl;
+        w.PixelStride = sw;
+        w.Count = ow;
+        int tapSlot = dwl == 1 ? 1 : 0, strideSlot = BlockedGeometry.PixelStrideSlot(sw);
         for (int unit = unit0; unit < unit1; unit++)
         {
             new Span<float>(Accumulator(unit), accLength).Clear();
@@ -344,33 +339,32 @@ internal static unsafe class FlatInputKernels<TI, TV> where TI : struct, ISimdIs
                     StageImage(g, x, n, span, stage);
                     imageDone = n;
                 }
-                for (int c = 0, r = 0; c < g.C; c++)
+                for (int c = 0; c < g.C; c++)
                 {
-                    for (int rz = 0; rz < kd; rz++)
+                    // rowPtr[(c·kd + rz)·kh + ry]: the input row of that kernel row, or the zero row outside the input.
+                    nint* ptr = rowPtr + c * kd * kh;
+                    for (int r = 0; r < kd * kh; r++)
                     {
-                        int iz = oz * g.S[0] + rz * g.D[0] - g.P[0];
-                        for (int ry = 0; ry < kh; ry++, r++)
+                        ptr[r] = (nint)zero;
+                    }
+                    int found = KernelRows.Forward(g, oz, oy, validX, 0, 1, validW, 0, 1);
+                    for (int v = 0; v < found; v++)
+                    {
+                        nint inRow = validX[v];
+                        float* src = x + ((nint)(n * g.C + c) * id * ih + inRow) * iw;
+                        if (inPlace)
                         {
-                            int iy = oy * g.S[1] + ry * g.D[1] - g.P[1];
-                            if ((uint)iz >= (uint)id || (uint)iy >= (uint)ih)
-                            {
-                                rowPtr[r] = (nint)zero;
-                                continue;
-                            }
-                            float* src = x + (((nint)(n * g.C + c) * id + iz) * ih + iy) * iw;
-                            if (inPlace)
-                            {
-                                rowPtr[r] = (nint)src;
-                            }
-                            else if (wholeImage)
-                            {
-                                rowPtr[r] = (nint)(stage + (((nint)c * id + iz) * ih + iy) * span);
-                            }
-                            else
-                            {
-                                StageRow(src, iw, pw, span, stage + (nint)r * span);
-                                rowPtr[r] = (nint)(stage + (nint)r * span);
-                            }
+                            ptr[validW[v]] = (nint)src;
+                        }
+                        else if (wholeImage)
+                        {
+                            ptr[validW[v]] = (nint)(stage + ((nint)c * id * ih + inRow) * span);
+                        }
+                        else
+                        {
+                            float* staged = stage + (c * kd * kh + validW[v]) * span;
+                            StageRow(src, iw, pw, span, staged);
+                            ptr[validW[v]] = (nint)staged;
                         }
                     }
                 }
@@ -395,15 +389,21 @@ internal static unsafe class FlatInputKernels<TI, TV> where TI : struct, ISimdIs
                     {
                         int taps = Math.Min(tt, kw - t0);
                         nint shift = (nint)t0 * dwl;
-                        float* at = acc + (nint)t0 * b;
+                        w.Acc = acc + (nint)t0 * b;
+                        w.Dy = dyRow;
+                        w.X0 = x0 + shift;
+                        w.X1 = x1 + shift;
+                        w.X2 = x2 + shift;
                         if (noc == 3)
                         {
-                            FlatTile.Weight<TI, TV>(tr, taps, 2, at, accOut, dyRow, outPlane, x0 + shift, x1 + shift, x2 + shift, dwl, sw, ow);
-                            FlatTile.Weight<TI, TV>(tr, taps, 1, at + 2 * accOut, accOut, dyRow + 2 * outPlane, outPlane, x0 + shift, x1 + shift, x2 + shift, dwl, sw, ow);
+                            weightTiles.Run(tr, taps, tapSlot, strideSlot, 2, ref w);
+                            w.Acc += 2 * accOut;
+                            w.Dy += 2 * outPlane;
+                            weightTiles.Run(tr, taps, tapSlot, strideSlot, 1, ref w);
                         }
                         else
                         {
-                            FlatTile.Weight<TI, TV>(tr, taps, noc, at, accOut, dyRow, outPlane, x0 + shift, x1 + shift, x2 + shift, dwl, sw, ow);
+                            weightTiles.Run(tr, taps, tapSlot, strideSlot, noc, ref w);
                         }
                     }
                 }

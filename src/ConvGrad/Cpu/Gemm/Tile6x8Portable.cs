@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using ConvGrad.Cpu.Kernels;
 
 namespace ConvGrad.Cpu.Gemm;
 
@@ -21,52 +22,5 @@ internal readonly unsafe struct Tile6x8Portable : IGemmTile
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Run(int kc, float* a, float* b, nint ldb, float* c, nint ldc, float* rowInit, bool accumulate) =>
-        Kernel(kc, a, b, ldb, c, ldc, rowInit, accumulate);
-
-    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static void Kernel(int kc, float* a, float* b, nint ldb, float* c, nint ldc, float* rowInit, bool accumulate)
-    {
-        Vector128<float> c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
-        if (accumulate)
-        {
-            c00 = Vector128.Load(c); c01 = Vector128.Load(c + 4);
-            c10 = Vector128.Load(c + ldc); c11 = Vector128.Load(c + ldc + 4);
-            c20 = Vector128.Load(c + 2 * ldc); c21 = Vector128.Load(c + 2 * ldc + 4);
-            c30 = Vector128.Load(c + 3 * ldc); c31 = Vector128.Load(c + 3 * ldc + 4);
-            c40 = Vector128.Load(c + 4 * ldc); c41 = Vector128.Load(c + 4 * ldc + 4);
-            c50 = Vector128.Load(c + 5 * ldc); c51 = Vector128.Load(c + 5 * ldc + 4);
-        }
-        else if (rowInit != null)
-        {
-            c00 = c01 = Vector128.Create(rowInit[0]);
-            c10 = c11 = Vector128.Create(rowInit[1]);
-            c20 = c21 = Vector128.Create(rowInit[2]);
-            c30 = c31 = Vector128.Create(rowInit[3]);
-            c40 = c41 = Vector128.Create(rowInit[4]);
-            c50 = c51 = Vector128.Create(rowInit[5]);
-        }
-        else
-        {
-            c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = Vector128<float>.Zero;
-        }
-        for (int k = 0; k < kc; k++)
-        {
-            var b0 = Vector128.Load(b);
-            var b1 = Vector128.Load(b + 4);
-            var av = Vector128.Create(a[0]); c00 = Vector128.FusedMultiplyAdd(av, b0, c00); c01 = Vector128.FusedMultiplyAdd(av, b1, c01);
-            av = Vector128.Create(a[1]); c10 = Vector128.FusedMultiplyAdd(av, b0, c10); c11 = Vector128.FusedMultiplyAdd(av, b1, c11);
-            av = Vector128.Create(a[2]); c20 = Vector128.FusedMultiplyAdd(av, b0, c20); c21 = Vector128.FusedMultiplyAdd(av, b1, c21);
-            av = Vector128.Create(a[3]); c30 = Vector128.FusedMultiplyAdd(av, b0, c30); c31 = Vector128.FusedMultiplyAdd(av, b1, c31);
-            av = Vector128.Create(a[4]); c40 = Vector128.FusedMultiplyAdd(av, b0, c40); c41 = Vector128.FusedMultiplyAdd(av, b1, c41);
-            av = Vector128.Create(a[5]); c50 = Vector128.FusedMultiplyAdd(av, b0, c50); c51 = Vector128.FusedMultiplyAdd(av, b1, c51);
-            b += ldb;
-            a += 6;
-        }
-        c00.Store(c); c01.Store(c + 4);
-        c10.Store(c + ldc); c11.Store(c + ldc + 4);
-        c20.Store(c + 2 * ldc); c21.Store(c + 2 * ldc + 4);
-        c30.Store(c + 3 * ldc); c31.Store(c + 3 * ldc + 4);
-        c40.Store(c + 4 * ldc); c41.Store(c + 4 * ldc + 4);
-        c50.Store(c + 5 * ldc); c51.Store(c + 5 * ldc + 4);
-    }
+        GemmTile.Run<Isa128, Vector128<float>, C6, C2, C1>(kc, a, b, ldb, c, ldc, rowInit, accumulate);
 }

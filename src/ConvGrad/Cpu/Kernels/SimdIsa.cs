@@ -1,13 +1,15 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
-namespace ConvGrad.Cpu.Blocked;
+namespace ConvGrad.Cpu.Kernels;
 
 /// <summary>
-/// The vector operations the blocked kernels need, as static members of a struct type parameter, so one kernel
-/// source serves <see cref="Vector512{T}"/> (16 lanes) and <see cref="Vector256{T}"/> (8 lanes): the JIT compiles a
-/// separate body per struct instantiation and inlines these calls, which become single instructions (the broadcast
-/// folds into the FMA as an embedded broadcast where it is used once).
+/// The one abstraction of an instruction set in the kernels: the vector operations a register tile needs, as static
+/// members of a struct type parameter. One kernel source serves <see cref="Vector512{T}"/> (16 lanes),
+/// <see cref="Vector256{T}"/> (8) and <see cref="Vector128{T}"/> (4): the JIT compiles a separate body per struct
+/// instantiation and inlines these calls, which become single instructions (the broadcast folds into the FMA as an
+/// embedded broadcast where it is used once on AVX-512). So the AVX-512 kernels are the same code as the AVX2 kernels
+/// that run, and are tested, on an AVX2-only machine.
 /// </summary>
 /// <typeparam name="TV">The vector type.</typeparam>
 internal unsafe interface ISimdIsa<TV> where TV : struct
@@ -63,27 +65,19 @@ internal unsafe struct Isa256 : ISimdIsa<Vector256<float>>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Add(Vector256<float> a, Vector256<float> b) => a + b;
 }
 
-/// <summary>A compile-time integer for kernel shapes: the JIT folds <see cref="Value"/> per struct instantiation.</summary>
-internal interface IConstant
+/// <summary>
+/// The portable tier: 4 lanes of cross-platform <see cref="Vector128{T}"/> (SSE, ARM64 NEON), 16 registers. Its FMA
+/// rounds once on every platform (in hardware where there is an FMA unit), so each element is the same chain as in the
+/// wider tiers.
+/// </summary>
+internal unsafe struct Isa128 : ISimdIsa<Vector128<float>>
 {
-    /// <summary>The value.</summary>
-    static abstract int Value { get; }
+    public static int Lanes => 4;
+    public static int MaxPixels => 6;
+    public static Vector128<float> Zero => Vector128<float>.Zero;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Load(float* p) => Vector128.Load(p);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(float* p, Vector128<float> v) => v.Store(p);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Broadcast(float* p) => Vector128.Create(*p);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Fma(Vector128<float> a, Vector128<float> b, Vector128<float> c) => Vector128.FusedMultiplyAdd(a, b, c);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Add(Vector128<float> a, Vector128<float> b) => a + b;
 }
-
-#pragma warning disable CS1591 // the constants are self-describing
-internal struct C0 : IConstant { public static int Value => 0; }
-internal struct C1 : IConstant { public static int Value => 1; }
-internal struct C2 : IConstant { public static int Value => 2; }
-internal struct C3 : IConstant { public static int Value => 3; }
-internal struct C4 : IConstant { public static int Value => 4; }
-internal struct C5 : IConstant { public static int Value => 5; }
-internal struct C6 : IConstant { public static int Value => 6; }
-internal struct C7 : IConstant { public static int Value => 7; }
-internal struct C8 : IConstant { public static int Value => 8; }
-internal struct C9 : IConstant { public static int Value => 9; }
-internal struct C10 : IConstant { public static int Value => 10; }
-internal struct C11 : IConstant { public static int Value => 11; }
-internal struct C12 : IConstant { public static int Value => 12; }
-internal struct C13 : IConstant { public static int Value => 13; }
-internal struct C14 : IConstant { public static int Value => 14; }
-#pragma warning restore CS1591

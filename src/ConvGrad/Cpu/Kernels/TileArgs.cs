@@ -1,0 +1,70 @@
+namespace ConvGrad.Cpu.Kernels;
+
+/// <summary>
+/// The operands of one forward register tile (<see cref="DirectTile"/>, <see cref="FlatTile"/>,
+/// <see cref="DepthwiseTile"/>; backward-data runs the same tiles); offsets are in floats. The flat and depthwise
+/// tiles read one input block (<see cref="InBlocks"/>, <see cref="XIn"/> and <see cref="WIn"/> unused), and the
+/// depthwise tile one output block.
+/// </summary>
+internal unsafe struct TileArgs
+{
+    /// <summary>Input of the first input-channel block, at pixel 0 of the tile and tap 0.</summary>
+    public float* X;
+    /// <summary>Between input-channel blocks.</summary>
+    public nint XIn;
+    /// <summary>Input-channel blocks summed over.</summary>
+    public int InBlocks;
+    /// <summary>Per kernel row (the valid depth/height taps; for the flat tile also per input channel): the input row offset.</summary>
+    public nint* RowX;
+    /// <summary>Per kernel row: the weight offset.</summary>
+    public nint* RowW;
+    /// <summary>Number of kernel rows.</summary>
+    public int Rows;
+    /// <summary>Width taps per row.</summary>
+    public int Taps;
+    /// <summary>Input step between width taps (may be negative).</summary>
+    public nint XTap;
+    /// <summary>Weight step between width taps (the flat tile's is one vector).</summary>
+    public nint WTap;
+    /// <summary>Weights of the first input block and first output block.</summary>
+    public float* W;
+    /// <summary>Weight step between input-channel blocks.</summary>
+    public nint WIn;
+    /// <summary>Weight step between output-channel blocks.</summary>
+    public nint WOut;
+    /// <summary>Input step between the tile's pixels, when the shape does not fix it.</summary>
+    public nint PixelStride;
+    /// <summary>Output of the tile's first pixel and first output block.</summary>
+    public float* Y;
+    /// <summary>Output step between pixels.</summary>
+    public nint YPix;
+    /// <summary>Output step between output-channel blocks.</summary>
+    public nint YOut;
+    /// <summary>Initial value of the first output block's accumulators (the next blocks' follow it), or null for zeros.</summary>
+    public float* Init;
+}
+
+/// <summary>The operands of one backward-weight register tile (<see cref="WeightTile"/>); offsets are in floats.</summary>
+internal unsafe struct WeightTileArgs
+{
+    /// <summary>The accumulators of the first output block: <c>[row][tap][lane]</c>, loaded, summed into and stored back.</summary>
+    public float* Acc;
+    /// <summary>Accumulator step between output blocks.</summary>
+    public nint AccOut;
+    /// <summary>dY of the first output block at the row's first pixel.</summary>
+    public float* Dy;
+    /// <summary>dY step between output blocks.</summary>
+    public nint DyOut;
+    /// <summary>Input of source row 0 at the first pixel and tap 0.</summary>
+    public float* X0;
+    /// <summary>Input of source row 1 (when the tile has two or three rows).</summary>
+    public float* X1;
+    /// <summary>Input of source row 2 (when the tile has three rows).</summary>
+    public float* X2;
+    /// <summary>Input step between taps, when the shape does not fix it.</summary>
+    public nint XTap;
+    /// <summary>Input step between pixels, when the shape does not fix it.</summary>
+    public nint PixelStride;
+    /// <summary>Pixels summed over.</summary>
+    public int Count;
+}
