@@ -1,6 +1,6 @@
 using System.CommandLine;
 using System.Net;
-using Microsoft.Extensions.Hosting;
+using System.Runtime.InteropServices;
 using ConvGrad.Cli.Explorer;
 using ConvGrad.Explain;
 
@@ -12,17 +12,10 @@ namespace ConvGrad.Cli;
 /// </summary>
 internal sealed class ExplainCommand : CliCommand
 {
-    /// <summary>The most formula terms (kept and dropped, all three passes) that are printed.</summary>
-    public const long MaxTerms = 10_000;
-
-    private readonly ExplainGeometryOptions.Declarations _geometry = new();
-    private readonly Option<int> _channels = CliOptions.Int("channels", "input channels C", 1, min: 1, max: 1024);
-    private readonly Option<int> _outChannels = CliOptions.Int("out-channels", "output channels K", 1, min: 1, max: 1024);
-    private readonly Option<int> _groups = CliOptions.Int("groups", "groups G", 1, min: 1, max: 1024);
-    private readonly Option<int> _batch = CliOptions.Int("batch", "batch size N", 1, min: 1, max: 1024);
+    private readonly ExplainGeometryOptions _geometry = new();
     private readonly Option<string> _format = CliOptions.Text("format", "text, markdown or latex", "text", ["text", "markdown", "latex"], "FORMAT");
     private readonly Option<bool> _zeroBased = CliOptions.Flag("zero-based", "0-based indices instead of the classic 1-based ones");
-    private readonly Option<int> _seed = CliOptions.Int("seed", "seed of the random values used by the verification", 1);
+    private readonly Option<int> _seed = CliOptions.Int("seed", "seed of the random values used by the verification (0 or more)", 1, min: 0);
     private readonly Option<string?> _sections = CliOptions.OptionalText("sections",
         "which sections to print, comma-separated from forward, dk, di, engine, verify (default all five)", ["forward", "dk", "di", "engine", "verify"], "LIST");
     private readonly Option<string?> _values = CliOptions.OptionalText("values",
@@ -52,12 +45,16 @@ internal sealed class ExplainCommand : CliCommand
             output_padding), (4) how the engine computes each pass, (5) the verification: every printed sum is
             evaluated on random values and on small integers and compared with the engine's forward, dX and dW.
             Exit code 0 when they agree, 1 when they do not, 2 for bad arguments.
-            At most {MaxTerms} formula terms are printed; larger geometries are refused.
+            At most {ExplainLimits.MaxTerms} formula terms are printed, with at most {ExplainLimits.MaxChannels} input and output channels,
+            {ExplainLimits.MaxBatch} batch items and {ExplainLimits.MaxGroups} groups (the explorer's limits too); larger geometries are
+            refused with what would fit instead.
 
-            The derivation explorer (--html FILE, --serve) draws the same for a 1-D or 2-D geometry (one channel, input
-            at most {ExplorerRequest.MaxInput} per axis, kernel {ExplorerRequest.MaxKernel}, stride, padding and dilation {ExplorerRequest.MaxStep}) as an interactive page:
-            grids of I, K, O, dO, dK and dI; hovering or focusing a cell of O, dK or dI marks the cells of its products
-            and shows its formula; the compact rules; values with the engine's verification; every formula as text.
+            The derivation explorer (--html FILE, --serve) draws the same for a 1-D or 2-D geometry (input at most
+            {ExplainLimits.MaxDrawnInput} per axis, kernel {ExplainLimits.MaxDrawnKernel}, stride, padding and dilation {ExplainLimits.MaxDrawnStep}) as an interactive
+            page: grids of I, K, O, dO, dK and dI per batch item and channel; hovering or focusing a cell of O, dK or dI
+            marks the cells of its products and shows its formula, summed over channels; how the engine computes each
+            pass (its plan, dI by stride phases, dK's reduction order, the transposed convolution); the compact rules;
+            values with the engine's verification; every formula as text; 1-based or 0-based indices.
 
             Forms:
               convgrad explain --input SIZES --kernel SIZES [geometry and text options]
@@ -65,7 +62,7 @@ internal sealed class ExplainCommand : CliCommand
               convgrad explain --serve [--port N] [--host ADDRESS]
               convgrad explain --update-docs FILE | --check-docs FILE
             """);
-        foreach (var option in (IEnumerable<Option>)[.. _geometry.All, _channels, _outChannels, _groups, _batch, _format, _zeroBased, _seed,
+        foreach (var option in (IEnumerable<Option>)[.. _geometry.All, _format, _zeroBased, _seed,
                      _sections, _values, _html, _serve, _port, _host, _updateDocs, _checkDocs])
         {
             Declaration.Options.Add(option);
@@ -102,12 +99,8 @@ internal sealed class ExplainCommand : CliCommand
         {
             return WriteHtml(args, html, stdout, stderr);
         }
-        OnlyThese(args, [.. _geometry.All, _channels, _outChannels, _groups, _batch, _format, _zeroBased, _seed, _sections, _values]);
-        var shape = ExplainGeometryOptions.Read(args, _geometry);
-        int c = args.GetValue(_channels);
-        int k = args.GetValue(_outChannels);
-        int groups = args.GetValue(_groups);
-        int n = args.GetValue(_batch);
+        OnlyThese(args, [.. _geometry.All, _format, _zeroBased, _seed, _sections, _values]);
+        var shape = _geometry.Read(args);
         string format = args.GetValue(_format)!;
         bool zeroBased = args.GetValue(_zeroBased);
         int seed = args.GetValue(_seed);
@@ -121,14 +114,8 @@ internal sealed class ExplainCommand : CliCommand
             "latex" => new LatexRenderer(),
             _ => throw new UsageException($"--format must be text, markdown or latex; got '{format}'"),
         };
-        if (c % groups != 0 || k % groups != 0)
-        {
-            throw new UsageException($"--channels {c} and --out-channels {k} must both be divisible by --groups {groups}");
-        }
-        var geometry = shape.Geometry(groups);
-        int[] inputShape = [n, c, .. shape.Input];
-        int[] weightShape = [k, c / groups, .. shape.Kernel];
-        var derivation = DeriveSmall(geometry, inputShape, weightShape);
+        shape.Validate(ExplainScope.Text, ExplainFields.CommandLine);
+        var derivation = Derivation.Derive(shape.Geometry(), shape.InputShape, shape.WeightShape);
         var results = new List<VerificationResult>();
         if (values.random)
         {
@@ -148,25 +135,11 @@ internal sealed class ExplainCommand : CliCommand
         return ExitCodes.Success;
     }
 
-    /// <summary>Validates the geometry and derives its formulas, refusing (before deriving) more than <see cref="MaxTerms"/> terms.</summary>
-    /// <exception cref="ArgumentException">Invalid geometry.</exception>
-    /// <exception cref="UsageException">Too many terms.</exception>
-    internal static Derivation DeriveSmall(ConvGeometry geometry, int[] inputShape, int[] weightShape)
-    {
-        var problem = ConvProblem.ForConv(geometry, inputShape, weightShape, "input", "kernel");
-        Int128 terms = Derivation.CountTerms(problem);
-        if (terms > MaxTerms)
-        {
-            throw new UsageException($"too large to print: this geometry has {terms} formula terms, the limit is {MaxTerms}; use smaller sizes or fewer channels");
-        }
-        return Derivation.Derive(geometry, inputShape, weightShape);
-    }
-
     private int Serve(ParseResult args, TextWriter stdout)
     {
         int port = args.GetValue(_port);
         string host = args.GetValue(_host)!;
-        if (args.Given(_geometry.Input) || args.Given(_geometry.Kernel))
+        if (_geometry.All.Any(args.Given))
         {
             throw new UsageException("--serve takes the geometry from the page's URL (/?input=4x4&kernel=2x2&stride=2); use --html FILE for one geometry");
         }
@@ -175,20 +148,30 @@ internal sealed class ExplainCommand : CliCommand
         {
             throw new UsageException($"--host must be an IP address such as 127.0.0.1; got '{host}'");
         }
+        using var stopRequested = new ManualResetEventSlim();
+        void OnSignal(PosixSignalContext c)
+        {
+            c.Cancel = true;
+            stopRequested.Set();
+        }
+        using var terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
+        using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
         var (app, url) = ExplorerServer.StartAsync(address, port).GetAwaiter().GetResult();
-        stdout.WriteLine($"serving the derivation explorer at {url} (Ctrl+C stops)");
+        stdout.WriteLine($"serving the derivation explorer at {url} (Ctrl+C or SIGTERM stops)");
         stdout.Flush();
-        app.WaitForShutdownAsync().GetAwaiter().GetResult();
-        app.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        stopRequested.Wait();
+        // Requests in flight get a moment; the server is not disposed (that would wait for every derivation still
+        // running), the process simply ends after this.
+        ExplorerServer.Stop(app);
         return ExitCodes.Success;
     }
 
     private int WriteHtml(ParseResult args, string path, TextWriter stdout, TextWriter stderr)
     {
-        OnlyThese(args, [.. _geometry.All, _seed, _html]);
-        var request = ExplorerRequest.FromArgs(args, _geometry, _seed);
+        OnlyThese(args, [.. _geometry.All, _seed, _zeroBased, _html]);
+        var request = ExplorerRequest.FromArgs(args, _geometry, _seed, args.GetValue(_zeroBased));
         var model = request.Derive();
-        File.WriteAllText(path, ExplorerPage.Html(ExplorerApi.Serialize(request, model)));
+        File.WriteAllText(path, ExplorerPage.Html(ExplorerApi.SerializeBothBases(request, model)));
         stdout.WriteLine($"{path}: the derivation explorer for {model.Title["convgrad explain: ".Length..]}");
         if (!model.Verified)
         {

@@ -68,7 +68,7 @@ public class CliParsingTests
     [InlineData("unknown option --bogus", "predict", "--bogus=1")]
     [InlineData("unexpected argument 'extra'", "verify", ".", "extra")]
     [InlineData("--input must be a list of integers", "explain", "--input", "4xa", "--kernel", "2x2")]
-    [InlineData("unknown option --channels", "explain", "--input", "4x4", "--kernel", "2x2", "--html", "x.html", "--channels", "2")]
+    [InlineData("unknown option --format", "explain", "--input", "4x4", "--kernel", "2x2", "--html", "x.html", "--format", "latex")]
     public void BadCommandLine_IsOneLineNamingTheCommand_AndExits2(string expected, params string[] args)
     {
         var (code, o, e) = Cli.Run(args);

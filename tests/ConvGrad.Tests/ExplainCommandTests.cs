@@ -135,12 +135,14 @@ public class ExplainCommandTests
     [InlineData("missing --kernel", "--input", "4x4")]
     [InlineData("larger than the padded input", "--input", "3x3", "--kernel", "5x5")]
     [InlineData("larger than the padded input", "--input", "4", "--kernel", "3", "--dilation", "2")]
-    [InlineData("too large to print", "--input", "40x40", "--kernel", "3x3")]
+    [InlineData("too large: this geometry has 40,392 formula terms, more than the 10,000", "--input", "40x40", "--kernel", "3x3")]
+    [InlineData("it fits with --input 20x20 (9,432 terms)", "--input", "40x40", "--kernel", "3x3")]
+    [InlineData("--channels must be between 1 and 8; got 9", "--input", "4x4", "--kernel", "2x2", "--channels", "9")]
     [InlineData("--padding needs one value", "--input", "4x4", "--kernel", "2x2", "--padding", "1,1,1")]
-    [InlineData("--kernel has 1 sizes", "--input", "4x4", "--kernel", "2")]
+    [InlineData("--kernel 2 has 1 axis but --input 4x4 has 2", "--input", "4x4", "--kernel", "2")]
     [InlineData("--format must be", "--input", "4x4", "--kernel", "2x2", "--format", "html")]
     [InlineData("divisible by --groups", "--input", "4x4", "--kernel", "2x2", "--channels", "3", "--groups", "2")]
-    [InlineData("stride must be >= 1", "--input", "4x4", "--kernel", "2x2", "--stride", "0")]
+    [InlineData("--stride must be at least 1 on every axis; got 0", "--input", "4x4", "--kernel", "2x2", "--stride", "0")]
     [InlineData("unknown option --strde", "--input", "4x4", "--kernel", "2x2", "--strde", "2")]
     public void BadArguments_GiveOneLineErrorAndExit2(string expected, params string[] args)
     {

@@ -1,4 +1,6 @@
+using System.Globalization;
 using System.Reflection;
+using ConvGrad.Explain;
 
 namespace ConvGrad.Cli.Explorer;
 
@@ -13,7 +15,7 @@ internal static class ExplorerPage
     public const string ContentSecurityPolicy =
         "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src data:; form-action 'self'; base-uri 'none'";
 
-    /// <summary>The page; with <paramref name="embeddedJson"/> (an <see cref="ExplorerApi"/> response) it draws that geometry without a server.</summary>
+    /// <summary>The page, its limits filled in from <see cref="ExplainLimits"/>; with <paramref name="embeddedJson"/> (<see cref="ExplorerApi.SerializeBothBases"/>) it draws that geometry without a server.</summary>
     public static string Html(string? embeddedJson)
     {
         string data = embeddedJson is null ? "" : $"<script type=\"application/json\" id=\"explain-data\">{embeddedJson}</script>";
@@ -21,8 +23,17 @@ internal static class ExplorerPage
             .Replace("/*STYLE*/", Resource("explorer.css"), StringComparison.Ordinal)
             .Replace("/*SCRIPT*/", Resource("explorer.js"), StringComparison.Ordinal)
             .Replace("<!--DATA-->", data, StringComparison.Ordinal)
-            .Replace("{{CSP}}", ContentSecurityPolicy, StringComparison.Ordinal);
+            .Replace("{{CSP}}", ContentSecurityPolicy, StringComparison.Ordinal)
+            .Replace("{{MAX_INPUT}}", Inv(ExplainLimits.MaxDrawnInput), StringComparison.Ordinal)
+            .Replace("{{MAX_KERNEL}}", Inv(ExplainLimits.MaxDrawnKernel), StringComparison.Ordinal)
+            .Replace("{{MAX_STEP}}", Inv(ExplainLimits.MaxDrawnStep), StringComparison.Ordinal)
+            .Replace("{{MAX_CHANNELS}}", Inv(ExplainLimits.MaxChannels), StringComparison.Ordinal)
+            .Replace("{{MAX_BATCH}}", Inv(ExplainLimits.MaxBatch), StringComparison.Ordinal)
+            .Replace("{{MAX_GROUPS}}", Inv(ExplainLimits.MaxGroups), StringComparison.Ordinal)
+            .Replace("{{MAX_TERMS}}", ExplainLimits.MaxTerms.ToString("N0", CultureInfo.InvariantCulture), StringComparison.Ordinal);
     }
+
+    private static string Inv(int v) => v.ToString(CultureInfo.InvariantCulture);
 
     private static string Resource(string name)
     {

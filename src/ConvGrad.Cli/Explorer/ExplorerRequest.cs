@@ -5,18 +5,14 @@ using ConvGrad.Explain;
 namespace ConvGrad.Cli.Explorer;
 
 /// <summary>
-/// A geometry for the derivation explorer, from a URL query named like the CLI options
-/// (<c>?input=4x4&amp;kernel=2x2&amp;stride=2&amp;padding=1&amp;dilation=1&amp;seed=1</c>) or from the command line,
-/// checked against the sizes the page can draw before anything is derived.
+/// A geometry for the derivation explorer, from a URL query named like the form's fields
+/// (<c>?input=4x4&amp;kernel=2x2&amp;stride=2&amp;padding=1&amp;dilation=1&amp;channels=2&amp;out-channels=2&amp;batch=1&amp;groups=1&amp;seed=1&amp;base=0</c>)
+/// or from the command line (<c>--html</c>), checked against what the page can draw before anything is derived. Every
+/// message names the field as the form labels it (<see cref="ExplainFields.Label"/>); <see cref="ExplainInputException.Field"/>
+/// says which field to correct.
 /// </summary>
-internal sealed record ExplorerRequest(ExplainGeometryOptions Shape, int Seed)
+internal sealed record ExplorerRequest(ExplainShape Shape, int Seed, bool ZeroBased)
 {
-    /// <summary>The largest input size per axis the page draws.</summary>
-    public const int MaxInput = 12;
-    /// <summary>The largest kernel size per axis.</summary>
-    public const int MaxKernel = 7;
-    /// <summary>The largest stride, dilation and padding.</summary>
-    public const int MaxStep = 6;
     /// <summary>The longest query value read (longer ones are refused unparsed).</summary>
     private const int MaxValueLength = 64;
 
@@ -29,93 +25,117 @@ internal sealed record ExplorerRequest(ExplainGeometryOptions Shape, int Seed)
     };
 
     /// <summary>Reads a URL query; with neither input nor kernel given, the seed case. Empty values count as absent.</summary>
-    /// <exception cref="UsageException">A bad, unknown or oversized value, with the CLI's message.</exception>
+    /// <exception cref="ExplainInputException">A bad, unknown or oversized value, in the page's words.</exception>
     public static ExplorerRequest FromQuery(IEnumerable<KeyValuePair<string, string>> query)
     {
-        var given = new List<KeyValuePair<string, string>>();
+        var request = FromQueryUnchecked(query);
+        request.Shape.Validate(ExplainScope.Page, ExplainFields.Page);
+        return request;
+    }
+
+    /// <summary>Reads a URL query without checking the shape's geometry and limits (only its syntax).</summary>
+    /// <exception cref="ExplainInputException">A value that does not parse, or an unknown field.</exception>
+    public static ExplorerRequest FromQueryUnchecked(IEnumerable<KeyValuePair<string, string>> query)
+    {
+        var given = new Dictionary<ExplainField, string>();
         foreach (var (key, value) in query)
         {
-            if (value.Length > MaxValueLength || key.Length > MaxValueLength)
+            var field = ExplainFields.FromKey(key);
+            if (field is null)
             {
-                throw new UsageException($"--{Truncate(key)} is too long ({value.Length} characters); the explorer draws at most {MaxInput} per axis");
+                string known = string.Join(", ", Enum.GetValues<ExplainField>().Select(ExplainFields.Key));
+                throw new ExplainInputException(null, $"the address names an unknown field '{Truncate(key)}' (the fields are {known})");
             }
-            if (value.Length > 0)
+            if (value.Length > MaxValueLength)
             {
-                given.Add(new(key, value));
+                throw new ExplainInputException(field, $"{ExplainFields.Label(field.Value)} is too long ({value.Length} characters)");
+            }
+            if (value.Trim().Length > 0)
+            {
+                given[field.Value] = value.Trim();
             }
         }
-        if (!given.Any(kv => kv.Key is "input" or "kernel"))
+        if (!given.ContainsKey(ExplainField.Input) && !given.ContainsKey(ExplainField.Kernel))
         {
-            given.AddRange(Default.Where(d => !given.Any(g => g.Key == d.Key)));
+            foreach (var (key, value) in Default)
+            {
+                given.TryAdd(ExplainFields.FromKey(key)!.Value, value);
+            }
         }
-        // The query is read by the same option declarations as the command line: a command of the geometry and the seed.
-        var geometry = new ExplainGeometryOptions.Declarations();
-        var seed = SeedOption();
-        var command = new Command("explorer") { Options = { seed } };
-        foreach (var option in geometry.All)
-        {
-            command.Options.Add(option);
-        }
-        var parsed = command.Parse(given.Select(kv => $"--{kv.Key}={kv.Value}").ToArray());
-        CommandLineCheck.ThrowIfInvalid(parsed);
-        return FromArgs(parsed, geometry, seed);
-    }
-
-    /// <summary>The explorer's <c>--seed</c> (default 1, not negative).</summary>
-    public static Option<int> SeedOption() => CliOptions.Int("seed", "seed of the random values used by the verification", 1, min: 0);
-
-    /// <summary>Reads the geometry and <c>--seed</c> from parsed options and applies the page's upper limits (the geometry checks the lower ones, with the CLI's messages).</summary>
-    public static ExplorerRequest FromArgs(ParseResult args, ExplainGeometryOptions.Declarations geometry, Option<int> seedOption)
-    {
-        var shape = ExplainGeometryOptions.Read(args, geometry);
-        int seed = args.GetValue(seedOption);
+        int[]? List(ExplainField f) => given.TryGetValue(f, out var v) ? ParseList(f, v) : null;
+        int Count(ExplainField f, int fallback) => given.TryGetValue(f, out var v) ? ParseInt(f, v) : fallback;
+        var shape = ExplainShape.From(List(ExplainField.Input), List(ExplainField.Kernel), List(ExplainField.Stride), List(ExplainField.Padding),
+            List(ExplainField.Dilation), ExplainFields.Page,
+            Count(ExplainField.Channels, 1), Count(ExplainField.OutChannels, 1), Count(ExplainField.Batch, 1), Count(ExplainField.Groups, 1));
+        int seed = Count(ExplainField.Seed, 1);
         if (seed < 0)
         {
-            throw new UsageException($"--seed must be between 0 and {int.MaxValue}; got {seed}");
+            throw new ExplainInputException(ExplainField.Seed, $"seed must be 0 or more; got {seed}");
         }
-        if (shape.Dims > 2)
+        int indexBase = Count(ExplainField.Base, 1);
+        if (indexBase is not (0 or 1))
         {
-            throw new UsageException($"the explorer draws 1-D and 2-D geometries; --input {Sizes(shape.Input)} has {shape.Dims} axes (the text of 'convgrad explain' covers 3-D)");
+            throw new ExplainInputException(ExplainField.Base, $"index base must be 1 (the question's) or 0 (PyTorch's); got {indexBase}");
         }
-        Limit("input", shape.Input, MaxInput);
-        Limit("kernel", shape.Kernel, MaxKernel);
-        Limit("stride", shape.Stride, MaxStep);
-        Limit("dilation", shape.Dilation, MaxStep);
-        Limit("padding", [.. shape.PaddingBefore, .. shape.PaddingAfter], MaxStep);
-        return new ExplorerRequest(shape, seed);
+        return new ExplorerRequest(shape, seed, indexBase == 0);
     }
 
-    /// <summary>Validates the geometry as the CLI does, refuses more terms than <c>explain</c> prints, and derives the page's model.</summary>
-    /// <exception cref="ArgumentException">Invalid geometry (the CLI's message).</exception>
-    /// <exception cref="UsageException">Too many terms.</exception>
-    public ExplorerModel Derive()
+    /// <summary>Reads the geometry and <c>--seed</c> from parsed options (<c>--html</c>) and checks them against what the page draws, naming the options.</summary>
+    /// <exception cref="ExplainInputException">A bad or oversized value.</exception>
+    public static ExplorerRequest FromArgs(ParseResult args, ExplainGeometryOptions geometry, Option<int> seedOption, bool zeroBased)
     {
-        return ExplorerModel.Build(ExplainCommand.DeriveSmall(Shape.Geometry(), [1, 1, .. Shape.Input], [1, 1, .. Shape.Kernel]), Seed);
+        var shape = geometry.Read(args);
+        shape.Validate(ExplainScope.Page, ExplainFields.CommandLine);
+        return new ExplorerRequest(shape, args.GetValue(seedOption), zeroBased);
     }
 
-    /// <summary>The query that names this request, in the CLI's forms (what the page's form shows).</summary>
-    public IReadOnlyDictionary<string, string> Query => new Dictionary<string, string>
+    /// <summary>Derives the page's model (the request has been validated: the geometry is valid and within every limit).</summary>
+    public ExplorerModel Derive() => ExplorerModel.Build(Derivation.Derive(Shape.Geometry(), Shape.InputShape, Shape.WeightShape), Seed, ZeroBased);
+
+    /// <summary>This request in the other index base.</summary>
+    public ExplorerRequest OtherBase() => this with { ZeroBased = !ZeroBased };
+
+    /// <summary>The query that names this request, as the page's form shows it.</summary>
+    public IReadOnlyDictionary<string, string> Query => QueryOf(Shape, Seed, ZeroBased);
+
+    /// <summary>The query of a shape (also the links the page offers instead of a geometry it cannot show).</summary>
+    public static IReadOnlyDictionary<string, string> QueryOf(ExplainShape shape, int seed, bool zeroBased) => new Dictionary<string, string>
     {
-        ["input"] = Sizes(Shape.Input),
-        ["kernel"] = Sizes(Shape.Kernel),
-        ["stride"] = List(Shape.Stride),
-        ["padding"] = Shape.PaddingBefore.SequenceEqual(Shape.PaddingAfter) ? List(Shape.PaddingBefore) : string.Join(",", Shape.PaddingBefore.Concat(Shape.PaddingAfter)),
-        ["dilation"] = List(Shape.Dilation),
-        ["seed"] = Seed.ToString(CultureInfo.InvariantCulture),
+        ["input"] = ExplainShape.Sizes(shape.Input),
+        ["kernel"] = ExplainShape.Sizes(shape.Kernel),
+        ["stride"] = ExplainShape.List(shape.Stride),
+        ["padding"] = shape.PaddingBefore.SequenceEqual(shape.PaddingAfter)
+            ? ExplainShape.List(shape.PaddingBefore)
+            : string.Join(",", shape.PaddingBefore.Concat(shape.PaddingAfter)),
+        ["dilation"] = ExplainShape.List(shape.Dilation),
+        ["channels"] = shape.Channels.ToString(CultureInfo.InvariantCulture),
+        ["out-channels"] = shape.OutChannels.ToString(CultureInfo.InvariantCulture),
+        ["batch"] = shape.Batch.ToString(CultureInfo.InvariantCulture),
+        ["groups"] = shape.Groups.ToString(CultureInfo.InvariantCulture),
+        ["seed"] = seed.ToString(CultureInfo.InvariantCulture),
+        ["base"] = zeroBased ? "0" : "1",
     };
 
-    private static void Limit(string name, int[] values, int max)
+    /// <summary>A list of whole numbers separated by <c>x</c> or commas, as the form takes them.</summary>
+    private static int[] ParseList(ExplainField f, string s)
     {
-        if (values.Any(v => v > max))
+        var parts = s.Split([',', 'x', 'X'], StringSplitOptions.TrimEntries);
+        var result = new int[parts.Length];
+        for (int i = 0; i < parts.Length; i++)
         {
-            string list = name is "input" or "kernel" ? Sizes(values) : string.Join(",", values);
-            throw new UsageException($"--{name} {list} is larger than the explorer draws (input at most {MaxInput} per axis, kernel {MaxKernel}, stride, padding and dilation {MaxStep}); 'convgrad explain' prints larger geometries as text");
+            if (!int.TryParse(parts[i], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out result[i]))
+            {
+                string example = f is ExplainField.Input or ExplainField.Kernel ? "8 or 4x4" : f == ExplainField.Padding ? "1, 1,2 or 1,1,2,2" : "2 or 2,1";
+                throw new ExplainInputException(f, $"{ExplainFields.Label(f)} must be whole numbers such as {example}; got '{s}'");
+            }
         }
+        return result;
     }
 
-    private static string Sizes(int[] v) => string.Join("x", v);
-
-    private static string List(int[] v) => v.Distinct().Count() == 1 ? v[0].ToString(CultureInfo.InvariantCulture) : string.Join(",", v);
+    private static int ParseInt(ExplainField f, string s) =>
+        int.TryParse(s, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out int v)
+            ? v
+            : throw new ExplainInputException(f, $"{ExplainFields.Label(f)} must be a whole number; got '{s}'");
 
     private static string Truncate(string s) => s.Length <= 20 ? s : s[..20] + "…";
 }
