@@ -94,17 +94,25 @@ internal static class ModelFiles
     /// <summary>Whether <paramref name="path"/> names an ONNX file (by its extension).</summary>
     public static bool IsOnnx(string path) => path.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase);
 
-    /// <summary>Loads <paramref name="path"/>: ONNX by extension, else safetensors.</summary>
-    public static LoadedModel Load(string path, ConvOptions options)
+    /// <summary>
+    /// Loads <paramref name="path"/>: ONNX by extension (its metadata as the file has it), else safetensors (a built-in
+    /// digit model). <paramref name="normalization"/>, when given (<c>--mean</c>/<c>--std</c>), replaces the file's.
+    /// </summary>
+    public static LoadedModel Load(string path, ConvOptions options, OnnxMetadata? normalization = null)
     {
+        LoadedModel loaded;
         if (IsOnnx(path))
         {
             var m = OnnxImport.Load(path, options);
-            return new LoadedModel(m.Module, [.. m.InputShape], m.Metadata);
+            loaded = new LoadedModel(m.Module, [.. m.InputShape], m.Metadata);
         }
-        // The built-in digit models: [1, 28, 28] digits 0-9 normalised with MNIST's mean and std.
-        var net = DigitModels.FromState(SafeTensorsFile.ReadDictionary(path), options);
-        string[] digits = [.. Enumerable.Range(0, 10).Select(d => d.ToString(System.Globalization.CultureInfo.InvariantCulture))];
-        return new LoadedModel(net, [1, 28, 28], new OnnxMetadata(digits, [MnistSet.Mean], [MnistSet.Std]));
+        else
+        {
+            // The built-in digit models: [1, 28, 28] digits 0-9 normalised with MNIST's mean and std.
+            var net = DigitModels.FromState(SafeTensorsFile.ReadDictionary(path), options);
+            string[] digits = [.. Enumerable.Range(0, 10).Select(d => d.ToString(System.Globalization.CultureInfo.InvariantCulture))];
+            loaded = new LoadedModel(net, [1, 28, 28], new OnnxMetadata(digits, [MnistSet.Mean], [MnistSet.Std]));
+        }
+        return normalization is null ? loaded : loaded with { Metadata = loaded.Metadata with { Mean = normalization.Mean, Std = normalization.Std, NormalizationInGraph = false } };
     }
 }

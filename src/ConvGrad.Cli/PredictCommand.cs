@@ -4,6 +4,7 @@ using System.Text;
 using ConvGrad.Autograd;
 using ConvGrad.Data;
 using ConvGrad.Nn;
+using ConvGrad.Onnx;
 using SkiaSharp;
 
 namespace ConvGrad.Cli;
@@ -12,7 +13,10 @@ namespace ConvGrad.Cli;
 internal sealed class PredictCommand : CliCommand
 {
     private readonly Option<string?> _model = CliOptions.OptionalText("model",
-        "the safetensors file (default: out/resnet.safetensors at the repository root, as written by `convgrad train`, else out/lenet.safetensors)", helpName: "FILE");
+        "the safetensors file (default: out/resnet.safetensors at the repository root, as written by `convgrad train`, else out/lenet.safetensors), or an ONNX model (.onnx)", helpName: "FILE");
+    private readonly Option<string?> _mean = CliOptions.OptionalText("mean",
+        "the per-channel mean of the model's training pixels scaled to [0, 1] (comma-separated), for a model file that does not say (default: what the file says)", helpName: "X[,X...]");
+    private readonly Option<string?> _std = CliOptions.OptionalText("std", "the per-channel standard deviation that goes with --mean", helpName: "X[,X...]");
     private readonly Option<string?> _image = CliOptions.OptionalText("image",
         "a PNG (any size; converted to gray and scaled to 28x28; a dark digit on a light background is inverted to MNIST's light-on-dark)", helpName: "PNG");
     private readonly Option<string?> _idx = CliOptions.OptionalText("idx",
@@ -26,11 +30,13 @@ internal sealed class PredictCommand : CliCommand
         classify a digit (PNG or IDX) with weights saved by train (or by PyTorch)
 
         Give exactly one of --image PNG or --idx FILE. Loads the LeNet-style model or the ResNet (docs/model.md;
-        recognised by its tensor names) from a safetensors file with PyTorch's names and layouts and prints, per
-        image, one line 'image I: digit D  probabilities 0:p0 1:p1 ... 9:p9'.
+        recognised by its tensor names) from a safetensors file with PyTorch's names and layouts, or an ONNX model
+        that takes [1, 28, 28] images (docs/onnx.md: its metadata gives the class names and normalisation, else
+        --mean and --std), and prints, per image, one line 'image I: digit D  probabilities 0:p0 1:p1 ... 9:p9'
+        ('class NAME' and the names for a model whose classes are not the digits 0-9).
         """)
     {
-        Options = { _model, _image, _idx, _index, _count, _threads },
+        Options = { _model, _image, _idx, _index, _count, _mean, _std, _threads },
     };
 
     public override Command Declaration { get; }
@@ -52,14 +58,24 @@ internal sealed class PredictCommand : CliCommand
             throw new UsageException($"no model file {model} (run `convgrad train` first or pass --model FILE)");
         }
 
-        var net = DigitModels.FromState(SafeTensorsFile.ReadDictionary(model), new ConvOptions { Threads = threads });
+        var loaded = ModelFiles.Load(model, new ConvOptions { Threads = threads }, Normalization(args));
+        if (!loaded.InputShape.SequenceEqual([1, 28, 28]))
+        {
+            throw new UsageException($"{model} takes [{string.Join(", ", loaded.InputShape)}] inputs; predict reads 28x28 grayscale images [1, 28, 28]");
+        }
+        var net = loaded.Module;
+        var meta = loaded.Metadata;
+        if (!meta.HasNormalization)
+        {
+            throw new UsageException($"{model} does not say how its inputs were normalised: give --mean and --std (of its training pixels scaled to [0, 1])");
+        }
         net.SetTraining(false);
 
         Tensor<float> x;
         int first;
         if (image is not null)
         {
-            x = ReadPng(image);
+            x = Normalize(ReadPng(image), 1, meta);
             first = 0;
             count = 1;
         }
@@ -74,9 +90,7 @@ internal sealed class PredictCommand : CliCommand
             {
                 throw new UsageException($"--index {index} --count {count} goes past the {file.Dims[0]} images of {idx}");
             }
-            var set = new MnistSet(file.Data, new byte[file.Dims[0]], 28, 28);
-            x = Tensor<float>.Uninitialized(count, 1, 28, 28);
-            set.FillBatch(Enumerable.Range(index, count).ToArray(), x, new int[count]);
+            x = Normalize(file.Data.AsSpan(index * 784, count * 784), count, meta);
             first = index;
         }
 
@@ -85,25 +99,69 @@ internal sealed class PredictCommand : CliCommand
         {
             p = CrossEntropy.Softmax(net.Forward(x).Value);
         }
+        var names = meta.ClassNames ?? [.. Enumerable.Range(0, p.GetLength(1)).Select(j => j.ToString(CultureInfo.InvariantCulture))];
+        if (names.Count != p.GetLength(1))
+        {
+            throw new InvalidDataException($"{model} names {names.Count} classes but scores {p.GetLength(1)}");
+        }
+        bool digits = names.SequenceEqual(Enumerable.Range(0, 10).Select(j => j.ToString(CultureInfo.InvariantCulture)));
         for (int i = 0; i < count; i++)
         {
             int best = 0;
             var sb = new StringBuilder();
-            for (int j = 0; j < 10; j++)
+            for (int j = 0; j < names.Count; j++)
             {
                 if (p[i, j] > p[i, best])
                 {
                     best = j;
                 }
-                sb.Append(CultureInfo.InvariantCulture, $" {j}:{p[i, j]:F6}");
+                sb.Append(CultureInfo.InvariantCulture, $" {names[j]}:{p[i, j]:F6}");
             }
-            stdout.WriteLine($"image {first + i}: digit {best}  probabilities{sb}");
+            stdout.WriteLine($"image {first + i}: {(digits ? "digit" : "class")} {names[best]}  probabilities{sb}");
         }
         return ExitCodes.Success;
     }
 
-    /// <summary>A PNG as a normalised <c>[1, 1, 28, 28]</c> digit, light on dark like MNIST.</summary>
-    private static Tensor<float> ReadPng(string path)
+    /// <summary>The normalisation --mean and --std give, or null when neither is given.</summary>
+    private OnnxMetadata? Normalization(ParseResult args)
+    {
+        string? mean = args.GetValue(_mean), std = args.GetValue(_std);
+        if ((mean is null) != (std is null))
+        {
+            throw new UsageException("give --mean and --std together");
+        }
+        if (mean is null)
+        {
+            return null;
+        }
+        double[] Parse(string text, string name) => text.Split(',').Select(v => double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out double d)
+            ? d
+            : throw new UsageException($"--{name} takes numbers separated by commas; got '{text}'")).ToArray();
+        var m = new OnnxMetadata(null, Parse(mean, "mean"), Parse(std!, "std"));
+        m.Validate(m.Mean!.Count);
+        return m;
+    }
+
+    /// <summary><c>[count, 1, 28, 28]</c> from 28x28 pixels: <c>(p/255 − mean)/std</c> (or <c>p/255</c> when the graph normalises).</summary>
+    private static Tensor<float> Normalize(ReadOnlySpan<byte> pixels, int count, OnnxMetadata meta)
+    {
+        double mean = meta.Mean![0], std = meta.Std![0];
+        Span<float> lut = stackalloc float[256];
+        for (int v = 0; v < 256; v++)
+        {
+            lut[v] = (float)(meta.NormalizationInGraph ? v / 255.0 : (v / 255.0 - mean) / std);
+        }
+        var x = Tensor<float>.Uninitialized(count, 1, 28, 28);
+        var xs = x.Span;
+        for (int i = 0; i < xs.Length; i++)
+        {
+            xs[i] = lut[pixels[i]];
+        }
+        return x;
+    }
+
+    /// <summary>A PNG as a <c>28×28</c> gray digit, light on dark like MNIST.</summary>
+    private static byte[] ReadPng(string path)
     {
         if (!File.Exists(path))
         {
@@ -130,9 +188,7 @@ internal sealed class PredictCommand : CliCommand
                 gray[i] = (byte)(255 - gray[i]);
             }
         }
-        var x = Tensor<float>.Uninitialized(1, 1, 28, 28);
-        new MnistSet(gray, [0], 28, 28).FillBatch([0], x, new int[1]);
-        return x;
+        return gray;
     }
 
     /// <summary>What <c>train</c> writes by default (the ResNet), else the LeNet-style model, in <paramref name="outDir"/>.</summary>

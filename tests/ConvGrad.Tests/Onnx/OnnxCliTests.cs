@@ -46,6 +46,43 @@ public sealed class OnnxCliTests : IDisposable
     }
 
     [Fact]
+    public void Predict_ReadsAnOnnxModel_WithItsMetadata_OrMeanAndStdGivenAsOptions()
+    {
+        var model = LeNet.Create<float>(new Random(45));
+        string weights = FileIn("lenet.safetensors");
+        SafeTensorsFile.Write(weights, model.State());
+        string idx = Path.Combine(TestPaths.RepoRoot, "data", "mnist-10k", "images-idx3-ubyte.gz");
+        var (code, expected, err) = Cli.Run("predict", "--model", weights, "--idx", idx, "--index", "100", "--count", "5");
+        Assert.True(code == 0, err);
+
+        // No metadata: predict needs the normalisation as options, then prints what the safetensors model prints.
+        string bare = FileIn("bare.onnx");
+        OnnxExport.Save(model, bare, new OnnxExportOptions { InputShape = [1, 28, 28] });
+        var (bcode, bout, berr) = Cli.Run("predict", "--model", bare, "--idx", idx, "--index", "100", "--count", "5");
+        Assert.Equal(2, bcode);
+        Assert.Equal("", bout);
+        Assert.Contains("--mean and --std", berr, StringComparison.Ordinal);
+        (code, var actual, err) = Cli.Run("predict", "--model", bare, "--idx", idx, "--index", "100", "--count", "5", "--mean", "0.1307", "--std", "0.3081");
+        Assert.True(code == 0, err);
+        Assert.Equal(expected, actual);
+
+        // Metadata: the class names and the normalisation (here in the graph) come from the file.
+        string named = FileIn("named.onnx");
+        string[] classes = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"];
+        OnnxExport.Save(model, named, new OnnxExportOptions { InputShape = [1, 28, 28], Metadata = new OnnxMetadata(classes, [MnistMean], [MnistStd], NormalizationInGraph: true) });
+        (code, actual, err) = Cli.Run("predict", "--model", named, "--idx", idx, "--index", "100", "--count", "5");
+        Assert.True(code == 0, err);
+        var lines = actual.TrimEnd().Split('\n');
+        var digits = expected.TrimEnd().Split('\n');
+        Assert.Equal(5, lines.Length);
+        for (int i = 0; i < 5; i++)
+        {
+            int d = digits[i][("image 10" + i + ": digit ").Length] - '0';
+            Assert.StartsWith($"image {100 + i}: class {classes[d]}  probabilities zero:", lines[i], StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
     public void Export_AndImport_RefuseBadFilesInOneLine_WithExitCode2()
     {
         string truncated = FileIn("truncated.onnx");
