@@ -33,6 +33,9 @@ internal sealed class TrainCommand : CliCommand
     private readonly Option<string> _device = DeviceOption.Declare();
     private readonly Option<bool> _distributed = CliOptions.Flag("distributed",
         "data-parallel training under Open MPI's mpirun -np R (docs/distributed.md): each rank trains its shard of every global batch; gradients averaged by all-reduce");
+    private readonly Option<double> _collectiveTimeout = CliOptions.Double("collective-timeout",
+        "with --distributed: seconds a collective (all-reduce, barrier) may wait for the other ranks before the job ends with exit 1, naming the collective and the step (a dead rank or a cut link; 0: wait forever)",
+        DefaultCollectiveTimeoutSeconds, 0, 86_400);
     private readonly Option<bool> _resume = CliOptions.Flag("resume",
         "continue from the checkpoint in --out (written after every epoch); with the same options the final weights are bitwise those of an uninterrupted run");
     // Hidden, for tests: end (as if the job died) after N epochs' checkpoints; the gradient bucket size.
@@ -58,7 +61,7 @@ internal sealed class TrainCommand : CliCommand
         """)
     {
         Options = { _model, _epochs, _batchSize, _optimizer, _lr, _momentum, _weightDecay, _dropout, _shift, _seed, _threads, _data, _out,
-                    _validation, _trainLimit, _device, _distributed, _resume, _stopAfterEpoch, _bucketBytes,
+                    _validation, _trainLimit, _device, _distributed, _collectiveTimeout, _resume, _stopAfterEpoch, _bucketBytes,
                     _autogradOverhead, _sequentialRandom },
     };
 
@@ -110,6 +113,8 @@ internal sealed class TrainCommand : CliCommand
 
         // Communicator.Create throws MpiUnavailableException (one line, exit 2) when --distributed lacks an mpirun launch.
         using var comm = Communicator.Create(distributed);
+        double timeoutSeconds = args.GetValue(_collectiveTimeout);
+        comm.CollectiveTimeout = timeoutSeconds > 0 ? TimeSpan.FromSeconds(timeoutSeconds) : Timeout.InfiniteTimeSpan;
         if (comm.Size == 1)
         {
             return Train(comm);
@@ -123,6 +128,14 @@ internal sealed class TrainCommand : CliCommand
             // One rank failing (its data, its disk) ends the whole job with its message instead of leaving the others
             // waiting in a collective.
             Console.Error.WriteLine($"convgrad train: rank {comm.Rank}: {e.Message.ReplaceLineEndings(" ")}");
+            if (e is CollectiveTimeoutException)
+            {
+                // Every rank of the collective times out on its own (as each PyTorch process's watchdog does), so this
+                // rank just ends. MPI_Abort would make mpirun order the other hosts' daemons to stop over a link that
+                // may be dead, and wait for their answer (docs/distributed.md, "When the network fails").
+                Console.Error.Flush();
+                Environment.Exit(1);
+            }
             comm.Abort(e is UsageException or ArgumentException or IOException or InvalidDataException or NotSupportedException
                 ? ExitCodes.BadUsage : 1);
             throw;
@@ -342,6 +355,13 @@ internal sealed class TrainCommand : CliCommand
     /// (about 4 min of CPU, well inside the 10-minute budget on 2 cores).
     /// </summary>
     private const int LeNetEpochs = 8, ResNetEpochs = 15;
+
+    /// <summary>
+    /// The default limit of a collective, in seconds: PyTorch's process groups wait 10 minutes (30 for NCCL); a
+    /// training step here is well under a second and a rank's start (data, JIT) under a minute, so 5 minutes only
+    /// ever fires on a dead rank or link.
+    /// </summary>
+    private const double DefaultCollectiveTimeoutSeconds = 300;
 
     private static string F(double v) => v.ToString("G6", CultureInfo.InvariantCulture);
 

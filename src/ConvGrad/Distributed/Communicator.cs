@@ -14,6 +14,8 @@ namespace ConvGrad.Distributed;
 /// </remarks>
 public abstract class Communicator : IDisposable
 {
+    private TimeSpan _collectiveTimeout = Timeout.InfiniteTimeSpan;
+
     private protected Communicator()
     {
     }
@@ -47,6 +49,31 @@ public abstract class Communicator : IDisposable
         }
         return LocalRank % deviceCount;
     }
+
+    /// <summary>
+    /// How long a collective may take before it fails with <see cref="CollectiveTimeoutException"/> (like the timeout
+    /// of a PyTorch process group): a dead peer or a cut link otherwise blocks every rank forever.
+    /// <see cref="Timeout.InfiniteTimeSpan"/> (the default) waits forever. One process has nothing to wait for.
+    /// </summary>
+    /// <exception cref="ArgumentException">The value is neither positive nor infinite.</exception>
+    public TimeSpan CollectiveTimeout
+    {
+        get => _collectiveTimeout;
+        set
+        {
+            if (value <= TimeSpan.Zero && value != Timeout.InfiniteTimeSpan)
+            {
+                throw new ArgumentException($"the collective timeout must be positive or infinite; got {value}", nameof(value));
+            }
+            _collectiveTimeout = value;
+        }
+    }
+
+    /// <summary>
+    /// The training step in progress (0-based, counted over the whole run), set by the training loop so that a
+    /// collective that times out names it; negative outside training (the default).
+    /// </summary>
+    public long Step { get; set; } = -1;
 
     /// <summary>What runs the job, for logs (e.g. <c>1 process</c>, <c>2 ranks (Open MPI v4.1.4)</c>).</summary>
     public abstract string Description { get; }

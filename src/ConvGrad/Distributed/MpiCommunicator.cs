@@ -77,7 +77,14 @@ public sealed unsafe class MpiCommunicator : Communicator
     public override void Barrier()
     {
         ThrowIfFinalized();
-        _mpi.Check(_mpi.Barrier(_mpi.CommWorld), "MPI_Barrier");
+        if (CollectiveTimeout == Timeout.InfiniteTimeSpan)
+        {
+            _mpi.Check(_mpi.Barrier(_mpi.CommWorld), "MPI_Barrier");
+            return;
+        }
+        nint handle;
+        _mpi.Check(_mpi.Ibarrier(_mpi.CommWorld, &handle), "MPI_Ibarrier");
+        Complete(ref handle, "MPI_Ibarrier");
     }
 
     /// <summary>Calls <c>MPI_Abort</c>: mpirun ends every rank; this process exits with <paramref name="exitCode"/>.</summary>
@@ -110,14 +117,22 @@ public sealed unsafe class MpiCommunicator : Communicator
         nint type = _mpi.Datatype<T>(), op = _mpi.Operation(operation);
         fixed (T* p = values)
         {
-            _mpi.Check(_mpi.Allreduce(MpiNative.InPlace, p, values.Length, type, op, _mpi.CommWorld), "MPI_Allreduce");
+            if (CollectiveTimeout == Timeout.InfiniteTimeSpan)
+            {
+                _mpi.Check(_mpi.Allreduce(MpiNative.InPlace, p, values.Length, type, op, _mpi.CommWorld), "MPI_Allreduce");
+                return;
+            }
+            // With a time limit: the non-blocking form, polled until it completes or the limit runs out.
+            nint handle;
+            _mpi.Check(_mpi.Iallreduce(MpiNative.InPlace, p, values.Length, type, op, _mpi.CommWorld, &handle), "MPI_Iallreduce");
+            Complete(ref handle, Describe<T>("MPI_Iallreduce", values.Length));
         }
     }
 
     private protected override ReduceRequest IAllReduceSumCore<T>(PinnedBuffer<T> buffer, int start, int count)
     {
         ThrowIfFinalized();
-        var request = new MpiRequest(_mpi, buffer);
+        var request = new MpiRequest(this, buffer, Describe<T>("MPI_Iallreduce", count));
         nint handle;
         _mpi.Check(_mpi.Iallreduce(MpiNative.InPlace, buffer.Pointer + start, count, _mpi.Datatype<T>(), _mpi.OpSum, _mpi.CommWorld, &handle), "MPI_Iallreduce");
         request.Handle = handle;
@@ -133,15 +148,55 @@ public sealed unsafe class MpiCommunicator : Communicator
             for (int offset = 0; offset < bytes.Length; offset += chunk)
             {
                 int n = Math.Min(chunk, bytes.Length - offset);
-                _mpi.Check(_mpi.Bcast(p + offset, n, _mpi.Byte, root, _mpi.CommWorld), "MPI_Bcast");
+                if (CollectiveTimeout == Timeout.InfiniteTimeSpan)
+                {
+                    _mpi.Check(_mpi.Bcast(p + offset, n, _mpi.Byte, root, _mpi.CommWorld), "MPI_Bcast");
+                    continue;
+                }
+                nint handle;
+                _mpi.Check(_mpi.Ibcast(p + offset, n, _mpi.Byte, root, _mpi.CommWorld, &handle), "MPI_Ibcast");
+                Complete(ref handle, $"MPI_Ibcast of {n:N0} bytes from rank {root}");
             }
         }
     }
 
     private void ThrowIfFinalized() => ObjectDisposedException.ThrowIf(_finalized, this);
 
+    private static string Describe<T>(string call, int count) =>
+        $"{call} of {count.ToString("N0", System.Globalization.CultureInfo.InvariantCulture)} {(typeof(T) == typeof(float) ? "float" : typeof(T) == typeof(double) ? "double" : typeof(T) == typeof(int) ? "int" : "long")}s";
+
+    /// <summary>
+    /// Polls the request <paramref name="handle"/> (<c>MPI_Test</c>, which also progresses it) until it completes, or
+    /// throws <see cref="CollectiveTimeoutException"/> once <see cref="Communicator.CollectiveTimeout"/> has passed.
+    /// MPI_Wait busy-polls the same way; after the first polls each one yields the core to other work.
+    /// </summary>
+    private void Complete(ref nint handle, string collective)
+    {
+        var timeout = CollectiveTimeout;
+        long started = System.Diagnostics.Stopwatch.GetTimestamp();
+        for (int polls = 0; ; polls++)
+        {
+            nint h = handle;
+            int flag;
+            _mpi.Check(_mpi.Test(&h, &flag, null), "MPI_Test");
+            handle = h;
+            if (flag != 0)
+            {
+                return;
+            }
+            if (timeout != Timeout.InfiniteTimeSpan && System.Diagnostics.Stopwatch.GetElapsedTime(started) > timeout)
+            {
+                throw new CollectiveTimeoutException(collective, Step, timeout);
+            }
+            if (polls >= 64)
+            {
+                Thread.Yield();
+            }
+        }
+    }
+
     /// <summary>An <c>MPI_Request</c> of <c>MPI_Iallreduce</c>; holds its buffer so it outlives the operation.</summary>
-    private sealed class MpiRequest(MpiNative mpi, object buffer) : ReduceRequest
+    private sealed class MpiRequest(MpiCommunicator owner, object buffer, string collective) : ReduceRequest
     {
         public nint Handle;
 
@@ -150,9 +205,16 @@ public sealed unsafe class MpiCommunicator : Communicator
 
         private protected override void WaitCore()
         {
-            nint h = Handle;
-            mpi.Check(mpi.Wait(&h, null), "MPI_Wait");
-            Handle = h;
+            if (owner.CollectiveTimeout == Timeout.InfiniteTimeSpan)
+            {
+                nint h = Handle;
+                owner._mpi.Check(owner._mpi.Wait(&h, null), "MPI_Wait");
+                Handle = h;
+            }
+            else
+            {
+                owner.Complete(ref Handle, collective);
+            }
             _buffer = null;
         }
 
@@ -160,7 +222,7 @@ public sealed unsafe class MpiCommunicator : Communicator
         {
             nint h = Handle;
             int flag;
-            mpi.Check(mpi.Test(&h, &flag, null), "MPI_Test");
+            owner._mpi.Check(owner._mpi.Test(&h, &flag, null), "MPI_Test");
             Handle = h;
             if (flag != 0)
             {

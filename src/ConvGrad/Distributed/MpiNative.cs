@@ -41,6 +41,8 @@ internal sealed unsafe class MpiNative
     public readonly delegate* unmanaged<nint*, void*, int> Wait;
     public readonly delegate* unmanaged<nint*, int*, void*, int> Test;
     public readonly delegate* unmanaged<nint, int> Barrier;
+    public readonly delegate* unmanaged<nint, nint*, int> Ibarrier;
+    public readonly delegate* unmanaged<void*, int, nint, int, nint, nint*, int> Ibcast;
     public readonly delegate* unmanaged<void*, int, nint, int, nint, int> Bcast;
     public readonly delegate* unmanaged<nint, int, int> Abort;
     private readonly delegate* unmanaged<int, byte*, int*, int> _errorString;
@@ -115,6 +117,8 @@ internal sealed unsafe class MpiNative
         Test = (delegate* unmanaged<nint*, int*, void*, int>)Export("MPI_Test");
         Barrier = (delegate* unmanaged<nint, int>)Export("MPI_Barrier");
         Bcast = (delegate* unmanaged<void*, int, nint, int, nint, int>)Export("MPI_Bcast");
+        Ibarrier = (delegate* unmanaged<nint, nint*, int>)Export("MPI_Ibarrier");
+        Ibcast = (delegate* unmanaged<void*, int, nint, int, nint, nint*, int>)Export("MPI_Ibcast");
         Abort = (delegate* unmanaged<nint, int, int>)Export("MPI_Abort");
         _errorString = (delegate* unmanaged<int, byte*, int*, int>)Export("MPI_Error_string");
         _libraryVersion = (delegate* unmanaged<byte*, int*, int>)Export("MPI_Get_library_version");

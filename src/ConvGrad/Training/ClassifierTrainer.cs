@@ -177,6 +177,10 @@ public sealed class ClassifierTrainer<T> where T : unmanaged, IFloatingPointIeee
             var shard = communicator is null ? new Shard(0, b) : Shard.Of(b, communicator);
             weight = T.CreateChecked(shard.Weight(b));
             int step = epoch * batches + bi;
+            if (communicator is not null)
+            {
+                communicator.Step = step;  // named by a collective that times out
+            }
             double value = 0, weightedLoss = 0;
             if (shard.Count > 0)
             {
