@@ -31,7 +31,12 @@ case $cmd in
     ip link add "$va" netns "$a" type veth peer name "$vb" netns "$b"
     ip -n "$a" addr add 192.0.2.1/24 dev "$va"
     ip -n "$b" addr add 192.0.2.2/24 dev "$vb"
-    for ns in "$a" "$b"; do ip -n "$ns" link set lo up; done
+    for ns in "$a" "$b"; do
+      ip -n "$ns" link set lo up
+      # A host of a cluster that should notice a dead peer: give up on unanswered TCP data after 5 retransmissions
+      # (about 13 s) instead of Linux's 15 (about 15 minutes); per namespace, the machine's own setting is untouched.
+      ip netns exec "$ns" sh -c 'echo 5 > /proc/sys/net/ipv4/tcp_retries2'
+    done
     ip -n "$a" link set "$va" up
     ip -n "$b" link set "$vb" up
     echo "$a: 192.0.2.1 ($va)  <->  $b: 192.0.2.2 ($vb)"

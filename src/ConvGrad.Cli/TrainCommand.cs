@@ -114,8 +114,8 @@ internal sealed class TrainCommand : CliCommand
             if (e is CollectiveTimeoutException)
             {
                 // Every rank of the collective times out on its own (as each PyTorch process's watchdog does), so this
-                // rank just ends. MPI_Abort would make mpirun order the other hosts' daemons to stop over a link that
-                // may be dead, and wait for their answer (docs/distributed.md, "When the network fails").
+                // rank just ends, without another MPI call on a collective left unfinished; mpirun sees the non-zero
+                // exit and ends the job (docs/distributed.md, "When the network fails").
                 Console.Error.Flush();
                 Environment.Exit(1);
             }
