@@ -17,7 +17,7 @@ internal sealed class TrainCommand : CliCommand
     private readonly Option<int?> _epochs = CliOptions.OptionalInt("epochs", $"passes over the training images (default {LeNetEpochs}; resnet {ResNetEpochs})", 1, 10_000);
     private readonly Option<int> _batchSize = CliOptions.Int("batch-size", "images per step", 64, 1, 65_536);
     private readonly Option<string> _optimizer = CliOptions.Text("optimizer", "sgd (momentum, Nesterov) or adam", "sgd", ["sgd", "adam"]);
-    private readonly Option<double?> _lr = CliOptions.OptionalDouble("lr", "peak learning rate of the one-cycle schedule (default 0.1 sgd, 0.003 adam)", 1e-9, 10);
+    private readonly Option<double?> _lr = CliOptions.OptionalDouble("lr", "peak learning rate of the one-cycle schedule (default 0.1 sgd, 0.003 adam)", 1e-9, 1e6);
     private readonly Option<double> _momentum = CliOptions.Double("momentum", "SGD momentum", 0.9, 0, 0.999);
     private readonly Option<double> _weightDecay = CliOptions.Double("weight-decay", "L2 weight decay", 5e-4, 0, 1);
     private readonly Option<double> _dropout = CliOptions.Double("dropout", "dropout before LeNet's last layer (the ResNet has none)", 0.25, 0, 0.95);
@@ -40,6 +40,10 @@ internal sealed class TrainCommand : CliCommand
     private readonly Option<double> _collectiveTimeout = CliOptions.Double("collective-timeout",
         "with --distributed: seconds a collective (all-reduce, barrier) may wait for the other ranks before the job ends with exit 1, naming the collective and the step (a dead rank or a cut link; 0: wait forever)",
         DefaultCollectiveTimeoutSeconds, 0, 86_400);
+    private readonly Option<bool> _allowNonFinite = CliOptions.Flag("allow-non-finite",
+        "turn the divergence guard off: by default a NaN or infinite loss, gradient or weight stops training at once with exit 1, naming the epoch, step and quantity, and saves nothing of that step");
+    private readonly Option<bool> _detectAnomaly = CliOptions.Flag("detect-anomaly",
+        "check every operation's output and gradient (PyTorch's anomaly mode) so that a divergence also names the first operation that went non-finite (slower)");
     private readonly Option<bool> _resume = CliOptions.Flag("resume",
         "continue from the checkpoint in --out (written after every epoch); with the same options the final weights are bitwise those of an uninterrupted run");
     // Hidden, for tests: end (as if the job died) after N epochs' checkpoints; the gradient bucket size.
@@ -65,7 +69,7 @@ internal sealed class TrainCommand : CliCommand
         """)
     {
         Options = { _model, _epochs, _batchSize, _optimizer, _lr, _momentum, _weightDecay, _dropout, _shift, _cropPadding, _flip, _seed, _threads,
-                    _data, _size, _channels, _out, _validation, _trainLimit, _device, _distributed, _collectiveTimeout, _resume, _stopAfterEpoch, _bucketBytes, _autogradOverhead },
+                    _data, _size, _channels, _out, _validation, _trainLimit, _device, _distributed, _collectiveTimeout, _allowNonFinite, _detectAnomaly, _resume, _stopAfterEpoch, _bucketBytes, _autogradOverhead },
     };
 
     public override Command Declaration { get; }
@@ -107,6 +111,12 @@ internal sealed class TrainCommand : CliCommand
         {
             return Train(comm);
         }
+        catch (DivergenceException e) when (comm.Size == 1)
+        {
+            // A failed run, not bad usage: one line, exit 1; the last checkpoint is the last good state.
+            stderr.WriteLine($"convgrad train: {e.Message}");
+            return 1;
+        }
         catch (Exception e) when (comm.Size > 1 && e is not OutOfMemoryException)
         {
             // One rank failing (its data, its disk) ends the whole job with its message instead of leaving the others waiting in a collective.
@@ -142,7 +152,11 @@ internal sealed class TrainCommand : CliCommand
             using var gpu = device.Open(deviceIndex);
             var options = DeviceOption.Options(gpu, new ConvOptions { Threads = threads });
             long bucketBytes = args.GetValue(_bucketBytes);
-            using var run = new TrainingRun(config, data, new CheckpointStore(outDir, TrainingRun.CheckpointName(model)), comm, options, bucketBytes);
+            using var run = new TrainingRun(config, data, new CheckpointStore(outDir, TrainingRun.CheckpointName(model)), comm, options, bucketBytes)
+            {
+                DivergenceGuard = !args.GetValue(_allowNonFinite),
+                DetectAnomaly = args.GetValue(_detectAnomaly),
+            };
             if (resume)
             {
                 run.Resume();

@@ -64,7 +64,7 @@ public class CliParsingTests
     [InlineData("option --epochs needs a value", "train", "--epochs")]
     [InlineData("--epochs must be an integer; got 'many'", "train", "--epochs", "many")]
     [InlineData("--lr must be a number; got 'fast'", "train", "--lr", "fast")]
-    [InlineData("--lr must be between", "train", "--lr", "11")]
+    [InlineData("--lr must be between", "train", "--lr", "2e6")]
     [InlineData("unknown option --bogus", "predict", "--bogus=1")]
     [InlineData("unexpected argument 'extra'", "verify", ".", "extra")]
     [InlineData("--input must be a list of integers", "explain", "--input", "4xa", "--kernel", "2x2")]

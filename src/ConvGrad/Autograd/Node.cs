@@ -63,6 +63,10 @@ public abstract class Node<T> where T : unmanaged, IFloatingPointIeee754<T>
     /// <param name="owned">Whether <paramref name="g"/> is a buffer this node may hand over instead of copying.</param>
     protected void Propagate(int i, Tensor<T> g, bool owned)
     {
+        if (AnomalyMode.IsEnabled)
+        {
+            AnomalyMode.CheckBackward(Name, i, g);
+        }
         _forwarded |= !owned;
         _inputs[i].Accumulate(g, owned);
     }

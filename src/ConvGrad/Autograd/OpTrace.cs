@@ -76,7 +76,7 @@ internal sealed record TracedOp(TracedOpKind Kind, object Output, object?[] Inpu
 /// <c>Forward</c> (any C#: branches, residual sums, concatenations) inside <see cref="Begin"/> and translates the ops.
 /// An operation that calls others (flatten calls reshape) is recorded after them with the same output, so the last
 /// record of an output describes it; the ones before it are dead. Costs one thread-static read per operation when no
-/// trace is open.
+/// trace is open. In <see cref="AnomalyMode"/> every recorded output is also checked for NaN and ±∞.
 /// </summary>
 internal sealed class OpTrace : IDisposable
 {
@@ -110,6 +110,10 @@ internal sealed class OpTrace : IDisposable
         {
             trace._ops.Add(new TracedOp(kind, y, b is null && c is null ? [a] : c is null ? [a, b] : [a, b, c], attributes));
         }
+        if (AnomalyMode.IsEnabled)
+        {
+            AnomalyMode.CheckForward(y, kind.ToString());
+        }
         return y;
     }
 
@@ -118,6 +122,10 @@ internal sealed class OpTrace : IDisposable
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         t_current?._ops.Add(new TracedOp(kind, y, [.. inputs], null));
+        if (AnomalyMode.IsEnabled)
+        {
+            AnomalyMode.CheckForward(y, kind.ToString());
+        }
         return y;
     }
 }

@@ -51,6 +51,18 @@ public sealed class ClassifierTrainer
     public ILearningRateSchedule Schedule { get; }
 
     /// <summary>
+    /// Whether a non-finite loss, gradient or updated weight stops training with <see cref="DivergenceException"/>
+    /// (default true). Off, training goes on with NaN or ±∞, as a plain PyTorch loop does.
+    /// </summary>
+    public bool DivergenceGuard { get; set; } = true;
+
+    /// <summary>
+    /// Whether each step runs in <see cref="AnomalyMode"/> (default false): a divergence then also names the first
+    /// operation, forward or backward, whose result went non-finite. Costs a check of every output and gradient.
+    /// </summary>
+    public bool DetectAnomaly { get; set; }
+
+    /// <summary>
     /// Epoch <paramref name="epoch"/> (0-based) of <paramref name="loader"/>'s batches. Randomness depends on nothing but
     /// the seeds, the epoch and the sample: the loader's order and transforms, each sample's dropout mask keyed by its
     /// index in the dataset (<see cref="SampleRandom"/> of <c>mix(seed + 1)</c>), and the schedule's step
@@ -88,6 +100,7 @@ public sealed class ClassifierTrainer
         // Data parallel: each parameter's gradient, scaled by this rank's share of the batch, goes to its bucket as soon
         // as backward has finished it (the hook), overlapping the reductions with the rest of backward.
         float weight = 1;
+        var names = DivergenceGuard ? Model.NamedParameters().ToDictionary(p => (object)p.Parameter, p => p.Name, ReferenceEqualityComparer.Instance) : null;
         using var hooks = ranks > 1 ? new HookSet(parameters, (i, p) =>
         {
             var g = p.Grad ??= Tensor<float>.Zeros(p.Value.Shape.ToArray());
@@ -116,13 +129,21 @@ public sealed class ClassifierTrainer
                 Optimizer.ZeroGrad();
                 if (batch.Count > 0)
                 {
-                    var loss = Functional.CrossEntropy(Model.Forward(batch.Images!), batch.Labels);
-                    value = loss.Item();
-                    if (!double.IsFinite(value))
+                    using var anomaly = DetectAnomaly ? AnomalyMode.Enable() : null;
+                    try
                     {
-                        throw new InvalidOperationException($"the loss became {value} at step {step}; lower the learning rate");
+                        var loss = Functional.CrossEntropy(Model.Forward(batch.Images!), batch.Labels);
+                        value = loss.Item();
+                        if (DivergenceGuard && !double.IsFinite(value))
+                        {
+                            throw new DivergenceException(epoch + 1, step, "the loss", Text(value));
+                        }
+                        loss.Backward();
                     }
-                    loss.Backward();
+                    catch (NonFiniteValueException e) when (DivergenceGuard)
+                    {
+                        throw new DivergenceException(epoch + 1, step, $"the {e.Pass} result of {e.Operation}", e.Value, e.Message);
+                    }
                 }
                 if (ranks > 1)
                 {
@@ -139,8 +160,18 @@ public sealed class ClassifierTrainer
                     // per step: a blocking reduction per step would be one more synchronisation of all ranks.
                     weightedLoss = value * batch.Shard.Weight(b);
                 }
+                if (names is not null)
+                {
+                    // After the all-reduce: every rank sees the same gradients, so every rank stops at the same step.
+                    CheckFinite(parameters, p => p.Grad, "the gradient of", names, epoch, step);
+                }
                 Optimizer.LearningRate = Schedule.At(step);
                 Optimizer.Step();
+                if (names is not null)
+                {
+                    // Finite gradients can still step to ±∞ (a huge rate); stop before such weights reach a file.
+                    CheckFinite(parameters, p => p.Value, "after the optimiser step, the weight", names, epoch, step);
+                }
             }
             foreach (var d in dropouts)
             {
@@ -156,6 +187,26 @@ public sealed class ClassifierTrainer
         }
         return losses;
     }
+
+    private static void CheckFinite(IReadOnlyList<Parameter<float>> parameters, Func<Parameter<float>, Tensor<float>?> values, string what,
+        Dictionary<object, string> names, int epoch, int step)
+    {
+        foreach (var p in parameters)
+        {
+            if (values(p) is { } t && !AnomalyMode.AllFinite(t.ReadOnlySpan))
+            {
+                var span = t.ReadOnlySpan;
+                int i = 0;
+                while (float.IsFinite(span[i]))
+                {
+                    i++;
+                }
+                throw new DivergenceException(epoch + 1, step, $"{what} {names.GetValueOrDefault(p, "?")}", Text(span[i]));
+            }
+        }
+    }
+
+    private static string Text(double v) => double.IsNaN(v) ? "NaN" : v > 0 ? "Infinity" : "-Infinity";
 
     /// <summary>Correct predictions, images and summed loss of <paramref name="model"/> over <paramref name="loader"/>'s batches, in evaluation mode without recording.</summary>
     /// <param name="model">The model.</param>

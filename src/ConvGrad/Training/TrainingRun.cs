@@ -104,6 +104,23 @@ public sealed class TrainingRun : IDisposable
     /// <summary>Whether every epoch has been trained.</summary>
     public bool IsComplete => NextEpoch > Config.Epochs;
 
+    /// <summary>
+    /// Whether a non-finite loss, gradient or updated weight stops the run with <see cref="DivergenceException"/>
+    /// before anything is saved (default true; <see cref="ClassifierTrainer.DivergenceGuard"/>).
+    /// </summary>
+    public bool DivergenceGuard
+    {
+        get => _trainer.DivergenceGuard;
+        set => _trainer.DivergenceGuard = value;
+    }
+
+    /// <summary>Whether steps run in <see cref="Autograd.AnomalyMode"/>, so a divergence names the first operation that went non-finite (default false).</summary>
+    public bool DetectAnomaly
+    {
+        get => _trainer.DetectAnomaly;
+        set => _trainer.DetectAnomaly = value;
+    }
+
     /// <summary>The loss of every batch so far (the checkpoint's too after a resume).</summary>
     public IReadOnlyList<double> BatchLosses => _batchLosses;
 
