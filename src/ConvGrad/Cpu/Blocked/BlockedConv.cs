@@ -86,9 +86,17 @@ internal sealed unsafe class BlockedConvPlan
         return pass switch
         {
             ConvPass.Forward => $"direct-blocked{g.B} {isa} {u}x{Math.Min(BlockedGeometry.OutBlocksPerTile(u, max, g.KbG), g.KbG)}",
+            ConvPass.BackwardData when DenseSubsample.Applies(Problem) => $"direct-blocked{g.B} {isa} {DenseName(g, max)} dense",
             ConvPass.BackwardData => $"direct-blocked{g.B} {isa} {u}x{Math.Min(BlockedGeometry.OutBlocksPerTile(u, max, g.CbG), g.CbG)} phases",
             _ => $"direct-blocked{g.B} {isa} dw {WeightTileName(g)}" + (DenseSubsample.Applies(Problem) ? " dense" : ""),
         };
+    }
+
+    /// <summary>The dense dX' tile of a strided 1×1 layer: its rows are whole images (the unit-stride plan's flattened rows).</summary>
+    private static string DenseName(BlockedGeometry g, int max)
+    {
+        int u = BlockedGeometry.TileWidth(g.OutSpatial, max);
+        return $"{u}x{Math.Min(BlockedGeometry.OutBlocksPerTile(u, max, g.CbG), g.CbG)}";
     }
 
     /// <summary>The backward-weight register tile of the first task: input lanes per call × output blocks.</summary>
@@ -119,6 +127,7 @@ internal sealed unsafe class BlockedConvPlan
         return pass switch
         {
             ConvPass.Forward => $"{Name(pass)}: direct forward on {layout} with weights reblocked once as OIhw{g.B}i{g.B}o; a register tile of output pixels × 2 or 4 output-channel blocks; per input channel and tap, one weight vector per block, one broadcast per pixel, one FMA per accumulator. No im2col and no packing; tiles at the padding read a zero-padded copy of just their columns.{flat}{groups}",
+            ConvPass.BackwardData when DenseSubsample.Applies(Problem) => $"{Name(pass)}: strided 1x1 backward-data on {layout}: the unit-stride dX' of the sampled pixels over whole images (a GEMM over each image's flattened pixels with the transposed weight blocks) into a dense panel, scattered to the sampled positions with exact zeros between.{groups}",
             ConvPass.BackwardData => $"{Name(pass)}: direct backward-data on {layout} with the transposed weight blocks; per dX row and width stride phase, only the kernel taps that reach the phase, reading dY with stride 1: no zero insertion, no col2im, and dX positions no output reads come out exactly 0.{flat}{groups}",
             _ => $"{Name(pass)}: direct backward-weight on {layout}; the dW block of {g.WeightOutBlocks} output × 1 input channel blocks is the register accumulator set (tiles of {WeightTileName(g)} input lanes × output blocks), one task per block summing all images and rows in order (rows swept in L2-sized chunks across tasks), so dW is bitwise the same for any thread count; with fewer than {MinWeightTasks} tasks the rows split into fixed chunks added in order.{dense}{groups}",
         };
@@ -306,6 +315,19 @@ internal sealed unsafe class BlockedConvPlan
     internal void BackwardData(float* dy, float* dx, int threads)
     {
         var w = _transposed ?? throw new InvalidOperationException("SetWeights must be called before a pass that needs the weights");
+        if (_subsample is not null)
+        {
+            // Strided 1×1: the unit-stride dX' over whole images (a 1×1 layer's transposed blocks are the same for both),
+            // then scattered to the sampled positions with zeros between.
+            var g = Geometry;
+            _dense ??= new BlockedConvPlan(DenseSubsample.Dense(Problem), g.B);
+            _dense._transposed = w;
+            float* panel = Panel();
+            _dense.BackwardData(dy, panel, threads);
+            _subsample.Set(dx, panel, scatter: true);
+            Execute(_subsample, Parts(threads, (long)g.N * g.Cb));
+            return;
+        }
         _pass.Set(ConvPass.BackwardData, dy, Ptr(w), null, dx);
         Execute(_pass, Parts(threads, (long)Geometry.N * Geometry.G * Geometry.In[0] * Geometry.In[1]));
     }
@@ -324,9 +346,8 @@ internal sealed unsafe class BlockedConvPlan
         {
             // Strided 1×1: gather the sampled pixels once, then the unit-stride kernel over whole images.
             _dense ??= new BlockedConvPlan(DenseSubsample.Dense(Problem), g.B);
-            _panel ??= GC.AllocateUninitializedArray<float>(checked((int)DenseSubsample.PanelFloats(g)), pinned: true);
-            float* panel = Ptr(_panel);
-            _subsample.Set(x, panel);
+            float* panel = Panel();
+            _subsample.Set(x, panel, scatter: false);
             Execute(_subsample, Parts(threads, (long)g.N * g.Cb));
             _dense.BackwardWeight(panel, dy, dw, threads);
             return;
@@ -341,6 +362,13 @@ internal sealed unsafe class BlockedConvPlan
         {
             _weights.Reduce();
         }
+    }
+
+    /// <summary>The strided 1×1 passes' dense panel (made once per plan).</summary>
+    private float* Panel()
+    {
+        _panel ??= GC.AllocateUninitializedArray<float>(checked((int)DenseSubsample.PanelFloats(Geometry)), pinned: true);
+        return Ptr(_panel);
     }
 
     /// <summary>

@@ -65,10 +65,11 @@ internal sealed unsafe class BlockedNchw
             long ow = blockSize == 16 ? 4 : 2; // BlockedGeometry.WeightOutBlocks
             long accumulators = p.Groups * ((kbG + ow - 1) / ow) * cbG * ow * taps * b * b;
             floats += Math.Max(1, threads) * Math.Min(accumulators, AccumulatorBudget);
-            if (DenseSubsample.Applies(p))
-            {
-                floats += (long)p.N * cb * b * p.OutSpatial;
-            }
+
+        }
+        if (pass != ConvPass.Forward && DenseSubsample.Applies(p))
+        {
+            floats += (long)p.N * cb * b * p.OutSpatial; // the strided 1×1 passes' dense panel
         }
         return floats * sizeof(float);
     }
