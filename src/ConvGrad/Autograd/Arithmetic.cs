@@ -12,9 +12,9 @@ public static partial class Functional
     public static Variable<T> Add<T>(Variable<T> a, Variable<T> b) where T : unmanaged, IFloatingPointIeee754<T>
     {
         CheckSameShape(a, b, "add");
-        var y = Empty<T>(a.Shape);
+        var y = EmptyLike(a);
         TensorPrimitives.Add(a.Value.ReadOnlySpan, b.Value.ReadOnlySpan, y.Span);
-        return OpTrace.Record(Records(a, b) ? new Variable<T>(y, new AddNode<T>(a, b, T.One)) { Blocking = a.Blocking } : new Variable<T>(y) { Blocking = a.Blocking },
+        return OpTrace.Record(Records(a, b) ? new Variable<T>(y, new AddNode<T>(a, b, T.One)) { Threads = a.Threads } : new Variable<T>(y) { Threads = a.Threads },
             TracedOpKind.Add, (object?)null, a, b);
     }
 
@@ -25,9 +25,9 @@ public static partial class Functional
     public static Variable<T> Sub<T>(Variable<T> a, Variable<T> b) where T : unmanaged, IFloatingPointIeee754<T>
     {
         CheckSameShape(a, b, "sub");
-        var y = Empty<T>(a.Shape);
+        var y = EmptyLike(a);
         TensorPrimitives.Subtract(a.Value.ReadOnlySpan, b.Value.ReadOnlySpan, y.Span);
-        return OpTrace.Record(Records(a, b) ? new Variable<T>(y, new AddNode<T>(a, b, -T.One)) { Blocking = a.Blocking } : new Variable<T>(y) { Blocking = a.Blocking },
+        return OpTrace.Record(Records(a, b) ? new Variable<T>(y, new AddNode<T>(a, b, -T.One)) { Threads = a.Threads } : new Variable<T>(y) { Threads = a.Threads },
             TracedOpKind.Sub, (object?)null, a, b);
     }
 
@@ -38,9 +38,9 @@ public static partial class Functional
     public static Variable<T> Mul<T>(Variable<T> a, Variable<T> b) where T : unmanaged, IFloatingPointIeee754<T>
     {
         CheckSameShape(a, b, "mul");
-        var y = Empty<T>(a.Shape);
+        var y = EmptyLike(a);
         TensorPrimitives.Multiply(a.Value.ReadOnlySpan, b.Value.ReadOnlySpan, y.Span);
-        return OpTrace.Record(Records(a, b) ? new Variable<T>(y, new MulNode<T>(a, b)) { Blocking = a.Blocking } : new Variable<T>(y) { Blocking = a.Blocking },
+        return OpTrace.Record(Records(a, b) ? new Variable<T>(y, new MulNode<T>(a, b)) { Threads = a.Threads } : new Variable<T>(y) { Threads = a.Threads },
             TracedOpKind.Mul, (object?)null, a, b);
     }
 
@@ -76,7 +76,7 @@ public static partial class Functional
         {
             throw new ArgumentException($"{op} needs equal shapes; got {Shapes.Format(a.Shape)} and {Shapes.Format(b.Shape)}", nameof(b));
         }
-        if (a.Blocking != b.Blocking && (a.Blocking is null || b.Blocking is null || a.Blocking.BlockSize != b.Blocking.BlockSize || !a.LogicalShape.SequenceEqual(b.LogicalShape)))
+        if (a.Format != b.Format)
         {
             throw new ArgumentException($"{op} needs both operands in the same layout; got {Layout(a)} and {Layout(b)} (convert with Functional.ToNchw or ToBlocked)", nameof(b));
         }
@@ -101,7 +101,7 @@ public static partial class Functional
                 }
                 else
                 {
-                    var g = Empty<T>(dy.Shape);
+                    var g = EmptyLike(dy);
                     TensorPrimitives.Negate(dy.ReadOnlySpan, g.Span);
                     Propagate(1, g, owned: true);
                 }
@@ -120,7 +120,7 @@ public static partial class Functional
             {
                 if (NeedsGrad(i))
                 {
-                    var g = Empty<T>(dy.Shape);
+                    var g = EmptyLike(dy);
                     TensorPrimitives.Multiply(dy.ReadOnlySpan, Inputs[1 - i].Value.ReadOnlySpan, g.Span);
                     Propagate(i, g, owned: true);
                 }
@@ -135,7 +135,7 @@ public static partial class Functional
 
         protected override void Backward(Tensor<T> dy)
         {
-            var g = Empty<T>(Inputs[0].Shape);
+            var g = EmptyLike(Inputs[0]);
             g.Fill(dy.ReadOnlySpan[0] * scale);
             Propagate(0, g, owned: true);
         }

@@ -15,15 +15,13 @@ public static partial class Functional
     /// </summary>
     internal static unsafe Variable<float> ConvBlocked(Variable<float> x, Variable<float> w, Variable<float>? b, BlockedConvPlan plan, int threads)
     {
-        var blocking = x.Blocking!;
         var p = plan.Problem;
-        var yBlocking = blocking.With(p.OutputShape);
-        var y = Empty<float>(yBlocking.StorageShape);
+        var y = Empty<float>(p.OutputShape, x.Format);
         plan.Reblock(ConvPass.Forward, w.Value.ReadOnlySpan, b is null ? default : b.Value.ReadOnlySpan);
         plan.Forward(Ptr(x.Value), Ptr(y), threads);
         return Records(x, w, b)
-            ? new Variable<float>(y, new BlockedConvNode(Inputs(x, w, b), plan, threads)) { Blocking = yBlocking }
-            : new Variable<float>(y) { Blocking = yBlocking };
+            ? new Variable<float>(y, new BlockedConvNode(Inputs(x, w, b), plan, threads)) { Threads = threads }
+            : new Variable<float>(y) { Threads = threads };
     }
 
     /// <summary>
@@ -33,17 +31,17 @@ public static partial class Functional
     private static Variable<T> ConvOnBlocked<T>(Variable<T> x, Variable<T> w, Variable<T>? b, ConvGeometry geometry, ConvOptions? options)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var blocking = x.Blocking!;
-        var p = ConvProblem.ForConv(geometry, blocking.LogicalShape, w.Shape);
+        int block = x.Format.BlockSize();
+        var p = ConvProblem.ForConv(geometry, x.Shape, w.Shape);
         if (b is not null)
         {
             ConvProblem.CheckShape(b.Shape, [p.K], "b", "the bias");
         }
-        if (!BlockedLayoutRule.RunsBlocked(p, blocking.BlockSize, options))
+        if (!BlockedLayoutRule.RunsBlocked(p, block, options))
         {
-            return ToBlocked(Conv(ToNchw(x), w, b, geometry, options), blocking.BlockSize, blocking.Threads);
+            return ToFormat(Conv(ToNchw(x), w, b, geometry, options), x.Format, x.Threads);
         }
-        var plan = (t_plans ??= new BlockedPlanCache(16)).For(p, blocking.BlockSize);
+        var plan = (t_plans ??= new BlockedPlanCache(16)).For(p, block);
         var o = options ?? ConvOptions.Default;
         return (Variable<T>)(object)ConvBlocked((Variable<float>)(object)x, (Variable<float>)(object)w, (Variable<float>?)(object?)b, plan, o.EffectiveThreads);
     }
@@ -57,8 +55,9 @@ public static partial class Functional
     /// <c>s[c] = Σ_n Σ_positions t[n, c, ...]</c> of the blocked storage <paramref name="t"/> (the bias gradient), in a
     /// fixed order: each image's pixels summed lane-wise, the images added in order.
     /// </summary>
-    internal static Tensor<float> BlockedChannelSums(Tensor<float> t, ActivationBlocking blocking)
+    internal static Tensor<float> BlockedChannelSums(Tensor<float> t)
     {
+        var blocking = ChannelBlocking.Of(t);
         var s = Empty<float>(blocking.C);
         Cpu.Blocked.BlockedChannelSums.Compute(t.ReadOnlySpan, blocking.N, blocking.C, blocking.BlockSize, blocking.Spatial, s.Span);
         return s;
@@ -74,17 +73,17 @@ public static partial class Functional
             var w = Inputs[1].Value;
             if (NeedsGrad(1))
             {
-                var dw = Empty<float>(w.Shape);
+                var dw = EmptyLike(w);
                 plan.BackwardWeight(Ptr(x.Value), Ptr(dy), Ptr(dw), threads);
                 Propagate(1, dw, owned: true);
             }
             if (Inputs.Count > 2 && NeedsGrad(2))
             {
-                Propagate(2, BlockedChannelSums(dy, x.Blocking!.With(plan.Problem.OutputShape)), owned: true);
+                Propagate(2, BlockedChannelSums(dy), owned: true);
             }
             if (NeedsGrad(0))
             {
-                var dx = Empty<float>(x.Shape);
+                var dx = EmptyLike(x);
                 plan.Reblock(ConvPass.BackwardData, w.ReadOnlySpan, default);
                 plan.BackwardData(Ptr(dy), Ptr(dx), threads);
                 Propagate(0, dx, owned: true);

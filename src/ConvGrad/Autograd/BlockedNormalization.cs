@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using ConvGrad.Cpu;
+using ConvGrad.Cpu.Blocked;
 
 namespace ConvGrad.Autograd;
 
@@ -16,20 +17,20 @@ public static partial class Functional
     private static unsafe Variable<float> BlockedBatchNorm(Variable<float> x, Variable<float> weight, Variable<float> bias, Tensor<float>? runningMean, Tensor<float>? runningVar,
         bool training, double momentum, double eps)
     {
-        var b = x.Blocking!;
+        var b = ChannelBlocking.Of(x.Value);
         int n = b.N, c = b.C, cb = b.ChannelBlocks, bs = b.BlockSize;
         long m = (long)n * b.Spatial;
         if (training && m < 2)
         {
-            throw new ArgumentException($"batch norm in training mode needs more than one value per channel; got input {Shapes.Format(b.LogicalShape)}", nameof(x));
+            throw new ArgumentException($"batch norm in training mode needs more than one value per channel; got input {Layout(x)}", nameof(x));
         }
         if (!training && (runningMean is null || runningVar is null))
         {
             throw new ArgumentException("batch norm in evaluation mode needs the running statistics", nameof(runningMean));
         }
-        var y = Empty<float>(x.Shape);
+        var y = EmptyLike(x);
         int padded = cb * bs;
-        var work = new BatchNormPlanes(b, Ptr(x.Value), Ptr(y));
+        var work = new BatchNormPlanes(b, x.Threads, Ptr(x.Value), Ptr(y));
         var mean = work.Mean;
         var variance = new float[padded];
         float mt = m, mom = (float)momentum;
@@ -75,10 +76,10 @@ public static partial class Functional
         bool records = GradMode.IsEnabled && (x.RequiresGrad || weight.RequiresGrad || bias.RequiresGrad);
         if (!records)
         {
-            return new Variable<float>(y) { Blocking = b };
+            return new Variable<float>(y) { Threads = x.Threads };
         }
         // x̂ is not stored: the backward pass recomputes x − μ from x, which the graph keeps anyway.
-        return new Variable<float>(y, new BlockedBatchNormNode(x, weight, bias, mean.ToArray(), invStd, training)) { Blocking = b };
+        return new Variable<float>(y, new BlockedBatchNormNode(x, weight, bias, mean.ToArray(), invStd, training)) { Threads = x.Threads };
     }
 
     private sealed class BlockedBatchNormNode(Variable<float> x, Variable<float> weight, Variable<float> bias, float[] mean, float[] invStd, bool batchStats)
@@ -89,14 +90,14 @@ public static partial class Functional
 
         protected override unsafe void Backward(Tensor<float> dy)
         {
-            var b = Inputs[0].Blocking!;
+            var b = ChannelBlocking.Of(Inputs[0].Value);
             int c = b.C, padded = b.ChannelBlocks * b.BlockSize;
             float mt = (long)b.N * b.Spatial;
             var gamma = Inputs[1].Value.ReadOnlySpan;
             var dgamma = Empty<float>(c);
             var dbeta = Empty<float>(c);
-            var dx = NeedsGrad(0) ? Empty<float>(dy.Shape) : null;
-            var work = new BatchNormPlanes(b, Ptr(dy), dx is null ? null : Ptr(dx), Ptr(Inputs[0].Value));
+            var dx = NeedsGrad(0) ? EmptyLike(dy) : null;
+            var work = new BatchNormPlanes(b, Inputs[0].Threads, Ptr(dy), dx is null ? null : Ptr(dx), Ptr(Inputs[0].Value));
             mean.CopyTo(work.Mean, 0);
             work.Run(BatchNormPlanes.Phase.GradientSums);
             var sumDy = new float[padded];
@@ -153,12 +154,13 @@ public static partial class Functional
         private Phase _phase;
 
         /// <param name="blocking">The layout.</param>
+        /// <param name="threads">Threads to split the planes over (0: one per processor).</param>
         /// <param name="a">x (forward) or dy (backward).</param>
         /// <param name="output">y (forward) or dx (backward; null when dx is not needed).</param>
         /// <param name="x">x in the backward pass (null in the forward pass, where it is <paramref name="a"/>).</param>
-        public BatchNormPlanes(ActivationBlocking blocking, float* a, float* output, float* x = null)
+        public BatchNormPlanes(ChannelBlocking blocking, int threads, float* a, float* output, float* x = null)
         {
-            (_n, _cb, _bs, _spatial, _threads) = (blocking.N, blocking.ChannelBlocks, blocking.BlockSize, blocking.Spatial, Math.Max(1, blocking.Threads));
+            (_n, _cb, _bs, _spatial, _threads) = (blocking.N, blocking.ChannelBlocks, blocking.BlockSize, blocking.Spatial, threads > 0 ? threads : Environment.ProcessorCount);
             _a = a;
             _out = output;
             _x = x == null ? a : x;

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Runtime.Intrinsics;
+using ConvGrad.Cpu.Blocked;
 
 namespace ConvGrad.Autograd;
 
@@ -12,11 +13,10 @@ public static partial class Functional
     /// </summary>
     private static unsafe Variable<float> BlockedMaxPool2d(Variable<float> x, PoolWindow win)
     {
-        var b = x.Blocking!;
-        int n = b.N, h = b.LogicalShape[2], w = b.LogicalShape[3], bs = b.BlockSize;
+        var b = ChannelBlocking.Of(x.Value);
+        int n = b.N, h = x.Shape[2], w = x.Shape[3], bs = b.BlockSize;
         int ho = win.Out(h, "MaxPool2d"), wo = win.Out(w, "MaxPool2d");
-        var yb = b.With(n, b.C, ho, wo);
-        var y = Empty<float>(yb.StorageShape);
+        var y = Empty<float>([n, b.C, ho, wo], x.Format);
         var argmax = ArrayPool<int>.Shared.Rent((int)y.Length);
         int planes = n * b.ChannelBlocks, k = win.Kernel, s = win.Stride, p = win.Padding;
         var iota = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7);
@@ -60,9 +60,9 @@ public static partial class Functional
         if (!Records(x))
         {
             ArrayPool<int>.Shared.Return(argmax);
-            return new Variable<float>(y) { Blocking = yb };
+            return new Variable<float>(y) { Threads = x.Threads };
         }
-        return new Variable<float>(y, new MaxPoolNode<float>(x, argmax)) { Blocking = yb };
+        return new Variable<float>(y, new MaxPoolNode<float>(x, argmax)) { Threads = x.Threads };
     }
 
     /// <summary>
@@ -71,11 +71,10 @@ public static partial class Functional
     /// </summary>
     private static Variable<float> BlockedAvgPool2d(Variable<float> x, PoolWindow win)
     {
-        var b = x.Blocking!;
-        int n = b.N, h = b.LogicalShape[2], w = b.LogicalShape[3], bs = b.BlockSize;
+        var b = ChannelBlocking.Of(x.Value);
+        int n = b.N, h = x.Shape[2], w = x.Shape[3], bs = b.BlockSize;
         int ho = win.Out(h, "AvgPool2d"), wo = win.Out(w, "AvgPool2d");
-        var yb = b.With(n, b.C, ho, wo);
-        var y = Empty<float>(yb.StorageShape);
+        var y = Empty<float>([n, b.C, ho, wo], x.Format);
         var xs = x.Value.ReadOnlySpan;
         var ys = y.Span;
         int planes = n * b.ChannelBlocks, k = win.Kernel, s = win.Stride, p = win.Padding;
@@ -106,8 +105,8 @@ public static partial class Functional
             }
         }
         return Records(x)
-            ? new Variable<float>(y, new BlockedAvgPoolNode(x, win)) { Blocking = yb }
-            : new Variable<float>(y) { Blocking = yb };
+            ? new Variable<float>(y, new BlockedAvgPoolNode(x, win)) { Threads = x.Threads }
+            : new Variable<float>(y) { Threads = x.Threads };
     }
 
     /// <summary>
@@ -116,9 +115,9 @@ public static partial class Functional
     /// </summary>
     private static Variable<float> BlockedGlobalAvgPool(Variable<float> x)
     {
-        var b = x.Blocking!;
+        var b = ChannelBlocking.Of(x.Value);
         int n = b.N, c = b.C, cb = b.ChannelBlocks, bs = b.BlockSize, spatial = b.Spatial;
-        int[] shape = [n, c, .. Enumerable.Repeat(1, b.LogicalShape.Length - 2)];
+        int[] shape = [n, c, .. Enumerable.Repeat(1, x.Shape.Length - 2)];
         var y = Empty<float>(shape);
         var xs = x.Value.ReadOnlySpan;
         var ys = y.Span;
@@ -151,11 +150,11 @@ public static partial class Functional
 
         protected override void Backward(Tensor<float> dy)
         {
-            var b = Inputs[0].Blocking!;
-            int h = b.LogicalShape[2], w = b.LogicalShape[3], bs = b.BlockSize, ho = dy.Dim(2), wo = dy.Dim(3);
+            var b = ChannelBlocking.Of(Inputs[0].Value);
+            int h = Inputs[0].Shape[2], w = Inputs[0].Shape[3], bs = b.BlockSize, ho = dy.Dim(2), wo = dy.Dim(3);
             int planes = b.N * b.ChannelBlocks, k = win.Kernel, s = win.Stride, p = win.Padding;
             float inv = 1f / (k * k);
-            var dx = Zeros<float>(Inputs[0].Shape);
+            var dx = ZerosLike(Inputs[0]);
             var g = dx.Span;
             var d = dy.ReadOnlySpan;
             for (int pl = 0; pl < planes; pl++)
@@ -193,10 +192,10 @@ public static partial class Functional
 
         protected override void Backward(Tensor<float> dy)
         {
-            var b = Inputs[0].Blocking!;
+            var b = ChannelBlocking.Of(Inputs[0].Value);
             int n = b.N, c = b.C, cb = b.ChannelBlocks, bs = b.BlockSize, spatial = b.Spatial;
             float inv = 1f / spatial;
-            var dx = Empty<float>(Inputs[0].Shape);
+            var dx = EmptyLike(Inputs[0]);
             var g = dx.Span;
             var d = dy.ReadOnlySpan;
             Span<float> lanes = stackalloc float[16];

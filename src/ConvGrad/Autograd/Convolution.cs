@@ -23,7 +23,7 @@ public static partial class Functional
         ArgumentNullException.ThrowIfNull(x);
         ArgumentNullException.ThrowIfNull(w);
         ArgumentNullException.ThrowIfNull(geometry);
-        if (x.Blocking is not null)
+        if (x.IsChannelBlocked)
         {
             return OpTrace.Record(ConvOnBlocked(x, w, b, geometry, options), TracedOpKind.Conv, geometry, x, w, b);
         }
@@ -70,7 +70,7 @@ public static partial class Functional
             var w = Inputs[1].Value;
             if (NeedsGrad(1))
             {
-                var dw = Empty<T>(w.Shape);
+                var dw = EmptyLike(w);
                 ConvGrad.Conv.BackwardWeight(x, dy, geometry, dw, options);
                 Propagate(1, dw, owned: true);
             }
@@ -80,7 +80,7 @@ public static partial class Functional
             }
             if (NeedsGrad(0))
             {
-                var dx = Empty<T>(x.Shape);
+                var dx = EmptyLike(x);
                 ConvGrad.Conv.BackwardData(dy, w, geometry, dx, options);
                 Propagate(0, dx, owned: true);
             }
@@ -98,7 +98,7 @@ public static partial class Functional
             var w = Inputs[1].Value;
             if (NeedsGrad(1))
             {
-                var dw = Empty<T>(w.Shape);
+                var dw = EmptyLike(w);
                 ConvGrad.ConvTranspose.BackwardWeight(x, dy, geometry, dw, options);
                 Propagate(1, dw, owned: true);
             }
@@ -108,7 +108,7 @@ public static partial class Functional
             }
             if (NeedsGrad(0))
             {
-                var dx = Empty<T>(x.Shape);
+                var dx = EmptyLike(x);
                 ConvGrad.ConvTranspose.BackwardData(dy, w, geometry, dx, options);
                 Propagate(0, dx, owned: true);
             }

@@ -15,7 +15,7 @@ public static partial class Functional
     {
         CheckRank(z, 2, "log_softmax", "[N, classes]");
         int n = z.Value.Dim(0), k = z.Value.Dim(1);
-        var y = Empty<T>(z.Shape);
+        var y = EmptyLike(z);
         var zs = z.Value.ReadOnlySpan;
         var ys = y.Span;
         for (int i = 0; i < n; i++)
@@ -90,7 +90,7 @@ public static partial class Functional
             int n = dy.Dim(0), k = dy.Dim(1);
             var ys = _y!.ReadOnlySpan;
             var d = dy.ReadOnlySpan;
-            var dz = Empty<T>(dy.Shape);
+            var dz = EmptyLike(dy);
             var g = dz.Span;
             for (int i = 0; i < n; i++)
             {
@@ -117,7 +117,7 @@ public static partial class Functional
         protected override void Backward(Tensor<T> dy)
         {
             int n = labels.Length, k = Inputs[0].Value.Dim(1);
-            var g = Zeros<T>(Inputs[0].Shape);
+            var g = ZerosLike(Inputs[0]);
             T v = -dy.ReadOnlySpan[0] / T.CreateChecked(n);
             for (int i = 0; i < n; i++)
             {

@@ -35,9 +35,9 @@ public static partial class Functional
         ArgumentNullException.ThrowIfNull(x);
         ArgumentNullException.ThrowIfNull(weight);
         ArgumentNullException.ThrowIfNull(bias);
-        if (x.Blocking is { } blocking)
+        if (x.IsChannelBlocked)
         {
-            if (weight.Value.Rank != 1 || weight.Value.Dim(0) != blocking.C || !bias.Shape.SequenceEqual(weight.Shape))
+            if (weight.Value.Rank != 1 || weight.Value.Dim(0) != x.Value.Dim(1) || !bias.Shape.SequenceEqual(weight.Shape))
             {
                 throw new ArgumentException($"batch norm expects x [N, C, ...] with weight and bias [C]; got x {Layout(x)}, weight {Shapes.Format(weight.Shape)}, bias {Shapes.Format(bias.Shape)}", nameof(x));
             }
@@ -59,8 +59,8 @@ public static partial class Functional
         {
             throw new ArgumentException("batch norm in evaluation mode needs the running statistics", nameof(runningMean));
         }
-        var xhat = Empty<T>(xv.Shape);
-        var y = Empty<T>(xv.Shape);
+        var xhat = EmptyLike(xv);
+        var y = EmptyLike(xv);
         var xs = xv.ReadOnlySpan;
         var hs = xhat.Span;
         var ys = y.Span;
@@ -144,7 +144,7 @@ public static partial class Functional
             var g = Inputs[1].Value.ReadOnlySpan;
             var dgamma = Empty<T>(c);
             var dbeta = Empty<T>(c);
-            var dx = NeedsGrad(0) ? Empty<T>(dy.Shape) : null;
+            var dx = NeedsGrad(0) ? EmptyLike(dy) : null;
             for (int ch = 0; ch < c; ch++)
             {
                 T sumDy = T.Zero, sumDyX = T.Zero;

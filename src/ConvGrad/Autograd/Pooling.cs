@@ -48,7 +48,7 @@ public static partial class Functional
 
     private static Variable<T> MaxPool2dOf<T>(Variable<T> x, PoolWindow win) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        if (x is { Blocking.LogicalShape.Length: 4 })
+        if (x is { IsChannelBlocked: true, Value.Rank: 4 })
         {
             return (Variable<T>)(object)BlockedMaxPool2d((Variable<float>)(object)x, win);
         }
@@ -166,7 +166,7 @@ public static partial class Functional
 
     private static Variable<T> AvgPool2dOf<T>(Variable<T> x, PoolWindow win) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        if (x is { Blocking.LogicalShape.Length: 4 })
+        if (x is { IsChannelBlocked: true, Value.Rank: 4 })
         {
             return (Variable<T>)(object)BlockedAvgPool2d((Variable<float>)(object)x, win);
         }
@@ -212,7 +212,7 @@ public static partial class Functional
     private static Variable<T> GlobalAvgPoolOf<T>(Variable<T> x) where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(x);
-        if (x.Blocking is not null)
+        if (x.IsChannelBlocked)
         {
             return (Variable<T>)(object)BlockedGlobalAvgPool((Variable<float>)(object)x);
         }
@@ -242,7 +242,7 @@ public static partial class Functional
 
         protected override void Backward(Tensor<T> dy)
         {
-            var dx = Zeros<T>(Inputs[0].Shape);
+            var dx = ZerosLike(Inputs[0]);
             var g = dx.Span;
             var d = dy.ReadOnlySpan;
             var arg = _argmax!;
@@ -301,7 +301,7 @@ public static partial class Functional
 
         protected override void Backward(Tensor<T> dy)
         {
-            var dx = Empty<T>(Inputs[0].Shape);
+            var dx = EmptyLike(Inputs[0]);
             int planes = (int)dy.Length, plane = (int)(dx.Length / planes);
             T inv = T.One / T.CreateChecked(plane);
             var g = dx.Span;

@@ -90,7 +90,7 @@ public static partial class Functional
 
         protected override void Backward(Tensor<T> dy)
         {
-            var dx = Empty<T>(Inputs[0].Shape);
+            var dx = EmptyLike(Inputs[0]);
             dy.ReadOnlySpan.CopyTo(dx.Span);
             Propagate(0, dx, owned: true);
         }
@@ -109,7 +109,7 @@ public static partial class Functional
                 int c = Inputs[i].Value.Dim(1);
                 if (NeedsGrad(i))
                 {
-                    var g = Empty<T>(Inputs[i].Shape);
+                    var g = EmptyLike(Inputs[i]);
                     var gs = g.Span;
                     for (int b = 0; b < n; b++)
                     {

@@ -73,12 +73,12 @@ public class ConvNd<T> : Module<T> where T : unmanaged, IFloatingPointIeee754<T>
     {
         var w = (Variable<float>)(object)Weight;
         var b = (Variable<float>?)(object?)Bias;
-        var p = ConvProblem.ForConv(Geometry, x.LogicalShape, w.Shape);
+        var p = ConvProblem.ForConv(Geometry, x.Shape, w.Shape);
         if (!BlockedConv.Applies(p, ConvPass.Forward, block))
         {
             return Functional.ToBlocked(Functional.Conv(Functional.ToNchw(x), w, b, Geometry, _options), block, Threads);
         }
-        if (!x.IsChannelBlocked || x.Blocking!.BlockSize != block)
+        if (x.Format != MemoryFormats.Blocked(block))
         {
             if (!BlockedConv.Worthwhile(p, block))
             {
