@@ -15,10 +15,10 @@ public static partial class Functional
     public static Variable<T> Relu<T>(Variable<T> x) where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(x);
+        var call = Dispatch.Prepare(Computes.AnyFormat, ref x);
         var y = EmptyLike(x);
         TensorPrimitives.Max(x.Value.ReadOnlySpan, T.Zero, y.Span);
-        return OpTrace.Record(Records(x) ? new Variable<T>(y, new ReluNode<T>(x, y)) { Threads = x.Threads } : new Variable<T>(y) { Threads = x.Threads },
-            TracedOpKind.Relu, (object?)null, x);
+        return OpTrace.Record(Records(x) ? call.Output(y, new ReluNode<T>(x, y)) : call.Output(y), TracedOpKind.Relu, (object?)null, x);
     }
 
     /// <summary>
@@ -43,6 +43,8 @@ public static partial class Functional
         {
             return OpTrace.Record(x, TracedOpKind.Dropout, p, x);
         }
+        // Any format: one draw per stored element (a blocked tail draws too, and stays zero).
+        var call = Dispatch.Prepare(Computes.AnyFormat, ref x);
         var mask = EmptyLike(x);
         var m = mask.Span;
         T scale = T.CreateChecked(1 / (1 - p));
@@ -50,7 +52,7 @@ public static partial class Functional
         {
             m[i] = rng.NextDouble() < p ? T.Zero : scale;
         }
-        return OpTrace.Record(Masked(x, mask), TracedOpKind.Dropout, p, x);
+        return OpTrace.Record(Masked(x, mask, call), TracedOpKind.Dropout, p, x);
     }
 
     /// <summary>
@@ -83,6 +85,7 @@ public static partial class Functional
         {
             throw new ArgumentException($"dropout needs one sample key per row; got {sampleKeys.Length} keys for {rows} rows", nameof(sampleKeys));
         }
+        var call = Dispatch.Prepare(Computes.AnyFormat, ref x);
         var mask = EmptyLike(x);
         var m = mask.Span;
         int per = m.Length / Math.Max(1, rows);
@@ -96,19 +99,19 @@ public static partial class Functional
                 row[i] = random.NextDouble() < p ? T.Zero : scale;
             }
         }
-        return OpTrace.Record(Masked(x, mask), TracedOpKind.Dropout, p, x);
+        return OpTrace.Record(Masked(x, mask, call), TracedOpKind.Dropout, p, x);
     }
 
-    private static Variable<T> Masked<T>(Variable<T> x, Tensor<T> mask) where T : unmanaged, IFloatingPointIeee754<T>
+    private static Variable<T> Masked<T>(Variable<T> x, Tensor<T> mask, OpCall<T> call) where T : unmanaged, IFloatingPointIeee754<T>
     {
         var y = EmptyLike(x);
         TensorPrimitives.Multiply(x.Value.ReadOnlySpan, mask.ReadOnlySpan, y.Span);
         if (!Records(x))
         {
             ScopedTensors<T>.Recycle(mask);
-            return new Variable<T>(y) { Threads = x.Threads };
+            return call.Output(y);
         }
-        return new Variable<T>(y, new MaskNode<T>(x, mask)) { Threads = x.Threads };
+        return call.Output(y, new MaskNode<T>(x, mask));
     }
 
     private sealed class ReluNode<T>(Variable<T> x, Tensor<T> y) : Node<T>(x) where T : unmanaged, IFloatingPointIeee754<T>

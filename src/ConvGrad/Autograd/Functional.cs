@@ -62,6 +62,9 @@ public static partial class Functional
         return s;
     }
 
+    /// <summary>The first element of a pinned pooled tensor, for the kernels that take pointers.</summary>
+    private static unsafe T* Ptr<T>(Tensor<T> t) where T : unmanaged, IFloatingPointIeee754<T> => (T*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref t.DataRef);
+
     private static void CheckRank<T>(Variable<T> x, int rank, string op, string layout) where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(x);

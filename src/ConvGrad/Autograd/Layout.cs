@@ -63,9 +63,6 @@ public static partial class Functional
     /// <summary>How an error message names a variable's layout.</summary>
     private static string Layout<T>(Variable<T> v) where T : unmanaged, IFloatingPointIeee754<T> => MemoryFormats.Describe(v.Format, v.Shape);
 
-    /// <summary>The input in NCHW for an operation that has no blocked kernel (identity for NCHW inputs).</summary>
-    private static Variable<T> Nchw<T>(Variable<T> x) where T : unmanaged, IFloatingPointIeee754<T> => ToNchw(x);
-
     /// <summary>The gradient of a reorder is the reverse reorder.</summary>
     private sealed class ReorderNode<T>(Variable<T> x, int threads) : Node<T>(x) where T : unmanaged, IFloatingPointIeee754<T>
     {
