@@ -110,6 +110,18 @@ public class MemoryFormatTests
         Assert.Throws<ArgumentException>(() => BlockedTensor.Of(x));
     }
 
+    [Fact]
+    public void NchwConvPasses_RefuseABlockedTensor_NamingIt()
+    {
+        var x = Tensor<float>.Zeros([1, 3, 5, 5], MemoryFormat.ChannelsBlocked8);
+        var w = Tensor<float>.Zeros(4, 3, 3, 3);
+        var e = Assert.Throws<ArgumentException>(() => Conv.Forward(x, w, null, ConvGeometry.Valid(2)));
+        Assert.Equal("x", e.ParamName);
+        Assert.Contains("blocked8 [1, 3, 5, 5]", e.Message);
+        var dy = Tensor<float>.Zeros([1, 4, 3, 3], MemoryFormat.ChannelsBlocked8);
+        Assert.Equal("dy", Assert.Throws<ArgumentException>(() => Conv.BackwardBias(dy)).ParamName);
+    }
+
     /// <summary>A conv layer that keeps activations blocked reports the logical shape; the storage shape is separate.</summary>
     [SkippableFact]
     public void VariableShape_OfABlockedActivation_IsLogical()
