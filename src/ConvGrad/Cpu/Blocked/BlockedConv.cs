@@ -69,7 +69,13 @@ internal sealed unsafe class BlockedConvPlan
         int u = BlockedGeometry.TileWidth(pass == ConvPass.BackwardData ? (g.In[2] + g.S[2] - 1) / g.S[2] : g.Out[2], max);
         if (g.Depthwise)
         {
-            return pass == ConvPass.BackwardWeight ? $"direct-blocked{g.B} {isa} depthwise dw" : $"direct-blocked{g.B} {isa} depthwise {u}" + (pass == ConvPass.BackwardData ? " phases" : "");
+            if (pass == ConvPass.Forward)
+            {
+                // The row-pair tiles cover the interior columns; the border columns run per pixel.
+                var (lo, hi) = KernelRows.InteriorColumns(g);
+                u = hi > lo ? BlockedGeometry.TileWidth(hi - lo, max) : 1;
+            }
+            return pass == ConvPass.BackwardWeight ? $"direct-blocked{g.B} {isa} depthwise dw" : $"direct-blocked{g.B} {isa} depthwise {u}x2rows" + (pass == ConvPass.BackwardData ? " phases" : "");
         }
         return pass switch
         {
@@ -88,8 +94,8 @@ internal sealed unsafe class BlockedConvPlan
         {
             return pass switch
             {
-                ConvPass.Forward => $"{Name(pass)}: depthwise forward on {layout}; the block's channels are the lanes, so each tap is one weight vector times one input vector per output pixel, register-blocked over a row of pixels; border tiles read a zero-padded copy of the columns they need.",
-                ConvPass.BackwardData => $"{Name(pass)}: depthwise backward-data on {layout}, by width stride phases with only the taps that reach each phase; no zero insertion, and dX positions no output reads are written as exact zeros.",
+                ConvPass.Forward => $"{Name(pass)}: depthwise forward on {layout}; the block's channels are the lanes, so each tap is one weight vector times one input vector per output pixel, register-blocked over a row of pixels and two output rows, so each loaded input row serves every kernel row of both; the padding's border columns skip their missing taps (nothing is staged).",
+                ConvPass.BackwardData => $"{Name(pass)}: depthwise backward-data on {layout}, two dX rows at a time (each dY row loaded once for both), by width stride phases with only the taps that reach each phase; no zero insertion, and dX positions no output reads are written as exact zeros.",
                 _ => $"{Name(pass)}: depthwise backward-weight on {layout}; one task per channel block sums every image and row in order (split row dot products combined in a fixed order), so dW is bitwise the same for any thread count.",
             };
         }
@@ -404,10 +410,10 @@ internal sealed unsafe class BlockedConvPlan
         {
             switch (pass, g.B)
             {
-                case (ConvPass.Forward, 16): DepthwiseKernels<Isa512, Vector512<float>>.Forward(g, input, weights, bias, output, part, parts); break;
-                case (ConvPass.Forward, _): DepthwiseKernels<Isa256, Vector256<float>>.Forward(g, input, weights, bias, output, part, parts); break;
-                case (ConvPass.BackwardData, 16): DepthwiseKernels<Isa512, Vector512<float>>.BackwardData(g, input, weights, output, part, parts); break;
-                case (ConvPass.BackwardData, _): DepthwiseKernels<Isa256, Vector256<float>>.BackwardData(g, input, weights, output, part, parts); break;
+                case (ConvPass.Forward, 16): DepthwiseRowPairs<Isa512, Vector512<float>>.Forward(g, input, weights, bias, output, part, parts); break;
+                case (ConvPass.Forward, _): DepthwiseRowPairs<Isa256, Vector256<float>>.Forward(g, input, weights, bias, output, part, parts); break;
+                case (ConvPass.BackwardData, 16): DepthwiseRowPairs<Isa512, Vector512<float>>.BackwardData(g, input, weights, output, part, parts); break;
+                case (ConvPass.BackwardData, _): DepthwiseRowPairs<Isa256, Vector256<float>>.BackwardData(g, input, weights, output, part, parts); break;
                 case (_, 16): DepthwiseKernels<Isa512, Vector512<float>>.BackwardWeight(g, input, weights, output, part, parts); break;
                 default: DepthwiseKernels<Isa256, Vector256<float>>.BackwardWeight(g, input, weights, output, part, parts); break;
             }
