@@ -82,28 +82,28 @@ public class ConvNd<T> : Module<T> where T : unmanaged, IFloatingPointIeee754<T>
     public override Variable<T> Forward(Variable<T> x)
     {
         CheckInput(x, Geometry.Dims + 2, "Conv", "[N, C, spatial...]", Weight.Value.Dim(1) * Geometry.Groups);
-        if (typeof(T) == typeof(float) && (x.IsChannelBlocked || KeepsActivationsBlocked))
+        if (BlockedKernels.CoverType<T>() && (x.IsChannelBlocked || KeepsActivationsBlocked))
         {
             int block = BlockedLayoutRule.BlockSize(_options);
             if (block != 0)
             {
-                return (Variable<T>)(object)ForwardBlocked((Variable<float>)(object)x, block);
+                return ForwardBlocked(x, block);
             }
         }
         return Functional.Conv(Functional.ToNchw(x), Weight, Bias, Geometry, _options);
     }
 
     /// <summary>The blocked forward pass: the layout choice is a function of the shape, block and options only.</summary>
-    private Variable<float> ForwardBlocked(Variable<float> x, int block)
+    private Variable<T> ForwardBlocked(Variable<T> x, int block)
     {
-        var w = (Variable<float>)(object)Weight;
-        var b = (Variable<float>?)(object?)Bias;
-        var p = ConvProblem.ForConv(Geometry, x.LogicalShape, w.Shape);
+        var w = Weight;
+        var b = Bias;
+        var p = ConvProblem.ForConv(Geometry, x.Shape, w.Shape);
         if (!BlockedConv.Applies(p, ConvPass.Forward, block))
         {
             return Functional.ToBlocked(Functional.Conv(Functional.ToNchw(x), w, b, Geometry, _options), block, Threads);
         }
-        if (!x.IsChannelBlocked || x.Blocking!.BlockSize != block)
+        if (x.Format != MemoryFormats.Blocked(block))
         {
             if (!BlockedConv.Worthwhile(p, block))
             {
