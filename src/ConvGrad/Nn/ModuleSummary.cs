@@ -110,7 +110,7 @@ internal static class ModuleSummary
                 Unshaped(child, childName, depth + 1, rows);
             }
         }
-        rows[at] = (label, "[" + string.Join(", ", y.LogicalShape.ToArray()) + "]", depth == 0 ? 0 : own);
+        rows[at] = (label, "[" + string.Join(", ", y.Shape.ToArray()) + "]", depth == 0 ? 0 : own);
         return y;
     }
 
