@@ -12,6 +12,7 @@ Files written (paths relative to the repository root; each starts with GENERATED
   src/ConvGrad/Cpu/Kernels/DirectTile.g.cs    direct (broadcast input, one weight vector per output block and input lane)
   src/ConvGrad/Cpu/Kernels/FlatTile.g.cs      first layer (broadcast input from plain NCHW rows, no input lanes)
   src/ConvGrad/Cpu/Kernels/DepthwiseRowsTile.g.cs depthwise over two output rows (each input row loaded once for both)
+  src/ConvGrad/Cpu/Kernels/DepthwiseWeightTile.g.cs depthwise backward-weight (one input row × the dY of two output rows)
   src/ConvGrad/Cpu/Kernels/WeightTile.g.cs    backward-weight (dY vectors × broadcast inputs)
   src/ConvGrad/Cpu/Kernels/GemmTile.g.cs      GEMM micro-kernel (broadcast A, vectors of B)
 
@@ -361,6 +362,85 @@ def depthwise_rows_tile_file():
 
 
 # ---------------------------------------------------------------------------------------------------------------------
+# The depthwise backward-weight tile: the width taps of the kernel rows that pair one source row with TR (1..2) output
+# rows, summed along a row of pixels; even and odd pixels in separate accumulators (twice the independent chains).
+
+MAX_DW_TAPS = 7
+
+
+def depthwise_weight_tile_file():
+    L = header(["The depthwise backward-weight register tile, one line per accumulator."])
+    L += ["/// <summary>",
+          "/// The depthwise backward-weight register tile on the channel-blocked layout: for one source row <c>x</c> and the dY",
+          "/// rows of <c>TR</c> output rows that read it (through kernel rows <c>r_t</c>),",
+          "/// <c>acc_t[k] += Σ_i x[i·ps + k·ts]·dy_t[i]</c> for each width tap <c>k &lt; TK</c>, lane by lane. Per pixel one dY",
+          "/// load per output row, one input load per tap serving every output row, one FMA per (row, tap). Even and odd pixels",
+          "/// go to separate accumulators, added as <c>acc + (even + odd)</c> at the end, so each sum's order is fixed by the",
+          "/// row length alone.",
+          f"/// Shape: <c>T1</c> = TK taps (1..{MAX_DW_TAPS}), <c>T2</c> = TR output rows (1..{MAX_DW_ROWS}), <c>T3</c> = TP pixel stride in",
+          "/// blocks (0: <see cref=\"DepthwiseWeightArgs.PixelStride\"/>), <c>T4</c> = TS tap step in blocks (0:",
+          "/// <see cref=\"DepthwiseWeightArgs.XTap\"/>); <c>T5</c> unused.",
+          "/// </summary>",
+          "internal readonly unsafe struct DepthwiseWeightTile : ITile<DepthwiseWeightArgs>",
+          "{",
+          "    /// <inheritdoc/>",
+          "    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]",
+          "    public static void Run<TI, TV, TK, TR, TP, TS, T5>(ref DepthwiseWeightArgs a)",
+          "        where TI : struct, ISimdIsa<TV> where TV : struct where TK : struct, IConstant where TR : struct, IConstant",
+          "        where TP : struct, IConstant where TS : struct, IConstant where T5 : struct, IConstant",
+          "    {"]
+    L += shape_check(["TK.Value < 1", f"TK.Value > {MAX_DW_TAPS}", "TR.Value < 1", f"TR.Value > {MAX_DW_ROWS}"],
+                     f"the depthwise weight tile holds 1..{MAX_DW_TAPS} taps × 1..{MAX_DW_ROWS} rows; got {{TK.Value}} × {{TR.Value}}")
+    L += ["        int lanes = TI.Lanes;",
+          "        nint ps = TP.Value == 0 ? a.PixelStride : (nint)TP.Value * lanes;",
+          "        nint ts = TS.Value == 0 ? a.XTap : (nint)TS.Value * lanes;",
+          "        float* x = a.X, dy0 = a.Dy0, dy1 = a.Dy1;"]
+
+    def cond(t, k):
+        return join_conds("" if t == 0 else f"TR.Value > {t}", "" if k == 0 else f"TK.Value > {k}")
+
+    for e in range(2):
+        for t in range(MAX_DW_ROWS):
+            for k in range(MAX_DW_TAPS):
+                c = cond(t, k)
+                L.append(f"        TV e{e}_{t}_{k} = {c} ? TI.Zero : default;" if c else f"        TV e{e}_{t}_{k} = TI.Zero;")
+
+    def pixel(e, odd):
+        dyoff = " + lanes" if odd else ""
+        xoff = " + ps" if odd else ""
+        out = [f"                TV g0 = TI.Load(dy0{dyoff});",
+               f"                TV g1 = TR.Value > 1 ? TI.Load(dy1{dyoff}) : default;",
+               "                TV v;"]
+        for k in range(MAX_DW_TAPS):
+            body = f"v = TI.Load(x{xoff} + {k} * ts); e{e}_0_{k} = TI.Fma(v, g0, e{e}_0_{k}); if (TR.Value > 1) {{ e{e}_1_{k} = TI.Fma(v, g1, e{e}_1_{k}); }}"
+            out.append("                " + guarded("" if k == 0 else f"TK.Value > {k}", body))
+        return out
+
+    L += ["        int i = 0, count = a.Count;",
+          "        for (; i + 2 <= count; i += 2, x += 2 * ps, dy0 += 2 * lanes, dy1 += 2 * lanes)",
+          "        {",
+          "            {"]
+    L += pixel(0, False)
+    L += ["            }",
+          "            {"]
+    L += pixel(1, True)
+    L += ["            }",
+          "        }",
+          "        if (i < count)",
+          "        {"]
+    L += [ln[4:] for ln in pixel(0, False)]
+    L += ["        }",
+          "        float* acc0 = a.Acc0, acc1 = a.Acc1;"]
+    for t in range(MAX_DW_ROWS):
+        for k in range(MAX_DW_TAPS):
+            c = cond(t, k)
+            stmt = f"TI.Store(acc{t} + {k} * lanes, TI.Add(TI.Load(acc{t} + {k} * lanes), TI.Add(e0_{t}_{k}, e1_{t}_{k})));"
+            L.append("        " + guarded(c, stmt))
+    L += ["    }", "}"]
+    return L
+
+
+# ---------------------------------------------------------------------------------------------------------------------
 # The backward-weight tile: dW of TR source rows × TT taps × TN output blocks in registers along one output row.
 
 
@@ -531,6 +611,7 @@ FILES = {
     "src/ConvGrad/Cpu/Kernels/DirectTile.g.cs": lambda: forward_tile_file("direct"),
     "src/ConvGrad/Cpu/Kernels/FlatTile.g.cs": lambda: forward_tile_file("flat"),
     "src/ConvGrad/Cpu/Kernels/DepthwiseRowsTile.g.cs": depthwise_rows_tile_file,
+    "src/ConvGrad/Cpu/Kernels/DepthwiseWeightTile.g.cs": depthwise_weight_tile_file,
     "src/ConvGrad/Cpu/Kernels/WeightTile.g.cs": weight_tile_file,
     "src/ConvGrad/Cpu/Kernels/GemmTile.g.cs": gemm_tile_file,
 }

@@ -4,48 +4,76 @@ namespace ConvGrad.Cpu.Blocked;
 
 /// <summary>
 /// Depthwise backward-weight (groups = C = K, one filter per channel) on the channel-blocked layout, with the block's
-/// channels as the vector lanes: a task owns one channel block; per tap and row a four-way split dot product along the
-/// row (combined in a fixed order), summed over images and rows in order, so dW is bitwise the same for any thread
-/// count. Forward and backward-data are <see cref="DepthwiseRowPairs{TI, TV}"/>.
+/// channels as the vector lanes: <c>dw[ky][kx] = Σ_{n,oy,ox} x[oy·s + ky·d − p][ox·s + kx·d − p]·dy[oy][ox]</c>. A task owns
+/// one channel block and sums every image and output-row pair in order: per source row of the pair
+/// (<see cref="KernelRowPairs"/>), one <see cref="DepthwiseWeightTile"/> along the interior columns serves the kernel rows
+/// of both output rows (each input vector loaded once for them), then the padding's border columns per tap. The order is
+/// fixed by the shape, so dW is bitwise the same for any thread count. Forward and backward-data are
+/// <see cref="DepthwiseRowPairs{TI, TV}"/>.
 /// </summary>
 internal static unsafe class DepthwiseKernels<TI, TV> where TI : struct, ISimdIsa<TV> where TV : struct
 {
+    /// <summary>Width taps per tile call (<see cref="DepthwiseWeightTile"/>'s limit); longer rows of taps go in chunks.</summary>
+    private const int TapChunk = 7;
+
     /// <summary>dW of channel blocks <c>[part·Cb/parts, (part+1)·Cb/parts)</c> into <paramref name="dw"/> <c>[C, 1, taps]</c>.</summary>
     public static void BackwardWeight(BlockedGeometry g, float* x, float* dy, float* dw, int part, int parts)
     {
         int b = TI.Lanes;
         int od = g.Out[0], oh = g.Out[1], ow = g.Out[2];
         int id = g.In[0], ih = g.In[1], iw = g.In[2];
-        int kd = g.Ker[0], kh = g.Ker[1], kw = g.Ker[2];
+        int kr = g.Ker[0] * g.Ker[1], kw = g.Ker[2];
         int sw = g.S[2], dwl = g.D[2], pw = g.P[2];
         int taps = g.Taps;
         nint inPlane = (nint)id * ih * iw * b, outPlane = (nint)od * oh * ow * b;
         int begin = (int)((long)g.Cb * part / parts), end = (int)((long)g.Cb * (part + 1) / parts);
         float* acc = BlockedScratch.Floats((long)taps * b);
-        nint* rowX = BlockedScratch.Offsets(2 * kd * kh);
-        nint* rowW = rowX + kd * kh;
+        var rows = new KernelRowPairs(kr);
+        var (lo, hi) = KernelRows.InteriorColumns(g);
+        var tiles = default(TileCache<DepthwiseWeightTile, DepthwiseWeightArgs, TI, TV>);
+        DepthwiseWeightArgs a = default;
+        a.XTap = (nint)dwl * b;
+        a.PixelStride = (nint)sw * b;
+        a.Count = hi - lo;
+        int pixelSlot = BlockedGeometry.PixelStrideSlot(sw), tapSlot = BlockedGeometry.PixelStrideSlot(dwl);
         for (int cb = begin; cb < end; cb++)
         {
             new Span<float>(acc, taps * b).Clear();
             for (int n = 0; n < g.N; n++)
-            for (int oz = 0; oz < od; oz++)
-            for (int oy = 0; oy < oh; oy++)
             {
-                float* dyRow = dy + (nint)(n * g.Cb + cb) * outPlane + ((nint)oz * oh + oy) * ow * b;
                 float* xImg = x + (nint)(n * g.Cb + cb) * inPlane;
-                int rows = KernelRows.Forward(g, oz, oy, rowX, 0, (nint)iw * b, rowW, 0, (nint)kw * b);
-                for (int r = 0; r < rows; r++)
+                float* dyImg = dy + (nint)(n * g.Cb + cb) * outPlane;
+                for (int oz = 0; oz < od; oz++)
+                for (int oy = 0; oy < oh; oy += 2)
                 {
-                    float* xRow = xImg + rowX[r];
-                    for (int rx = 0; rx < kw; rx++)
+                    int nr = Math.Min(2, oh - oy);
+                    rows.N0 = KernelRows.Forward(g, oz, oy, rows.X0, 0, (nint)iw * b, rows.W0, 0, (nint)kw * b);
+                    rows.N1 = nr > 1 ? KernelRows.Forward(g, oz, oy + 1, rows.X1, 0, (nint)iw * b, rows.W1, 0, (nint)kw * b) : 0;
+                    int merged = rows.Merge(ascending: true);
+                    float* dy0 = dyImg + ((nint)oz * oh + oy) * ow * b;
+                    float* dy1 = dy0 + (nint)ow * b;
+                    if (hi > lo)
                     {
-                        var (lo, hi) = KernelRows.WidthRange(g, rx);
-                        if (hi <= lo)
+                        for (int j = 0; j < merged; j++)
                         {
-                            continue;
+                            nint o0 = rows.W[2 * j], o1 = rows.W[2 * j + 1];
+                            int tr = o0 >= 0 && o1 >= 0 ? 2 : 1;
+                            a.Dy0 = (o0 >= 0 ? dy0 : dy1) + (nint)lo * b;
+                            a.Dy1 = dy1 + (nint)lo * b;
+                            for (int k0 = 0; k0 < kw; k0 += TapChunk)
+                            {
+                                a.X = xImg + rows.X[j] + ((nint)lo * sw - pw + (nint)k0 * dwl) * b;
+                                a.Acc0 = acc + (o0 >= 0 ? o0 : o1) + (nint)k0 * b;
+                                a.Acc1 = acc + o1 + (nint)k0 * b;
+                                tiles.Run(Math.Min(TapChunk, kw - k0), tr, pixelSlot, tapSlot, 0, ref a);
+                            }
                         }
-                        float* t = acc + rowW[r] + (nint)rx * b;
-                        TI.Store(t, TI.Add(TI.Load(t), Dot(dyRow + (nint)lo * b, xRow + ((nint)lo * sw + rx * dwl - pw) * b, (nint)sw * b, hi - lo)));
+                    }
+                    // The padding's border columns: each tap over the border pixels it reaches, after the row's tiles.
+                    BorderColumns(g, xImg, dy0, rows.X0, rows.W0, rows.N0, acc, lo, hi);
+                    if (nr > 1)
+                    {
+                        BorderColumns(g, xImg, dy1, rows.X1, rows.W1, rows.N1, acc, lo, hi);
                     }
                 }
             }
@@ -60,23 +88,34 @@ internal static unsafe class DepthwiseKernels<TI, TV> where TI : struct, ISimdIs
         }
     }
 
-    /// <summary>Lane-wise Σ dy[i]·x[i·xStep] over <paramref name="count"/> pixels: four partial sums, combined as (s0 + s1) + (s2 + s3).</summary>
-    private static TV Dot(float* dy, float* x, nint xStep, int count)
+    /// <summary><c>acc[rowW[r] + kx] += x[rowX[r]][ox·s + kx·d − p]·dy[ox]</c> for the output columns outside <c>[lo, hi)</c>, taps and columns in order.</summary>
+    private static void BorderColumns(BlockedGeometry g, float* xImg, float* dyRow, nint* rowX, nint* rowW, int rows, float* acc, int lo, int hi)
     {
         int b = TI.Lanes;
-        TV s0 = TI.Zero, s1 = TI.Zero, s2 = TI.Zero, s3 = TI.Zero;
-        int i = 0;
-        for (; i + 4 <= count; i += 4, dy += 4 * b, x += 4 * xStep)
+        int ow = g.Out[2], iw = g.In[2], kw = g.Ker[2];
+        int sw = g.S[2], dwl = g.D[2], pw = g.P[2];
+        for (int r = 0; r < rows; r++)
         {
-            s0 = TI.Fma(TI.Load(dy), TI.Load(x), s0);
-            s1 = TI.Fma(TI.Load(dy + b), TI.Load(x + xStep), s1);
-            s2 = TI.Fma(TI.Load(dy + 2 * b), TI.Load(x + 2 * xStep), s2);
-            s3 = TI.Fma(TI.Load(dy + 3 * b), TI.Load(x + 3 * xStep), s3);
+            float* xRow = xImg + rowX[r];
+            for (int kx = 0; kx < kw; kx++)
+            {
+                float* t = acc + rowW[r] + (nint)kx * b;
+                TV sum = TI.Load(t);
+                for (int ox = 0; ox < ow; ox++)
+                {
+                    if (ox == lo && hi > lo)
+                    {
+                        ox = hi - 1;
+                        continue;
+                    }
+                    int ix = ox * sw + kx * dwl - pw;
+                    if ((uint)ix < (uint)iw)
+                    {
+                        sum = TI.Fma(TI.Load(xRow + (nint)ix * b), TI.Load(dyRow + (nint)ox * b), sum);
+                    }
+                }
+                TI.Store(t, sum);
+            }
         }
-        for (; i < count; i++, dy += b, x += xStep)
-        {
-            s0 = TI.Fma(TI.Load(dy), TI.Load(x), s0);
-        }
-        return TI.Add(TI.Add(s0, s1), TI.Add(s2, s3));
     }
 }

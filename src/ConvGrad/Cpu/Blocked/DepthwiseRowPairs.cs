@@ -30,7 +30,7 @@ internal static unsafe class DepthwiseRowPairs<TI, TV> where TI : struct, ISimdI
         long items = (long)g.N * g.Cb * od * pairs;
         long begin = items * part / parts, end = items * (part + 1) / parts;
         nint inPlane = (nint)id * ih * iw * b, outPlane = (nint)od * oh * ow * b;
-        var rows = new Rows(kr);
+        var rows = new KernelRowPairs(kr);
         var (lo, hi) = KernelRows.InteriorColumns(g);
         int u = hi > lo ? BlockedGeometry.TileWidth(hi - lo, TI.MaxPixels) : 1;
         var tiles = default(TileCache<DepthwiseRowsTile, DepthwiseRowsArgs, TI, TV>);
@@ -98,7 +98,7 @@ internal static unsafe class DepthwiseRowPairs<TI, TV> where TI : struct, ISimdI
         nint inPlane = (nint)id * ih * iw * b, outPlane = (nint)od * oh * ow * b;
         int gcd = BlockedGeometry.Gcd(sw, dwl);
         int q = sw / gcd, delta = dwl / gcd;
-        var rows = new Rows(kr);
+        var rows = new KernelRowPairs(kr);
         var tiles = default(TileCache<DepthwiseRowsTile, DepthwiseRowsArgs, TI, TV>);
         DepthwiseRowsArgs a = default;
         a.XTap = -(nint)delta * b;
@@ -180,43 +180,5 @@ internal static unsafe class DepthwiseRowPairs<TI, TV> where TI : struct, ISimdI
             }
         }
         TI.Store(y, acc);
-    }
-
-    /// <summary>
-    /// The kernel rows of the two output rows (<see cref="KernelRows"/>'s lists, each ordered by source row) and their
-    /// merge: one entry per distinct source row, in the same order, with each output row's weight row or −1.
-    /// </summary>
-    private struct Rows
-    {
-        public readonly nint* X0, W0, X1, W1, X, W;
-        public int N0, N1;
-
-        public Rows(int kernelRows)
-        {
-            nint* p = BlockedScratch.Offsets(10 * kernelRows);
-            X0 = p; W0 = p + kernelRows; X1 = p + 2 * kernelRows; W1 = p + 3 * kernelRows;
-            X = p + 4 * kernelRows; W = p + 6 * kernelRows;
-        }
-
-        /// <summary>Merges the two lists (source offsets ascending or descending) into X and W; returns the number of source rows.</summary>
-        public readonly int Merge(bool ascending)
-        {
-            int i = 0, k = 0, m = 0;
-            while (i < N0 || k < N1)
-            {
-                bool take0 = i < N0, take1 = k < N1;
-                if (take0 && take1 && X0[i] != X1[k])
-                {
-                    bool first0 = ascending ? X0[i] < X1[k] : X0[i] > X1[k];
-                    take0 = first0;
-                    take1 = !first0;
-                }
-                X[m] = take0 ? X0[i] : X1[k];
-                W[2 * m] = take0 ? W0[i++] : -1;
-                W[2 * m + 1] = take1 ? W1[k++] : -1;
-                m++;
-            }
-            return m;
-        }
     }
 }

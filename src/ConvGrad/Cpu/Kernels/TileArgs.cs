@@ -101,3 +101,27 @@ internal unsafe struct DepthwiseRowsArgs
     /// <summary>Initial value of every accumulator (the bias), or null for zeros.</summary>
     public float* Init;
 }
+
+/// <summary>
+/// The operands of one depthwise backward-weight tile (<see cref="DepthwiseWeightTile"/>): one source row of a channel
+/// block against the dY rows of one or two output rows; offsets are in floats.
+/// </summary>
+internal unsafe struct DepthwiseWeightArgs
+{
+    /// <summary>Input of the source row at the first pixel's tap 0.</summary>
+    public float* X;
+    /// <summary>Input step between width taps, when the shape does not fix it.</summary>
+    public nint XTap;
+    /// <summary>Input step between pixels, when the shape does not fix it.</summary>
+    public nint PixelStride;
+    /// <summary>dY of the first output row at the first pixel.</summary>
+    public float* Dy0;
+    /// <summary>dY of the second output row at the first pixel (two-row tiles).</summary>
+    public float* Dy1;
+    /// <summary>The first output row's accumulators <c>[tap][lane]</c> (its kernel row's dW), loaded, summed into and stored back.</summary>
+    public float* Acc0;
+    /// <summary>The second output row's accumulators (two-row tiles).</summary>
+    public float* Acc1;
+    /// <summary>Pixels summed over.</summary>
+    public int Count;
+}

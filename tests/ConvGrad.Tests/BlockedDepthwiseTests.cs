@@ -5,13 +5,13 @@ using CsCheck;
 namespace ConvGrad.Tests;
 
 /// <summary>
-/// The depthwise row-pair kernels (<see cref="DepthwiseRowPairs{TI, TV}"/>) on the channel-blocked layout against the
-/// float64 reference, at both vector widths (block 16: AVX-512, block 8: AVX2): odd output heights (a last pair of one
+/// The depthwise kernels on the channel-blocked layout (forward and dX: <see cref="DepthwiseRowPairs{TI, TV}"/>; dW:
+/// <see cref="DepthwiseKernels{TI, TV}"/>) against the float64 reference, at both vector widths (block 16: AVX-512, block 8: AVX2): odd output heights (a last pair of one
 /// row), rows narrower than the kernel (border columns only), strides and dilations that give source rows read by one
 /// row of a pair only, empty dX phases, asymmetric padding, 1-3 spatial axes, channel tails; and the same bits for
 /// 1, 2 and 3 threads.
 /// </summary>
-public class DepthwiseRowPairsTests
+public class BlockedDepthwiseTests
 {
     private static readonly ConvOptions Reference = new() { Engine = ConvEngine.Reference };
 
@@ -30,7 +30,9 @@ public class DepthwiseRowPairsTests
     [InlineData(8, 1, 9, 10, 10, 1, 1, 2, 2, 0, 0, 1, 1)]     // 1x1 stride 2: empty dX phases and rows
     [InlineData(8, 2, 8, 12, 40, 3, 5, 3, 2, 2, 1, 1, 1)]     // unequal kernel and strides (stride 3 > kernel rows)
     [InlineData(16, 1, 32, 6, 45, 3, 3, 1, 1, 0, 2, 1, 3)]    // padding only before on one axis, width dilation 3
-    public void ForwardAndBackwardData_MatchReference(int block, int n, int c, int h, int w, int r, int s, int sh, int sw, int ph, int pw, int dh, int dw)
+    [InlineData(16, 2, 16, 9, 30, 1, 9, 1, 1, 0, 4, 1, 1)]    // 9 width taps: dW tiles in chunks of 7 and 2
+    [InlineData(8, 1, 8, 14, 14, 3, 3, 1, 1, 1, 1, 1, 1)]     // AVX2: two-row dW tiles of 12 accumulators
+    public void AllPasses_MatchReference(int block, int n, int c, int h, int w, int r, int s, int sh, int sw, int ph, int pw, int dh, int dw)
     {
         SkipUnlessBlock(block);
         var g = new ConvGeometry([sh, sw], [ph, pw], [ph, pw + 1 - Math.Min(pw, 1)], [dh, dw], c);
@@ -39,7 +41,7 @@ public class DepthwiseRowPairsTests
 
     [SkippableTheory]
     [MemberData(nameof(Blocks))]
-    public void ForwardAndBackwardData_MatchReference_OnRandomShapes(int block)
+    public void AllPasses_MatchReference_OnRandomShapes(int block)
     {
         SkipUnlessBlock(block);
         Gen.Int.Sample(seed =>
@@ -63,8 +65,8 @@ public class DepthwiseRowPairsTests
         }, iter: 60, threads: 1);
     }
 
-    /// <summary>Forward (with bias) and backward-data against the reference: exactly on small integers, within tolerance on
-    /// random floats; and bitwise the same for 1, 2 and 3 threads.</summary>
+    /// <summary>Forward (with bias), backward-data and backward-weight against the reference: exactly on small integers,
+    /// within tolerance on random floats; and bitwise the same for 1, 2 and 3 threads.</summary>
     private static void Check(ConvGeometry g, int[] xShape, int[] wShape, int block, int seed)
     {
         var p = ConvProblem.ForConv(g, xShape, wShape);
@@ -80,7 +82,7 @@ public class DepthwiseRowPairsTests
             plan.SetWeights(w.ReadOnlySpan, b.ReadOnlySpan);
             var xb = BlockedTensor.FromNchw(x, block);
             var dyb = BlockedTensor.FromNchw(dy, block);
-            float[]? y1 = null, dx1 = null;
+            float[]? y1 = null, dx1 = null, dw1 = null;
             foreach (int threads in new[] { 1, 2, 3 })
             {
                 var yb = new BlockedTensor(p.OutputShape, block);
@@ -89,18 +91,24 @@ public class DepthwiseRowPairsTests
                 var dxb = new BlockedTensor(xShape, block);
                 dxb.Span.Fill(float.NaN);
                 plan.BackwardData(dyb, dxb, threads);
+                var dw = new float[w.Length];
+                dw.AsSpan().Fill(float.NaN);
+                plan.BackwardWeight(xb, dyb, dw, threads);
                 if (y1 is null)
                 {
                     y1 = yb.Span.ToArray();
                     dx1 = dxb.Span.ToArray();
+                    dw1 = dw;
                     string what = $"block {block} x {Shapes.Format(xShape)} w {Shapes.Format(wShape)} stride {Shapes.Format(g.Stride.AsSpan())} pad {Shapes.Format(g.PaddingBefore.AsSpan())}/{Shapes.Format(g.PaddingAfter.AsSpan())} dil {Shapes.Format(g.Dilation.AsSpan())}";
                     AssertClose(Conv.Forward(x, w, b, g, Reference), yb.ToNchw().ReadOnlySpan, integer, "forward " + what);
                     AssertClose(Conv.BackwardData(dy, w, g, xShape, Reference), dxb.ToNchw().ReadOnlySpan, integer, "dx " + what);
+                    AssertClose(Conv.BackwardWeight(x, dy, g, wShape, Reference), dw, integer, "dw " + what);
                 }
                 else
                 {
                     Assert.True(yb.Span.SequenceEqual(y1), $"forward differs between 1 and {threads} threads");
                     Assert.True(dxb.Span.SequenceEqual(dx1), $"dx differs between 1 and {threads} threads");
+                    Assert.True(dw.AsSpan().SequenceEqual(dw1), $"dw differs between 1 and {threads} threads");
                 }
             }
         }
