@@ -183,7 +183,7 @@ internal sealed class BenchCommand : CliCommand
             return EngineName(engine);
         }
         var p = ConvProblem.ForConv(row.Geometry, row.InputShape, row.WeightShape);
-        return Cpu.FastBackend.For(Cpu.IsaTiers.Resolve(options.MaxIsa)).KernelName(p, ToConvPass(pass));
+        return Cpu.ConvPlanner.Plan(p, ToConvPass(pass), Cpu.IsaTiers.Resolve(options.MaxIsa), options.EffectiveThreads).Name;
     }
 
     private static ConvPass ToConvPass(BenchPass pass) => pass switch

@@ -14,54 +14,51 @@ namespace ConvGrad.Cli;
 internal static class BlockedBench
 {
     /// <summary>The block the fast engine's tier uses, or 0 when this configuration has no blocked kernels.</summary>
-    public static int BlockSize(ConvOptions options, bool device) =>
-        device || options.Engine != ConvEngine.Fast ? 0 : BlockedNchw.BlockSize(IsaTiers.Resolve(options.MaxIsa));
+    public static int BlockSize(ConvOptions options, bool device) => device ? 0 : ConvPlanner.BlockSize(options);
 
     /// <summary>Times each pass of <paramref name="row"/> on blocked tensors; nothing when the blocked kernels do not cover it.</summary>
     public static IEnumerable<(BenchPass Pass, double Ms, long Workspace, string Kernel)> Measure(
         BenchRow row, BenchPass[] passes, ConvOptions options, int block, double minTime, Func<Random, int[], Tensor<float>> random)
     {
         var p = ConvProblem.ForConv(row.Geometry, row.InputShape, row.WeightShape);
-        if (block == 0 || !BlockedConv.Applies(p, ConvPass.Forward, block))
+        if (block == 0 || !ConvPlanner.RunsBlocked(p, block))
         {
             yield break;
         }
         int threads = options.EffectiveThreads;
+        var tier = IsaTiers.Resolve(options.MaxIsa);
         var rng = new Random(row.Name.Length * 7919 + row.C);
         var xNchw = random(rng, p.InputShape);
         var x = BlockedTensor.FromNchw(xNchw, block, threads);
         var w = random(rng, p.WeightShape);
         var dy = BlockedTensor.FromNchw(random(rng, p.OutputShape), block, threads);
-        var plan = new BlockedConvPlan(p, block);
-        plan.SetWeights(w.ReadOnlySpan, default);
-        bool flat = plan.ReadsNchw;
+        // A network feeds a first layer its input as NCHW: its forward and dW are planned for that layout.
+        var inputLayout = ConvPlanner.TakesNchwInput(p) ? PlanLayout.NchwToBlocked : PlanLayout.Blocked;
+        var kernels = new BlockedConvPlan(p, block);
+        kernels.SetWeights(w.ReadOnlySpan, default);
         foreach (var pass in passes)
         {
             Action call;
-            ConvPass convPass;
+            ConvPass convPass = pass switch { BenchPass.Forward => ConvPass.Forward, BenchPass.BackwardData => ConvPass.BackwardData, _ => ConvPass.BackwardWeight };
+            var plan = ConvPlanner.Plan(p, convPass, tier, convPass == ConvPass.BackwardData ? PlanLayout.Blocked : inputLayout, threads);
+            bool flat = plan.Kernel == ConvKernel.FirstLayer;
             switch (pass)
             {
                 case BenchPass.Forward:
                     var y = new BlockedTensor(p.OutputShape, block);
-                    call = flat ? () => plan.ForwardFromNchw(xNchw.ReadOnlySpan, y, threads) : () => plan.Forward(x, y, threads);
-                    convPass = ConvPass.Forward;
+                    call = flat ? () => kernels.ForwardFromNchw(xNchw.ReadOnlySpan, y, threads) : () => kernels.Forward(x, y, threads);
                     break;
                 case BenchPass.BackwardData:
                     var dx = new BlockedTensor(p.InputShape, block);
-                    call = () => plan.BackwardData(dy, dx, threads);
-                    convPass = ConvPass.BackwardData;
+                    call = () => kernels.BackwardData(dy, dx, threads);
                     break;
                 default:
                     var dw = new float[w.Span.Length];
-                    call = flat ? () => plan.BackwardWeightFromNchw(xNchw.ReadOnlySpan, dy, dw, threads) : () => plan.BackwardWeight(x, dy, dw, threads);
-                    convPass = ConvPass.BackwardWeight;
+                    call = flat ? () => kernels.BackwardWeightFromNchw(xNchw.ReadOnlySpan, dy, dw, threads) : () => kernels.BackwardWeight(x, dy, dw, threads);
                     break;
             }
             double ms = BenchCommand.MedianSeconds(call, minTime) * 1e3;
-            bool flatPass = flat && convPass != ConvPass.BackwardData;
-            yield return flatPass
-                ? (pass, ms, FlatInput.WorkspaceBytes(plan.Geometry, convPass, threads), plan.FlatName(convPass))
-                : (pass, ms, BlockedNchw.KernelWorkspaceBytes(p, convPass, block, threads), plan.Name(convPass));
+            yield return (pass, ms, plan.WorkspaceBytes, plan.Name);
         }
     }
 }

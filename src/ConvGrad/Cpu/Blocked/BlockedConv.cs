@@ -238,6 +238,7 @@ internal sealed unsafe class BlockedConvPlan
     {
         RequireFlat();
         var w = _flat ?? throw new InvalidOperationException("SetWeights must be called before a pass that needs the weights");
+        KernelRecord.RanBlocked(this, ConvPass.Forward, true);
         var g = Geometry;
         int step = g.B == 16 ? FlatInputKernels<Isa512, Vector512<float>>.ForwardTile(g).Blocks : FlatInputKernels<Isa256, Vector256<float>>.ForwardTile(g).Blocks;
         _flatPass.Set(ConvPass.Forward, x, Ptr(w), _bias is null ? null : Ptr(_bias), y);
@@ -248,6 +249,7 @@ internal sealed unsafe class BlockedConvPlan
     internal void BackwardWeightFromNchw(float* x, float* dy, float* dw, int threads)
     {
         RequireFlat();
+        KernelRecord.RanBlocked(this, ConvPass.BackwardWeight, true);
         var g = Geometry;
         int units = FlatInput.WeightTasks(g) * FlatInput.WeightChunks(g);
         _flatPass.Set(ConvPass.BackwardWeight, x, dy, null, dw);
@@ -277,6 +279,7 @@ internal sealed unsafe class BlockedConvPlan
     internal void Forward(float* x, float* y, int threads)
     {
         var w = _forward ?? throw new InvalidOperationException("SetWeights must be called before a pass that needs the weights");
+        KernelRecord.RanBlocked(this, ConvPass.Forward, false);
         _pass.Set(ConvPass.Forward, x, Ptr(w), _bias is null ? null : Ptr(_bias), y);
         Execute(_pass, Parts(threads, (long)Geometry.N * Geometry.G * Geometry.Out[0] * Geometry.Out[1]));
     }
@@ -285,6 +288,7 @@ internal sealed unsafe class BlockedConvPlan
     internal void BackwardData(float* dy, float* dx, int threads)
     {
         var w = _transposed ?? throw new InvalidOperationException("SetWeights must be called before a pass that needs the weights");
+        KernelRecord.RanBlocked(this, ConvPass.BackwardData, false);
         _pass.Set(ConvPass.BackwardData, dy, Ptr(w), null, dx);
         Execute(_pass, Parts(threads, (long)Geometry.N * Geometry.G * Geometry.In[0] * Geometry.In[1]));
     }
@@ -292,6 +296,7 @@ internal sealed unsafe class BlockedConvPlan
     /// <summary>Backward-weight from blocked memory into <c>[K, C/G, k...]</c> <paramref name="dw"/>; no allocation once warm.</summary>
     internal void BackwardWeight(float* x, float* dy, float* dw, int threads)
     {
+        KernelRecord.RanBlocked(this, ConvPass.BackwardWeight, false);
         var g = Geometry;
         if (g.Depthwise)
         {
@@ -575,7 +580,7 @@ internal static class BlockedConv
     /// fewer than half a block of input channels (first layers with 1-3 channels), whose padded lanes would be mostly zeros.
     /// </summary>
     public static bool Worthwhile(ConvProblem p, int vectorWidth) =>
-        Applies(p, ConvPass.Forward, vectorWidth) && (BlockedGeometry.IsDepthwise(p) || 2 * p.Cg >= vectorWidth);
+        Applies(p, ConvPass.Forward, vectorWidth) && ((p.IsDepthwise && p.ChannelMultiplier == 1) || 2 * p.Cg >= vectorWidth);
 
     /// <summary>y = x ⋆ w + b on blocked tensors (<paramref name="b"/> empty for no bias).</summary>
     public static void Forward(ConvProblem p, BlockedTensor x, ReadOnlySpan<float> w, ReadOnlySpan<float> b, BlockedTensor y, int threads)
