@@ -183,7 +183,7 @@ internal sealed class BenchCommand : CliCommand
             return EngineName(engine);
         }
         var p = ConvProblem.ForConv(row.Geometry, row.InputShape, row.WeightShape);
-        return Cpu.ConvPlanner.Plan(p, ToConvPass(pass), Cpu.IsaTiers.Resolve(options.MaxIsa), options.EffectiveThreads).Name;
+        return ConvPlanInfo.Create(p, ToConvPass(pass), ConvLayout.Nchw, options).Kernel;
     }
 
     private static ConvPass ToConvPass(BenchPass pass) => pass switch
@@ -448,12 +448,7 @@ internal sealed class BenchCommand : CliCommand
 
         private static string Rate(double gflops) => gflops.ToString(gflops >= 10 ? "0.0" : gflops >= 0.1 ? "0.00" : "0.0000", Inv);
 
-        private static string Bytes(long b) => b switch
-        {
-            < 1024 => $"{b} B",
-            < 1024 * 1024 => string.Create(Inv, $"{b / 1024.0:0.0} KiB"),
-            _ => string.Create(Inv, $"{b / (1024.0 * 1024):0.0} MiB"),
-        };
+        private static string Bytes(long b) => ConvPlanInfo.FormatBytes(b);
 
         private static string CpuName()
         {

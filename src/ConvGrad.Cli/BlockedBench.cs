@@ -21,27 +21,25 @@ internal static class BlockedBench
         BenchRow row, BenchPass[] passes, ConvOptions options, int block, double minTime, Func<Random, int[], Tensor<float>> random)
     {
         var p = ConvProblem.ForConv(row.Geometry, row.InputShape, row.WeightShape);
-        if (block == 0 || !ConvPlanner.RunsBlocked(p, block))
+        if (block == 0 || !ConvPlanInfo.Create(p, ConvPass.Forward, ConvLayout.Blocked, options).RunsInLayout)
         {
             yield break;
         }
         int threads = options.EffectiveThreads;
-        var tier = IsaTiers.Resolve(options.MaxIsa);
         var rng = new Random(row.Name.Length * 7919 + row.C);
         var xNchw = random(rng, p.InputShape);
         var x = BlockedTensor.FromNchw(xNchw, block, threads);
         var w = random(rng, p.WeightShape);
         var dy = BlockedTensor.FromNchw(random(rng, p.OutputShape), block, threads);
-        // A network feeds a first layer its input as NCHW: its forward and dW are planned for that layout.
-        var inputLayout = ConvPlanner.TakesNchwInput(p) ? PlanLayout.NchwToBlocked : PlanLayout.Blocked;
         var kernels = new BlockedConvPlan(p, block);
         kernels.SetWeights(w.ReadOnlySpan, default);
         foreach (var pass in passes)
         {
             Action call;
             ConvPass convPass = pass switch { BenchPass.Forward => ConvPass.Forward, BenchPass.BackwardData => ConvPass.BackwardData, _ => ConvPass.BackwardWeight };
-            var plan = ConvPlanner.Plan(p, convPass, tier, convPass == ConvPass.BackwardData ? PlanLayout.Blocked : inputLayout, threads);
-            bool flat = plan.Kernel == ConvKernel.FirstLayer;
+            // The planner's plan in bench's blocked layout (a first layer's forward and dW read x as NCHW, as a network feeds it).
+            var plan = ConvPlanInfo.Create(p, convPass, ConvLayout.Blocked, options);
+            bool flat = plan.ReadsNchwInput;
             switch (pass)
             {
                 case BenchPass.Forward:
@@ -58,7 +56,7 @@ internal static class BlockedBench
                     break;
             }
             double ms = BenchCommand.MedianSeconds(call, minTime) * 1e3;
-            yield return (pass, ms, plan.WorkspaceBytes, plan.Name);
+            yield return (pass, ms, plan.WorkspaceBytes, plan.Kernel);
         }
     }
 }
