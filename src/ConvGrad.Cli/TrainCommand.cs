@@ -1,11 +1,9 @@
 using System.CommandLine;
-using System.Diagnostics;
 using System.Globalization;
 using ConvGrad.Autograd;
 using ConvGrad.Data;
 using ConvGrad.Distributed;
 using ConvGrad.Nn;
-using ConvGrad.Optim;
 using ConvGrad.Training;
 
 namespace ConvGrad.Cli;
@@ -72,59 +70,41 @@ internal sealed class TrainCommand : CliCommand
 
     public override int Run(ParseResult args, TextWriter stdout, TextWriter stderr)
     {
-        string modelName = args.GetValue(_model)!;
-        if (!DigitModels.Names.Contains(modelName))
-        {
-            throw new UsageException($"--model must be {string.Join(" or ", DigitModels.Names)}; got '{modelName}'");
-        }
-        bool resnet = modelName == "resnet";
-        int epochs = args.GetValue(_epochs) ?? (resnet ? ResNetEpochs : LeNetEpochs);
-        int batch = args.GetValue(_batchSize);
+        string model = args.GetValue(_model)!;
         string opt = args.GetValue(_optimizer)!;
-        if (opt is not ("sgd" or "adam"))
+        var config = new TrainingConfig
         {
-            throw new UsageException($"--optimizer must be sgd or adam; got '{opt}'");
-        }
-        double lr = args.GetValue(_lr) ?? (opt == "sgd" ? 0.1 : 0.003);
-        double momentum = args.GetValue(_momentum);
-        double wd = args.GetValue(_weightDecay);
-        double dropout = args.GetValue(_dropout);
-        int shift = args.GetValue(_shift);
-        int seed = args.GetValue(_seed);
+            Model = model,
+            Epochs = args.GetValue(_epochs) ?? (model == "resnet" ? ResNetEpochs : LeNetEpochs),
+            BatchSize = args.GetValue(_batchSize),
+            Optimizer = opt,
+            LearningRate = args.GetValue(_lr) ?? (opt == "sgd" ? 0.1 : 0.003),
+            Momentum = args.GetValue(_momentum),
+            WeightDecay = args.GetValue(_weightDecay),
+            Dropout = args.GetValue(_dropout),
+            Shift = args.GetValue(_shift),
+            Seed = args.GetValue(_seed),
+            SequentialRandom = args.GetValue(_sequentialRandom),
+        };
         int threads = args.GetValue(_threads);
-        string? dataDir = args.GetValue(_data);
-        string? outDir = args.GetValue(_out);
-        int validation = args.GetValue(_validation);
-        int limit = args.GetValue(_trainLimit);
         var device = DeviceOption.Parse(args, _device);
-        bool distributed = args.GetValue(_distributed);
-        bool resume = args.GetValue(_resume);
-        int stopAfter = args.GetValue(_stopAfterEpoch);
-        long bucketBytes = args.GetValue(_bucketBytes);
-        int overheadRepeats = args.GetValue(_autogradOverhead);
-        bool sequentialRandom = args.GetValue(_sequentialRandom);
-        if (sequentialRandom && (distributed || resume))
+        bool distributed = args.GetValue(_distributed), resume = args.GetValue(_resume);
+        if (config.SequentialRandom && (distributed || resume))
         {
             throw new UsageException("--sequential-random cannot be combined with --distributed or --resume");
         }
 
         // Communicator.Create throws MpiUnavailableException (one line, exit 2) when --distributed lacks an mpirun launch.
         using var comm = Communicator.Create(distributed);
-        if (comm.Size == 1)
-        {
-            return Train(comm);
-        }
         try
         {
             return Train(comm);
         }
-        catch (Exception e) when (e is not OutOfMemoryException)
+        catch (Exception e) when (comm.Size > 1 && e is not OutOfMemoryException)
         {
-            // One rank failing (its data, its disk) ends the whole job with its message instead of leaving the others
-            // waiting in a collective.
+            // One rank failing (its data, its disk) ends the whole job with its message instead of leaving the others waiting in a collective.
             Console.Error.WriteLine($"convgrad train: rank {comm.Rank}: {e.Message.ReplaceLineEndings(" ")}");
-            comm.Abort(e is UsageException or ArgumentException or IOException or InvalidDataException or NotSupportedException
-                ? ExitCodes.BadUsage : 1);
+            comm.Abort(e is UsageException or ArgumentException or IOException or InvalidDataException or NotSupportedException ? ExitCodes.BadUsage : 1);
             throw;
         }
 
@@ -132,90 +112,39 @@ internal sealed class TrainCommand : CliCommand
         {
             if (!comm.IsRoot)
             {
-                stdout = TextWriter.Null;
-                stderr = TextWriter.Null;
+                (stdout, stderr) = (TextWriter.Null, TextWriter.Null);
             }
             if (threads == 0 && MpiLaunch.FromEnvironment() is { } launch && distributed)
             {
                 threads = launch.ThreadsPerRank(Environment.ProcessorCount);
             }
-
-            var (train, test, dataNote) = LoadData(dataDir);
-            MnistSet? val = null;
-            if (validation > 0)
-            {
-                if (validation >= train.Count)
-                {
-                    throw new UsageException($"--validation {validation} must be smaller than the {train.Count} training digits");
-                }
-                val = train.Slice(train.Count - validation, validation);
-                train = train.Slice(0, train.Count - validation);
-            }
-            if (limit > 0 && limit < train.Count)
-            {
-                train = train.Slice(0, limit);
-            }
-            if (train.Rows != 28 || train.Cols != 28)
-            {
-                throw new InvalidDataException($"the model needs 28x28 digits; the data has {train.Rows}x{train.Cols}");
-            }
-            outDir ??= DefaultOutDir();
+            var (data, dataNote) = LoadData(args.GetValue(_data), args.GetValue(_validation), args.GetValue(_trainLimit));
+            string outDir = args.GetValue(_out) ?? Path.Combine(RepoPaths.Root() ?? Directory.GetCurrentDirectory(), "out");
             Directory.CreateDirectory(outDir);
 
             // Data parallel on GPUs: each rank takes the device of its local rank (modulo the machine's device count).
             int deviceIndex = device.IsGpu ? device.IndexFor(comm) : 0;
             using var gpu = device.Open(deviceIndex);
             var options = DeviceOption.Options(gpu, new ConvOptions { Threads = threads });
-            var rng = new Random(seed);
-            var model = DigitModels.Create(modelName, rng, dropout, options);
-            var parameters = model.Parameters().ToList();
-            Optimizer<float> optimizer = opt == "sgd"
-                ? new Sgd<float>(parameters, lr, momentum, wd, nesterov: true)
-                : new Adam<float>(parameters, lr, weightDecay: wd);
-            int batchesPerEpoch = ClassifierTrainer<float>.BatchesPerEpoch(train.Count, batch);
-            int steps = epochs * batchesPerEpoch;
-            var schedule = new OneCycleSchedule(lr, steps);
-            var trainer = new ClassifierTrainer<float>(model, optimizer, schedule, batch, seed, shift);
-            using var bucketer = comm.Size > 1
-                ? new GradientBucketer<float>(comm, parameters.Select(p => (int)p.Value.Length).ToList(), bucketBytes, GradientReduction.Sum)
-                : null;
-
-            string checkpointModel = $"convgrad-{modelName}";
-            // Everything that shapes the run: a resume with other settings would not continue the same run.
-            string recipe = string.Join(' ', $"model={modelName}", $"data={train.Count}/{test.Count}/{val?.Count ?? 0}", $"epochs={epochs}", $"batch={batch}",
-                $"optimizer={opt}", $"lr={F(lr)}", $"momentum={F(momentum)}", $"wd={F(wd)}", $"dropout={F(dropout)}", $"shift={shift}", $"seed={seed}");
-            var batchLosses = new List<double>();
-            var epochRows = new List<(int Epoch, double TrainLoss, double TestLoss, double TestAcc, double ValAcc, double Seconds)>();
-            int firstEpoch = 1;
+            long bucketBytes = args.GetValue(_bucketBytes);
+            using var run = new TrainingRun(config, data, new CheckpointStore(outDir, TrainingRun.CheckpointName(model)), comm, options, bucketBytes);
             if (resume)
             {
-                // Every rank reads the checkpoint (a shared or copied --out); Load checks everything and writes nothing.
-                var ck = Checkpoint.Load(outDir, checkpointModel, model.State());
-                if (!ck.Metadata.TryGetValue("recipe", out var saved) || saved != recipe)
-                {
-                    throw new UsageException($"the checkpoint in {outDir} was made with other options ({saved ?? "none recorded"}); resume with the same options as the run it continues");
-                }
-                model.LoadState(ck.ModelState);
-                optimizer.LoadState(ck.OptimizerState);
-                firstEpoch = ck.Epoch + 1;
-                batchLosses.AddRange(Doubles(ck.Metadata["batch_losses"]));
-                foreach (var row in ck.Metadata["epochs"].Split(';', StringSplitOptions.RemoveEmptyEntries))
-                {
-                    var v = Doubles(row);
-                    epochRows.Add(((int)v[0], v[1], v[2], v[3], v[4], v[5]));
-                }
+                run.Resume();
             }
 
-            stdout.WriteLine($"data: {dataNote}; training on {train.Count}{(val is null ? "" : $", validating on {val.Count}")}, holding out {test.Count}");
-            string description = resnet ? "ResNet (3 stages x 2 basic blocks, 16/32/64 channels)" : "LeNet-style CNN";
-            stdout.WriteLine($"model: {description}, {parameters.Sum(p => p.Value.Length):N0} parameters (docs/model.md); " +
-                             $"{opt} lr {F(lr)} one-cycle, batch {batch}, {epochs} epochs, shifts ±{shift} px{(resnet ? "" : $", dropout {F(dropout)}")}, seed {seed}, " +
-                             $"threads {options.EffectiveThreads}, {(device.IsGpu ? $"device {device.Name}" : $"engine {options.Engine.ToString().ToLowerInvariant()}")}");
+            var validation = data.Validation;
+            stdout.WriteLine($"data: {dataNote}; training on {data.Train.Count}{(validation is null ? "" : $", validating on {validation.Count}")}, holding out {data.Test.Count}");
+            string description = model == "resnet" ? "ResNet (3 stages x 2 basic blocks, 16/32/64 channels)" : "LeNet-style CNN";
+            stdout.WriteLine($"model: {description}, {run.Model.Parameters().Sum(p => p.Value.Length):N0} parameters (docs/model.md); " +
+                             $"{opt} lr {F(config.LearningRate)} one-cycle, batch {config.BatchSize}, {config.Epochs} epochs, shifts ±{config.Shift} px" +
+                             $"{(model == "resnet" ? "" : $", dropout {F(config.Dropout)}")}, seed {config.Seed}, threads {options.EffectiveThreads}, " +
+                             $"{(device.IsGpu ? $"device {device.Name}" : $"engine {options.Engine.ToString().ToLowerInvariant()}")}");
             if (distributed)
             {
-                stdout.WriteLine($"data parallel: {comm.Description}, {options.EffectiveThreads} threads per rank, global batch {batch} " +
-                                 $"({string.Join("/", Enumerable.Range(0, comm.Size).Select(r => Shard.Of(batch, r, comm.Size).Count))} per rank), " +
-                                 $"{bucketer?.BucketCount ?? 0} gradient buckets of <= {bucketBytes >> 10} KiB");
+                stdout.WriteLine($"data parallel: {comm.Description}, {options.EffectiveThreads} threads per rank, global batch {config.BatchSize} " +
+                                 $"({string.Join("/", Enumerable.Range(0, comm.Size).Select(r => Shard.Of(config.BatchSize, r, comm.Size).Count))} per rank), " +
+                                 $"{run.Bucketer?.BucketCount ?? 0} gradient buckets of <= {bucketBytes >> 10} KiB");
             }
             if (distributed && gpu is not null)
             {
@@ -227,100 +156,55 @@ internal sealed class TrainCommand : CliCommand
             }
             if (resume)
             {
-                stdout.WriteLine($"resuming from {outDir} after epoch {firstEpoch - 1}");
+                stdout.WriteLine($"resuming from {outDir} after epoch {run.NextEpoch - 1}");
             }
 
             var progress = TrainingProgress.ForTerminal(stderr);
             double totalSeconds = 0;
-            int trainedEpochs = 0;
+            int trainedEpochs = 0, stopAfter = args.GetValue(_stopAfterEpoch);
             TapeStatistics.Reset();
-            for (int e = firstEpoch; e <= epochs; e++)
+            while (!run.IsComplete)
             {
-                var sw = Stopwatch.StartNew();
-                var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
-                var losses = progress is null
-                    ? RunEpoch(null)
-                    : progress.Epoch(e, epochs, RunEpoch);
-                List<double> RunEpoch(Action<BatchProgress>? update) => sequentialRandom
-                    ? trainer.TrainEpoch(train, update)
-                    : trainer.TrainEpoch(train, e - 1, comm, bucketer, update);
-                double seconds = sw.Elapsed.TotalSeconds;
-                // CPU time shows the work done independently of other load on a shared machine.
-                double cpuSeconds = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds;
-                totalSeconds += seconds;
+                var r = progress is null ? run.RunEpoch() : progress.Epoch(run.NextEpoch, config.Epochs, run.RunEpoch);
+                totalSeconds += r.Seconds;
                 trainedEpochs++;
-                batchLosses.AddRange(losses);
-                SynchronizeBatchNorm(model, comm);
-                var held = Evaluate(model, test, comm);
-                double valAcc = double.NaN;
-                string valNote = "";
-                if (val is not null)
+                string valNote = validation is null ? "" : $"  validation accuracy {100 * r.ValidationAccuracy:F2}%";
+                stdout.WriteLine($"epoch {r.Epoch}/{config.Epochs}  train loss {r.TrainLoss:F4}  held-out loss {r.TestLoss:F4}  held-out accuracy {100 * r.TestAccuracy:F2}%{valNote}  " +
+                                 $"{r.Seconds:F1} s  {data.Train.Count / r.Seconds:F0} images/s  (cpu {r.CpuSeconds:F1} s)");
+                if (r.Epoch == stopAfter && !run.IsComplete)
                 {
-                    valAcc = Evaluate(model, val, comm).Accuracy;
-                    valNote = $"  validation accuracy {100 * valAcc:F2}%";
-                }
-                double trainLoss = losses.Average();
-                epochRows.Add((e, trainLoss, held.MeanLoss, held.Accuracy, valAcc, seconds));
-                stdout.WriteLine($"epoch {e}/{epochs}  train loss {trainLoss:F4}  held-out loss {held.MeanLoss:F4}  held-out accuracy {100 * held.Accuracy:F2}%{valNote}  " +
-                                 $"{seconds:F1} s  {train.Count / seconds:F0} images/s  (cpu {cpuSeconds:F1} s)");
-                if (comm.IsRoot)
-                {
-                    new Checkpoint(checkpointModel, e, model.State(), optimizer.State(), [(ulong)seed], new Dictionary<string, string>
-                    {
-                        ["recipe"] = recipe,
-                        ["ranks"] = comm.Size.ToString(CultureInfo.InvariantCulture),
-                        ["schedule_step"] = (e * batchesPerEpoch).ToString(CultureInfo.InvariantCulture),
-                        ["batch_losses"] = string.Join(',', batchLosses.Select(R)),
-                        ["epochs"] = string.Join(';', epochRows.Select(r => string.Join(',', R(r.Epoch), R(r.TrainLoss), R(r.TestLoss), R(r.TestAcc), R(r.ValAcc), R(r.Seconds)))),
-                    }).Save(outDir);
-                }
-                comm.Barrier();
-                if (e == stopAfter && e < epochs)
-                {
-                    stdout.WriteLine($"stopped after epoch {e} (--stop-after-epoch); continue with --resume");
+                    stdout.WriteLine($"stopped after epoch {r.Epoch} (--stop-after-epoch); continue with --resume");
                     return ExitCodes.Success;
                 }
             }
 
-            string weights = Path.Combine(outDir, $"{modelName}.safetensors");
+            string weights = Path.Combine(outDir, $"{model}.safetensors"), csv = Path.Combine(outDir, "training.csv"), png = Path.Combine(outDir, "training.png");
+            run.SaveModel(weights);
+            run.SaveHistory(outDir);
             if (comm.IsRoot)
             {
-                SafeTensorsFile.Write(weights, model.State(), new Dictionary<string, string>
-                {
-                    ["model"] = checkpointModel,
-                    ["dropout"] = resnet ? "0" : F(dropout),
-                    ["seed"] = seed.ToString(CultureInfo.InvariantCulture),
-                    ["held_out_accuracy"] = F(epochRows[^1].TestAcc),
-                });
-            }
-            string csv = Path.Combine(outDir, "training.csv");
-            string png = Path.Combine(outDir, "training.png");
-            if (comm.IsRoot)
-            {
-                AtomicFile.WriteAllLines(csv, ["epoch,train_loss,held_out_loss,held_out_accuracy,validation_accuracy,seconds",
-                    .. epochRows.Select(r => string.Join(',', r.Epoch, F(r.TrainLoss), F(r.TestLoss), F(r.TestAcc), F(r.ValAcc), F(r.Seconds)))]);
-                AtomicFile.WriteAllLines(Path.Combine(outDir, "losses.csv"), ["step,loss", .. batchLosses.Select((l, i) => $"{i},{R(l)}")]);
-                TrainingPlot.Save(png, batchLosses, batchesPerEpoch, epochRows.Select(r => (r.Epoch, r.TestLoss, r.TestAcc, r.ValAcc)).ToList());
+                TrainingPlot.Save(png, run.BatchLosses, run.BatchesPerEpoch, run.Epochs.Select(r => (r.Epoch, r.TestLoss, r.TestAccuracy, r.ValidationAccuracy)).ToList());
             }
             if (trainedEpochs > 0)
             {
                 stdout.WriteLine($"autograd bookkeeping (graph walk, dispatch, gradient sums, releases): {TapeStatistics.BookkeepingSeconds:F2} s of {totalSeconds:F1} s training " +
                                  $"({100 * TapeStatistics.BookkeepingSeconds / totalSeconds:F2}%), {TapeStatistics.Nodes / Math.Max(1, TapeStatistics.Passes)} nodes per step");
-                stdout.WriteLine($"mean epoch time {totalSeconds / trainedEpochs:F1} s ({train.Count * trainedEpochs / totalSeconds:F0} images/s, {options.EffectiveThreads} threads" +
+                stdout.WriteLine($"mean epoch time {totalSeconds / trainedEpochs:F1} s ({data.Train.Count * trainedEpochs / totalSeconds:F0} images/s, {options.EffectiveThreads} threads" +
                                  $"{(comm.Size > 1 ? $" per rank, {comm.Size} ranks" : "")})");
             }
+            int overheadRepeats = args.GetValue(_autogradOverhead);
             if (overheadRepeats > 0 && comm.Size == 1)
             {
-                PrintOverhead(model, train, Math.Min(batch, train.Count), overheadRepeats, stdout);
+                PrintOverhead(run.Model, data.Train, Math.Min(config.BatchSize, data.Train.Count), overheadRepeats, stdout);
             }
-            if (bucketer is not null)
+            if (run.Bucketer is { } bucketer)
             {
                 var st = bucketer.Stats;
                 stdout.WriteLine($"gradient all-reduce: {bucketer.BucketCount} buckets, {1e3 * st.InFlightSeconds / Math.Max(1, st.Steps):F2} ms in flight and " +
                                  $"{1e3 * st.WaitSecondsPerStep:F2} ms waited per step (rank 0), {100 * st.HiddenShare:F1}% hidden");
             }
             stdout.WriteLine($"saved {weights}, {png}, {csv}");
-            stdout.WriteLine($"held-out accuracy: {100 * epochRows[^1].TestAcc:F2}%");
+            stdout.WriteLine($"held-out accuracy: {100 * run.Epochs[^1].TestAccuracy:F2}%");
             return ExitCodes.Success;
         }
     }
@@ -345,49 +229,7 @@ internal sealed class TrainCommand : CliCommand
 
     private static string F(double v) => v.ToString("G6", CultureInfo.InvariantCulture);
 
-    /// <summary>A double written so that it reads back bitwise (checkpoint metadata).</summary>
-    private static string R(double v) => v.ToString("R", CultureInfo.InvariantCulture);
-
-    private static double[] Doubles(string csv) =>
-        csv.Length == 0 ? [] : csv.Split(',').Select(t => double.Parse(t, NumberStyles.Float, CultureInfo.InvariantCulture)).ToArray();
-
-    /// <summary>Held-out counts: each rank evaluates its shard of <paramref name="data"/>, the counts are summed over ranks.</summary>
-    private static EvaluationCounts Evaluate(Module<float> model, MnistSet data, Communicator comm)
-    {
-        if (comm.Size == 1)
-        {
-            var (loss, acc) = ClassifierTrainer<float>.Evaluate(model, data);
-            return new EvaluationCounts((long)Math.Round(acc * data.Count), data.Count, loss * data.Count);
-        }
-        var shard = Shard.Of(data.Count, comm);
-        var local = new EvaluationCounts(0, shard.Count, 0);
-        if (shard.Count > 0)
-        {
-            var (loss, acc) = ClassifierTrainer<float>.Evaluate(model, data.Slice(shard.Start, shard.Count));
-            local = new EvaluationCounts((long)Math.Round(acc * shard.Count), shard.Count, loss * shard.Count);
-        }
-        return local.AllReduce(comm);
-    }
-
-    /// <summary>Batch norm's running statistics averaged over the ranks (each rank normalised its own shards).</summary>
-    private static void SynchronizeBatchNorm(Module<float> module, Communicator comm)
-    {
-        if (comm.Size == 1)
-        {
-            return;
-        }
-        if (module is BatchNorm2d<float> bn)
-        {
-            comm.AllReduceAverage(bn.RunningMean.Span);
-            comm.AllReduceAverage(bn.RunningVar.Span);
-        }
-        foreach (var (_, child) in module.NamedChildren())
-        {
-            SynchronizeBatchNorm(child, comm);
-        }
-    }
-
-    private static (MnistSet Train, MnistSet Test, string Note) LoadData(string? dir)
+    private static (TrainingData Data, string Note) LoadData(string? dir, int validation, int limit)
     {
         if (dir is null)
         {
@@ -397,6 +239,8 @@ internal sealed class TrainCommand : CliCommand
         {
             throw new UsageException($"--data: no such folder: {dir}");
         }
+        MnistSet train, test;
+        string note;
         if (MnistFiles.IsBundled(dir))
         {
             var all = MnistFiles.LoadBundled(dir);
@@ -405,14 +249,33 @@ internal sealed class TrainCommand : CliCommand
                 throw new InvalidDataException($"{dir}: only {all.Count} digits");
             }
             int trainCount = all.Count * 4 / 5;
-            return (all.Slice(0, trainCount), all.Slice(trainCount, all.Count - trainCount),
-                $"{dir} ({all.Count} digits: first {trainCount} train, last {all.Count - trainCount} held out)");
+            (train, test) = (all.Slice(0, trainCount), all.Slice(trainCount, all.Count - trainCount));
+            note = $"{dir} ({all.Count} digits: first {trainCount} train, last {all.Count - trainCount} held out)";
         }
-        var (train, test) = MnistFiles.LoadOfficial(dir);
-        return (train, test, $"{dir} (official split: {train.Count} train, {test.Count} test)");
+        else
+        {
+            (train, test) = MnistFiles.LoadOfficial(dir);
+            note = $"{dir} (official split: {train.Count} train, {test.Count} test)";
+        }
+        MnistSet? val = null;
+        if (validation > 0)
+        {
+            if (validation >= train.Count)
+            {
+                throw new UsageException($"--validation {validation} must be smaller than the {train.Count} training digits");
+            }
+            (val, train) = (train.Slice(train.Count - validation, validation), train.Slice(0, train.Count - validation));
+        }
+        if (limit > 0 && limit < train.Count)
+        {
+            train = train.Slice(0, limit);
+        }
+        if (train.Rows != 28 || train.Cols != 28)
+        {
+            throw new InvalidDataException($"the model needs 28x28 digits; the data has {train.Rows}x{train.Cols}");
+        }
+        return (new TrainingData(train, test, val), note);
     }
-
-    private static string DefaultOutDir() => Path.Combine(RepoPaths.Root() ?? Directory.GetCurrentDirectory(), "out");
 }
 
 /// <summary>Finds the repository's bundled files from the working directory or the binaries.</summary>

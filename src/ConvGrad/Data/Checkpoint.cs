@@ -39,9 +39,10 @@ public sealed class Checkpoint
     /// <param name="optimizer">The optimiser's state (e.g. momentum buffers), names unique.</param>
     /// <param name="randomState">The random-number generators' state words.</param>
     /// <param name="metadata">Further strings to keep (e.g. the schedule's step), or null.</param>
+    /// <param name="details">A JSON object the caller defines (a training run's typed state), kept as it is in the manifest; or null.</param>
     /// <exception cref="ArgumentException">An empty model name, a negative epoch, or a name used twice.</exception>
     public Checkpoint(string modelName, int epoch, IEnumerable<SafeTensor> model, IEnumerable<SafeTensor> optimizer,
-        IEnumerable<ulong> randomState, IReadOnlyDictionary<string, string>? metadata = null)
+        IEnumerable<ulong> randomState, IReadOnlyDictionary<string, string>? metadata = null, JsonObject? details = null)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(modelName);
         ArgumentNullException.ThrowIfNull(model);
@@ -57,6 +58,7 @@ public sealed class Checkpoint
         Optimizer = optimizer.ToList();
         RandomState = randomState.ToArray();
         Metadata = new Dictionary<string, string>(metadata ?? new Dictionary<string, string>(), StringComparer.Ordinal);
+        Details = details?.DeepClone().AsObject();
         foreach (var (list, what) in new[] { (Model, "model"), (Optimizer, "optimizer") })
         {
             var twice = list.GroupBy(t => t.Name, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1);
@@ -88,6 +90,9 @@ public sealed class Checkpoint
 
     /// <summary>The metadata strings.</summary>
     public IReadOnlyDictionary<string, string> Metadata { get; }
+
+    /// <summary>The caller's JSON object (see the constructor), or null.</summary>
+    public JsonObject? Details { get; }
 
     /// <summary>The model's tensors by name, ready for <c>Module.LoadState</c>.</summary>
     public IReadOnlyDictionary<string, SafeTensor> ModelState => Model.ToDictionary(t => t.Name, StringComparer.Ordinal);
@@ -146,6 +151,10 @@ public sealed class Checkpoint
             }).ToArray()),
             ["metadata"] = new JsonObject(Metadata.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
         };
+        if (Details is not null)
+        {
+            manifest["details"] = Details.DeepClone();
+        }
         AtomicFile.WriteAllText(Path.Combine(folder, ManifestName), manifest.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
         foreach (var old in Directory.EnumerateFiles(folder, "checkpoint-e*.safetensors"))
         {
@@ -267,7 +276,13 @@ public sealed class Checkpoint
         }
         var metadata = (manifest["metadata"] as JsonObject ?? [])
             .ToDictionary(kv => kv.Key, kv => kv.Value?.ToString() ?? "", StringComparer.Ordinal);
-        var checkpoint = new Checkpoint(savedModel, (int)epoch, modelTensors, optimizerTensors, words, metadata);
+        var details = manifest["details"] switch
+        {
+            null => null,
+            JsonObject o => o,
+            _ => throw Corrupt("'details' is not a JSON object"),
+        };
+        var checkpoint = new Checkpoint(savedModel, (int)epoch, modelTensors, optimizerTensors, words, metadata, details);
         if (checkpoint.Architecture != architecture)
         {
             throw Corrupt($"the model tensors of {file} do not match its manifest's architecture");

@@ -87,6 +87,12 @@ public sealed class TrainDistributedTests : IDisposable
         Assert.Single(err.TrimEnd().Split('\n'));
         Assert.Contains("convgrad-lenet", err, StringComparison.Ordinal);
 
+        // Other options: each one that differs is named with the checkpoint's value and this run's.
+        var (code1, _, err1) = Cli.Run(["train", .. Recipe.Select(a => a == "0.02" ? "0.05" : a), "--out", Out("a"), "--resume", "--seed", "3"]);
+        Assert.Equal(2, code1);
+        Assert.Single(err1.TrimEnd().Split('\n'));
+        Assert.Contains("other options (lr 0.02 → 0.05, seed 1 → 3)", err1, StringComparison.Ordinal);
+
         // A flipped byte in the tensor file.
         string tensors = Directory.GetFiles(Out("a"), "checkpoint-*.safetensors").Single();
         var bytes = File.ReadAllBytes(tensors);

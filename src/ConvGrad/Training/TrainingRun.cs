@@ -1,0 +1,229 @@
+using System.Diagnostics;
+using System.Globalization;
+using ConvGrad.Data;
+using ConvGrad.Distributed;
+using ConvGrad.Nn;
+using ConvGrad.Optim;
+
+namespace ConvGrad.Training;
+
+/// <summary>The images a <see cref="TrainingRun"/> trains on, evaluates on after every epoch, and optionally validates on.</summary>
+/// <param name="Train">The training set.</param>
+/// <param name="Test">The held-out set.</param>
+/// <param name="Validation">A validation set (reported beside the held-out accuracy), or null.</param>
+public sealed record TrainingData(MnistSet Train, MnistSet Test, MnistSet? Validation = null)
+{
+    /// <summary>The sizes of the three sets.</summary>
+    public DataSizes Sizes => new(Train.Count, Test.Count, Validation?.Count ?? 0);
+}
+
+/// <summary>
+/// A training run of an image classifier, as <c>convgrad train</c> does it: builds the model and optimiser of a
+/// <see cref="TrainingConfig"/>, then each <see cref="RunEpoch"/> trains one epoch (one-cycle schedule, randomness
+/// keyed by sample), synchronises batch norm and evaluates over the ranks, and saves a checkpoint.
+/// <see cref="Resume"/> continues from the last checkpoint, bitwise as if the run had never stopped.
+/// </summary>
+/// <remarks>
+/// Data parallel: with a <see cref="Communicator"/> of several ranks, every rank builds the same run; each trains its
+/// shard of every batch and gradients are summed by a <see cref="GradientBucketer{T}"/> while backward runs.
+/// Rank 0 writes the checkpoints and files.
+/// </remarks>
+public sealed class TrainingRun : IDisposable
+{
+    private readonly ClassifierTrainer<float> _trainer;
+    private readonly List<double> _batchLosses = [];
+    private readonly List<EpochResult> _epochs = [];
+    private readonly bool _ownsCommunicator;
+
+    /// <summary>Builds the model, optimiser and schedule of <paramref name="config"/>.</summary>
+    /// <param name="config">The run's settings.</param>
+    /// <param name="data">The training, held-out and validation sets.</param>
+    /// <param name="checkpoints">Where to save a checkpoint after every epoch (and resume from), or null for none.</param>
+    /// <param name="communicator">The ranks of a data-parallel run, or null for one process.</param>
+    /// <param name="options">Engine, threads and device of the convolutions; null means <see cref="ConvOptions.Default"/>.</param>
+    /// <param name="bucketBytes">The gradient bucket size of a data-parallel run.</param>
+    /// <exception cref="ArgumentException">A config value out of range, or sequential randomness with several ranks.</exception>
+    public TrainingRun(TrainingConfig config, TrainingData data, CheckpointStore? checkpoints = null, Communicator? communicator = null,
+        ConvOptions? options = null, long bucketBytes = GradientBucketer<float>.DefaultBucketBytes)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(data);
+        config.Validate();
+        _ownsCommunicator = communicator is null;
+        Communicator = communicator ?? new SingleProcessCommunicator();
+        if (config.SequentialRandom && Communicator.Size > 1)
+        {
+            throw new ArgumentException($"sequential randomness runs in one process; got {Communicator.Size} ranks", nameof(config));
+        }
+        Config = config;
+        Data = data;
+        Checkpoints = checkpoints;
+        Model = DigitModels.Create(config.Model, new Random(config.Seed), config.Dropout, options);
+        var parameters = Model.Parameters().ToList();
+        Optimizer = config.Optimizer == "sgd"
+            ? new Sgd<float>(parameters, config.LearningRate, config.Momentum, config.WeightDecay, nesterov: true)
+            : new Adam<float>(parameters, config.LearningRate, weightDecay: config.WeightDecay);
+        BatchesPerEpoch = ClassifierTrainer<float>.BatchesPerEpoch(data.Train.Count, config.BatchSize);
+        var schedule = new OneCycleSchedule(config.LearningRate, config.Epochs * BatchesPerEpoch);
+        _trainer = new ClassifierTrainer<float>(Model, Optimizer, schedule, config.BatchSize, config.Seed, config.Shift);
+        Bucketer = Communicator.Size > 1
+            ? new GradientBucketer<float>(Communicator, parameters.Select(p => (int)p.Value.Length).ToList(), bucketBytes, GradientReduction.Sum)
+            : null;
+    }
+
+    /// <summary>The run's settings.</summary>
+    public TrainingConfig Config { get; }
+
+    /// <summary>The data.</summary>
+    public TrainingData Data { get; }
+
+    /// <summary>Where checkpoints go, or null.</summary>
+    public CheckpointStore? Checkpoints { get; }
+
+    /// <summary>The ranks (one when not data parallel).</summary>
+    public Communicator Communicator { get; }
+
+    /// <summary>The model being trained.</summary>
+    public Module<float> Model { get; }
+
+    /// <summary>The optimiser.</summary>
+    public Optimizer<float> Optimizer { get; }
+
+    /// <summary>The gradient bucketer of a data-parallel run, or null.</summary>
+    public GradientBucketer<float>? Bucketer { get; }
+
+    /// <summary>Optimiser steps per epoch.</summary>
+    public int BatchesPerEpoch { get; }
+
+    /// <summary>The next epoch <see cref="RunEpoch"/> trains, 1-based (after a resume, the one after the checkpoint's).</summary>
+    public int NextEpoch { get; private set; } = 1;
+
+    /// <summary>Whether every epoch has been trained.</summary>
+    public bool IsComplete => NextEpoch > Config.Epochs;
+
+    /// <summary>The loss of every batch so far (the checkpoint's too after a resume).</summary>
+    public IReadOnlyList<double> BatchLosses => _batchLosses;
+
+    /// <summary>Every completed epoch's results.</summary>
+    public IReadOnlyList<EpochResult> Epochs => _epochs;
+
+    /// <summary>The run's state as a checkpoint records it.</summary>
+    public TrainingState State => new(Config, Data.Sizes, Communicator.Size, (long)(NextEpoch - 1) * BatchesPerEpoch, [.. _batchLosses], [.. _epochs]);
+
+    /// <summary>
+    /// Continues from the checkpoint in <see cref="Checkpoints"/>: loads the weights, the optimiser state and the
+    /// history, so that the next <see cref="RunEpoch"/> is the one after the checkpoint's.
+    /// </summary>
+    /// <exception cref="CheckpointException">
+    /// No checkpoint, a corrupt one, one of another model, or one made with other options (the message names each
+    /// option that differs, with the checkpoint's and this run's values). Nothing is changed then.
+    /// </exception>
+    /// <exception cref="InvalidOperationException">No checkpoint store, or sequential randomness (which cannot resume).</exception>
+    public void Resume()
+    {
+        if (Checkpoints is null || Config.SequentialRandom)
+        {
+            throw new InvalidOperationException("resuming needs a checkpoint store and randomness keyed by sample");
+        }
+        var stored = Checkpoints.Load(Model);
+        var differences = stored.State.Differences(State);
+        if (differences.Count > 0)
+        {
+            throw new CheckpointException(
+                $"the checkpoint in {Checkpoints.Folder} was made with other options ({string.Join(", ", differences)}); resume with the same options as the run it continues");
+        }
+        stored.Restore(Model, Optimizer);
+        NextEpoch = stored.Epoch + 1;
+        _batchLosses.Clear();
+        _batchLosses.AddRange(stored.State.BatchLosses);
+        _epochs.Clear();
+        _epochs.AddRange(stored.State.Epochs);
+    }
+
+    /// <summary>
+    /// Trains epoch <see cref="NextEpoch"/>, synchronises batch norm over the ranks, evaluates on the held-out (and
+    /// validation) set, and saves a checkpoint (rank 0); every rank returns the same results.
+    /// </summary>
+    /// <param name="progress">Called after every batch (progress bars), or null.</param>
+    /// <exception cref="InvalidOperationException">Every epoch has been trained, or the loss is no longer finite.</exception>
+    public EpochResult RunEpoch(Action<BatchProgress>? progress = null)
+    {
+        if (IsComplete)
+        {
+            throw new InvalidOperationException($"all {Config.Epochs} epochs are trained");
+        }
+        int epoch = NextEpoch;
+        var clock = Stopwatch.StartNew();
+        var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
+        var losses = Config.SequentialRandom
+            ? _trainer.TrainEpoch(Data.Train, progress)
+            : _trainer.TrainEpoch(Data.Train, epoch - 1, Communicator, Bucketer, progress);
+        double seconds = clock.Elapsed.TotalSeconds;
+        double cpuSeconds = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds;
+        _batchLosses.AddRange(losses);
+        BatchNormSync.Synchronize(Model, Communicator);
+        var held = ShardedEvaluation.Evaluate(Model, Data.Test, Communicator);
+        double validation = Data.Validation is null ? double.NaN : ShardedEvaluation.Evaluate(Model, Data.Validation, Communicator).Accuracy;
+        var result = new EpochResult(epoch, losses.Average(), held.MeanLoss, held.Accuracy, validation, seconds) { CpuSeconds = cpuSeconds };
+        _epochs.Add(result);
+        NextEpoch++;
+        if (Checkpoints is not null && Communicator.IsRoot)
+        {
+            Checkpoints.Save(epoch, Model, Optimizer, State);
+        }
+        Communicator.Barrier();
+        return result;
+    }
+
+    /// <summary>Writes the trained weights as safetensors with PyTorch's names and layouts (rank 0; the others write nothing).</summary>
+    /// <param name="path">The file to write.</param>
+    public void SaveModel(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        if (!Communicator.IsRoot)
+        {
+            return;
+        }
+        SafeTensorsFile.Write(path, Model.State(), new Dictionary<string, string>
+        {
+            ["model"] = CheckpointName(Config.Model),
+            ["dropout"] = Config.Model == "resnet" ? "0" : G(Config.Dropout),
+            ["seed"] = Config.Seed.ToString(CultureInfo.InvariantCulture),
+            ["held_out_accuracy"] = _epochs.Count > 0 ? G(_epochs[^1].TestAccuracy) : "NaN",
+        });
+    }
+
+    /// <summary>
+    /// Writes <c>training.csv</c> (one row per epoch) and <c>losses.csv</c> (every batch's loss, round-trip exact) into
+    /// <paramref name="folder"/> (rank 0; the others write nothing).
+    /// </summary>
+    /// <param name="folder">The output folder.</param>
+    public void SaveHistory(string folder)
+    {
+        ArgumentNullException.ThrowIfNull(folder);
+        if (!Communicator.IsRoot)
+        {
+            return;
+        }
+        AtomicFile.WriteAllLines(Path.Combine(folder, "training.csv"), ["epoch,train_loss,held_out_loss,held_out_accuracy,validation_accuracy,seconds",
+            .. _epochs.Select(r => string.Join(',', r.Epoch, G(r.TrainLoss), G(r.TestLoss), G(r.TestAccuracy), G(r.ValidationAccuracy), G(r.Seconds)))]);
+        AtomicFile.WriteAllLines(Path.Combine(folder, "losses.csv"),
+            ["step,loss", .. _batchLosses.Select((l, i) => string.Create(CultureInfo.InvariantCulture, $"{i},{l:R}"))]);
+    }
+
+    /// <summary>The name checkpoints of model <paramref name="model"/> are saved under (<c>convgrad-lenet</c>, <c>convgrad-resnet</c>).</summary>
+    /// <param name="model">The model's name.</param>
+    public static string CheckpointName(string model) => $"convgrad-{model}";
+
+    /// <summary>Releases the gradient bucketer (a communicator passed in belongs to the caller and stays open).</summary>
+    public void Dispose()
+    {
+        Bucketer?.Dispose();
+        if (_ownsCommunicator)
+        {
+            Communicator.Dispose();
+        }
+    }
+
+    private static string G(double v) => v.ToString("G6", CultureInfo.InvariantCulture);
+}
