@@ -355,7 +355,7 @@ public class ExplorerBrowserTests(ExplorerBrowserFixture fixture, ITestOutputHel
     {
         var page = await Open("?input=4x4&kernel=2x2&stride=2");
         Assert.True(await page.IsVisibleAsync("#plans-box"));
-        var shown = await page.Locator("#plans tr[data-pass]").EvaluateAllAsync<string[][]>("trs => trs.map(tr => [...tr.children].map(td => td.textContent))");
+        var shown = await page.Locator("#plans tr[data-pass]").EvaluateAllAsync<string[][]>("trs => trs.map(tr => [...tr.children].map(td => (td.querySelector('details p') ?? td).textContent))");
         string suite = Path.Combine(TestPaths.RepoRoot, "bench", "conv2d-suite.csv");
         var (code, o, e) = Cli.Run("bench", "--suite", suite, "--only", "seed-4x4-k2-s2", "--min-time", "0", "--format", "csv");
         Assert.True(code == 0, e);
@@ -373,6 +373,10 @@ public class ExplorerBrowserTests(ExplorerBrowserFixture fixture, ITestOutputHel
             Assert.Equal(row, match![..5]);
             Assert.EndsWith($"Kernel: {row[3]}.", match[5], StringComparison.Ordinal);
         }
+        // The planner's account is collapsed under each plan, shown on demand.
+        Assert.False(await page.IsVisibleAsync("#plans tr[data-pass] details p"));
+        await page.ClickAsync("#plans tr[data-pass='dx'][data-layout='nchw'] summary");
+        Assert.True(await page.IsVisibleAsync("#plans tr[data-pass='dx'][data-layout='nchw'] details p"));
         await Region(page, "#plans-box", "#plans-box", "explorer-engine-plans.png");
     }
 
