@@ -138,6 +138,44 @@ public class PlannerTests
         Assert.Equal(tier == IsaTier.Portable, timed == 0);
     }
 
+    /// <summary>
+    /// A primitive (the public blocked plan bench times) computes what the public blocked API computes, bit for bit, and
+    /// refuses what it has no kernels for: the portable tier, a grouping of partial blocks, an NCHW input its plan does
+    /// not read.
+    /// </summary>
+    [SkippableTheory]
+    [MemberData(nameof(Tiers))]
+    public void Primitive_MatchesTheBlockedApi_AndRefusesWhatItCannotRun(ConvIsa isa)
+    {
+        var options = IsaTierCases.Fast(isa, 2);
+        var g = ConvGeometry.Uniform(2, padding: 1);
+        int[] xShape = [2, 16, 9, 9], wShape = [24, 16, 3, 3];
+        if (IsaTierCases.Tier(isa) == IsaTier.Portable)
+        {
+            Assert.Equal(0, ConvPrimitive.BlockSizeFor(options));
+            Assert.Equal("options", Assert.Throws<ArgumentException>(() => new ConvPrimitive(g, xShape, wShape, options)).ParamName);
+            return;
+        }
+        var rng = new Random(8);
+        using var xn = Random(rng, xShape);
+        using var w = Random(rng, wShape);
+        var primitive = new ConvPrimitive(g, xShape, wShape, options);
+        primitive.SetWeights(w);
+        var x = BlockedTensor.FromNchw(xn, primitive.BlockSize, 2);
+        var viaPrimitive = new BlockedTensor(primitive.Problem.YShape, primitive.BlockSize);
+        var viaApi = new BlockedTensor(primitive.Problem.YShape, primitive.BlockSize);
+        KernelRecord.Clear();
+        primitive.Forward(x, viaPrimitive);
+        Assert.Equal(primitive.Plan(ConvPass.Forward).Kernel, KernelRecord.Last);
+        Conv.Forward(x, w, null, g, viaApi, options);
+        Assert.Equal(viaApi.Span.ToArray(), viaPrimitive.Span.ToArray());
+        Assert.False(primitive.Plan(ConvPass.Forward).ReadsNchwInput);
+        Assert.Equal("x", Assert.Throws<ArgumentException>(() => primitive.Forward(xn, viaPrimitive)).ParamName);
+        var grouped = new ConvGeometry([1, 1], [1, 1], [1, 1], [1, 1], 2);
+        Assert.False(ConvPrimitive.Supports(ConvProblem.ForConv(grouped, [1, 12, 6, 6], [12, 6, 3, 3]), options));
+        Assert.Throws<ArgumentException>(() => new ConvPrimitive(grouped, [1, 12, 6, 6], [12, 6, 3, 3], options));
+    }
+
     /// <summary>One definition of depthwise: several groups of one input channel each, with any channel multiplier.</summary>
     [Fact]
     public void Depthwise_IsOneInputChannelPerGroupOfSeveral()

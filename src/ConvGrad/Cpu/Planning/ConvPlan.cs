@@ -128,18 +128,6 @@ internal readonly unsafe struct ConvPlan
                     RunParts(pa, pb, pbias, po);
                     break;
                 default:
-                    switch (ConvPlanner.GemmTile(Tier))
-                    {
-                        case GemmTileKind.Tile12x32Avx512:
-                            KernelRecord.Ran(Avx512Tile.Name);
-                            break;
-                        case GemmTileKind.Tile6x16Avx2:
-                            KernelRecord.Ran(Tile6x16Avx2.Name);
-                            break;
-                        default:
-                            KernelRecord.Ran(Tile6x8Portable.Name);
-                            break;
-                    }
                     RunParts(pa, pb, pbias, po);
                     break;
             }
