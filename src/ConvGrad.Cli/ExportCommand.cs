@@ -109,9 +109,9 @@ internal static class ModelFiles
         else
         {
             // The built-in digit models: [1, 28, 28] digits 0-9 normalised with MNIST's mean and std.
-            var net = DigitModels.FromState(SafeTensorsFile.ReadDictionary(path), options);
+            var net = ImageClassifiers.FromState(SafeTensorsFile.ReadDictionary(path), options: options);
             string[] digits = [.. Enumerable.Range(0, 10).Select(d => d.ToString(System.Globalization.CultureInfo.InvariantCulture))];
-            loaded = new LoadedModel(net, [1, 28, 28], new OnnxMetadata(digits, [MnistSet.Mean], [MnistSet.Std]));
+            loaded = new LoadedModel(net, [1, 28, 28], new OnnxMetadata(digits, [.. Normalization.Mnist.Mean], [.. Normalization.Mnist.Std]));
         }
         return normalization is null ? loaded : loaded with { Metadata = loaded.Metadata with { Mean = normalization.Mean, Std = normalization.Std, NormalizationInGraph = false } };
     }

@@ -5,29 +5,35 @@ using ConvGrad.Data;
 using ConvGrad.Distributed;
 using ConvGrad.Nn;
 using ConvGrad.Training;
+using ConvGrad.Vision;
 
 namespace ConvGrad.Cli;
 
-/// <summary><c>convgrad train</c>: trains a digit classifier (the ResNet by default, or LeNet), saves weights and a plot, ends with the held-out accuracy.</summary>
+/// <summary><c>convgrad train</c>: trains an image classifier (the ResNet by default, or LeNet) on IDX files or image folders, saves weights and a plot, ends with the held-out accuracy.</summary>
 internal sealed class TrainCommand : CliCommand
 {
     private readonly Option<string> _model = CliOptions.Text("model",
-        "resnet (3 stages x 2 basic blocks, 16/32/64 channels; the default: more accurate, 99.25% mean of 3 seeds, in under 2 min on 2 cores) or lenet (the LeNet-style CNN, ~15 s)", "resnet", DigitModels.Names);
-    private readonly Option<int?> _epochs = CliOptions.OptionalInt("epochs", $"passes over the training digits (default {LeNetEpochs}; resnet {ResNetEpochs})", 1, 10_000);
-    private readonly Option<int> _batchSize = CliOptions.Int("batch-size", "digits per step", 64, 1, 65_536);
+        "resnet (3 stages x 2 basic blocks, 16/32/64 channels; the default: on the digits 99.25% mean of 3 seeds, in under 2 min on 2 cores) or lenet (the LeNet-style CNN, ~15 s)", "resnet", ImageClassifiers.Names);
+    private readonly Option<int?> _epochs = CliOptions.OptionalInt("epochs", $"passes over the training images (default {LeNetEpochs}; resnet {ResNetEpochs})", 1, 10_000);
+    private readonly Option<int> _batchSize = CliOptions.Int("batch-size", "images per step", 64, 1, 65_536);
     private readonly Option<string> _optimizer = CliOptions.Text("optimizer", "sgd (momentum, Nesterov) or adam", "sgd", ["sgd", "adam"]);
     private readonly Option<double?> _lr = CliOptions.OptionalDouble("lr", "peak learning rate of the one-cycle schedule (default 0.1 sgd, 0.003 adam)", 1e-9, 10);
     private readonly Option<double> _momentum = CliOptions.Double("momentum", "SGD momentum", 0.9, 0, 0.999);
     private readonly Option<double> _weightDecay = CliOptions.Double("weight-decay", "L2 weight decay", 5e-4, 0, 1);
     private readonly Option<double> _dropout = CliOptions.Double("dropout", "dropout before LeNet's last layer (the ResNet has none)", 0.25, 0, 0.95);
-    private readonly Option<int> _shift = CliOptions.Int("shift", "random shifts of up to PX pixels on training digits (0 = off)", 2, 0, 8);
+    private readonly Option<int> _shift = CliOptions.Int("shift", "random shifts of up to PX pixels on training images (0 = off)", 2, 0, 64);
+    private readonly Option<int> _cropPadding = CliOptions.Int("crop-padding", "random crops of the training images padded by PX zeros on each side (torchvision's RandomCrop(size, padding); 0 = off)", 0, 0, 64);
+    private readonly Option<bool> _flip = CliOptions.Flag("flip", "random horizontal flips of half the training images (not for digits or text)");
+    private readonly Option<string?> _size = CliOptions.OptionalText("size", "resize every image of an image folder to HxW (default: the size all its images share)", helpName: "HxW");
+    private readonly Option<int?> _channels = CliOptions.OptionalInt("channels", "read an image folder as 1 (gray) or 3 (RGB) channels (default: 1 when every file is gray, else 3)", 1, 3);
     private readonly Option<int> _seed = CliOptions.Int("seed", "initial weights, shuffling, shifts and dropout", 1, 0, int.MaxValue - 1);
     private readonly Option<int> _threads = CliOptions.Int("threads", "worker threads of the convolutions (0: one per processor)", 0, 0, 1024);
-    private readonly Option<string?> _data = CliOptions.OptionalText("data", "folder with MNIST IDX files (default: the bundled data/mnist-10k)", helpName: "DIR");
+    private readonly Option<string?> _data = CliOptions.OptionalText("data",
+        "the data: IDX files (MNIST-style, any class count, classes.txt beside them) or image folders (DIR/<class>/*.png|jpg, or DIR/train/<class>/ with DIR/test/ or val/); default: the bundled data/mnist-10k", helpName: "DIR");
     private readonly Option<string?> _out = CliOptions.OptionalText("out", "output folder (default: out/ at the repository root, git-ignored)", helpName: "DIR");
     private readonly Option<int> _validation = CliOptions.Int("validation",
-        "train on all but the last N training digits and report accuracy on those N (for tuning; the held-out digits stay untouched)", 0, 0, int.MaxValue);
-    private readonly Option<int> _trainLimit = CliOptions.Int("train-limit", "train on only the first N training digits (quick runs; 0: all)", 0, 0, int.MaxValue);
+        "train on all but the last N training images and report accuracy on those N (for tuning; the held-out images stay untouched)", 0, 0, int.MaxValue);
+    private readonly Option<int> _trainLimit = CliOptions.Int("train-limit", "train on only the first N training images (quick runs; 0: all)", 0, 0, int.MaxValue);
     private readonly Option<string> _device = DeviceOption.Declare();
     private readonly Option<bool> _distributed = CliOptions.Flag("distributed",
         "data-parallel training under Open MPI's mpirun -np R (docs/distributed.md): each rank trains its shard of every global batch; gradients averaged by all-reduce");
@@ -38,26 +44,25 @@ internal sealed class TrainCommand : CliCommand
     private readonly Option<int> _bucketBytes = Hidden(CliOptions.Int("bucket-bytes", "gradient bucket size (tests)", 64 << 10, 4, int.MaxValue));
     // Hidden, for the note: after training, measure the autograd's own share of a step, best of N repeats.
     private readonly Option<int> _autogradOverhead = Hidden(CliOptions.Int("autograd-overhead", "measure the autograd's share of a step, best of N (diagnostics)", 0, 0, 10_000));
-    // Hidden, for the LeNet comparison of issue 14: the 1-process trainer's old sequential System.Random streams
-    // instead of randomness keyed by sample (no resume, no data parallelism).
-    private readonly Option<bool> _sequentialRandom = Hidden(CliOptions.Flag("sequential-random", "the old sequential random streams (diagnostics)"));
 
     /// <summary>Declares <c>train</c> and its options.</summary>
     public TrainCommand() => Declaration = new Command("train", """
-        train a CNN on MNIST digits (bundled 10,000 by default)
+        train a CNN image classifier (on the bundled 10,000 MNIST digits by default)
 
         Trains a small ResNet (the default) or a LeNet-style CNN with a hidden layer (docs/model.md has their PyTorch
-        twins), with softmax cross-entropy, autograd and a one-cycle learning-rate schedule. With the bundled digits (data/mnist-10k)
-        the first 8,000 train and the last 2,000 are held out; with --data DIR holding the official MNIST files
-        (train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte,
-        plain or .gz) the official 60,000/10,000 split is used. Writes DIR/MODEL.safetensors (PyTorch names and
-        layouts), DIR/training.png and DIR/training.csv; the last line is 'held-out accuracy: NN.NN%'.
+        twins), with softmax cross-entropy, autograd and a one-cycle learning-rate schedule, for the data's channels,
+        size and classes. With the bundled digits (data/mnist-10k) the first 8,000 train and the last 2,000 are held out.
+        --data DIR takes IDX files (the official MNIST train-/t10k- files: their 60,000/10,000 split; EMNIST-style
+        PREFIX-train-/PREFIX-test- files; class names from classes.txt beside them) or image folders (docs/data.md):
+        DIR/<class>/ of PNG or JPEG files split 4:1 by file name, or DIR/train/<class>/ with DIR/test/ (or val/) held
+        out; a bad image file is skipped with a warning naming it. Inputs are normalised by the training images'
+        per-channel mean and std (MNIST's own files: MNIST's 0.1307/0.3081). Writes DIR/MODEL.safetensors (PyTorch
+        names and layouts), DIR/training.png and DIR/training.csv; the last line is 'held-out accuracy: NN.NN%'.
         In a terminal each epoch shows a live bar (batches, loss, images/s) on stderr.
         """)
     {
-        Options = { _model, _epochs, _batchSize, _optimizer, _lr, _momentum, _weightDecay, _dropout, _shift, _seed, _threads, _data, _out,
-                    _validation, _trainLimit, _device, _distributed, _resume, _stopAfterEpoch, _bucketBytes,
-                    _autogradOverhead, _sequentialRandom },
+        Options = { _model, _epochs, _batchSize, _optimizer, _lr, _momentum, _weightDecay, _dropout, _shift, _cropPadding, _flip, _seed, _threads,
+                    _data, _size, _channels, _out, _validation, _trainLimit, _device, _distributed, _resume, _stopAfterEpoch, _bucketBytes, _autogradOverhead },
     };
 
     public override Command Declaration { get; }
@@ -83,16 +88,13 @@ internal sealed class TrainCommand : CliCommand
             WeightDecay = args.GetValue(_weightDecay),
             Dropout = args.GetValue(_dropout),
             Shift = args.GetValue(_shift),
+            CropPadding = args.GetValue(_cropPadding),
+            HorizontalFlip = args.GetValue(_flip),
             Seed = args.GetValue(_seed),
-            SequentialRandom = args.GetValue(_sequentialRandom),
         };
         int threads = args.GetValue(_threads);
         var device = DeviceOption.Parse(args, _device);
         bool distributed = args.GetValue(_distributed), resume = args.GetValue(_resume);
-        if (config.SequentialRandom && (distributed || resume))
-        {
-            throw new UsageException("--sequential-random cannot be combined with --distributed or --resume");
-        }
 
         // Communicator.Create throws MpiUnavailableException (one line, exit 2) when --distributed lacks an mpirun launch.
         using var comm = Communicator.Create(distributed);
@@ -118,7 +120,7 @@ internal sealed class TrainCommand : CliCommand
             {
                 threads = launch.ThreadsPerRank(Environment.ProcessorCount);
             }
-            var (data, dataNote) = LoadData(args.GetValue(_data), args.GetValue(_validation), args.GetValue(_trainLimit));
+            var (data, dataNote) = LoadData(args, stderr);
             string outDir = args.GetValue(_out) ?? Path.Combine(RepoPaths.Root() ?? Directory.GetCurrentDirectory(), "out");
             Directory.CreateDirectory(outDir);
 
@@ -135,9 +137,10 @@ internal sealed class TrainCommand : CliCommand
 
             var validation = data.Validation;
             stdout.WriteLine($"data: {dataNote}; training on {data.Train.Count}{(validation is null ? "" : $", validating on {validation.Count}")}, holding out {data.Test.Count}");
+            stdout.WriteLine($"images: {data.Train.Shape}, {data.Train.Classes.Count} classes ({Classes(data.Train.Classes)}), normalised by {data.Normalization}");
             string description = model == "resnet" ? "ResNet (3 stages x 2 basic blocks, 16/32/64 channels)" : "LeNet-style CNN";
             stdout.WriteLine($"model: {description}, {run.Model.Parameters().Sum(p => p.Value.Length):N0} parameters (docs/model.md); " +
-                             $"{opt} lr {F(config.LearningRate)} one-cycle, batch {config.BatchSize}, {config.Epochs} epochs, shifts ±{config.Shift} px" +
+                             $"{opt} lr {F(config.LearningRate)} one-cycle, batch {config.BatchSize}, {config.Epochs} epochs, {Augmentation(config)}" +
                              $"{(model == "resnet" ? "" : $", dropout {F(config.Dropout)}")}, seed {config.Seed}, threads {options.EffectiveThreads}, " +
                              $"{(device.IsGpu ? $"device {device.Name}" : $"engine {options.Engine.ToString().ToLowerInvariant()}")}");
             if (distributed)
@@ -195,7 +198,7 @@ internal sealed class TrainCommand : CliCommand
             int overheadRepeats = args.GetValue(_autogradOverhead);
             if (overheadRepeats > 0 && comm.Size == 1)
             {
-                PrintOverhead(run.Model, data.Train, Math.Min(config.BatchSize, data.Train.Count), overheadRepeats, stdout);
+                PrintOverhead(run.Model, data, Math.Min(config.BatchSize, data.Train.Count), overheadRepeats, stdout);
             }
             if (run.Bucketer is { } bucketer)
             {
@@ -209,16 +212,24 @@ internal sealed class TrainCommand : CliCommand
         }
     }
 
-    /// <summary>The autograd's share of a training step on the first <paramref name="batch"/> training digits (<see cref="AutogradOverhead"/>).</summary>
-    private static void PrintOverhead(Module<float> model, MnistSet train, int batch, int repeats, TextWriter stdout)
+    /// <summary>The autograd's share of a training step on the first <paramref name="batch"/> training images (<see cref="AutogradOverhead"/>).</summary>
+    private static void PrintOverhead(Module<float> model, TrainingData data, int batch, int repeats, TextWriter stdout)
     {
-        var x = Tensor<float>.Uninitialized(batch, 1, train.Rows, train.Cols);
-        var labels = new int[batch];
-        train.FillBatch(Enumerable.Range(0, batch).ToArray(), x, labels);
-        var o = AutogradOverhead.Measure(model, x, labels, repeats);
+        using var loader = new DataLoader(new DatasetSlice(data.Train, 0, batch), batch, data.Normalization, prefetch: false);
+        var first = loader.Epoch(0).First();
+        var o = AutogradOverhead.Measure(model, first.Images!, first.LabelArray, repeats);
         stdout.WriteLine($"autograd overhead (batch {batch}, best of {repeats}): step {1e3 * o.StepSeconds:F2} ms (forward {1e3 * o.ForwardSeconds:F2} ms without recording), " +
                          $"recording {1e3 * o.RecordingSeconds:F3} ms + backward bookkeeping {1e3 * o.BookkeepingSeconds:F3} ms = {100 * o.Share:F2}% of the step, {o.Nodes} nodes");
     }
+
+    private static string Augmentation(TrainingConfig c) => string.Join(", ", new[]
+    {
+        c.CropPadding > 0 ? $"random crops (padding {c.CropPadding})" : null,
+        c.HorizontalFlip ? "horizontal flips" : null,
+        $"shifts ±{c.Shift} px",
+    }.Where(a => a is not null));
+
+    private static string Classes(IReadOnlyList<string> names) => names.Count <= 12 ? string.Join(", ", names) : $"{string.Join(", ", names.Take(10))}, ... {names[^1]}";
 
     /// <summary>
     /// The default epochs of the LeNet-style model and of the ResNet. At 8 the ResNet's held-out accuracy was
@@ -229,8 +240,10 @@ internal sealed class TrainCommand : CliCommand
 
     private static string F(double v) => v.ToString("G6", CultureInfo.InvariantCulture);
 
-    private static (TrainingData Data, string Note) LoadData(string? dir, int validation, int limit)
+    /// <summary>The data of --data (IDX files or image folders), less --validation and --train-limit, with its normalisation.</summary>
+    private (TrainingData Data, string Note) LoadData(ParseResult args, TextWriter stderr)
     {
+        string? dir = args.GetValue(_data);
         if (dir is null)
         {
             dir = RepoPaths.BundledData() ?? throw new UsageException("cannot find the bundled digits (data/mnist-10k); pass --data DIR");
@@ -239,42 +252,37 @@ internal sealed class TrainCommand : CliCommand
         {
             throw new UsageException($"--data: no such folder: {dir}");
         }
-        MnistSet train, test;
-        string note;
-        if (MnistFiles.IsBundled(dir))
+        var options = new ImageFolderOptions { Channels = args.GetValue(_channels), Size = ParseSize(args.GetValue(_size)) };
+        var split = IdxFolder.Contains(dir) ? IdxFolder.Load(dir) : ImageFolder.Load(dir, options, w => stderr.WriteLine($"warning: {w}"));
+        ImageSet train = split.Train;
+        ImageSet? validation = null;
+        int held = args.GetValue(_validation), limit = args.GetValue(_trainLimit);
+        if (held > 0)
         {
-            var all = MnistFiles.LoadBundled(dir);
-            if (all.Count < 10)
+            if (held >= train.Count)
             {
-                throw new InvalidDataException($"{dir}: only {all.Count} digits");
+                throw new UsageException($"--validation {held} must be smaller than the {train.Count} training images");
             }
-            int trainCount = all.Count * 4 / 5;
-            (train, test) = (all.Slice(0, trainCount), all.Slice(trainCount, all.Count - trainCount));
-            note = $"{dir} ({all.Count} digits: first {trainCount} train, last {all.Count - trainCount} held out)";
-        }
-        else
-        {
-            (train, test) = MnistFiles.LoadOfficial(dir);
-            note = $"{dir} (official split: {train.Count} train, {test.Count} test)";
-        }
-        MnistSet? val = null;
-        if (validation > 0)
-        {
-            if (validation >= train.Count)
-            {
-                throw new UsageException($"--validation {validation} must be smaller than the {train.Count} training digits");
-            }
-            (val, train) = (train.Slice(train.Count - validation, validation), train.Slice(0, train.Count - validation));
+            (validation, train) = (train.Slice(train.Count - held, held), train.Slice(0, train.Count - held));
         }
         if (limit > 0 && limit < train.Count)
         {
             train = train.Slice(0, limit);
         }
-        if (train.Rows != 28 || train.Cols != 28)
+        return (new TrainingData(train, split.Test, split.Normalization ?? Normalization.Compute(train), validation), split.Note);
+    }
+
+    private static (int Height, int Width)? ParseSize(string? text)
+    {
+        if (text is null)
         {
-            throw new InvalidDataException($"the model needs 28x28 digits; the data has {train.Rows}x{train.Cols}");
+            return null;
         }
-        return (new TrainingData(train, test, val), note);
+        var parts = text.Split('x');
+        return parts.Length == 2 && int.TryParse(parts[0], CultureInfo.InvariantCulture, out int h) && int.TryParse(parts[1], CultureInfo.InvariantCulture, out int w)
+               && h is >= 1 and <= 4096 && w is >= 1 and <= 4096
+            ? (h, w)
+            : throw new UsageException($"--size takes HxW, e.g. 32x32 (1 to 4096 each); got '{text}'");
     }
 }
 

@@ -142,11 +142,7 @@ public class BlockedTrainingTests
             () => new ResNet<float>(new Random(5), options: options),
             () => new ResNet<float>(new Random(5), [12, 20, 36], blocks: 1, options: options),
         ];
-        var digits = MnistFiles.LoadBundled(Path.Combine(TestPaths.RepoRoot, "data", "mnist-10k"));
-        const int n = 8;
-        var x = Tensor<float>.Uninitialized(n, 1, 28, 28);
-        var labels = new int[n];
-        digits.FillBatch(Enumerable.Range(100, n).ToArray(), x, labels);
+        var (x, labels) = TestDigits.Batch<float>(100, 8);
         foreach (var make in models)
         {
             var blocked = make();

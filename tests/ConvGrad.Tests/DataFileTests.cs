@@ -88,7 +88,7 @@ public sealed class DataFileTests : IDisposable
     {
         File.WriteAllBytes(PathOf("images-idx3-ubyte"), Idx([4, 28, 28], 4 * 784));
         File.WriteAllBytes(PathOf("labels-idx1-ubyte"), Idx([3], 3));
-        var e = Assert.Throws<InvalidDataException>(() => MnistFiles.LoadBundled(_dir));
+        var e = Assert.Throws<InvalidDataException>(() => IdxFolder.Load(_dir));
         Assert.Contains("count mismatch", e.Message, StringComparison.Ordinal);
         Assert.Contains(PathOf("images-idx3-ubyte"), e.Message, StringComparison.Ordinal);
         Assert.Contains(PathOf("labels-idx1-ubyte"), e.Message, StringComparison.Ordinal);
@@ -100,7 +100,7 @@ public sealed class DataFileTests : IDisposable
     public void Mnist_OfficialFolder_ListsEveryMissingFile()
     {
         File.WriteAllBytes(PathOf("train-images-idx3-ubyte.gz"), Gzip(Idx([1, 28, 28], 784)));
-        var e = Assert.Throws<FileNotFoundException>(() => MnistFiles.LoadOfficial(_dir));
+        var e = Assert.Throws<FileNotFoundException>(() => IdxFolder.Load(_dir));
         Assert.Contains("train-labels-idx1-ubyte", e.Message, StringComparison.Ordinal);
         Assert.Contains("t10k-images-idx3-ubyte", e.Message, StringComparison.Ordinal);
         Assert.Contains("t10k-labels-idx1-ubyte", e.Message, StringComparison.Ordinal);
@@ -110,40 +110,19 @@ public sealed class DataFileTests : IDisposable
     [Fact]
     public void Mnist_BundledDigits_Load10000With28x28ImagesAndEveryClass()
     {
-        var set = MnistFiles.LoadBundled(Path.Combine(TestPaths.RepoRoot, "data", "mnist-10k"));
+        var split = IdxFolder.Load(TestDigits.Folder);
+        Assert.Equal((8000, 2000), (split.Train.Count, split.Test.Count));
+        Assert.Equal(Normalization.Mnist, split.Normalization);
+        var set = TestDigits.All;
         Assert.Equal(10_000, set.Count);
-        Assert.Equal(28, set.Rows);
+        Assert.Equal(new ImageShape(1, 28, 28), set.Shape);
+        Assert.Equal(["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"], set.Classes);
         var counts = new int[10];
         for (int i = 0; i < set.Count; i++)
         {
             counts[set.Label(i)]++;
         }
         Assert.All(counts, c => Assert.InRange(c, 800, 1200));
-    }
-
-    [Fact]
-    public void Mnist_FillBatch_NormalisesAndShiftsWithZeroBackground()
-    {
-        var img = new byte[4 * 4];
-        img[5] = 255; // (1, 1)
-        var set = new MnistSet(img, [7], 4, 4);
-        var x = Tensor<double>.Zeros(1, 1, 4, 4);
-        var labels = new int[1];
-        set.FillBatch([0], x, labels);
-        double bg = -MnistSet.Mean / MnistSet.Std, fg = (1 - MnistSet.Mean) / MnistSet.Std;
-        Assert.Equal(7, labels[0]);
-        Assert.Equal(fg, x[0, 0, 1, 1], 12);
-        Assert.Equal(bg, x[0, 0, 0, 0], 12);
-        // Shifted copies keep exactly one foreground pixel, within 1 pixel of (1, 1).
-        var rng = new Random(3);
-        for (int t = 0; t < 20; t++)
-        {
-            set.FillBatch([0], x, labels, rng, 1);
-            var fgAt = Enumerable.Range(0, 16).Where(i => Math.Abs(x.Span[i] - fg) < 1e-9).ToList();
-            Assert.Single(fgAt);
-            Assert.InRange(fgAt[0] / 4, 0, 2);
-            Assert.InRange(fgAt[0] % 4, 0, 2);
-        }
     }
 
     [Fact]

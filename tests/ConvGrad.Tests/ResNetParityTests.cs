@@ -31,11 +31,8 @@ public sealed class ResNetParityTests(Xunit.Abstractions.ITestOutputHelper outpu
     {
         Skip.If(TorchProblem.Value is not null, TorchProblem.Value);
         var model = new ResNet<T>(new Random(5), options: new ConvOptions { Threads = 2 });
-        var digits = MnistFiles.LoadBundled(Path.Combine(TestPaths.RepoRoot, "data", "mnist-10k"));
         const int n = 16;
-        var x = Tensor<T>.Uninitialized(n, 1, 28, 28);
-        var labels = new int[n];
-        digits.FillBatch(Enumerable.Range(8000, n).ToArray(), x, labels);
+        var (x, labels) = TestDigits.Batch<T>(8000, n);
         // Plus a little noise: on the digits' flat background whole regions share one value, and when such a value
         // lands within float32 rounding of a ReLU's kink, thousands of elements switch sides together in one library
         // and not the other (measured: 3e-3 relative in layer1.0.bn1.bias with 16 plain digits). Noise keeps the

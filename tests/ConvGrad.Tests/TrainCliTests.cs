@@ -37,11 +37,11 @@ public sealed class TrainCliTests : IDisposable
         Assert.Matches(new Regex(@"^image 9998: digit \d  probabilities( \d:[01]\.\d{6}){10}$"), plines[0].TrimEnd('\r'));
 
         // The same digit as a dark-on-light PNG: predict inverts it back and must print the same probabilities.
-        var digits = ConvGrad.Data.MnistFiles.LoadBundled(Path.Combine(TestPaths.RepoRoot, "data", "mnist-10k"));
+        var digits = TestDigits.All;
         string png = Path.Combine(_out, "digit.png");
         using (var bmp = new SkiaSharp.SKBitmap(28, 28))
         {
-            var px = digits.Image(9999);
+            var px = digits.Pixels(9999);
             for (int i = 0; i < 784; i++)
             {
                 byte v = (byte)(255 - px[i]);
@@ -61,7 +61,7 @@ public sealed class TrainCliTests : IDisposable
     [InlineData("train", "--data", "/no/such/folder")]
     [InlineData("train", "--bogus", "1")]
     [InlineData("train", "--device", "tpu")]
-    [InlineData("train", "--sequential-random", "--resume")]
+    [InlineData("train", "--size", "12by12")]
     [InlineData("predict", "--model", "/no/such.safetensors", "--idx", "x")]
     [InlineData("predict", "--image", "a.png", "--idx", "b")]
     public void BadUsage_IsOneLineAndExitCode2(params string[] args)

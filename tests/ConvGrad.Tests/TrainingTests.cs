@@ -8,7 +8,6 @@ namespace ConvGrad.Tests;
 /// <summary>A short end-to-end training run on real digits: it learns, and a seed fixes the loss curve.</summary>
 public class TrainingTests
 {
-    private static readonly MnistSet Digits = MnistFiles.LoadBundled(Path.Combine(TestPaths.RepoRoot, "data", "mnist-10k"));
 
     /// <summary>A small CNN (downsample, conv 3x3 ×8, ReLU, max-pool, linear) trained for 250 SGD steps of 32 digits.</summary>
     private static (List<double> Losses, double Accuracy, float[] Weights) Train(int seed)
@@ -22,17 +21,19 @@ public class TrainingTests
             new MaxPool2d<float>(2),
             new Flatten<float>(),
             new Linear<float>(8 * 7 * 7, 10, rng));
-        var train = Digits.Slice(0, 2000);
-        var test = Digits.Slice(8000, 1000);
+        var train = TestDigits.All.Slice(0, 2000);
+        var test = TestDigits.All.Slice(8000, 1000);
         const int batch = 32, epochs = 4; // 4 × 63 = 252 steps
         var sgd = new Sgd<float>(model.Parameters(), 0.05, momentum: 0.9);
-        var trainer = new ClassifierTrainer<float>(model, sgd, new OneCycleSchedule(0.05, epochs * 63), batch, seed, maxShift: 1);
+        var trainer = new ClassifierTrainer(model, sgd, new OneCycleSchedule(0.05, epochs * 63), seed);
+        using var loader = new DataLoader(train, batch, Normalization.Mnist, shuffle: true, seed: (ulong)seed, transforms: [new RandomShift(1)]);
         var losses = new List<double>();
         for (int e = 0; e < epochs; e++)
         {
-            losses.AddRange(trainer.TrainEpoch(train));
+            losses.AddRange(trainer.TrainEpoch(loader, e));
         }
-        var (_, acc) = ClassifierTrainer<float>.Evaluate(model, test);
+        using var testLoader = new DataLoader(test, 500, Normalization.Mnist);
+        double acc = ClassifierTrainer.Evaluate(model, testLoader).Accuracy;
         return (losses, acc, model.Parameters().SelectMany(p => p.Value.ToArray()).ToArray());
     }
 

@@ -8,29 +8,27 @@ namespace ConvGrad.Distributed;
 public static class ShardedEvaluation
 {
     /// <summary>
-    /// Held-out counts of <paramref name="model"/> on <paramref name="data"/>: each rank evaluates its
-    /// <see cref="Shard"/> of the set in evaluation mode, and the counts are summed over the ranks (a collective).
+    /// Counts of <paramref name="model"/> on <paramref name="data"/>: each rank evaluates its contiguous
+    /// <see cref="Shard"/> of the set in evaluation mode, in batches of <paramref name="batchSize"/>, and the counts
+    /// are summed over the ranks (a collective).
     /// </summary>
     /// <param name="model">The model (the same weights on every rank).</param>
     /// <param name="data">The set to evaluate.</param>
+    /// <param name="normalization">The model's input normalisation.</param>
     /// <param name="communicator">The ranks.</param>
-    public static EvaluationCounts Evaluate(Module<float> model, MnistSet data, Communicator communicator)
+    /// <param name="batchSize">Images per forward pass.</param>
+    public static EvaluationCounts Evaluate(Module<float> model, IImageDataset data, Normalization normalization, Communicator communicator, int batchSize = 500)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(data);
         ArgumentNullException.ThrowIfNull(communicator);
-        if (communicator.Size == 1)
-        {
-            var (loss, acc) = ClassifierTrainer<float>.Evaluate(model, data);
-            return new EvaluationCounts((long)Math.Round(acc * data.Count), data.Count, loss * data.Count);
-        }
         var shard = Shard.Of(data.Count, communicator);
-        var local = new EvaluationCounts(0, shard.Count, 0);
+        var local = new EvaluationCounts(0, 0, 0);
         if (shard.Count > 0)
         {
-            var (loss, acc) = ClassifierTrainer<float>.Evaluate(model, data.Slice(shard.Start, shard.Count));
-            local = new EvaluationCounts((long)Math.Round(acc * shard.Count), shard.Count, loss * shard.Count);
+            using var loader = new DataLoader(shard.Count == data.Count ? data : new DatasetSlice(data, shard.Start, shard.Count), batchSize, normalization);
+            local = ClassifierTrainer.Evaluate(model, loader);
         }
-        return local.AllReduce(communicator);
+        return communicator.Size == 1 ? local : local.AllReduce(communicator);
     }
 }

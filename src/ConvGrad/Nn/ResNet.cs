@@ -4,7 +4,7 @@ using ConvGrad.Autograd;
 namespace ConvGrad.Nn;
 
 /// <summary>
-/// A small residual network for <c>[N, 1, 28, 28]</c> digits and 10 classes (<c>convgrad train --model resnet</c>):
+/// A small residual network for <c>[N, C, H, W]</c> images and K classes (by default <c>[N, 1, 28, 28]</c> digits and 10) (<c>convgrad train --model resnet</c>):
 /// a 3×3 stem, three stages of <see cref="BasicBlock{T}"/>s whose widths are <see cref="Widths"/> (the 2nd and 3rd
 /// stages start with a stride-2 block whose shortcut is a 1×1 projection), global average pooling and a linear head.
 /// Names follow torchvision (<c>conv1</c>, <c>bn1</c>, <c>layer1.0.conv1</c>, <c>layer2.0.downsample.0</c>, <c>fc</c>),
@@ -31,7 +31,9 @@ public sealed class ResNet<T> : Module<T> where T : unmanaged, IFloatingPointIee
     /// <param name="widths">Channels of the three stages (default <see cref="DefaultWidths"/>).</param>
     /// <param name="blocks">Basic blocks per stage (default 2).</param>
     /// <param name="options">Engine and threads for the convolutions and the head.</param>
-    public ResNet(Random rng, int[]? widths = null, int blocks = 2, ConvOptions? options = null)
+    /// <param name="inChannels">Channels of the input images (1 gray, 3 RGB).</param>
+    /// <param name="classes">Classes (outputs of the head).</param>
+    public ResNet(Random rng, int[]? widths = null, int blocks = 2, ConvOptions? options = null, int inChannels = 1, int classes = 10)
     {
         ArgumentNullException.ThrowIfNull(rng);
         widths ??= DefaultWidths;
@@ -39,9 +41,15 @@ public sealed class ResNet<T> : Module<T> where T : unmanaged, IFloatingPointIee
         {
             throw new ArgumentException($"ResNet needs three widths >= 1 and blocks >= 1; got [{string.Join(", ", widths)}], {blocks}", nameof(widths));
         }
+        if (inChannels < 1 || classes < 1)
+        {
+            throw new ArgumentException($"ResNet needs inChannels >= 1 and classes >= 1; got {inChannels}, {classes}", nameof(inChannels));
+        }
         Widths = widths.ToArray();
+        InChannels = inChannels;
+        Classes = classes;
         Blocks = blocks;
-        Conv1 = RegisterModule("conv1", new Conv2d<T>(1, widths[0], 3, ConvGeometry.Uniform(2, padding: 1), rng, bias: false, options));
+        Conv1 = RegisterModule("conv1", new Conv2d<T>(inChannels, widths[0], 3, ConvGeometry.Uniform(2, padding: 1), rng, bias: false, options));
         Bn1 = RegisterModule("bn1", new BatchNorm2d<T>(widths[0]));
         var stages = new Sequential<T>[3];
         int inCh = widths[0];
@@ -56,7 +64,7 @@ public sealed class ResNet<T> : Module<T> where T : unmanaged, IFloatingPointIee
             stages[s] = RegisterModule($"layer{s + 1}", new Sequential<T>(list));
         }
         Stages = stages;
-        Fc = RegisterModule("fc", new Linear<T>(widths[2], 10, rng, options: options));
+        Fc = RegisterModule("fc", new Linear<T>(widths[2], classes, rng, options: options));
         Init.XavierUniform(Fc.Weight.Value, rng);
         // Global average pooling returns NCHW features for the head, so the activations may stay channel-blocked in between.
         BlockedActivations.Keep(this);
@@ -67,6 +75,12 @@ public sealed class ResNet<T> : Module<T> where T : unmanaged, IFloatingPointIee
 
     /// <summary>Basic blocks per stage.</summary>
     public int Blocks { get; }
+
+    /// <summary>Channels of the input images.</summary>
+    public int InChannels { get; }
+
+    /// <summary>Classes (outputs).</summary>
+    public int Classes { get; }
 
     /// <summary>The stem convolution.</summary>
     public Conv2d<T> Conv1 { get; }
@@ -83,7 +97,7 @@ public sealed class ResNet<T> : Module<T> where T : unmanaged, IFloatingPointIee
     /// <inheritdoc />
     public override Variable<T> Forward(Variable<T> x)
     {
-        CheckInput(x, 4, "ResNet", "[N, 1, H, W]", 1);
+        CheckInput(x, 4, "ResNet", $"[N, {InChannels}, H, W]", InChannels);
         var h = Functional.Relu(Bn1.Forward(Conv1.Forward(x)));
         foreach (var stage in Stages)
         {

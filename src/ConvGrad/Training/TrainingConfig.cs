@@ -10,7 +10,7 @@ namespace ConvGrad.Training;
 /// </summary>
 public sealed record TrainingConfig
 {
-    /// <summary>The model's name: <c>lenet</c> or <c>resnet</c> (see <see cref="Nn.DigitModels.Names"/>).</summary>
+    /// <summary>The model's name: <c>lenet</c> or <c>resnet</c> (see <see cref="Nn.ImageClassifiers.Names"/>).</summary>
     public string Model { get; init; } = "resnet";
 
     /// <summary>Passes over the training set.</summary>
@@ -40,11 +40,11 @@ public sealed record TrainingConfig
     /// <summary>The seed of the initial weights, the shuffles, the shifts and dropout.</summary>
     public int Seed { get; init; } = 1;
 
-    /// <summary>
-    /// Diagnostics only: the 1-process trainer's old sequential <see cref="Random"/> streams instead of randomness keyed
-    /// by sample (no resume, no data parallelism).
-    /// </summary>
-    public bool SequentialRandom { get; init; }
+    /// <summary>Random crops of the image padded by this many zero pixels on each side (0: none; torchvision's <c>RandomCrop(size, padding)</c>).</summary>
+    public int CropPadding { get; init; }
+
+    /// <summary>Random horizontal flips (half the images; not for digits or text).</summary>
+    public bool HorizontalFlip { get; init; }
 
     /// <summary>The options that differ between this config and <paramref name="other"/>, each with both values.</summary>
     /// <param name="other">The config to compare with (its values are the <see cref="OptionChange.New"/> ones).</param>
@@ -69,24 +69,25 @@ public sealed record TrainingConfig
         Compare("dropout", R(Dropout), R(other.Dropout));
         Compare("shift", I(Shift), I(other.Shift));
         Compare("seed", I(Seed), I(other.Seed));
-        Compare("sequential-random", SequentialRandom ? "on" : "off", other.SequentialRandom ? "on" : "off");
+        Compare("crop-padding", I(CropPadding), I(other.CropPadding));
+        Compare("flip", HorizontalFlip ? "on" : "off", other.HorizontalFlip ? "on" : "off");
         return changes;
     }
 
     /// <summary>Throws <see cref="ArgumentException"/> naming the first value out of range.</summary>
     public void Validate()
     {
-        if (!Nn.DigitModels.Names.Contains(Model))
+        if (!Nn.ImageClassifiers.Names.Contains(Model))
         {
-            throw new ArgumentException($"model must be {string.Join(" or ", Nn.DigitModels.Names)}; got '{Model}'", nameof(Model));
+            throw new ArgumentException($"model must be {string.Join(" or ", Nn.ImageClassifiers.Names)}; got '{Model}'", nameof(Model));
         }
         if (Optimizer is not ("sgd" or "adam"))
         {
             throw new ArgumentException($"optimizer must be sgd or adam; got '{Optimizer}'", nameof(Optimizer));
         }
-        if (Epochs < 1 || BatchSize < 1 || Shift < 0 || Seed < 0)
+        if (Epochs < 1 || BatchSize < 1 || Shift < 0 || CropPadding < 0 || Seed < 0)
         {
-            throw new ArgumentException($"epochs and batch size must be >= 1, shift and seed >= 0; got {Epochs}, {BatchSize}, {Shift}, {Seed}", nameof(Epochs));
+            throw new ArgumentException($"epochs and batch size must be >= 1, shift, crop padding and seed >= 0; got {Epochs}, {BatchSize}, {Shift}, {CropPadding}, {Seed}", nameof(Epochs));
         }
         if (!(LearningRate > 0) || Momentum is < 0 or >= 1 || WeightDecay < 0 || Dropout is < 0 or >= 1)
         {

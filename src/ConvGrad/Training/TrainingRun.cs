@@ -8,10 +8,11 @@ using ConvGrad.Optim;
 namespace ConvGrad.Training;
 
 /// <summary>The images a <see cref="TrainingRun"/> trains on, evaluates on after every epoch, and optionally validates on.</summary>
-/// <param name="Train">The training set.</param>
-/// <param name="Test">The held-out set.</param>
+/// <param name="Train">The training set; its shape and classes shape the model.</param>
+/// <param name="Test">The held-out set (the same shape).</param>
+/// <param name="Normalization">The input normalisation (<see cref="Normalization.Compute"/> of the training set, or the data's known one).</param>
 /// <param name="Validation">A validation set (reported beside the held-out accuracy), or null.</param>
-public sealed record TrainingData(MnistSet Train, MnistSet Test, MnistSet? Validation = null)
+public sealed record TrainingData(IImageDataset Train, IImageDataset Test, Normalization Normalization, IImageDataset? Validation = null)
 {
     /// <summary>The sizes of the three sets.</summary>
     public DataSizes Sizes => new(Train.Count, Test.Count, Validation?.Count ?? 0);
@@ -30,7 +31,8 @@ public sealed record TrainingData(MnistSet Train, MnistSet Test, MnistSet? Valid
 /// </remarks>
 public sealed class TrainingRun : IDisposable
 {
-    private readonly ClassifierTrainer<float> _trainer;
+    private readonly ClassifierTrainer _trainer;
+    private readonly DataLoader _loader;
     private readonly List<double> _batchLosses = [];
     private readonly List<EpochResult> _epochs = [];
     private readonly bool _ownsCommunicator;
@@ -42,30 +44,31 @@ public sealed class TrainingRun : IDisposable
     /// <param name="communicator">The ranks of a data-parallel run, or null for one process.</param>
     /// <param name="options">Engine, threads and device of the convolutions; null means <see cref="ConvOptions.Default"/>.</param>
     /// <param name="bucketBytes">The gradient bucket size of a data-parallel run.</param>
-    /// <exception cref="ArgumentException">A config value out of range, or sequential randomness with several ranks.</exception>
+    /// <exception cref="ArgumentException">A config value out of range, or sets of different shapes.</exception>
     public TrainingRun(TrainingConfig config, TrainingData data, CheckpointStore? checkpoints = null, Communicator? communicator = null,
         ConvOptions? options = null, long bucketBytes = GradientBucketer<float>.DefaultBucketBytes)
     {
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(data);
         config.Validate();
+        if (data.Test.Shape != data.Train.Shape || data.Validation is { } v && v.Shape != data.Train.Shape)
+        {
+            throw new ArgumentException($"the held-out and validation images must have the training images' shape {data.Train.Shape}; got {data.Test.Shape}", nameof(data));
+        }
         _ownsCommunicator = communicator is null;
         Communicator = communicator ?? new SingleProcessCommunicator();
-        if (config.SequentialRandom && Communicator.Size > 1)
-        {
-            throw new ArgumentException($"sequential randomness runs in one process; got {Communicator.Size} ranks", nameof(config));
-        }
         Config = config;
         Data = data;
         Checkpoints = checkpoints;
-        Model = DigitModels.Create(config.Model, new Random(config.Seed), config.Dropout, options);
+        Model = ImageClassifiers.Create(config.Model, new Random(config.Seed), data.Train.Shape, data.Train.Classes.Count, config.Dropout, options);
         var parameters = Model.Parameters().ToList();
         Optimizer = config.Optimizer == "sgd"
             ? new Sgd<float>(parameters, config.LearningRate, config.Momentum, config.WeightDecay, nesterov: true)
             : new Adam<float>(parameters, config.LearningRate, weightDecay: config.WeightDecay);
-        BatchesPerEpoch = ClassifierTrainer<float>.BatchesPerEpoch(data.Train.Count, config.BatchSize);
+        _loader = new DataLoader(data.Train, config.BatchSize, data.Normalization, shuffle: true, seed: (ulong)config.Seed, Transforms(config), Communicator);
+        BatchesPerEpoch = _loader.BatchesPerEpoch;
         var schedule = new OneCycleSchedule(config.LearningRate, config.Epochs * BatchesPerEpoch);
-        _trainer = new ClassifierTrainer<float>(Model, Optimizer, schedule, config.BatchSize, config.Seed, config.Shift);
+        _trainer = new ClassifierTrainer(Model, Optimizer, schedule, config.Seed);
         Bucketer = Communicator.Size > 1
             ? new GradientBucketer<float>(Communicator, parameters.Select(p => (int)p.Value.Length).ToList(), bucketBytes, GradientReduction.Sum)
             : null;
@@ -118,12 +121,12 @@ public sealed class TrainingRun : IDisposable
     /// No checkpoint, a corrupt one, one of another model, or one made with other options (the message names each
     /// option that differs, with the checkpoint's and this run's values). Nothing is changed then.
     /// </exception>
-    /// <exception cref="InvalidOperationException">No checkpoint store, or sequential randomness (which cannot resume).</exception>
+    /// <exception cref="InvalidOperationException">No checkpoint store.</exception>
     public void Resume()
     {
-        if (Checkpoints is null || Config.SequentialRandom)
+        if (Checkpoints is null)
         {
-            throw new InvalidOperationException("resuming needs a checkpoint store and randomness keyed by sample");
+            throw new InvalidOperationException("resuming needs a checkpoint store");
         }
         var stored = Checkpoints.Load(Model);
         var differences = stored.State.Differences(State);
@@ -155,15 +158,13 @@ public sealed class TrainingRun : IDisposable
         int epoch = NextEpoch;
         var clock = Stopwatch.StartNew();
         var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
-        var losses = Config.SequentialRandom
-            ? _trainer.TrainEpoch(Data.Train, progress)
-            : _trainer.TrainEpoch(Data.Train, epoch - 1, Communicator, Bucketer, progress);
+        var losses = _trainer.TrainEpoch(_loader, epoch - 1, Bucketer, progress);
         double seconds = clock.Elapsed.TotalSeconds;
         double cpuSeconds = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds;
         _batchLosses.AddRange(losses);
         BatchNormSync.Synchronize(Model, Communicator);
-        var held = ShardedEvaluation.Evaluate(Model, Data.Test, Communicator);
-        double validation = Data.Validation is null ? double.NaN : ShardedEvaluation.Evaluate(Model, Data.Validation, Communicator).Accuracy;
+        var held = ShardedEvaluation.Evaluate(Model, Data.Test, Data.Normalization, Communicator);
+        double validation = Data.Validation is null ? double.NaN : ShardedEvaluation.Evaluate(Model, Data.Validation, Data.Normalization, Communicator).Accuracy;
         var result = new EpochResult(epoch, losses.Average(), held.MeanLoss, held.Accuracy, validation, seconds) { CpuSeconds = cpuSeconds };
         _epochs.Add(result);
         NextEpoch++;
@@ -218,11 +219,33 @@ public sealed class TrainingRun : IDisposable
     /// <summary>Releases the gradient bucketer (a communicator passed in belongs to the caller and stays open).</summary>
     public void Dispose()
     {
+        _loader.Dispose();
         Bucketer?.Dispose();
         if (_ownsCommunicator)
         {
             Communicator.Dispose();
         }
+    }
+
+    /// <summary>The training transforms of <paramref name="config"/>, in order: random crop, horizontal flip, shift (those that are on).</summary>
+    /// <param name="config">The run's settings.</param>
+    public static IReadOnlyList<IImageTransform> Transforms(TrainingConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        var list = new List<IImageTransform>();
+        if (config.CropPadding > 0)
+        {
+            list.Add(new RandomCrop(config.CropPadding));
+        }
+        if (config.HorizontalFlip)
+        {
+            list.Add(new RandomHorizontalFlip());
+        }
+        if (config.Shift > 0)
+        {
+            list.Add(new RandomShift(config.Shift));
+        }
+        return list;
     }
 
     private static string G(double v) => v.ToString("G6", CultureInfo.InvariantCulture);

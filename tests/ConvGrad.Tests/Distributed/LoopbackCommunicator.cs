@@ -14,7 +14,9 @@ internal sealed class LoopbackCommunicator(int size) : Communicator
 
     public int PollsToComplete { get; init; } = 2;
 
-    public override int Rank => 0;
+    public int RankValue { get; init; }
+
+    public override int Rank => RankValue;
 
     public override int Size => size;
 

@@ -268,5 +268,5 @@ public sealed class TrainDistributedTests : IDisposable
     }
 
     private static IEnumerable<SafeTensor> LeNetState() =>
-        ConvGrad.Nn.DigitModels.Create("lenet", new Random(1)).State();
+        ConvGrad.Nn.ImageClassifiers.Create("lenet", new Random(1), ConvGrad.Nn.ImageClassifiers.Digits, 10).State();
 }
