@@ -11,7 +11,8 @@ Files written (paths relative to the repository root; each starts with GENERATED
   src/ConvGrad/Cpu/Kernels/Constants.g.cs     C0..C16 and the one dispatcher from run-time shapes to constants
   src/ConvGrad/Cpu/Kernels/DirectTile.g.cs    direct (broadcast input, one weight vector per output block and input lane)
   src/ConvGrad/Cpu/Kernels/FlatTile.g.cs      first layer (broadcast input from plain NCHW rows, no input lanes)
-  src/ConvGrad/Cpu/Kernels/DepthwiseTile.g.cs depthwise (input vectors, one weight vector per tap)
+  src/ConvGrad/Cpu/Kernels/DepthwiseRowsTile.g.cs depthwise over two output rows (each input row loaded once for both)
+  src/ConvGrad/Cpu/Kernels/DepthwiseWeightTile.g.cs depthwise backward-weight (one input row × the dY of two output rows)
   src/ConvGrad/Cpu/Kernels/WeightTile.g.cs    backward-weight (dY vectors × broadcast inputs)
   src/ConvGrad/Cpu/Kernels/GemmTile.g.cs      GEMM micro-kernel (broadcast A, vectors of B)
 
@@ -175,10 +176,9 @@ def constants_file():
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# The forward tiles: output pixels × output-channel blocks of accumulators. Three input operands:
+# The forward tiles: output pixels × output-channel blocks of accumulators. Two input operands:
 #   direct    — channel-blocked input: per input lane one broadcast per pixel, one weight vector per output block;
-#   flat      — plain NCHW input rows (first layer): per tap one broadcast per pixel, one weight vector per block;
-#   depthwise — channel-blocked input, channels as lanes: per tap one input vector per pixel, one weight vector.
+#   flat      — plain NCHW input rows (first layer): per tap one broadcast per pixel, one weight vector per block.
 
 FORWARD_KINDS = {
     "direct": dict(cls="DirectTile", max_blocks=MAX_BLOCKS, doc=[
@@ -190,10 +190,6 @@ FORWARD_KINDS = {
         "The register tile of the first-layer (flat input) forward, which reads plain NCHW rows of 1-3 channels (no channel",
         "block to pad): <c>TU</c> output pixels × <c>TN</c> output-channel blocks; per (input channel, kernel row, width tap)",
         "it loads one weight vector per block, broadcasts one input value per pixel and does one FMA per accumulator."]),
-    "depthwise": dict(cls="DepthwiseTile", max_blocks=1, doc=[
-        "The depthwise register tile on the channel-blocked layout: the lanes are the block's channels, each convolved with",
-        "its own filter, so there is nothing to broadcast. <c>TU</c> pixels of accumulators; per kernel row and tap, one",
-        "weight vector load, and one input vector load and FMA per pixel."]),
 }
 
 
@@ -238,8 +234,6 @@ def forward_tile_file(kind):
     L.append("        nint xTap = a.XTap, wOut = a.WOut;")
     if kind == "direct":
         L.append("        nint xIn = a.XIn, wIn = a.WIn, wTap = a.WTap;")
-    if kind == "depthwise":
-        L.append("        nint wTap = a.WTap;")
     L += ["        float* xb = a.X, wb = a.W;",
           "        nint* rowX = a.RowX;",
           "        nint* rowW = a.RowW;",
@@ -266,7 +260,7 @@ def forward_tile_file(kind):
     L.append(body + f"TV w0 = TI.Load({wsrc});")
     for o in range(1, nb):
         L.append(body + f"TV w{o} = TN.Value > {o} ? TI.Load({wsrc} + {o} * wOut) : default;")
-    load = "TI.Load" if kind == "depthwise" else "TI.Broadcast"
+    load = "TI.Broadcast"
     L.append(body + "TV x = default;")
     for j in range(MAX_ACCUMULATORS):
         w = pick(f"{j} % TN.Value", [f"w{o}" for o in range(nb)]) if nb > 1 else "w0"
@@ -280,6 +274,168 @@ def forward_tile_file(kind):
           "        nint yo = a.YOut, yp = a.YPix;"]
     for j in range(MAX_ACCUMULATORS):
         L.append(f"        if (count > {j}) {{ TI.Store(y + {j} / TN.Value * yp + {j} % TN.Value * yo, a{j}); }}")
+    L += ["    }", "}"]
+    return L
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The depthwise row-pair tile: TR (1..2) output rows × TU pixels; each input row is loaded once and serves every output
+# row (and kernel row) that reads it.
+
+MAX_DW_ROWS = 2
+
+
+def depthwise_rows_tile_file():
+    L = header(["The depthwise register tile over output rows, one line per pixel."])
+    L += ["/// <summary>",
+          "/// The depthwise register tile over <c>TR</c> output rows × <c>TU</c> pixels on the channel-blocked layout (the lanes",
+          "/// are the block's channels). It walks the source rows <c>j</c> that any of its output rows reads, in order; each",
+          "/// source row is loaded once per width tap and pixel and feeds an FMA into every output row that reads it, with that",
+          "/// row's weight vector (<see cref=\"DepthwiseRowsArgs.RowW\"/>): a 3×3 stride-1 pair of rows loads each input vector",
+          "/// once per tap for two FMAs (oneDNN's <c>jit_dw</c> reuses rows the same way). Each output element is the chain",
+          "/// <c>acc = fma(x, w, acc)</c> over its kernel rows in source-row order, then its width taps in order.",
+          f"/// Shape: <c>T1</c> = TU pixels (1..{MAX_PIXELS}), <c>T2</c> = TR output rows (1..{MAX_DW_ROWS}), <c>T3</c> = TP input pixel",
+          "/// stride in blocks (0: <see cref=\"DepthwiseRowsArgs.PixelStride\"/>); <c>T4</c>, <c>T5</c> unused. At most",
+          f"/// {MAX_DW_ROWS * MAX_PIXELS} accumulators (AVX-512 holds them with the input and two weight vectors).",
+          "/// </summary>",
+          "internal readonly unsafe struct DepthwiseRowsTile : ITile<DepthwiseRowsArgs>",
+          "{",
+          "    /// <inheritdoc/>",
+          "    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]",
+          "    public static void Run<TI, TV, TU, TR, TP, T4, T5>(ref DepthwiseRowsArgs a)",
+          "        where TI : struct, ISimdIsa<TV> where TV : struct where TU : struct, IConstant where TR : struct, IConstant",
+          "        where TP : struct, IConstant where T4 : struct, IConstant where T5 : struct, IConstant",
+          "    {"]
+    L += shape_check(["TU.Value < 1", f"TU.Value > {MAX_PIXELS}", "TR.Value < 1", f"TR.Value > {MAX_DW_ROWS}"],
+                     f"the depthwise rows tile holds 1..{MAX_PIXELS} pixels × 1..{MAX_DW_ROWS} rows; got {{TU.Value}} × {{TR.Value}}")
+    L += ["        int lanes = TI.Lanes;",
+          "        nint ps = TP.Value == 0 ? a.PixelStride : (nint)TP.Value * lanes;",
+          "        TV init = a.Init != null ? TI.Load(a.Init) : TI.Zero;"]
+    for t in range(MAX_DW_ROWS):
+        for p in range(MAX_PIXELS):
+            conds = join_conds("" if t == 0 else f"TR.Value > {t}", "" if p == 0 else f"TU.Value > {p}")
+            L.append(f"        TV a{t}_{p} = {conds} ? init : default;" if conds else f"        TV a{t}_{p} = init;")
+    L += ["        nint xTap = a.XTap, wTap = a.WTap;",
+          "        float* xb = a.X, wb = a.W;",
+          "        nint* rowX = a.RowX;",
+          "        nint* rowW = a.RowW;",
+          "        int rows = a.Rows, taps = a.Taps;",
+          "        for (int j = 0; j < rows; j++)",
+          "        {",
+          "            float* xr = xb + rowX[j];",
+          f"            nint o0 = rowW[{MAX_DW_ROWS} * j], o1 = rowW[{MAX_DW_ROWS} * j + 1];",
+          "            if (TR.Value > 1 && o0 >= 0 && o1 >= 0)",
+          "            {",
+          "                float* w0 = wb + o0, w1 = wb + o1;",
+          "                for (int m = 0; m < taps; m++, xr += xTap, w0 += wTap, w1 += wTap)",
+          "                {",
+          "                    TV v0 = TI.Load(w0), v1 = TI.Load(w1);",
+          "                    TV x;"]
+    for p in range(MAX_PIXELS):
+        L.append("                    " + guarded("" if p == 0 else f"TU.Value > {p}",
+                 f"x = TI.Load(xr + {p} * ps); a0_{p} = TI.Fma(x, v0, a0_{p}); a1_{p} = TI.Fma(x, v1, a1_{p});"))
+    L += ["                }",
+          "            }"]
+    for t in range(MAX_DW_ROWS):
+        head = "if (o0 >= 0)" if t == 0 else "if (TR.Value > 1 && o1 >= 0)"
+        L += [f"            else {head}",
+              "            {",
+              f"                float* w{t} = wb + o{t};",
+              f"                for (int m = 0; m < taps; m++, xr += xTap, w{t} += wTap)",
+              "                {",
+              f"                    TV v{t} = TI.Load(w{t});"]
+        for p in range(MAX_PIXELS):
+            L.append("                    " + guarded("" if p == 0 else f"TU.Value > {p}",
+                     f"a{t}_{p} = TI.Fma(TI.Load(xr + {p} * ps), v{t}, a{t}_{p});"))
+        L += ["                }",
+              "            }"]
+    L += ["        }",
+          "        float* y = a.Y;",
+          "        nint yp = a.YPix, yr = a.YRow;"]
+    for t in range(MAX_DW_ROWS):
+        for p in range(MAX_PIXELS):
+            conds = join_conds("" if t == 0 else f"TR.Value > {t}", "" if p == 0 else f"TU.Value > {p}")
+            stmt = f"TI.Store(y + {t} * yr + {p} * yp, a{t}_{p});"
+            L.append("        " + guarded(conds, stmt))
+    L += ["    }", "}"]
+    return L
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The depthwise backward-weight tile: the width taps of the kernel rows that pair one source row with TR (1..2) output
+# rows, summed along a row of pixels; even and odd pixels in separate accumulators (twice the independent chains).
+
+MAX_DW_TAPS = 7
+
+
+def depthwise_weight_tile_file():
+    L = header(["The depthwise backward-weight register tile, one line per accumulator."])
+    L += ["/// <summary>",
+          "/// The depthwise backward-weight register tile on the channel-blocked layout: for one source row <c>x</c> and the dY",
+          "/// rows of <c>TR</c> output rows that read it (through kernel rows <c>r_t</c>),",
+          "/// <c>acc_t[k] += Σ_i x[i·ps + k·ts]·dy_t[i]</c> for each width tap <c>k &lt; TK</c>, lane by lane. Per pixel one dY",
+          "/// load per output row, one input load per tap serving every output row, one FMA per (row, tap). Even and odd pixels",
+          "/// go to separate accumulators, added as <c>acc + (even + odd)</c> at the end, so each sum's order is fixed by the",
+          "/// row length alone.",
+          f"/// Shape: <c>T1</c> = TK taps (1..{MAX_DW_TAPS}), <c>T2</c> = TR output rows (1..{MAX_DW_ROWS}), <c>T3</c> = TP pixel stride in",
+          "/// blocks (0: <see cref=\"DepthwiseWeightArgs.PixelStride\"/>), <c>T4</c> = TS tap step in blocks (0:",
+          "/// <see cref=\"DepthwiseWeightArgs.XTap\"/>); <c>T5</c> unused.",
+          "/// </summary>",
+          "internal readonly unsafe struct DepthwiseWeightTile : ITile<DepthwiseWeightArgs>",
+          "{",
+          "    /// <inheritdoc/>",
+          "    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]",
+          "    public static void Run<TI, TV, TK, TR, TP, TS, T5>(ref DepthwiseWeightArgs a)",
+          "        where TI : struct, ISimdIsa<TV> where TV : struct where TK : struct, IConstant where TR : struct, IConstant",
+          "        where TP : struct, IConstant where TS : struct, IConstant where T5 : struct, IConstant",
+          "    {"]
+    L += shape_check(["TK.Value < 1", f"TK.Value > {MAX_DW_TAPS}", "TR.Value < 1", f"TR.Value > {MAX_DW_ROWS}"],
+                     f"the depthwise weight tile holds 1..{MAX_DW_TAPS} taps × 1..{MAX_DW_ROWS} rows; got {{TK.Value}} × {{TR.Value}}")
+    L += ["        int lanes = TI.Lanes;",
+          "        nint ps = TP.Value == 0 ? a.PixelStride : (nint)TP.Value * lanes;",
+          "        nint ts = TS.Value == 0 ? a.XTap : (nint)TS.Value * lanes;",
+          "        float* x = a.X, dy0 = a.Dy0, dy1 = a.Dy1;"]
+
+    def cond(t, k):
+        return join_conds("" if t == 0 else f"TR.Value > {t}", "" if k == 0 else f"TK.Value > {k}")
+
+    for e in range(2):
+        for t in range(MAX_DW_ROWS):
+            for k in range(MAX_DW_TAPS):
+                c = cond(t, k)
+                L.append(f"        TV e{e}_{t}_{k} = {c} ? TI.Zero : default;" if c else f"        TV e{e}_{t}_{k} = TI.Zero;")
+
+    def pixel(e, odd):
+        dyoff = " + lanes" if odd else ""
+        xoff = " + ps" if odd else ""
+        out = [f"                TV g0 = TI.Load(dy0{dyoff});",
+               f"                TV g1 = TR.Value > 1 ? TI.Load(dy1{dyoff}) : default;",
+               "                TV v;"]
+        for k in range(MAX_DW_TAPS):
+            body = f"v = TI.Load(x{xoff} + {k} * ts); e{e}_0_{k} = TI.Fma(v, g0, e{e}_0_{k}); if (TR.Value > 1) {{ e{e}_1_{k} = TI.Fma(v, g1, e{e}_1_{k}); }}"
+            out.append("                " + guarded("" if k == 0 else f"TK.Value > {k}", body))
+        return out
+
+    L += ["        int i = 0, count = a.Count;",
+          "        for (; i + 2 <= count; i += 2, x += 2 * ps, dy0 += 2 * lanes, dy1 += 2 * lanes)",
+          "        {",
+          "            {"]
+    L += pixel(0, False)
+    L += ["            }",
+          "            {"]
+    L += pixel(1, True)
+    L += ["            }",
+          "        }",
+          "        if (i < count)",
+          "        {"]
+    L += [ln[4:] for ln in pixel(0, False)]
+    L += ["        }",
+          "        float* acc0 = a.Acc0, acc1 = a.Acc1;"]
+    for t in range(MAX_DW_ROWS):
+        for k in range(MAX_DW_TAPS):
+            c = cond(t, k)
+            stmt = f"TI.Store(acc{t} + {k} * lanes, TI.Add(TI.Load(acc{t} + {k} * lanes), TI.Add(e0_{t}_{k}, e1_{t}_{k})));"
+            L.append("        " + guarded(c, stmt))
     L += ["    }", "}"]
     return L
 
@@ -454,7 +610,8 @@ FILES = {
     "src/ConvGrad/Cpu/Kernels/Constants.g.cs": constants_file,
     "src/ConvGrad/Cpu/Kernels/DirectTile.g.cs": lambda: forward_tile_file("direct"),
     "src/ConvGrad/Cpu/Kernels/FlatTile.g.cs": lambda: forward_tile_file("flat"),
-    "src/ConvGrad/Cpu/Kernels/DepthwiseTile.g.cs": lambda: forward_tile_file("depthwise"),
+    "src/ConvGrad/Cpu/Kernels/DepthwiseRowsTile.g.cs": depthwise_rows_tile_file,
+    "src/ConvGrad/Cpu/Kernels/DepthwiseWeightTile.g.cs": depthwise_weight_tile_file,
     "src/ConvGrad/Cpu/Kernels/WeightTile.g.cs": weight_tile_file,
     "src/ConvGrad/Cpu/Kernels/GemmTile.g.cs": gemm_tile_file,
 }

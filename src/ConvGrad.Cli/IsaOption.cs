@@ -4,7 +4,7 @@ namespace ConvGrad.Cli;
 
 /// <summary>
 /// <c>--isa auto|avx512|avx2|portable</c>, shared by verify and bench: caps the fast engine's instruction-set tier
-/// (<see cref="ConvOptions.MaxIsa"/>). A cap above what this machine (or the runtime's <c>DOTNET_EnableAVX512F</c> /
+/// (<see cref="ConvOptions.MaxIsa"/>). A cap above what this machine (or the runtime's <c>DOTNET_EnableAVX512</c> /
 /// <c>DOTNET_EnableAVX2</c> knobs) allows runs on the widest tier available; the commands print the tier that ran.
 /// </summary>
 internal static class IsaOption

@@ -2,7 +2,7 @@ namespace ConvGrad;
 
 /// <summary>
 /// The widest instruction-set tier the fast CPU engine may use (<see cref="ConvOptions.MaxIsa"/>). The engine picks the
-/// widest tier the processor and the runtime support (the runtime knobs <c>DOTNET_EnableAVX512F=0</c> and
+/// widest tier the processor and the runtime support (the runtime knobs <c>DOTNET_EnableAVX512=0</c>, which .NET 10 reads instead of the older <c>DOTNET_EnableAVX512F</c>, and
 /// <c>DOTNET_EnableAVX2=0</c> lower it for a whole process) and never goes above this cap. Results are bitwise the same
 /// for any thread count within a tier; different tiers may round differently (their reductions are blocked differently).
 /// </summary>

@@ -233,7 +233,7 @@ public class BlockedConvTests
         Assert.StartsWith("direct-blocked16 avx512 14x2 phases", plan.Describe(ConvPass.BackwardData).Replace(":", ""));
         var dw = new BlockedConvPlan(ConvProblem.ForConv(ConvGeometry.Uniform(2, padding: 1, groups: 24), [1, 24, 7, 7], [24, 1, 3, 3]), 8);
         Assert.True(dw.Geometry.Depthwise);
-        Assert.Equal("direct-blocked8 avx2 depthwise 4", dw.Name(ConvPass.Forward)); // 7 columns, at most 6 per AVX2 tile: 4 + 3
+        Assert.Equal("direct-blocked8 avx2 depthwise 5x2rows", dw.Name(ConvPass.Forward)); // 7 columns: 5 interior in one AVX2 tile of 2 rows, 2 border ones
         Assert.Contains("depthwise", dw.Describe(ConvPass.BackwardWeight));
         Assert.False(BlockedConv.Worthwhile(ConvProblem.ForConv(ConvGeometry.Uniform(2, padding: 1), [1, 3, 14, 14], [64, 3, 3, 3]), 16));
         Assert.True(BlockedConv.Worthwhile(p, 16));

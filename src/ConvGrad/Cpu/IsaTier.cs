@@ -22,7 +22,7 @@ internal static class IsaTiers
     /// <summary>
     /// The widest tier of this process, from the runtime's view of the processor: <c>Avx512F.IsSupported</c> with
     /// <c>Vector512.IsHardwareAccelerated</c> (false where the runtime judges 512-bit code slower, or with
-    /// <c>DOTNET_EnableAVX512F=0</c>), else <c>Avx2.IsSupported &amp;&amp; Fma.IsSupported</c> (false with
+    /// <c>DOTNET_EnableAVX512=0</c>; .NET 10 ignores the older <c>DOTNET_EnableAVX512F</c>), else <c>Avx2.IsSupported &amp;&amp; Fma.IsSupported</c> (false with
     /// <c>DOTNET_EnableAVX2=0</c>), else portable.
     /// </summary>
     public static IsaTier Best { get; } = Detect();

@@ -31,6 +31,11 @@ internal sealed unsafe class BlockedConvPlan
     private readonly Weights _weights;
     private readonly FlatPass _flatPass;
 
+    // Strided 1×1 backward-weight: the dense panel of x and the unit-stride plan that runs on it (made on first use).
+    private readonly DenseSubsample? _subsample;
+    private BlockedConvPlan? _dense;
+    private float[]? _panel;
+
     /// <summary>Creates the plan; throws <see cref="ArgumentException"/> when the blocked kernels do not cover the problem.</summary>
     public BlockedConvPlan(ConvProblem p, int blockSize)
     {
@@ -49,6 +54,7 @@ internal sealed unsafe class BlockedConvPlan
         _pass = new Pass(this);
         _weights = new Weights(this);
         _flatPass = new FlatPass(this);
+        _subsample = ConvPlanner.UsesDensePanel(p) ? new DenseSubsample(Geometry) : null;
     }
 
     /// <summary>The problem.</summary>
@@ -69,14 +75,36 @@ internal sealed unsafe class BlockedConvPlan
         int u = BlockedGeometry.TileWidth(pass == ConvPass.BackwardData ? (g.In[2] + g.S[2] - 1) / g.S[2] : g.Out[2], max);
         if (g.Depthwise)
         {
-            return pass == ConvPass.BackwardWeight ? $"direct-blocked{g.B} {isa} depthwise dw" : $"direct-blocked{g.B} {isa} depthwise {u}" + (pass == ConvPass.BackwardData ? " phases" : "");
+            if (pass == ConvPass.Forward)
+            {
+                // The row-pair tiles cover the interior columns; the border columns run per pixel.
+                var (lo, hi) = KernelRows.InteriorColumns(g);
+                u = hi > lo ? BlockedGeometry.TileWidth(hi - lo, max) : 1;
+            }
+            return pass == ConvPass.BackwardWeight ? $"direct-blocked{g.B} {isa} depthwise dw" : $"direct-blocked{g.B} {isa} depthwise {u}x2rows" + (pass == ConvPass.BackwardData ? " phases" : "");
         }
         return pass switch
         {
             ConvPass.Forward => $"direct-blocked{g.B} {isa} {u}x{Math.Min(BlockedGeometry.OutBlocksPerTile(u, max, g.KbG), g.KbG)}",
+            ConvPass.BackwardData when ConvPlanner.UsesDensePanel(Problem) => $"direct-blocked{g.B} {isa} {DenseName(g, max)} dense",
             ConvPass.BackwardData => $"direct-blocked{g.B} {isa} {u}x{Math.Min(BlockedGeometry.OutBlocksPerTile(u, max, g.CbG), g.CbG)} phases",
-            _ => $"direct-blocked{g.B} {isa} dw {g.B / 2}x{Math.Min(2, g.KbG)}",
+            _ => $"direct-blocked{g.B} {isa} dw {WeightTileName(g)}" + (ConvPlanner.UsesDensePanel(Problem) ? " dense" : ""),
         };
+    }
+
+    /// <summary>The dense dX' tile of a strided 1×1 layer: its rows are whole images (the unit-stride plan's flattened rows).</summary>
+    private static string DenseName(BlockedGeometry g, int max)
+    {
+        int u = BlockedGeometry.TileWidth(g.OutSpatial, max);
+        return $"{u}x{Math.Min(BlockedGeometry.OutBlocksPerTile(u, max, g.CbG), g.CbG)}";
+    }
+
+    /// <summary>The backward-weight register tile of the first task: input lanes per call × output blocks.</summary>
+    private static string WeightTileName(BlockedGeometry g)
+    {
+        int blocks = Math.Min(g.WeightOutBlocks, g.KbG);
+        int chunks = g.B == 16 ? DirectKernels<Isa512, Vector512<float>>.WeightLaneChunks(blocks) : DirectKernels<Isa256, Vector256<float>>.WeightLaneChunks(blocks);
+        return $"{(g.B + chunks - 1) / chunks}x{blocks}";
     }
 
     /// <summary>One paragraph on what the kernel of <paramref name="pass"/> does, for <c>explain</c> and bench.</summary>
@@ -88,18 +116,20 @@ internal sealed unsafe class BlockedConvPlan
         {
             return pass switch
             {
-                ConvPass.Forward => $"{Name(pass)}: depthwise forward on {layout}; the block's channels are the lanes, so each tap is one weight vector times one input vector per output pixel, register-blocked over a row of pixels; border tiles read a zero-padded copy of the columns they need.",
-                ConvPass.BackwardData => $"{Name(pass)}: depthwise backward-data on {layout}, by width stride phases with only the taps that reach each phase; no zero insertion, and dX positions no output reads are written as exact zeros.",
-                _ => $"{Name(pass)}: depthwise backward-weight on {layout}; one task per channel block sums every image and row in order (split row dot products combined in a fixed order), so dW is bitwise the same for any thread count.",
+                ConvPass.Forward => $"{Name(pass)}: depthwise forward on {layout}; the block's channels are the lanes, so each tap is one weight vector times one input vector per output pixel, register-blocked over a row of pixels and two output rows, so each loaded input row serves every kernel row of both; the padding's border columns skip their missing taps (nothing is staged).",
+                ConvPass.BackwardData => $"{Name(pass)}: depthwise backward-data on {layout}, two dX rows at a time (each dY row loaded once for both), by width stride phases with only the taps that reach each phase; no zero insertion, and dX positions no output reads are written as exact zeros.",
+                _ => $"{Name(pass)}: depthwise backward-weight on {layout}; one task per channel block sums every image and output-row pair in order, a register tile per source row serving the kernel rows of both output rows (each input vector loaded once for them), so dW is bitwise the same for any thread count.",
             };
         }
         string groups = g.G == 1 ? "" : $" {g.G} groups of {g.CbG} input and {g.KbG} output channel blocks.";
         string flat = g.Flattened ? " The 1x1 stride-1 kernel runs as a GEMM over all pixels of an image, its spatial axes flattened." : "";
+        string dense = ConvPlanner.UsesDensePanel(Problem) ? " Strided 1x1: the sampled pixels of x are gathered once into a dense panel, and the unit-stride kernel runs on it over whole images." : "";
         return pass switch
         {
             ConvPass.Forward => $"{Name(pass)}: direct forward on {layout} with weights reblocked once as OIhw{g.B}i{g.B}o; a register tile of output pixels × 2 or 4 output-channel blocks; per input channel and tap, one weight vector per block, one broadcast per pixel, one FMA per accumulator. No im2col and no packing; tiles at the padding read a zero-padded copy of just their columns.{flat}{groups}",
+            ConvPass.BackwardData when ConvPlanner.UsesDensePanel(Problem) => $"{Name(pass)}: strided 1x1 backward-data on {layout}: the unit-stride dX' of the sampled pixels over whole images (a GEMM over each image's flattened pixels with the transposed weight blocks) into a dense panel, scattered to the sampled positions with exact zeros between.{groups}",
             ConvPass.BackwardData => $"{Name(pass)}: direct backward-data on {layout} with the transposed weight blocks; per dX row and width stride phase, only the kernel taps that reach the phase, reading dY with stride 1: no zero insertion, no col2im, and dX positions no output reads come out exactly 0.{flat}{groups}",
-            _ => $"{Name(pass)}: direct backward-weight on {layout}; the dW block of 2 output × 1 input channel blocks is the register accumulator set, one task per block summing all images and rows in order (rows swept in L2-sized chunks across tasks), so dW is bitwise the same for any thread count; with fewer than {MinWeightTasks} tasks the rows split into fixed chunks added in order.{groups}",
+            _ => $"{Name(pass)}: direct backward-weight on {layout}; the dW block of {g.WeightOutBlocks} output × 1 input channel blocks is the register accumulator set (tiles of {WeightTileName(g)} input lanes × output blocks), one task per block summing all images and rows in order (rows swept in L2-sized chunks across tasks), so dW is bitwise the same for any thread count; with fewer than {MinWeightTasks} tasks the rows split into fixed chunks added in order.{dense}{groups}",
         };
     }
 
@@ -289,6 +319,20 @@ internal sealed unsafe class BlockedConvPlan
     {
         var w = _transposed ?? throw new InvalidOperationException("SetWeights must be called before a pass that needs the weights");
         KernelRecord.RanBlocked(this, ConvPass.BackwardData, false);
+        if (_subsample is not null)
+        {
+            // Strided 1×1: the unit-stride dX' over whole images (a 1×1 layer's transposed blocks are the same for both),
+            // then scattered to the sampled positions with zeros between.
+            var g = Geometry;
+            _dense ??= new BlockedConvPlan(DenseSubsample.Dense(Problem), g.B);
+            _dense._transposed = w;
+            float* panel = Panel();
+            _dense.BackwardData(dy, panel, threads);
+            _subsample.Set(dx, panel, scatter: true);
+            Execute(_subsample, Parts(threads, (long)g.N * g.Cb));
+            KernelRecord.RanBlocked(this, ConvPass.BackwardData, false);
+            return;
+        }
         _pass.Set(ConvPass.BackwardData, dy, Ptr(w), null, dx);
         Execute(_pass, Parts(threads, (long)Geometry.N * Geometry.G * Geometry.In[0] * Geometry.In[1]));
     }
@@ -304,6 +348,17 @@ internal sealed unsafe class BlockedConvPlan
             Execute(_pass, Parts(threads, g.Cb));
             return;
         }
+        if (_subsample is not null)
+        {
+            // Strided 1×1: gather the sampled pixels once, then the unit-stride kernel over whole images.
+            _dense ??= new BlockedConvPlan(DenseSubsample.Dense(Problem), g.B);
+            float* panel = Panel();
+            _subsample.Set(x, panel, scatter: false);
+            Execute(_subsample, Parts(threads, (long)g.N * g.Cb));
+            _dense.BackwardWeight(panel, dy, dw, threads);
+            KernelRecord.RanBlocked(this, ConvPass.BackwardWeight, false);
+            return;
+        }
         int tasks = g.B == 16 ? DirectKernels<Isa512, Vector512<float>>.WeightTasks(g) : DirectKernels<Isa256, Vector256<float>>.WeightTasks(g);
         int chunks = WeightChunks(g, tasks);
         // The partial sums live in this thread's scratch (the workers only write their own units' slices of it).
@@ -316,6 +371,13 @@ internal sealed unsafe class BlockedConvPlan
         }
     }
 
+    /// <summary>The strided 1×1 passes' dense panel (made once per plan).</summary>
+    private float* Panel()
+    {
+        _panel ??= GC.AllocateUninitializedArray<float>(checked((int)DenseSubsample.PanelFloats(Geometry)), pinned: true);
+        return Ptr(_panel);
+    }
+
     /// <summary>
     /// Fixed reduction chunks of dW's rows: 1 when there are enough tasks (blocks) to share among threads, else up to
     /// four row ranges with private sums added in chunk order. A function of the shape only, never of the thread count.
@@ -323,7 +385,7 @@ internal sealed unsafe class BlockedConvPlan
     public static int WeightChunks(BlockedGeometry g, int tasks) =>
         tasks >= MinWeightTasks ? 1 : (int)Math.Min(MinWeightTasks, (long)g.N * g.Out[0] * g.Out[1]);
 
-    private static int AccumulatorLength(BlockedGeometry g) => 2 * g.Taps * g.B * g.B;
+    private static int AccumulatorLength(BlockedGeometry g) => g.WeightOutBlocks * g.Taps * g.B * g.B;
 
     private int Parts(int threads, long items) =>
         threads <= 1 || Problem.MultiplyAdds < ParallelThreshold ? 1 : (int)Math.Min(threads, items);
@@ -409,10 +471,10 @@ internal sealed unsafe class BlockedConvPlan
         {
             switch (pass, g.B)
             {
-                case (ConvPass.Forward, 16): DepthwiseKernels<Isa512, Vector512<float>>.Forward(g, input, weights, bias, output, part, parts); break;
-                case (ConvPass.Forward, _): DepthwiseKernels<Isa256, Vector256<float>>.Forward(g, input, weights, bias, output, part, parts); break;
-                case (ConvPass.BackwardData, 16): DepthwiseKernels<Isa512, Vector512<float>>.BackwardData(g, input, weights, output, part, parts); break;
-                case (ConvPass.BackwardData, _): DepthwiseKernels<Isa256, Vector256<float>>.BackwardData(g, input, weights, output, part, parts); break;
+                case (ConvPass.Forward, 16): DepthwiseRowPairs<Isa512, Vector512<float>>.Forward(g, input, weights, bias, output, part, parts); break;
+                case (ConvPass.Forward, _): DepthwiseRowPairs<Isa256, Vector256<float>>.Forward(g, input, weights, bias, output, part, parts); break;
+                case (ConvPass.BackwardData, 16): DepthwiseRowPairs<Isa512, Vector512<float>>.BackwardData(g, input, weights, output, part, parts); break;
+                case (ConvPass.BackwardData, _): DepthwiseRowPairs<Isa256, Vector256<float>>.BackwardData(g, input, weights, output, part, parts); break;
                 case (_, 16): DepthwiseKernels<Isa512, Vector512<float>>.BackwardWeight(g, input, weights, output, part, parts); break;
                 default: DepthwiseKernels<Isa256, Vector256<float>>.BackwardWeight(g, input, weights, output, part, parts); break;
             }

@@ -43,6 +43,12 @@ internal sealed class BlockedGeometry
     public int Taps => Ker[0] * Ker[1] * Ker[2];
 
     /// <summary>
+    /// Output-channel blocks one backward-weight task owns (its dW block is the tile's accumulators): 4 at 16 lanes
+    /// (AVX-512's 32 registers hold 4 × 6 accumulators), 2 at 8 (AVX2's 16 hold 2 × 4).
+    /// </summary>
+    public int WeightOutBlocks => B == 16 ? 4 : 2;
+
+    /// <summary>
     /// Whether the blocked kernels compute <paramref name="p"/>: one group, groups whose channel counts are whole
     /// blocks (a block must not straddle two groups), or depthwise without a channel multiplier.
     /// </summary>

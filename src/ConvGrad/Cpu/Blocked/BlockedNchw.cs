@@ -47,8 +47,14 @@ internal static unsafe class BlockedNchw
         }
         if (pass == ConvPass.BackwardWeight && !depthwise)
         {
-            long accumulators = p.Groups * ((kbG + 1) / 2) * cbG * 2 * taps * b * b;
+            long ow = blockSize == 16 ? 4 : 2; // BlockedGeometry.WeightOutBlocks
+            long accumulators = p.Groups * ((kbG + ow - 1) / ow) * cbG * ow * taps * b * b;
             floats += Math.Max(1, threads) * Math.Min(accumulators, AccumulatorBudget);
+
+        }
+        if (pass != ConvPass.Forward && ConvPlanner.UsesDensePanel(p))
+        {
+            floats += (long)p.N * cb * b * p.OutSpatial; // the strided 1×1 passes' dense panel
         }
         return floats * sizeof(float);
     }

@@ -255,8 +255,21 @@ internal static unsafe class DirectKernels<TI, TV> where TI : struct, ISimdIsa<T
         }
     }
 
-    /// <summary>Tasks of backward-weight: (group, pair of output blocks, input block).</summary>
-    public static int WeightTasks(BlockedGeometry g) => g.G * ((g.KbG + 1) / 2) * g.CbG;
+    /// <summary>Tasks of backward-weight: (group, <see cref="BlockedGeometry.WeightOutBlocks"/> output blocks, input block).</summary>
+    public static int WeightTasks(BlockedGeometry g) => g.G * ((g.KbG + g.WeightOutBlocks - 1) / g.WeightOutBlocks) * g.CbG;
+
+    /// <summary>
+    /// Input lanes per backward-weight tile call for <paramref name="blocks"/> output blocks: as many as keep the
+    /// accumulators (lanes × blocks) within 24 of AVX-512's 32 registers (8 of AVX2's 16) beside the dY vectors and the
+    /// broadcast, the block's lanes split into even chunks. More output blocks per call means fewer loads per FMA: 4 × 6
+    /// needs 4 dY loads and 6 broadcasts for 24 FMAs where 2 × 8 needs 10 for 16.
+    /// </summary>
+    public static int WeightLaneChunks(int blocks)
+    {
+        int budget = TI.Lanes == 16 ? 24 : 8;
+        int perCall = Math.Min(14, Math.Max(1, budget / blocks));
+        return (TI.Lanes + perCall - 1) / perCall;
+    }
 
     /// <summary>
     /// The dW partial of task <paramref name="task"/> over output rows <c>[row0, row1)</c> (rows run over n, depth, height in
@@ -265,12 +278,13 @@ internal static unsafe class DirectKernels<TI, TV> where TI : struct, ISimdIsa<T
     /// </summary>
     public static void BackwardWeightTask(BlockedGeometry g, float* x, float* dy, int task, long row0, long row1, float* acc, bool clear = true)
     {
-        int b = TI.Lanes, half = b / 2;
-        int pairs = (g.KbG + 1) / 2;
+        int b = TI.Lanes, ow4 = g.WeightOutBlocks;
+        int quads = (g.KbG + ow4 - 1) / ow4;
         int cb = task % g.CbG;
-        int pair = task / g.CbG % pairs;
-        int grp = task / g.CbG / pairs;
-        int ob = 2 * pair, noc = Math.Min(2, g.KbG - ob);
+        int quad = task / g.CbG % quads;
+        int grp = task / g.CbG / quads;
+        int ob = ow4 * quad, noc = Math.Min(ow4, g.KbG - ob);
+        int laneChunks = WeightLaneChunks(noc);
         int od = g.Out[0], oh = g.Out[1], ow = g.Out[2];
         int id = g.In[0], ih = g.In[1], iw = g.In[2];
         int kd = g.Ker[0], kh = g.Ker[1], kw = g.Ker[2];
@@ -280,7 +294,7 @@ internal static unsafe class DirectKernels<TI, TV> where TI : struct, ISimdIsa<T
         nint accOut = (nint)taps * b * b;
         if (clear)
         {
-            new Span<float>(acc, (int)(2 * accOut)).Clear();
+            new Span<float>(acc, (int)(ow4 * accOut)).Clear();
         }
         nint* rowX = BlockedScratch.Offsets(2 * kd * kh);
         nint* rowW = rowX + kd * kh;
@@ -311,11 +325,14 @@ internal static unsafe class DirectKernels<TI, TV> where TI : struct, ISimdIsa<T
                     w.Dy = dyRow + (nint)lo * b;
                     float* xs = xRow + ((nint)lo * sw + rx * dw - pw) * b;
                     w.Count = hi - lo;
-                    for (int h = 0; h < b; h += half, w.Acc += half * b)
+                    float* accTap = w.Acc;
+                    for (int chunk = 0; chunk < laneChunks; chunk++)
                     {
-                        w.X0 = xs + h;
-                        // The tile's taps are the half block's input lanes (one float apart); its pixels are sw blocks apart.
-                        tiles.Run(1, half, 1, 0, noc, ref w);
+                        int h0 = b * chunk / laneChunks, h1 = b * (chunk + 1) / laneChunks;
+                        w.X0 = xs + h0;
+                        w.Acc = accTap + (nint)h0 * b;
+                        // The tile's taps are the chunk's input lanes (one float apart); its pixels are sw blocks apart.
+                        tiles.Run(1, h1 - h0, 1, 0, noc, ref w);
                     }
                 }
             }
@@ -325,12 +342,12 @@ internal static unsafe class DirectKernels<TI, TV> where TI : struct, ISimdIsa<T
     /// <summary>Writes task <paramref name="task"/>'s blocked accumulator into dW <c>[K, C/G, taps]</c> (only real channels).</summary>
     public static void StoreWeights(BlockedGeometry g, int task, float* acc, float* dw)
     {
-        int b = TI.Lanes;
-        int pairs = (g.KbG + 1) / 2;
+        int b = TI.Lanes, ow4 = g.WeightOutBlocks;
+        int quads = (g.KbG + ow4 - 1) / ow4;
         int cb = task % g.CbG;
-        int pair = task / g.CbG % pairs;
-        int grp = task / g.CbG / pairs;
-        int ob = 2 * pair, noc = Math.Min(2, g.KbG - ob);
+        int quad = task / g.CbG % quads;
+        int grp = task / g.CbG / quads;
+        int ob = ow4 * quad, noc = Math.Min(ow4, g.KbG - ob);
         int taps = g.Taps;
         int cn = Math.Min(b, g.Cg - cb * b);
         for (int o = 0; o < noc; o++)

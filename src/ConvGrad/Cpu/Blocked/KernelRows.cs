@@ -57,6 +57,19 @@ internal static unsafe class KernelRows
         return (lo, hi);
     }
 
+    /// <summary>The output columns <c>[Lo, Hi)</c> whose every width tap lies inside the input row (forward); empty when none.</summary>
+    public static (int Lo, int Hi) InteriorColumns(BlockedGeometry g)
+    {
+        int lo = 0, hi = g.Out[2];
+        for (int rx = 0; rx < g.Ker[2]; rx++)
+        {
+            var (l, h) = WidthRange(g, rx);
+            lo = Math.Max(lo, l);
+            hi = Math.Min(hi, h);
+        }
+        return (lo, Math.Max(lo, hi));
+    }
+
     /// <summary>Index along axis <paramref name="axis"/> (0: depth, 1: height) that tap <paramref name="r"/> pairs with <paramref name="at"/>, or −1 when outside.</summary>
     private static int Source(BlockedGeometry g, bool transposed, int axis, int at, int r)
     {

@@ -1,10 +1,9 @@
 namespace ConvGrad.Cpu.Kernels;
 
 /// <summary>
-/// The operands of one forward register tile (<see cref="DirectTile"/>, <see cref="FlatTile"/>,
-/// <see cref="DepthwiseTile"/>; backward-data runs the same tiles); offsets are in floats. The flat and depthwise
-/// tiles read one input block (<see cref="InBlocks"/>, <see cref="XIn"/> and <see cref="WIn"/> unused), and the
-/// depthwise tile one output block.
+/// The operands of one forward register tile (<see cref="DirectTile"/>, <see cref="FlatTile"/>; backward-data runs the
+/// same tiles); offsets are in floats. The flat tile reads one input block (<see cref="InBlocks"/>, <see cref="XIn"/> and
+/// <see cref="WIn"/> unused).
 /// </summary>
 internal unsafe struct TileArgs
 {
@@ -65,6 +64,64 @@ internal unsafe struct WeightTileArgs
     public nint XTap;
     /// <summary>Input step between pixels, when the shape does not fix it.</summary>
     public nint PixelStride;
+    /// <summary>Pixels summed over.</summary>
+    public int Count;
+}
+
+/// <summary>
+/// The operands of one depthwise row tile (<see cref="DepthwiseRowsTile"/>): up to two output rows of one channel block,
+/// and the source rows they read, merged into one ordered list; offsets are in floats.
+/// </summary>
+internal unsafe struct DepthwiseRowsArgs
+{
+    /// <summary>Input at the tile's first pixel and tap 0 of source row offset 0.</summary>
+    public float* X;
+    /// <summary>Per source row <c>j</c>: its offset from <see cref="X"/>.</summary>
+    public nint* RowX;
+    /// <summary>Per source row <c>j</c> and output row <c>t</c> (at <c>2·j + t</c>): the offset from <see cref="W"/> of the weight row that pairs them, or −1 when output row t does not read row j.</summary>
+    public nint* RowW;
+    /// <summary>Number of source rows.</summary>
+    public int Rows;
+    /// <summary>Width taps per row.</summary>
+    public int Taps;
+    /// <summary>Input step between width taps (may be negative).</summary>
+    public nint XTap;
+    /// <summary>Weight step between width taps.</summary>
+    public nint WTap;
+    /// <summary>The channel block's weights.</summary>
+    public float* W;
+    /// <summary>Input step between the tile's pixels, when the shape does not fix it.</summary>
+    public nint PixelStride;
+    /// <summary>Output of the tile's first pixel in its first row.</summary>
+    public float* Y;
+    /// <summary>Output step between pixels.</summary>
+    public nint YPix;
+    /// <summary>Output step between the two output rows.</summary>
+    public nint YRow;
+    /// <summary>Initial value of every accumulator (the bias), or null for zeros.</summary>
+    public float* Init;
+}
+
+/// <summary>
+/// The operands of one depthwise backward-weight tile (<see cref="DepthwiseWeightTile"/>): one source row of a channel
+/// block against the dY rows of one or two output rows; offsets are in floats.
+/// </summary>
+internal unsafe struct DepthwiseWeightArgs
+{
+    /// <summary>Input of the source row at the first pixel's tap 0.</summary>
+    public float* X;
+    /// <summary>Input step between width taps, when the shape does not fix it.</summary>
+    public nint XTap;
+    /// <summary>Input step between pixels, when the shape does not fix it.</summary>
+    public nint PixelStride;
+    /// <summary>dY of the first output row at the first pixel.</summary>
+    public float* Dy0;
+    /// <summary>dY of the second output row at the first pixel (two-row tiles).</summary>
+    public float* Dy1;
+    /// <summary>The first output row's accumulators <c>[tap][lane]</c> (its kernel row's dW), loaded, summed into and stored back.</summary>
+    public float* Acc0;
+    /// <summary>The second output row's accumulators (two-row tiles).</summary>
+    public float* Acc1;
     /// <summary>Pixels summed over.</summary>
     public int Count;
 }

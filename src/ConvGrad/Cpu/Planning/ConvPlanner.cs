@@ -95,6 +95,13 @@ internal static class ConvPlanner
     public static bool FirstLayerBackwardWeight(ConvProblem p, ConvPass pass) =>
         pass == ConvPass.BackwardWeight && FlatInput.Applies(p) && p.MultiplyAdds >= BlockedConvPlan.ParallelThreshold;
 
+    /// <summary>
+    /// Whether the blocked kernels compute a strided 1x1 layer's dX and dW through a dense panel of the sampled pixels
+    /// (gathered once, then the unit-stride kernel over whole images, as oneDNN reduces strided 1x1): no padding, every
+    /// output inside the input, not depthwise (<see cref="DenseSubsample"/>).
+    /// </summary>
+    public static bool UsesDensePanel(ConvProblem p) => DenseSubsample.Applies(p);
+
     /// <summary>Whether a pass that gets x as NCHW and y or dY blocked runs on the first-layer kernels (forward and dW; a vector tier).</summary>
     private static bool ReadsFirstLayerInput(ConvProblem p, ConvPass pass, IsaTier tier) =>
         pass != ConvPass.BackwardData && BlockSize(tier) != 0 && FlatInput.Applies(p) && RunsBlocked(p, BlockSize(tier));

@@ -1,0 +1,107 @@
+using System.Runtime.Intrinsics;
+using ConvGrad.Cpu.Blocked;
+
+namespace ConvGrad.Tests;
+
+/// <summary>
+/// Strided 1×1 backward-weight and backward-data through a dense panel (<see cref="DenseSubsample"/>): against the
+/// float64 reference at both vector widths, with strides that differ per axis, sizes the stride does not divide, 1-3
+/// spatial axes, groups, channel tails and padding after (dX exactly zero where no output samples); bitwise the same for
+/// 1, 2 and 3 threads; and which layers take the path.
+/// </summary>
+public class DenseSubsampleTests
+{
+    private static readonly ConvOptions Reference = new() { Engine = ConvEngine.Reference };
+
+    [SkippableTheory]
+    [InlineData(16, 2, 40, new[] { 13, 9 }, 36, new[] { 2, 2 }, 1)]      // rn50-1x1s2-like, odd sizes, channel tails
+    [InlineData(16, 3, 32, new[] { 11, 17 }, 64, new[] { 3, 2 }, 2)]     // unequal strides, two groups of 16
+    [InlineData(8, 2, 20, new[] { 5, 6, 7 }, 12, new[] { 2, 1, 3 }, 1)]  // 3-D, one axis unit stride
+    [InlineData(8, 1, 9, new[] { 30 }, 17, new[] { 4 }, 1)]               // 1-D
+    public void StridedOneByOne_BackwardPasses_MatchReference(int block, int n, int c, int[] size, int k, int[] stride, int groups)
+    {
+        Skip.If(block == 16 && !Vector512.IsHardwareAccelerated, "this CPU has no hardware Vector512 (AVX-512)");
+        int dims = size.Length;
+        int[] zeros = new int[dims], ones = new int[dims], after = new int[dims];
+        Array.Fill(ones, 1);
+        after[dims - 1] = 1; // padding after only adds output columns past the input's last sample, never a skipped one
+        var g = new ConvGeometry(stride, zeros, after, ones, groups);
+        int[] xShape = [n, c, .. size], wShape = [k, c / groups, .. ones];
+        var p = ConvProblem.ForConv(g, xShape, wShape);
+        Assert.True(DenseSubsample.Applies(p));
+        var plan = new BlockedConvPlan(p, block);
+        Assert.EndsWith(" dense", plan.Name(ConvPass.BackwardWeight));
+        Assert.EndsWith(" dense", plan.Name(ConvPass.BackwardData));
+        foreach (bool integer in new[] { true, false })
+        {
+            var rng = new Random(c * 7 + k);
+            var x = Random(rng, xShape, integer);
+            var w = Random(rng, wShape, integer);
+            var dy = Random(rng, p.OutputShape, integer);
+            plan.SetWeights(w.ReadOnlySpan, default);
+            var expectedDx = Conv.BackwardData(dy, w, g, xShape, Reference).ReadOnlySpan;
+            var xb = BlockedTensor.FromNchw(x, block);
+            var dyb = BlockedTensor.FromNchw(dy, block);
+            var expected = Conv.BackwardWeight(x, dy, g, wShape, Reference).ReadOnlySpan;
+            float[]? first = null, firstDx = null;
+            foreach (int threads in new[] { 1, 2, 3 })
+            {
+                var dxb = new BlockedTensor(xShape, block);
+                dxb.Span.Fill(float.NaN);
+                plan.BackwardData(dyb, dxb, threads);
+                var dw = new float[expected.Length];
+                dw.AsSpan().Fill(float.NaN);
+                plan.BackwardWeight(xb, dyb, dw, threads);
+                if (first is null)
+                {
+                    first = dw;
+                    firstDx = dxb.Span.ToArray();
+                    var dx = dxb.ToNchw().ReadOnlySpan;
+                    double maxDx = 0, errDx = 0;
+                    for (int i = 0; i < dx.Length; i++)
+                    {
+                        Assert.False(float.IsNaN(dx[i]), $"dx[{i}] never written");
+                        Assert.True(expectedDx[i] != 0 || dx[i] == 0 || !integer, $"dx[{i}] = {dx[i]} where the reference is 0");
+                        maxDx = Math.Max(maxDx, Math.Abs(expectedDx[i]));
+                        errDx = Math.Max(errDx, Math.Abs((double)expectedDx[i] - dx[i]));
+                    }
+                    Assert.True(integer ? errDx == 0 : Tolerance.Within(errDx, maxDx), $"dx block {block} stride {Shapes.Format(stride)}: max error {errDx:e3}");
+                    double maxE = 0, maxErr = 0;
+                    for (int i = 0; i < dw.Length; i++)
+                    {
+                        Assert.False(float.IsNaN(dw[i]), $"dw[{i}] never written");
+                        maxE = Math.Max(maxE, Math.Abs(expected[i]));
+                        maxErr = Math.Max(maxErr, Math.Abs((double)expected[i] - dw[i]));
+                    }
+                    Assert.True(integer ? maxErr == 0 : Tolerance.Within(maxErr, maxE), $"block {block} stride {Shapes.Format(stride)}: max error {maxErr:e3}");
+                }
+                else
+                {
+                    Assert.True(dw.AsSpan().SequenceEqual(first), $"dw differs between 1 and {threads} threads");
+                    Assert.True(dxb.Span.SequenceEqual(firstDx), $"dx differs between 1 and {threads} threads");
+                }
+            }
+        }
+    }
+
+    [Fact]
+    public void OnlyStridedOneByOne_ReadingInsideTheInput_TakesThePanel()
+    {
+        Assert.False(DenseSubsample.Applies(ConvProblem.ForConv(ConvGeometry.Uniform(2), [1, 16, 8, 8], [16, 16, 1, 1])));                 // unit stride
+        Assert.False(DenseSubsample.Applies(ConvProblem.ForConv(ConvGeometry.Uniform(2, stride: 2), [1, 16, 8, 8], [16, 16, 3, 3])));      // 3x3
+        Assert.False(DenseSubsample.Applies(ConvProblem.ForConv(ConvGeometry.Uniform(2, stride: 2, padding: 1), [1, 16, 8, 8], [16, 16, 1, 1]))); // padding before
+        Assert.False(DenseSubsample.Applies(ConvProblem.ForConv(ConvGeometry.Uniform(2, stride: 2, groups: 16), [1, 16, 8, 8], [16, 1, 1, 1])));  // depthwise
+        Assert.True(DenseSubsample.Applies(ConvProblem.ForConv(ConvGeometry.Uniform(2, stride: 2), [1, 16, 8, 8], [16, 16, 1, 1])));
+    }
+
+    private static Tensor<float> Random(Random rng, int[] shape, bool integer)
+    {
+        var t = Tensor<float>.Uninitialized(shape);
+        var s = t.Span;
+        for (int i = 0; i < s.Length; i++)
+        {
+            s[i] = integer ? rng.Next(-3, 4) : (float)(rng.NextDouble() * 2 - 1);
+        }
+        return t;
+    }
+}
