@@ -84,7 +84,7 @@ internal sealed class PredictCommand : CliCommand
             var file = IdxFile.Read(idx!);
             if (file.Dims.Length != 3 || file.Dims[1] != 28 || file.Dims[2] != 28)
             {
-                throw new InvalidDataException($"{idx}: expected images [N, 28, 28]; the IDX header says {Shapes.Format(file.Dims)}");
+                throw new InvalidDataException($"{idx}: expected images [N, 28, 28]; the IDX header says [{string.Join(", ", file.Dims)}]");
             }
             if ((long)index + count > file.Dims[0])
             {

@@ -1,6 +1,7 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using ConvGrad.Cpu;
 using ConvGrad.Cpu.Blocked;
 
 namespace ConvGrad.Autograd;
@@ -28,7 +29,7 @@ public static partial class Functional
 
     /// <summary>
     /// <see cref="Conv{T}"/> of a channel-blocked <paramref name="x"/>: on the blocked kernels when they cover the problem
-    /// with these options (plans cached per thread), else through NCHW and back; the result is blocked either way.
+    /// with these options (the planner's choice; executors cached per thread), else through NCHW and back; the result is blocked either way.
     /// </summary>
     private static Variable<T> ConvOnBlocked<T>(Variable<T> x, Variable<T> w, Variable<T>? b, ConvGeometry geometry, ConvOptions? options)
         where T : unmanaged, IFloatingPointIeee754<T>
@@ -39,16 +40,13 @@ public static partial class Functional
         {
             ConvProblem.CheckShape(b.Shape, [p.K], "b", "the bias");
         }
-        if (!BlockedLayoutRule.RunsBlocked(p, blocking.BlockSize, options))
+        var plan = ConvPlanner.PlanBlocked(p, ConvPass.Forward, blocking.BlockSize, options);
+        if (plan.Kernel != ConvKernel.DirectBlocked)
         {
             return ToBlocked(Conv(ToNchw(x), w, b, geometry, options), blocking.BlockSize, blocking.Threads);
         }
-        var plan = (t_plans ??= new BlockedPlanCache(16)).For(p, blocking.BlockSize);
-        var o = options ?? ConvOptions.Default;
-        return (Variable<T>)(object)ConvBlocked((Variable<float>)(object)x, (Variable<float>)(object)w, (Variable<float>?)(object?)b, plan, o.EffectiveThreads);
+        return (Variable<T>)(object)ConvBlocked((Variable<float>)(object)x, (Variable<float>)(object)w, (Variable<float>?)(object?)b, plan.Executor, plan.Threads);
     }
-
-    [ThreadStatic] private static BlockedPlanCache? t_plans;
 
     /// <summary>The first element of a pinned pooled tensor.</summary>
     private static unsafe float* Ptr(Tensor<float> t) => (float*)Unsafe.AsPointer(ref t.DataRef);
