@@ -13,7 +13,7 @@ namespace ConvGrad.Cli;
 internal sealed class TrainCommand : CliCommand
 {
     private readonly Option<string> _model = CliOptions.Text("model",
-        "resnet (3 stages x 2 basic blocks, 16/32/64 channels; the default: on the digits 99.25% mean of 3 seeds, in under 2 min on 2 cores) or lenet (the LeNet-style CNN, ~15 s)", "resnet", ImageClassifiers.Names);
+        "resnet (3 stages x 2 basic blocks, 16/32/64 channels; the default, the more accurate) or lenet (the LeNet-style CNN, several times faster); docs/model.md has measured accuracy and times", "resnet", ImageClassifiers.Names);
     private readonly Option<int?> _epochs = CliOptions.OptionalInt("epochs", $"passes over the training images (default {LeNetEpochs}; resnet {ResNetEpochs})", 1, 10_000);
     private readonly Option<int> _batchSize = CliOptions.Int("batch-size", "images per step", 64, 1, 65_536);
     private readonly Option<string> _optimizer = CliOptions.Text("optimizer", "sgd (momentum, Nesterov) or adam", "sgd", ["sgd", "adam"]);

@@ -39,7 +39,7 @@ internal sealed class GraphReader
     /// <summary>An output of a module node (or the graph input, <see cref="Graph{T}.InputName"/>).</summary>
     private sealed record Activation(string Node, Variable<float> Probe) : Value
     {
-        public int[] Shape => Probe.LogicalShape.ToArray();
+        public int[] Shape => Probe.Shape.ToArray();
     }
 
     private sealed record Constant(ConstantTensor Tensor) : Value;

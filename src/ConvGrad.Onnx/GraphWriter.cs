@@ -60,7 +60,7 @@ internal sealed class GraphWriter
             result = _graph.Node[^1].Output[0];
         }
         Rename(result, _options.OutputName);
-        _graph.Output.Add(ValueInfo(_options.OutputName, output.LogicalShape[1..].ToArray()));
+        _graph.Output.Add(ValueInfo(_options.OutputName, output.Shape[1..].ToArray()));
         Prune();
         return _graph;
     }
@@ -194,9 +194,9 @@ internal sealed class GraphWriter
         if (_options.BatchSize is null)
         {
             // A dynamic batch: the batch axis must stay first; ONNX's 0 copies it from the input.
-            if (target.Length == 0 || target[0] != _batch || x.LogicalShape[0] != _batch)
+            if (target.Length == 0 || target[0] != _batch || x.Shape[0] != _batch)
             {
-                throw new NotSupportedException($"a reshape of {Shapes.Format(x.LogicalShape)} to {Shapes.Format(target)} changes the batch axis, so it cannot be exported with a dynamic batch (give a fixed batch size)");
+                throw new NotSupportedException($"a reshape of {Shapes.Format(x.Shape)} to {Shapes.Format(target)} changes the batch axis, so it cannot be exported with a dynamic batch (give a fixed batch size)");
             }
             shape[0] = 0;
         }

@@ -190,6 +190,10 @@ public static partial class Conv
         public static void Forward<T>(ConvProblem p, Tensor<T> x, Tensor<T> w, Tensor<T>? b, Tensor<T> y, ConvOptions? options, string xName = "x", string wName = "w", string bName = "b", string yName = "y")
             where T : unmanaged, IFloatingPointIeee754<T>
         {
+            CheckContiguous(x, xName);
+            CheckContiguous(w, wName);
+            CheckContiguous(b, bName);
+            CheckContiguous(y, yName);
             ConvProblem.CheckShape(x.Shape, p.InputShape, xName, "the convolution input");
             ConvProblem.CheckShape(w.Shape, p.WeightShape, wName, "the weight");
             if (b is not null)
@@ -214,6 +218,9 @@ public static partial class Conv
         public static void BackwardData<T>(ConvProblem p, Tensor<T> dy, Tensor<T> w, Tensor<T> dx, ConvOptions? options, string dyName = "dy", string wName = "w", string dxName = "dx")
             where T : unmanaged, IFloatingPointIeee754<T>
         {
+            CheckContiguous(dy, dyName);
+            CheckContiguous(w, wName);
+            CheckContiguous(dx, dxName);
             ConvProblem.CheckShape(dy.Shape, p.OutputShape, dyName, "the output gradient");
             ConvProblem.CheckShape(w.Shape, p.WeightShape, wName, "the weight");
             CheckNoOverlap(dx, dxName, dy, dyName);
@@ -232,6 +239,9 @@ public static partial class Conv
         public static void BackwardWeight<T>(ConvProblem p, Tensor<T> x, Tensor<T> dy, Tensor<T> dw, ConvOptions? options, string xName = "x", string dyName = "dy", string dwName = "dw")
             where T : unmanaged, IFloatingPointIeee754<T>
         {
+            CheckContiguous(x, xName);
+            CheckContiguous(dy, dyName);
+            CheckContiguous(dw, dwName);
             ConvProblem.CheckShape(x.Shape, p.InputShape, xName, "the convolution input");
             ConvProblem.CheckShape(dy.Shape, p.OutputShape, dyName, "the output gradient");
             CheckNoOverlap(dw, dwName, x, xName);
@@ -250,6 +260,7 @@ public static partial class Conv
         /// <summary>Throws unless <paramref name="dy"/> has the <c>[N, K, ...]</c> rank a bias gradient needs.</summary>
         public static void CheckBiasRank<T>(Tensor<T> dy, string name) where T : unmanaged, IFloatingPointIeee754<T>
         {
+            CheckContiguous(dy, name);
             if (dy.Rank < 2)
             {
                 throw new ArgumentException($"{name} must have shape [N, K, spatial...]; got {Shapes.Format(dy.Shape)}", name);
@@ -291,6 +302,19 @@ public static partial class Conv
                     sum += TensorPrimitives.Sum(d.Slice((b * k + ch) * plane, plane));
                 }
                 g[ch] = sum;
+            }
+        }
+
+        /// <summary>
+        /// Throws unless <paramref name="t"/> (when given) is stored NCHW: these passes read and write row-major
+        /// memory, so a channel-blocked tensor would give silently wrong numbers (the blocked overloads take it).
+        /// </summary>
+        public static void CheckContiguous<T>(Tensor<T>? t, string name) where T : unmanaged, IFloatingPointIeee754<T>
+        {
+            if (t is not null && t.Format != MemoryFormat.Contiguous)
+            {
+                throw new ArgumentException(
+                    $"{name} is {MemoryFormats.Describe(t.Format, t.Shape)}; this pass needs NCHW (convert with ToFormat(MemoryFormat.Contiguous), or use the BlockedTensor overload)", name);
             }
         }
 

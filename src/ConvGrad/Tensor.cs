@@ -3,6 +3,7 @@ using System.Numerics;
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using ConvGrad.Cpu.Blocked;
 
 namespace ConvGrad;
 
@@ -24,6 +25,13 @@ namespace ConvGrad;
 /// output or gradient (<see cref="Nn.Module{T}"/>) is a handle on a buffer the layer keeps and overwrites on its next
 /// call: once that happens, reading through the old handle throws <see cref="InvalidOperationException"/> instead of
 /// returning the new numbers. Disposing such a handle only retires the handle.
+/// </para>
+/// <para>
+/// <b>Memory format.</b> A tensor has a logical shape (<see cref="Shape"/>, <see cref="Dim"/>, the indexer) and a
+/// storage <see cref="Format"/> (PyTorch's <c>memory_format</c>): <see cref="MemoryFormat.Contiguous"/> (row-major,
+/// NC[D]HW) or channel-blocked (<see cref="MemoryFormat.ChannelsBlocked16"/> / <see cref="MemoryFormat.ChannelsBlocked8"/>),
+/// whose <see cref="StorageShape"/> is <c>[N, ⌈C/B⌉, spatial..., B]</c> with the channels past C zero. <see cref="Span"/>
+/// and <see cref="Length"/> are the storage; <see cref="ToFormat"/> converts.
 /// </para>
 /// <para>
 /// A tensor holds at most <see cref="MaxLength"/> elements (one contiguous <see cref="Span{T}"/>); larger shapes are
@@ -48,21 +56,25 @@ public sealed class Tensor<T> : IDisposable where T : unmanaged, IFloatingPointI
     public static long MaxLength => Array.MaxLength - Alignment;
 
     private readonly TensorStorage<T> _storage;
-    private readonly int[] _shape;
+    private readonly int[] _shape, _storageShape;
+    private readonly MemoryFormat _format;
     private readonly StorageOwnership _ownership;
     private int _version;
     private bool _disposed;
 
     /// <summary>Creates a zero-filled tensor of the given shape.</summary>
     /// <param name="shape">The size of each axis; every size must be at least 1.</param>
-    public Tensor(params ReadOnlySpan<int> shape) : this(shape, clear: true)
+    public Tensor(params ReadOnlySpan<int> shape) : this(shape, MemoryFormat.Contiguous, clear: true)
     {
     }
 
-    private Tensor(ReadOnlySpan<int> shape, bool clear)
+    private Tensor(ReadOnlySpan<int> shape, MemoryFormat format, bool clear)
     {
+        CheckedLength(shape, nameof(shape));
         _shape = shape.ToArray();
-        Length = CheckedLength(shape, nameof(shape));
+        _format = format;
+        _storageShape = format == MemoryFormat.Contiguous ? _shape : MemoryFormats.StorageShape(format, shape);
+        Length = CheckedLength(_storageShape, nameof(shape));
         _storage = TensorPool<T>.Rent((int)Length);
         _version = _storage.Version;
         _ownership = StorageOwnership.Pooled;
@@ -73,9 +85,16 @@ public sealed class Tensor<T> : IDisposable where T : unmanaged, IFloatingPointI
     }
 
     private Tensor(TensorStorage<T> storage, int[] shape, StorageOwnership ownership, int version)
+        : this(storage, shape, MemoryFormat.Contiguous, shape, ownership, version)
+    {
+    }
+
+    private Tensor(TensorStorage<T> storage, int[] shape, MemoryFormat format, int[] storageShape, StorageOwnership ownership, int version)
     {
         _storage = storage;
         _shape = shape;
+        _format = format;
+        _storageShape = storageShape;
         Length = storage.Length;
         _version = version;
         _ownership = ownership;
@@ -84,12 +103,33 @@ public sealed class Tensor<T> : IDisposable where T : unmanaged, IFloatingPointI
     /// <summary>Creates a zero-filled tensor of the given shape.</summary>
     /// <param name="shape">The size of each axis; every size must be at least 1 (another tensor's <see cref="Shape"/> passes as is).</param>
     /// <returns>A new tensor that owns pooled storage.</returns>
-    public static Tensor<T> Zeros(params ReadOnlySpan<int> shape) => new(shape, clear: true);
+    public static Tensor<T> Zeros(params ReadOnlySpan<int> shape) => new(shape, MemoryFormat.Contiguous, clear: true);
+
+    /// <summary>Creates a zero-filled tensor of logical shape <paramref name="shape"/> stored in <paramref name="format"/>.</summary>
+    /// <param name="shape">The logical size of each axis (<c>[N, C, spatial...]</c> with 1-3 spatial axes for a blocked format).</param>
+    /// <param name="format">The storage format.</param>
+    /// <returns>A new tensor that owns pooled storage.</returns>
+    /// <exception cref="ArgumentException">A size below 1, or a blocked format on a shape it cannot hold.</exception>
+    public static Tensor<T> Zeros(ReadOnlySpan<int> shape, MemoryFormat format) => new(shape, format, clear: true);
 
     /// <summary>Creates a tensor whose contents are unspecified (for outputs that a kernel overwrites).</summary>
     /// <param name="shape">The size of each axis; every size must be at least 1.</param>
     /// <returns>A new tensor that owns pooled storage.</returns>
-    public static Tensor<T> Uninitialized(params ReadOnlySpan<int> shape) => new(shape, clear: false);
+    public static Tensor<T> Uninitialized(params ReadOnlySpan<int> shape) => new(shape, MemoryFormat.Contiguous, clear: false);
+
+    /// <summary>
+    /// Creates a tensor of logical shape <paramref name="shape"/> stored in <paramref name="format"/> whose logical
+    /// elements are unspecified; a blocked format's channel tail is zero.
+    /// </summary>
+    /// <param name="shape">The logical size of each axis.</param>
+    /// <param name="format">The storage format.</param>
+    /// <returns>A new tensor that owns pooled storage.</returns>
+    /// <exception cref="ArgumentException">A size below 1, or a blocked format on a shape it cannot hold.</exception>
+    public static Tensor<T> Uninitialized(ReadOnlySpan<int> shape, MemoryFormat format) =>
+        new(shape, format, clear: format != MemoryFormat.Contiguous && shape.Length > 1 && shape[1] % format.BlockSize() != 0);
+
+    /// <summary>A tensor in <paramref name="format"/> whose every stored element, the blocked tail included, a kernel overwrites.</summary>
+    internal static Tensor<T> ForKernel(ReadOnlySpan<int> shape, MemoryFormat format, bool clear) => new(shape, format, clear);
 
     /// <summary>Creates a tensor of the given shape holding a copy of <paramref name="data"/> (row-major).</summary>
     /// <param name="data">The elements, row-major; copied.</param>
@@ -99,7 +139,7 @@ public sealed class Tensor<T> : IDisposable where T : unmanaged, IFloatingPointI
     public static Tensor<T> FromSpan(ReadOnlySpan<T> data, params ReadOnlySpan<int> shape)
     {
         CheckDataLength(data.Length, shape);
-        var t = new Tensor<T>(shape, clear: false);
+        var t = new Tensor<T>(shape, MemoryFormat.Contiguous, clear: false);
         data.CopyTo(t.Span);
         return t;
     }
@@ -151,18 +191,30 @@ public sealed class Tensor<T> : IDisposable where T : unmanaged, IFloatingPointI
             }
             shape[a] = (int)lengths[a];
         }
-        var t = new Tensor<T>(shape, clear: false);
+        var t = new Tensor<T>(shape, MemoryFormat.Contiguous, clear: false);
         source.FlattenTo(t.Span);
         return t;
     }
 
-    /// <summary>The size of each axis.</summary>
+    /// <summary>The logical size of each axis (<c>[N, C, spatial...]</c> whatever the <see cref="Format"/>).</summary>
     public ReadOnlySpan<int> Shape => _shape;
 
-    /// <summary>The number of axes.</summary>
+    /// <summary>
+    /// The shape of the storage, row-major: <see cref="Shape"/> for <see cref="MemoryFormat.Contiguous"/>,
+    /// <c>[N, ⌈C/B⌉, spatial..., B]</c> for a channel-blocked format.
+    /// </summary>
+    public ReadOnlySpan<int> StorageShape => _storageShape;
+
+    /// <summary>How the elements are laid out in storage.</summary>
+    public MemoryFormat Format => _format;
+
+    /// <summary>The number of logical axes.</summary>
     public int Rank => _shape.Length;
 
-    /// <summary>The number of elements (the product of <see cref="Shape"/>).</summary>
+    /// <summary>
+    /// The number of stored elements (the product of <see cref="StorageShape"/>, the length of <see cref="Span"/>); for
+    /// a contiguous tensor, the product of <see cref="Shape"/>.
+    /// </summary>
     public long Length { get; }
 
     /// <summary>The size of axis <paramref name="axis"/>.</summary>
@@ -170,7 +222,7 @@ public sealed class Tensor<T> : IDisposable where T : unmanaged, IFloatingPointI
     /// <returns>The size of that axis.</returns>
     public int Dim(int axis) => _shape[axis];
 
-    /// <summary>All elements, row-major.</summary>
+    /// <summary>All stored elements, row-major over <see cref="StorageShape"/>.</summary>
     /// <exception cref="ObjectDisposedException">The tensor was disposed.</exception>
     /// <exception cref="InvalidOperationException">The tensor is a layer's buffer that a later call of the layer has overwritten.</exception>
     public Span<T> Span
@@ -191,12 +243,58 @@ public sealed class Tensor<T> : IDisposable where T : unmanaged, IFloatingPointI
     /// <exception cref="InvalidOperationException">The tensor is a layer's buffer that a later call of the layer has overwritten.</exception>
     public ReadOnlySpan<T> ReadOnlySpan => Span;
 
-    /// <summary>The element at the given multi-index.</summary>
-    /// <param name="index">One index per axis.</param>
+    /// <summary>The element at the given logical multi-index (whatever the <see cref="Format"/>).</summary>
+    /// <param name="index">One index per logical axis.</param>
     public ref T this[params ReadOnlySpan<int> index] => ref Span[FlatIndex(index)];
 
-    /// <summary>A copy of the elements as an array.</summary>
+    /// <summary>A copy of the stored elements as an array (row-major over <see cref="StorageShape"/>).</summary>
     public T[] ToArray() => Span.ToArray();
+
+    /// <summary>
+    /// This tensor in <paramref name="format"/> (PyTorch's <c>x.contiguous(memory_format=...)</c>): this tensor itself when
+    /// it is already in that format, else a new tensor of the same logical shape and values. Reorders between NCHW and
+    /// the blocked formats run vectorised and threaded for float.
+    /// </summary>
+    /// <param name="format">The storage format of the result.</param>
+    /// <param name="threads">Threads to use; 0 means one per processor.</param>
+    /// <returns>This tensor, or a new one that owns pooled storage.</returns>
+    /// <exception cref="ArgumentException">A blocked format on a shape it cannot hold, or a negative thread count.</exception>
+    public Tensor<T> ToFormat(MemoryFormat format, int threads = 0)
+    {
+        if (format == _format)
+        {
+            return this;
+        }
+        var t = new Tensor<T>(_shape, format, clear: false);
+        FormatReorder.Copy(this, t, CheckThreads(threads));
+        return t;
+    }
+
+    /// <summary>
+    /// Overwrites this tensor's values with <paramref name="source"/>'s, which has the same logical shape in any format
+    /// (reordering when the formats differ; a blocked channel tail stays zero).
+    /// </summary>
+    /// <param name="source">The values to copy.</param>
+    /// <param name="threads">Threads to use; 0 means one per processor.</param>
+    /// <exception cref="ArgumentException">The logical shapes differ, or a negative thread count.</exception>
+    public void CopyFrom(Tensor<T> source, int threads = 0)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        if (!source.Shape.SequenceEqual(_shape))
+        {
+            throw new ArgumentException($"source has shape {Shapes.Format(source.Shape)} but this tensor is {Shapes.Format(_shape)}", nameof(source));
+        }
+        FormatReorder.Copy(source, this, CheckThreads(threads));
+    }
+
+    private static int CheckThreads(int threads)
+    {
+        if (threads < 0)
+        {
+            throw new ArgumentException($"threads must be >= 0 (0 = one per processor); got {threads}", nameof(threads));
+        }
+        return threads == 0 ? Environment.ProcessorCount : threads;
+    }
 
     /// <summary>
     /// A view of the same elements with a different shape of equal length: no copy, writes through either are seen by
@@ -207,9 +305,14 @@ public sealed class Tensor<T> : IDisposable where T : unmanaged, IFloatingPointI
     /// <param name="shape">The new size of each axis; its product must be <see cref="Length"/>.</param>
     /// <returns>A view over this tensor's storage.</returns>
     /// <exception cref="ArgumentException">The element counts differ.</exception>
+    /// <exception cref="InvalidOperationException">The tensor is not <see cref="MemoryFormat.Contiguous"/> (convert it with <see cref="ToFormat"/> first).</exception>
     /// <exception cref="ObjectDisposedException">This tensor was disposed.</exception>
     public Tensor<T> Reshape(params ReadOnlySpan<int> shape)
     {
+        if (_format != MemoryFormat.Contiguous)
+        {
+            throw new InvalidOperationException($"{this} is not contiguous; convert it with ToFormat(MemoryFormat.Contiguous) before reshaping");
+        }
         long length = CheckedLength(shape, nameof(shape));
         if (length != Length)
         {
@@ -225,8 +328,8 @@ public sealed class Tensor<T> : IDisposable where T : unmanaged, IFloatingPointI
     }
 
     /// <summary>
-    /// A <c>System.Numerics.Tensors</c> span over this tensor's elements (no copy), with this tensor's shape as its
-    /// lengths. Like <see cref="Span"/>, it must not be used after this tensor is disposed.
+    /// A <c>System.Numerics.Tensors</c> span over this tensor's elements (no copy), with this tensor's
+    /// <see cref="StorageShape"/> as its lengths (its <see cref="Shape"/> when contiguous). Like <see cref="Span"/>, it must not be used after this tensor is disposed.
     /// </summary>
     /// <returns>A dense, writable tensor span.</returns>
     /// <exception cref="ObjectDisposedException">The tensor was disposed.</exception>
@@ -242,7 +345,7 @@ public sealed class Tensor<T> : IDisposable where T : unmanaged, IFloatingPointI
     /// memory but not the lifetime: once this tensor is disposed its storage may serve another tensor, so stop
     /// using the result first (or <see cref="Clone"/> before converting).
     /// </summary>
-    /// <returns>A dense <c>System.Numerics.Tensors</c> tensor with this tensor's shape as its lengths.</returns>
+    /// <returns>A dense <c>System.Numerics.Tensors</c> tensor with this tensor's <see cref="StorageShape"/> as its lengths.</returns>
     /// <exception cref="ObjectDisposedException">The tensor was disposed.</exception>
     public System.Numerics.Tensors.Tensor<T> AsSystemTensor()
     {
@@ -253,15 +356,27 @@ public sealed class Tensor<T> : IDisposable where T : unmanaged, IFloatingPointI
         return System.Numerics.Tensors.Tensor.Create(_storage.Buffer, _storage.Offset, Lengths(), []);
     }
 
-    /// <summary>A copy of this tensor (with storage of its own, so it stays valid whatever happens to this one).</summary>
-    public Tensor<T> Clone() => FromSpan(Span, _shape);
+    /// <summary>A copy of this tensor in the same format (with storage of its own, so it stays valid whatever happens to this one).</summary>
+    public Tensor<T> Clone()
+    {
+        var t = new Tensor<T>(_shape, _format, clear: false);
+        Span.CopyTo(t.Span);
+        return t;
+    }
 
     /// <summary>Sets every element to zero.</summary>
     public void Clear() => Span.Clear();
 
-    /// <summary>Sets every element to <paramref name="value"/>.</summary>
+    /// <summary>Sets every logical element to <paramref name="value"/> (a blocked channel tail stays zero).</summary>
     /// <param name="value">The value every element gets.</param>
-    public void Fill(T value) => Span.Fill(value);
+    public void Fill(T value)
+    {
+        Span.Fill(value);
+        if (_format != MemoryFormat.Contiguous)
+        {
+            FormatReorder.ClearTail(this);
+        }
+    }
 
     /// <summary>
     /// Hands the storage back to the pool for the next tensor of the same length; afterwards every access to the
@@ -290,9 +405,9 @@ public sealed class Tensor<T> : IDisposable where T : unmanaged, IFloatingPointI
         }
     }
 
-    /// <summary>The row-major flat index of a multi-index, with bounds checks per axis.</summary>
-    /// <param name="index">One index per axis.</param>
-    /// <returns>The position of that element in <see cref="Span"/>.</returns>
+    /// <summary>The position in <see cref="Span"/> of a logical multi-index, with bounds checks per axis.</summary>
+    /// <param name="index">One index per logical axis.</param>
+    /// <returns>The position of that element in <see cref="Span"/> (row-major over <see cref="Shape"/> when contiguous).</returns>
     public int FlatIndex(ReadOnlySpan<int> index)
     {
         if (index.Length != _shape.Length)
@@ -309,7 +424,20 @@ public sealed class Tensor<T> : IDisposable where T : unmanaged, IFloatingPointI
             }
             flat = flat * _shape[a] + index[a];
         }
-        return (int)flat;
+        if (_format == MemoryFormat.Contiguous)
+        {
+            return (int)flat;
+        }
+        // Blocked: the spatial offset inside (image, channel block), times B, plus the lane.
+        int bs = _storageShape[^1];
+        long spatial = 1, at = 0;
+        for (int a = 2; a < index.Length; a++)
+        {
+            spatial *= _shape[a];
+            at = at * _shape[a] + index[a];
+        }
+        long block = (long)index[0] * _storageShape[1] + index[1] / bs;
+        return (int)(((block * spatial) + at) * bs + index[1] % bs);
     }
 
     /// <summary>
@@ -345,7 +473,8 @@ public sealed class Tensor<T> : IDisposable where T : unmanaged, IFloatingPointI
     internal ref T DataRef => ref MemoryMarshal.GetReference(Span);
 
     /// <inheritdoc />
-    public override string ToString() => $"Tensor<{typeof(T).Name}>{Shapes.Format(_shape)}";
+    public override string ToString() =>
+        $"Tensor<{typeof(T).Name}>{Shapes.Format(_shape)}{(_format == MemoryFormat.Contiguous ? "" : $" blocked{_format.BlockSize()}")}";
 
     [DoesNotReturn]
     private void ThrowNotValid()
@@ -366,10 +495,10 @@ public sealed class Tensor<T> : IDisposable where T : unmanaged, IFloatingPointI
 
     private nint[] Lengths()
     {
-        var lengths = new nint[_shape.Length];
+        var lengths = new nint[_storageShape.Length];
         for (int a = 0; a < lengths.Length; a++)
         {
-            lengths[a] = _shape[a];
+            lengths[a] = _storageShape[a];
         }
         return lengths;
     }

@@ -39,8 +39,8 @@ public class BlockedTrainingTests
     private static void AssertTailZero(Variable<float> v)
     {
         Assert.True(v.IsChannelBlocked);
-        var shape = v.LogicalShape;
-        int c = shape[1], bs = v.Shape[^1], cb = v.Shape[1], spatial = (int)(v.Value.Length / ((long)shape[0] * cb * bs));
+        var shape = v.Shape;
+        int c = shape[1], bs = v.StorageShape[^1], cb = v.StorageShape[1], spatial = (int)(v.Value.Length / ((long)shape[0] * cb * bs));
         var s = v.Value.ReadOnlySpan;
         for (int n = 0; n < shape[0]; n++)
         {
@@ -98,7 +98,7 @@ public class BlockedTrainingTests
 
     private static Variable<float> BatchNorm(Variable<float> v, bool training)
     {
-        int c = v.LogicalShape[1];
+        int c = v.Shape[1];
         var gamma = new Variable<float>(Random(new Random(7), c), requiresGrad: true);
         var beta = new Variable<float>(Random(new Random(8), c), requiresGrad: true);
         var mean = Random(new Random(9), c);
@@ -117,8 +117,9 @@ public class BlockedTrainingTests
         var x = new Variable<float>(Random(new Random(2), 2, 1, 12, 12));
         var h = model.Conv1.Forward(x);
         Assert.True(h.IsChannelBlocked);
-        Assert.Equal(isa == ConvIsa.Avx512 ? 16 : 8, h.Shape[^1]);
-        Assert.Equal([2, 12, 12, 12], h.LogicalShape.ToArray());
+        Assert.Equal(isa == ConvIsa.Avx512 ? MemoryFormat.ChannelsBlocked16 : MemoryFormat.ChannelsBlocked8, h.Format);
+        Assert.Equal(isa == ConvIsa.Avx512 ? 16 : 8, h.StorageShape[^1]);
+        Assert.Equal([2, 12, 12, 12], h.Shape.ToArray());
         AssertTailZero(h);
         var portable = new ResNet<float>(new Random(1), [12, 16, 24], blocks: 1, options: new ConvOptions { MaxIsa = ConvIsa.Portable });
         Assert.False(portable.Conv1.Forward(x).IsChannelBlocked);

@@ -15,10 +15,10 @@ public static partial class Functional
     public static Variable<T> Relu<T>(Variable<T> x) where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(x);
-        var y = Empty<T>(x.Shape);
+        var call = Dispatch.Prepare(Computes.AnyFormat, ref x);
+        var y = EmptyLike(x);
         TensorPrimitives.Max(x.Value.ReadOnlySpan, T.Zero, y.Span);
-        return OpTrace.Record(Records(x) ? new Variable<T>(y, new ReluNode<T>(x, y)) { Blocking = x.Blocking } : new Variable<T>(y) { Blocking = x.Blocking },
-            TracedOpKind.Relu, (object?)null, x);
+        return OpTrace.Record(Records(x) ? call.Output(y, new ReluNode<T>(x, y)) : call.Output(y), TracedOpKind.Relu, (object?)null, x);
     }
 
     /// <summary>
@@ -43,14 +43,16 @@ public static partial class Functional
         {
             return OpTrace.Record(x, TracedOpKind.Dropout, p, x);
         }
-        var mask = Empty<T>(x.Shape);
+        // Any format: one draw per stored element (a blocked tail draws too, and stays zero).
+        var call = Dispatch.Prepare(Computes.AnyFormat, ref x);
+        var mask = EmptyLike(x);
         var m = mask.Span;
         T scale = T.CreateChecked(1 / (1 - p));
         for (int i = 0; i < m.Length; i++)
         {
             m[i] = rng.NextDouble() < p ? T.Zero : scale;
         }
-        return OpTrace.Record(Masked(x, mask), TracedOpKind.Dropout, p, x);
+        return OpTrace.Record(Masked(x, mask, call), TracedOpKind.Dropout, p, x);
     }
 
     /// <summary>
@@ -83,7 +85,8 @@ public static partial class Functional
         {
             throw new ArgumentException($"dropout needs one sample key per row; got {sampleKeys.Length} keys for {rows} rows", nameof(sampleKeys));
         }
-        var mask = Empty<T>(x.Shape);
+        var call = Dispatch.Prepare(Computes.AnyFormat, ref x);
+        var mask = EmptyLike(x);
         var m = mask.Span;
         int per = m.Length / Math.Max(1, rows);
         T scale = T.CreateChecked(1 / (1 - p));
@@ -96,19 +99,19 @@ public static partial class Functional
                 row[i] = random.NextDouble() < p ? T.Zero : scale;
             }
         }
-        return OpTrace.Record(Masked(x, mask), TracedOpKind.Dropout, p, x);
+        return OpTrace.Record(Masked(x, mask, call), TracedOpKind.Dropout, p, x);
     }
 
-    private static Variable<T> Masked<T>(Variable<T> x, Tensor<T> mask) where T : unmanaged, IFloatingPointIeee754<T>
+    private static Variable<T> Masked<T>(Variable<T> x, Tensor<T> mask, OpCall<T> call) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var y = Empty<T>(x.Shape);
+        var y = EmptyLike(x);
         TensorPrimitives.Multiply(x.Value.ReadOnlySpan, mask.ReadOnlySpan, y.Span);
         if (!Records(x))
         {
             ScopedTensors<T>.Recycle(mask);
-            return new Variable<T>(y) { Blocking = x.Blocking };
+            return call.Output(y);
         }
-        return new Variable<T>(y, new MaskNode<T>(x, mask)) { Blocking = x.Blocking };
+        return call.Output(y, new MaskNode<T>(x, mask));
     }
 
     private sealed class ReluNode<T>(Variable<T> x, Tensor<T> y) : Node<T>(x) where T : unmanaged, IFloatingPointIeee754<T>
@@ -121,7 +124,7 @@ public static partial class Functional
         {
             var ys = _y!.ReadOnlySpan;
             var d = dy.ReadOnlySpan;
-            var dx = Empty<T>(dy.Shape);
+            var dx = EmptyLike(dy);
             var g = dx.Span;
             int i = 0;
             if (Vector.IsHardwareAccelerated && Vector<T>.IsSupported)
@@ -150,7 +153,7 @@ public static partial class Functional
 
         protected override void Backward(Tensor<T> dy)
         {
-            var dx = Empty<T>(dy.Shape);
+            var dx = EmptyLike(dy);
             TensorPrimitives.Multiply(dy.ReadOnlySpan, _mask!.ReadOnlySpan, dx.Span);
             Propagate(0, dx, owned: true);
         }

@@ -12,9 +12,10 @@ public static partial class Functional
     public static Variable<T> Add<T>(Variable<T> a, Variable<T> b) where T : unmanaged, IFloatingPointIeee754<T>
     {
         CheckSameShape(a, b, "add");
-        var y = Empty<T>(a.Shape);
+        var call = Dispatch.Prepare(Computes.AnyFormat, ref a, ref b);
+        var y = EmptyLike(a);
         TensorPrimitives.Add(a.Value.ReadOnlySpan, b.Value.ReadOnlySpan, y.Span);
-        return OpTrace.Record(Records(a, b) ? new Variable<T>(y, new AddNode<T>(a, b, T.One)) { Blocking = a.Blocking } : new Variable<T>(y) { Blocking = a.Blocking },
+        return OpTrace.Record(Records(a, b) ? call.Output(y, new AddNode<T>(a, b, T.One)) : call.Output(y),
             TracedOpKind.Add, (object?)null, a, b);
     }
 
@@ -25,9 +26,10 @@ public static partial class Functional
     public static Variable<T> Sub<T>(Variable<T> a, Variable<T> b) where T : unmanaged, IFloatingPointIeee754<T>
     {
         CheckSameShape(a, b, "sub");
-        var y = Empty<T>(a.Shape);
+        var call = Dispatch.Prepare(Computes.AnyFormat, ref a, ref b);
+        var y = EmptyLike(a);
         TensorPrimitives.Subtract(a.Value.ReadOnlySpan, b.Value.ReadOnlySpan, y.Span);
-        return OpTrace.Record(Records(a, b) ? new Variable<T>(y, new AddNode<T>(a, b, -T.One)) { Blocking = a.Blocking } : new Variable<T>(y) { Blocking = a.Blocking },
+        return OpTrace.Record(Records(a, b) ? call.Output(y, new AddNode<T>(a, b, -T.One)) : call.Output(y),
             TracedOpKind.Sub, (object?)null, a, b);
     }
 
@@ -38,9 +40,10 @@ public static partial class Functional
     public static Variable<T> Mul<T>(Variable<T> a, Variable<T> b) where T : unmanaged, IFloatingPointIeee754<T>
     {
         CheckSameShape(a, b, "mul");
-        var y = Empty<T>(a.Shape);
+        var call = Dispatch.Prepare(Computes.AnyFormat, ref a, ref b);
+        var y = EmptyLike(a);
         TensorPrimitives.Multiply(a.Value.ReadOnlySpan, b.Value.ReadOnlySpan, y.Span);
-        return OpTrace.Record(Records(a, b) ? new Variable<T>(y, new MulNode<T>(a, b)) { Blocking = a.Blocking } : new Variable<T>(y) { Blocking = a.Blocking },
+        return OpTrace.Record(Records(a, b) ? call.Output(y, new MulNode<T>(a, b)) : call.Output(y),
             TracedOpKind.Mul, (object?)null, a, b);
     }
 
@@ -55,17 +58,16 @@ public static partial class Functional
     public static Variable<T> Mean<T>(Variable<T> x) where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(x);
-        x = Nchw(x);
-        return Reduce(x, T.One / T.CreateChecked(x.Value.Length));
+        return Reduce(x, T.One / T.CreateChecked(Shapes.Product(x.Shape)));
     }
 
     private static Variable<T> Reduce<T>(Variable<T> x, T scale) where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(x);
-        x = Nchw(x);
+        var call = Dispatch.Prepare(Computes.Contiguous, ref x);
         var y = Empty<T>(1);
         y.Span[0] = TensorPrimitives.Sum(x.Value.ReadOnlySpan) * scale;
-        return Records(x) ? new Variable<T>(y, new ReduceNode<T>(x, scale)) : new Variable<T>(y);
+        return Records(x) ? call.Output(y, new ReduceNode<T>(x, scale)) : call.Output(y);
     }
 
     private static void CheckSameShape<T>(Variable<T> a, Variable<T> b, string op) where T : unmanaged, IFloatingPointIeee754<T>
@@ -75,10 +77,6 @@ public static partial class Functional
         if (!a.Shape.SequenceEqual(b.Shape))
         {
             throw new ArgumentException($"{op} needs equal shapes; got {Shapes.Format(a.Shape)} and {Shapes.Format(b.Shape)}", nameof(b));
-        }
-        if (a.Blocking != b.Blocking && (a.Blocking is null || b.Blocking is null || a.Blocking.BlockSize != b.Blocking.BlockSize || !a.LogicalShape.SequenceEqual(b.LogicalShape)))
-        {
-            throw new ArgumentException($"{op} needs both operands in the same layout; got {Layout(a)} and {Layout(b)} (convert with Functional.ToNchw or ToBlocked)", nameof(b));
         }
     }
 
@@ -101,7 +99,7 @@ public static partial class Functional
                 }
                 else
                 {
-                    var g = Empty<T>(dy.Shape);
+                    var g = EmptyLike(dy);
                     TensorPrimitives.Negate(dy.ReadOnlySpan, g.Span);
                     Propagate(1, g, owned: true);
                 }
@@ -120,7 +118,7 @@ public static partial class Functional
             {
                 if (NeedsGrad(i))
                 {
-                    var g = Empty<T>(dy.Shape);
+                    var g = EmptyLike(dy);
                     TensorPrimitives.Multiply(dy.ReadOnlySpan, Inputs[1 - i].Value.ReadOnlySpan, g.Span);
                     Propagate(i, g, owned: true);
                 }
@@ -135,7 +133,7 @@ public static partial class Functional
 
         protected override void Backward(Tensor<T> dy)
         {
-            var g = Empty<T>(Inputs[0].Shape);
+            var g = EmptyLike(Inputs[0]);
             g.Fill(dy.ReadOnlySpan[0] * scale);
             Propagate(0, g, owned: true);
         }

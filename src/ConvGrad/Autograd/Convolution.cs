@@ -1,4 +1,5 @@
 using System.Numerics;
+using ConvGrad.Cpu.Blocked;
 
 namespace ConvGrad.Autograd;
 
@@ -23,14 +24,22 @@ public static partial class Functional
         ArgumentNullException.ThrowIfNull(x);
         ArgumentNullException.ThrowIfNull(w);
         ArgumentNullException.ThrowIfNull(geometry);
-        if (x.Blocking is not null)
-        {
-            return OpTrace.Record(ConvOnBlocked(x, w, b, geometry, options), TracedOpKind.Conv, geometry, x, w, b);
-        }
         var p = ConvProblem.ForConv(geometry, x.Shape, w.Shape);
+        // Blocked in, blocked out where the blocked kernels cover this problem for T and these options; else NCHW.
+        bool blocked = BlockedKernels.CoverConv<T>(p, x.Format, options);
+        var call = Dispatch.Prepare(blocked ? Computes.AnyFormat : Computes.Contiguous, ref x);
+        if (blocked)
+        {
+            if (b is not null)
+            {
+                ConvProblem.CheckShape(b.Shape, [p.K], "b", "the bias");
+            }
+            return OpTrace.Record(ConvBlocked(x, w, b, PlanFor(p, call.Format), (options ?? ConvOptions.Default).EffectiveThreads),
+                TracedOpKind.Conv, geometry, x, w, b);
+        }
         var y = Empty<T>(p.OutputShape);
         ConvGrad.Conv.Forward(x.Value, w.Value, b?.Value, geometry, y, options);
-        return OpTrace.Record(Records(x, w, b) ? new Variable<T>(y, new ConvNode<T>(Inputs(x, w, b), geometry, options)) : new Variable<T>(y),
+        return OpTrace.Record(Records(x, w, b) ? call.Output(y, new ConvNode<T>(Inputs(x, w, b), geometry, options)) : call.Output(y),
             TracedOpKind.Conv, geometry, x, w, b);
     }
 
@@ -51,11 +60,11 @@ public static partial class Functional
         ArgumentNullException.ThrowIfNull(x);
         ArgumentNullException.ThrowIfNull(w);
         ArgumentNullException.ThrowIfNull(geometry);
-        x = Nchw(x);
+        var call = Dispatch.Prepare(Computes.Contiguous, ref x);
         var p = ConvProblem.ForTranspose(geometry, x.Shape, w.Shape);
         var y = Empty<T>(p.TransposeOutputShape);
         ConvGrad.ConvTranspose.Forward(x.Value, w.Value, b?.Value, geometry, y, options);
-        return OpTrace.Record(Records(x, w, b) ? new Variable<T>(y, new ConvTransposeNode<T>(Inputs(x, w, b), geometry, options)) : new Variable<T>(y),
+        return OpTrace.Record(Records(x, w, b) ? call.Output(y, new ConvTransposeNode<T>(Inputs(x, w, b), geometry, options)) : call.Output(y),
             TracedOpKind.ConvTranspose, geometry, x, w, b);
     }
 
@@ -70,7 +79,7 @@ public static partial class Functional
             var w = Inputs[1].Value;
             if (NeedsGrad(1))
             {
-                var dw = Empty<T>(w.Shape);
+                var dw = EmptyLike(w);
                 ConvGrad.Conv.BackwardWeight(x, dy, geometry, dw, options);
                 Propagate(1, dw, owned: true);
             }
@@ -80,7 +89,7 @@ public static partial class Functional
             }
             if (NeedsGrad(0))
             {
-                var dx = Empty<T>(x.Shape);
+                var dx = EmptyLike(x);
                 ConvGrad.Conv.BackwardData(dy, w, geometry, dx, options);
                 Propagate(0, dx, owned: true);
             }
@@ -98,7 +107,7 @@ public static partial class Functional
             var w = Inputs[1].Value;
             if (NeedsGrad(1))
             {
-                var dw = Empty<T>(w.Shape);
+                var dw = EmptyLike(w);
                 ConvGrad.ConvTranspose.BackwardWeight(x, dy, geometry, dw, options);
                 Propagate(1, dw, owned: true);
             }
@@ -108,7 +117,7 @@ public static partial class Functional
             }
             if (NeedsGrad(0))
             {
-                var dx = Empty<T>(x.Shape);
+                var dx = EmptyLike(x);
                 ConvGrad.ConvTranspose.BackwardData(dy, w, geometry, dx, options);
                 Propagate(0, dx, owned: true);
             }

@@ -33,6 +33,24 @@ public static partial class Functional
     private static Tensor<T> Empty<T>(params ReadOnlySpan<int> shape) where T : unmanaged, IFloatingPointIeee754<T> =>
         ScopedTensors<T>.Rent(shape, clear: false);
 
+    /// <summary>A tensor of <paramref name="t"/>'s logical shape and format that the caller overwrites (every stored element).</summary>
+    private static Tensor<T> EmptyLike<T>(Tensor<T> t) where T : unmanaged, IFloatingPointIeee754<T> =>
+        ScopedTensors<T>.Rent(t.Shape, t.Format, clear: false);
+
+    /// <summary>A tensor of <paramref name="v"/>'s logical shape and format that the caller overwrites (every stored element).</summary>
+    private static Tensor<T> EmptyLike<T>(Variable<T> v) where T : unmanaged, IFloatingPointIeee754<T> => EmptyLike(v.Value);
+
+    /// <summary>A zeroed tensor of <paramref name="t"/>'s logical shape and format.</summary>
+    private static Tensor<T> ZerosLike<T>(Tensor<T> t) where T : unmanaged, IFloatingPointIeee754<T> =>
+        ScopedTensors<T>.Rent(t.Shape, t.Format, clear: true);
+
+    /// <summary>A zeroed tensor of <paramref name="v"/>'s logical shape and format.</summary>
+    private static Tensor<T> ZerosLike<T>(Variable<T> v) where T : unmanaged, IFloatingPointIeee754<T> => ZerosLike(v.Value);
+
+    /// <summary>A tensor of logical <paramref name="shape"/> in <paramref name="format"/> whose every stored element the caller writes.</summary>
+    private static Tensor<T> Empty<T>(ReadOnlySpan<int> shape, MemoryFormat format) where T : unmanaged, IFloatingPointIeee754<T> =>
+        ScopedTensors<T>.Rent(shape, format, clear: false);
+
     /// <summary>
     /// <c>s[c] = Σ_n Σ_positions t[n, c, ...]</c> for <c>t [N, C, ...]</c>: the bias gradient of
     /// <see cref="ConvGrad.Conv.BackwardBias{T}(Tensor{T}, Tensor{T}, ConvOptions?)"/>, into a scoped buffer.
@@ -43,6 +61,9 @@ public static partial class Functional
         ConvGrad.Conv.Run.BackwardBias(t, s, options);
         return s;
     }
+
+    /// <summary>The first element of a pinned pooled tensor, for the kernels that take pointers.</summary>
+    private static unsafe T* Ptr<T>(Tensor<T> t) where T : unmanaged, IFloatingPointIeee754<T> => (T*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref t.DataRef);
 
     private static void CheckRank<T>(Variable<T> x, int rank, string op, string layout) where T : unmanaged, IFloatingPointIeee754<T>
     {

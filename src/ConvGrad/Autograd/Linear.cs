@@ -1,6 +1,5 @@
 using System.Numerics;
 using System.Numerics.Tensors;
-using System.Runtime.InteropServices;
 using ConvGrad.Cpu.Gemm;
 
 namespace ConvGrad.Autograd;
@@ -23,7 +22,7 @@ public static partial class Functional
     {
         ArgumentNullException.ThrowIfNull(x);
         ArgumentNullException.ThrowIfNull(w);
-        x = Nchw(x);
+        var call = Dispatch.Prepare(Computes.Contiguous, ref x);
         if (w.Value.Rank != 2 || x.Value.Rank != 2 || x.Value.Dim(1) != w.Value.Dim(1))
         {
             throw new ArgumentException($"linear expects x [N, in] and weight [out, in]; got x {Shapes.Format(x.Shape)}, weight {Shapes.Format(w.Shape)}", nameof(x));
@@ -46,48 +45,14 @@ public static partial class Functional
                 TensorPrimitives.Add(row, bs, row);
             }
         }
-        return OpTrace.Record(Records(x, w, b) ? new Variable<T>(y, new LinearNode<T>(Inputs(x, w, b), o)) : new Variable<T>(y),
+        return OpTrace.Record(Records(x, w, b) ? call.Output(y, new LinearNode<T>(Inputs(x, w, b), o)) : call.Output(y),
             TracedOpKind.Linear, (object?)null, x, w, b);
     }
 
-    /// <summary><c>C[m×n] = op(A)·op(B)</c>, row-major, op = transpose when asked.</summary>
-    private static unsafe void Gemm<T>(bool transA, bool transB, int m, int n, int k, Tensor<T> a, Tensor<T> b, Tensor<T> c, ConvOptions o)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        int lda = transA ? m : k, ldb = transB ? k : n;
-        if (typeof(T) == typeof(float))
-        {
-            fixed (float* pa = MemoryMarshal.Cast<T, float>(a.ReadOnlySpan))
-            fixed (float* pb = MemoryMarshal.Cast<T, float>(b.ReadOnlySpan))
-            fixed (float* pc = MemoryMarshal.Cast<T, float>(c.Span))
-            {
-                Sgemm.Multiply(transA, transB, m, n, k, pa, lda, pb, ldb, pc, n, o.EffectiveThreads, o.MaxIsa);
-            }
-            return;
-        }
-        // float64 (gradient checks): C row i = Σ_k op(A)[i, k] · op(B)[k, :], with op(B) rows gathered when transposed.
-        var sa = a.ReadOnlySpan;
-        var sb = b.ReadOnlySpan;
-        var sc = c.Span;
-        sc.Clear();
-        var bt = new T[(long)k * n];
-        for (int kk = 0; kk < k; kk++)
-        {
-            for (int j = 0; j < n; j++)
-            {
-                bt[kk * n + j] = transB ? sb[j * ldb + kk] : sb[kk * ldb + j];
-            }
-        }
-        for (int i = 0; i < m; i++)
-        {
-            var row = sc.Slice(i * n, n);
-            for (int kk = 0; kk < k; kk++)
-            {
-                T aik = transA ? sa[kk * lda + i] : sa[i * lda + kk];
-                TensorPrimitives.MultiplyAdd(bt.AsSpan(kk * n, n), aik, row, row);
-            }
-        }
-    }
+    /// <summary><c>C[m×n] = op(A)·op(B)</c> on <see cref="MatMul"/>.</summary>
+    private static void Gemm<T>(bool transA, bool transB, int m, int n, int k, Tensor<T> a, Tensor<T> b, Tensor<T> c, ConvOptions o)
+        where T : unmanaged, IFloatingPointIeee754<T> =>
+        MatMul.Multiply(transA, transB, m, n, k, a.ReadOnlySpan, b.ReadOnlySpan, c.Span, o.EffectiveThreads, o.MaxIsa);
 
     private sealed class LinearNode<T>(Variable<T>[] inputs, ConvOptions o) : Node<T>(inputs)
         where T : unmanaged, IFloatingPointIeee754<T>

@@ -14,8 +14,9 @@ public static partial class Functional
     public static Variable<T> LogSoftmax<T>(Variable<T> z) where T : unmanaged, IFloatingPointIeee754<T>
     {
         CheckRank(z, 2, "log_softmax", "[N, classes]");
+        var call = Dispatch.Prepare(Computes.Contiguous, ref z);
         int n = z.Value.Dim(0), k = z.Value.Dim(1);
-        var y = Empty<T>(z.Shape);
+        var y = EmptyLike(z);
         var zs = z.Value.ReadOnlySpan;
         var ys = y.Span;
         for (int i = 0; i < n; i++)
@@ -37,7 +38,7 @@ public static partial class Functional
                 ys[i * k + j] = T.CreateChecked(double.CreateChecked(row[j]) - logSum);
             }
         }
-        return Records(z) ? new Variable<T>(y, new LogSoftmaxNode<T>(z, y)) : new Variable<T>(y);
+        return Records(z) ? call.Output(y, new LogSoftmaxNode<T>(z, y)) : call.Output(y);
     }
 
     /// <summary>
@@ -51,6 +52,7 @@ public static partial class Functional
     public static Variable<T> NllLoss<T>(Variable<T> logp, ReadOnlySpan<int> labels) where T : unmanaged, IFloatingPointIeee754<T>
     {
         CheckRank(logp, 2, "nll_loss", "[N, classes]");
+        var call = Dispatch.Prepare(Computes.Contiguous, ref logp);
         int n = logp.Value.Dim(0), k = logp.Value.Dim(1);
         if (labels.Length != n)
         {
@@ -69,7 +71,7 @@ public static partial class Functional
         }
         var y = Empty<T>(1);
         y.Span[0] = T.CreateChecked(total / n);
-        return Records(logp) ? new Variable<T>(y, new NllNode<T>(logp, labels.ToArray())) : new Variable<T>(y);
+        return Records(logp) ? call.Output(y, new NllNode<T>(logp, labels.ToArray())) : call.Output(y);
     }
 
     /// <summary>Softmax cross-entropy averaged over the batch (<c>F.cross_entropy</c>): <c>NllLoss(LogSoftmax(z), labels)</c>.</summary>
@@ -90,7 +92,7 @@ public static partial class Functional
             int n = dy.Dim(0), k = dy.Dim(1);
             var ys = _y!.ReadOnlySpan;
             var d = dy.ReadOnlySpan;
-            var dz = Empty<T>(dy.Shape);
+            var dz = EmptyLike(dy);
             var g = dz.Span;
             for (int i = 0; i < n; i++)
             {
@@ -117,7 +119,7 @@ public static partial class Functional
         protected override void Backward(Tensor<T> dy)
         {
             int n = labels.Length, k = Inputs[0].Value.Dim(1);
-            var g = Zeros<T>(Inputs[0].Shape);
+            var g = ZerosLike(Inputs[0]);
             T v = -dy.ReadOnlySpan[0] / T.CreateChecked(n);
             for (int i = 0; i < n; i++)
             {

@@ -84,7 +84,7 @@ public abstract class Node<T> where T : unmanaged, IFloatingPointIeee754<T>
         }
         else
         {
-            var sum = ScopedTensors<T>.Rent(_grad.Shape, clear: false);
+            var sum = ScopedTensors<T>.Rent(_grad.Shape, _grad.Format, clear: false);
             TensorPrimitives.Add(_grad.ReadOnlySpan, g.ReadOnlySpan, sum.Span);
             _grad = sum;
             _gradOwned = true;

@@ -35,20 +35,16 @@ public static partial class Functional
         ArgumentNullException.ThrowIfNull(x);
         ArgumentNullException.ThrowIfNull(weight);
         ArgumentNullException.ThrowIfNull(bias);
-        if (x.Blocking is { } blocking)
+        if (x.Value.Rank < 2 || weight.Value.Rank != 1 || weight.Value.Dim(0) != x.Value.Dim(1) || !bias.Shape.SequenceEqual(weight.Shape))
         {
-            if (weight.Value.Rank != 1 || weight.Value.Dim(0) != blocking.C || !bias.Shape.SequenceEqual(weight.Shape))
-            {
-                throw new ArgumentException($"batch norm expects x [N, C, ...] with weight and bias [C]; got x {Layout(x)}, weight {Shapes.Format(weight.Shape)}, bias {Shapes.Format(bias.Shape)}", nameof(x));
-            }
-            return (Variable<T>)(object)BlockedBatchNorm((Variable<float>)(object)x, (Variable<float>)(object)weight, (Variable<float>)(object)bias,
-                (Tensor<float>?)(object?)runningMean, (Tensor<float>?)(object?)runningVar, training, momentum, eps);
+            throw new ArgumentException($"batch norm expects x [N, C, ...] with weight and bias [C]; got x {Layout(x)}, weight {Shapes.Format(weight.Shape)}, bias {Shapes.Format(bias.Shape)}", nameof(x));
+        }
+        var call = Dispatch.Prepare(Computes.AnyFormat, ref x);
+        if (call.Format.IsBlocked())
+        {
+            return BlockedBatchNorm(x, weight, bias, runningMean, runningVar, training, momentum, eps, call);
         }
         var xv = x.Value;
-        if (xv.Rank < 2 || weight.Value.Rank != 1 || weight.Value.Dim(0) != xv.Dim(1) || !bias.Shape.SequenceEqual(weight.Shape))
-        {
-            throw new ArgumentException($"batch norm expects x [N, C, ...] with weight and bias [C]; got x {Shapes.Format(xv.Shape)}, weight {Shapes.Format(weight.Shape)}, bias {Shapes.Format(bias.Shape)}", nameof(x));
-        }
         int n = xv.Dim(0), c = xv.Dim(1), plane = (int)(xv.Length / ((long)n * c));
         long m = (long)n * plane;
         if (training && m < 2)
@@ -59,8 +55,8 @@ public static partial class Functional
         {
             throw new ArgumentException("batch norm in evaluation mode needs the running statistics", nameof(runningMean));
         }
-        var xhat = Empty<T>(xv.Shape);
-        var y = Empty<T>(xv.Shape);
+        var xhat = EmptyLike(xv);
+        var y = EmptyLike(xv);
         var xs = xv.ReadOnlySpan;
         var hs = xhat.Span;
         var ys = y.Span;
@@ -123,9 +119,9 @@ public static partial class Functional
         if (!records)
         {
             ScopedTensors<T>.Recycle(xhat);
-            return new Variable<T>(y);
+            return call.Output(y);
         }
-        return new Variable<T>(y, new BatchNormNode<T>(x, weight, bias, xhat, invStd, training));
+        return call.Output(y, new BatchNormNode<T>(x, weight, bias, xhat, invStd, training));
     }
 
     private sealed class BatchNormNode<T>(Variable<T> x, Variable<T> weight, Variable<T> bias, Tensor<T> xhat, T[] invStd, bool batchStats)
@@ -144,7 +140,7 @@ public static partial class Functional
             var g = Inputs[1].Value.ReadOnlySpan;
             var dgamma = Empty<T>(c);
             var dbeta = Empty<T>(c);
-            var dx = NeedsGrad(0) ? Empty<T>(dy.Shape) : null;
+            var dx = NeedsGrad(0) ? EmptyLike(dy) : null;
             for (int ch = 0; ch < c; ch++)
             {
                 T sumDy = T.Zero, sumDyX = T.Zero;

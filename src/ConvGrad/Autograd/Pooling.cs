@@ -48,11 +48,12 @@ public static partial class Functional
 
     private static Variable<T> MaxPool2dOf<T>(Variable<T> x, PoolWindow win) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        if (x is { Blocking.LogicalShape.Length: 4 })
+        CheckRank(x, 4, "MaxPool2d", "[N, C, H, W]");
+        var call = Dispatch.Prepare(Computes.AnyFormat, ref x);
+        if (call.Format.IsBlocked())
         {
-            return (Variable<T>)(object)BlockedMaxPool2d((Variable<float>)(object)x, win);
+            return BlockedMaxPool2d(x, win, call);
         }
-        CheckRank(Nchw(x), 4, "MaxPool2d", "[N, C, H, W]");
         var xv = x.Value;
         int planes = xv.Dim(0) * xv.Dim(1), h = xv.Dim(2), w = xv.Dim(3);
         int ho = win.Out(h, "MaxPool2d"), wo = win.Out(w, "MaxPool2d");
@@ -100,9 +101,9 @@ public static partial class Functional
         if (!Records(x))
         {
             ArrayPool<int>.Shared.Return(argmax);
-            return new Variable<T>(y);
+            return call.Output(y);
         }
-        return new Variable<T>(y, new MaxPoolNode<T>(x, argmax));
+        return call.Output(y, new MaxPoolNode<T>(x, argmax));
     }
 
     /// <summary>The common 2×2, stride 2, unpadded case: the same scan order and tie rule without window clipping.</summary>
@@ -166,11 +167,12 @@ public static partial class Functional
 
     private static Variable<T> AvgPool2dOf<T>(Variable<T> x, PoolWindow win) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        if (x is { Blocking.LogicalShape.Length: 4 })
+        CheckRank(x, 4, "AvgPool2d", "[N, C, H, W]");
+        var call = Dispatch.Prepare(Computes.AnyFormat, ref x);
+        if (call.Format.IsBlocked())
         {
-            return (Variable<T>)(object)BlockedAvgPool2d((Variable<float>)(object)x, win);
+            return BlockedAvgPool2d(x, win, call);
         }
-        CheckRank(Nchw(x), 4, "AvgPool2d", "[N, C, H, W]");
         var xv = x.Value;
         int planes = xv.Dim(0) * xv.Dim(1), h = xv.Dim(2), w = xv.Dim(3);
         int ho = win.Out(h, "AvgPool2d"), wo = win.Out(w, "AvgPool2d");
@@ -197,7 +199,7 @@ public static partial class Functional
                 }
             }
         }
-        return Records(x) ? new Variable<T>(y, new AvgPoolNode<T>(x, win)) : new Variable<T>(y);
+        return Records(x) ? call.Output(y, new AvgPoolNode<T>(x, win)) : call.Output(y);
     }
 
     /// <summary>
@@ -212,15 +214,16 @@ public static partial class Functional
     private static Variable<T> GlobalAvgPoolOf<T>(Variable<T> x) where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(x);
-        if (x.Blocking is not null)
+        if (x.Value.Rank < 3)
         {
-            return (Variable<T>)(object)BlockedGlobalAvgPool((Variable<float>)(object)x);
+            throw new ArgumentException($"global average pooling expects [N, C, spatial...]; got {Shapes.Format(x.Shape)}", nameof(x));
+        }
+        var call = Dispatch.Prepare(Computes.AnyFormat, ref x);
+        if (call.Format.IsBlocked())
+        {
+            return BlockedGlobalAvgPool(x, call);
         }
         var xv = x.Value;
-        if (xv.Rank < 3)
-        {
-            throw new ArgumentException($"global average pooling expects [N, C, spatial...]; got {Shapes.Format(xv.Shape)}", nameof(x));
-        }
         int planes = xv.Dim(0) * xv.Dim(1), plane = (int)(xv.Length / planes);
         int[] shape = [xv.Dim(0), xv.Dim(1), .. Enumerable.Repeat(1, xv.Rank - 2)];
         var y = Empty<T>(shape);
@@ -231,7 +234,7 @@ public static partial class Functional
         {
             ys[i] = TensorPrimitives.Sum(xs.Slice(i * plane, plane)) * inv;
         }
-        return Records(x) ? new Variable<T>(y, new GlobalAvgPoolNode<T>(x)) : new Variable<T>(y);
+        return Records(x) ? call.Output(y, new GlobalAvgPoolNode<T>(x)) : call.Output(y);
     }
 
     private sealed class MaxPoolNode<T>(Variable<T> x, int[] argmax) : Node<T>(x) where T : unmanaged, IFloatingPointIeee754<T>
@@ -242,7 +245,7 @@ public static partial class Functional
 
         protected override void Backward(Tensor<T> dy)
         {
-            var dx = Zeros<T>(Inputs[0].Shape);
+            var dx = ZerosLike(Inputs[0]);
             var g = dx.Span;
             var d = dy.ReadOnlySpan;
             var arg = _argmax!;
@@ -301,7 +304,7 @@ public static partial class Functional
 
         protected override void Backward(Tensor<T> dy)
         {
-            var dx = Empty<T>(Inputs[0].Shape);
+            var dx = EmptyLike(Inputs[0]);
             int planes = (int)dy.Length, plane = (int)(dx.Length / planes);
             T inv = T.One / T.CreateChecked(plane);
             var g = dx.Span;

@@ -12,14 +12,14 @@ public static partial class Functional
     {
         ArgumentNullException.ThrowIfNull(x);
         ArgumentNullException.ThrowIfNull(shape);
-        x = Nchw(x);
+        var call = Dispatch.Prepare(Computes.Contiguous, ref x);
         if (Shapes.Product(shape) != x.Value.Length || shape.Any(d => d < 1))
         {
             throw new ArgumentException($"cannot reshape {Shapes.Format(x.Shape)} ({x.Value.Length} elements) to {Shapes.Format(shape)}", nameof(shape));
         }
         var y = Empty<T>(shape);
         x.Value.ReadOnlySpan.CopyTo(y.Span);
-        return OpTrace.Record(Records(x) ? new Variable<T>(y, new ReshapeNode<T>(x)) : new Variable<T>(y), TracedOpKind.Reshape, shape.ToArray(), x);
+        return OpTrace.Record(Records(x) ? call.Output(y, new ReshapeNode<T>(x)) : call.Output(y), TracedOpKind.Reshape, shape.ToArray(), x);
     }
 
     /// <summary><c>[N, ...] → [N, Π ...]</c> (<c>torch.flatten(x, 1)</c>).</summary>
@@ -28,11 +28,8 @@ public static partial class Functional
     public static Variable<T> Flatten<T>(Variable<T> x) where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(x);
-        var nchw = Nchw(x);
-        if (nchw.Value.Rank < 1)
-        {
-            throw new ArgumentException("flatten needs at least one axis", nameof(x));
-        }
+        var nchw = x;
+        Dispatch.Prepare(Computes.Contiguous, ref nchw);
         return OpTrace.Record(Reshape(nchw, nchw.Value.Dim(0), (int)(nchw.Value.Length / nchw.Value.Dim(0))), TracedOpKind.Flatten, (object?)null, x);
     }
 
@@ -50,7 +47,8 @@ public static partial class Functional
             throw new ArgumentException("concat needs at least one variable and no nulls", nameof(xs));
         }
         var inputs = xs;
-        xs = Array.ConvertAll(xs, Nchw);
+        xs = (Variable<T>[])xs.Clone();
+        var call = Dispatch.Prepare(Computes.Contiguous, xs);
         var first = xs[0].Value;
         if (first.Rank < 2)
         {
@@ -81,7 +79,7 @@ public static partial class Functional
             }
         }
         bool records = GradMode.IsEnabled && xs.Any(v => v.RequiresGrad);
-        return OpTrace.Record(records ? new Variable<T>(y, new ConcatNode<T>(xs, plane)) : new Variable<T>(y), TracedOpKind.Concat, inputs);
+        return OpTrace.Record(records ? call.Output(y, new ConcatNode<T>(xs, plane)) : call.Output(y), TracedOpKind.Concat, inputs);
     }
 
     private sealed class ReshapeNode<T>(Variable<T> x) : Node<T>(x) where T : unmanaged, IFloatingPointIeee754<T>
@@ -90,7 +88,7 @@ public static partial class Functional
 
         protected override void Backward(Tensor<T> dy)
         {
-            var dx = Empty<T>(Inputs[0].Shape);
+            var dx = EmptyLike(Inputs[0]);
             dy.ReadOnlySpan.CopyTo(dx.Span);
             Propagate(0, dx, owned: true);
         }
@@ -109,7 +107,7 @@ public static partial class Functional
                 int c = Inputs[i].Value.Dim(1);
                 if (NeedsGrad(i))
                 {
-                    var g = Empty<T>(Inputs[i].Shape);
+                    var g = EmptyLike(Inputs[i]);
                     var gs = g.Span;
                     for (int b = 0; b < n; b++)
                     {

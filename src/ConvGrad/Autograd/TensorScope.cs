@@ -73,9 +73,15 @@ public sealed class TensorScope : IDisposable
 internal static class ScopedTensors<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     /// <summary>A tensor of <paramref name="shape"/> (zeroed when <paramref name="clear"/>), tracked by the current scope if one is open.</summary>
-    public static Tensor<T> Rent(ReadOnlySpan<int> shape, bool clear)
+    public static Tensor<T> Rent(ReadOnlySpan<int> shape, bool clear) => Rent(shape, MemoryFormat.Contiguous, clear);
+
+    /// <summary>
+    /// A tensor of logical <paramref name="shape"/> in <paramref name="format"/> (zeroed when <paramref name="clear"/>;
+    /// otherwise every stored element, a blocked tail included, is the caller's to write), tracked by the current scope.
+    /// </summary>
+    public static Tensor<T> Rent(ReadOnlySpan<int> shape, MemoryFormat format, bool clear)
     {
-        var t = clear ? Tensor<T>.Zeros(shape.ToArray()) : Tensor<T>.Uninitialized(shape.ToArray());
+        var t = Tensor<T>.ForKernel(shape, format, clear);
         TensorScope.Current?.Track(t);
         return t;
     }

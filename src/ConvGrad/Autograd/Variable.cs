@@ -42,21 +42,28 @@ public class Variable<T> where T : unmanaged, IFloatingPointIeee754<T>
     /// <summary>The values.</summary>
     public Tensor<T> Value { get; }
 
-    /// <summary>The shape of <see cref="Value"/> (for a channel-blocked variable, its storage <c>[N, ⌈C/B⌉, spatial..., B]</c>).</summary>
+    /// <summary>The logical shape of <see cref="Value"/> (<c>[N, C, spatial...]</c> whatever its <see cref="Format"/>).</summary>
     public ReadOnlySpan<int> Shape => Value.Shape;
 
+    /// <summary>The shape of <see cref="Value"/>'s storage (<c>[N, ⌈C/B⌉, spatial..., B]</c> for a channel-blocked value).</summary>
+    public ReadOnlySpan<int> StorageShape => Value.StorageShape;
+
     /// <summary>
-    /// Whether <see cref="Value"/> holds a float activation in the channel-blocked layout of <see cref="BlockedTensor"/>
-    /// (<c>[N, ⌈C/B⌉, spatial..., B]</c>, channels past C zero) rather than NCHW. Layers that chain convolutions keep
-    /// activations blocked and convert only at the network's edges (<see cref="Functional.ToNchw{T}"/>).
+    /// How <see cref="Value"/> is laid out in memory. Layers that chain convolutions keep float activations channel-blocked
+    /// and convert only at the network's edges (<see cref="Functional.ToFormat{T}"/>); an operation that has no blocked
+    /// kernel computes on its inputs converted to NCHW.
     /// </summary>
-    public bool IsChannelBlocked => Blocking is not null;
+    public MemoryFormat Format => Value.Format;
 
-    /// <summary>The logical shape <c>[N, C, spatial...]</c>: <see cref="Shape"/> for NCHW, the shape a blocked value stands for otherwise.</summary>
-    public ReadOnlySpan<int> LogicalShape => Blocking is { } b ? b.LogicalShape : Value.Shape;
+    /// <summary>Whether <see cref="Format"/> is one of the channel-blocked formats.</summary>
+    public bool IsChannelBlocked => Value.Format.IsBlocked();
 
-    /// <summary>The channel blocking of <see cref="Value"/>, or null for NCHW (set once, by the operation that made it).</summary>
-    internal ActivationBlocking? Blocking { get; init; }
+    /// <summary>
+    /// Threads the element-wise passes on a blocked activation (reorders, batch norm) may use: the thread count of the
+    /// layer that made it (its <see cref="ConvOptions.EffectiveThreads"/>), so <c>--threads 1</c> means one thread
+    /// throughout; 0 means one per processor.
+    /// </summary>
+    internal int Threads { get; init; }
 
     /// <summary>Whether gradients flow to (a leaf) or through (an interior variable) this variable.</summary>
     public bool RequiresGrad { get; }
@@ -76,9 +83,9 @@ public class Variable<T> where T : unmanaged, IFloatingPointIeee754<T>
         get => _grad;
         set
         {
-            if (value is not null && !value.Shape.SequenceEqual(Value.Shape))
+            if (value is not null && (!value.Shape.SequenceEqual(Value.Shape) || value.Format != Value.Format))
             {
-                throw new ArgumentException($"a gradient must have the value's shape {Shapes.Format(Value.Shape)}; got {Shapes.Format(value.Shape)}", nameof(value));
+                throw new ArgumentException($"a gradient must have the value's shape and format {MemoryFormats.Describe(Value.Format, Value.Shape)}; got {MemoryFormats.Describe(value.Format, value.Shape)}", nameof(value));
             }
             _grad = value;
         }
@@ -173,13 +180,13 @@ public class Variable<T> where T : unmanaged, IFloatingPointIeee754<T>
         {
             throw new InvalidOperationException($"Backward() without a gradient needs a one-element variable; this one has shape {Shapes.Format(Value.Shape)} (pass the upstream gradient)");
         }
-        var seed = Tensor<T>.Uninitialized(Value.Shape.ToArray());
+        var seed = Tensor<T>.Uninitialized(Value.Shape);
         seed.Span[0] = T.One;
         Backward(seed);
     }
 
     /// <summary>Back-propagates <paramref name="gradient"/> = <c>∂L/∂this</c> (a vector-Jacobian product).</summary>
-    /// <param name="gradient">∂L/∂this, of this variable's shape (the seed of backpropagation).</param>
+    /// <param name="gradient">∂L/∂this, of this variable's logical shape in any format (the seed of backpropagation).</param>
     public void Backward(Tensor<T> gradient)
     {
         ArgumentNullException.ThrowIfNull(gradient);
@@ -187,6 +194,7 @@ public class Variable<T> where T : unmanaged, IFloatingPointIeee754<T>
         {
             throw new ArgumentException($"the gradient must have the variable's shape {Shapes.Format(Value.Shape)}; got {Shapes.Format(gradient.Shape)}", nameof(gradient));
         }
+        gradient = gradient.ToFormat(Value.Format);
         if (!RequiresGrad)
         {
             throw new InvalidOperationException("this variable does not require gradients and has no recorded operation (was it computed under NoGrad, or from variables that need no gradient?)");
@@ -200,6 +208,14 @@ public class Variable<T> where T : unmanaged, IFloatingPointIeee754<T>
     /// </summary>
     internal void Accumulate(Tensor<T> g, bool owned)
     {
+        if (g.Format != Value.Format)
+        {
+            // A gradient computed in another format (by an operation that converted its input) comes back to this one.
+            var converted = ScopedTensors<T>.Rent(Value.Shape, Value.Format, clear: false);
+            converted.CopyFrom(g, Threads);
+            g = converted;
+            owned = true;
+        }
         if (GradFn is not null)
         {
             GradFn.AccumulateOutputGrad(g, owned);

@@ -1,6 +1,7 @@
 using System.Numerics;
 using ConvGrad.Autograd;
 using ConvGrad.Cpu;
+using ConvGrad.Cpu.Blocked;
 
 namespace ConvGrad.Nn;
 
@@ -55,24 +56,24 @@ public class ConvNd<T> : Module<T> where T : unmanaged, IFloatingPointIeee754<T>
     public override Variable<T> Forward(Variable<T> x)
     {
         CheckInput(x, Geometry.Dims + 2, "Conv", "[N, C, spatial...]", Weight.Value.Dim(1) * Geometry.Groups);
-        if (typeof(T) == typeof(float) && (x.IsChannelBlocked || KeepsActivationsBlocked))
+        if (BlockedKernels.CoverType<T>() && (x.IsChannelBlocked || KeepsActivationsBlocked))
         {
             int block = ConvPlanner.BlockSize(_options);
             if (block != 0)
             {
-                return (Variable<T>)(object)ForwardBlocked((Variable<float>)(object)x, block);
+                return ForwardBlocked(x, block);
             }
         }
         return Functional.Conv(Functional.ToNchw(x), Weight, Bias, Geometry, _options);
     }
 
     /// <summary>The blocked forward pass: the layout choice is a function of the shape, block and options only.</summary>
-    private Variable<float> ForwardBlocked(Variable<float> x, int block)
+    private Variable<T> ForwardBlocked(Variable<T> x, int block)
     {
-        var w = (Variable<float>)(object)Weight;
-        var b = (Variable<float>?)(object?)Bias;
-        var p = ConvProblem.ForConv(Geometry, x.LogicalShape, w.Shape);
-        int inputBlock = x.IsChannelBlocked ? x.Blocking!.BlockSize : 0;
+        var w = Weight;
+        var b = Bias;
+        var p = ConvProblem.ForConv(Geometry, x.Shape, w.Shape);
+        int inputBlock = x.Format.IsBlocked() ? x.Format.BlockSize() : 0;
         if (ConvPlanner.LayerLayout(p, inputBlock, block) != PlanLayout.Blocked)
         {
             // Not covered, or mostly-padding lanes (a first layer of 1-3 channels): the NCHW plan, then reorder the output.

@@ -174,7 +174,7 @@ public sealed class Reshape<T> : Module<T> where T : unmanaged, IFloatingPointIe
     public override Variable<T> Forward(Variable<T> x)
     {
         ArgumentNullException.ThrowIfNull(x);
-        var shape = x.LogicalShape;
+        var shape = x.Shape;
         long per = shape.Length == 0 ? 0 : Shapes.Product(shape[1..]);
         long known = 1;
         foreach (int d in _shape)

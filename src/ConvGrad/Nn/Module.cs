@@ -255,7 +255,7 @@ public abstract class Module<T> where T : unmanaged, IFloatingPointIeee754<T>
     protected static void CheckInput(Variable<T> x, int rank, string module, string layout, int channels = -1)
     {
         ArgumentNullException.ThrowIfNull(x);
-        var shape = x.LogicalShape;
+        var shape = x.Shape;
         if (shape.Length != rank || (channels >= 0 && shape[1] != channels))
         {
             string c = channels >= 0 ? $" with C = {channels}" : "";

@@ -12,14 +12,6 @@ internal static unsafe class BlockedLayout
     /// <summary>Below this many elements one thread converts (thread hand-off costs more than it saves).</summary>
     private const long ParallelThreshold = 1 << 16;
 
-    /// <summary>Writes NCHW <paramref name="x"/> into <paramref name="b"/> (same logical shape), zeroing the channel tail.</summary>
-    public static void ToBlocked(Tensor<float> x, BlockedTensor b, int threads) =>
-        Run(new Reorder(), (float*)Unsafe.AsPointer(ref x.DataRef), (float*)Unsafe.AsPointer(ref b.Storage.DataRef), b.Shape[0], b.Shape[1], b.BlockSize, b.Spatial, true, threads);
-
-    /// <summary>Writes <paramref name="b"/> into NCHW <paramref name="x"/> (same logical shape).</summary>
-    public static void ToNchw(BlockedTensor b, Tensor<float> x, int threads) =>
-        Run(new Reorder(), (float*)Unsafe.AsPointer(ref x.DataRef), (float*)Unsafe.AsPointer(ref b.Storage.DataRef), b.Shape[0], b.Shape[1], b.BlockSize, b.Spatial, false, threads);
-
     /// <summary>
     /// Converts between NCHW <paramref name="nchw"/> <c>[n, c, s]</c> and blocked <paramref name="blocked"/>
     /// <c>[n, ⌈c/bs⌉, s, bs]</c> (both pinned or native), in the direction <paramref name="toBlocked"/>, reusing the
