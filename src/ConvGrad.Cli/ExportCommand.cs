@@ -96,7 +96,7 @@ internal static class ModelFiles
 
     /// <summary>
     /// Loads <paramref name="path"/>: ONNX by extension (its metadata as the file has it), else safetensors (a built-in
-    /// digit model). <paramref name="normalization"/>, when given (<c>--mean</c>/<c>--std</c>), replaces the file's.
+    /// classifier). <paramref name="normalization"/>, when given (<c>--mean</c>/<c>--std</c>), replaces the file's.
     /// </summary>
     public static LoadedModel Load(string path, ConvOptions options, OnnxMetadata? normalization = null)
     {
@@ -108,10 +108,10 @@ internal static class ModelFiles
         }
         else
         {
-            // The built-in digit models: [1, 28, 28] digits 0-9 normalised with MNIST's mean and std.
-            var net = ImageClassifiers.FromState(SafeTensorsFile.ReadDictionary(path), options: options);
-            string[] digits = [.. Enumerable.Range(0, 10).Select(d => d.ToString(System.Globalization.CultureInfo.InvariantCulture))];
-            loaded = new LoadedModel(net, [1, 28, 28], new OnnxMetadata(digits, [.. Normalization.Mnist.Mean], [.. Normalization.Mnist.Std]));
+            // A classifier saved by train: its metadata gives the architecture, input shape, classes and normalisation
+            // (an older file without it is a digit model: [1, 28, 28], digits 0-9, MNIST's mean and std).
+            var c = Classifier.Load(path, options);
+            loaded = new LoadedModel(c.Module, c.Info.InputShape.ToArray(), new OnnxMetadata(c.Info.Classes, c.Info.Normalization.Mean, c.Info.Normalization.Std));
         }
         return normalization is null ? loaded : loaded with { Metadata = loaded.Metadata with { Mean = normalization.Mean, Std = normalization.Std, NormalizationInGraph = false } };
     }

@@ -15,7 +15,7 @@ public class OptimTests
     public void Sgd_MomentumAndWeightDecay_FollowTorchOptimSgd()
     {
         var p = Param(1.0, 0.5);
-        var sgd = new Sgd<double>([p], learningRate: 0.1, momentum: 0.9, weightDecay: 0.01);
+        var sgd = new Sgd<double>([p], lr: 0.1, momentum: 0.9, weightDecay: 0.01);
         sgd.Step();
         // g = 0.5 + 0.01·1 = 0.51, v = g, w = 1 − 0.1·0.51
         Assert.Equal(1 - 0.051, p.Value[0], 15);
@@ -39,7 +39,7 @@ public class OptimTests
     {
         var a = Param(1.0, 3.0);
         var b = Param(1.0, -0.001);
-        var adam = new Adam<double>([a, b], learningRate: 0.01, eps: 1e-12);
+        var adam = new Adam<double>([a, b], lr: 0.01, eps: 1e-12);
         adam.Step();
         Assert.Equal(0.99, a.Value[0], 9);
         Assert.Equal(1.01, b.Value[0], 9);
@@ -49,7 +49,7 @@ public class OptimTests
     public void Adam_SecondStep_MatchesTheBiasCorrectedFormula()
     {
         var p = Param(0.0, 1.0);
-        var adam = new Adam<double>([p], learningRate: 0.1, beta1: 0.9, beta2: 0.99, eps: 1e-8);
+        var adam = new Adam<double>([p], lr: 0.1, beta1: 0.9, beta2: 0.99, eps: 1e-8);
         adam.Step();
         p.Grad!.Span[0] = -2.0;
         adam.Step();

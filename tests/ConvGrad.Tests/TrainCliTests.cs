@@ -33,10 +33,11 @@ public sealed class TrainCliTests : IDisposable
             Path.Combine(TestPaths.RepoRoot, "data", "mnist-10k", "images-idx3-ubyte.gz"), "--index", "9998", "--count", "2");
         Assert.True(pcode == 0, perr);
         var plines = pout.TrimEnd().Split('\n');
-        Assert.Equal(2, plines.Length);
-        Assert.Matches(new Regex(@"^image 9998: digit \d  probabilities( \d:[01]\.\d{6}){10}$"), plines[0].TrimEnd('\r'));
+        Assert.Equal(3, plines.Length);
+        Assert.Matches(new Regex(@"^image 9998: class \d  true \d  probabilities( \d:[01]\.\d{6}){10}$"), plines[0].TrimEnd('\r'));
+        Assert.Matches(new Regex(@"^accuracy: \d+\.\d\d% \(\d of 2 images\)$"), plines[2].TrimEnd('\r'));
 
-        // The same digit as a dark-on-light PNG: predict inverts it back and must print the same probabilities.
+        // The same digit as a dark-on-light PNG: --invert brings it back and must print the same probabilities (no true label).
         var digits = TestDigits.All;
         string png = Path.Combine(_out, "digit.png");
         using (var bmp = new SkiaSharp.SKBitmap(28, 28))
@@ -50,9 +51,13 @@ public sealed class TrainCliTests : IDisposable
             using var data = bmp.Encode(SkiaSharp.SKEncodedImageFormat.Png, 100);
             File.WriteAllBytes(png, data.ToArray());
         }
-        var (icode, iout, ierr) = Run("predict", "--model", model, "--image", png);
+        var (icode, iout, ierr) = Run("predict", "--model", model, "--image", png, "--invert");
         Assert.True(icode == 0, ierr);
-        Assert.Equal(plines[1].TrimEnd('\r').Replace("image 9999:", "image 0:", StringComparison.Ordinal), iout.TrimEnd());
+        Assert.Equal(Regex.Replace(plines[1].TrimEnd('\r'), "^image 9999: (class \\d)  true \\d", "image " + png + ": $1"), iout.TrimEnd());
+        // Never inverted unless asked: without --invert the probabilities differ.
+        var (ncode, nout, _) = Run("predict", "--model", model, "--image", png);
+        Assert.Equal(0, ncode);
+        Assert.NotEqual(iout, nout);
     }
 
     [Theory]

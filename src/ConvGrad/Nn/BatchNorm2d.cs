@@ -38,6 +38,10 @@ public sealed class BatchNorm2d<T> : Module<T> where T : unmanaged, IFloatingPoi
     /// <summary>The running-statistics update rate.</summary>
     public double Momentum { get; }
 
+    /// <inheritdoc />
+    protected override string ExtraRepr() =>
+        string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{RunningMean.Length}, eps={Eps:G}, momentum={Momentum:G}");
+
     /// <summary>γ <c>[C]</c>.</summary>
     public Parameter<T> Weight { get; }
 

@@ -36,6 +36,31 @@ public class ConvNd<T> : Module<T> where T : unmanaged, IFloatingPointIeee754<T>
     /// <summary>Stride, padding, dilation and groups.</summary>
     public ConvGeometry Geometry { get; }
 
+    /// <inheritdoc />
+    protected override string ExtraRepr()
+    {
+        static string Tuple(IEnumerable<int> v) => "(" + string.Join(", ", v) + ")";
+        var w = Weight.Value.Shape.ToArray();
+        var parts = new List<string> { $"{w[1] * Geometry.Groups}, {w[0]}", $"kernel_size={Tuple(w[2..])}", $"stride={Tuple(Geometry.Stride)}" };
+        if (Geometry.PaddingBefore.Any(p => p != 0) || Geometry.PaddingAfter.Any(p => p != 0))
+        {
+            parts.Add($"padding={Tuple(Geometry.PaddingBefore)}");
+        }
+        if (Geometry.Dilation.Any(d => d != 1))
+        {
+            parts.Add($"dilation={Tuple(Geometry.Dilation)}");
+        }
+        if (Geometry.Groups != 1)
+        {
+            parts.Add($"groups={Geometry.Groups}");
+        }
+        if (Bias is null)
+        {
+            parts.Add("bias=False");
+        }
+        return string.Join(", ", parts);
+    }
+
     /// <summary>The weight <c>[K, C/groups, k...]</c>.</summary>
     public Parameter<T> Weight { get; }
 
@@ -112,7 +137,29 @@ public sealed class Conv1d<T>(int inChannels, int outChannels, int kernel, ConvG
 /// <summary>2-D convolution (<c>nn.Conv2d</c>): x <c>[N, C, H, W]</c>, weight <c>[K, C/groups, kh, kw]</c>.</summary>
 /// <typeparam name="T">float or double.</typeparam>
 public sealed class Conv2d<T>(int inChannels, int outChannels, int kernel, ConvGeometry geometry, Random rng, bool bias = true, ConvOptions? options = null)
-    : ConvNd<T>(inChannels, outChannels, [kernel, kernel], geometry, rng, bias, options) where T : unmanaged, IFloatingPointIeee754<T>;
+    : ConvNd<T>(inChannels, outChannels, [kernel, kernel], geometry, rng, bias, options) where T : unmanaged, IFloatingPointIeee754<T>
+{
+    /// <summary>
+    /// PyTorch's <c>nn.Conv2d(in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1, bias=True)</c>:
+    /// the same square window, stride, padding and dilation on both axes; weights from <paramref name="rng"/>, or
+    /// from <see cref="Init.Generator"/> when it is null.
+    /// </summary>
+    /// <param name="inChannels">C.</param>
+    /// <param name="outChannels">K.</param>
+    /// <param name="kernelSize">The window's height and width.</param>
+    /// <param name="stride">The stride on both axes.</param>
+    /// <param name="padding">Zero padding on every side.</param>
+    /// <param name="dilation">The dilation on both axes.</param>
+    /// <param name="groups">Channel groups.</param>
+    /// <param name="bias">Whether the layer has a bias.</param>
+    /// <param name="rng">The generator of the initial weights, or null for <see cref="Init.Generator"/>.</param>
+    /// <param name="options">Engine and threads for the passes.</param>
+    public Conv2d(int inChannels, int outChannels, int kernelSize, int stride = 1, int padding = 0, int dilation = 1, int groups = 1, bool bias = true,
+        Random? rng = null, ConvOptions? options = null)
+        : this(inChannels, outChannels, kernelSize, ConvGeometry.Uniform(2, stride, padding, dilation, groups), rng ?? Init.Generator, bias, options)
+    {
+    }
+}
 
 /// <summary>3-D convolution (<c>nn.Conv3d</c>): x <c>[N, C, D, H, W]</c>, weight <c>[K, C/groups, kd, kh, kw]</c>.</summary>
 /// <typeparam name="T">float or double.</typeparam>

@@ -9,6 +9,17 @@ namespace ConvGrad.Nn;
 /// </summary>
 public static class Init
 {
+    /// <summary>
+    /// The generator of layers built without one (PyTorch's default generator): seeded with 0 when the process starts,
+    /// reseeded by <see cref="ManualSeed"/>, so a model built the same way twice gets the same weights. Not for
+    /// concurrent use: build models on one thread, or pass each layer its own <see cref="Random"/>.
+    /// </summary>
+    public static Random Generator { get; private set; } = new(0);
+
+    /// <summary>Reseeds <see cref="Generator"/> (PyTorch's <c>torch.manual_seed</c>).</summary>
+    /// <param name="seed">The seed.</param>
+    public static void ManualSeed(int seed) => Generator = new Random(seed);
+
     /// <summary>Kaiming (He) normal for ReLU networks: <c>N(0, 2/fanIn)</c>.</summary>
     /// <typeparam name="T">The element type: <see cref="float"/> or <see cref="double"/>.</typeparam>
     /// <param name="w">The weight to fill (fans from its shape: axis 0 out, axis 1 in, the rest the receptive field).</param>

@@ -30,11 +30,25 @@ public sealed class Linear<T> : Module<T> where T : unmanaged, IFloatingPointIee
         Bias = bias ? RegisterParameter("bias", new Parameter<T>(Tensor<T>.Zeros(outFeatures))) : null;
     }
 
+    /// <summary>PyTorch's <c>nn.Linear(in_features, out_features, bias=True)</c>: weights from <paramref name="rng"/>, or from <see cref="Init.Generator"/> when it is null.</summary>
+    /// <param name="inFeatures">in.</param>
+    /// <param name="outFeatures">out.</param>
+    /// <param name="bias">Whether the layer has a bias.</param>
+    /// <param name="rng">The generator of the initial weights, or null for <see cref="Init.Generator"/>.</param>
+    /// <param name="options">Worker threads (<see cref="ConvOptions.Threads"/>).</param>
+    public Linear(int inFeatures, int outFeatures, bool bias = true, Random? rng = null, ConvOptions? options = null)
+        : this(inFeatures, outFeatures, rng ?? Init.Generator, bias, options)
+    {
+    }
+
     /// <summary>The weight <c>[out, in]</c>.</summary>
     public Parameter<T> Weight { get; }
 
     /// <summary>The bias <c>[out]</c>, or null.</summary>
     public Parameter<T>? Bias { get; }
+
+    /// <inheritdoc />
+    protected override string ExtraRepr() => $"in_features={Weight.Value.Dim(1)}, out_features={Weight.Value.Dim(0)}, bias={(Bias is null ? "False" : "True")}";
 
     /// <inheritdoc />
     public override Variable<T> Forward(Variable<T> x)

@@ -19,6 +19,24 @@ public abstract class Module<T> where T : unmanaged, IFloatingPointIeee754<T>
     private readonly List<(string Name, Tensor<T> Value)> _buffers = [];
     private readonly List<(string Name, Module<T> Value)> _children = [];
 
+    /// <summary>The layer's settings as PyTorch's <c>extra_repr</c> prints them (e.g. <c>1, 32, kernel_size=(3, 3)</c>); empty by default.</summary>
+    protected virtual string ExtraRepr() => "";
+
+    /// <summary>The same, for <see cref="ToString"/>.</summary>
+    internal string ExtraReprText => ExtraRepr();
+
+    /// <summary>PyTorch's <c>print(model)</c>: the type and settings of this module and, indented, of every sub-module by name.</summary>
+    public override string ToString() => ModuleSummary.Repr(this);
+
+    /// <summary>
+    /// torchinfo's <c>summary(model, input_size)</c>: one row per module with its output shape for one input of
+    /// <paramref name="inputShape"/> (without the batch axis; shapes inside composites other than
+    /// <see cref="Sequential{T}"/> show as --) and its parameter count, then the total. Runs one forward pass in
+    /// evaluation mode without recording.
+    /// </summary>
+    /// <param name="inputShape">One input's shape, e.g. <c>1, 28, 28</c>.</param>
+    public string Summary(params int[] inputShape) => ModuleSummary.Table(this, inputShape);
+
     /// <summary>Training mode (batch statistics, dropout) when true; evaluation mode when false.</summary>
     public bool Training { get; private set; } = true;
 

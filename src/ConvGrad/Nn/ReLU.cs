@@ -45,6 +45,9 @@ public sealed class Dropout<T> : Module<T> where T : unmanaged, IFloatingPointIe
     /// <summary>The probability of zeroing an element.</summary>
     public double P { get; }
 
+    /// <inheritdoc />
+    protected override string ExtraRepr() => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"p={P:G}");
+
     private int[]? _keys;
     private ulong _keySeed;
     private long _keyEpoch;

@@ -126,12 +126,12 @@ public sealed class Sgd<T> : Optimizer<T> where T : unmanaged, IFloatingPointIee
 
     /// <summary>Creates the optimiser.</summary>
     /// <param name="parameters">The parameters to update.</param>
-    /// <param name="learningRate">The learning rate.</param>
+    /// <param name="lr">The learning rate (PyTorch's <c>lr</c>).</param>
     /// <param name="momentum">The momentum factor.</param>
     /// <param name="weightDecay">The L2 penalty added to each gradient (0: none).</param>
     /// <param name="nesterov">Whether to use Nesterov momentum.</param>
-    public Sgd(IEnumerable<Parameter<T>> parameters, double learningRate, double momentum = 0, double weightDecay = 0, bool nesterov = false)
-        : base(parameters, learningRate)
+    public Sgd(IEnumerable<Parameter<T>> parameters, double lr, double momentum = 0, double weightDecay = 0, bool nesterov = false)
+        : base(parameters, lr)
     {
         if (!(momentum is >= 0 and < 1) || !(weightDecay >= 0))
         {
@@ -198,13 +198,13 @@ public sealed class Adam<T> : Optimizer<T> where T : unmanaged, IFloatingPointIe
 
     /// <summary>Creates the optimiser.</summary>
     /// <param name="parameters">The parameters to update.</param>
-    /// <param name="learningRate">The learning rate.</param>
+    /// <param name="lr">The learning rate (PyTorch's <c>lr</c>).</param>
     /// <param name="beta1">The decay of the running mean of gradients.</param>
     /// <param name="beta2">The decay of the running mean of squared gradients.</param>
     /// <param name="eps">The term added to denominators for numerical stability.</param>
     /// <param name="weightDecay">The L2 penalty added to each gradient (0: none).</param>
-    public Adam(IEnumerable<Parameter<T>> parameters, double learningRate = 1e-3, double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8, double weightDecay = 0)
-        : base(parameters, learningRate)
+    public Adam(IEnumerable<Parameter<T>> parameters, double lr = 1e-3, double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8, double weightDecay = 0)
+        : base(parameters, lr)
     {
         if (!(beta1 is >= 0 and < 1) || !(beta2 is >= 0 and < 1) || !(eps > 0) || !(weightDecay >= 0))
         {

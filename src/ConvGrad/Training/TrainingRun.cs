@@ -176,7 +176,11 @@ public sealed class TrainingRun : IDisposable
         return result;
     }
 
-    /// <summary>Writes the trained weights as safetensors with PyTorch's names and layouts (rank 0; the others write nothing).</summary>
+    /// <summary>
+    /// Writes the trained weights as safetensors with PyTorch's names and layouts, and in its metadata the
+    /// <see cref="ClassifierInfo"/> (architecture, input shape, class names, normalisation) that
+    /// <see cref="Classifier.Load"/> reads back (rank 0; the others write nothing).
+    /// </summary>
     /// <param name="path">The file to write.</param>
     public void SaveModel(string path)
     {
@@ -185,7 +189,8 @@ public sealed class TrainingRun : IDisposable
         {
             return;
         }
-        SafeTensorsFile.Write(path, Model.State(), new Dictionary<string, string>
+        var info = new ClassifierInfo(Config.Model, Data.Train.Shape, Data.Train.Classes, Data.Normalization);
+        Classifier.Save(path, Model, info, new Dictionary<string, string>
         {
             ["model"] = CheckpointName(Config.Model),
             ["dropout"] = Config.Model == "resnet" ? "0" : G(Config.Dropout),

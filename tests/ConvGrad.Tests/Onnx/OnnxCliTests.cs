@@ -74,11 +74,13 @@ public sealed class OnnxCliTests : IDisposable
         Assert.True(code == 0, err);
         var lines = actual.TrimEnd().Split('\n');
         var digits = expected.TrimEnd().Split('\n');
-        Assert.Equal(5, lines.Length);
+        Assert.Equal(6, lines.Length);   // 5 images (true labels from the labels file beside the images) and the accuracy
+        Assert.Equal(digits[^1], lines[^1]);
         for (int i = 0; i < 5; i++)
         {
-            int d = digits[i][("image 10" + i + ": digit ").Length] - '0';
-            Assert.StartsWith($"image {100 + i}: class {classes[d]}  probabilities zero:", lines[i], StringComparison.Ordinal);
+            int d = digits[i][("image 10" + i + ": class ").Length] - '0';
+            int t = TestDigits.All.Label(100 + i);
+            Assert.StartsWith($"image {100 + i}: class {classes[d]}  true {classes[t]}  probabilities zero:", lines[i], StringComparison.Ordinal);
         }
     }
 

@@ -173,7 +173,7 @@ public class OnnxImportTests(TorchExports torch) : IClassFixture<TorchExports>
         var x = Digits(64);
         var y = labels.Take(64).Select(l => (int)l).ToArray();
         model.Train();
-        var sgd = new Sgd<float>(model.Parameters(), learningRate: 0.05, momentum: 0.9);
+        var sgd = new Sgd<float>(model.Parameters(), lr: 0.05, momentum: 0.9);
         double first = 0, last = 0;
         for (int step = 0; step < 8; step++)
         {
