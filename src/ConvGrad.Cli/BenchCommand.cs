@@ -113,8 +113,9 @@ internal sealed class BenchCommand : CliCommand
             engineArg = $"{device.Name} (host tensors, copies included; gpu-bench times device-resident tensors)";
         }
 
-        var tier = Cpu.IsaTiers.Resolve(options.MaxIsa);
-        string isaName = gpu is not null ? device.Name : engine == ConvEngine.Fast ? Cpu.IsaTiers.Name(tier) : "scalar";
+        var tier = options.EffectiveIsa;
+        string tierName = tier.ToString().ToLowerInvariant();
+        string isaName = gpu is not null ? device.Name : engine == ConvEngine.Fast ? tierName : "scalar";
         // In a terminal (and only for the table) the header, the growing table and the progress are one live display;
         // piped, or as CSV, the output is the plain lines, written as each row is measured.
         var live = format == "table" ? BenchLiveView.ForTerminal(stdout) : null;
@@ -135,7 +136,7 @@ internal sealed class BenchCommand : CliCommand
             double peakSeconds = Math.Clamp(minTime / 5, 0.02, 0.2);
             double peak = live is null ? FmaPeak.Measure(tier, threads, peakSeconds) : live.Peak(() => FmaPeak.Measure(tier, threads, peakSeconds));
             report = new BenchReport(format == "csv" ? stdout : null, format == "table" ? stdout : stderr, rows, passes, baseline, peak, live);
-            report.Header(suitePath, engineArg, threads, minTime, $"{Cpu.IsaTiers.Name(tier)} ({FmaPeak.Method(tier)}, 12 independent chains per thread, best of 7)");
+            report.Header(suitePath, engineArg, threads, minTime, $"{tierName} ({FmaPeak.Method(tier)}, 12 independent chains per thread, best of 7)");
             live?.Begin(report.Columns, rows.Count * layouts.Length * passes.Length);
             int block = BlockedBench.BlockSize(options, gpu is not null);
             foreach (var row in rows)
@@ -183,7 +184,7 @@ internal sealed class BenchCommand : CliCommand
             return EngineName(engine);
         }
         var p = ConvProblem.ForConv(row.Geometry, row.InputShape, row.WeightShape);
-        return Cpu.FastBackend.For(Cpu.IsaTiers.Resolve(options.MaxIsa)).KernelName(p, ToConvPass(pass));
+        return ConvPlanInfo.Create(p, ToConvPass(pass), ConvLayout.Nchw, options).Kernel;
     }
 
     private static ConvPass ToConvPass(BenchPass pass) => pass switch
@@ -251,10 +252,10 @@ internal sealed class BenchCommand : CliCommand
         var g = row.Geometry;
         var p = ConvProblem.ForConv(g, row.InputShape, row.WeightShape);
         var random = new Random(row.Name.Length * 7919 + row.C);
-        var x = RandomTensor(random, p.InputShape);
-        var w = RandomTensor(random, p.WeightShape);
-        var dy = RandomTensor(random, p.OutputShape);
-        var backend = Backends.For(options);
+        var x = RandomTensor(random, row.InputShape);
+        var w = RandomTensor(random, row.WeightShape);
+        var dy = RandomTensor(random, p.YShape.ToArray());
+        var backend = options.EffectiveBackend;
         foreach (var pass in passes)
         {
             Action call;
@@ -262,17 +263,17 @@ internal sealed class BenchCommand : CliCommand
             switch (pass)
             {
                 case BenchPass.Forward:
-                    var y = Tensor<float>.Uninitialized(p.OutputShape);
+                    var y = Tensor<float>.Uninitialized(p.YShape);
                     call = () => Conv.Forward(x, w, null, g, y, options);
                     workspace = backend.WorkspaceBytes(p, ConvPass.Forward, options.EffectiveThreads);
                     break;
                 case BenchPass.BackwardData:
-                    var dx = Tensor<float>.Uninitialized(p.InputShape);
+                    var dx = Tensor<float>.Uninitialized(row.InputShape);
                     call = () => Conv.BackwardData(dy, w, g, dx, options);
                     workspace = backend.WorkspaceBytes(p, ConvPass.BackwardData, options.EffectiveThreads);
                     break;
                 default:
-                    var dw = Tensor<float>.Uninitialized(p.WeightShape);
+                    var dw = Tensor<float>.Uninitialized(row.WeightShape);
                     call = () => Conv.BackwardWeight(x, dy, g, dw, options);
                     workspace = backend.WorkspaceBytes(p, ConvPass.BackwardWeight, options.EffectiveThreads);
                     break;
@@ -448,12 +449,7 @@ internal sealed class BenchCommand : CliCommand
 
         private static string Rate(double gflops) => gflops.ToString(gflops >= 10 ? "0.0" : gflops >= 0.1 ? "0.00" : "0.0000", Inv);
 
-        private static string Bytes(long b) => b switch
-        {
-            < 1024 => $"{b} B",
-            < 1024 * 1024 => string.Create(Inv, $"{b / 1024.0:0.0} KiB"),
-            _ => string.Create(Inv, $"{b / (1024.0 * 1024):0.0} MiB"),
-        };
+        private static string Bytes(long b) => ConvPlanInfo.FormatBytes(b);
 
         private static string CpuName()
         {

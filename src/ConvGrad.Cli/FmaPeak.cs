@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
-using ConvGrad.Cpu;
 
 namespace ConvGrad.Cli;
 
@@ -20,22 +19,22 @@ internal static class FmaPeak
     private const double WarmUpSeconds = 1.0;
 
     /// <summary>How the peak of <paramref name="tier"/> is measured, for the bench header.</summary>
-    public static string Method(IsaTier tier) => tier switch
+    public static string Method(ConvIsa tier) => tier switch
     {
-        IsaTier.Avx512 => "Vector512 FMA",
-        IsaTier.Avx2 => "Vector256 FMA",
+        ConvIsa.Avx512 => "Vector512 FMA",
+        ConvIsa.Avx2 => "Vector256 FMA",
         _ => "Vector128 FMA",
     };
 
-    private static int Lanes(IsaTier tier) => tier switch { IsaTier.Avx512 => 16, IsaTier.Avx2 => 8, _ => 4 };
+    private static int Lanes(ConvIsa tier) => tier switch { ConvIsa.Avx512 => 16, ConvIsa.Avx2 => 8, _ => 4 };
 
     /// <summary>GFLOP/s of <paramref name="tier"/>'s FMAs on <paramref name="threads"/> threads, with repetitions of about <paramref name="repSeconds"/> each.</summary>
-    public static double Measure(IsaTier tier, int threads, double repSeconds)
+    public static double Measure(ConvIsa tier, int threads, double repSeconds)
     {
         Func<long, float, float> kernel = tier switch
         {
-            IsaTier.Avx512 => Kernel512,
-            IsaTier.Avx2 => Kernel256,
+            ConvIsa.Avx512 => Kernel512,
+            ConvIsa.Avx2 => Kernel256,
             _ => Kernel128,
         };
         double flopsPerIteration = Chains * Lanes(tier) * 2;

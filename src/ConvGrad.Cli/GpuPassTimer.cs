@@ -19,8 +19,9 @@ internal static class GpuPassTimer
         using var x = device.Upload(Random(inputShape, 1));
         using var w = device.Upload(Random(weightShape, 2));
         using var b = device.Upload(Random([p.K], 3));
-        using var dy = device.Upload(Random(p.OutputShape, 4));
-        using var y = device.Allocate(p.OutputShape);
+        int[] outputShape = p.YShape.ToArray();
+        using var dy = device.Upload(Random(outputShape, 4));
+        using var y = device.Allocate(outputShape);
         using var dx = device.Allocate(inputShape);
         using var dw = device.Allocate(weightShape);
         return (

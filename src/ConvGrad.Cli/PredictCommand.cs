@@ -213,7 +213,7 @@ internal sealed class PredictCommand : CliCommand
         var file = IdxFile.Read(idx);
         if (file.Dims.Length != 3 || file.Dims[1] != shape.Height || file.Dims[2] != shape.Width)
         {
-            throw new InvalidDataException($"{idx}: expected images [N, {shape.Height}, {shape.Width}] for the model's {shape} input; the IDX header says {Shapes.Format(file.Dims)}");
+            throw new InvalidDataException($"{idx}: expected images [N, {shape.Height}, {shape.Width}] for the model's {shape} input; the IDX header says [{string.Join(", ", file.Dims)}]");
         }
         if ((long)index + count > file.Dims[0])
         {
@@ -230,7 +230,7 @@ internal sealed class PredictCommand : CliCommand
             var l = IdxFile.Read(labelsPath);
             if (l.Dims.Length != 1 || l.Dims[0] != file.Dims[0])
             {
-                throw new InvalidDataException($"{labelsPath}: expected {file.Dims[0]} labels [N] for {idx}; the IDX header says {Shapes.Format(l.Dims)}");
+                throw new InvalidDataException($"{labelsPath}: expected {file.Dims[0]} labels [N] for {idx}; the IDX header says [{string.Join(", ", l.Dims)}]");
             }
             labels = l.Data;
         }

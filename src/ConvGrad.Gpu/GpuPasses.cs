@@ -20,7 +20,8 @@ internal static class GpuPasses
     /// <summary>Most split-K slices.</summary>
     public const int MaxSlices = 64;
 
-    public static bool IsDepthwise(ConvProblem p) => p.Cg == 1 && p.Kg == 1;
+    /// <summary>Whether the direct depthwise kernels run: <see cref="ConvProblem.IsDepthwise"/> with one filter per channel.</summary>
+    public static bool IsDepthwise(ConvProblem p) => p.IsDepthwise && p.ChannelMultiplier == 1;
 
     /// <summary>y = x ⋆ w (+ b): forward implicit GEMM, or the direct depthwise kernel.</summary>
     public static void Forward(GpuDevice dev, ConvProblem p, ArrayView<float> x, ArrayView<float> w, ArrayView<float>? b, ArrayView<float> y)

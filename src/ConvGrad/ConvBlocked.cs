@@ -1,16 +1,15 @@
+using ConvGrad.Cpu;
 using ConvGrad.Cpu.Blocked;
 
 namespace ConvGrad;
 
 public static partial class Conv
 {
-    [ThreadStatic] private static BlockedPlanCache? t_blockedPlans;
-
     /// <summary>
     /// Forward pass on channel-blocked activations: <c>y = x ⋆ w + b</c>, x and y in the layout of
     /// <see cref="BlockedTensor"/> with the same block, the weight and bias PyTorch-shaped. Where the options' tier has
     /// blocked kernels for this block (16: AVX-512, 8: AVX2 and up; fast engine) and they cover the grouping, the call
-    /// runs them directly on a plan cached per thread and shape, and allocates nothing once the plan exists; otherwise it
+    /// runs them directly (the planner's choice, <c>ConvPlanner</c>) on an executor cached per thread and shape, and allocates nothing once the plan exists; otherwise it
     /// computes through NCHW (converting x and y inside the call). A caller that chains layers keeps its activations
     /// blocked and converts only at the network's edges.
     /// </summary>
@@ -34,11 +33,12 @@ public static partial class Conv
         }
         CheckBlocked(y, p.OutputShape, x, nameof(y), nameof(x), "the convolution output");
         var o = options ?? ConvOptions.Default;
-        if (BlockedLayoutRule.RunsBlocked(p, x.BlockSize, o))
+        var plan = ConvPlanner.PlanBlocked(p, ConvPass.Forward, x.BlockSize, o);
+        if (plan.Kernel == ConvKernel.DirectBlocked)
         {
-            var plan = BlockedPlan(p, x.BlockSize);
-            plan.Reblock(ConvPass.Forward, w.ReadOnlySpan, b is null ? default : b.ReadOnlySpan);
-            plan.Forward(x, y, o.EffectiveThreads);
+            var run = plan.Executor;
+            run.Reblock(ConvPass.Forward, w.ReadOnlySpan, b is null ? default : b.ReadOnlySpan);
+            run.Forward(x, y, o.EffectiveThreads);
             return;
         }
         using var xn = x.ToNchw(o.EffectiveThreads);
@@ -66,11 +66,12 @@ public static partial class Conv
         var p = ConvProblem.ForConv(geometry, dx.Shape, w.Shape, nameof(dx), nameof(w));
         CheckBlocked(dy, p.OutputShape, dx, nameof(dy), nameof(dx), "the output gradient");
         var o = options ?? ConvOptions.Default;
-        if (BlockedLayoutRule.RunsBlocked(p, dx.BlockSize, o))
+        var plan = ConvPlanner.PlanBlocked(p, ConvPass.BackwardData, dx.BlockSize, o);
+        if (plan.Kernel == ConvKernel.DirectBlocked)
         {
-            var plan = BlockedPlan(p, dx.BlockSize);
-            plan.Reblock(ConvPass.BackwardData, w.ReadOnlySpan, default);
-            plan.BackwardData(dy, dx, o.EffectiveThreads);
+            var run = plan.Executor;
+            run.Reblock(ConvPass.BackwardData, w.ReadOnlySpan, default);
+            run.BackwardData(dy, dx, o.EffectiveThreads);
             return;
         }
         using var dyn = dy.ToNchw(o.EffectiveThreads);
@@ -100,9 +101,10 @@ public static partial class Conv
         var p = ConvProblem.ForConv(geometry, x.Shape, dw.Shape, nameof(x), nameof(dw));
         CheckBlocked(dy, p.OutputShape, x, nameof(dy), nameof(x), "the output gradient");
         var o = options ?? ConvOptions.Default;
-        if (BlockedLayoutRule.RunsBlocked(p, x.BlockSize, o))
+        var plan = ConvPlanner.PlanBlocked(p, ConvPass.BackwardWeight, x.BlockSize, o);
+        if (plan.Kernel == ConvKernel.DirectBlocked)
         {
-            BlockedPlan(p, x.BlockSize).BackwardWeight(x, dy, dw.Span, o.EffectiveThreads);
+            plan.Executor.BackwardWeight(x, dy, dw.Span, o.EffectiveThreads);
             return;
         }
         using var xn = x.ToNchw(o.EffectiveThreads);
@@ -125,8 +127,6 @@ public static partial class Conv
         ConvProblem.CheckShape(db.Shape, [k], nameof(db), "the bias gradient");
         BlockedChannelSums.Compute(dy.Span, dy.Shape[0], k, dy.BlockSize, dy.Spatial, db.Span);
     }
-
-    private static BlockedConvPlan BlockedPlan(ConvProblem p, int blockSize) => (t_blockedPlans ??= new BlockedPlanCache(16)).For(p, blockSize);
 
     private static void CheckBlocked(BlockedTensor t, int[] shape, BlockedTensor other, string name, string otherName, string what)
     {

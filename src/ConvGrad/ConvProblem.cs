@@ -117,6 +117,16 @@ public sealed class ConvProblem
     /// <summary>Multiply-adds of any one pass: N·K·out·(C/G)·k.</summary>
     public long MultiplyAdds => (long)N * K * OutSpatial * Cg * KerSpatial;
 
+    /// <summary>
+    /// Whether this is a depthwise convolution: several groups, each with one input channel (<c>C/G = 1</c>), so every
+    /// input channel has its own <see cref="ChannelMultiplier"/> filters. The one definition the engine's planner and
+    /// every backend use.
+    /// </summary>
+    public bool IsDepthwise => Groups > 1 && Cg == 1;
+
+    /// <summary>Output channels per input channel of a depthwise convolution, <c>K/G</c> (1: one filter per channel).</summary>
+    public int ChannelMultiplier => Kg;
+
     /// <summary>Whether every spatial axis has stride 1.</summary>
     public bool UnitStride => Stride[0] == 1 && Stride[1] == 1 && Stride[2] == 1;
 

@@ -209,7 +209,7 @@ public sealed class BenchCommandTests : IDisposable
         var tier = Cpu.IsaTiers.Best;
         Assert.Equal(plan.Name(ConvPass.Forward), body.Single(f => f[0] == "wide" && f[1] == "fwd" && f[2] == "blocked")[4]);
         Assert.Equal(plan.Name(ConvPass.BackwardWeight), body.Single(f => f[0] == "wide" && f[1] == "dw" && f[2] == "blocked")[4]);
-        Assert.Equal(Cpu.ConvPlan.Create(p, ConvPass.BackwardData, tier, 1).Name, body.Single(f => f[0] == "wide" && f[1] == "dx" && f[2] == "nchw")[4]);
+        Assert.Equal(Cpu.ConvPlanner.Plan(p, ConvPass.BackwardData, tier, 1).Name, body.Single(f => f[0] == "wide" && f[1] == "dx" && f[2] == "nchw")[4]);
 
         var (code2, stdout2, stderr2) = Cli("bench", "--suite", suite, "--min-time", "0", "--format", "csv", "--threads", "1", "--layout", "blocked", "--passes", "fwd");
         Assert.True(code2 == 0, stderr2);
@@ -238,7 +238,7 @@ public sealed class BenchCommandTests : IDisposable
         var tier = Cpu.IsaTiers.Resolve(cap);
         // 4 input channels are half an 8-channel block: the direct blocked kernel on avx2, the GEMM on portable.
         Assert.StartsWith(tier == Cpu.IsaTier.Avx2 ? "direct-blocked8 avx2 " : Cpu.FastBackend.GemmKernelName(tier), row[4], StringComparison.Ordinal);
-        Assert.Equal(Cpu.ConvPlan.Create(p, ConvPass.Forward, tier, 1).Name, row[4]);
+        Assert.Equal(Cpu.ConvPlanner.Plan(p, ConvPass.Forward, tier, 1).Name, row[4]);
         Assert.Contains($"tier {isa} (", stderr, StringComparison.Ordinal);
     }
 

@@ -81,7 +81,7 @@ public class BlockedAllocationTests
         var p = ConvProblem.ForConv(Same, xShape, [32, 24, 3, 3]);
         foreach (var pass in new[] { ConvPass.Forward, ConvPass.BackwardData, ConvPass.BackwardWeight })
         {
-            Assert.Equal(ConvKernel.DirectBlocked, ConvPlan.Create(p, pass, tier, 2).Kernel);
+            Assert.Equal(ConvKernel.DirectBlocked, ConvPlanner.Plan(p, pass, tier, 2).Kernel);
         }
         var x = Random(rng, xShape);
         var w = Random(rng, 32, 24, 3, 3);

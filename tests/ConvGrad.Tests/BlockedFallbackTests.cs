@@ -26,7 +26,7 @@ public class BlockedFallbackTests
         var tier = block == 16 ? IsaTier.Avx512 : IsaTier.Avx2;
         foreach (var pass in new[] { ConvPass.Forward, ConvPass.BackwardData, ConvPass.BackwardWeight })
         {
-            Assert.False(ConvPlan.UsesDirectBlocked(p, pass, tier, 2));
+            Assert.False(ConvPlanner.UsesDirectBlocked(p, pass, tier, 2));
         }
 
         var rng = new Random(c + k);

@@ -43,9 +43,9 @@ public class ConvPlanTests
                 tier >= IsaTier.Avx2 ? ConvKernel.FewChannelsBackwardData : ConvKernel.Gemm,
                 tier >= IsaTier.Avx2 ? "dx-few-channels" : "gemm",
                 tier >= IsaTier.Avx2 ? "computes backward-data directly" : "by stride phases"),
-            ("depthwise forward", [2, 16, 10, 10], [16, 1, 3, 3], 16, ConvPass.Forward, ConvKernel.Depthwise, "depthwise-", "Depthwise convolution"),
+            ("depthwise forward", [2, 16, 10, 10], [16, 1, 3, 3], 16, ConvPass.Forward, tier >= IsaTier.Avx2 ? ConvKernel.DepthwiseBlocked8 : ConvKernel.DepthwiseRows, "depthwise-", "Depthwise convolution"),
             ("3-channel forward", [2, 3, 20, 20], [8, 3, 5, 5], 1, ConvPass.Forward, ConvKernel.Gemm, "gemm", "implicit-im2col GEMM"),
-            ("1-channel dW", [4, 1, 30, 30], [40, 1, 3, 3], 1, ConvPass.BackwardWeight, direct, blocked ? "direct-flat" : "gemm", blocked ? "first-layer backward-weight from the plain NCHW input" : "backward-weight as one GEMM"),
+            ("1-channel dW", [4, 1, 30, 30], [40, 1, 3, 3], 1, ConvPass.BackwardWeight, blocked ? ConvKernel.FirstLayer : ConvKernel.Gemm, blocked ? "direct-flat" : "gemm", blocked ? "first-layer backward-weight from the plain NCHW input" : "backward-weight as one GEMM"),
             ("1-channel dW, tiny", [1, 1, 6, 6], [4, 1, 3, 3], 1, ConvPass.BackwardWeight, ConvKernel.Gemm, "gemm", "backward-weight as one GEMM"),
         };
         var rng = new Random(17);
@@ -53,13 +53,13 @@ public class ConvPlanTests
         {
             var g = new ConvGeometry([1, 1], [1, 1], [1, 1], [1, 1], c.Groups);
             var p = ConvProblem.ForConv(g, c.X, c.W);
-            var plan = ConvPlan.Create(p, c.Pass, tier, 2);
+            var plan = ConvPlanner.Plan(p, c.Pass, tier, 2);
             Assert.Equal(c.Expected, plan.Kernel);
             Assert.StartsWith(c.NameStart, plan.Name, StringComparison.Ordinal);
             Assert.Contains(" " + tierName, plan.Name, StringComparison.Ordinal);
             if (plan.Kernel == ConvKernel.Gemm)
             {
-                Assert.Equal(ConvPlan.GemmName(tier), plan.Name);
+                Assert.Equal(ConvPlanner.GemmName(tier), plan.Name);
             }
             string text = plan.Describe();
             Assert.Contains(c.Phrase, text, StringComparison.Ordinal);
@@ -142,7 +142,7 @@ public class ConvPlanTests
                     return dw;
             }
         }
-        var own = ConvPlan.WithKernel(p, plan.Pass, plan.Tier, plan.Kernel, plan.Threads);
+        var own = ConvPlanner.WithKernel(p, plan.Pass, plan.Tier, plan.Kernel, plan.Threads);
         Assert.Equal(plan.Name, own.Name);
         var a = plan.Pass == ConvPass.BackwardData ? dy : x;
         var b = plan.Pass == ConvPass.BackwardWeight ? dy : w;
@@ -156,7 +156,7 @@ public class ConvPlanTests
     public void WithKernel_RefusesAKernelThatDoesNotApply()
     {
         var p = ConvProblem.ForConv(ConvGeometry.Uniform(2, stride: 1), [1, 8, 6, 6], [4, 8, 3, 3]);
-        Assert.Throws<ArgumentException>(() => ConvPlan.WithKernel(p, ConvPass.Forward, IsaTier.Portable, ConvKernel.Depthwise, 1));
-        Assert.Throws<ArgumentException>(() => ConvPlan.WithKernel(p, ConvPass.BackwardData, IsaTier.Avx2, ConvKernel.FewChannelsBackwardData, 1));
+        Assert.Throws<ArgumentException>(() => ConvPlanner.WithKernel(p, ConvPass.Forward, IsaTier.Portable, ConvKernel.DepthwiseRows, 1));
+        Assert.Throws<ArgumentException>(() => ConvPlanner.WithKernel(p, ConvPass.BackwardData, IsaTier.Avx2, ConvKernel.FewChannelsBackwardData, 1));
     }
 }

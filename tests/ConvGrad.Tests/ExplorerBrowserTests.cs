@@ -345,6 +345,41 @@ public class ExplorerBrowserTests(ExplorerBrowserFixture fixture, ITestOutputHel
         }
     }
 
+    /// <summary>
+    /// The "how the engine computes it" panel shows, for the seed's case, the planner's plans exactly as
+    /// <c>convgrad bench</c> prints them for the same geometry: per pass and layout the ISA tier, the kernel's name and the
+    /// workspace (bench with the page's default threads), each with the planner's own description.
+    /// </summary>
+    [SkippableFact]
+    public async Task SeedCase_PlansPanel_ShowsThePlanNamesBenchPrints()
+    {
+        var page = await Open("?input=4x4&kernel=2x2&stride=2");
+        Assert.True(await page.IsVisibleAsync("#plans-box"));
+        var shown = await page.Locator("#plans tr[data-pass]").EvaluateAllAsync<string[][]>("trs => trs.map(tr => [...tr.children].map(td => (td.querySelector('details p') ?? td).textContent))");
+        string suite = Path.Combine(TestPaths.RepoRoot, "bench", "conv2d-suite.csv");
+        var (code, o, e) = Cli.Run("bench", "--suite", suite, "--only", "seed-4x4-k2-s2", "--min-time", "0", "--format", "csv");
+        Assert.True(code == 0, e);
+        // name,pass,layout,isa,kernel,ms,gflops,peak_pct,workspace_bytes
+        var printed = o.ReplaceLineEndings("\n").Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split(','))
+            .Where(f => f[0] == "seed-4x4-k2-s2")
+            .Select(f => new[] { f[1], f[2], f[3], f[4], ConvPlanInfo.FormatBytes(long.Parse(f[8], System.Globalization.CultureInfo.InvariantCulture)) })
+            .ToList();
+        Assert.NotEmpty(printed);
+        Assert.Equal(printed.Count, shown.Length);
+        foreach (var row in printed)
+        {
+            var match = shown.SingleOrDefault(r => r[0] == row[0] && r[1] == row[1]);
+            Assert.True(match is not null, $"the page shows no {row[0]} {row[1]} plan");
+            Assert.Equal(row, match![..5]);
+            Assert.EndsWith($"Kernel: {row[3]}.", match[5], StringComparison.Ordinal);
+        }
+        // The planner's account is collapsed under each plan, shown on demand.
+        Assert.False(await page.IsVisibleAsync("#plans tr[data-pass] details p"));
+        await page.ClickAsync("#plans tr[data-pass='dx'][data-layout='nchw'] summary");
+        Assert.True(await page.IsVisibleAsync("#plans tr[data-pass='dx'][data-layout='nchw'] details p"));
+        await Region(page, "#plans-box", "#plans-box", "explorer-engine-plans.png");
+    }
+
     private async Task<IPage> Open(string query, bool expectError = false)
     {
         Skip.If(fixture.Browser is null, SkipReason);
@@ -460,7 +495,7 @@ public class ExplorerBrowserTests(ExplorerBrowserFixture fixture, ITestOutputHel
     private static readonly string[] DocsPictures =
     [
         "explorer-seed-dI11.png", "explorer-padded-stride2.png", "explorer-compact-rules.png", "explorer-engine-phases.png",
-        "explorer-transposed.png", "explorer-channels.png", "explorer-zero-based.png",
+        "explorer-transposed.png", "explorer-channels.png", "explorer-zero-based.png", "explorer-engine-plans.png",
     ];
 
     /// <summary>With CONVGRAD_DOCS_SCREENSHOTS=1 a screenshot the docs show also replaces docs/NAME (how those pictures are made).</summary>

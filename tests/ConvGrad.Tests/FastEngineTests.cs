@@ -326,7 +326,7 @@ public class FastEngineTests
             var p = ConvProblem.ForConv(c.Geometry, c.XShape, c.WShape);
             foreach (var pass in new[] { ConvPass.Forward, ConvPass.BackwardData, ConvPass.BackwardWeight })
             {
-                blocked += ConvPlan.Create(p, pass, tier, 2).Kernel == ConvKernel.DirectBlocked ? 1 : 0;
+                blocked += ConvPlanner.Plan(p, pass, tier, 2).Kernel is ConvKernel.DirectBlocked or ConvKernel.FirstLayer ? 1 : 0;
             }
         }
         if (tier == IsaTier.Portable)
@@ -345,8 +345,8 @@ public class FastEngineTests
     /// </summary>
     private static ConvPlan Plan(ConvProblem p, ConvPass pass, IsaTier tier)
     {
-        var plan = ConvPlan.Create(p, pass, tier, 1);
-        return plan.Kernel is ConvKernel.Depthwise or ConvKernel.DirectBlocked ? ConvPlan.WithKernel(p, pass, tier, ConvKernel.Gemm, 1) : plan;
+        var plan = ConvPlanner.Plan(p, pass, tier, 1);
+        return plan.Kernel is ConvKernel.DepthwiseBlocked8 or ConvKernel.DepthwiseRows or ConvKernel.DirectBlocked or ConvKernel.FirstLayer ? ConvPlanner.WithKernel(p, pass, tier, ConvKernel.Gemm, 1) : plan;
     }
 
     [SkippableTheory]

@@ -127,7 +127,7 @@ public class MemoryFormatTests
     public void VariableShape_OfABlockedActivation_IsLogical()
     {
         var options = new ConvOptions { Threads = 1 };
-        Skip.If(ConvGrad.Cpu.Blocked.BlockedLayoutRule.BlockSize(options) == 0, "no blocked kernels on this machine");
+        Skip.If(ConvGrad.Cpu.ConvPlanner.BlockSize(options) == 0, "no blocked kernels on this machine");
         var conv = new Conv2d<float>(3, 20, 3, ConvGeometry.Uniform(2, padding: 1), new Random(1), options: options) { KeepsActivationsBlocked = true };
         var y = conv.Forward(new Variable<float>(Counting<float>(2, 3, 6, 6)));
         Assert.True(y.IsChannelBlocked);

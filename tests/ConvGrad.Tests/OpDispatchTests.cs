@@ -55,7 +55,7 @@ public class OpDispatchTests
     public void OpDeclaringNothing_FedBlockedActivationsFromAConvLayer_ComputesOnNchw()
     {
         var options = new ConvOptions { Threads = 2 };
-        Skip.If(BlockedLayoutRule.BlockSize(options) == 0, "no blocked kernels on this machine");
+        Skip.If(ConvGrad.Cpu.ConvPlanner.BlockSize(options) == 0, "no blocked kernels on this machine");
         var input = Random(1, 2, 20, 6, 5);
         var results = new List<(float[] Y, float[] DW)>();
         foreach (bool blocked in new[] { true, false })

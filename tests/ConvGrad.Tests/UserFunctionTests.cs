@@ -121,7 +121,7 @@ public partial class UserFunctionTests
     public void SiluAndLeakyRelu_InABlockThatKeepsActivationsBlocked_MatchTheNchwBlock()
     {
         var options = new ConvOptions { Threads = 2 };
-        Skip.If(BlockedLayoutRule.BlockSize(options) == 0, "no blocked kernels on this machine");
+        Skip.If(ConvGrad.Cpu.ConvPlanner.BlockSize(options) == 0, "no blocked kernels on this machine");
         var input = Tensor<float>.Zeros(2, 12, 6, 6);
         var rng = new Random(7);
         foreach (ref var v in input.Span)

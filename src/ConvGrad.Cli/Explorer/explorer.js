@@ -254,7 +254,7 @@
     $('plans').replaceChildren(el('tr', {}, ...['pass', 'layout', 'isa', 'kernel', 'workspace', 'how'].map((h) => el('th', {}, h))),
       ...plans.map((p) => el('tr', { 'data-pass': p.pass, 'data-layout': p.layout },
         el('td', {}, p.pass), el('td', {}, p.layout), el('td', {}, p.isa), el('td', { class: 'kernel' }, p.kernel),
-        el('td', {}, p.workspace), el('td', { class: 'summary' }, p.summary))));
+        el('td', {}, p.workspace), el('td', { class: 'summary' }, el('details', {}, el('summary', {}, 'the planner’s account'), el('p', {}, p.summary))))));
   }
 
   function renderPhases(m) {

@@ -27,8 +27,25 @@ internal sealed record ExplorerReduction(string Order, IReadOnlyList<int> Thread
 /// <summary>The transposed-convolution check as the page shows it: the calls, output_padding, the result as dI-shaped values (by dI's labels) and the verdict.</summary>
 internal sealed record ExplorerTransposed(string Call, string? Torch, IReadOnlyList<int> OutputPadding, IReadOnlyDictionary<string, double> Values, bool Equal, string Verdict);
 
-/// <summary>How the engine computes the three passes of the geometry: dI by stride phases, dK as a fixed-order reduction, and dI as a transposed convolution.</summary>
+/// <summary>
+/// One plan of the engine's planner for the geometry, in <c>convgrad bench</c>'s words (<see cref="ConvPlanInfo"/>): the
+/// pass (<c>fwd</c>, <c>dx</c>, <c>dw</c>), the layout (<c>nchw</c>, <c>blocked</c>), the ISA tier, the kernel's name, the
+/// workspace and the planner's own description as the summary.
+/// </summary>
+internal sealed record ExplorerPlan(string Pass, string Layout, string Isa, string Kernel, string Workspace, string Summary)
+{
+    /// <summary>The planner's plans for every pass in both layouts (blocked only where the blocked kernels cover the problem, as bench times it).</summary>
+    public static IReadOnlyList<ExplorerPlan> For(ConvProblem p) =>
+        [.. from layout in new[] { ConvLayout.Nchw, ConvLayout.Blocked }
+            from pass in new[] { ConvPass.Forward, ConvPass.BackwardData, ConvPass.BackwardWeight }
+            let plan = ConvPlanInfo.Create(p, pass, layout)
+            where plan.RunsInLayout
+            select new ExplorerPlan(plan.PassName, plan.LayoutName, plan.Isa, plan.Kernel, plan.Workspace, plan.Description)];
+}
+
+/// <summary>How the engine computes the three passes of the geometry: its plans, dI by stride phases, dK as a fixed-order reduction, and dI as a transposed convolution.</summary>
 internal sealed record ExplorerEngine(
+    IReadOnlyList<ExplorerPlan> Plans,
     IReadOnlyList<ExplorerPhase> Phases,
     ExplorerMultiplyAdds MultiplyAdds,
     ExplorerReduction Reduction,
@@ -63,7 +80,7 @@ internal sealed record ExplorerEngine(
             useful == byPhases
                 ? $"every one of the {ExplorerModel.Count(byPhases)} multiplies a dO value"
                 : $"{ExplorerModel.Count(useful)} of them multiply a dO value; the other {ExplorerModel.Count(byPhases - useful)} read the zero border around dO");
-        return new ExplorerEngine(phases, counts, CheckReduction(d, seed), CheckTransposed(d, seed, n));
+        return new ExplorerEngine(ExplorerPlan.For(p), phases, counts, CheckReduction(d, seed), CheckTransposed(d, seed, n));
     }
 
     private static ExplorerPhase Phase(ConvProblem p, AxisPhase[] phase, IndexNotation n, double[] dys, double[] ws, double[] engineDx)

@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using ConvGrad.Cpu;
 using ConvGrad.Cpu.Blocked;
 
 namespace ConvGrad.Autograd;
@@ -22,10 +23,8 @@ public static partial class Functional
         return Records(x, w, b) ? call.Output(y, new BlockedConvNode<T>(Inputs(x, w, b), plan, threads)) : call.Output(y);
     }
 
-    [ThreadStatic] private static BlockedPlanCache? t_plans;
-
-    /// <summary>The blocked plan of <paramref name="p"/> for this thread.</summary>
-    private static BlockedConvPlan PlanFor(ConvProblem p, MemoryFormat format) => (t_plans ??= new BlockedPlanCache(16)).For(p, format.BlockSize());
+    /// <summary>This thread's blocked executor of <paramref name="p"/> (the one cache, <see cref="PlanCache"/>).</summary>
+    private static BlockedConvPlan PlanFor(ConvProblem p, MemoryFormat format) => PlanCache.For(p, format.BlockSize());
 
     /// <summary>The first element of a pinned pooled float32 tensor (the blocked kernels' element type).</summary>
     private static unsafe float* FloatPtr<T>(Tensor<T> t) where T : unmanaged, IFloatingPointIeee754<T> => (float*)Unsafe.AsPointer(ref t.DataRef);

@@ -19,6 +19,10 @@ internal static unsafe class BackwardDataByPhases
 {
     public static void Run<TK>(ConvProblem p, float* dy, float* w, float* dx, int part, int parts) where TK : struct, IGemmTile
     {
+        if (part == 0)
+        {
+            KernelRecord.Ran(TK.Name); // part 0 runs on the caller's thread
+        }
         var ws = GemmWorkspace.ForThisThread();
         int ks = p.KerSpatial;
         int maxPhase = MaxPhasePixels(p);

@@ -21,6 +21,9 @@ internal static unsafe class BackwardDataFewChannels
     /// <summary>The most input channels per group this kernel takes.</summary>
     public const int MaxChannels = 3;
 
+    /// <summary>The kernel's name in plans (the tier is appended): <c>dx-few-channels</c>.</summary>
+    public const string Name = "dx-few-channels";
+
     public static bool Applies(ConvProblem p) => p.Cg <= MaxChannels;
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

@@ -15,6 +15,10 @@ internal static unsafe class BackwardWeightGemm
 {
     public static void Run<TK>(ConvProblem p, float* x, float* dy, float* dw, int part, int parts) where TK : struct, IGemmTile
     {
+        if (part == 0)
+        {
+            KernelRecord.Ran(TK.Name); // part 0 runs on the caller's thread
+        }
         int cols = p.Cg * p.KerSpatial, kr = checked(p.N * p.OutSpatial);
         var ws = GemmWorkspace.ForThisThread();
         ws.Ensure(GemmDriver<TK>.PackedAFloats(p.Kg, kr), GemmDriver<TK>.PackedBFloats(cols, kr), 3 * p.KerSpatial);

@@ -1,7 +1,7 @@
 namespace ConvGrad.Cpu;
 
 /// <summary>
-/// The fast CPU engine on one ISA tier, as a backend: every call plans its pass (<see cref="ConvPlan.Create"/>: the
+/// The fast CPU engine on one ISA tier, as a backend: every call asks the planner for its pass (<see cref="ConvPlanner"/>: the
 /// kernel, the split, the workspace) and runs the plan. The kernels are the blocked SGEMM around the tier's register
 /// tile (packers that read the tensors through the convolution geometry, so no im2col matrix and no zero-inserted dY
 /// is ever built), the direct few-channel dX and the direct depthwise kernels. Work is split statically over the
@@ -23,10 +23,10 @@ internal sealed class FastBackend : IConvBackend
     public IsaTier Tier { get; }
 
     /// <summary>The plan this backend runs for <paramref name="pass"/> of <paramref name="p"/>.</summary>
-    public ConvPlan Plan(ConvProblem p, ConvPass pass, int threads) => ConvPlan.Create(p, pass, Tier, threads);
+    public ConvPlan Plan(ConvProblem p, ConvPass pass, int threads) => ConvPlanner.Plan(p, pass, Tier, threads);
 
     /// <summary>The GEMM tile of a tier, as bench and explain name it (e.g. <c>gemm12x32 avx512</c>).</summary>
-    public static string GemmKernelName(IsaTier tier) => ConvPlan.GemmName(tier);
+    public static string GemmKernelName(IsaTier tier) => ConvPlanner.GemmName(tier);
 
     /// <summary>The name of the kernel that computes <paramref name="pass"/> of <paramref name="p"/> on this tier.</summary>
     public string KernelName(ConvProblem p, ConvPass pass) => Plan(p, pass, 1).Name;

@@ -16,6 +16,10 @@ internal static unsafe class ForwardGemm
 {
     public static void Run<TK>(ConvProblem p, float* x, float* w, float* b, float* y, int part, int parts) where TK : struct, IGemmTile
     {
+        if (part == 0)
+        {
+            KernelRecord.Ran(TK.Name); // part 0 runs on the caller's thread
+        }
         int kr = p.Cg * p.KerSpatial;
         var ws = GemmWorkspace.ForThisThread();
         ws.Ensure(GemmDriver<TK>.PackedAFloats(p.Kg, kr), GemmDriver<TK>.PackedBFloats(p.N * p.OutSpatial, kr), 3 * p.KerSpatial);

@@ -1,5 +1,6 @@
 using System.Numerics;
 using ConvGrad.Autograd;
+using ConvGrad.Cpu;
 using ConvGrad.Cpu.Blocked;
 
 namespace ConvGrad.Nn;
@@ -76,15 +77,13 @@ public class ConvNd<T> : Module<T> where T : unmanaged, IFloatingPointIeee754<T>
     /// </summary>
     public bool KeepsActivationsBlocked { get; set; }
 
-    private readonly BlockedPlanCache _plans = new(4);
-
     /// <inheritdoc />
     public override Variable<T> Forward(Variable<T> x)
     {
         CheckInput(x, Geometry.Dims + 2, "Conv", "[N, C, spatial...]", Weight.Value.Dim(1) * Geometry.Groups);
         if (BlockedKernels.CoverType<T>() && (x.IsChannelBlocked || KeepsActivationsBlocked))
         {
-            int block = BlockedLayoutRule.BlockSize(_options);
+            int block = ConvPlanner.BlockSize(_options);
             if (block != 0)
             {
                 return ForwardBlocked(x, block);
@@ -99,20 +98,17 @@ public class ConvNd<T> : Module<T> where T : unmanaged, IFloatingPointIeee754<T>
         var w = Weight;
         var b = Bias;
         var p = ConvProblem.ForConv(Geometry, x.Shape, w.Shape);
-        if (!BlockedConv.Applies(p, ConvPass.Forward, block))
+        int inputBlock = x.Format.IsBlocked() ? x.Format.BlockSize() : 0;
+        if (ConvPlanner.LayerLayout(p, inputBlock, block) != PlanLayout.Blocked)
         {
+            // Not covered, or mostly-padding lanes (a first layer of 1-3 channels): the NCHW plan, then reorder the output.
             return Functional.ToBlocked(Functional.Conv(Functional.ToNchw(x), w, b, Geometry, _options), block, Threads);
         }
-        if (x.Format != MemoryFormats.Blocked(block))
+        if (inputBlock != block)
         {
-            if (!BlockedConv.Worthwhile(p, block))
-            {
-                // Mostly-padding lanes (a first layer of 1-3 channels): the NCHW kernels, then reorder the output.
-                return Functional.ToBlocked(Functional.Conv(Functional.ToNchw(x), w, b, Geometry, _options), block, Threads);
-            }
             x = Functional.ToBlocked(x, block, Threads);
         }
-        return OpTrace.Record(Functional.ConvBlocked(x, w, b, _plans.For(p, block), Threads), TracedOpKind.Conv, Geometry, x, w, b);
+        return OpTrace.Record(Functional.ConvBlocked(x, w, b, PlanCache.For(p, block), Threads), TracedOpKind.Conv, Geometry, x, w, b);
     }
 
     private int Threads => (_options ?? ConvOptions.Default).EffectiveThreads;

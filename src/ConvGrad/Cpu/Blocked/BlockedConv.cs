@@ -54,7 +54,7 @@ internal sealed unsafe class BlockedConvPlan
         _pass = new Pass(this);
         _weights = new Weights(this);
         _flatPass = new FlatPass(this);
-        _subsample = DenseSubsample.Applies(p) ? new DenseSubsample(Geometry) : null;
+        _subsample = ConvPlanner.UsesDensePanel(p) ? new DenseSubsample(Geometry) : null;
     }
 
     /// <summary>The problem.</summary>
@@ -86,9 +86,9 @@ internal sealed unsafe class BlockedConvPlan
         return pass switch
         {
             ConvPass.Forward => $"direct-blocked{g.B} {isa} {u}x{Math.Min(BlockedGeometry.OutBlocksPerTile(u, max, g.KbG), g.KbG)}",
-            ConvPass.BackwardData when DenseSubsample.Applies(Problem) => $"direct-blocked{g.B} {isa} {DenseName(g, max)} dense",
+            ConvPass.BackwardData when ConvPlanner.UsesDensePanel(Problem) => $"direct-blocked{g.B} {isa} {DenseName(g, max)} dense",
             ConvPass.BackwardData => $"direct-blocked{g.B} {isa} {u}x{Math.Min(BlockedGeometry.OutBlocksPerTile(u, max, g.CbG), g.CbG)} phases",
-            _ => $"direct-blocked{g.B} {isa} dw {WeightTileName(g)}" + (DenseSubsample.Applies(Problem) ? " dense" : ""),
+            _ => $"direct-blocked{g.B} {isa} dw {WeightTileName(g)}" + (ConvPlanner.UsesDensePanel(Problem) ? " dense" : ""),
         };
     }
 
@@ -123,11 +123,11 @@ internal sealed unsafe class BlockedConvPlan
         }
         string groups = g.G == 1 ? "" : $" {g.G} groups of {g.CbG} input and {g.KbG} output channel blocks.";
         string flat = g.Flattened ? " The 1x1 stride-1 kernel runs as a GEMM over all pixels of an image, its spatial axes flattened." : "";
-        string dense = DenseSubsample.Applies(Problem) ? " Strided 1x1: the sampled pixels of x are gathered once into a dense panel, and the unit-stride kernel runs on it over whole images." : "";
+        string dense = ConvPlanner.UsesDensePanel(Problem) ? " Strided 1x1: the sampled pixels of x are gathered once into a dense panel, and the unit-stride kernel runs on it over whole images." : "";
         return pass switch
         {
             ConvPass.Forward => $"{Name(pass)}: direct forward on {layout} with weights reblocked once as OIhw{g.B}i{g.B}o; a register tile of output pixels × 2 or 4 output-channel blocks; per input channel and tap, one weight vector per block, one broadcast per pixel, one FMA per accumulator. No im2col and no packing; tiles at the padding read a zero-padded copy of just their columns.{flat}{groups}",
-            ConvPass.BackwardData when DenseSubsample.Applies(Problem) => $"{Name(pass)}: strided 1x1 backward-data on {layout}: the unit-stride dX' of the sampled pixels over whole images (a GEMM over each image's flattened pixels with the transposed weight blocks) into a dense panel, scattered to the sampled positions with exact zeros between.{groups}",
+            ConvPass.BackwardData when ConvPlanner.UsesDensePanel(Problem) => $"{Name(pass)}: strided 1x1 backward-data on {layout}: the unit-stride dX' of the sampled pixels over whole images (a GEMM over each image's flattened pixels with the transposed weight blocks) into a dense panel, scattered to the sampled positions with exact zeros between.{groups}",
             ConvPass.BackwardData => $"{Name(pass)}: direct backward-data on {layout} with the transposed weight blocks; per dX row and width stride phase, only the kernel taps that reach the phase, reading dY with stride 1: no zero insertion, no col2im, and dX positions no output reads come out exactly 0.{flat}{groups}",
             _ => $"{Name(pass)}: direct backward-weight on {layout}; the dW block of {g.WeightOutBlocks} output × 1 input channel blocks is the register accumulator set (tiles of {WeightTileName(g)} input lanes × output blocks), one task per block summing all images and rows in order (rows swept in L2-sized chunks across tasks), so dW is bitwise the same for any thread count; with fewer than {MinWeightTasks} tasks the rows split into fixed chunks added in order.{dense}{groups}",
         };
@@ -268,6 +268,7 @@ internal sealed unsafe class BlockedConvPlan
     {
         RequireFlat();
         var w = _flat ?? throw new InvalidOperationException("SetWeights must be called before a pass that needs the weights");
+        KernelRecord.RanBlocked(this, ConvPass.Forward, true);
         var g = Geometry;
         int step = g.B == 16 ? FlatInputKernels<Isa512, Vector512<float>>.ForwardTile(g).Blocks : FlatInputKernels<Isa256, Vector256<float>>.ForwardTile(g).Blocks;
         _flatPass.Set(ConvPass.Forward, x, Ptr(w), _bias is null ? null : Ptr(_bias), y);
@@ -278,6 +279,7 @@ internal sealed unsafe class BlockedConvPlan
     internal void BackwardWeightFromNchw(float* x, float* dy, float* dw, int threads)
     {
         RequireFlat();
+        KernelRecord.RanBlocked(this, ConvPass.BackwardWeight, true);
         var g = Geometry;
         int units = FlatInput.WeightTasks(g) * FlatInput.WeightChunks(g);
         _flatPass.Set(ConvPass.BackwardWeight, x, dy, null, dw);
@@ -307,6 +309,7 @@ internal sealed unsafe class BlockedConvPlan
     internal void Forward(float* x, float* y, int threads)
     {
         var w = _forward ?? throw new InvalidOperationException("SetWeights must be called before a pass that needs the weights");
+        KernelRecord.RanBlocked(this, ConvPass.Forward, false);
         _pass.Set(ConvPass.Forward, x, Ptr(w), _bias is null ? null : Ptr(_bias), y);
         Execute(_pass, Parts(threads, (long)Geometry.N * Geometry.G * Geometry.Out[0] * Geometry.Out[1]));
     }
@@ -315,6 +318,7 @@ internal sealed unsafe class BlockedConvPlan
     internal void BackwardData(float* dy, float* dx, int threads)
     {
         var w = _transposed ?? throw new InvalidOperationException("SetWeights must be called before a pass that needs the weights");
+        KernelRecord.RanBlocked(this, ConvPass.BackwardData, false);
         if (_subsample is not null)
         {
             // Strided 1×1: the unit-stride dX' over whole images (a 1×1 layer's transposed blocks are the same for both),
@@ -326,6 +330,7 @@ internal sealed unsafe class BlockedConvPlan
             _dense.BackwardData(dy, panel, threads);
             _subsample.Set(dx, panel, scatter: true);
             Execute(_subsample, Parts(threads, (long)g.N * g.Cb));
+            KernelRecord.RanBlocked(this, ConvPass.BackwardData, false);
             return;
         }
         _pass.Set(ConvPass.BackwardData, dy, Ptr(w), null, dx);
@@ -335,6 +340,7 @@ internal sealed unsafe class BlockedConvPlan
     /// <summary>Backward-weight from blocked memory into <c>[K, C/G, k...]</c> <paramref name="dw"/>; no allocation once warm.</summary>
     internal void BackwardWeight(float* x, float* dy, float* dw, int threads)
     {
+        KernelRecord.RanBlocked(this, ConvPass.BackwardWeight, false);
         var g = Geometry;
         if (g.Depthwise)
         {
@@ -350,6 +356,7 @@ internal sealed unsafe class BlockedConvPlan
             _subsample.Set(x, panel, scatter: false);
             Execute(_subsample, Parts(threads, (long)g.N * g.Cb));
             _dense.BackwardWeight(panel, dy, dw, threads);
+            KernelRecord.RanBlocked(this, ConvPass.BackwardWeight, false);
             return;
         }
         int tasks = g.B == 16 ? DirectKernels<Isa512, Vector512<float>>.WeightTasks(g) : DirectKernels<Isa256, Vector256<float>>.WeightTasks(g);
@@ -635,7 +642,7 @@ internal static class BlockedConv
     /// fewer than half a block of input channels (first layers with 1-3 channels), whose padded lanes would be mostly zeros.
     /// </summary>
     public static bool Worthwhile(ConvProblem p, int vectorWidth) =>
-        Applies(p, ConvPass.Forward, vectorWidth) && (BlockedGeometry.IsDepthwise(p) || 2 * p.Cg >= vectorWidth);
+        Applies(p, ConvPass.Forward, vectorWidth) && ((p.IsDepthwise && p.ChannelMultiplier == 1) || 2 * p.Cg >= vectorWidth);
 
     /// <summary>y = x ⋆ w + b on blocked tensors (<paramref name="b"/> empty for no bias).</summary>
     public static void Forward(ConvProblem p, BlockedTensor x, ReadOnlySpan<float> w, ReadOnlySpan<float> b, BlockedTensor y, int threads)

@@ -8,8 +8,8 @@ internal static class BlockedKernels
 
     /// <summary>
     /// Whether a convolution <paramref name="p"/> of <typeparamref name="T"/> on an input in <paramref name="format"/>
-    /// runs on the blocked kernels with these options (<see cref="BlockedLayoutRule.RunsBlocked"/>).
+    /// runs on the blocked kernels with these options: the planner's choice (<see cref="ConvPlanner.PlanBlocked"/>).
     /// </summary>
     public static bool CoverConv<T>(ConvProblem p, MemoryFormat format, ConvOptions? options) =>
-        CoverType<T>() && format.IsBlocked() && BlockedLayoutRule.RunsBlocked(p, format.BlockSize(), options);
+        CoverType<T>() && format.IsBlocked() && ConvPlanner.PlanBlocked(p, ConvPass.Forward, format.BlockSize(), options).Kernel == ConvKernel.DirectBlocked;
 }

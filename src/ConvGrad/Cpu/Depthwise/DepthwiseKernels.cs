@@ -14,7 +14,11 @@ namespace ConvGrad.Cpu.Depthwise;
 /// </remarks>
 internal static unsafe class DepthwiseKernels
 {
-    /// <summary>Whether these kernels compute <paramref name="p"/>: exactly when every group has one input channel.</summary>
+    /// <summary>
+    /// Whether these kernels can compute <paramref name="p"/>: exactly when every group has one input channel (the depthwise
+    /// problems, <see cref="ConvProblem.IsDepthwise"/>, and a single-channel convolution). Which problems take them is the
+    /// planner's choice (<see cref="ConvPlanner"/>).
+    /// </summary>
     public static bool Applies(ConvProblem p) => p.Cg == 1;
 
     /// <summary>Whether the Vector256 + FMA path runs on this machine (otherwise the scalar path does).</summary>
@@ -23,6 +27,9 @@ internal static unsafe class DepthwiseKernels
     /// <summary>y = x ⋆ w (+ b when <paramref name="b"/> is not empty); overwrites y.</summary>
     public static void Forward(ConvProblem p, ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> b, Span<float> y, int threads) =>
         Forward(p, x, w, b, y, threads, VectorPath);
+
+    /// <summary>The tier standing for a path: AVX2 for the vector one, portable for the scalar one.</summary>
+    private static IsaTier PathTier(bool vector) => vector ? IsaTier.Avx2 : IsaTier.Portable;
 
     /// <summary>dx = ∂L/∂x; overwrites dx, with exact zeros where no output reads x.</summary>
     public static void BackwardData(ConvProblem p, ReadOnlySpan<float> dy, ReadOnlySpan<float> w, Span<float> dx, int threads) =>
@@ -33,7 +40,11 @@ internal static unsafe class DepthwiseKernels
         BackwardWeight(p, x, dy, dw, threads, VectorPath);
 
     /// <summary><see cref="Forward(ConvProblem, ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, int)"/> on a chosen path (tests compare the two).</summary>
-    internal static void Forward(ConvProblem p, ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> b, Span<float> y, int threads, bool vector)
+    internal static void Forward(ConvProblem p, ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> b, Span<float> y, int threads, bool vector) =>
+        Forward(p, x, w, b, y, threads, ConvPlanner.DepthwiseKernel(p, ConvPass.Forward, PathTier(vector)), vector, PathTier(vector));
+
+    /// <summary>Forward on the kernel <paramref name="kernel"/> the planner chose (<see cref="ConvKernel.DepthwiseBlocked8"/> needs the vector path).</summary>
+    internal static void Forward(ConvProblem p, ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> b, Span<float> y, int threads, ConvKernel kernel, bool vector, IsaTier tier)
     {
         CheckApplies(p);
         CheckLength(x, p.InputShape, nameof(x));
@@ -46,7 +57,8 @@ internal static unsafe class DepthwiseKernels
         vector = CheckVector(vector);
         fixed (float* px = x, pw = w, pb = b, py = y)
         {
-            if (vector && DepthwiseForwardChannelBlocked.Applies(p))
+            KernelRecord.Ran(KernelName(kernel, vector), tier);
+            if (kernel == ConvKernel.DepthwiseBlocked8)
             {
                 var blocked = new DepthwiseForwardChannelBlocked(p, px, pw, b.IsEmpty ? null : pb, py);
                 WorkerPool.Run(blocked, DepthwiseBlocking.Parts(p, ChannelBlockUnits(p), threads));
@@ -60,7 +72,11 @@ internal static unsafe class DepthwiseKernels
     }
 
     /// <summary><see cref="BackwardData(ConvProblem, ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, int)"/> on a chosen path.</summary>
-    internal static void BackwardData(ConvProblem p, ReadOnlySpan<float> dy, ReadOnlySpan<float> w, Span<float> dx, int threads, bool vector)
+    internal static void BackwardData(ConvProblem p, ReadOnlySpan<float> dy, ReadOnlySpan<float> w, Span<float> dx, int threads, bool vector) =>
+        BackwardData(p, dy, w, dx, threads, ConvPlanner.DepthwiseKernel(p, ConvPass.BackwardData, PathTier(vector)), vector, PathTier(vector));
+
+    /// <summary>Backward-data on the kernel <paramref name="kernel"/> the planner chose.</summary>
+    internal static void BackwardData(ConvProblem p, ReadOnlySpan<float> dy, ReadOnlySpan<float> w, Span<float> dx, int threads, ConvKernel kernel, bool vector, IsaTier tier)
     {
         CheckApplies(p);
         CheckLength(dy, p.OutputShape, nameof(dy));
@@ -69,7 +85,8 @@ internal static unsafe class DepthwiseKernels
         vector = CheckVector(vector);
         fixed (float* pdy = dy, pw = w, pdx = dx)
         {
-            if (vector && DepthwiseBackwardDataChannelBlocked.Applies(p))
+            KernelRecord.Ran(KernelName(kernel, vector), tier);
+            if (kernel == ConvKernel.DepthwiseBlocked8)
             {
                 var blocked = new DepthwiseBackwardDataChannelBlocked(p, pdy, pw, pdx);
                 WorkerPool.Run(blocked, DepthwiseBlocking.Parts(p, ChannelBlockUnits(p), threads));
@@ -83,7 +100,11 @@ internal static unsafe class DepthwiseKernels
     }
 
     /// <summary><see cref="BackwardWeight(ConvProblem, ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, int)"/> on a chosen path.</summary>
-    internal static void BackwardWeight(ConvProblem p, ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dw, int threads, bool vector)
+    internal static void BackwardWeight(ConvProblem p, ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dw, int threads, bool vector) =>
+        BackwardWeight(p, x, dy, dw, threads, ConvPlanner.DepthwiseKernel(p, ConvPass.BackwardWeight, PathTier(vector)), vector, PathTier(vector));
+
+    /// <summary>Backward-weight on the kernel <paramref name="kernel"/> the planner chose.</summary>
+    internal static void BackwardWeight(ConvProblem p, ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dw, int threads, ConvKernel kernel, bool vector, IsaTier tier)
     {
         CheckApplies(p);
         CheckLength(x, p.InputShape, nameof(x));
@@ -92,7 +113,8 @@ internal static unsafe class DepthwiseKernels
         vector = CheckVector(vector);
         fixed (float* px = x, pdy = dy, pdw = dw)
         {
-            if (vector && DepthwiseBackwardWeightChannelBlocked.Applies(p))
+            KernelRecord.Ran(KernelName(kernel, vector), tier);
+            if (kernel == ConvKernel.DepthwiseBlocked8)
             {
                 var blocked = new DepthwiseBackwardWeightChannelBlocked(p, px, pdy, pdw);
                 WorkerPool.Run(blocked, DepthwiseBlocking.Parts(p, ChannelBlocks.Count(p.C), threads));
@@ -106,22 +128,20 @@ internal static unsafe class DepthwiseKernels
     }
 
     /// <summary>The scratch memory (bytes) one call uses with <paramref name="threads"/> threads (each part rewrites its planes into its own buffer).</summary>
-    public static long WorkspaceBytes(ConvProblem p, ConvPass pass, int threads) => WorkspaceBytes(p, pass, threads, VectorPath);
+    public static long WorkspaceBytes(ConvProblem p, ConvPass pass, int threads) =>
+        WorkspaceBytes(p, pass, ConvPlanner.DepthwiseKernel(p, pass, PathTier(VectorPath)), threads, VectorPath);
 
-    /// <summary><see cref="WorkspaceBytes(ConvProblem, ConvPass, int)"/> on a chosen path.</summary>
-    public static long WorkspaceBytes(ConvProblem p, ConvPass pass, int threads, bool vector)
+    /// <summary><see cref="WorkspaceBytes(ConvProblem, ConvPass, int)"/> of the kernel <paramref name="kernel"/>.</summary>
+    public static long WorkspaceBytes(ConvProblem p, ConvPass pass, ConvKernel kernel, int threads, bool vector)
     {
-        if (pass == ConvPass.Forward && vector && DepthwiseForwardChannelBlocked.Applies(p))
+        if (kernel == ConvKernel.DepthwiseBlocked8)
         {
-            return DepthwiseForwardChannelBlocked.WorkspaceFloats(p) * sizeof(float) * DepthwiseBlocking.Parts(p, ChannelBlockUnits(p), Math.Max(threads, 1));
-        }
-        if (pass == ConvPass.BackwardData && vector && DepthwiseBackwardDataChannelBlocked.Applies(p))
-        {
-            return DepthwiseBackwardDataChannelBlocked.WorkspaceFloats(p) * sizeof(float) * DepthwiseBlocking.Parts(p, ChannelBlockUnits(p), Math.Max(threads, 1));
-        }
-        if (pass == ConvPass.BackwardWeight && vector && DepthwiseBackwardWeightChannelBlocked.Applies(p))
-        {
-            return DepthwiseBackwardWeightChannelBlocked.WorkspaceFloats(p) * sizeof(float) * DepthwiseBlocking.Parts(p, ChannelBlocks.Count(p.C), Math.Max(threads, 1));
+            return pass switch
+            {
+                ConvPass.Forward => DepthwiseForwardChannelBlocked.WorkspaceFloats(p) * sizeof(float) * DepthwiseBlocking.Parts(p, ChannelBlockUnits(p), Math.Max(threads, 1)),
+                ConvPass.BackwardData => DepthwiseBackwardDataChannelBlocked.WorkspaceFloats(p) * sizeof(float) * DepthwiseBlocking.Parts(p, ChannelBlockUnits(p), Math.Max(threads, 1)),
+                _ => DepthwiseBackwardWeightChannelBlocked.WorkspaceFloats(p) * sizeof(float) * DepthwiseBlocking.Parts(p, ChannelBlocks.Count(p.C), Math.Max(threads, 1)),
+            };
         }
         long perPart = pass switch
         {
@@ -134,20 +154,17 @@ internal static unsafe class DepthwiseKernels
     }
 
     /// <summary>A plain-words paragraph on the method, for <c>convgrad explain</c>.</summary>
-    public static string Describe(ConvProblem p, ConvPass pass) => Describe(p, pass, VectorPath);
+    public static string Describe(ConvProblem p, ConvPass pass) =>
+        Describe(p, pass, ConvPlanner.DepthwiseKernel(p, pass, PathTier(VectorPath)), VectorPath);
 
-    /// <summary>The kernel's short name for bench rows: which of the six kernels runs <paramref name="pass"/> on the chosen path.</summary>
-    public static string KernelName(ConvProblem p, ConvPass pass, bool vector) => pass switch
-    {
-        ConvPass.Forward when vector && DepthwiseForwardChannelBlocked.Applies(p) => "depthwise-blocked8",
-        ConvPass.BackwardData when vector && DepthwiseBackwardDataChannelBlocked.Applies(p) => "depthwise-blocked8",
-        ConvPass.BackwardWeight when vector && DepthwiseBackwardWeightChannelBlocked.Applies(p) => "depthwise-blocked8",
-        _ => vector ? "depthwise-rows8" : "depthwise-rows-scalar",
-    };
+    /// <summary>The kernel's short name for bench rows: <c>depthwise-blocked8</c>, <c>depthwise-rows8</c> or <c>depthwise-rows-scalar</c>.</summary>
+    public static string KernelName(ConvKernel kernel, bool vector) =>
+        kernel == ConvKernel.DepthwiseBlocked8 ? "depthwise-blocked8" : vector ? "depthwise-rows8" : "depthwise-rows-scalar";
 
-    /// <summary><see cref="Describe(ConvProblem, ConvPass)"/> on a chosen path.</summary>
-    public static string Describe(ConvProblem p, ConvPass pass, bool vector)
+    /// <summary><see cref="Describe(ConvProblem, ConvPass)"/> of the kernel <paramref name="kernel"/> on a chosen path.</summary>
+    public static string Describe(ConvProblem p, ConvPass pass, ConvKernel kernel, bool vector)
     {
+        bool blocked8 = kernel == ConvKernel.DepthwiseBlocked8;
         string path = vector ? "8-wide Vector256 FMA" : "scalar (this CPU lacks AVX2/FMA)";
         string strided = p.Stride[2] > 1
             ? $" Because the width stride is {p.Stride[2]}, each input row is first de-interleaved into {p.Stride[2]} phase rows (every {p.Stride[2]}th element), so every kernel column reads a contiguous run and no vector lane is wasted."
@@ -155,7 +172,7 @@ internal static unsafe class DepthwiseKernels
         string mult = p.Kg > 1 ? $" Each input channel feeds {p.Kg} output channels (channel multiplier {p.Kg})." : "";
         return pass switch
         {
-            ConvPass.Forward when vector && DepthwiseForwardChannelBlocked.Applies(p) =>
+            ConvPass.Forward when blocked8 =>
                 "Depthwise convolution (one input channel per group) runs as a direct kernel rather than a GEMM, whose matrices would have a single row here. " +
                 "Eight channels at a time, the input planes are transposed (8x8 AVX transposes) into a zero-padded block of pixels whose eight lanes are the eight channels, " +
                 "so every kernel tap of every output pixel is one whole 8-wide FMA with a vector of the eight channels' weights: no partial vectors at row ends and no padding tests. " +
@@ -165,7 +182,7 @@ internal static unsafe class DepthwiseKernels
                 "For each (image, channel) plane the input is copied once into zero-padded rows, so padding needs no tests in the inner loop; " +
                 $"each output row is then the sum of the in-bounds kernel rows' input rows, shifted per kernel column and scaled by a broadcast weight, computed {path} along the output width, 32 outputs at a time." +
                 strided + mult + " Planes are split evenly among threads.",
-            ConvPass.BackwardData when vector && DepthwiseBackwardDataChannelBlocked.Applies(p) =>
+            ConvPass.BackwardData when blocked8 =>
                 "The depthwise input gradient is computed by stride phases, never by inserting zeros into dY, eight channels at a time with one channel per vector lane. " +
                 "The eight dY planes are transposed into a block of pixels padded with zeros wide enough for every tap, so out-of-range dY reads are zeros without tests. " +
                 $"Each dX row is assembled from its width phases: the columns i = ρ + t·{p.Stride[2]} of phase ρ receive only the kernel taps with (ρ + p − r·d) divisible by the stride, " +
@@ -177,7 +194,7 @@ internal static unsafe class DepthwiseKernels
                 "along depth and height each input row gathers only the kernel rows whose division by the stride is exact and lands inside dY. " +
                 $"Each phase is therefore a stride-1 correlation of a zero-padded dY row with its sub-kernel, computed {path}, then written back to its columns; " +
                 "positions that no tap reaches come out as exact zeros." + mult + " Planes are split evenly among threads, and every element is written once.",
-            ConvPass.BackwardWeight when vector && DepthwiseBackwardWeightChannelBlocked.Applies(p) =>
+            ConvPass.BackwardWeight when blocked8 =>
                 "The depthwise weight gradient is computed eight channels at a time, one channel per vector lane: for each image the eight input planes are transposed into a zero-padded block of pixels and the eight dY planes likewise, " +
                 "then for every kernel tap the products dY(o) · X(o·s + tap) are summed over the output pixels with 8-wide FMAs, each lane being one channel's sum, so no horizontal sum is needed. " +
                 "Three taps of a kernel row and three pixel phases give nine independent partial sums, added in a fixed order at the end. Threads split the channel blocks, never a sum, so the result is bitwise identical for any thread count.",

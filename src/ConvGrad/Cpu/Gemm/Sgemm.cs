@@ -5,20 +5,20 @@ namespace ConvGrad.Cpu.Gemm;
 /// <summary>
 /// A plain row-major SGEMM on the BLIS driver: <c>C[M×N] = op(A)·op(B)</c> with <c>op(A)[m][k] = A[m·lda + k]</c> or,
 /// transposed, <c>A[k·lda + m]</c> (likewise for B). The M×N tiles are split statically over the worker threads
-/// (<see cref="TileSplit"/>), so the result does not depend on the thread count; the register tile is the widest
-/// one the ISA tier has (<see cref="IGemmTile"/>). Used by the linear layer.
+/// (<see cref="TileSplit"/>), so the result does not depend on the thread count; the register tile is the planner's for
+/// the ISA tier (<see cref="ConvPlanner.GemmTile"/>). Used by the linear layer.
 /// </summary>
 internal static unsafe class Sgemm
 {
     /// <summary>Computes <c>C = op(A)·op(B)</c> (C is overwritten) on up to <paramref name="threads"/> threads, on the tier the options allow.</summary>
     public static void Multiply(bool transA, bool transB, int m, int n, int k, float* a, int lda, float* b, int ldb, float* c, int ldc, int threads, ConvIsa isa = ConvIsa.Auto)
     {
-        switch (IsaTiers.Resolve(isa))
+        switch (ConvPlanner.GemmTile(IsaTiers.Resolve(isa)))
         {
-            case IsaTier.Avx512:
+            case GemmTileKind.Tile12x32Avx512:
                 Multiply<Tile12x32Avx512>(transA, transB, m, n, k, a, lda, b, ldb, c, ldc, threads);
                 break;
-            case IsaTier.Avx2:
+            case GemmTileKind.Tile6x16Avx2:
                 Multiply<Tile6x16Avx2>(transA, transB, m, n, k, a, lda, b, ldb, c, ldc, threads);
                 break;
             default:

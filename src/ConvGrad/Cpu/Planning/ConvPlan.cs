@@ -6,19 +6,20 @@ using Avx512Tile = ConvGrad.Cpu.Gemm.Tile12x32Avx512;
 namespace ConvGrad.Cpu;
 
 /// <summary>
-/// One pass of one problem on one ISA tier, planned once (as oneDNN's primitive descriptor or XNNPACK's operator):
-/// <see cref="Create"/> picks the kernel (<see cref="Kernel"/>, named by <see cref="Name"/>, e.g. <c>gemm12x32 avx512</c>)
-/// and the thread split; <see cref="WorkspaceBytes"/>, <see cref="Describe"/> and <see cref="Run"/> all follow that one
-/// choice and never re-derive it. A plan is a small immutable value: it can be kept and reused for every call of its
-/// shape, and the one-shot <c>Conv.*</c> calls make one on the stack per call (no allocation).
+/// One pass of one problem on one ISA tier and layout, as <see cref="ConvPlanner"/> planned it: the leaf kernel
+/// (<see cref="Kernel"/>, named by <see cref="Name"/>, e.g. <c>gemm12x32 avx512</c>) and the thread split;
+/// <see cref="WorkspaceBytes"/>, <see cref="Describe"/> and <see cref="Run"/> all follow that one choice and never
+/// re-derive it. A plan is a small immutable value: it can be kept and reused for every call of its shape, and the
+/// one-shot <c>Conv.*</c> calls make one on the stack per call (no allocation).
 /// </summary>
 internal readonly unsafe struct ConvPlan
 {
-    private ConvPlan(ConvProblem problem, ConvPass pass, IsaTier tier, int threads, ConvKernel kernel, int parts)
+    internal ConvPlan(ConvProblem problem, ConvPass pass, IsaTier tier, PlanLayout layout, int threads, ConvKernel kernel, int parts)
     {
         Problem = problem;
         Pass = pass;
         Tier = tier;
+        Layout = layout;
         Threads = threads;
         Kernel = kernel;
         Parts = parts;
@@ -33,6 +34,9 @@ internal readonly unsafe struct ConvPlan
     /// <summary>The instruction-set tier every kernel of the plan runs on.</summary>
     public IsaTier Tier { get; }
 
+    /// <summary>The layout of the activations the plan runs on.</summary>
+    public PlanLayout Layout { get; }
+
     /// <summary>The thread count asked for.</summary>
     public int Threads { get; }
 
@@ -42,92 +46,38 @@ internal readonly unsafe struct ConvPlan
     /// <summary>Static parts the GEMM and few-channel kernels split their output tiles into (1 below the parallel threshold).</summary>
     public int Parts { get; }
 
-    /// <summary>
-    /// Plans <paramref name="pass"/> of <paramref name="p"/> on <paramref name="tier"/> with up to <paramref name="threads"/>
-    /// threads. The choice: depthwise problems (one input channel per group, several groups) take the direct depthwise
-    /// kernels (as a GEMM they would have a one-row reduction per tap; on the blocked layout the conversions cost more than
-    /// the convolution); on AVX-512 and AVX2, problems with more than one kernel tap whose groups have whole channel blocks
-    /// or one group, at least half a block of input channels (<see cref="BlockedConv.Worthwhile"/>) and a blocked
-    /// workspace of at most 16 MiB take the
-    /// direct blocked kernels with the NCHW conversions inside the call (<see cref="UsesDirectBlocked"/>); backward-data
-    /// of groups with at most three input channels takes the direct few-channel kernel on AVX2 and up (a GEMM would spend
-    /// its time packing dY); everything else the tier's blocked GEMM.
-    /// </summary>
-    public static ConvPlan Create(ConvProblem p, ConvPass pass, IsaTier tier, int threads)
-    {
-        ConvKernel kernel = p.Groups > 1 && DepthwiseKernels.Applies(p) ? ConvKernel.Depthwise
-            : UsesDirectBlocked(p, pass, tier, threads) ? ConvKernel.DirectBlocked
-            : pass == ConvPass.BackwardData && tier >= IsaTier.Avx2 && BackwardDataFewChannels.Applies(p) ? ConvKernel.FewChannelsBackwardData
-            : ConvKernel.Gemm;
-        return new ConvPlan(p, pass, tier, threads, kernel, TileSplit.Parts(p, threads));
-    }
+    /// <summary>The channel block of the tier's direct kernels (0 on the portable tier).</summary>
+    public int BlockSize => ConvPlanner.BlockSize(Tier);
 
-    /// <summary>
-    /// The rule for the direct blocked kernels behind the NCHW API (measured with <c>convgrad bench</c>, conversions
-    /// included): a vector tier (block 16 on AVX-512, 8 on AVX2; never portable), not depthwise, a kernel of more than
-    /// one tap (a 1x1 convolution is a plain GEMM that reads NCHW in place, and there the two conversions cost more than
-    /// the blocked kernel saves), the blocked kernels cover the grouping and are worthwhile (at least half a block of
-    /// input channels per group, or a first layer's backward-weight, whose kernel reads the 1-3 channel NCHW input in
-    /// place: <see cref="BlockedNchw.ReadsNchw"/>), and the blocked workspace fits in <see cref="BlockedNchw.MaxWorkspaceBytes"/>. A
-    /// function of the shape, tier and thread count only.
-    /// </summary>
-    public static bool UsesDirectBlocked(ConvProblem p, ConvPass pass, IsaTier tier, int threads)
-    {
-        int block = BlockedNchw.BlockSize(tier);
-        return block != 0 && !BlockedGeometry.IsDepthwise(p) && p.KerSpatial > 1 && (BlockedConv.Worthwhile(p, block) || BlockedNchw.ReadsNchw(p, pass)) && BlockedConv.Applies(p, pass, block) &&
-               BlockedNchw.WorkspaceBytes(p, pass, block, threads) <= BlockedNchw.MaxWorkspaceBytes;
-    }
+    /// <summary>The blocked kernels' executor of this thread for the problem (reblocked weights, work objects); only for the blocked kernels.</summary>
+    public BlockedConvPlan Executor => PlanCache.For(Problem, BlockSize);
 
-    /// <summary>
-    /// A plan with a given kernel instead of the chosen one (tests run the GEMM on problems that normally take
-    /// another kernel); the kernel must be able to compute the problem.
-    /// </summary>
-    internal static ConvPlan WithKernel(ConvProblem p, ConvPass pass, IsaTier tier, ConvKernel kernel, int threads)
-    {
-        bool valid = kernel switch
-        {
-            ConvKernel.Depthwise => DepthwiseKernels.Applies(p),
-            ConvKernel.FewChannelsBackwardData => pass == ConvPass.BackwardData && tier >= IsaTier.Avx2 && BackwardDataFewChannels.Applies(p),
-            ConvKernel.DirectBlocked => BlockedNchw.BlockSize(tier) != 0 && BlockedConv.Applies(p, pass, BlockedNchw.BlockSize(tier)),
-            _ => true,
-        };
-        if (!valid)
-        {
-            throw new ArgumentException($"the {kernel} kernel cannot compute {pass} of this problem on {tier}", nameof(kernel));
-        }
-        return new ConvPlan(p, pass, tier, threads, kernel, TileSplit.Parts(p, threads));
-    }
+    /// <summary>The plan the NCHW part of a <see cref="ConvKernel.ThroughNchw"/> plan runs.</summary>
+    public ConvPlan Nchw => ConvPlanner.Plan(Problem, Pass, Tier, PlanLayout.Nchw, Threads);
 
-    /// <summary>The GEMM tile of a tier, as bench and explain name it (e.g. <c>gemm12x32 avx512</c>).</summary>
-    public static string GemmName(IsaTier tier) => tier switch
-    {
-        IsaTier.Avx512 => Avx512Tile.Name,
-        IsaTier.Avx2 => Tile6x16Avx2.Name,
-        _ => Tile6x8Portable.Name,
-    };
-
-    /// <summary>Whether the depthwise kernels take their Vector256 + FMA paths on <paramref name="tier"/> (AVX2 and up), else the scalar ones.</summary>
-    public static bool DepthwiseVector(IsaTier tier) => tier >= IsaTier.Avx2 && DepthwiseKernels.VectorPath;
-
-    /// <summary>The kernel's name with its tier, e.g. <c>gemm12x32 avx512</c>, <c>dx-few-channels avx2</c>, <c>depthwise-blocked8 avx512</c>.</summary>
+    /// <summary>The kernel's name with its tier, e.g. <c>gemm12x32 avx512</c>, <c>dx-few-channels avx2</c>, <c>depthwise-blocked8 avx512</c>, <c>direct-blocked16 avx512 14x2</c>.</summary>
     public string Name => Kernel switch
     {
-        ConvKernel.Depthwise => DepthwiseKernels.KernelName(Problem, Pass, DepthwiseVector(Tier)) + " " + IsaTiers.Name(Tier),
-        ConvKernel.FewChannelsBackwardData => "dx-few-channels " + IsaTiers.Name(Tier),
-        ConvKernel.DirectBlocked => BlockedNchw.Name(Problem, Pass, BlockedNchw.BlockSize(Tier)),
-        _ => GemmName(Tier),
+        ConvKernel.DepthwiseBlocked8 or ConvKernel.DepthwiseRows => DepthwiseKernels.KernelName(Kernel, ConvPlanner.DepthwiseVector(Tier)) + " " + IsaTiers.Name(Tier),
+        ConvKernel.FewChannelsBackwardData => BackwardDataFewChannels.Name + " " + IsaTiers.Name(Tier),
+        ConvKernel.DirectBlocked => Executor.Name(Pass),
+        ConvKernel.FirstLayer => Executor.FlatName(Pass),
+        ConvKernel.ThroughNchw => Nchw.Name,
+        _ => ConvPlanner.GemmName(Tier),
     };
 
-    /// <summary>The scratch memory (bytes) one run uses.</summary>
+    /// <summary>The scratch memory (bytes) one run uses (on blocked tensors, without the activations themselves).</summary>
     public long WorkspaceBytes => Kernel switch
     {
-        ConvKernel.Depthwise => DepthwiseKernels.WorkspaceBytes(Problem, Pass, Threads, DepthwiseVector(Tier)),
+        ConvKernel.DepthwiseBlocked8 or ConvKernel.DepthwiseRows => DepthwiseKernels.WorkspaceBytes(Problem, Pass, Kernel, Threads, ConvPlanner.DepthwiseVector(Tier)),
         ConvKernel.FewChannelsBackwardData => BackwardDataFewChannels.WorkspaceBytes(Problem, Parts),
-        ConvKernel.DirectBlocked => BlockedNchw.WorkspaceBytes(Problem, Pass, BlockedNchw.BlockSize(Tier), Threads),
-        _ => Tier switch
+        ConvKernel.DirectBlocked or ConvKernel.FirstLayer when Layout == PlanLayout.Nchw => BlockedNchw.WorkspaceBytes(Problem, Pass, BlockSize, Threads, Kernel == ConvKernel.FirstLayer),
+        ConvKernel.DirectBlocked or ConvKernel.FirstLayer => BlockedNchw.KernelWorkspaceBytes(Problem, Pass, BlockSize, Threads, Kernel == ConvKernel.FirstLayer),
+        ConvKernel.ThroughNchw => Nchw.WorkspaceBytes,
+        _ => ConvPlanner.GemmTile(Tier) switch
         {
-            IsaTier.Avx512 => GemmWorkspaceBytes<Avx512Tile>(),
-            IsaTier.Avx2 => GemmWorkspaceBytes<Tile6x16Avx2>(),
+            GemmTileKind.Tile12x32Avx512 => GemmWorkspaceBytes<Avx512Tile>(),
+            GemmTileKind.Tile6x16Avx2 => GemmWorkspaceBytes<Tile6x16Avx2>(),
             _ => GemmWorkspaceBytes<Tile6x8Portable>(),
         },
     };
@@ -145,37 +95,54 @@ internal readonly unsafe struct ConvPlan
     /// </summary>
     public void Run(ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> bias, Span<float> output)
     {
-        if (Kernel == ConvKernel.Depthwise)
+        if (Layout != PlanLayout.Nchw)
         {
-            bool vector = DepthwiseVector(Tier);
+            throw new InvalidOperationException($"a plan for the {Layout} layout runs on blocked tensors, not NCHW spans (internal error)");
+        }
+        if (Kernel is ConvKernel.DepthwiseBlocked8 or ConvKernel.DepthwiseRows)
+        {
+            bool vector = ConvPlanner.DepthwiseVector(Tier);
             switch (Pass)
             {
                 case ConvPass.Forward:
-                    DepthwiseKernels.Forward(Problem, a, b, bias, output, Threads, vector);
+                    DepthwiseKernels.Forward(Problem, a, b, bias, output, Threads, Kernel, vector, Tier);
                     break;
                 case ConvPass.BackwardData:
-                    DepthwiseKernels.BackwardData(Problem, a, b, output, Threads, vector);
+                    DepthwiseKernels.BackwardData(Problem, a, b, output, Threads, Kernel, vector, Tier);
                     break;
                 default:
-                    DepthwiseKernels.BackwardWeight(Problem, a, b, output, Threads, vector);
+                    DepthwiseKernels.BackwardWeight(Problem, a, b, output, Threads, Kernel, vector, Tier);
                     break;
             }
             return;
         }
         fixed (float* pa = a, pb = b, pbias = bias, po = output)
         {
-            if (Kernel == ConvKernel.DirectBlocked)
+            switch (Kernel)
             {
-                BlockedNchw.Run(Problem, Pass, BlockedNchw.BlockSize(Tier), Threads, pa, pb, bias, po);
+                case ConvKernel.DirectBlocked or ConvKernel.FirstLayer:
+                    BlockedNchw.Run(Executor, Pass, Kernel == ConvKernel.FirstLayer, Threads, pa, pb, bias, po);
+                    break;
+                case ConvKernel.FewChannelsBackwardData:
+                    KernelRecord.Ran(BackwardDataFewChannels.Name, Tier);
+                    RunParts(pa, pb, pbias, po);
+                    break;
+                default:
+                    RunParts(pa, pb, pbias, po);
+                    break;
             }
-            else if (Parts <= 1)
-            {
-                RunPart(pa, pb, pbias, po, 0, 1);
-            }
-            else
-            {
-                WorkerPool.Run(new PartsWork(this, pa, pb, pbias, po), Parts);
-            }
+        }
+    }
+
+    private void RunParts(float* pa, float* pb, float* pbias, float* po)
+    {
+        if (Parts <= 1)
+        {
+            RunPart(pa, pb, pbias, po, 0, 1);
+        }
+        else
+        {
+            WorkerPool.Run(new PartsWork(this, pa, pb, pbias, po), Parts);
         }
     }
 
@@ -185,7 +152,7 @@ internal readonly unsafe struct ConvPlan
     /// </summary>
     public void RunPart(float* a, float* b, float* bias, float* output, int part, int parts)
     {
-        if (Kernel is ConvKernel.Depthwise or ConvKernel.DirectBlocked)
+        if (Kernel is not (ConvKernel.Gemm or ConvKernel.FewChannelsBackwardData))
         {
             throw new InvalidOperationException("depthwise and blocked plans split their own work (internal error)");
         }
@@ -194,12 +161,12 @@ internal readonly unsafe struct ConvPlan
             BackwardDataFewChannels.Run(Problem, a, b, output, part, parts);
             return;
         }
-        switch (Tier)
+        switch (ConvPlanner.GemmTile(Tier))
         {
-            case IsaTier.Avx512:
+            case GemmTileKind.Tile12x32Avx512:
                 RunGemm<Avx512Tile>(a, b, bias, output, part, parts);
                 break;
-            case IsaTier.Avx2:
+            case GemmTileKind.Tile6x16Avx2:
                 RunGemm<Tile6x16Avx2>(a, b, bias, output, part, parts);
                 break;
             default:
@@ -231,29 +198,38 @@ internal readonly unsafe struct ConvPlan
     {
         var p = Problem;
         var pass = Pass;
-        if (Kernel == ConvKernel.Depthwise)
+        if (Kernel is ConvKernel.DepthwiseBlocked8 or ConvKernel.DepthwiseRows)
         {
-            return DepthwiseKernels.Describe(p, pass, DepthwiseVector(Tier));
+            return DepthwiseKernels.Describe(p, pass, Kernel, ConvPlanner.DepthwiseVector(Tier));
         }
-        if (Kernel == ConvKernel.DirectBlocked)
+        if (Kernel == ConvKernel.ThroughNchw)
         {
-            int block = BlockedNchw.BlockSize(Tier);
+            return $"The blocked kernels do not cover this grouping on {IsaTiers.Name(Tier)}, so the blocked tensors are converted to NCHW and back around the NCHW plan. {Nchw.DescribeKernel()}";
+        }
+        if (Layout != PlanLayout.Nchw)
+        {
+            return Kernel == ConvKernel.FirstLayer ? Executor.FlatDescribe(pass) : Executor.Describe(pass);
+        }
+        if (Kernel is ConvKernel.DirectBlocked or ConvKernel.FirstLayer)
+        {
+            int block = BlockSize;
+            bool firstLayer = Kernel == ConvKernel.FirstLayer;
             string converted = pass == ConvPass.BackwardWeight ? "x and dY are converted" : pass == ConvPass.Forward ? "x is converted in and y out" : "dY is converted in and dX out";
-            if (BlockedNchw.ReadsNchw(p, pass))
+            if (firstLayer)
             {
                 return $"With {p.C} input channel(s) (a first layer) the GEMM would reduce over only {p.C * p.KerSpatial} rows per column, so the fast engine computes dW with the first-layer kernel, which reads x as it is and dY in the channel-blocked layout. " +
-                       $"Inside this NCHW call dY is converted into that layout in a per-thread workspace ({BlockedNchw.WorkspaceBytes(p, pass, block, Threads)} bytes, at most {BlockedNchw.MaxWorkspaceBytes >> 20} MiB, else the GEMM runs), and the conversion counts in the call's time. " +
-                       BlockedNchw.Describe(p, pass, block);
+                       $"Inside this NCHW call dY is converted into that layout in a per-thread workspace ({BlockedNchw.WorkspaceBytes(p, pass, block, Threads, firstLayer)} bytes, at most {BlockedNchw.MaxWorkspaceBytes >> 20} MiB, else the GEMM runs), and the conversion counts in the call's time. " +
+                       (firstLayer ? Executor.FlatDescribe(pass) : Executor.Describe(pass));
             }
             return $"With {p.Cg} input channels per group (at least half a {block}-channel block) the fast engine uses the direct kernels on the channel-blocked layout rather than the GEMM: they ran up to 2-4x faster on the suite's 3x3 layers, conversions included; depthwise and 1x1 layers stay on their NCHW kernels because there the conversions cost more than the blocked kernel saves. " +
-                   $"Inside this NCHW call {converted} of the blocked layout in a per-thread workspace ({BlockedNchw.WorkspaceBytes(p, pass, block, Threads)} bytes, at most {BlockedNchw.MaxWorkspaceBytes >> 20} MiB, else the GEMM runs), and the conversions count in the call's time. " +
-                   BlockedNchw.Describe(p, pass, block);
+                   $"Inside this NCHW call {converted} of the blocked layout in a per-thread workspace ({BlockedNchw.WorkspaceBytes(p, pass, block, Threads, firstLayer)} bytes, at most {BlockedNchw.MaxWorkspaceBytes >> 20} MiB, else the GEMM runs), and the conversions count in the call's time. " +
+                   (firstLayer ? Executor.FlatDescribe(pass) : Executor.Describe(pass));
         }
         string kernel = Tier switch
         {
-            IsaTier.Avx512 => $"a {Avx512Tile.MR}x{Avx512Tile.NR} AVX-512 micro-kernel ({GemmName(Tier)}: {Avx512Tile.MR * Avx512Tile.NR / 16} zmm accumulators)",
-            IsaTier.Avx2 => $"a 6x16 AVX2/FMA micro-kernel ({GemmName(Tier)})",
-            _ => $"a portable 6x8 Vector128 micro-kernel ({GemmName(Tier)}; no AVX2/FMA intrinsics)",
+            IsaTier.Avx512 => $"a {Avx512Tile.MR}x{Avx512Tile.NR} AVX-512 micro-kernel ({ConvPlanner.GemmName(Tier)}: {Avx512Tile.MR * Avx512Tile.NR / 16} zmm accumulators)",
+            IsaTier.Avx2 => $"a 6x16 AVX2/FMA micro-kernel ({ConvPlanner.GemmName(Tier)})",
+            _ => $"a portable 6x8 Vector128 micro-kernel ({ConvPlanner.GemmName(Tier)}; no AVX2/FMA intrinsics)",
         };
         string groups = p.Groups == 1 ? "" : $" There are {p.Groups} groups; each is an independent GEMM.";
         switch (pass)
