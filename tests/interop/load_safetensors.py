@@ -141,7 +141,8 @@ def load_digits(first, count):
     return ((px.float() / 255 - MEAN) / STD).reshape(count, 1, 28, 28)
 
 
-LINE = re.compile(r"^image (\d+): digit (\d)  probabilities((?: \d:[0-9.]+){10})$")
+# predict prints "image I: class C  true T  probabilities 0:p0 ... 9:p9" (true T only where labels are known).
+LINE = re.compile(r"^image (\d+): class (\d)(?:  true \d)?  probabilities((?: \d:[0-9.]+){10})$")
 
 
 def convgrad_predict(cmd, model, first, count):
