@@ -449,8 +449,9 @@ def weight_tile_file():
     L = header(["The backward-weight register tile, one line per accumulator."])
     L += ["/// <summary>",
           "/// The backward-weight register tile: dW of <c>TR</c> input rows × <c>TT</c> taps × <c>TN</c> output-channel blocks,",
-          "/// kept in registers along one output row of <see cref=\"WeightTileArgs.Count\"/> pixels:",
-          "/// <c>acc[o·AccOut + (r·TT + t)·Lanes] += Σ_i x_r[i·ps + t·ts] · dy[o·DyOut + i·Lanes]</c>, summed over i in order.",
+          "/// kept in registers along <see cref=\"WeightTileArgs.Lines\"/> lines (at least one) of <see cref=\"WeightTileArgs.Count\"/> pixels:",
+          "/// <c>acc[o·AccOut + (r·TT + t)·Lanes] += Σ_l Σ_i x_r[l·XLine + i·ps + t·ts] · dy[o·DyOut + l·DyLine + i·Lanes]</c>,",
+          "/// summed over l, then i, in order (so a sum split over several calls, or over lines of one call, rounds the same).",
           "/// Per pixel one dY vector per block, one broadcast of x per (row, tap), one FMA per accumulator. The direct kernel's",
           "/// taps are the input lanes of a channel block (ts = 1); the first-layer kernel's are width taps (ts = the dilation).",
           f"/// Shape: <c>T1</c> = TR rows (1..{MAX_ROWS}), <c>T2</c> = TT taps (1..{MAX_TAPS}), <c>T3</c> = TS tap step in floats (0: <see cref=\"WeightTileArgs.XTap\"/>),",
@@ -482,17 +483,30 @@ def weight_tile_file():
 
     for j in range(MAX_ACCUMULATORS):
         L.append(f"        TV d{j} = count > {j} ? TI.Load({acc_addr(j)}) : default;")
-    L += ["        for (int i = 0, pixels = a.Count; i < pixels; i++, dy += lanes, x0 += ps, x1 += ps, x2 += ps)",
-          "        {",
-          "            TV g0 = TI.Load(dy);"]
+    # Lines: the accumulators stay in registers across several output rows (short rows of many channels: 7 pixels each).
+    L += ["        nint dyLine = a.DyLine, xLine = a.XLine;",
+          "        int lines = a.Lines;",
+          "        do",
+          "        {"]
+    body = ["        float* dyl = dy, xl0 = x0, xl1 = x1, xl2 = x2;",
+            "        for (int i = 0, pixels = a.Count; i < pixels; i++, dy += lanes, x0 += ps, x1 += ps, x2 += ps)",
+            "        {",
+            "            TV g0 = TI.Load(dy);"]
     for o in range(1, MAX_BLOCKS):
-        L.append(f"            TV g{o} = tn > {o} ? TI.Load(dy + {o} * dyOut) : default;")
-    L.append("            TV v = default;")
+        body.append(f"            TV g{o} = tn > {o} ? TI.Load(dy + {o} * dyOut) : default;")
+    body.append("            TV v = default;")
     for j in range(MAX_ACCUMULATORS):
         xr = pick(f"{j} / (tt * tn)", ["x0", "x1", "x2"])
         g = pick(f"{j} % tn", [f"g{o}" for o in range(MAX_BLOCKS)])
-        L.append(f"            if (count > {j}) {{ if ({j} % tn == 0) {{ v = TI.Broadcast(({xr}) + {j} / tn % tt * ts); }} d{j} = TI.Fma(v, {g}, d{j}); }}")
-    L.append("        }")
+        body.append(f"            if (count > {j}) {{ if ({j} % tn == 0) {{ v = TI.Broadcast(({xr}) + {j} / tn % tt * ts); }} d{j} = TI.Fma(v, {g}, d{j}); }}")
+    body += ["        }",
+             "        dy = dyl + dyLine;",
+             "        x0 = xl0 + xLine;",
+             "        x1 = xl1 + xLine;",
+             "        x2 = xl2 + xLine;"]
+    L += ["    " + line for line in body]
+    L += ["        }",
+          "        while (--lines > 0);"]
     for j in range(MAX_ACCUMULATORS):
         L.append(f"        if (count > {j}) {{ TI.Store({acc_addr(j)}, d{j}); }}")
     L += ["    }", "}"]

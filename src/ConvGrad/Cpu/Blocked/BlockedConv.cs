@@ -24,7 +24,7 @@ internal sealed unsafe class BlockedConvPlan
     /// <summary>Bytes of x and dY one chunk of dW rows should span, to stay in L2 while every task of a group reads it.</summary>
     private const long ChunkBytes = 384 * 1024;
 
-    private float[]? _forward, _transposed, _bias, _flat;
+    private AlignedFloats? _forward, _transposed, _bias, _flat;
 
     // The work objects of the passes, made once and re-aimed per call, so a pass allocates nothing (one call at a time per plan).
     private readonly Pass _pass;
@@ -34,7 +34,7 @@ internal sealed unsafe class BlockedConvPlan
     // Strided 1×1 backward-weight: the dense panel of x and the unit-stride plan that runs on it (made on first use).
     private readonly DenseSubsample? _subsample;
     private BlockedConvPlan? _dense;
-    private float[]? _panel;
+    private AlignedFloats? _panel;
 
     /// <summary>Creates the plan; throws <see cref="ArgumentException"/> when the blocked kernels do not cover the problem.</summary>
     public BlockedConvPlan(ConvProblem p, int blockSize)
@@ -271,7 +271,7 @@ internal sealed unsafe class BlockedConvPlan
         KernelRecord.RanBlocked(this, ConvPass.Forward, true);
         var g = Geometry;
         int step = g.B == 16 ? FlatInputKernels<Isa512, Vector512<float>>.ForwardTile(g).Blocks : FlatInputKernels<Isa256, Vector256<float>>.ForwardTile(g).Blocks;
-        _flatPass.Set(ConvPass.Forward, x, Ptr(w), _bias is null ? null : Ptr(_bias), y);
+        _flatPass.Set(ConvPass.Forward, x, w.Pointer, _bias is null ? null : _bias.Pointer, y);
         Execute(_flatPass, Parts(threads, (long)g.N * g.Out[0] * g.Out[1] * ((g.Kb + step - 1) / step)));
     }
 
@@ -310,7 +310,7 @@ internal sealed unsafe class BlockedConvPlan
     {
         var w = _forward ?? throw new InvalidOperationException("SetWeights must be called before a pass that needs the weights");
         KernelRecord.RanBlocked(this, ConvPass.Forward, false);
-        _pass.Set(ConvPass.Forward, x, Ptr(w), _bias is null ? null : Ptr(_bias), y);
+        _pass.Set(ConvPass.Forward, x, w.Pointer, _bias is null ? null : _bias.Pointer, y);
         Execute(_pass, Parts(threads, (long)Geometry.N * Geometry.G * Geometry.Out[0] * Geometry.Out[1]));
     }
 
@@ -333,7 +333,7 @@ internal sealed unsafe class BlockedConvPlan
             KernelRecord.RanBlocked(this, ConvPass.BackwardData, false);
             return;
         }
-        _pass.Set(ConvPass.BackwardData, dy, Ptr(w), null, dx);
+        _pass.Set(ConvPass.BackwardData, dy, w.Pointer, null, dx);
         Execute(_pass, Parts(threads, (long)Geometry.N * Geometry.G * Geometry.In[0] * Geometry.In[1]));
     }
 
@@ -374,8 +374,8 @@ internal sealed unsafe class BlockedConvPlan
     /// <summary>The strided 1×1 passes' dense panel (made once per plan).</summary>
     private float* Panel()
     {
-        _panel ??= GC.AllocateUninitializedArray<float>(checked((int)DenseSubsample.PanelFloats(Geometry)), pinned: true);
-        return Ptr(_panel);
+        _panel ??= new AlignedFloats(checked((int)DenseSubsample.PanelFloats(Geometry)));
+        return _panel.Pointer;
     }
 
     /// <summary>
@@ -425,7 +425,6 @@ internal sealed unsafe class BlockedConvPlan
 
     private static float* Ptr(BlockedTensor t) => (float*)Unsafe.AsPointer(ref t.Storage.DataRef);
 
-    private static float* Ptr(float[] a) => (float*)Unsafe.AsPointer(ref a[0]);
 
     /// <summary>Forward or backward-data (and depthwise backward-weight): part <c>i</c> takes a contiguous range of output rows (channel blocks).</summary>
     private sealed class Pass(BlockedConvPlan plan) : IPartitionedWork
@@ -486,10 +485,10 @@ internal sealed unsafe class BlockedConvPlan
     {
         private ConvPass pass;
         private float* input, weights, bias, output;
-        private float[]? partials;
+        private AlignedFloats? partials;
 
         /// <summary>The dW chunk partial sums <c>[task][chunk]</c> (pinned, made once per plan; only with more than one chunk).</summary>
-        public float* Partials => partials is null ? null : Ptr(partials);
+        public float* Partials => partials is null ? null : partials.Pointer;
 
         public void Set(ConvPass pass, float* input, float* weights, float* bias, float* output)
         {
@@ -497,7 +496,7 @@ internal sealed unsafe class BlockedConvPlan
             var g = plan.Geometry;
             if (pass == ConvPass.BackwardWeight && FlatInput.WeightChunks(g) > 1 && partials is null)
             {
-                partials = GC.AllocateUninitializedArray<float>(FlatInput.WeightTasks(g) * FlatInput.WeightChunks(g) * FlatInput.AccumulatorLength(g), pinned: true);
+                partials = new AlignedFloats(FlatInput.WeightTasks(g) * FlatInput.WeightChunks(g) * FlatInput.AccumulatorLength(g));
             }
         }
 

@@ -3,7 +3,9 @@ namespace ConvGrad.Cpu.Blocked;
 /// <summary>
 /// Weights reblocked once for the direct kernels (oneDNN's <c>OIhw16i16o</c> and its transpose), from PyTorch's
 /// <c>[K, C/G, k...]</c>. Channels past a group's count in its last block are zero, so padded lanes contribute nothing.
-/// Each function can reblock into the array of an earlier call (<c>reuse</c>), so a plan that reblocks every call allocates once.
+/// Each function can reblock into the buffer of an earlier call (<c>reuse</c>: same geometry, whose padded lanes are still
+/// zero, as every reblock writes the same positions), so a plan that reblocks every call allocates once. Buffers are
+/// 64-byte aligned (<see cref="AlignedFloats"/>), as the tiles load every weight vector whole.
 /// </summary>
 internal static class BlockedWeights
 {
@@ -11,10 +13,11 @@ internal static class BlockedWeights
     /// Forward blocks <c>[G][K-block][C-block][taps][c lane][k lane]</c>: for one tap and input lane, the vector of the
     /// block's output channels, which the forward tile loads while it broadcasts the input value.
     /// </summary>
-    public static float[] Forward(BlockedGeometry g, ReadOnlySpan<float> w, float[]? reuse = null)
+    public static AlignedFloats Forward(BlockedGeometry g, ReadOnlySpan<float> w, AlignedFloats? reuse = null)
     {
         int b = g.B, t = g.Taps;
-        var dst = Array(reuse, g.G * g.KbG * g.CbG * t * b * b);
+        var buffer = AlignedFloats.Reuse(reuse, g.G * g.KbG * g.CbG * t * b * b);
+        var dst = buffer.Span;
         // Block by block, so the reads (rows of c·taps) and the writes (one b·b·taps block) stay in L1.
         for (int grp = 0; grp < g.G; grp++)
         for (int kb = 0; kb < g.KbG; kb++)
@@ -28,21 +31,22 @@ internal static class BlockedWeights
                 for (int cl = 0; cl < cEnd; cl++)
                 for (int tap = 0; tap < t; tap++)
                 {
-                    dst[((block + tap) * b + cl) * b + kl] = w[row + cl * t + tap];
+                    dst[(int)(((block + tap) * b + cl) * b + kl)] = w[row + cl * t + tap];
                 }
             }
         }
-        return dst;
+        return buffer;
     }
 
     /// <summary>
     /// Backward-data blocks <c>[G][C-block][K-block][taps][k lane][c lane]</c>: the transpose, so the dX tile loads a
     /// vector of input channels for one output channel while it broadcasts dY.
     /// </summary>
-    public static float[] Transposed(BlockedGeometry g, ReadOnlySpan<float> w, float[]? reuse = null)
+    public static AlignedFloats Transposed(BlockedGeometry g, ReadOnlySpan<float> w, AlignedFloats? reuse = null)
     {
         int b = g.B, t = g.Taps;
-        var dst = Array(reuse, g.G * g.KbG * g.CbG * t * b * b);
+        var buffer = AlignedFloats.Reuse(reuse, g.G * g.KbG * g.CbG * t * b * b);
+        var dst = buffer.Span;
         // Block by block, so the reads (rows of c·taps) and the writes (one b·b·taps block) stay in L1.
         for (int grp = 0; grp < g.G; grp++)
         for (int cb = 0; cb < g.CbG; cb++)
@@ -56,11 +60,11 @@ internal static class BlockedWeights
                 for (int cl = 0; cl < cEnd; cl++)
                 for (int tap = 0; tap < t; tap++)
                 {
-                    dst[((block + tap) * b + kl) * b + cl] = w[row + cl * t + tap];
+                    dst[(int)(((block + tap) * b + kl) * b + cl)] = w[row + cl * t + tap];
                 }
             }
         }
-        return dst;
+        return buffer;
     }
 
     /// <summary>
@@ -68,44 +72,40 @@ internal static class BlockedWeights
     /// per input channel and tap, the vector of the block's output channels, which the flat forward tile loads while it
     /// broadcasts a plain NCHW input value.
     /// </summary>
-    public static float[] Flat(BlockedGeometry g, ReadOnlySpan<float> w, float[]? reuse = null)
+    public static AlignedFloats Flat(BlockedGeometry g, ReadOnlySpan<float> w, AlignedFloats? reuse = null)
     {
         int b = g.B, t = g.Taps;
-        var dst = Array(reuse, g.Kb * g.C * t * b);
+        var buffer = AlignedFloats.Reuse(reuse, g.Kb * g.C * t * b);
+        var dst = buffer.Span;
         for (int k = 0; k < g.K; k++)
         for (int c = 0; c < g.C; c++)
         for (int tap = 0; tap < t; tap++)
         {
             dst[((k / b * g.C + c) * t + tap) * b + k % b] = w[(k * g.C + c) * t + tap];
         }
-        return dst;
+        return buffer;
     }
 
     /// <summary>The bias padded to whole blocks (<c>Kb·B</c> floats; with groups, K-blocks never straddle groups).</summary>
-    public static float[] Bias(BlockedGeometry g, ReadOnlySpan<float> bias, float[]? reuse = null)
+    public static AlignedFloats Bias(BlockedGeometry g, ReadOnlySpan<float> bias, AlignedFloats? reuse = null)
     {
-        var dst = Array(reuse, g.Kb * g.B);
+        var buffer = AlignedFloats.Reuse(reuse, g.Kb * g.B);
+        var dst = buffer.Span;
         bias.CopyTo(dst);
-        return dst;
+        return buffer;
     }
 
     /// <summary>Depthwise blocks <c>[C-block][taps][lane]</c>: per tap, the vector of the block's channels' weights.</summary>
-    public static float[] Depthwise(BlockedGeometry g, ReadOnlySpan<float> w, float[]? reuse = null)
+    public static AlignedFloats Depthwise(BlockedGeometry g, ReadOnlySpan<float> w, AlignedFloats? reuse = null)
     {
         int b = g.B, t = g.Taps;
-        var dst = Array(reuse, g.Cb * t * b);
+        var buffer = AlignedFloats.Reuse(reuse, g.Cb * t * b);
+        var dst = buffer.Span;
         for (int c = 0; c < g.C; c++)
         for (int tap = 0; tap < t; tap++)
         {
             dst[(c / b * t + tap) * b + c % b] = w[c * t + tap];
         }
-        return dst;
+        return buffer;
     }
-
-    /// <summary>
-    /// <paramref name="reuse"/> when it has <paramref name="length"/> floats (an earlier reblock of the same geometry,
-    /// whose padded lanes are still zero: every reblock writes the same positions), else a new zeroed pinned array.
-    /// </summary>
-    private static float[] Array(float[]? reuse, int length) =>
-        reuse is not null && reuse.Length == length ? reuse : GC.AllocateArray<float>(length, pinned: true);
 }

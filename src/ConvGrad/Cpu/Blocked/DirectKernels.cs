@@ -275,6 +275,11 @@ internal static unsafe class DirectKernels<TI, TV> where TI : struct, ISimdIsa<T
     /// The dW partial of task <paramref name="task"/> over output rows <c>[row0, row1)</c> (rows run over n, depth, height in
     /// order) into <paramref name="acc"/> <c>[o][tap][c lane][k lane]</c>, which it first zeroes when <paramref name="clear"/>
     /// (else it continues the sum: the operations are the same whatever the row ranges, so the bits are too).
+    /// <c>dW[o][rz,ry,rx][c][k] += Σ_(n,oz,oy,ox) x[n][c][oz·s+rz·d−p][oy·s+ry·d−p][ox·s+rx·d−p] · dY[n][o·B+k][oz][oy][ox]</c>,
+    /// each element summed over its valid (n, oz, oy, ox) in that order. Per (n, oz) plane and tap, one tile call keeps a
+    /// lane chunk × output blocks of dW in registers over as many output rows (lines) as fit <see cref="L1Pixels"/>, so short
+    /// rows (7 pixels of a 7×7 layer) do not reload the accumulators per row; a long row (a flattened 1×1 image) is cut into
+    /// pieces of that size, so the dY and x a lane chunk reads are still in L1 for the next chunk.
     /// </summary>
     public static void BackwardWeightTask(BlockedGeometry g, float* x, float* dy, int task, long row0, long row1, float* acc, bool clear = true)
     {
@@ -289,55 +294,89 @@ internal static unsafe class DirectKernels<TI, TV> where TI : struct, ISimdIsa<T
         int id = g.In[0], ih = g.In[1], iw = g.In[2];
         int kd = g.Ker[0], kh = g.Ker[1], kw = g.Ker[2];
         int sw = g.S[2], dw = g.D[2], pw = g.P[2];
-        int taps = g.Taps;
         nint inPlane = (nint)id * ih * iw * b, outPlane = (nint)od * oh * ow * b;
-        nint accOut = (nint)taps * b * b;
+        nint accOut = (nint)g.Taps * b * b;
         if (clear)
         {
             new Span<float>(acc, (int)(ow4 * accOut)).Clear();
         }
-        nint* rowX = BlockedScratch.Offsets(2 * kd * kh);
-        nint* rowW = rowX + kd * kh;
+        int budget = L1Pixels(noc, sw);
         var tiles = default(TileCache<WeightTile, WeightTileArgs, TI, TV>);
         WeightTileArgs w = default;
         w.AccOut = accOut;
         w.DyOut = outPlane;
         w.PixelStride = (nint)sw * b;
-        for (long row = row0; row < row1; row++)
+        w.DyLine = (nint)ow * b;
+        w.XLine = (nint)g.S[1] * iw * b;
+        for (long row = row0; row < row1;)
         {
+            // The rows of one (n, oz) plane in range: [oy, oyEnd).
             int oy = (int)(row % oh);
             int oz = (int)(row / oh % od);
             int n = (int)(row / oh / od);
-            float* dyRow = dy + (nint)(n * g.Kb + grp * g.KbG + ob) * outPlane + ((nint)oz * oh + oy) * ow * b;
+            int oyEnd = (int)Math.Min(oh, oy + (row1 - row));
+            float* dyPlane = dy + (nint)(n * g.Kb + grp * g.KbG + ob) * outPlane + (nint)oz * oh * ow * b;
             float* xImg = x + (nint)(n * g.Cb + grp * g.CbG + cb) * inPlane;
-            int rows = KernelRows.Forward(g, oz, oy, rowX, 0, (nint)iw * b, rowW, 0, (nint)kw * b * b);
-            for (int r = 0; r < rows; r++)
+            for (int rz = 0; rz < kd; rz++)
             {
-                float* xRow = xImg + rowX[r];
-                for (int rx = 0; rx < kw; rx++)
+                int iz = oz * g.S[0] + rz * g.D[0] - g.P[0];
+                if ((uint)iz >= (uint)id)
                 {
-                    var (lo, hi) = KernelRows.WidthRange(g, rx);
-                    if (hi <= lo)
+                    continue;
+                }
+                for (int ry = 0; ry < kh; ry++)
+                {
+                    var (ylo, yhi) = KernelRows.OutputRange(g, 1, ry);
+                    ylo = Math.Max(ylo, oy);
+                    yhi = Math.Min(yhi, oyEnd);
+                    for (int rx = 0; rx < kw && ylo < yhi; rx++)
                     {
-                        continue;
-                    }
-                    w.Acc = acc + rowW[r] + (nint)rx * b * b;
-                    w.Dy = dyRow + (nint)lo * b;
-                    float* xs = xRow + ((nint)lo * sw + rx * dw - pw) * b;
-                    w.Count = hi - lo;
-                    float* accTap = w.Acc;
-                    for (int chunk = 0; chunk < laneChunks; chunk++)
-                    {
-                        int h0 = b * chunk / laneChunks, h1 = b * (chunk + 1) / laneChunks;
-                        w.X0 = xs + h0;
-                        w.Acc = accTap + (nint)h0 * b;
-                        // The tile's taps are the chunk's input lanes (one float apart); its pixels are sw blocks apart.
-                        tiles.Run(1, h1 - h0, 1, 0, noc, ref w);
+                        var (lo, hi) = KernelRows.WidthRange(g, rx);
+                        int count = hi - lo;
+                        if (count <= 0)
+                        {
+                            continue;
+                        }
+                        float* accTap = acc + ((nint)(rz * kh + ry) * kw + rx) * b * b;
+                        int linesPerCall = Math.Max(1, budget / count);
+                        // A row longer than the budget is cut into even pieces (one line per call then, so the sum stays in pixel order).
+                        int pieces = (count + budget - 1) / budget;
+                        int piece = (count + pieces - 1) / pieces;
+                        for (int y0 = ylo; y0 < yhi; y0 += linesPerCall)
+                        {
+                            w.Lines = Math.Min(linesPerCall, yhi - y0);
+                            int iy = y0 * g.S[1] + ry * g.D[1] - g.P[1];
+                            for (int p0 = 0; p0 < count; p0 += piece)
+                            {
+                                w.Count = Math.Min(piece, count - p0);
+                                w.Dy = dyPlane + ((nint)y0 * ow + lo + p0) * b;
+                                float* xs = xImg + ((nint)iz * ih + iy) * iw * b + ((nint)(lo + p0) * sw + rx * dw - pw) * b;
+                                for (int chunk = 0; chunk < laneChunks; chunk++)
+                                {
+                                    int h0 = b * chunk / laneChunks, h1 = b * (chunk + 1) / laneChunks;
+                                    w.X0 = xs + h0;
+                                    w.Acc = accTap + (nint)h0 * b;
+                                    // The tile's taps are the chunk's input lanes (one float apart); its pixels are sw blocks apart.
+                                    tiles.Run(1, h1 - h0, 1, 0, noc, ref w);
+                                }
+                            }
+                        }
                     }
                 }
             }
+            row += oyEnd - oy;
         }
     }
+
+    /// <summary>
+    /// Pixels one backward-weight tile call sums over: as many as keep the dY of <paramref name="blocks"/> output blocks and
+    /// the input they pair with (pixels <paramref name="stride"/> apart) within <see cref="L1Bytes"/>, so the next lane
+    /// chunk's call reads them from L1.
+    /// </summary>
+    public static int L1Pixels(int blocks, int stride) => Math.Max(1, L1Bytes / ((blocks + stride) * TI.Lanes * sizeof(float)));
+
+    /// <summary>The bytes of dY and x a backward-weight tile call may span (three quarters of a 32 KiB L1 data cache).</summary>
+    private const int L1Bytes = 24 * 1024;
 
     /// <summary>Writes task <paramref name="task"/>'s blocked accumulator into dW <c>[K, C/G, taps]</c> (only real channels).</summary>
     public static void StoreWeights(BlockedGeometry g, int task, float* acc, float* dw)

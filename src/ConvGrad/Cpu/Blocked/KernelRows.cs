@@ -48,13 +48,19 @@ internal static unsafe class KernelRows
     }
 
     /// <summary>The output columns <c>[Lo, Hi)</c> whose input column <c>o·s + rx·d − p</c> lies inside the row (forward and backward-weight).</summary>
-    public static (int Lo, int Hi) WidthRange(BlockedGeometry g, int rx)
+    public static (int Lo, int Hi) WidthRange(BlockedGeometry g, int rx) => OutputRange(g, 2, rx);
+
+    /// <summary>
+    /// The outputs <c>[Lo, Hi)</c> along <paramref name="axis"/> (0: depth, 1: height, 2: width) whose input
+    /// <c>o·s + r·d − p</c> for tap <paramref name="r"/> lies inside the input (forward and backward-weight); empty when none.
+    /// </summary>
+    public static (int Lo, int Hi) OutputRange(BlockedGeometry g, int axis, int r)
     {
-        int sw = g.S[2], iw = g.In[2];
-        int shift = rx * g.D[2] - g.P[2];
-        int lo = shift >= 0 ? 0 : (-shift + sw - 1) / sw;
-        int hi = Math.Min(g.Out[2], iw - 1 - shift < 0 ? 0 : (iw - 1 - shift) / sw + 1);
-        return (lo, hi);
+        int s = g.S[axis], size = g.In[axis];
+        int shift = r * g.D[axis] - g.P[axis];
+        int lo = shift >= 0 ? 0 : (-shift + s - 1) / s;
+        int hi = Math.Min(g.Out[axis], size - 1 - shift < 0 ? 0 : (size - 1 - shift) / s + 1);
+        return (lo, Math.Max(lo, hi));
     }
 
     /// <summary>The output columns <c>[Lo, Hi)</c> whose every width tap lies inside the input row (forward); empty when none.</summary>

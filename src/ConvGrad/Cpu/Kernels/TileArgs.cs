@@ -64,8 +64,14 @@ internal unsafe struct WeightTileArgs
     public nint XTap;
     /// <summary>Input step between pixels, when the shape does not fix it.</summary>
     public nint PixelStride;
-    /// <summary>Pixels summed over.</summary>
+    /// <summary>Pixels summed over per line.</summary>
     public int Count;
+    /// <summary>Lines summed over (0 or 1: one), each of <see cref="Count"/> pixels, the accumulators kept in registers across them.</summary>
+    public int Lines;
+    /// <summary>dY step between lines.</summary>
+    public nint DyLine;
+    /// <summary>Input step between lines (the same for every source row).</summary>
+    public nint XLine;
 }
 
 /// <summary>

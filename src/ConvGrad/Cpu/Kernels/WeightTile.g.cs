@@ -6,8 +6,9 @@ namespace ConvGrad.Cpu.Kernels;
 
 /// <summary>
 /// The backward-weight register tile: dW of <c>TR</c> input rows × <c>TT</c> taps × <c>TN</c> output-channel blocks,
-/// kept in registers along one output row of <see cref="WeightTileArgs.Count"/> pixels:
-/// <c>acc[o·AccOut + (r·TT + t)·Lanes] += Σ_i x_r[i·ps + t·ts] · dy[o·DyOut + i·Lanes]</c>, summed over i in order.
+/// kept in registers along <see cref="WeightTileArgs.Lines"/> lines (at least one) of <see cref="WeightTileArgs.Count"/> pixels:
+/// <c>acc[o·AccOut + (r·TT + t)·Lanes] += Σ_l Σ_i x_r[l·XLine + i·ps + t·ts] · dy[o·DyOut + l·DyLine + i·Lanes]</c>,
+/// summed over l, then i, in order (so a sum split over several calls, or over lines of one call, rounds the same).
 /// Per pixel one dY vector per block, one broadcast of x per (row, tap), one FMA per accumulator. The direct kernel's
 /// taps are the input lanes of a channel block (ts = 1); the first-layer kernel's are width taps (ts = the dilation).
 /// Shape: <c>T1</c> = TR rows (1..3), <c>T2</c> = TT taps (1..14), <c>T3</c> = TS tap step in floats (0: <see cref="WeightTileArgs.XTap"/>),
@@ -64,44 +65,55 @@ internal readonly unsafe struct WeightTile : ITile<WeightTileArgs>
         TV d27 = count > 27 ? TI.Load(acc + 27 % tn * accOut + (27 / (tt * tn) * tt + 27 / tn % tt) * lanes) : default;
         TV d28 = count > 28 ? TI.Load(acc + 28 % tn * accOut + (28 / (tt * tn) * tt + 28 / tn % tt) * lanes) : default;
         TV d29 = count > 29 ? TI.Load(acc + 29 % tn * accOut + (29 / (tt * tn) * tt + 29 / tn % tt) * lanes) : default;
-        for (int i = 0, pixels = a.Count; i < pixels; i++, dy += lanes, x0 += ps, x1 += ps, x2 += ps)
+        nint dyLine = a.DyLine, xLine = a.XLine;
+        int lines = a.Lines;
+        do
         {
-            TV g0 = TI.Load(dy);
-            TV g1 = tn > 1 ? TI.Load(dy + 1 * dyOut) : default;
-            TV g2 = tn > 2 ? TI.Load(dy + 2 * dyOut) : default;
-            TV g3 = tn > 3 ? TI.Load(dy + 3 * dyOut) : default;
-            TV v = default;
-            if (count > 0) { if (0 % tn == 0) { v = TI.Broadcast((0 / (tt * tn) == 0 ? x0 : 0 / (tt * tn) == 1 ? x1 : x2) + 0 / tn % tt * ts); } d0 = TI.Fma(v, 0 % tn == 0 ? g0 : 0 % tn == 1 ? g1 : 0 % tn == 2 ? g2 : g3, d0); }
-            if (count > 1) { if (1 % tn == 0) { v = TI.Broadcast((1 / (tt * tn) == 0 ? x0 : 1 / (tt * tn) == 1 ? x1 : x2) + 1 / tn % tt * ts); } d1 = TI.Fma(v, 1 % tn == 0 ? g0 : 1 % tn == 1 ? g1 : 1 % tn == 2 ? g2 : g3, d1); }
-            if (count > 2) { if (2 % tn == 0) { v = TI.Broadcast((2 / (tt * tn) == 0 ? x0 : 2 / (tt * tn) == 1 ? x1 : x2) + 2 / tn % tt * ts); } d2 = TI.Fma(v, 2 % tn == 0 ? g0 : 2 % tn == 1 ? g1 : 2 % tn == 2 ? g2 : g3, d2); }
-            if (count > 3) { if (3 % tn == 0) { v = TI.Broadcast((3 / (tt * tn) == 0 ? x0 : 3 / (tt * tn) == 1 ? x1 : x2) + 3 / tn % tt * ts); } d3 = TI.Fma(v, 3 % tn == 0 ? g0 : 3 % tn == 1 ? g1 : 3 % tn == 2 ? g2 : g3, d3); }
-            if (count > 4) { if (4 % tn == 0) { v = TI.Broadcast((4 / (tt * tn) == 0 ? x0 : 4 / (tt * tn) == 1 ? x1 : x2) + 4 / tn % tt * ts); } d4 = TI.Fma(v, 4 % tn == 0 ? g0 : 4 % tn == 1 ? g1 : 4 % tn == 2 ? g2 : g3, d4); }
-            if (count > 5) { if (5 % tn == 0) { v = TI.Broadcast((5 / (tt * tn) == 0 ? x0 : 5 / (tt * tn) == 1 ? x1 : x2) + 5 / tn % tt * ts); } d5 = TI.Fma(v, 5 % tn == 0 ? g0 : 5 % tn == 1 ? g1 : 5 % tn == 2 ? g2 : g3, d5); }
-            if (count > 6) { if (6 % tn == 0) { v = TI.Broadcast((6 / (tt * tn) == 0 ? x0 : 6 / (tt * tn) == 1 ? x1 : x2) + 6 / tn % tt * ts); } d6 = TI.Fma(v, 6 % tn == 0 ? g0 : 6 % tn == 1 ? g1 : 6 % tn == 2 ? g2 : g3, d6); }
-            if (count > 7) { if (7 % tn == 0) { v = TI.Broadcast((7 / (tt * tn) == 0 ? x0 : 7 / (tt * tn) == 1 ? x1 : x2) + 7 / tn % tt * ts); } d7 = TI.Fma(v, 7 % tn == 0 ? g0 : 7 % tn == 1 ? g1 : 7 % tn == 2 ? g2 : g3, d7); }
-            if (count > 8) { if (8 % tn == 0) { v = TI.Broadcast((8 / (tt * tn) == 0 ? x0 : 8 / (tt * tn) == 1 ? x1 : x2) + 8 / tn % tt * ts); } d8 = TI.Fma(v, 8 % tn == 0 ? g0 : 8 % tn == 1 ? g1 : 8 % tn == 2 ? g2 : g3, d8); }
-            if (count > 9) { if (9 % tn == 0) { v = TI.Broadcast((9 / (tt * tn) == 0 ? x0 : 9 / (tt * tn) == 1 ? x1 : x2) + 9 / tn % tt * ts); } d9 = TI.Fma(v, 9 % tn == 0 ? g0 : 9 % tn == 1 ? g1 : 9 % tn == 2 ? g2 : g3, d9); }
-            if (count > 10) { if (10 % tn == 0) { v = TI.Broadcast((10 / (tt * tn) == 0 ? x0 : 10 / (tt * tn) == 1 ? x1 : x2) + 10 / tn % tt * ts); } d10 = TI.Fma(v, 10 % tn == 0 ? g0 : 10 % tn == 1 ? g1 : 10 % tn == 2 ? g2 : g3, d10); }
-            if (count > 11) { if (11 % tn == 0) { v = TI.Broadcast((11 / (tt * tn) == 0 ? x0 : 11 / (tt * tn) == 1 ? x1 : x2) + 11 / tn % tt * ts); } d11 = TI.Fma(v, 11 % tn == 0 ? g0 : 11 % tn == 1 ? g1 : 11 % tn == 2 ? g2 : g3, d11); }
-            if (count > 12) { if (12 % tn == 0) { v = TI.Broadcast((12 / (tt * tn) == 0 ? x0 : 12 / (tt * tn) == 1 ? x1 : x2) + 12 / tn % tt * ts); } d12 = TI.Fma(v, 12 % tn == 0 ? g0 : 12 % tn == 1 ? g1 : 12 % tn == 2 ? g2 : g3, d12); }
-            if (count > 13) { if (13 % tn == 0) { v = TI.Broadcast((13 / (tt * tn) == 0 ? x0 : 13 / (tt * tn) == 1 ? x1 : x2) + 13 / tn % tt * ts); } d13 = TI.Fma(v, 13 % tn == 0 ? g0 : 13 % tn == 1 ? g1 : 13 % tn == 2 ? g2 : g3, d13); }
-            if (count > 14) { if (14 % tn == 0) { v = TI.Broadcast((14 / (tt * tn) == 0 ? x0 : 14 / (tt * tn) == 1 ? x1 : x2) + 14 / tn % tt * ts); } d14 = TI.Fma(v, 14 % tn == 0 ? g0 : 14 % tn == 1 ? g1 : 14 % tn == 2 ? g2 : g3, d14); }
-            if (count > 15) { if (15 % tn == 0) { v = TI.Broadcast((15 / (tt * tn) == 0 ? x0 : 15 / (tt * tn) == 1 ? x1 : x2) + 15 / tn % tt * ts); } d15 = TI.Fma(v, 15 % tn == 0 ? g0 : 15 % tn == 1 ? g1 : 15 % tn == 2 ? g2 : g3, d15); }
-            if (count > 16) { if (16 % tn == 0) { v = TI.Broadcast((16 / (tt * tn) == 0 ? x0 : 16 / (tt * tn) == 1 ? x1 : x2) + 16 / tn % tt * ts); } d16 = TI.Fma(v, 16 % tn == 0 ? g0 : 16 % tn == 1 ? g1 : 16 % tn == 2 ? g2 : g3, d16); }
-            if (count > 17) { if (17 % tn == 0) { v = TI.Broadcast((17 / (tt * tn) == 0 ? x0 : 17 / (tt * tn) == 1 ? x1 : x2) + 17 / tn % tt * ts); } d17 = TI.Fma(v, 17 % tn == 0 ? g0 : 17 % tn == 1 ? g1 : 17 % tn == 2 ? g2 : g3, d17); }
-            if (count > 18) { if (18 % tn == 0) { v = TI.Broadcast((18 / (tt * tn) == 0 ? x0 : 18 / (tt * tn) == 1 ? x1 : x2) + 18 / tn % tt * ts); } d18 = TI.Fma(v, 18 % tn == 0 ? g0 : 18 % tn == 1 ? g1 : 18 % tn == 2 ? g2 : g3, d18); }
-            if (count > 19) { if (19 % tn == 0) { v = TI.Broadcast((19 / (tt * tn) == 0 ? x0 : 19 / (tt * tn) == 1 ? x1 : x2) + 19 / tn % tt * ts); } d19 = TI.Fma(v, 19 % tn == 0 ? g0 : 19 % tn == 1 ? g1 : 19 % tn == 2 ? g2 : g3, d19); }
-            if (count > 20) { if (20 % tn == 0) { v = TI.Broadcast((20 / (tt * tn) == 0 ? x0 : 20 / (tt * tn) == 1 ? x1 : x2) + 20 / tn % tt * ts); } d20 = TI.Fma(v, 20 % tn == 0 ? g0 : 20 % tn == 1 ? g1 : 20 % tn == 2 ? g2 : g3, d20); }
-            if (count > 21) { if (21 % tn == 0) { v = TI.Broadcast((21 / (tt * tn) == 0 ? x0 : 21 / (tt * tn) == 1 ? x1 : x2) + 21 / tn % tt * ts); } d21 = TI.Fma(v, 21 % tn == 0 ? g0 : 21 % tn == 1 ? g1 : 21 % tn == 2 ? g2 : g3, d21); }
-            if (count > 22) { if (22 % tn == 0) { v = TI.Broadcast((22 / (tt * tn) == 0 ? x0 : 22 / (tt * tn) == 1 ? x1 : x2) + 22 / tn % tt * ts); } d22 = TI.Fma(v, 22 % tn == 0 ? g0 : 22 % tn == 1 ? g1 : 22 % tn == 2 ? g2 : g3, d22); }
-            if (count > 23) { if (23 % tn == 0) { v = TI.Broadcast((23 / (tt * tn) == 0 ? x0 : 23 / (tt * tn) == 1 ? x1 : x2) + 23 / tn % tt * ts); } d23 = TI.Fma(v, 23 % tn == 0 ? g0 : 23 % tn == 1 ? g1 : 23 % tn == 2 ? g2 : g3, d23); }
-            if (count > 24) { if (24 % tn == 0) { v = TI.Broadcast((24 / (tt * tn) == 0 ? x0 : 24 / (tt * tn) == 1 ? x1 : x2) + 24 / tn % tt * ts); } d24 = TI.Fma(v, 24 % tn == 0 ? g0 : 24 % tn == 1 ? g1 : 24 % tn == 2 ? g2 : g3, d24); }
-            if (count > 25) { if (25 % tn == 0) { v = TI.Broadcast((25 / (tt * tn) == 0 ? x0 : 25 / (tt * tn) == 1 ? x1 : x2) + 25 / tn % tt * ts); } d25 = TI.Fma(v, 25 % tn == 0 ? g0 : 25 % tn == 1 ? g1 : 25 % tn == 2 ? g2 : g3, d25); }
-            if (count > 26) { if (26 % tn == 0) { v = TI.Broadcast((26 / (tt * tn) == 0 ? x0 : 26 / (tt * tn) == 1 ? x1 : x2) + 26 / tn % tt * ts); } d26 = TI.Fma(v, 26 % tn == 0 ? g0 : 26 % tn == 1 ? g1 : 26 % tn == 2 ? g2 : g3, d26); }
-            if (count > 27) { if (27 % tn == 0) { v = TI.Broadcast((27 / (tt * tn) == 0 ? x0 : 27 / (tt * tn) == 1 ? x1 : x2) + 27 / tn % tt * ts); } d27 = TI.Fma(v, 27 % tn == 0 ? g0 : 27 % tn == 1 ? g1 : 27 % tn == 2 ? g2 : g3, d27); }
-            if (count > 28) { if (28 % tn == 0) { v = TI.Broadcast((28 / (tt * tn) == 0 ? x0 : 28 / (tt * tn) == 1 ? x1 : x2) + 28 / tn % tt * ts); } d28 = TI.Fma(v, 28 % tn == 0 ? g0 : 28 % tn == 1 ? g1 : 28 % tn == 2 ? g2 : g3, d28); }
-            if (count > 29) { if (29 % tn == 0) { v = TI.Broadcast((29 / (tt * tn) == 0 ? x0 : 29 / (tt * tn) == 1 ? x1 : x2) + 29 / tn % tt * ts); } d29 = TI.Fma(v, 29 % tn == 0 ? g0 : 29 % tn == 1 ? g1 : 29 % tn == 2 ? g2 : g3, d29); }
+            float* dyl = dy, xl0 = x0, xl1 = x1, xl2 = x2;
+            for (int i = 0, pixels = a.Count; i < pixels; i++, dy += lanes, x0 += ps, x1 += ps, x2 += ps)
+            {
+                TV g0 = TI.Load(dy);
+                TV g1 = tn > 1 ? TI.Load(dy + 1 * dyOut) : default;
+                TV g2 = tn > 2 ? TI.Load(dy + 2 * dyOut) : default;
+                TV g3 = tn > 3 ? TI.Load(dy + 3 * dyOut) : default;
+                TV v = default;
+                if (count > 0) { if (0 % tn == 0) { v = TI.Broadcast((0 / (tt * tn) == 0 ? x0 : 0 / (tt * tn) == 1 ? x1 : x2) + 0 / tn % tt * ts); } d0 = TI.Fma(v, 0 % tn == 0 ? g0 : 0 % tn == 1 ? g1 : 0 % tn == 2 ? g2 : g3, d0); }
+                if (count > 1) { if (1 % tn == 0) { v = TI.Broadcast((1 / (tt * tn) == 0 ? x0 : 1 / (tt * tn) == 1 ? x1 : x2) + 1 / tn % tt * ts); } d1 = TI.Fma(v, 1 % tn == 0 ? g0 : 1 % tn == 1 ? g1 : 1 % tn == 2 ? g2 : g3, d1); }
+                if (count > 2) { if (2 % tn == 0) { v = TI.Broadcast((2 / (tt * tn) == 0 ? x0 : 2 / (tt * tn) == 1 ? x1 : x2) + 2 / tn % tt * ts); } d2 = TI.Fma(v, 2 % tn == 0 ? g0 : 2 % tn == 1 ? g1 : 2 % tn == 2 ? g2 : g3, d2); }
+                if (count > 3) { if (3 % tn == 0) { v = TI.Broadcast((3 / (tt * tn) == 0 ? x0 : 3 / (tt * tn) == 1 ? x1 : x2) + 3 / tn % tt * ts); } d3 = TI.Fma(v, 3 % tn == 0 ? g0 : 3 % tn == 1 ? g1 : 3 % tn == 2 ? g2 : g3, d3); }
+                if (count > 4) { if (4 % tn == 0) { v = TI.Broadcast((4 / (tt * tn) == 0 ? x0 : 4 / (tt * tn) == 1 ? x1 : x2) + 4 / tn % tt * ts); } d4 = TI.Fma(v, 4 % tn == 0 ? g0 : 4 % tn == 1 ? g1 : 4 % tn == 2 ? g2 : g3, d4); }
+                if (count > 5) { if (5 % tn == 0) { v = TI.Broadcast((5 / (tt * tn) == 0 ? x0 : 5 / (tt * tn) == 1 ? x1 : x2) + 5 / tn % tt * ts); } d5 = TI.Fma(v, 5 % tn == 0 ? g0 : 5 % tn == 1 ? g1 : 5 % tn == 2 ? g2 : g3, d5); }
+                if (count > 6) { if (6 % tn == 0) { v = TI.Broadcast((6 / (tt * tn) == 0 ? x0 : 6 / (tt * tn) == 1 ? x1 : x2) + 6 / tn % tt * ts); } d6 = TI.Fma(v, 6 % tn == 0 ? g0 : 6 % tn == 1 ? g1 : 6 % tn == 2 ? g2 : g3, d6); }
+                if (count > 7) { if (7 % tn == 0) { v = TI.Broadcast((7 / (tt * tn) == 0 ? x0 : 7 / (tt * tn) == 1 ? x1 : x2) + 7 / tn % tt * ts); } d7 = TI.Fma(v, 7 % tn == 0 ? g0 : 7 % tn == 1 ? g1 : 7 % tn == 2 ? g2 : g3, d7); }
+                if (count > 8) { if (8 % tn == 0) { v = TI.Broadcast((8 / (tt * tn) == 0 ? x0 : 8 / (tt * tn) == 1 ? x1 : x2) + 8 / tn % tt * ts); } d8 = TI.Fma(v, 8 % tn == 0 ? g0 : 8 % tn == 1 ? g1 : 8 % tn == 2 ? g2 : g3, d8); }
+                if (count > 9) { if (9 % tn == 0) { v = TI.Broadcast((9 / (tt * tn) == 0 ? x0 : 9 / (tt * tn) == 1 ? x1 : x2) + 9 / tn % tt * ts); } d9 = TI.Fma(v, 9 % tn == 0 ? g0 : 9 % tn == 1 ? g1 : 9 % tn == 2 ? g2 : g3, d9); }
+                if (count > 10) { if (10 % tn == 0) { v = TI.Broadcast((10 / (tt * tn) == 0 ? x0 : 10 / (tt * tn) == 1 ? x1 : x2) + 10 / tn % tt * ts); } d10 = TI.Fma(v, 10 % tn == 0 ? g0 : 10 % tn == 1 ? g1 : 10 % tn == 2 ? g2 : g3, d10); }
+                if (count > 11) { if (11 % tn == 0) { v = TI.Broadcast((11 / (tt * tn) == 0 ? x0 : 11 / (tt * tn) == 1 ? x1 : x2) + 11 / tn % tt * ts); } d11 = TI.Fma(v, 11 % tn == 0 ? g0 : 11 % tn == 1 ? g1 : 11 % tn == 2 ? g2 : g3, d11); }
+                if (count > 12) { if (12 % tn == 0) { v = TI.Broadcast((12 / (tt * tn) == 0 ? x0 : 12 / (tt * tn) == 1 ? x1 : x2) + 12 / tn % tt * ts); } d12 = TI.Fma(v, 12 % tn == 0 ? g0 : 12 % tn == 1 ? g1 : 12 % tn == 2 ? g2 : g3, d12); }
+                if (count > 13) { if (13 % tn == 0) { v = TI.Broadcast((13 / (tt * tn) == 0 ? x0 : 13 / (tt * tn) == 1 ? x1 : x2) + 13 / tn % tt * ts); } d13 = TI.Fma(v, 13 % tn == 0 ? g0 : 13 % tn == 1 ? g1 : 13 % tn == 2 ? g2 : g3, d13); }
+                if (count > 14) { if (14 % tn == 0) { v = TI.Broadcast((14 / (tt * tn) == 0 ? x0 : 14 / (tt * tn) == 1 ? x1 : x2) + 14 / tn % tt * ts); } d14 = TI.Fma(v, 14 % tn == 0 ? g0 : 14 % tn == 1 ? g1 : 14 % tn == 2 ? g2 : g3, d14); }
+                if (count > 15) { if (15 % tn == 0) { v = TI.Broadcast((15 / (tt * tn) == 0 ? x0 : 15 / (tt * tn) == 1 ? x1 : x2) + 15 / tn % tt * ts); } d15 = TI.Fma(v, 15 % tn == 0 ? g0 : 15 % tn == 1 ? g1 : 15 % tn == 2 ? g2 : g3, d15); }
+                if (count > 16) { if (16 % tn == 0) { v = TI.Broadcast((16 / (tt * tn) == 0 ? x0 : 16 / (tt * tn) == 1 ? x1 : x2) + 16 / tn % tt * ts); } d16 = TI.Fma(v, 16 % tn == 0 ? g0 : 16 % tn == 1 ? g1 : 16 % tn == 2 ? g2 : g3, d16); }
+                if (count > 17) { if (17 % tn == 0) { v = TI.Broadcast((17 / (tt * tn) == 0 ? x0 : 17 / (tt * tn) == 1 ? x1 : x2) + 17 / tn % tt * ts); } d17 = TI.Fma(v, 17 % tn == 0 ? g0 : 17 % tn == 1 ? g1 : 17 % tn == 2 ? g2 : g3, d17); }
+                if (count > 18) { if (18 % tn == 0) { v = TI.Broadcast((18 / (tt * tn) == 0 ? x0 : 18 / (tt * tn) == 1 ? x1 : x2) + 18 / tn % tt * ts); } d18 = TI.Fma(v, 18 % tn == 0 ? g0 : 18 % tn == 1 ? g1 : 18 % tn == 2 ? g2 : g3, d18); }
+                if (count > 19) { if (19 % tn == 0) { v = TI.Broadcast((19 / (tt * tn) == 0 ? x0 : 19 / (tt * tn) == 1 ? x1 : x2) + 19 / tn % tt * ts); } d19 = TI.Fma(v, 19 % tn == 0 ? g0 : 19 % tn == 1 ? g1 : 19 % tn == 2 ? g2 : g3, d19); }
+                if (count > 20) { if (20 % tn == 0) { v = TI.Broadcast((20 / (tt * tn) == 0 ? x0 : 20 / (tt * tn) == 1 ? x1 : x2) + 20 / tn % tt * ts); } d20 = TI.Fma(v, 20 % tn == 0 ? g0 : 20 % tn == 1 ? g1 : 20 % tn == 2 ? g2 : g3, d20); }
+                if (count > 21) { if (21 % tn == 0) { v = TI.Broadcast((21 / (tt * tn) == 0 ? x0 : 21 / (tt * tn) == 1 ? x1 : x2) + 21 / tn % tt * ts); } d21 = TI.Fma(v, 21 % tn == 0 ? g0 : 21 % tn == 1 ? g1 : 21 % tn == 2 ? g2 : g3, d21); }
+                if (count > 22) { if (22 % tn == 0) { v = TI.Broadcast((22 / (tt * tn) == 0 ? x0 : 22 / (tt * tn) == 1 ? x1 : x2) + 22 / tn % tt * ts); } d22 = TI.Fma(v, 22 % tn == 0 ? g0 : 22 % tn == 1 ? g1 : 22 % tn == 2 ? g2 : g3, d22); }
+                if (count > 23) { if (23 % tn == 0) { v = TI.Broadcast((23 / (tt * tn) == 0 ? x0 : 23 / (tt * tn) == 1 ? x1 : x2) + 23 / tn % tt * ts); } d23 = TI.Fma(v, 23 % tn == 0 ? g0 : 23 % tn == 1 ? g1 : 23 % tn == 2 ? g2 : g3, d23); }
+                if (count > 24) { if (24 % tn == 0) { v = TI.Broadcast((24 / (tt * tn) == 0 ? x0 : 24 / (tt * tn) == 1 ? x1 : x2) + 24 / tn % tt * ts); } d24 = TI.Fma(v, 24 % tn == 0 ? g0 : 24 % tn == 1 ? g1 : 24 % tn == 2 ? g2 : g3, d24); }
+                if (count > 25) { if (25 % tn == 0) { v = TI.Broadcast((25 / (tt * tn) == 0 ? x0 : 25 / (tt * tn) == 1 ? x1 : x2) + 25 / tn % tt * ts); } d25 = TI.Fma(v, 25 % tn == 0 ? g0 : 25 % tn == 1 ? g1 : 25 % tn == 2 ? g2 : g3, d25); }
+                if (count > 26) { if (26 % tn == 0) { v = TI.Broadcast((26 / (tt * tn) == 0 ? x0 : 26 / (tt * tn) == 1 ? x1 : x2) + 26 / tn % tt * ts); } d26 = TI.Fma(v, 26 % tn == 0 ? g0 : 26 % tn == 1 ? g1 : 26 % tn == 2 ? g2 : g3, d26); }
+                if (count > 27) { if (27 % tn == 0) { v = TI.Broadcast((27 / (tt * tn) == 0 ? x0 : 27 / (tt * tn) == 1 ? x1 : x2) + 27 / tn % tt * ts); } d27 = TI.Fma(v, 27 % tn == 0 ? g0 : 27 % tn == 1 ? g1 : 27 % tn == 2 ? g2 : g3, d27); }
+                if (count > 28) { if (28 % tn == 0) { v = TI.Broadcast((28 / (tt * tn) == 0 ? x0 : 28 / (tt * tn) == 1 ? x1 : x2) + 28 / tn % tt * ts); } d28 = TI.Fma(v, 28 % tn == 0 ? g0 : 28 % tn == 1 ? g1 : 28 % tn == 2 ? g2 : g3, d28); }
+                if (count > 29) { if (29 % tn == 0) { v = TI.Broadcast((29 / (tt * tn) == 0 ? x0 : 29 / (tt * tn) == 1 ? x1 : x2) + 29 / tn % tt * ts); } d29 = TI.Fma(v, 29 % tn == 0 ? g0 : 29 % tn == 1 ? g1 : 29 % tn == 2 ? g2 : g3, d29); }
+            }
+            dy = dyl + dyLine;
+            x0 = xl0 + xLine;
+            x1 = xl1 + xLine;
+            x2 = xl2 + xLine;
         }
+        while (--lines > 0);
         if (count > 0) { TI.Store(acc + 0 % tn * accOut + (0 / (tt * tn) * tt + 0 / tn % tt) * lanes, d0); }
         if (count > 1) { TI.Store(acc + 1 % tn * accOut + (1 / (tt * tn) * tt + 1 / tn % tt) * lanes, d1); }
         if (count > 2) { TI.Store(acc + 2 % tn * accOut + (2 / (tt * tn) * tt + 2 / tn % tt) * lanes, d2); }
