@@ -185,7 +185,9 @@ FORWARD_KINDS = {
         "The register tile of the direct convolution on the channel-blocked layout: <c>TU</c> output pixels × <c>TN</c>",
         "output-channel blocks of accumulators. For each input block, kernel row, width tap and input lane it loads one",
         "weight vector per output block, broadcasts one input value per pixel and does one FMA per accumulator (oneDNN's",
-        "<c>ur_w × nb_oc_blocking</c> forward kernel; backward-data runs it with the transposed weights on a stride phase)."]),
+        "<c>ur_w × nb_oc_blocking</c> forward kernel; backward-data runs it with the transposed weights on a stride phase).",
+        "The accumulators start from the bias (<see cref=\"TileArgs.Init\"/>), or with <see cref=\"TileArgs.Accumulate\"/> from y",
+        "itself: a sum over the input blocks split into chunks continues where the last chunk stored it, with the same bits."]),
     "flat": dict(cls="FlatTile", max_blocks=MAX_BLOCKS, doc=[
         "The register tile of the first-layer (flat input) forward, which reads plain NCHW rows of 1-3 channels (no channel",
         "block to pad): <c>TU</c> output pixels × <c>TN</c> output-channel blocks; per (input channel, kernel row, width tap)",
@@ -231,6 +233,14 @@ def forward_tile_file(kind):
     for j in range(MAX_ACCUMULATORS):
         init = pick(f"{j} % TN.Value", [f"i{o}" for o in range(nb)]) if nb > 1 else "i0"
         L.append(f"        TV a{j} = count > {j} ? {init} : default;")
+    L += ["        float* y = a.Y;",
+          "        nint yo = a.YOut, yp = a.YPix;"]
+    if kind == "direct":
+        # A sum continued over another chunk of input blocks starts from the partial sums stored in y (exact floats).
+        L += ["        if (a.Accumulate)", "        {"]
+        for j in range(MAX_ACCUMULATORS):
+            L.append(f"            if (count > {j}) {{ a{j} = TI.Load(y + {j} / TN.Value * yp + {j} % TN.Value * yo); }}")
+        L += ["        }"]
     L.append("        nint xTap = a.XTap, wOut = a.WOut;")
     if kind == "direct":
         L.append("        nint xIn = a.XIn, wIn = a.WIn, wTap = a.WTap;")
@@ -270,8 +280,6 @@ def forward_tile_file(kind):
     L += [ind + "    }", ind + "}"]
     if kind == "direct":
         L.append("        }")
-    L += ["        float* y = a.Y;",
-          "        nint yo = a.YOut, yp = a.YPix;"]
     for j in range(MAX_ACCUMULATORS):
         L.append(f"        if (count > {j}) {{ TI.Store(y + {j} / TN.Value * yp + {j} % TN.Value * yo, a{j}); }}")
     L += ["    }", "}"]

@@ -204,6 +204,8 @@ public class BlockedConvTests
     [InlineData(8, 1, 20, 11, 29, 12, 5, 3, 2, 1, 1)]    // 5x5 stride 3
     [InlineData(8, 2, 32, 9, 9, 32, 3, 1, 1, 1, 4)]      // groups of 8
     [InlineData(8, 1, 3, 30, 30, 16, 7, 2, 3, 1, 1)]     // stem-like: 3 channels
+    [InlineData(16, 2, 136, 5, 6, 130, 3, 1, 1, 1, 1)]   // rn50-3x3-7-like: tile weights over L2, fwd and dX reduced in 2 chunks, tails
+    [InlineData(8, 1, 464, 3, 4, 456, 3, 1, 1, 1, 1)]    // the same at AVX2 width
     public void AllPasses_MatchReference_OnLayers(int block, int n, int c, int h, int w, int k, int r, int s, int pad, int d, int groups)
     {
         Skip.If(block == 16 && !Vector512.IsHardwareAccelerated, "this CPU has no hardware Vector512 (AVX-512)");
@@ -231,6 +233,11 @@ public class BlockedConvTests
         var plan = new BlockedConvPlan(p, 16);
         Assert.Equal("direct-blocked16 avx512 14x2", plan.Name(ConvPass.Forward));
         Assert.StartsWith("direct-blocked16 avx512 14x2 phases", plan.Describe(ConvPass.BackwardData).Replace(":", ""));
+        var small = new BlockedConvPlan(ConvProblem.ForConv(ConvGeometry.Uniform(2, padding: 1), [1, 512, 7, 7], [512, 512, 3, 3]), 16);
+        Assert.Equal("direct-blocked16 avx512 7x4 chunked5", small.Name(ConvPass.Forward)); // 4 blocks × 32 × 9 taps × 1 KiB of weights per tile: 5 chunks of L2
+        Assert.Equal("direct-blocked16 avx512 7x4 phases chunked5", small.Name(ConvPass.BackwardData));
+        Assert.Contains("in chunks", small.Describe(ConvPass.Forward));
+        Assert.EndsWith(" chunked2", new BlockedConvPlan(ConvProblem.ForConv(ConvGeometry.Uniform(2, padding: 1), [2, 136, 5, 6], [130, 136, 3, 3]), 16).Name(ConvPass.Forward));
         var dw = new BlockedConvPlan(ConvProblem.ForConv(ConvGeometry.Uniform(2, padding: 1, groups: 24), [1, 24, 7, 7], [24, 1, 3, 3]), 8);
         Assert.True(dw.Geometry.Depthwise);
         Assert.Equal("direct-blocked8 avx2 depthwise 5x2rows", dw.Name(ConvPass.Forward)); // 7 columns: 5 interior in one AVX2 tile of 2 rows, 2 border ones

@@ -85,11 +85,18 @@ internal sealed unsafe class BlockedConvPlan
         }
         return pass switch
         {
-            ConvPass.Forward => $"direct-blocked{g.B} {isa} {u}x{Math.Min(BlockedGeometry.OutBlocksPerTile(u, max, g.KbG), g.KbG)}",
+            ConvPass.Forward => $"direct-blocked{g.B} {isa} {u}x{Math.Min(BlockedGeometry.OutBlocksPerTile(u, max, g.KbG), g.KbG)}{Chunked(g, BlockedGeometry.OutBlocksPerTile(u, max, g.KbG), g.CbG)}",
             ConvPass.BackwardData when ConvPlanner.UsesDensePanel(Problem) => $"direct-blocked{g.B} {isa} {DenseName(g, max)} dense",
-            ConvPass.BackwardData => $"direct-blocked{g.B} {isa} {u}x{Math.Min(BlockedGeometry.OutBlocksPerTile(u, max, g.CbG), g.CbG)} phases",
+            ConvPass.BackwardData => $"direct-blocked{g.B} {isa} {u}x{Math.Min(BlockedGeometry.OutBlocksPerTile(u, max, g.CbG), g.CbG)} phases{Chunked(g, BlockedGeometry.OutBlocksPerTile(u, max, g.CbG), g.KbG)}",
             _ => $"direct-blocked{g.B} {isa} dw {WeightTileName(g)}" + (ConvPlanner.UsesDensePanel(Problem) ? " dense" : ""),
         };
+    }
+
+    /// <summary>The name's suffix for a reduction over input blocks in chunks (<see cref="BlockedGeometry.ReductionChunks"/>), e.g. <c> chunked3</c>; empty for one.</summary>
+    private static string Chunked(BlockedGeometry g, int outBlocks, int inBlocks)
+    {
+        int chunks = BlockedGeometry.ReductionChunks(outBlocks, inBlocks, g.Taps, g.B);
+        return chunks > 1 ? $" chunked{chunks}" : "";
     }
 
     /// <summary>The dense dX' tile of a strided 1×1 layer: its rows are whole images (the unit-stride plan's flattened rows).</summary>
@@ -126,12 +133,17 @@ internal sealed unsafe class BlockedConvPlan
         string dense = ConvPlanner.UsesDensePanel(Problem) ? " Strided 1x1: the sampled pixels of x are gathered once into a dense panel, and the unit-stride kernel runs on it over whole images." : "";
         return pass switch
         {
-            ConvPass.Forward => $"{Name(pass)}: direct forward on {layout} with weights reblocked once as OIhw{g.B}i{g.B}o; a register tile of output pixels × 2 or 4 output-channel blocks; per input channel and tap, one weight vector per block, one broadcast per pixel, one FMA per accumulator. No im2col and no packing; tiles at the padding read a zero-padded copy of just their columns.{flat}{groups}",
+            ConvPass.Forward => $"{Name(pass)}: direct forward on {layout} with weights reblocked once as OIhw{g.B}i{g.B}o; a register tile of output pixels × 2 or 4 output-channel blocks; per input channel and tap, one weight vector per block, one broadcast per pixel, one FMA per accumulator. No im2col and no packing; tiles at the padding read a zero-padded copy of just their columns.{ChunkedText(pass)}{flat}{groups}",
             ConvPass.BackwardData when ConvPlanner.UsesDensePanel(Problem) => $"{Name(pass)}: strided 1x1 backward-data on {layout}: the unit-stride dX' of the sampled pixels over whole images (a GEMM over each image's flattened pixels with the transposed weight blocks) into a dense panel, scattered to the sampled positions with exact zeros between.{groups}",
-            ConvPass.BackwardData => $"{Name(pass)}: direct backward-data on {layout} with the transposed weight blocks; per dX row and width stride phase, only the kernel taps that reach the phase, reading dY with stride 1: no zero insertion, no col2im, and dX positions no output reads come out exactly 0.{flat}{groups}",
+            ConvPass.BackwardData => $"{Name(pass)}: direct backward-data on {layout} with the transposed weight blocks; per dX row and width stride phase, only the kernel taps that reach the phase, reading dY with stride 1: no zero insertion, no col2im, and dX positions no output reads come out exactly 0.{ChunkedText(pass)}{flat}{groups}",
             _ => $"{Name(pass)}: direct backward-weight on {layout}; the dW block of {g.WeightOutBlocks} output × 1 input channel blocks is the register accumulator set (tiles of {WeightTileName(g)} input lanes × output blocks), one task per block summing all images and rows in order (rows swept in L2-sized chunks across tasks), so dW is bitwise the same for any thread count; with fewer than {MinWeightTasks} tasks the rows split into fixed chunks added in order.{dense}{groups}",
         };
     }
+
+    /// <summary>The description's sentence on a chunked reduction (forward or dX), or empty.</summary>
+    private string ChunkedText(ConvPass pass) => Name(pass).Contains(" chunked", StringComparison.Ordinal)
+        ? " The weights of a tile's output blocks exceed L2, so the sum over input blocks runs in chunks: each chunk over every row of a thread's range while its weights stay in L2, the partial sums kept in the output and continued exactly (the same bits as one pass)."
+        : "";
 
     /// <summary>Reblocks the weight <c>[K, C/G, k...]</c> and the optional bias <c>[K]</c> (empty for none).</summary>
     public void SetWeights(ReadOnlySpan<float> w, ReadOnlySpan<float> bias)

@@ -72,6 +72,22 @@ internal sealed class BlockedGeometry
     public static int OutBlocksPerTile(int pixels, int maxPixels, int blocks) =>
         2 * pixels <= maxPixels && blocks >= 3 ? 4 : 2;
 
+    /// <summary>
+    /// Chunks of the forward (or dX) reduction's input blocks: 1 when the weights one register tile's output blocks read
+    /// (<paramref name="outBlocks"/> × <paramref name="inBlocks"/> blocks of <paramref name="taps"/> × B × B floats) fit in
+    /// <see cref="WeightChunkBytes"/>; else as many even chunks as bring each under it. A layer of few pixels and many
+    /// channels (7×7, 512 channels: 1.2 MB per tile's output blocks) then sums one chunk of input blocks over every row of
+    /// its range with that chunk's weights in L2, instead of streaming all its weights from L3 once per 7-pixel row.
+    /// </summary>
+    public static int ReductionChunks(int outBlocks, int inBlocks, int taps, int lanes)
+    {
+        long bytes = (long)outBlocks * inBlocks * taps * lanes * lanes * sizeof(float);
+        return (int)Math.Clamp((bytes + WeightChunkBytes - 1) / WeightChunkBytes, 1, inBlocks);
+    }
+
+    /// <summary>Bytes of weights one chunk of the forward or dX reduction may span (a quarter of a 1 MiB L2, beside x and y).</summary>
+    public const int WeightChunkBytes = 256 * 1024;
+
     /// <summary>The tile shape slot of an input pixel stride: 1 and 2 are compiled in as constants, any other is read at run time (0).</summary>
     public static int PixelStrideSlot(int stride) => stride is 1 or 2 ? stride : 0;
 

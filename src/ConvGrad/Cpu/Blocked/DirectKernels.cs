@@ -37,13 +37,17 @@ internal static unsafe class BlockedScratch
 /// <list type="bullet">
 /// <item>Forward: per output row, tiles of up to <c>MaxPixels</c> pixels × 2 or 4 output blocks (<see cref="DirectTile"/>);
 /// kernel rows outside the input are skipped; a tile whose columns reach the padding reads a zero-padded copy of just
-/// the columns it needs (interior tiles read the tensor in place). No im2col.</item>
+/// the columns it needs (interior tiles read the tensor in place). No im2col.
+/// <c>y[n][o][oz][oy][ox] = b[o] + Σ_(c, rz, ry, rx) w[o][c][rz][ry][rx] · x[n][c][oz·s+rz·d−p][oy·s+ry·d−p][ox·s+rx·d−p]</c>,
+/// each element's terms in (input block, kernel row, width tap, lane) order. When a tile's weights exceed L2
+/// (<see cref="BlockedGeometry.ReductionChunks"/>) the input blocks run in chunks, the partial sums kept in y and
+/// continued exactly, so the bits do not change.</item>
 /// <item>Backward-data: the same tile with the transposed weights, per dX row and width stride phase: only the
 /// kernel taps that reach the phase, stepping through dY with stride 1, so no zero is inserted, nothing is scattered,
 /// and dX positions that no output reads get exact zeros.</item>
-/// <item>Backward-weight: a task owns (2 output blocks × 1 input block) of dW for every tap and sums all images and
-/// rows in a fixed order, with the weights as register accumulators along each row; so dW is bitwise the same for any
-/// thread count.</item>
+/// <item>Backward-weight: a task owns (<see cref="BlockedGeometry.WeightOutBlocks"/> output blocks × 1 input block) of dW
+/// for every tap and sums all images and rows in a fixed order, with the weights as register accumulators over several
+/// rows; so dW is bitwise the same for any thread count.</item>
 /// </list>
 /// </summary>
 internal static unsafe class DirectKernels<TI, TV> where TI : struct, ISimdIsa<TV> where TV : struct
@@ -57,7 +61,8 @@ internal static unsafe class DirectKernels<TI, TV> where TI : struct, ISimdIsa<T
         int u = BlockedGeometry.TileWidth(ow, TI.MaxPixels);
         int step = BlockedGeometry.OutBlocksPerTile(u, TI.MaxPixels, g.KbG);
         int pairs = (g.KbG + step - 1) / step;
-        long items = (long)g.N * g.G * pairs * od * oh;
+        int chunks = BlockedGeometry.ReductionChunks(step, g.CbG, g.Taps, b);
+        long items = (long)g.N * g.G * pairs * od * oh, rowsPerPair = (long)g.N * od * oh;
         long begin = items * part / parts, end = items * (part + 1) / parts;
         int kd = g.Ker[0], kh = g.Ker[1], kw = g.Ker[2];
         nint inPlane = (nint)id * ih * iw * b, outPlane = (nint)od * oh * ow * b;
@@ -76,49 +81,76 @@ internal static unsafe class DirectKernels<TI, TV> where TI : struct, ISimdIsa<T
         a.PixelStride = (nint)g.S[2] * b;
         a.YPix = b;
         a.YOut = outPlane;
-        for (long item = begin; item < end; item++)
+        for (long run = begin; run < end;)
         {
-            long rest = item;
-            int oy = (int)(rest % oh); rest /= oh;
-            int oz = (int)(rest % od); rest /= od;
-            int pair = (int)(rest % pairs); rest /= pairs;
-            int grp = (int)(rest % g.G);
-            int n = (int)(rest / g.G);
-            int ob = step * pair, noc = Math.Min(step, g.KbG - ob);
-            int rows = KernelRows.Forward(g, oz, oy, rowX, 0, (nint)iw * b, rowW, 0, (nint)kw * b * b);
-            float* xImg = x + (nint)(n * g.Cb + grp * g.CbG) * inPlane;
-            a.W = wf + (nint)((grp * g.KbG + ob) * g.CbG) * wBlock;
-            a.Init = bias == null ? null : bias + (nint)(grp * g.KbG + ob) * b;
-            float* yRow = y + (nint)(n * g.Kb + grp * g.KbG + ob) * outPlane + ((nint)oz * oh + oy) * ow * b;
-            for (int ox = 0; ox < ow; ox += u)
+            // With chunks, items run over (grp, pair, n, oz, oy): a run of one (grp, pair) sums each chunk of input blocks
+            // over all its rows while that chunk's weights stay in L2, the partial sums waiting in y.
+            long runEnd = chunks > 1 ? Math.Min(end, (run / rowsPerPair + 1) * rowsPerPair) : end;
+            for (int chunk = 0; chunk < chunks; chunk++)
             {
-                int pixels = Math.Min(u, ow - ox);
-                int c0 = ox * g.S[2] - g.P[2];
-                int hi = c0 + (pixels - 1) * g.S[2] + (kw - 1) * g.D[2];
-                a.Y = yRow + (nint)ox * b;
-                if (c0 >= 0 && hi < iw)
+                int cb0 = g.CbG * chunk / chunks, ncb = g.CbG * (chunk + 1) / chunks - cb0;
+                for (long item = run; item < runEnd; item++)
                 {
-                    a.X = xImg + (nint)c0 * b;
-                    a.XIn = inPlane;
-                    a.RowX = rowX;
-                }
-                else
-                {
-                    if (stage == null)
+                    long rest = item;
+                    int oy = (int)(rest % oh); rest /= oh;
+                    int oz = (int)(rest % od); rest /= od;
+                    var (n, grp, pair) = ItemOrder(rest, g, pairs, chunks);
+                    int ob = step * pair, noc = Math.Min(step, g.KbG - ob);
+                    int rows = KernelRows.Forward(g, oz, oy, rowX, 0, (nint)iw * b, rowW, 0, (nint)kw * b * b);
+                    float* xImg = x + (nint)(n * g.Cb + grp * g.CbG + cb0) * inPlane;
+                    a.W = wf + ((nint)(grp * g.KbG + ob) * g.CbG + cb0) * wBlock;
+                    a.Init = bias == null || chunk > 0 ? null : bias + (nint)(grp * g.KbG + ob) * b;
+                    a.Accumulate = chunk > 0;
+                    float* yRow = y + (nint)(n * g.Kb + grp * g.KbG + ob) * outPlane + ((nint)oz * oh + oy) * ow * b;
+                    for (int ox = 0; ox < ow; ox += u)
                     {
-                        stage = BlockedScratch.Floats((long)g.CbG * kd * kh * span * b);
+                        int pixels = Math.Min(u, ow - ox);
+                        int c0 = ox * g.S[2] - g.P[2];
+                        int hi = c0 + (pixels - 1) * g.S[2] + (kw - 1) * g.D[2];
+                        a.Y = yRow + (nint)ox * b;
+                        if (c0 >= 0 && hi < iw)
+                        {
+                            a.X = xImg + (nint)c0 * b;
+                            a.XIn = inPlane;
+                            a.RowX = rowX;
+                        }
+                        else
+                        {
+                            if (stage == null)
+                            {
+                                stage = BlockedScratch.Floats((long)g.CbG * kd * kh * span * b);
+                            }
+                            Stage(xImg, inPlane, ncb, rowX, rows, c0, hi - c0 + 1, iw, stage, rowX + 2 * kd * kh);
+                            a.X = stage;
+                            a.XIn = (nint)rows * (hi - c0 + 1) * b;
+                            a.RowX = rowX + 2 * kd * kh;
+                        }
+                        a.InBlocks = ncb;
+                        a.RowW = rowW;
+                        a.Rows = rows;
+                        RunTiles(ref tiles, pixels, g.S[2], noc, ref a);
                     }
-                    Stage(xImg, inPlane, g.CbG, rowX, rows, c0, hi - c0 + 1, iw, stage, rowX + 2 * kd * kh);
-                    a.X = stage;
-                    a.XIn = (nint)rows * (hi - c0 + 1) * b;
-                    a.RowX = rowX + 2 * kd * kh;
                 }
-                a.InBlocks = g.CbG;
-                a.RowW = rowW;
-                a.Rows = rows;
-                RunTiles(ref tiles, pixels, g.S[2], noc, ref a);
             }
+            run = runEnd;
         }
+    }
+
+    /// <summary>
+    /// The (image, group, pair of output blocks) of an item's rest after its rows: (n, grp, pair) order, or with
+    /// <paramref name="chunks"/> &gt; 1 (grp, pair, n), so that a thread's range holds long runs of one pair's weights.
+    /// </summary>
+    private static (int N, int Group, int Pair) ItemOrder(long rest, BlockedGeometry g, int pairs, int chunks)
+    {
+        if (chunks > 1)
+        {
+            int n = (int)(rest % g.N);
+            rest /= g.N;
+            return (n, (int)(rest / pairs), (int)(rest % pairs));
+        }
+        int pair = (int)(rest % pairs);
+        rest /= pairs;
+        return ((int)(rest / g.G), (int)(rest % g.G), pair);
     }
 
     /// <summary>dx = ∂L/∂x on blocked tensors, by dX rows and width stride phases, with transposed weights <paramref name="wt"/>.</summary>
@@ -132,7 +164,8 @@ internal static unsafe class DirectKernels<TI, TV> where TI : struct, ISimdIsa<T
         int u = BlockedGeometry.TileWidth((iw + sw - 1) / sw, TI.MaxPixels);
         int step = BlockedGeometry.OutBlocksPerTile(u, TI.MaxPixels, g.CbG);
         int pairs = (g.CbG + step - 1) / step;
-        long items = (long)g.N * g.G * pairs * id * ih;
+        int chunks = BlockedGeometry.ReductionChunks(step, g.KbG, g.Taps, b);
+        long items = (long)g.N * g.G * pairs * id * ih, rowsPerPair = (long)g.N * id * ih;
         long begin = items * part / parts, end = items * (part + 1) / parts;
         nint inPlane = (nint)id * ih * iw * b, outPlane = (nint)od * oh * ow * b;
         nint wBlock = (nint)g.Taps * b * b;
@@ -151,57 +184,70 @@ internal static unsafe class DirectKernels<TI, TV> where TI : struct, ISimdIsa<T
         a.WOut = g.KbG * wBlock;
         a.YPix = (nint)sw * b;
         a.YOut = inPlane;
-        a.InBlocks = g.KbG;
         a.RowW = rowW;
-        for (long item = begin; item < end; item++)
+        for (long run = begin; run < end;)
         {
-            long rest = item;
-            int iy = (int)(rest % ih); rest /= ih;
-            int iz = (int)(rest % id); rest /= id;
-            int pair = (int)(rest % pairs); rest /= pairs;
-            int grp = (int)(rest % g.G);
-            int n = (int)(rest / g.G);
-            int cb = step * pair, nic = Math.Min(step, g.CbG - cb);
-            int rows = KernelRows.BackwardData(g, iz, iy, rowX, 0, (nint)ow * b, rowW, 0, (nint)kw * b * b);
-            float* dyImg = dy + (nint)(n * g.Kb + grp * g.KbG) * outPlane;
-            float* wBase = wt + (nint)((grp * g.CbG + cb) * g.KbG) * wBlock;
-            float* dxRow = dx + (nint)(n * g.Cb + grp * g.CbG + cb) * inPlane + ((nint)iz * ih + iy) * iw * b;
-            for (int rho = 0; rho < sw && rho < iw; rho++)
+            // With chunks, a run of one (grp, pair of dX blocks) sums each chunk of dY blocks over all its rows (as forward).
+            long runEnd = chunks > 1 ? Math.Min(end, (run / rowsPerPair + 1) * rowsPerPair) : end;
+            for (int chunk = 0; chunk < chunks; chunk++)
             {
-                // Taps reaching this phase: kw ≡ kw0 (mod q); dY column of (t, m) is t + off0 − m·delta.
-                var (kw0, taps, off0) = KernelRows.WidthPhase(g, rho);
-                int len = (iw - rho + sw - 1) / sw;
-                a.Taps = taps;
-                a.W = wBase + (nint)Math.Max(kw0, 0) * b * b;
-                for (int t0 = 0; t0 < len; t0 += u)
+                int kb0 = g.KbG * chunk / chunks, nkb = g.KbG * (chunk + 1) / chunks - kb0;
+                a.InBlocks = nkb;
+                a.Accumulate = chunk > 0;
+                for (long item = run; item < runEnd; item++)
                 {
-                    int pixels = Math.Min(u, len - t0);
-                    int c0 = t0 + off0;
-                    int lo = c0 - (taps > 0 ? (taps - 1) * delta : 0), hi = c0 + pixels - 1;
-                    a.Y = dxRow + ((nint)rho + (nint)t0 * sw) * b;
-                    int activeRows = taps == 0 ? 0 : rows;
-                    if (activeRows == 0 || (lo >= 0 && hi < ow))
+                    long rest = item;
+                    int iy = (int)(rest % ih); rest /= ih;
+                    int iz = (int)(rest % id); rest /= id;
+                    var (n, grp, pair) = ItemOrder(rest, g, pairs, chunks);
+                    int cb = step * pair, nic = Math.Min(step, g.CbG - cb);
+                    int rows = KernelRows.BackwardData(g, iz, iy, rowX, 0, (nint)ow * b, rowW, 0, (nint)kw * b * b);
+                    float* dyImg = dy + (nint)(n * g.Kb + grp * g.KbG + kb0) * outPlane;
+                    float* wBase = wt + ((nint)(grp * g.CbG + cb) * g.KbG + kb0) * wBlock;
+                    float* dxRow = dx + (nint)(n * g.Cb + grp * g.CbG + cb) * inPlane + ((nint)iz * ih + iy) * iw * b;
+                    for (int rho = 0; rho < sw && rho < iw; rho++)
                     {
-                        a.X = dyImg + (nint)c0 * b;
-                        a.XIn = outPlane;
-                        a.RowX = rowX;
-                    }
-                    else
-                    {
-                        int width = hi - lo + 1;
-                        if (stage == null)
+                        // Taps reaching this phase: kw ≡ kw0 (mod q); dY column of (t, m) is t + off0 − m·delta.
+                        var (kw0, taps, off0) = KernelRows.WidthPhase(g, rho);
+                        int len = (iw - rho + sw - 1) / sw;
+                        a.Taps = taps;
+                        a.W = wBase + (nint)Math.Max(kw0, 0) * b * b;
+                        for (int t0 = 0; t0 < len; t0 += u)
                         {
-                            stage = BlockedScratch.Floats((long)g.KbG * kd * kh * span * b);
+                            int pixels = Math.Min(u, len - t0);
+                            int c0 = t0 + off0;
+                            int lo = c0 - (taps > 0 ? (taps - 1) * delta : 0), hi = c0 + pixels - 1;
+                            a.Y = dxRow + ((nint)rho + (nint)t0 * sw) * b;
+                            int activeRows = taps == 0 ? 0 : rows;
+                            if (activeRows == 0 && chunk > 0)
+                            {
+                                continue; // the first chunk wrote this tile's zeros
+                            }
+                            if (activeRows == 0 || (lo >= 0 && hi < ow))
+                            {
+                                a.X = dyImg + (nint)c0 * b;
+                                a.XIn = outPlane;
+                                a.RowX = rowX;
+                            }
+                            else
+                            {
+                                int width = hi - lo + 1;
+                                if (stage == null)
+                                {
+                                    stage = BlockedScratch.Floats((long)g.KbG * kd * kh * span * b);
+                                }
+                                Stage(dyImg, outPlane, nkb, rowX, rows, lo, width, ow, stage, stagedRowX);
+                                a.X = stage + (nint)(c0 - lo) * b;
+                                a.XIn = (nint)rows * width * b;
+                                a.RowX = stagedRowX;
+                            }
+                            a.Rows = activeRows;
+                            RunTiles(ref tiles, pixels, 1, nic, ref a);
                         }
-                        Stage(dyImg, outPlane, g.KbG, rowX, rows, lo, width, ow, stage, stagedRowX);
-                        a.X = stage + (nint)(c0 - lo) * b;
-                        a.XIn = (nint)rows * width * b;
-                        a.RowX = stagedRowX;
                     }
-                    a.Rows = activeRows;
-                    RunTiles(ref tiles, pixels, 1, nic, ref a);
                 }
             }
+            run = runEnd;
         }
     }
 

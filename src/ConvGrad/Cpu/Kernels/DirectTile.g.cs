@@ -9,6 +9,8 @@ namespace ConvGrad.Cpu.Kernels;
 /// output-channel blocks of accumulators. For each input block, kernel row, width tap and input lane it loads one
 /// weight vector per output block, broadcasts one input value per pixel and does one FMA per accumulator (oneDNN's
 /// <c>ur_w × nb_oc_blocking</c> forward kernel; backward-data runs it with the transposed weights on a stride phase).
+/// The accumulators start from the bias (<see cref="TileArgs.Init"/>), or with <see cref="TileArgs.Accumulate"/> from y
+/// itself: a sum over the input blocks split into chunks continues where the last chunk stored it, with the same bits.
 /// Shape: <c>T1</c> = TU pixels (1..14), <c>T2</c> = TP input pixel stride (0: <see cref="TileArgs.PixelStride"/>;
 /// else in blocks), <c>T3</c> = TN output blocks (1..4), at most 30 accumulators; <c>T4</c>, <c>T5</c> unused.
 /// Accumulator <c>j</c> is pixel <c>j / TN</c>, output block <c>j % TN</c>.
@@ -62,6 +64,41 @@ internal readonly unsafe struct DirectTile : ITile<TileArgs>
         TV a27 = count > 27 ? 27 % TN.Value == 0 ? i0 : 27 % TN.Value == 1 ? i1 : 27 % TN.Value == 2 ? i2 : i3 : default;
         TV a28 = count > 28 ? 28 % TN.Value == 0 ? i0 : 28 % TN.Value == 1 ? i1 : 28 % TN.Value == 2 ? i2 : i3 : default;
         TV a29 = count > 29 ? 29 % TN.Value == 0 ? i0 : 29 % TN.Value == 1 ? i1 : 29 % TN.Value == 2 ? i2 : i3 : default;
+        float* y = a.Y;
+        nint yo = a.YOut, yp = a.YPix;
+        if (a.Accumulate)
+        {
+            if (count > 0) { a0 = TI.Load(y + 0 / TN.Value * yp + 0 % TN.Value * yo); }
+            if (count > 1) { a1 = TI.Load(y + 1 / TN.Value * yp + 1 % TN.Value * yo); }
+            if (count > 2) { a2 = TI.Load(y + 2 / TN.Value * yp + 2 % TN.Value * yo); }
+            if (count > 3) { a3 = TI.Load(y + 3 / TN.Value * yp + 3 % TN.Value * yo); }
+            if (count > 4) { a4 = TI.Load(y + 4 / TN.Value * yp + 4 % TN.Value * yo); }
+            if (count > 5) { a5 = TI.Load(y + 5 / TN.Value * yp + 5 % TN.Value * yo); }
+            if (count > 6) { a6 = TI.Load(y + 6 / TN.Value * yp + 6 % TN.Value * yo); }
+            if (count > 7) { a7 = TI.Load(y + 7 / TN.Value * yp + 7 % TN.Value * yo); }
+            if (count > 8) { a8 = TI.Load(y + 8 / TN.Value * yp + 8 % TN.Value * yo); }
+            if (count > 9) { a9 = TI.Load(y + 9 / TN.Value * yp + 9 % TN.Value * yo); }
+            if (count > 10) { a10 = TI.Load(y + 10 / TN.Value * yp + 10 % TN.Value * yo); }
+            if (count > 11) { a11 = TI.Load(y + 11 / TN.Value * yp + 11 % TN.Value * yo); }
+            if (count > 12) { a12 = TI.Load(y + 12 / TN.Value * yp + 12 % TN.Value * yo); }
+            if (count > 13) { a13 = TI.Load(y + 13 / TN.Value * yp + 13 % TN.Value * yo); }
+            if (count > 14) { a14 = TI.Load(y + 14 / TN.Value * yp + 14 % TN.Value * yo); }
+            if (count > 15) { a15 = TI.Load(y + 15 / TN.Value * yp + 15 % TN.Value * yo); }
+            if (count > 16) { a16 = TI.Load(y + 16 / TN.Value * yp + 16 % TN.Value * yo); }
+            if (count > 17) { a17 = TI.Load(y + 17 / TN.Value * yp + 17 % TN.Value * yo); }
+            if (count > 18) { a18 = TI.Load(y + 18 / TN.Value * yp + 18 % TN.Value * yo); }
+            if (count > 19) { a19 = TI.Load(y + 19 / TN.Value * yp + 19 % TN.Value * yo); }
+            if (count > 20) { a20 = TI.Load(y + 20 / TN.Value * yp + 20 % TN.Value * yo); }
+            if (count > 21) { a21 = TI.Load(y + 21 / TN.Value * yp + 21 % TN.Value * yo); }
+            if (count > 22) { a22 = TI.Load(y + 22 / TN.Value * yp + 22 % TN.Value * yo); }
+            if (count > 23) { a23 = TI.Load(y + 23 / TN.Value * yp + 23 % TN.Value * yo); }
+            if (count > 24) { a24 = TI.Load(y + 24 / TN.Value * yp + 24 % TN.Value * yo); }
+            if (count > 25) { a25 = TI.Load(y + 25 / TN.Value * yp + 25 % TN.Value * yo); }
+            if (count > 26) { a26 = TI.Load(y + 26 / TN.Value * yp + 26 % TN.Value * yo); }
+            if (count > 27) { a27 = TI.Load(y + 27 / TN.Value * yp + 27 % TN.Value * yo); }
+            if (count > 28) { a28 = TI.Load(y + 28 / TN.Value * yp + 28 % TN.Value * yo); }
+            if (count > 29) { a29 = TI.Load(y + 29 / TN.Value * yp + 29 % TN.Value * yo); }
+        }
         nint xTap = a.XTap, wOut = a.WOut;
         nint xIn = a.XIn, wIn = a.WIn, wTap = a.WTap;
         float* xb = a.X, wb = a.W;
@@ -119,8 +156,6 @@ internal readonly unsafe struct DirectTile : ITile<TileArgs>
                 }
             }
         }
-        float* y = a.Y;
-        nint yo = a.YOut, yp = a.YPix;
         if (count > 0) { TI.Store(y + 0 / TN.Value * yp + 0 % TN.Value * yo, a0); }
         if (count > 1) { TI.Store(y + 1 / TN.Value * yp + 1 % TN.Value * yo, a1); }
         if (count > 2) { TI.Store(y + 2 / TN.Value * yp + 2 % TN.Value * yo, a2); }

@@ -61,6 +61,8 @@ internal readonly unsafe struct FlatTile : ITile<TileArgs>
         TV a27 = count > 27 ? 27 % TN.Value == 0 ? i0 : 27 % TN.Value == 1 ? i1 : 27 % TN.Value == 2 ? i2 : i3 : default;
         TV a28 = count > 28 ? 28 % TN.Value == 0 ? i0 : 28 % TN.Value == 1 ? i1 : 28 % TN.Value == 2 ? i2 : i3 : default;
         TV a29 = count > 29 ? 29 % TN.Value == 0 ? i0 : 29 % TN.Value == 1 ? i1 : 29 % TN.Value == 2 ? i2 : i3 : default;
+        float* y = a.Y;
+        nint yo = a.YOut, yp = a.YPix;
         nint xTap = a.XTap, wOut = a.WOut;
         float* xb = a.X, wb = a.W;
         nint* rowX = a.RowX;
@@ -109,8 +111,6 @@ internal readonly unsafe struct FlatTile : ITile<TileArgs>
                 if (count > 29) { if (29 % TN.Value == 0) { x = TI.Broadcast(xr + 29 / TN.Value * ps); } a29 = TI.Fma(x, 29 % TN.Value == 0 ? w0 : 29 % TN.Value == 1 ? w1 : 29 % TN.Value == 2 ? w2 : w3, a29); }
             }
         }
-        float* y = a.Y;
-        nint yo = a.YOut, yp = a.YPix;
         if (count > 0) { TI.Store(y + 0 / TN.Value * yp + 0 % TN.Value * yo, a0); }
         if (count > 1) { TI.Store(y + 1 / TN.Value * yp + 1 % TN.Value * yo, a1); }
         if (count > 2) { TI.Store(y + 2 / TN.Value * yp + 2 % TN.Value * yo, a2); }

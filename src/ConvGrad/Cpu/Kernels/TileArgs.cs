@@ -41,6 +41,8 @@ internal unsafe struct TileArgs
     public nint YOut;
     /// <summary>Initial value of the first output block's accumulators (the next blocks' follow it), or null for zeros.</summary>
     public float* Init;
+    /// <summary>Whether the direct tile's accumulators start from <see cref="Y"/> (a sum continued over the next chunk of input blocks) instead of <see cref="Init"/>.</summary>
+    public bool Accumulate;
 }
 
 /// <summary>The operands of one backward-weight register tile (<see cref="WeightTile"/>); offsets are in floats.</summary>
