@@ -152,7 +152,7 @@ internal sealed class TrainCommand : CliCommand
             using var gpu = device.Open(deviceIndex);
             var options = DeviceOption.Options(gpu, new ConvOptions { Threads = threads });
             long bucketBytes = args.GetValue(_bucketBytes);
-            using var run = new TrainingRun(config, data, new CheckpointStore(outDir, TrainingRun.CheckpointName(model)), comm, options, bucketBytes)
+            using var run = new TrainingRun(config, data, new CheckpointStore(outDir, TrainingRun.CheckpointName(model)) { Warning = w => stderr.WriteLine($"warning: {w}") }, comm, options, bucketBytes)
             {
                 DivergenceGuard = !args.GetValue(_allowNonFinite),
                 DetectAnomaly = args.GetValue(_detectAnomaly),

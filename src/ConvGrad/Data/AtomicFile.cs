@@ -38,6 +38,38 @@ public static partial class AtomicFile
         SyncFolder(folder);
     }
 
+    /// <summary>
+    /// Writes <paramref name="bytes"/> to <paramref name="path"/> atomically through <paramref name="store"/>, one call per
+    /// step: create and write a temporary file in the same folder, fsync it, rename it over the target, fsync the folder.
+    /// </summary>
+    /// <param name="store">The file operations (checkpoints; tests stand in for the disk).</param>
+    /// <param name="path">The file to replace.</param>
+    /// <param name="bytes">The contents.</param>
+    internal static void Write(IFileStore store, string path, ReadOnlySpan<byte> bytes)
+    {
+        string full = Path.GetFullPath(path);
+        string folder = Path.GetDirectoryName(full) ?? throw new ArgumentException($"'{path}' names no file", nameof(path));
+        string temp = Path.Combine(folder, $".{Path.GetFileName(full)}.{Environment.ProcessId}.{Random.Shared.Next():x8}.tmp");
+        try
+        {
+            store.Create(temp, bytes);
+            store.Sync(temp);
+            store.Rename(temp, full);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            try
+            {
+                store.Delete(temp);
+            }
+            catch (Exception cleanup) when (cleanup is IOException or UnauthorizedAccessException)
+            {
+            }
+            throw;
+        }
+        store.SyncFolder(folder);
+    }
+
     /// <summary>Writes <paramref name="bytes"/> to <paramref name="path"/> atomically.</summary>
     /// <param name="path">The file to replace.</param>
     /// <param name="bytes">The contents.</param>
@@ -85,7 +117,8 @@ public static partial class AtomicFile
     }
 
     /// <summary>fsync of the folder, so the rename survives a power loss (best effort; Linux only).</summary>
-    private static void SyncFolder(string folder)
+    /// <param name="folder">The folder.</param>
+    internal static void SyncFolder(string folder)
     {
         if (!OperatingSystem.IsLinux())
         {
