@@ -18,24 +18,11 @@ public static partial class AtomicFile
     {
         ArgumentNullException.ThrowIfNull(path);
         ArgumentNullException.ThrowIfNull(write);
-        string full = Path.GetFullPath(path);
-        string folder = Path.GetDirectoryName(full) ?? throw new ArgumentException($"'{path}' names no file", nameof(path));
-        string temp = Path.Combine(folder, $".{Path.GetFileName(full)}.{Environment.ProcessId}.{Random.Shared.Next():x8}.tmp");
-        try
-        {
-            using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
-            {
-                write(stream);
-                stream.Flush(flushToDisk: true);
-            }
-            File.Move(temp, full, overwrite: true);
-        }
-        catch
-        {
-            TryDelete(temp);
-            throw;
-        }
-        SyncFolder(folder);
+        // The contents are made in memory first (files here are weights, logs and plots: megabytes), so that one
+        // sequence of file operations below serves every atomic write, checkpoints included.
+        using var buffer = new MemoryStream();
+        write(buffer);
+        Write(LocalFileStore.Instance, path, buffer.GetBuffer().AsSpan(0, checked((int)buffer.Length)));
     }
 
     /// <summary>
@@ -100,20 +87,6 @@ public static partial class AtomicFile
             sb.Append(line).Append('\n');
         }
         WriteAllText(path, sb.ToString());
-    }
-
-    private static void TryDelete(string path)
-    {
-        try
-        {
-            File.Delete(path);
-        }
-        catch (IOException)
-        {
-        }
-        catch (UnauthorizedAccessException)
-        {
-        }
     }
 
     /// <summary>fsync of the folder, so the rename survives a power loss (best effort; Linux only).</summary>
