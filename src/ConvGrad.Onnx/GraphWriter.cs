@@ -1,5 +1,6 @@
 using System.Globalization;
 using ConvGrad.Autograd;
+using ConvGrad.Cpu.Pooling;
 using ConvGrad.Nn;
 using Onnx;
 

@@ -56,4 +56,19 @@ public sealed class ModuleReprTests
         Assert.Contains("[1, 5]", resnet, StringComparison.Ordinal);
         Assert.Contains("  └─BasicBlock: 0", resnet, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void Summary_ShowsTheShapesOfLayersWithParameters_InsideAnyComposite()
+    {
+        var resnet = new ResNet<float>(new Random(1), inChannels: 3, classes: 5);
+        var rows = resnet.Summary(3, 32, 32).Split('\n').Select(l => l.TrimEnd()).ToArray();
+        // Inside a BasicBlock (not a Sequential) the convolutions and batch norms show the shapes their operations made;
+        // the last stage halves the 32x32 input twice.
+        var block = Array.FindLastIndex(rows, r => r.Contains("└─BasicBlock: 1", StringComparison.Ordinal));
+        var conv1 = rows.Skip(block).First(r => r.Contains("└─Conv2d: conv1", StringComparison.Ordinal));
+        var bn2 = rows.Skip(block).First(r => r.Contains("└─BatchNorm2d: bn2", StringComparison.Ordinal));
+        int channels = resnet.Widths[2];
+        Assert.Contains($"[1, {channels}, 8, 8]", conv1, StringComparison.Ordinal);
+        Assert.Contains($"[1, {channels}, 8, 8]", bn2, StringComparison.Ordinal);
+    }
 }

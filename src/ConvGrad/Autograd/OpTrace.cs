@@ -1,3 +1,4 @@
+using ConvGrad.Cpu.Pooling;
 using System.Numerics;
 
 namespace ConvGrad.Autograd;

@@ -30,9 +30,9 @@ public abstract class Module<T> where T : unmanaged, IFloatingPointIeee754<T>
 
     /// <summary>
     /// torchinfo's <c>summary(model, input_size)</c>: one row per module with its output shape for one input of
-    /// <paramref name="inputShape"/> (without the batch axis; shapes inside composites other than
-    /// <see cref="Sequential{T}"/> show as --) and its parameter count, then the total. Runs one forward pass in
-    /// evaluation mode without recording.
+    /// <paramref name="inputShape"/> (without the batch axis; inside composites other than <see cref="Sequential{T}"/>,
+    /// parameter-free layers and nested composites show --) and its parameter count, then the total. Runs one forward
+    /// pass in evaluation mode without recording.
     /// </summary>
     /// <param name="inputShape">One input's shape, e.g. <c>1, 28, 28</c>.</param>
     public string Summary(params int[] inputShape) => ModuleSummary.Table(this, inputShape);

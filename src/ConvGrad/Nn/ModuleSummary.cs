@@ -48,8 +48,10 @@ internal static class ModuleSummary
 
     /// <summary>
     /// The torchinfo table for one input of <paramref name="inputShape"/> (without the batch axis): each module with its
-    /// depth, its output shape (known for the model and for every module inside a <see cref="Sequential{T}"/>, which
-    /// runs its children one by one; "--" inside other composites) and its own and its children's parameters.
+    /// depth, its output shape and its own and its children's parameters. Output shapes are known for the model, for
+    /// every module inside a <see cref="Sequential{T}"/> (which runs its children one by one), and, inside any other
+    /// composite, for each layer with parameters: the traced operation that reads the layer's parameters gives it.
+    /// Parameter-free layers and composites inside a composite show "--" (their calls leave no mark in the trace).
     /// </summary>
     public static string Table<T>(Module<T> model, int[] inputShape) where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -62,7 +64,9 @@ internal static class ModuleSummary
             using var noGrad = GradMode.NoGrad();
             using var scope = TensorScope.Begin();
             using var x = Tensor<T>.Zeros([1, .. inputShape]);
+            using var trace = OpTrace.Begin();
             Run(model, new Variable<T>(x), "", 0, rows);
+            ShapesFromTrace(model, trace, rows);
         }
         finally
         {
@@ -112,6 +116,46 @@ internal static class ModuleSummary
         }
         rows[at] = (label, "[" + string.Join(", ", y.Shape.ToArray()) + "]", depth == 0 ? 0 : own);
         return y;
+    }
+
+    /// <summary>Fills the "--" rows of layers with parameters from the traced operation that read them (in row order).</summary>
+    private static void ShapesFromTrace<T>(Module<T> model, OpTrace trace, List<(string Layer, string Shape, long Params)> rows)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var outputOf = new Dictionary<Parameter<T>, string>(ReferenceEqualityComparer.Instance);
+        foreach (var op in trace.Ops)
+        {
+            foreach (var input in op.Inputs)
+            {
+                if (input is Parameter<T> p && op.Output is Variable<T> y)
+                {
+                    outputOf[p] = "[" + string.Join(", ", y.Shape.ToArray()) + "]";
+                }
+            }
+        }
+        int row = 0;
+        foreach (var module in PreOrder(model))
+        {
+            if (rows[row].Shape == "--" && !module.NamedChildren().Any() && module.Parameters().FirstOrDefault() is { } first
+                && outputOf.TryGetValue(first, out var shape))
+            {
+                rows[row] = (rows[row].Layer, shape, rows[row].Params);
+            }
+            row++;
+        }
+    }
+
+    /// <summary>The modules in the order <see cref="Run{T}"/> lists them: each before its children.</summary>
+    private static IEnumerable<Module<T>> PreOrder<T>(Module<T> module) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        yield return module;
+        foreach (var (_, child) in module.NamedChildren())
+        {
+            foreach (var m in PreOrder(child))
+            {
+                yield return m;
+            }
+        }
     }
 
     private static void Unshaped<T>(Module<T> module, string name, int depth, List<(string, string, long)> rows) where T : unmanaged, IFloatingPointIeee754<T>

@@ -1,5 +1,6 @@
 using System.Numerics;
 using ConvGrad.Autograd;
+using ConvGrad.Cpu.Pooling;
 
 namespace ConvGrad.Nn;
 
