@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using ConvGrad.Gpu;
 
 namespace ConvGrad.Cli;
 
@@ -16,7 +17,7 @@ internal sealed class GpuBenchCommand : CliCommand
     private readonly Option<string?> _only = CliOptions.OptionalText("only", "comma-separated layer names to run (default: all)", helpName: "NAME,...");
     private readonly Option<int> _rounds = CliOptions.Int("rounds", "timed rounds, median reported", 5, min: 1, max: 1000);
     private readonly Option<int> _reps = CliOptions.Int("reps", "calls per round", 10, min: 1, max: 100000);
-    private readonly Option<string?> _csv = CliOptions.OptionalText("csv", "also write name,batch,pass,ms,gflops rows to FILE", helpName: "FILE");
+    private readonly Option<string?> _csv = CliOptions.OptionalText("csv", "also write name,batch,pass,ms,gflops,kernel rows to FILE", helpName: "FILE");
 
     /// <summary>Declares <c>gpu-bench</c> and its options.</summary>
     public GpuBenchCommand() => Declaration = new Command("gpu-bench", """
@@ -60,20 +61,22 @@ internal sealed class GpuBenchCommand : CliCommand
 
         using var gpu = device.Open()!;
         stdout.WriteLine($"device {gpu}, batch x{scale}, median of {rounds} rounds x {reps} calls");
-        stdout.WriteLine($"{"layer",-18} {"N",4} {"pass",-6} {"ms",10} {"GFLOP/s",9}");
+        stdout.WriteLine($"{"layer",-18} {"N",4} {"pass",-6} {"ms",10} {"GFLOP/s",9}  kernel");
         using var csv = csvPath is null ? null : new StreamWriter(csvPath);
-        csv?.WriteLine("name,batch,pass,ms,gflops");
+        csv?.WriteLine("name,batch,pass,ms,gflops,kernel");
         foreach (var l in layers)
         {
             int n = l.N * scale;
             int[] x = [n, l.C, l.H, l.W], w = [l.K, l.C / l.Groups, l.R, l.S];
-            double flops = 2.0 * ConvProblem.ForConv(l.Geometry, x, w).MultiplyAdds;
+            var problem = ConvProblem.ForConv(l.Geometry, x, w);
+            double flops = 2.0 * problem.MultiplyAdds;
             var (f, dxMs, dwMs) = GpuPassTimer.Measure(gpu, l.Geometry, x, w, rounds: rounds, reps: reps);
-            foreach (var (pass, ms) in new[] { ("fwd", f), ("dx", dxMs), ("dw", dwMs) })
+            foreach (var (pass, kind, ms) in new[] { ("fwd", ConvPass.Forward, f), ("dx", ConvPass.BackwardData, dxMs), ("dw", ConvPass.BackwardWeight, dwMs) })
             {
                 double gflops = flops / (ms * 1e6);
-                stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{l.Name,-18} {n,4} {pass,-6} {ms,10:0.000} {gflops,9:0.0}"));
-                csv?.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{l.Name},{n},{pass},{ms:0.0000},{gflops:0.00}"));
+                string kernel = GpuPasses.KernelName(problem, kind);
+                stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{l.Name,-18} {n,4} {pass,-6} {ms,10:0.000} {gflops,9:0.0}  {kernel}"));
+                csv?.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{l.Name},{n},{pass},{ms:0.0000},{gflops:0.00},{kernel}"));
             }
         }
         return ExitCodes.Success;

@@ -1,3 +1,4 @@
+using ConvGrad.Cpu;
 using ILGPU;
 using ILGPU.Runtime;
 
@@ -54,7 +55,7 @@ internal sealed class GpuBackend(GpuDevice device) : IConvBackend
     public string Describe(ConvProblem p, ConvPass pass)
     {
         string where = $"on {device.Kind} ({device.Name})";
-        if (GpuPasses.IsDepthwise(p))
+        if (ConvPlanner.PlanGpu(p, pass) == ConvKernel.GpuDepthwise)
         {
             return pass switch
             {

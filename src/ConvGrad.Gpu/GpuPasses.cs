@@ -1,3 +1,4 @@
+using ConvGrad.Cpu;
 using ConvGrad.Gpu.Kernels;
 using ILGPU;
 using ILGPU.Runtime;
@@ -6,8 +7,9 @@ namespace ConvGrad.Gpu;
 
 /// <summary>
 /// Launches the kernels of one pass of a resolved <see cref="ConvProblem"/> on device views whose lengths have been
-/// checked. Depthwise problems (one channel per group in and out) take the direct kernels, all others the
-/// implicit GEMMs. Callers hold <see cref="GpuDevice.Gate"/>.
+/// checked. Which kernel runs is the engine planner's choice (<see cref="ConvPlanner.PlanGpu"/>): the direct depthwise
+/// kernels or the implicit GEMMs. Each launch records its kernel's name (<see cref="KernelRecord"/>) on the calling
+/// thread, so tests check that the plan is what ran. Callers hold <see cref="GpuDevice.Gate"/>.
 /// </summary>
 internal static class GpuPasses
 {
@@ -20,8 +22,24 @@ internal static class GpuPasses
     /// <summary>Most split-K slices.</summary>
     public const int MaxSlices = 64;
 
-    /// <summary>Whether the direct depthwise kernels run: <see cref="ConvProblem.IsDepthwise"/> with one filter per channel.</summary>
-    public static bool IsDepthwise(ConvProblem p) => p.IsDepthwise && p.ChannelMultiplier == 1;
+    /// <summary>The name of a GPU kernel as plans, <c>gpu-bench</c> and <see cref="KernelRecord"/> give it.</summary>
+    public static string Name(ConvKernel kernel) => kernel switch
+    {
+        ConvKernel.GpuDepthwise => "gpu-depthwise",
+        ConvKernel.GpuImplicitGemm => "gpu-implicit-gemm",
+        _ => throw new ArgumentOutOfRangeException(nameof(kernel), kernel, "not a GPU kernel"),
+    };
+
+    /// <summary>The name of the kernel the planner gives <paramref name="pass"/> of <paramref name="p"/> on the GPU (for <c>gpu-bench</c>).</summary>
+    public static string KernelName(ConvProblem p, ConvPass pass) => Name(ConvPlanner.PlanGpu(p, pass));
+
+    /// <summary>The planner's kernel for <paramref name="pass"/> of <paramref name="p"/>, recorded as the one that runs.</summary>
+    private static bool RunsDepthwise(ConvProblem p, ConvPass pass)
+    {
+        var kernel = ConvPlanner.PlanGpu(p, pass);
+        KernelRecord.Ran(Name(kernel));
+        return kernel == ConvKernel.GpuDepthwise;
+    }
 
     /// <summary>y = x ⋆ w (+ b): forward implicit GEMM, or the direct depthwise kernel.</summary>
     public static void Forward(GpuDevice dev, ConvProblem p, ArrayView<float> x, ArrayView<float> w, ArrayView<float>? b, ArrayView<float> y)
@@ -31,7 +49,7 @@ internal static class GpuPasses
         var win = SpecializedValue.New(new Window(p));
         var bias = b ?? dev.Empty;
         int hasBias = b is null ? 0 : 1;
-        if (IsDepthwise(p))
+        if (RunsDepthwise(p, ConvPass.Forward))
         {
             k.DepthwiseForward(p.N * p.K * p.OutSpatial, x, w, bias, y, d, win, hasBias);
             return;
@@ -47,7 +65,7 @@ internal static class GpuPasses
         var d = ConvDims.From(p);
         var window = new Window(p);
         var win = SpecializedValue.New(window);
-        if (IsDepthwise(p))
+        if (RunsDepthwise(p, ConvPass.BackwardData))
         {
             k.DepthwiseBackwardData(p.N * p.C * p.InSpatial, dy, w, dx, d, win);
             return;
@@ -64,7 +82,7 @@ internal static class GpuPasses
         var k = dev.Kernels;
         var d = ConvDims.From(p);
         var win = SpecializedValue.New(new Window(p));
-        if (IsDepthwise(p))
+        if (RunsDepthwise(p, ConvPass.BackwardWeight))
         {
             k.DepthwiseBackwardWeight(new KernelConfig(new Index3D(p.K * p.KerSpatial, 1, 1), new Index3D(Depthwise.ReduceThreads, 1, 1)), x, dy, dw, d, win);
             return;
@@ -110,7 +128,7 @@ internal static class GpuPasses
     /// <summary>Device scratch bytes one call of <paramref name="pass"/> needs beyond its operands.</summary>
     public static long WorkspaceBytes(ConvProblem p, ConvPass pass)
     {
-        if (pass != ConvPass.BackwardWeight || IsDepthwise(p))
+        if (pass != ConvPass.BackwardWeight || ConvPlanner.PlanGpu(p, pass) == ConvKernel.GpuDepthwise)
         {
             return 0;
         }

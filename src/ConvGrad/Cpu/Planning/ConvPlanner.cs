@@ -8,7 +8,8 @@ namespace ConvGrad.Cpu;
 /// The one place the fast CPU engine chooses a leaf kernel (as oneDNN's primitive descriptor or XNNPACK's operator
 /// creation): from the problem, the pass, the ISA tier, the activations' layout and the thread count it returns a
 /// <see cref="ConvPlan"/> that names the kernel, sizes its workspace, describes it and runs it. The public NCHW API,
-/// the blocked API, the layers, <c>bench</c> and <c>explain</c> all ask here; nothing else decides which kernel runs.
+/// the blocked API, the layers, <c>bench</c>, <c>explain</c> and the GPU backend (<see cref="PlanGpu"/>) all ask here;
+/// nothing else decides which kernel runs.
 /// Every rule is a function of (problem, pass, tier, layout, threads) only, so a plan can be made again and again
 /// (it is a small value; the blocked kernels' reblocked weights live in <see cref="PlanCache"/>).
 /// </summary>
@@ -44,6 +45,15 @@ internal static class ConvPlanner
         };
         return new ConvPlan(p, pass, tier, layout, threads, kernel, TileSplit.Parts(p, threads));
     }
+
+    /// <summary>
+    /// The kernel of <paramref name="pass"/> of <paramref name="p"/> on the GPU backend (ConvGrad.Gpu asks here, as the CPU
+    /// paths do): depthwise problems with one filter per channel take the direct depthwise kernels (as a GEMM their
+    /// reduction would be one channel per tap), everything else the pass's implicit GEMM. A function of the problem only;
+    /// the GEMM's launch sizes (tiles, split-K slices) are the backend's.
+    /// </summary>
+    public static ConvKernel PlanGpu(ConvProblem p, ConvPass pass) =>
+        p.IsDepthwise && p.ChannelMultiplier == 1 ? ConvKernel.GpuDepthwise : ConvKernel.GpuImplicitGemm;
 
     private static ConvKernel ChooseNchw(ConvProblem p, ConvPass pass, IsaTier tier, int threads) =>
         p.IsDepthwise ? DepthwiseKernel(p, pass, tier)
