@@ -4,6 +4,7 @@ using ConvGrad.Autograd;
 using ConvGrad.Data;
 using ConvGrad.Distributed;
 using ConvGrad.Nn;
+using ConvGrad.Onnx;
 using ConvGrad.Training;
 using ConvGrad.Vision;
 
@@ -13,7 +14,7 @@ namespace ConvGrad.Cli;
 internal sealed class TrainCommand : CliCommand
 {
     private readonly Option<string> _model = CliOptions.Text("model",
-        "resnet (3 stages x 2 basic blocks, 16/32/64 channels; the default, the more accurate) or lenet (the LeNet-style CNN, several times faster); docs/model.md has measured accuracy and times", "resnet", ImageClassifiers.Names);
+        "resnet (3 stages x 2 basic blocks, 16/32/64 channels; the default, the more accurate) or lenet (the LeNet-style CNN, several times faster); docs/model.md has measured accuracy and times; with --init-from, the file's", "resnet", ImageClassifiers.Names);
     private readonly Option<int?> _epochs = CliOptions.OptionalInt("epochs", $"passes over the training images (default {LeNetEpochs}; resnet {ResNetEpochs})", 1, 10_000);
     private readonly Option<int> _batchSize = CliOptions.Int("batch-size", "images per step", 64, 1, 65_536);
     private readonly Option<string> _optimizer = CliOptions.Text("optimizer", "sgd (momentum, Nesterov) or adam", "sgd", ["sgd", "adam"]);
@@ -44,8 +45,12 @@ internal sealed class TrainCommand : CliCommand
         "turn the divergence guard off: by default a NaN or infinite loss, gradient or weight stops training at once with exit 1, naming the epoch, step and quantity, and saves nothing of that step");
     private readonly Option<bool> _detectAnomaly = CliOptions.Flag("detect-anomaly",
         "check every operation's output and gradient (PyTorch's anomaly mode) so that a divergence also names the first operation that went non-finite (slower)");
+    private readonly Option<bool> _profile = CliOptions.Flag("profile",
+        "time every training step per operation kind (conv forward/dX/dW, batch norm, relu, pooling, loss, optimizer step, layout reorders, data loading, ...) and print a table of forward and backward milliseconds per step and each kind's share of the step at the end (docs/profiling.md); results are unchanged");
     private readonly Option<bool> _resume = CliOptions.Flag("resume",
-        "continue from the checkpoint in --out (written after every epoch); with the same options the final weights are bitwise those of an uninterrupted run");
+        "continue from the checkpoint in --out (written after every epoch); with the same options the final weights are bitwise those of an uninterrupted run; with more --epochs it extends the run by a new one-cycle over the added epochs");
+    private readonly Option<string?> _initFrom = CliOptions.OptionalText("init-from",
+        "fine-tune: start from the weights of FILE with a fresh optimiser and schedule; a .safetensors written by train (its architecture, input and classes must fit the run) or an .onnx model, whose graph is trained as it is and saved as DIR/graph.onnx", helpName: "FILE");
     // Hidden, for tests: end (as if the job died) after N epochs' checkpoints; the gradient bucket size.
     private readonly Option<int> _stopAfterEpoch = Hidden(CliOptions.Int("stop-after-epoch", "end after N epochs' checkpoints (tests)", 0, 0, 10_000));
     private readonly Option<int> _bucketBytes = Hidden(CliOptions.Int("bucket-bytes", "gradient bucket size (tests)", 64 << 10, 4, int.MaxValue));
@@ -69,7 +74,7 @@ internal sealed class TrainCommand : CliCommand
         """)
     {
         Options = { _model, _epochs, _batchSize, _optimizer, _lr, _momentum, _weightDecay, _dropout, _shift, _cropPadding, _flip, _seed, _threads,
-                    _data, _size, _channels, _out, _validation, _trainLimit, _device, _distributed, _collectiveTimeout, _allowNonFinite, _detectAnomaly, _resume, _stopAfterEpoch, _bucketBytes, _autogradOverhead },
+                    _data, _size, _channels, _out, _validation, _trainLimit, _device, _distributed, _collectiveTimeout, _allowNonFinite, _detectAnomaly, _profile, _resume, _initFrom, _stopAfterEpoch, _bucketBytes, _autogradOverhead },
     };
 
     public override Command Declaration { get; }
@@ -84,6 +89,7 @@ internal sealed class TrainCommand : CliCommand
     {
         string model = args.GetValue(_model)!;
         string opt = args.GetValue(_optimizer)!;
+        string? initFrom = args.GetValue(_initFrom) is { } file ? Path.GetFullPath(file) : null;
         var config = new TrainingConfig
         {
             Model = model,
@@ -98,6 +104,7 @@ internal sealed class TrainCommand : CliCommand
             CropPadding = args.GetValue(_cropPadding),
             HorizontalFlip = args.GetValue(_flip),
             Seed = args.GetValue(_seed),
+            InitFrom = initFrom,
         };
         int threads = args.GetValue(_threads);
         var device = DeviceOption.Parse(args, _device);
@@ -152,10 +159,22 @@ internal sealed class TrainCommand : CliCommand
             using var gpu = device.Open(deviceIndex);
             var options = DeviceOption.Options(gpu, new ConvOptions { Threads = threads });
             long bucketBytes = args.GetValue(_bucketBytes);
-            using var run = new TrainingRun(config, data, new CheckpointStore(outDir, TrainingRun.CheckpointName(model)), comm, options, bucketBytes)
+            var (initial, onnx) = LoadInitial(initFrom, options);
+            if (initial is not null)
+            {
+                // The file's architecture is the run's, unless --model says otherwise (then the run refuses, naming both).
+                if (initial.Architecture == InitialModel.GraphArchitecture && args.Given(_model))
+                {
+                    throw new UsageException($"--model {model}: an ONNX --init-from is trained as its own graph; leave --model out");
+                }
+                model = args.Given(_model) ? model : initial.Architecture;
+                config = config with { Model = model, Epochs = args.GetValue(_epochs) ?? (model == "resnet" ? ResNetEpochs : LeNetEpochs) };
+            }
+            using var run = new TrainingRun(config, data, new CheckpointStore(outDir, TrainingRun.CheckpointName(model)) { Warning = w => stderr.WriteLine($"warning: {w}") }, comm, options, bucketBytes, initial)
             {
                 DivergenceGuard = !args.GetValue(_allowNonFinite),
                 DetectAnomaly = args.GetValue(_detectAnomaly),
+                Profile = args.GetValue(_profile) ? new StepProfile() : null,
             };
             if (resume)
             {
@@ -164,8 +183,14 @@ internal sealed class TrainCommand : CliCommand
 
             var validation = data.Validation;
             stdout.WriteLine($"data: {dataNote}; training on {data.Train.Count}{(validation is null ? "" : $", validating on {validation.Count}")}, holding out {data.Test.Count}");
-            stdout.WriteLine($"images: {data.Train.Shape}, {data.Train.Classes.Count} classes ({Classes(data.Train.Classes)}), normalised by {data.Normalization}");
-            string description = model == "resnet" ? "ResNet (3 stages x 2 basic blocks, 16/32/64 channels)" : "LeNet-style CNN";
+            stdout.WriteLine($"images: {data.Train.Shape}, {data.Train.Classes.Count} classes ({Classes(data.Train.Classes)}), normalised by {run.Data.Normalization}" +
+                             $"{(initial?.Normalization is null ? "" : " (the initial model's)")}");
+            string description = model switch
+            {
+                "resnet" => "ResNet (3 stages x 2 basic blocks, 16/32/64 channels)",
+                "lenet" => "LeNet-style CNN",
+                _ => $"the module graph of {initial!.Source} ({((Graph<float>)run.Model).Nodes.Count} nodes)",
+            };
             stdout.WriteLine($"model: {description}, {run.Model.Parameters().Sum(p => p.Value.Length):N0} parameters (docs/model.md); " +
                              $"{opt} lr {F(config.LearningRate)} one-cycle, batch {config.BatchSize}, {config.Epochs} epochs, {Augmentation(config)}" +
                              $"{(model == "resnet" ? "" : $", dropout {F(config.Dropout)}")}, seed {config.Seed}, threads {options.EffectiveThreads}, " +
@@ -184,9 +209,17 @@ internal sealed class TrainCommand : CliCommand
                 comm.AllReduceSum(indices.AsSpan());
                 stdout.WriteLine($"devices: {string.Join(", ", indices.Select((d, r) => $"rank {r} -> {device.Name}:{d}"))}");
             }
+            if (initial is not null)
+            {
+                stdout.WriteLine($"fine-tuning from {initial.Source}: its weights, a fresh optimiser and a fresh one-cycle schedule");
+            }
             if (resume)
             {
                 stdout.WriteLine($"resuming from {outDir} after epoch {run.NextEpoch - 1}");
+            }
+            if (run.Cycles.Count > 1)
+            {
+                stdout.WriteLine($"schedule: {Cycles(run.Cycles)} (each extension adds a cycle)");
             }
 
             var progress = TrainingProgress.ForTerminal(stderr);
@@ -208,8 +241,17 @@ internal sealed class TrainCommand : CliCommand
                 }
             }
 
-            string weights = Path.Combine(outDir, $"{model}.safetensors"), csv = Path.Combine(outDir, "training.csv"), png = Path.Combine(outDir, "training.png");
-            run.SaveModel(weights);
+            string weights = Path.Combine(outDir, onnx is null ? $"{model}.safetensors" : "graph.onnx"), csv = Path.Combine(outDir, "training.csv"), png = Path.Combine(outDir, "training.png");
+            if (onnx is null)
+            {
+                run.SaveModel(weights);
+            }
+            else if (comm.IsRoot)
+            {
+                // An imported graph leaves as it came, as ONNX (its input name, batch form), with the run's classes and normalisation.
+                var n = run.Data.Normalization;
+                OnnxExport.Save(run.Model, weights, onnx.ExportOptions with { Metadata = new OnnxMetadata(data.Train.Classes, n.Mean, n.Std) });
+            }
             run.SaveHistory(outDir);
             if (comm.IsRoot)
             {
@@ -221,6 +263,10 @@ internal sealed class TrainCommand : CliCommand
                                  $"({100 * TapeStatistics.BookkeepingSeconds / totalSeconds:F2}%), {TapeStatistics.Nodes / Math.Max(1, TapeStatistics.Passes)} nodes per step");
                 stdout.WriteLine($"mean epoch time {totalSeconds / trainedEpochs:F1} s ({data.Train.Count * trainedEpochs / totalSeconds:F0} images/s, {options.EffectiveThreads} threads" +
                                  $"{(comm.Size > 1 ? $" per rank, {comm.Size} ranks" : "")})");
+            }
+            if (run.Profile is { Steps: > 0 } profile)
+            {
+                stdout.Write(profile.Format($"{model}, batch {config.BatchSize}, {options.EffectiveThreads} threads"));
             }
             int overheadRepeats = args.GetValue(_autogradOverhead);
             if (overheadRepeats > 0 && comm.Size == 1)
@@ -239,6 +285,25 @@ internal sealed class TrainCommand : CliCommand
         }
     }
 
+    /// <summary>The model of --init-from (null without it): a safetensors classifier, or an ONNX model imported as a module graph.</summary>
+    private static (InitialModel? Initial, OnnxModel? Onnx) LoadInitial(string? path, ConvOptions options)
+    {
+        if (path is null)
+        {
+            return (null, null);
+        }
+        if (!File.Exists(path))
+        {
+            throw new UsageException($"--init-from: no such model file: {path}");
+        }
+        if (!ModelFiles.IsOnnx(path))
+        {
+            return (InitialModel.Load(path), null);
+        }
+        var onnx = OnnxImport.Load(path, options);
+        return (onnx.ToInitialModel(path), onnx);
+    }
+
     /// <summary>The autograd's share of a training step on the first <paramref name="batch"/> training images (<see cref="AutogradOverhead"/>).</summary>
     private static void PrintOverhead(Module<float> model, TrainingData data, int batch, int repeats, TextWriter stdout)
     {
@@ -255,6 +320,19 @@ internal sealed class TrainCommand : CliCommand
         c.HorizontalFlip ? "horizontal flips" : null,
         $"shifts ±{c.Shift} px",
     }.Where(a => a is not null));
+
+    /// <summary><c>one-cycle over epochs 1-2, then over epoch 3</c>.</summary>
+    private static string Cycles(IReadOnlyList<int> cycles)
+    {
+        var parts = new List<string>();
+        int first = 1;
+        foreach (int c in cycles)
+        {
+            parts.Add(c == 1 ? $"epoch {first}" : $"epochs {first}-{first + c - 1}");
+            first += c;
+        }
+        return $"one-cycle over {string.Join(", then over ", parts)}";
+    }
 
     private static string Classes(IReadOnlyList<string> names) => names.Count <= 12 ? string.Join(", ", names) : $"{string.Join(", ", names.Take(10))}, ... {names[^1]}";
 

@@ -1,4 +1,6 @@
+using ConvGrad.Data;
 using ConvGrad.Nn;
+using ConvGrad.Training;
 
 namespace ConvGrad.Onnx;
 
@@ -43,6 +45,23 @@ public sealed class OnnxModel
 
     /// <summary>The name of the graph's output.</summary>
     public string OutputName { get; }
+
+    /// <summary>
+    /// This model as the start of a fine-tuning run (<see cref="TrainingRun"/>, <c>convgrad train --init-from</c>): its
+    /// graph is trained as it is, with the class names and normalisation of its metadata when it has them.
+    /// </summary>
+    /// <param name="source">The file it was read from.</param>
+    /// <exception cref="NotSupportedException">The input is not one image, <c>[C, H, W]</c>.</exception>
+    /// <exception cref="ArgumentException">The graph does not give one score per class, or its metadata does not fit it.</exception>
+    public InitialModel ToInitialModel(string source)
+    {
+        if (InputShape is not [int c, int h, int w])
+        {
+            throw new NotSupportedException($"{source}: the model takes [N, {string.Join(", ", InputShape)}]; training takes images, [N, C, H, W]");
+        }
+        var normalization = Metadata.HasNormalization ? new Normalization(Metadata.Mean!, Metadata.Std!) : null;
+        return InitialModel.FromModule(Module, source, new ImageShape(c, h, w), Metadata.ClassNames, normalization);
+    }
 
     /// <summary>Options that export <see cref="Module"/> again with this file's input shape, batch, names and metadata.</summary>
     public OnnxExportOptions ExportOptions => new()

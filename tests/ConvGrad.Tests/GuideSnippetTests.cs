@@ -6,7 +6,7 @@ public class GuideSnippetTests
     public static TheoryData<int> Snippets() => DocSnippets.Indices("guide.md");
 
     [Fact]
-    public void TheGuide_ShowsAModelATrainingRunImagesAndDevices() => Assert.Equal(4, Snippets().Count);
+    public void TheGuide_ShowsAModelATrainingRunAFineTuneImagesAndDevices() => Assert.Equal(5, Snippets().Count);
 
     [Theory]
     [MemberData(nameof(Snippets))]

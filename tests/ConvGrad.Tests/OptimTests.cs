@@ -76,6 +76,26 @@ public class OptimTests
     }
 
     [Fact]
+    public void Sequential_RunsEachScheduleFromItsOwnStep0_AndTheLastPastItsEnd()
+    {
+        var first = new OneCycleSchedule(0.5, 20);
+        var second = new OneCycleSchedule(0.5, 10);
+        var s = new SequentialSchedule([(20, first), (10, second)]);
+        for (int i = 0; i < 20; i++)
+        {
+            Assert.Equal(first.At(i), s.At(i));
+        }
+        for (int i = 0; i < 15; i++)
+        {
+            Assert.Equal(second.At(i), s.At(20 + i));
+        }
+        Assert.Equal(0.5 / 25, s.At(20), 15);  // the second cycle starts again from max/div
+        Assert.Equal([20, 10], s.Steps);
+        Assert.Throws<ArgumentException>(() => new SequentialSchedule([]));
+        Assert.Throws<ArgumentException>(() => new SequentialSchedule([(0, first)]));
+    }
+
+    [Fact]
     public void Init_IsReproducibleFromTheSeed_AndHasTheKaimingScale()
     {
         var a = Tensor<double>.Zeros(64, 32, 3, 3);

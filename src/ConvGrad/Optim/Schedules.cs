@@ -70,3 +70,43 @@ public sealed class OneCycleSchedule : ILearningRateSchedule
 
     private static double Cosine(double from, double to, double t) => to + (from - to) * (1 + Math.Cos(Math.PI * t)) / 2;
 }
+
+/// <summary>
+/// Schedules run one after another (PyTorch's <c>SequentialLR</c>): each runs for its number of steps, counting its own
+/// steps from 0, and the last one keeps its final rate past its end. A run extended by more epochs follows one of
+/// these: its first one-cycle, then a new one-cycle over the added epochs.
+/// </summary>
+public sealed class SequentialSchedule : ILearningRateSchedule
+{
+    private readonly (int Steps, ILearningRateSchedule Schedule)[] _parts;
+
+    /// <summary>Chains <paramref name="parts"/> in order.</summary>
+    /// <param name="parts">Each schedule with the number of steps it runs (≥ 1).</param>
+    /// <exception cref="ArgumentException">No parts, a null schedule or fewer than 1 step.</exception>
+    public SequentialSchedule(IEnumerable<(int Steps, ILearningRateSchedule Schedule)> parts)
+    {
+        ArgumentNullException.ThrowIfNull(parts);
+        _parts = [.. parts];
+        if (_parts.Length == 0 || _parts.Any(p => p.Steps < 1 || p.Schedule is null))
+        {
+            throw new ArgumentException($"a sequence needs at least one schedule, each of >= 1 steps; got steps [{string.Join(", ", _parts.Select(p => p.Steps))}]", nameof(parts));
+        }
+    }
+
+    /// <summary>The number of steps of each part, in order.</summary>
+    public IReadOnlyList<int> Steps => [.. _parts.Select(p => p.Steps)];
+
+    /// <inheritdoc />
+    public double At(int step)
+    {
+        for (int i = 0; i < _parts.Length - 1; i++)
+        {
+            if (step < _parts[i].Steps)
+            {
+                return _parts[i].Schedule.At(step);
+            }
+            step -= _parts[i].Steps;
+        }
+        return _parts[^1].Schedule.At(step);
+    }
+}

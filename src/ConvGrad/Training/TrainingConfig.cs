@@ -10,7 +10,10 @@ namespace ConvGrad.Training;
 /// </summary>
 public sealed record TrainingConfig
 {
-    /// <summary>The model's name: <c>lenet</c> or <c>resnet</c> (see <see cref="Nn.ImageClassifiers.Names"/>).</summary>
+    /// <summary>
+    /// The model's name: <c>lenet</c> or <c>resnet</c> (see <see cref="Nn.ImageClassifiers.Names"/>), or
+    /// <see cref="InitialModel.GraphArchitecture"/> for a module graph that <see cref="InitFrom"/> holds (an imported ONNX model).
+    /// </summary>
     public string Model { get; init; } = "resnet";
 
     /// <summary>Passes over the training set.</summary>
@@ -46,6 +49,12 @@ public sealed record TrainingConfig
     /// <summary>Random horizontal flips (half the images; not for digits or text).</summary>
     public bool HorizontalFlip { get; init; }
 
+    /// <summary>
+    /// The model file whose weights the run starts from (fine-tuning, <see cref="InitialModel"/>), or null for fresh
+    /// weights from <see cref="Seed"/>. The optimiser state and the schedule start afresh either way.
+    /// </summary>
+    public string? InitFrom { get; init; }
+
     /// <summary>The options that differ between this config and <paramref name="other"/>, each with both values.</summary>
     /// <param name="other">The config to compare with (its values are the <see cref="OptionChange.New"/> ones).</param>
     public IReadOnlyList<OptionChange> Differences(TrainingConfig other)
@@ -71,15 +80,16 @@ public sealed record TrainingConfig
         Compare("seed", I(Seed), I(other.Seed));
         Compare("crop-padding", I(CropPadding), I(other.CropPadding));
         Compare("flip", HorizontalFlip ? "on" : "off", other.HorizontalFlip ? "on" : "off");
+        Compare("init-from", InitFrom ?? "none", other.InitFrom ?? "none");
         return changes;
     }
 
     /// <summary>Throws <see cref="ArgumentException"/> naming the first value out of range.</summary>
     public void Validate()
     {
-        if (!Nn.ImageClassifiers.Names.Contains(Model))
+        if (!Nn.ImageClassifiers.Names.Contains(Model) && !(Model == InitialModel.GraphArchitecture && InitFrom is not null))
         {
-            throw new ArgumentException($"model must be {string.Join(" or ", Nn.ImageClassifiers.Names)}; got '{Model}'", nameof(Model));
+            throw new ArgumentException($"model must be {string.Join(" or ", Nn.ImageClassifiers.Names)} (or {InitialModel.GraphArchitecture} with a file to start from); got '{Model}'", nameof(Model));
         }
         if (Optimizer is not ("sgd" or "adam"))
         {

@@ -22,7 +22,9 @@ public sealed record TrainingData(IImageDataset Train, IImageDataset Test, Norma
 /// A training run of an image classifier, as <c>convgrad train</c> does it: builds the model and optimiser of a
 /// <see cref="TrainingConfig"/>, then each <see cref="RunEpoch"/> trains one epoch (one-cycle schedule, randomness
 /// keyed by sample), synchronises batch norm and evaluates over the ranks, and saves a checkpoint.
-/// <see cref="Resume"/> continues from the last checkpoint, bitwise as if the run had never stopped.
+/// <see cref="Resume"/> continues from the last checkpoint, bitwise as if the run had never stopped, or extends a run by
+/// more epochs (a new one-cycle over the added epochs). With an <see cref="InitialModel"/> the run fine-tunes: it starts
+/// from saved weights with a fresh optimiser and schedule.
 /// </summary>
 /// <remarks>
 /// Data parallel: with a <see cref="Communicator"/> of several ranks, every rank builds the same run; each trains its
@@ -31,7 +33,8 @@ public sealed record TrainingData(IImageDataset Train, IImageDataset Test, Norma
 /// </remarks>
 public sealed class TrainingRun : IDisposable
 {
-    private readonly ClassifierTrainer _trainer;
+    private readonly List<int> _cycles;
+    private ClassifierTrainer _trainer;
     private readonly DataLoader _loader;
     private readonly List<double> _batchLosses = [];
     private readonly List<EpochResult> _epochs = [];
@@ -44,9 +47,15 @@ public sealed class TrainingRun : IDisposable
     /// <param name="communicator">The ranks of a data-parallel run, or null for one process.</param>
     /// <param name="options">Engine, threads and device of the convolutions; null means <see cref="ConvOptions.Default"/>.</param>
     /// <param name="bucketBytes">The gradient bucket size of a data-parallel run.</param>
+    /// <param name="initial">
+    /// The weights to start from (fine-tuning; <paramref name="config"/>'s <see cref="TrainingConfig.InitFrom"/> names
+    /// its file), or null for fresh weights from the seed. The run keeps the normalisation the weights were trained with
+    /// (<see cref="InitialModel.Normalization"/>) when the file names one: <see cref="Data"/> then carries it.
+    /// </param>
     /// <exception cref="ArgumentException">A config value out of range, or sets of different shapes.</exception>
+    /// <exception cref="InvalidDataException">The initial model does not fit the config or the data (one line naming what the file holds and what was expected).</exception>
     public TrainingRun(TrainingConfig config, TrainingData data, CheckpointStore? checkpoints = null, Communicator? communicator = null,
-        ConvOptions? options = null, long bucketBytes = GradientBucketer<float>.DefaultBucketBytes)
+        ConvOptions? options = null, long bucketBytes = GradientBucketer<float>.DefaultBucketBytes, InitialModel? initial = null)
     {
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(data);
@@ -55,20 +64,32 @@ public sealed class TrainingRun : IDisposable
         {
             throw new ArgumentException($"the held-out and validation images must have the training images' shape {data.Train.Shape}; got {data.Test.Shape}", nameof(data));
         }
+        if ((initial is null) != (config.InitFrom is null))
+        {
+            throw new ArgumentException(initial is null
+                ? $"the config starts from {config.InitFrom} but no initial model is given"
+                : $"an initial model ({initial.Source}) needs the config's InitFrom to name it", nameof(initial));
+        }
+        initial?.CheckFits(config, data);
+        if (initial?.Normalization is { } trained)
+        {
+            data = data with { Normalization = trained };
+        }
         _ownsCommunicator = communicator is null;
         Communicator = communicator ?? new SingleProcessCommunicator();
         Config = config;
         Data = data;
         Checkpoints = checkpoints;
-        Model = ImageClassifiers.Create(config.Model, new Random(config.Seed), data.Train.Shape, data.Train.Classes.Count, config.Dropout, options);
+        Initial = initial;
+        Model = initial?.Build(config, options) ?? ImageClassifiers.Create(config.Model, new Random(config.Seed), data.Train.Shape, data.Train.Classes.Count, config.Dropout, options);
         var parameters = Model.Parameters().ToList();
         Optimizer = config.Optimizer == "sgd"
             ? new Sgd<float>(parameters, config.LearningRate, config.Momentum, config.WeightDecay, nesterov: true)
             : new Adam<float>(parameters, config.LearningRate, weightDecay: config.WeightDecay);
         _loader = new DataLoader(data.Train, config.BatchSize, data.Normalization, shuffle: true, seed: (ulong)config.Seed, Transforms(config), Communicator);
         BatchesPerEpoch = _loader.BatchesPerEpoch;
-        var schedule = new OneCycleSchedule(config.LearningRate, config.Epochs * BatchesPerEpoch);
-        _trainer = new ClassifierTrainer(Model, Optimizer, schedule, config.Seed);
+        _cycles = [config.Epochs];
+        _trainer = new ClassifierTrainer(Model, Optimizer, Schedule(), config.Seed);
         Bucketer = Communicator.Size > 1
             ? new GradientBucketer<float>(Communicator, parameters.Select(p => (int)p.Value.Length).ToList(), bucketBytes, GradientReduction.Sum)
             : null;
@@ -77,7 +98,7 @@ public sealed class TrainingRun : IDisposable
     /// <summary>The run's settings.</summary>
     public TrainingConfig Config { get; }
 
-    /// <summary>The data.</summary>
+    /// <summary>The data, with the normalisation the run uses (an initial model's own, when it names one).</summary>
     public TrainingData Data { get; }
 
     /// <summary>Where checkpoints go, or null.</summary>
@@ -88,6 +109,15 @@ public sealed class TrainingRun : IDisposable
 
     /// <summary>The model being trained.</summary>
     public Module<float> Model { get; }
+
+    /// <summary>The weights the run started from (fine-tuning), or null for fresh weights.</summary>
+    public InitialModel? Initial { get; }
+
+    /// <summary>
+    /// The epochs of each one-cycle of the learning-rate schedule: one cycle over <see cref="TrainingConfig.Epochs"/>,
+    /// and after <see cref="Resume"/> extended a run, one more cycle per extension (<see cref="TrainingState.Cycles"/>).
+    /// </summary>
+    public IReadOnlyList<int> Cycles => _cycles;
 
     /// <summary>The optimiser.</summary>
     public Optimizer<float> Optimizer { get; }
@@ -121,6 +151,13 @@ public sealed class TrainingRun : IDisposable
         set => _trainer.DetectAnomaly = value;
     }
 
+    /// <summary>Where the training steps' time goes per operation kind, collected while set (<see cref="ClassifierTrainer.Profile"/>; default null).</summary>
+    public StepProfile? Profile
+    {
+        get => _trainer.Profile;
+        set => _trainer.Profile = value;
+    }
+
     /// <summary>The loss of every batch so far (the checkpoint's too after a resume).</summary>
     public IReadOnlyList<double> BatchLosses => _batchLosses;
 
@@ -128,15 +165,26 @@ public sealed class TrainingRun : IDisposable
     public IReadOnlyList<EpochResult> Epochs => _epochs;
 
     /// <summary>The run's state as a checkpoint records it.</summary>
-    public TrainingState State => new(Config, Data.Sizes, Communicator.Size, (long)(NextEpoch - 1) * BatchesPerEpoch, [.. _batchLosses], [.. _epochs]);
+    public TrainingState State => new(Config, Data.Sizes, Communicator.Size, (long)(NextEpoch - 1) * BatchesPerEpoch, [.. _batchLosses], [.. _epochs])
+    {
+        Cycles = [.. _cycles],
+    };
 
     /// <summary>
     /// Continues from the checkpoint in <see cref="Checkpoints"/>: loads the weights, the optimiser state and the
     /// history, so that the next <see cref="RunEpoch"/> is the one after the checkpoint's.
+    /// <para>
+    /// A config with more epochs than the checkpoint's run planned extends that run (finished or not): the schedule
+    /// gets a new one-cycle over the added epochs, peaking at the same rate, after the cycles already planned, and the
+    /// optimiser state (momentum, Adam's moments) carries on, as when fastai's <c>fit_one_cycle</c> is called again.
+    /// The new cycle is recorded in the checkpoints, so an extended run stopped and resumed with the same epochs ends
+    /// bitwise as an uninterrupted extension.
+    /// </para>
     /// </summary>
     /// <exception cref="CheckpointException">
-    /// No checkpoint, a corrupt one, one of another model, or one made with other options (the message names each
-    /// option that differs, with the checkpoint's and this run's values). Nothing is changed then.
+    /// No checkpoint, a corrupt one, one of another model, one made with other options (the message names each
+    /// option that differs, with the checkpoint's and this run's values), or fewer epochs than the checkpoint's run
+    /// planned (a run is extended, never shortened). Nothing is changed then.
     /// </exception>
     /// <exception cref="InvalidOperationException">No checkpoint store.</exception>
     public void Resume()
@@ -146,13 +194,29 @@ public sealed class TrainingRun : IDisposable
             throw new InvalidOperationException("resuming needs a checkpoint store");
         }
         var stored = Checkpoints.Load(Model);
-        var differences = stored.State.Differences(State);
+        var cycles = stored.State.CycleEpochs;
+        int planned = stored.State.Config.Epochs;
+        bool extends = Config.Epochs > planned;
+        var differences = stored.State.Differences(State).Where(d => !(extends && d.Name == "epochs")).ToList();
         if (differences.Count > 0)
         {
-            throw new CheckpointException(
-                $"the checkpoint in {Checkpoints.Folder} was made with other options ({string.Join(", ", differences)}); resume with the same options as the run it continues");
+            string hint = Config.Epochs < planned
+                ? $"; a run can be extended with more epochs, not shortened below the {planned} it planned"
+                : "; resume with the same options as the run it continues (more --epochs extend it)";
+            throw new CheckpointException($"the checkpoint in {Checkpoints.Folder} was made with other options ({string.Join(", ", differences)}){hint}");
+        }
+        if (cycles.Sum() != planned || cycles.Any(c => c < 1))
+        {
+            throw new CheckpointException($"{Checkpoints.Folder}: corrupt checkpoint: its schedule's cycles [{string.Join(", ", cycles)}] do not add up to its {planned} epochs");
         }
         stored.Restore(Model, Optimizer);
+        _cycles.Clear();
+        _cycles.AddRange(cycles);
+        if (extends)
+        {
+            _cycles.Add(Config.Epochs - planned);
+        }
+        _trainer = new ClassifierTrainer(Model, Optimizer, Schedule(), Config.Seed) { DivergenceGuard = _trainer.DivergenceGuard, DetectAnomaly = _trainer.DetectAnomaly };
         NextEpoch = stored.Epoch + 1;
         _batchLosses.Clear();
         _batchLosses.AddRange(stored.State.BatchLosses);
@@ -199,9 +263,14 @@ public sealed class TrainingRun : IDisposable
     /// <see cref="Classifier.Load"/> reads back (rank 0; the others write nothing).
     /// </summary>
     /// <param name="path">The file to write.</param>
+    /// <exception cref="InvalidOperationException">The model is a module graph (<see cref="InitialModel.GraphArchitecture"/>), which safetensors cannot rebuild: export it to ONNX.</exception>
     public void SaveModel(string path)
     {
         ArgumentNullException.ThrowIfNull(path);
+        if (Config.Model == InitialModel.GraphArchitecture)
+        {
+            throw new InvalidOperationException($"a module graph ({Initial?.Source}) is saved as ONNX, not as a safetensors classifier");
+        }
         if (!Communicator.IsRoot)
         {
             return;
@@ -233,6 +302,14 @@ public sealed class TrainingRun : IDisposable
         AtomicFile.WriteAllLines(Path.Combine(folder, "losses.csv"),
             ["step,loss", .. _batchLosses.Select((l, i) => string.Create(CultureInfo.InvariantCulture, $"{i},{l:R}"))]);
     }
+
+    /// <summary>
+    /// The learning rate of every step: one-cycle over each of <see cref="Cycles"/>' epochs in turn (a single
+    /// <see cref="OneCycleSchedule"/> for a run never extended).
+    /// </summary>
+    private ILearningRateSchedule Schedule() => _cycles.Count == 1
+        ? new OneCycleSchedule(Config.LearningRate, _cycles[0] * BatchesPerEpoch)
+        : new SequentialSchedule(_cycles.Select(e => (e * BatchesPerEpoch, (ILearningRateSchedule)new OneCycleSchedule(Config.LearningRate, e * BatchesPerEpoch))));
 
     /// <summary>The name checkpoints of model <paramref name="model"/> are saved under (<c>convgrad-lenet</c>, <c>convgrad-resnet</c>).</summary>
     /// <param name="model">The model's name.</param>

@@ -15,6 +15,17 @@ public sealed record TrainingState(TrainingConfig Config, DataSizes Data, int Ra
     IReadOnlyList<double> BatchLosses, IReadOnlyList<EpochResult> Epochs)
 {
     /// <summary>
+    /// The epochs of each one-cycle of the learning-rate schedule, in order: one entry, the config's epochs, for a run
+    /// never extended; a run extended by more epochs (<see cref="TrainingRun.Resume"/>) adds one cycle per extension.
+    /// Null (a checkpoint written before runs could be extended) means one cycle over all the epochs.
+    /// </summary>
+    public IReadOnlyList<int>? Cycles { get; init; }
+
+    /// <summary>The epochs of each cycle: <see cref="Cycles"/>, or one cycle over all the config's epochs when it is null.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public IReadOnlyList<int> CycleEpochs => Cycles ?? [Config.Epochs];
+
+    /// <summary>
     /// The options that differ from <paramref name="other"/>'s (the config's, and the data sizes as <c>train images</c>,
     /// <c>held-out images</c>, <c>validation images</c>), each with this state's value as old and <paramref name="other"/>'s as new.
     /// </summary>

@@ -6,7 +6,7 @@ public class OnnxDocSnippetTests
     public static TheoryData<int> Snippets() => DocSnippets.Indices("onnx.md");
 
     [Fact]
-    public void TheDoc_ShowsExportImportAndOnnxRuntime() => Assert.Equal(3, Snippets().Count);
+    public void TheDoc_ShowsExportImportOnnxRuntimeAndAFineTune() => Assert.Equal(4, Snippets().Count);
 
     [Theory]
     [MemberData(nameof(Snippets))]

@@ -189,6 +189,37 @@ public class OnnxImportTests(TorchExports torch) : IClassFixture<TorchExports>
         AssertClose(Forward(model, x), RunOrt(again, x), 1e-4, "fine-tuned, exported again");
     }
 
+    [SkippableFact]
+    public void APyTorchExport_FineTunesWithTrainInitFrom_AndTheResultExportsAgain()
+    {
+        Skip.If(torch.Problem is not null, torch.Problem);
+        var dir = Cli.TempDir();
+        try
+        {
+            string source = Path.Combine(torch.Dir, "lenet-opset17-dynamic.onnx"), outDir = Path.Combine(dir.FullName, "out");
+            var (code, stdout, stderr) = Cli.Run("train", "--init-from", source, "--epochs", "1", "--train-limit", "256", "--threads", "1", "--lr", "0.02", "--out", outDir);
+            Assert.True(code == 0, stderr);
+            Assert.Contains($"model: the module graph of {source}", stdout, StringComparison.Ordinal);
+            string graph = Path.Combine(outDir, "graph.onnx");
+            var tuned = OnnxImport.Load(graph);
+            // PyTorch's file has no metadata; the fine-tune's carries the data's classes and normalisation.
+            Assert.Equal(10, tuned.Metadata.ClassNames!.Count);
+            Assert.True(tuned.Metadata.HasNormalization);
+            var x = Digits(64);
+            var ours = Forward(tuned.Module, x);
+            AssertClose(ours, RunOrt(File.ReadAllBytes(graph), x), 1e-4, "fine-tuned PyTorch LeNet in ONNX Runtime");
+            Assert.NotEqual(Forward(OnnxImport.Load(source).Module, x), ours);
+            string again = Path.Combine(dir.FullName, "again.onnx");
+            var (ecode, _, eerr) = Cli.Run("export", "--onnx", again, "--model", graph);
+            Assert.True(ecode == 0, eerr);
+            AssertClose(ours, RunOrt(File.ReadAllBytes(again), x), 1e-4, "exported again");
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
     [Fact]
     public void AnUnknownOperator_IsRefusedInOneLine_NamingItAndItsNode()
     {

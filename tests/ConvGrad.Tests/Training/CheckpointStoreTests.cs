@@ -38,6 +38,22 @@ public sealed class CheckpointStoreTests : IDisposable
     }
 
     [Fact]
+    public void TheScheduleCycles_ReadBack_AndAnOlderCheckpointHasOneCycle()
+    {
+        var model = LeNet.Create<float>(new Random(3));
+        var sgd = new Sgd<float>(model.Parameters(), 0.1);
+        var store = new CheckpointStore(_dir.FullName, "convgrad-lenet");
+        var config = new TrainingConfig { Model = "lenet", Epochs = 5, InitFrom = "/models/lenet.safetensors" };
+        store.Save(4, model, sgd, State(config) with { Cycles = [2, 3] });
+        var stored = store.Load(model).State;
+        Assert.Equal([2, 3], stored.CycleEpochs);
+        Assert.Equal("/models/lenet.safetensors", stored.Config.InitFrom);
+        store.Save(4, model, sgd, State(config));
+        Assert.Null(store.Load(model).State.Cycles);
+        Assert.Equal([5], store.Load(model).State.CycleEpochs);
+    }
+
+    [Fact]
     public void Differences_NameEachChangedOption_WithOldAndNewValues()
     {
         var a = State(new TrainingConfig { Model = "lenet", Epochs = 3, LearningRate = 0.02 });
