@@ -45,6 +45,8 @@ internal sealed class TrainCommand : CliCommand
         "turn the divergence guard off: by default a NaN or infinite loss, gradient or weight stops training at once with exit 1, naming the epoch, step and quantity, and saves nothing of that step");
     private readonly Option<bool> _detectAnomaly = CliOptions.Flag("detect-anomaly",
         "check every operation's output and gradient (PyTorch's anomaly mode) so that a divergence also names the first operation that went non-finite (slower)");
+    private readonly Option<bool> _profile = CliOptions.Flag("profile",
+        "time every training step per operation kind (conv forward/dX/dW, batch norm, relu, pooling, loss, optimizer step, layout reorders, data loading, ...) and print a table of forward and backward milliseconds per step and each kind's share of the step at the end (docs/profiling.md); results are unchanged");
     private readonly Option<bool> _resume = CliOptions.Flag("resume",
         "continue from the checkpoint in --out (written after every epoch); with the same options the final weights are bitwise those of an uninterrupted run; with more --epochs it extends the run by a new one-cycle over the added epochs");
     private readonly Option<string?> _initFrom = CliOptions.OptionalText("init-from",
@@ -72,7 +74,7 @@ internal sealed class TrainCommand : CliCommand
         """)
     {
         Options = { _model, _epochs, _batchSize, _optimizer, _lr, _momentum, _weightDecay, _dropout, _shift, _cropPadding, _flip, _seed, _threads,
-                    _data, _size, _channels, _out, _validation, _trainLimit, _device, _distributed, _collectiveTimeout, _allowNonFinite, _detectAnomaly, _resume, _initFrom, _stopAfterEpoch, _bucketBytes, _autogradOverhead },
+                    _data, _size, _channels, _out, _validation, _trainLimit, _device, _distributed, _collectiveTimeout, _allowNonFinite, _detectAnomaly, _profile, _resume, _initFrom, _stopAfterEpoch, _bucketBytes, _autogradOverhead },
     };
 
     public override Command Declaration { get; }
@@ -168,10 +170,11 @@ internal sealed class TrainCommand : CliCommand
                 model = args.Given(_model) ? model : initial.Architecture;
                 config = config with { Model = model, Epochs = args.GetValue(_epochs) ?? (model == "resnet" ? ResNetEpochs : LeNetEpochs) };
             }
-            using var run = new TrainingRun(config, data, new CheckpointStore(outDir, TrainingRun.CheckpointName(model)), comm, options, bucketBytes, initial)
+            using var run = new TrainingRun(config, data, new CheckpointStore(outDir, TrainingRun.CheckpointName(model)) { Warning = w => stderr.WriteLine($"warning: {w}") }, comm, options, bucketBytes, initial)
             {
                 DivergenceGuard = !args.GetValue(_allowNonFinite),
                 DetectAnomaly = args.GetValue(_detectAnomaly),
+                Profile = args.GetValue(_profile) ? new StepProfile() : null,
             };
             if (resume)
             {
@@ -260,6 +263,10 @@ internal sealed class TrainCommand : CliCommand
                                  $"({100 * TapeStatistics.BookkeepingSeconds / totalSeconds:F2}%), {TapeStatistics.Nodes / Math.Max(1, TapeStatistics.Passes)} nodes per step");
                 stdout.WriteLine($"mean epoch time {totalSeconds / trainedEpochs:F1} s ({data.Train.Count * trainedEpochs / totalSeconds:F0} images/s, {options.EffectiveThreads} threads" +
                                  $"{(comm.Size > 1 ? $" per rank, {comm.Size} ranks" : "")})");
+            }
+            if (run.Profile is { Steps: > 0 } profile)
+            {
+                stdout.Write(profile.Format($"{model}, batch {config.BatchSize}, {options.EffectiveThreads} threads"));
             }
             int overheadRepeats = args.GetValue(_autogradOverhead);
             if (overheadRepeats > 0 && comm.Size == 1)

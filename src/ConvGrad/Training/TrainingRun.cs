@@ -151,6 +151,13 @@ public sealed class TrainingRun : IDisposable
         set => _trainer.DetectAnomaly = value;
     }
 
+    /// <summary>Where the training steps' time goes per operation kind, collected while set (<see cref="ClassifierTrainer.Profile"/>; default null).</summary>
+    public StepProfile? Profile
+    {
+        get => _trainer.Profile;
+        set => _trainer.Profile = value;
+    }
+
     /// <summary>The loss of every batch so far (the checkpoint's too after a resume).</summary>
     public IReadOnlyList<double> BatchLosses => _batchLosses;
 
