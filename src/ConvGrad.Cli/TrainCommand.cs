@@ -170,7 +170,7 @@ internal sealed class TrainCommand : CliCommand
                 model = args.Given(_model) ? model : initial.Architecture;
                 config = config with { Model = model, Epochs = args.GetValue(_epochs) ?? (model == "resnet" ? ResNetEpochs : LeNetEpochs) };
             }
-            using var run = new TrainingRun(config, data, new CheckpointStore(outDir, TrainingRun.CheckpointName(model)), comm, options, bucketBytes, initial)
+            using var run = new TrainingRun(config, data, new CheckpointStore(outDir, TrainingRun.CheckpointName(model)) { Warning = w => stderr.WriteLine($"warning: {w}") }, comm, options, bucketBytes, initial)
             {
                 DivergenceGuard = !args.GetValue(_allowNonFinite),
                 DetectAnomaly = args.GetValue(_detectAnomaly),
