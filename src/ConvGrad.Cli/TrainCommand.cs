@@ -94,10 +94,11 @@ internal sealed class TrainCommand : CliCommand
         var (initial, onnx) = ModelFiles.LoadInitial(_o.InitFromPath(args), options);
         var config = _o.Config(args, initial);
         long bucketBytes = args.GetValue(_o.BucketBytes);
-        using var run = new TrainingRun(config, data, new CheckpointStore(outDir, TrainingRun.CheckpointName(config.Model)), comm, options, bucketBytes, initial)
+        using var run = new TrainingRun(config, data, new CheckpointStore(outDir, TrainingRun.CheckpointName(config.Model)) { Warning = w => stderr.WriteLine($"warning: {w}") }, comm, options, bucketBytes, initial)
         {
             DivergenceGuard = !args.GetValue(_o.AllowNonFinite),
             DetectAnomaly = args.GetValue(_o.DetectAnomaly),
+            Profile = args.GetValue(_o.Profile) ? new StepProfile() : null,
         };
         if (resume)
         {

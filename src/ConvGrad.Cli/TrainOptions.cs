@@ -58,6 +58,8 @@ internal sealed class TrainOptions
         "turn the divergence guard off: by default a NaN or infinite loss, gradient or weight stops training at once with exit 1, naming the epoch, step and quantity, and saves nothing of that step");
     public Option<bool> DetectAnomaly { get; } = CliOptions.Flag("detect-anomaly",
         "check every operation's output and gradient (PyTorch's anomaly mode) so that a divergence also names the first operation that went non-finite (slower)");
+    public Option<bool> Profile { get; } = CliOptions.Flag("profile",
+        "time every training step per operation kind (conv forward/dX/dW, batch norm, relu, pooling, loss, optimizer step, layout reorders, data loading, ...) and print a table of forward and backward milliseconds per step and each kind's share of the step at the end (docs/profiling.md); results are unchanged");
     public Option<bool> Resume { get; } = CliOptions.Flag("resume",
         "continue from the checkpoint in --out (written after every epoch); with the same options the final weights are bitwise those of an uninterrupted run; with more --epochs it extends the run by a new one-cycle over the added epochs");
     public Option<string?> InitFrom { get; } = CliOptions.OptionalText("init-from",
@@ -74,7 +76,7 @@ internal sealed class TrainOptions
     public IEnumerable<Option> All =>
     [
         Model, Epochs, BatchSize, Optimizer, Lr, Momentum, WeightDecay, Dropout, Shift, CropPadding, Flip, Seed, Threads, Data, Size, Channels, Out,
-        Validation, TrainLimit, Device, Distributed, CollectiveTimeout, AllowNonFinite, DetectAnomaly, Resume, InitFrom, StopAfterEpoch, BucketBytes, AutogradOverhead,
+        Validation, TrainLimit, Device, Distributed, CollectiveTimeout, AllowNonFinite, DetectAnomaly, Profile, Resume, InitFrom, StopAfterEpoch, BucketBytes, AutogradOverhead,
     ];
 
     /// <summary>The folder of --data, or the bundled digits.</summary>

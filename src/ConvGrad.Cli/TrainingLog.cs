@@ -41,7 +41,7 @@ internal static class TrainingLog
         $"{r.Seconds:F1} s  {images / r.Seconds:F0} images/s  (cpu {r.CpuSeconds:F1} s)";
 
     /// <summary>
-    /// What the epochs trained here cost: the autograd's bookkeeping, the mean epoch, with <paramref name="overheadRepeats"/>
+    /// What the epochs trained here cost: the autograd's bookkeeping, the mean epoch, the step profile (<c>--profile</c>), with <paramref name="overheadRepeats"/>
     /// &gt; 0 (one process) the autograd's share of a step measured afresh (<see cref="AutogradOverhead"/>), and the gradient all-reduce.
     /// </summary>
     public static void Totals(TextWriter stdout, TrainingRun run, double seconds, int epochs, ConvOptions options, int overheadRepeats)
@@ -52,6 +52,10 @@ internal static class TrainingLog
                              $"({100 * TapeStatistics.BookkeepingSeconds / seconds:F2}%), {TapeStatistics.Nodes / Math.Max(1, TapeStatistics.Passes)} nodes per step");
             stdout.WriteLine($"mean epoch time {seconds / epochs:F1} s ({run.Data.Train.Count * epochs / seconds:F0} images/s, {options.EffectiveThreads} threads" +
                              $"{(run.Communicator.Size > 1 ? $" per rank, {run.Communicator.Size} ranks" : "")})");
+        }
+        if (run.Profile is { Steps: > 0 } profile)
+        {
+            stdout.Write(profile.Format($"{run.Config.Model}, batch {run.Config.BatchSize}, {options.EffectiveThreads} threads"));
         }
         if (overheadRepeats > 0 && run.Communicator.Size == 1)
         {

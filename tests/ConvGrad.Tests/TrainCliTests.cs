@@ -21,8 +21,12 @@ public sealed class TrainCliTests : IDisposable
     [Fact]
     public void Train_TinyRun_WritesWeightsPlotAndCsv_EndsWithHeldOutAccuracy_ThenPredictReadsTheWeights()
     {
-        var (code, stdout, stderr) = Run("train", "--model", "lenet", "--epochs", "1", "--train-limit", "256", "--threads", "1", "--out", _out);
+        var (code, stdout, stderr) = Run("train", "--model", "lenet", "--epochs", "1", "--train-limit", "256", "--threads", "1", "--out", _out, "--profile");
         Assert.True(code == 0, stderr);
+        // --profile: the step table (StepProfileTests checks its rows) before the closing lines.
+        Assert.Matches(new Regex(@"
+profile: lenet, batch 64, 1 threads, 4 steps, .*
+  operation +forward ms"), stdout);
         var lines = stdout.TrimEnd().Split('\n');
         Assert.Matches(new Regex(@"^held-out accuracy: \d{1,3}\.\d\d%$"), lines[^1].TrimEnd('\r'));
         Assert.True(new FileInfo(Path.Combine(_out, "training.png")).Length > 1000);

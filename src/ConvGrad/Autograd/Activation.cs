@@ -14,6 +14,7 @@ public static partial class Functional
     /// <param name="x">The input variable.</param>
     public static Variable<T> Relu<T>(Variable<T> x) where T : unmanaged, IFloatingPointIeee754<T>
     {
+        using var profiled = OpProfiler.Time(ProfiledOp.Relu);
         ArgumentNullException.ThrowIfNull(x);
         var call = Dispatch.Prepare(Computes.AnyFormat, ref x);
         var y = EmptyLike(x);
@@ -33,6 +34,7 @@ public static partial class Functional
     /// <param name="rng">The random source of the mask.</param>
     public static Variable<T> Dropout<T>(Variable<T> x, double p, bool training, Random rng) where T : unmanaged, IFloatingPointIeee754<T>
     {
+        using var profiled = OpProfiler.Time(ProfiledOp.Dropout);
         ArgumentNullException.ThrowIfNull(x);
         ArgumentNullException.ThrowIfNull(rng);
         if (!(p >= 0 && p < 1))
@@ -71,6 +73,7 @@ public static partial class Functional
     public static Variable<T> Dropout<T>(Variable<T> x, double p, bool training, ulong seed, long epoch, ReadOnlySpan<int> sampleKeys)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        using var profiled = OpProfiler.Time(ProfiledOp.Dropout);
         ArgumentNullException.ThrowIfNull(x);
         if (!(p >= 0 && p < 1))
         {

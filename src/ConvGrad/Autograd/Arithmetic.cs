@@ -11,6 +11,7 @@ public static partial class Functional
     /// <param name="b">The right operand (same shape as <paramref name="a"/>).</param>
     public static Variable<T> Add<T>(Variable<T> a, Variable<T> b) where T : unmanaged, IFloatingPointIeee754<T>
     {
+        using var profiled = OpProfiler.Time(ProfiledOp.Add);
         CheckSameShape(a, b, "add");
         var call = Dispatch.Prepare(Computes.AnyFormat, ref a, ref b);
         var y = EmptyLike(a);
@@ -25,6 +26,7 @@ public static partial class Functional
     /// <param name="b">The right operand (same shape as <paramref name="a"/>).</param>
     public static Variable<T> Sub<T>(Variable<T> a, Variable<T> b) where T : unmanaged, IFloatingPointIeee754<T>
     {
+        using var profiled = OpProfiler.Time(ProfiledOp.Add);
         CheckSameShape(a, b, "sub");
         var call = Dispatch.Prepare(Computes.AnyFormat, ref a, ref b);
         var y = EmptyLike(a);
@@ -39,6 +41,7 @@ public static partial class Functional
     /// <param name="b">The right operand (same shape as <paramref name="a"/>).</param>
     public static Variable<T> Mul<T>(Variable<T> a, Variable<T> b) where T : unmanaged, IFloatingPointIeee754<T>
     {
+        using var profiled = OpProfiler.Time(ProfiledOp.Mul);
         CheckSameShape(a, b, "mul");
         var call = Dispatch.Prepare(Computes.AnyFormat, ref a, ref b);
         var y = EmptyLike(a);
@@ -63,6 +66,7 @@ public static partial class Functional
 
     private static Variable<T> Reduce<T>(Variable<T> x, T scale) where T : unmanaged, IFloatingPointIeee754<T>
     {
+        using var profiled = OpProfiler.Time(ProfiledOp.Reduce);
         ArgumentNullException.ThrowIfNull(x);
         var call = Dispatch.Prepare(Computes.Contiguous, ref x);
         var y = Empty<T>(1);

@@ -16,6 +16,7 @@ public static partial class Functional
     internal static unsafe Variable<T> ConvBlocked<T>(Variable<T> x, Variable<T> w, Variable<T>? b, BlockedConvPlan plan, int threads)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        using var profiled = OpProfiler.Time(ProfiledOp.Conv);
         var y = Empty<T>(plan.Problem.OutputShape, x.Format);
         plan.Reblock(ConvPass.Forward, Floats(w.Value), b is null ? default : Floats(b.Value));
         plan.Forward(FloatPtr(x.Value), FloatPtr(y), threads);
@@ -45,11 +46,15 @@ public static partial class Functional
             if (NeedsGrad(1))
             {
                 var dw = EmptyLike(w);
-                plan.BackwardWeight(FloatPtr(x.Value), FloatPtr(dy), FloatPtr(dw), threads);
+                using (OpProfiler.Time(ProfiledOp.ConvWeight))
+                {
+                    plan.BackwardWeight(FloatPtr(x.Value), FloatPtr(dy), FloatPtr(dw), threads);
+                }
                 Propagate(1, dw, owned: true);
             }
             if (Inputs.Count > 2 && NeedsGrad(2))
             {
+                using var profiled = OpProfiler.Time(ProfiledOp.ConvBias);
                 var blocking = ChannelBlocking.Of(dy);
                 var db = Empty<T>(blocking.C);
                 Cpu.Blocked.BlockedChannelSums.Compute(Floats(dy), blocking.N, blocking.C, blocking.BlockSize, blocking.Spatial,
@@ -59,6 +64,7 @@ public static partial class Functional
             if (NeedsGrad(0))
             {
                 var dx = EmptyLike(x);
+                using var profiled = OpProfiler.Time(ProfiledOp.ConvData);
                 plan.Reblock(ConvPass.BackwardData, Floats(w), default);
                 plan.BackwardData(FloatPtr(dy), FloatPtr(dx), threads);
                 Propagate(0, dx, owned: true);

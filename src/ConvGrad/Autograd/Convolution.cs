@@ -21,6 +21,7 @@ public static partial class Functional
     public static Variable<T> Conv<T>(Variable<T> x, Variable<T> w, Variable<T>? b, ConvGeometry geometry, ConvOptions? options = null)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        using var profiled = OpProfiler.Time(ProfiledOp.Conv);
         ArgumentNullException.ThrowIfNull(x);
         ArgumentNullException.ThrowIfNull(w);
         ArgumentNullException.ThrowIfNull(geometry);
@@ -57,6 +58,7 @@ public static partial class Functional
     public static Variable<T> ConvTranspose<T>(Variable<T> x, Variable<T> w, Variable<T>? b, ConvGeometry geometry, ConvOptions? options = null)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        using var profiled = OpProfiler.Time(ProfiledOp.ConvTranspose);
         ArgumentNullException.ThrowIfNull(x);
         ArgumentNullException.ThrowIfNull(w);
         ArgumentNullException.ThrowIfNull(geometry);
@@ -80,16 +82,21 @@ public static partial class Functional
             if (NeedsGrad(1))
             {
                 var dw = EmptyLike(w);
-                ConvGrad.Conv.BackwardWeight(x, dy, geometry, dw, options);
+                using (OpProfiler.Time(ProfiledOp.ConvWeight))
+                {
+                    ConvGrad.Conv.BackwardWeight(x, dy, geometry, dw, options);
+                }
                 Propagate(1, dw, owned: true);
             }
             if (Inputs.Count > 2 && NeedsGrad(2))
             {
+                using var profiled = OpProfiler.Time(ProfiledOp.ConvBias);
                 Propagate(2, ChannelSums(dy, options), owned: true);
             }
             if (NeedsGrad(0))
             {
                 var dx = EmptyLike(x);
+                using var profiled = OpProfiler.Time(ProfiledOp.ConvData);
                 ConvGrad.Conv.BackwardData(dy, w, geometry, dx, options);
                 Propagate(0, dx, owned: true);
             }

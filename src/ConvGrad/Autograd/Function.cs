@@ -64,6 +64,7 @@ public abstract class Function<T> where T : unmanaged, IFloatingPointIeee754<T>
         {
             throw new ArgumentException($"{GetType().Name}.Apply needs at least one input and no nulls", nameof(inputs));
         }
+        using var profiled = OpProfiler.Time(ProfiledOp.Function);
         var xs = (Variable<T>[])inputs.Clone();
         var call = Dispatch.Prepare(ComputesIn(xs[0].Format) ? Computes.AnyFormat : Computes.Contiguous, xs);
         bool records = GradMode.IsEnabled && Array.Exists(xs, v => v.RequiresGrad);

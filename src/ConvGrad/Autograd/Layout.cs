@@ -20,6 +20,7 @@ public static partial class Functional
     /// <exception cref="ArgumentException">A blocked format and x is not <c>[N, C, spatial...]</c> with 1-3 spatial axes, or a negative thread count.</exception>
     public static Variable<T> ToFormat<T>(Variable<T> x, MemoryFormat format, int threads = 0) where T : unmanaged, IFloatingPointIeee754<T>
     {
+        using var profiled = OpProfiler.Time(ProfiledOp.Layout);
         ArgumentNullException.ThrowIfNull(x);
         if (threads < 0)
         {

@@ -20,6 +20,7 @@ public static partial class Functional
     public static Variable<T> Linear<T>(Variable<T> x, Variable<T> w, Variable<T>? b, ConvOptions? options = null)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        using var profiled = OpProfiler.Time(ProfiledOp.Linear);
         ArgumentNullException.ThrowIfNull(x);
         ArgumentNullException.ThrowIfNull(w);
         var call = Dispatch.Prepare(Computes.Contiguous, ref x);

@@ -13,6 +13,7 @@ public static partial class Functional
     /// <param name="z">The scores <c>[N, classes]</c>.</param>
     public static Variable<T> LogSoftmax<T>(Variable<T> z) where T : unmanaged, IFloatingPointIeee754<T>
     {
+        using var profiled = OpProfiler.Time(ProfiledOp.Loss);
         CheckRank(z, 2, "log_softmax", "[N, classes]");
         var call = Dispatch.Prepare(Computes.Contiguous, ref z);
         int n = z.Value.Dim(0), k = z.Value.Dim(1);
@@ -51,6 +52,7 @@ public static partial class Functional
     /// <param name="labels">The class of each of the N samples.</param>
     public static Variable<T> NllLoss<T>(Variable<T> logp, ReadOnlySpan<int> labels) where T : unmanaged, IFloatingPointIeee754<T>
     {
+        using var profiled = OpProfiler.Time(ProfiledOp.Loss);
         CheckRank(logp, 2, "nll_loss", "[N, classes]");
         var call = Dispatch.Prepare(Computes.Contiguous, ref logp);
         int n = logp.Value.Dim(0), k = logp.Value.Dim(1);

@@ -24,6 +24,7 @@ public abstract class Node<T> where T : unmanaged, IFloatingPointIeee754<T>
     {
         _inputs = inputs;
         Sequence = Interlocked.Increment(ref s_recorded);
+        ProfileKind = OpProfiler.Current;
     }
 
     /// <summary>The operation's name (PyTorch style, e.g. <c>ConvolutionBackward</c>).</summary>
@@ -34,6 +35,9 @@ public abstract class Node<T> where T : unmanaged, IFloatingPointIeee754<T>
 
     /// <summary>The position on the tape (larger = recorded later).</summary>
     internal long Sequence { get; }
+
+    /// <summary>The operation that recorded this node, for a <see cref="Training.StepProfile"/> (<see cref="ProfiledOp.Other"/> while none is open).</summary>
+    internal ProfiledOp ProfileKind { get; }
 
     /// <summary>Whether a backward pass has run this node and released what it saved.</summary>
     internal bool Released { get; private set; }
@@ -111,7 +115,10 @@ public abstract class Node<T> where T : unmanaged, IFloatingPointIeee754<T>
         if (g is not null)
         {
             long t0 = Stopwatch.GetTimestamp();
-            Backward(g);
+            using (OpProfiler.Backward(ProfileKind))
+            {
+                Backward(g);
+            }
             ticks = Stopwatch.GetTimestamp() - t0;
             if (_gradOwned && !_forwarded)
             {

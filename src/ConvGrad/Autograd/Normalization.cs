@@ -24,9 +24,12 @@ public static partial class Functional
     /// <typeparam name="T">The element type: <see cref="float"/> or <see cref="double"/>.</typeparam>
     public static Variable<T> BatchNorm<T>(Variable<T> x, Variable<T> weight, Variable<T> bias, Tensor<T>? runningMean, Tensor<T>? runningVar,
         bool training, double momentum = 0.1, double eps = 1e-5)
-        where T : unmanaged, IFloatingPointIeee754<T> =>
-        OpTrace.Record(BatchNormOf(x, weight, bias, runningMean, runningVar, training, momentum, eps), TracedOpKind.BatchNorm,
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        using var profiled = OpProfiler.Time(ProfiledOp.BatchNorm);
+        return OpTrace.Record(BatchNormOf(x, weight, bias, runningMean, runningVar, training, momentum, eps), TracedOpKind.BatchNorm,
             new TracedBatchNorm<T>(training ? null : runningMean, training ? null : runningVar, training, eps), x, weight, bias);
+    }
 
     private static Variable<T> BatchNormOf<T>(Variable<T> x, Variable<T> weight, Variable<T> bias, Tensor<T>? runningMean, Tensor<T>? runningVar,
         bool training, double momentum, double eps)

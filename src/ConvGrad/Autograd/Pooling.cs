@@ -19,6 +19,7 @@ public static partial class Functional
     public static Variable<T> MaxPool2d<T>(Variable<T> x, int kernel, int? stride = null, int padding = 0)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        using var profiled = OpProfiler.Time(ProfiledOp.MaxPool);
         var win = PoolWindow.Create(kernel, stride, padding);
         return OpTrace.Record(MaxPool2dOf(x, win), TracedOpKind.MaxPool, win, x);
     }
@@ -52,6 +53,7 @@ public static partial class Functional
     public static Variable<T> AvgPool2d<T>(Variable<T> x, int kernel, int? stride = null, int padding = 0)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        using var profiled = OpProfiler.Time(ProfiledOp.AvgPool);
         var win = PoolWindow.Create(kernel, stride, padding);
         return OpTrace.Record(AvgPool2dOf(x, win), TracedOpKind.AvgPool, win, x);
     }
@@ -73,8 +75,11 @@ public static partial class Functional
     /// </summary>
     /// <typeparam name="T">The element type: <see cref="float"/> or <see cref="double"/>.</typeparam>
     /// <param name="x">The input <c>[N, C, H, W]</c>.</param>
-    public static Variable<T> GlobalAvgPool<T>(Variable<T> x) where T : unmanaged, IFloatingPointIeee754<T> =>
-        OpTrace.Record(GlobalAvgPoolOf(x), TracedOpKind.GlobalAvgPool, (object?)null, x);
+    public static Variable<T> GlobalAvgPool<T>(Variable<T> x) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        using var profiled = OpProfiler.Time(ProfiledOp.GlobalAvgPool);
+        return OpTrace.Record(GlobalAvgPoolOf(x), TracedOpKind.GlobalAvgPool, (object?)null, x);
+    }
 
     private static Variable<T> GlobalAvgPoolOf<T>(Variable<T> x) where T : unmanaged, IFloatingPointIeee754<T>
     {

@@ -10,6 +10,7 @@ public static partial class Functional
     /// <param name="shape">The new size of each axis (same element count).</param>
     public static Variable<T> Reshape<T>(Variable<T> x, params int[] shape) where T : unmanaged, IFloatingPointIeee754<T>
     {
+        using var profiled = OpProfiler.Time(ProfiledOp.Reshape);
         ArgumentNullException.ThrowIfNull(x);
         ArgumentNullException.ThrowIfNull(shape);
         var call = Dispatch.Prepare(Computes.Contiguous, ref x);
@@ -27,6 +28,7 @@ public static partial class Functional
     /// <param name="x">The input variable.</param>
     public static Variable<T> Flatten<T>(Variable<T> x) where T : unmanaged, IFloatingPointIeee754<T>
     {
+        using var profiled = OpProfiler.Time(ProfiledOp.Reshape);
         ArgumentNullException.ThrowIfNull(x);
         var nchw = x;
         Dispatch.Prepare(Computes.Contiguous, ref nchw);
@@ -41,6 +43,7 @@ public static partial class Functional
     /// <param name="xs">The variables to join along the channel axis; all other axes equal.</param>
     public static Variable<T> Concat<T>(params Variable<T>[] xs) where T : unmanaged, IFloatingPointIeee754<T>
     {
+        using var profiled = OpProfiler.Time(ProfiledOp.Concat);
         ArgumentNullException.ThrowIfNull(xs);
         if (xs.Length == 0 || xs.Any(v => v is null))
         {

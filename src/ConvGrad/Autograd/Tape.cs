@@ -14,6 +14,7 @@ internal static class Tape<T> where T : unmanaged, IFloatingPointIeee754<T>
     public static void Run(Variable<T> root, Tensor<T> seed)
     {
         long start = Stopwatch.GetTimestamp(), inRules = 0;
+        using var pass = OpProfiler.EnterBackward();
         if (root.GradFn is null)
         {
             root.Accumulate(seed, owned: false);
@@ -65,7 +66,9 @@ internal static class Tape<T> where T : unmanaged, IFloatingPointIeee754<T>
                 inRules += FireFinalGradients(n, lastUse);
             }
         }
-        TapeStatistics.Add(nodes.Count, Stopwatch.GetTimestamp() - start - inRules);
+        long bookkeeping = Stopwatch.GetTimestamp() - start - inRules;
+        TapeStatistics.Add(nodes.Count, bookkeeping);
+        OpProfiler.AddBookkeeping(bookkeeping);
     }
 
     /// <summary>

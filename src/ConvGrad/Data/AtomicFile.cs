@@ -18,24 +18,43 @@ public static partial class AtomicFile
     {
         ArgumentNullException.ThrowIfNull(path);
         ArgumentNullException.ThrowIfNull(write);
+        // The contents are made in memory first (files here are weights, logs and plots: megabytes), so that one
+        // sequence of file operations below serves every atomic write, checkpoints included.
+        using var buffer = new MemoryStream();
+        write(buffer);
+        Write(LocalFileStore.Instance, path, buffer.GetBuffer().AsSpan(0, checked((int)buffer.Length)));
+    }
+
+    /// <summary>
+    /// Writes <paramref name="bytes"/> to <paramref name="path"/> atomically through <paramref name="store"/>, one call per
+    /// step: create and write a temporary file in the same folder, fsync it, rename it over the target, fsync the folder.
+    /// </summary>
+    /// <param name="store">The file operations (checkpoints; tests stand in for the disk).</param>
+    /// <param name="path">The file to replace.</param>
+    /// <param name="bytes">The contents.</param>
+    internal static void Write(IFileStore store, string path, ReadOnlySpan<byte> bytes)
+    {
         string full = Path.GetFullPath(path);
         string folder = Path.GetDirectoryName(full) ?? throw new ArgumentException($"'{path}' names no file", nameof(path));
         string temp = Path.Combine(folder, $".{Path.GetFileName(full)}.{Environment.ProcessId}.{Random.Shared.Next():x8}.tmp");
         try
         {
-            using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
-            {
-                write(stream);
-                stream.Flush(flushToDisk: true);
-            }
-            File.Move(temp, full, overwrite: true);
+            store.Create(temp, bytes);
+            store.Sync(temp);
+            store.Rename(temp, full);
         }
-        catch
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            TryDelete(temp);
+            try
+            {
+                store.Delete(temp);
+            }
+            catch (Exception cleanup) when (cleanup is IOException or UnauthorizedAccessException)
+            {
+            }
             throw;
         }
-        SyncFolder(folder);
+        store.SyncFolder(folder);
     }
 
     /// <summary>Writes <paramref name="bytes"/> to <paramref name="path"/> atomically.</summary>
@@ -70,22 +89,9 @@ public static partial class AtomicFile
         WriteAllText(path, sb.ToString());
     }
 
-    private static void TryDelete(string path)
-    {
-        try
-        {
-            File.Delete(path);
-        }
-        catch (IOException)
-        {
-        }
-        catch (UnauthorizedAccessException)
-        {
-        }
-    }
-
     /// <summary>fsync of the folder, so the rename survives a power loss (best effort; Linux only).</summary>
-    private static void SyncFolder(string folder)
+    /// <param name="folder">The folder.</param>
+    internal static void SyncFolder(string folder)
     {
         if (!OperatingSystem.IsLinux())
         {

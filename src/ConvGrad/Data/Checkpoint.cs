@@ -13,21 +13,27 @@ namespace ConvGrad.Data;
 /// rank count, ...).
 /// </summary>
 /// <remarks>
-/// <para>On disk, in the run's output folder: <c>checkpoint-eNNNN-XXXXXXXX.safetensors</c> (the tensors, under
-/// <c>model/</c>, <c>optimizer/</c> and <c>rng</c>) and the manifest <c>checkpoint.json</c>: format, model name,
-/// architecture signature, epoch, the tensor file's name, size and SHA-256, and every tensor's name, type and shape.</para>
-/// <para>Saving is crash-safe: the tensor file is written under a fresh name (temporary file, fsync, rename), then the
-/// manifest is replaced the same way — that rename is the commit — and only then are older tensor files deleted.
-/// A crash at any point leaves a manifest that names a complete, intact tensor file.</para>
+/// <para>On disk, in the run's output folder: the last two checkpoints' tensor files
+/// <c>checkpoint-eNNNN-XXXXXXXX.safetensors</c> (the tensors, under <c>model/</c>, <c>optimizer/</c> and <c>rng</c>)
+/// and one manifest <c>checkpoint.json</c>: format, model name, architecture signature, and for each checkpoint,
+/// newest first, its epoch, its tensor file's name, size and SHA-256, every tensor's name, type and shape, its
+/// metadata and details.</para>
+/// <para>Saving is crash-safe: the tensor file is written under a fresh name (temporary file, fsync, rename, fsync of
+/// the folder), then the manifest is replaced the same way — that rename is the commit — and only then are older
+/// tensor files deleted. A crash at any point, a power cut included, leaves a manifest whose files are complete.</para>
 /// <para>Loading checks everything before returning — manifest, model name, architecture, size, checksum, tensor
-/// list — and changes nothing; the caller applies the returned state.</para>
+/// list — and changes nothing; the caller applies the returned state. A newest checkpoint whose tensor file is
+/// damaged falls back to the previous one, with a warning.</para>
 /// </remarks>
 public sealed class Checkpoint
 {
     /// <summary>The manifest's file name in the checkpoint folder.</summary>
     public const string ManifestName = "checkpoint.json";
 
-    private const string Format = "convgrad-checkpoint/1";
+    private const string Format = "convgrad-checkpoint/2";
+    private const string FormatOne = "convgrad-checkpoint/1";
+    private const string FilePrefix = "checkpoint-e";
+    private const string FileSuffix = ".safetensors";
     private const string ModelPrefix = "model/";
     private const string OptimizerPrefix = "optimizer/";
     private const string RngName = "rng";
@@ -119,26 +125,30 @@ public sealed class Checkpoint
 
     /// <summary>
     /// Saves the checkpoint into <paramref name="folder"/> (created if needed), crash-safely: until the new manifest
-    /// is in place the previous checkpoint stays complete and is what <see cref="Load"/> finds.
+    /// is in place the previous checkpoints stay complete and are what <see cref="Load(string, string, IEnumerable{SafeTensor}, Action{string})"/> finds. The manifest then
+    /// lists this checkpoint and the newest intact earlier one of the same model (the fallback if this one is ever
+    /// found corrupt); other tensor files are deleted.
     /// </summary>
     /// <param name="folder">The checkpoint folder.</param>
-    public void Save(string folder)
+    public void Save(string folder) => Save(folder, IFileStore.Default);
+
+    /// <summary><see cref="Save(string)"/> through <paramref name="store"/> (tests stand in for the disk).</summary>
+    /// <param name="folder">The checkpoint folder.</param>
+    /// <param name="store">The file operations.</param>
+    internal void Save(string folder, IFileStore store)
     {
         ArgumentNullException.ThrowIfNull(folder);
-        Directory.CreateDirectory(folder);
-        string file = $"checkpoint-e{Epoch:D4}-{RandomNumberGenerator.GetHexString(8, lowercase: true)}.safetensors";
+        store.CreateFolder(folder);
+        string file = $"{FilePrefix}{Epoch:D4}-{RandomNumberGenerator.GetHexString(8, lowercase: true)}{FileSuffix}";
         var tensors = Model.Select(t => Rename(t, ModelPrefix + t.Name))
             .Concat(Optimizer.Select(t => Rename(t, OptimizerPrefix + t.Name)))
             .Append(RngTensor())
             .ToList();
-        string path = Path.Combine(folder, file);
-        SafeTensorsFile.Write(path, tensors, new Dictionary<string, string> { ["format"] = Format, ["model"] = ModelName });
-        byte[] bytes = File.ReadAllBytes(path);
-        var manifest = new JsonObject
+        byte[] bytes = SafeTensorsFile.Encode(tensors, new Dictionary<string, string> { ["format"] = Format, ["model"] = ModelName });
+        // 1. The tensor file, under a fresh name: temporary file, fsync, rename, fsync of the folder.
+        AtomicFile.Write(store, Path.Combine(folder, file), bytes);
+        var entry = new JsonObject
         {
-            ["format"] = Format,
-            ["model"] = ModelName,
-            ["architecture"] = Architecture,
             ["epoch"] = Epoch,
             ["file"] = file,
             ["bytes"] = bytes.LongLength,
@@ -153,34 +163,103 @@ public sealed class Checkpoint
         };
         if (Details is not null)
         {
-            manifest["details"] = Details.DeepClone();
+            entry["details"] = Details.DeepClone();
         }
-        AtomicFile.WriteAllText(Path.Combine(folder, ManifestName), manifest.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
-        foreach (var old in Directory.EnumerateFiles(folder, "checkpoint-e*.safetensors"))
+        var previous = PreviousEntry(folder, store);
+        var manifest = new JsonObject
         {
-            if (Path.GetFileName(old) != file)
+            ["format"] = Format,
+            ["model"] = ModelName,
+            ["architecture"] = Architecture,
+            ["checkpoints"] = previous is null ? new JsonArray(entry) : new JsonArray(entry, previous),
+        };
+        // 2. The manifest, the same way: its rename is the commit.
+        AtomicFile.Write(store, Path.Combine(folder, ManifestName),
+            Encoding.UTF8.GetBytes(manifest.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n"));
+        // 3. Only now, with a manifest in place that no longer names them: older tensor files, and the temporary files
+        //    of saves that a crash interrupted.
+        string? kept = previous?["file"]?.GetValue<string>();
+        foreach (var name in store.List(folder))
+        {
+            bool oldTensors = name.StartsWith(FilePrefix, StringComparison.Ordinal) && name.EndsWith(FileSuffix, StringComparison.Ordinal) && name != file && name != kept;
+            bool leftover = (name.StartsWith("." + FilePrefix, StringComparison.Ordinal) || name.StartsWith($".{ManifestName}.", StringComparison.Ordinal))
+                            && name.EndsWith(".tmp", StringComparison.Ordinal);
+            if (oldTensors || leftover)
             {
-                File.Delete(old);
+                store.Delete(Path.Combine(folder, name));
             }
         }
     }
 
     /// <summary>
-    /// Loads the checkpoint in <paramref name="folder"/>, refusing one of another model or architecture, or one whose
-    /// files are incomplete or corrupt. Reads only; the caller applies the result.
+    /// The entry of the manifest in <paramref name="folder"/> to keep beside this checkpoint: the newest of an earlier
+    /// epoch, of this model and architecture, whose tensor file is intact; null when there is none (or no readable manifest).
     /// </summary>
+    private JsonObject? PreviousEntry(string folder, IFileStore store)
+    {
+        try
+        {
+            if (store.Read(Path.Combine(folder, ManifestName)) is not { } text || JsonNode.Parse(text) is not JsonObject manifest
+                || manifest["model"]?.GetValue<string>() != ModelName || manifest["architecture"]?.GetValue<string>() != Architecture)
+            {
+                return null;
+            }
+            foreach (var entry in Entries(manifest) ?? [])
+            {
+                if (entry["epoch"]?.GetValue<long>() < Epoch && entry["file"]?.GetValue<string>() is { } file && file == Path.GetFileName(file)
+                    && store.Read(Path.Combine(folder, file)) is { } bytes && bytes.LongLength == entry["bytes"]?.GetValue<long>()
+                    && Convert.ToHexStringLower(SHA256.HashData(bytes)) == entry["sha256"]?.GetValue<string>())
+                {
+                    return entry.DeepClone().AsObject();
+                }
+            }
+        }
+        catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException or IOException)
+        {
+            // A damaged manifest keeps nothing: this save replaces it.
+        }
+        return null;
+    }
+
+    /// <summary>
+    /// The checkpoint entries of a manifest, newest first: its <c>checkpoints</c> array (format 2), or the manifest
+    /// itself (format 1, one checkpoint); null when it has neither.
+    /// </summary>
+    private static List<JsonObject>? Entries(JsonObject manifest) =>
+        manifest["format"]?.GetValue<string>() == FormatOne ? [manifest]
+        : manifest["checkpoints"] is JsonArray list ? list.Select(e => e as JsonObject ?? throw new FormatException("a checkpoint entry is not a JSON object")).ToList()
+        : null;
+
+    /// <summary>
+    /// Loads the newest intact checkpoint in <paramref name="folder"/>, refusing one of another model or architecture,
+    /// or a folder whose checkpoints are all incomplete or corrupt. Reads only; the caller applies the result.
+    /// </summary>
+    /// <remarks>
+    /// When the newest checkpoint's tensor file is missing, truncated or fails its SHA-256, the previous one the manifest
+    /// lists is loaded instead and <paramref name="fallback"/> is told why, in one line.
+    /// </remarks>
     /// <param name="folder">The run's output folder.</param>
     /// <param name="modelName">The model this run trains.</param>
     /// <param name="model">This run's model state (names, types and shapes are compared; values are not read).</param>
-    /// <exception cref="CheckpointException">No checkpoint, a corrupt one, or one of another model (one-line message).</exception>
-    public static Checkpoint Load(string folder, string modelName, IEnumerable<SafeTensor> model)
+    /// <param name="fallback">Called with a one-line warning when the previous checkpoint is loaded because the newest is corrupt; or null.</param>
+    /// <exception cref="CheckpointException">No checkpoint, a corrupt one (and no intact previous one), or one of another model (one-line message).</exception>
+    public static Checkpoint Load(string folder, string modelName, IEnumerable<SafeTensor> model, Action<string>? fallback = null) =>
+        Load(folder, modelName, model, IFileStore.Default, fallback);
+
+    /// <summary><see cref="Load(string, string, IEnumerable{SafeTensor}, Action{string}?)"/> through <paramref name="store"/>.</summary>
+    /// <param name="folder">The run's output folder.</param>
+    /// <param name="modelName">The model this run trains.</param>
+    /// <param name="model">This run's model state.</param>
+    /// <param name="store">The file operations.</param>
+    /// <param name="fallback">Told when the previous checkpoint is loaded, or null.</param>
+    internal static Checkpoint Load(string folder, string modelName, IEnumerable<SafeTensor> model, IFileStore store, Action<string>? fallback)
     {
         ArgumentNullException.ThrowIfNull(folder);
         ArgumentNullException.ThrowIfNull(modelName);
         ArgumentNullException.ThrowIfNull(model);
         try
         {
-            return LoadChecked(folder, modelName, model);
+            return LoadChecked(folder, modelName, model, store, fallback);
         }
         catch (Exception e) when (e is InvalidOperationException or FormatException or InvalidCastException or ArgumentException or OverflowException)
         {
@@ -189,10 +268,10 @@ public sealed class Checkpoint
         }
     }
 
-    private static Checkpoint LoadChecked(string folder, string modelName, IEnumerable<SafeTensor> model)
+    private static Checkpoint LoadChecked(string folder, string modelName, IEnumerable<SafeTensor> model, IFileStore store, Action<string>? fallback)
     {
         string manifestPath = Path.Combine(folder, ManifestName);
-        if (!File.Exists(manifestPath))
+        if (store.Read(manifestPath) is not { } manifestBytes)
         {
             throw new CheckpointException($"{folder}: no checkpoint to resume from ({ManifestName} is missing)");
         }
@@ -200,16 +279,15 @@ public sealed class Checkpoint
         JsonObject manifest;
         try
         {
-            manifest = JsonNode.Parse(File.ReadAllBytes(manifestPath)) as JsonObject ?? throw Corrupt("the manifest is not a JSON object");
+            manifest = JsonNode.Parse(manifestBytes) as JsonObject ?? throw Corrupt("the manifest is not a JSON object");
         }
         catch (JsonException e)
         {
             throw Corrupt($"the manifest is not valid JSON ({e.Message})");
         }
         string Text(string key) => manifest[key] is JsonValue v && v.TryGetValue(out string? s) ? s : throw Corrupt($"the manifest has no '{key}'");
-        long Number(string key) => manifest[key] is JsonValue v && v.TryGetValue(out long n) ? n : throw Corrupt($"the manifest has no number '{key}'");
 
-        if (Text("format") != Format)
+        if (Text("format") is not (Format or FormatOne))
         {
             throw Corrupt($"format '{Text("format")}' is not {Format}");
         }
@@ -220,11 +298,57 @@ public sealed class Checkpoint
         }
         var expected = model.ToList();
         string architecture = ArchitectureOf(expected);
+        var entries = Entries(manifest);
         if (Text("architecture") != architecture)
         {
             throw new CheckpointException(
-                $"{folder}: the checkpoint is of another '{modelName}' architecture ({Text("architecture")}, this model is {architecture}): {FirstDifference(manifest, expected)}");
+                $"{folder}: the checkpoint is of another '{modelName}' architecture ({Text("architecture")}, this model is {architecture}): {FirstDifference(entries?.FirstOrDefault(), expected)}");
         }
+        if (entries is not { Count: > 0 })
+        {
+            throw Corrupt("the manifest lists no checkpoints");
+        }
+        var problems = new List<(string Epoch, string What)>();
+        foreach (var entry in entries)
+        {
+            try
+            {
+                var checkpoint = LoadEntry(folder, entry, savedModel, architecture, store);
+                if (problems.Count > 0)
+                {
+                    fallback?.Invoke($"{manifestPath}: the newest checkpoint (epoch {problems[0].Epoch}) is corrupt: {problems[0].What}; " +
+                                     $"loaded the previous one (epoch {checkpoint.Epoch}) instead");
+                }
+                return checkpoint;
+            }
+            catch (EntryException e)
+            {
+                problems.Add((entry["epoch"]?.ToJsonString() ?? "?", e.Message));
+            }
+        }
+        throw Corrupt(string.Join("; ", problems.Select((p, i) => i == 0 ? p.What : $"the previous checkpoint (epoch {p.Epoch}) is corrupt too: {p.What}")));
+    }
+
+    /// <summary>One checkpoint of a manifest, checked: its tensor file's size, SHA-256 and tensor list.</summary>
+    /// <exception cref="EntryException">Anything wrong with this checkpoint (another one may still be intact).</exception>
+    private static Checkpoint LoadEntry(string folder, JsonObject entry, string savedModel, string architecture, IFileStore store)
+    {
+        try
+        {
+            return LoadEntryChecked(folder, entry, savedModel, architecture, store);
+        }
+        catch (Exception e) when (e is InvalidOperationException or FormatException or InvalidCastException or ArgumentException or OverflowException)
+        {
+            throw new EntryException(e.Message);
+        }
+    }
+
+    private static Checkpoint LoadEntryChecked(string folder, JsonObject entry, string savedModel, string architecture, IFileStore store)
+    {
+        static EntryException Corrupt(string what) => new(what);
+        string Text(string key) => entry[key] is JsonValue v && v.TryGetValue(out string? s) ? s : throw Corrupt($"the manifest has no '{key}'");
+        long Number(string key) => entry[key] is JsonValue v && v.TryGetValue(out long n) ? n : throw Corrupt($"the manifest has no number '{key}'");
+
         long epoch = Number("epoch");
         string file = Text("file");
         if (file != Path.GetFileName(file) || epoch is < 0 or > int.MaxValue)
@@ -232,11 +356,10 @@ public sealed class Checkpoint
             throw Corrupt($"file '{file}' or epoch {epoch} is not valid");
         }
         string tensorPath = Path.Combine(folder, file);
-        if (!File.Exists(tensorPath))
+        if (store.Read(tensorPath) is not { } bytes)
         {
             throw Corrupt($"its tensor file {file} is missing");
         }
-        byte[] bytes = File.ReadAllBytes(tensorPath);
         if (bytes.LongLength != Number("bytes"))
         {
             throw Corrupt($"{file} has {bytes.LongLength} bytes; the manifest says {Number("bytes")} (truncated?)");
@@ -249,13 +372,13 @@ public sealed class Checkpoint
         IReadOnlyList<SafeTensor> tensors;
         try
         {
-            tensors = SafeTensorsFile.Read(tensorPath);
+            tensors = SafeTensorsFile.Decode(bytes, tensorPath);
         }
         catch (InvalidDataException e)
         {
             throw Corrupt(e.Message);
         }
-        var listed = (manifest["tensors"] as JsonArray ?? throw Corrupt("the manifest has no tensor list"))
+        var listed = (entry["tensors"] as JsonArray ?? throw Corrupt("the manifest has no tensor list"))
             .Select(n => $"{n?["name"]}|{n?["dtype"]}|{string.Join('x', (n?["shape"] as JsonArray ?? []).Select(d => d?.ToString()))}");
         var found = tensors.Select(t => $"{t.Name}|{t.DType}|{string.Join('x', t.Shape)}");
         if (!listed.SequenceEqual(found, StringComparer.Ordinal))
@@ -274,9 +397,9 @@ public sealed class Checkpoint
         {
             words[i] = BinaryPrimitives.ReadUInt64LittleEndian(rng.Data.AsSpan(8 * i));
         }
-        var metadata = (manifest["metadata"] as JsonObject ?? [])
+        var metadata = (entry["metadata"] as JsonObject ?? [])
             .ToDictionary(kv => kv.Key, kv => kv.Value?.ToString() ?? "", StringComparer.Ordinal);
-        var details = manifest["details"] switch
+        var details = entry["details"] switch
         {
             null => null,
             JsonObject o => o,
@@ -303,11 +426,12 @@ public sealed class Checkpoint
     private static SafeTensor Rename(SafeTensor t, string name) => new(name, t.DType, t.Shape, t.Data);
 
     /// <summary>The first model tensor whose name, type or shape differs between the manifest and <paramref name="expected"/>.</summary>
-    private static string FirstDifference(JsonObject manifest, List<SafeTensor> expected)
+    private static string FirstDifference(JsonObject? entry, List<SafeTensor> expected)
     {
-        var saved = (manifest["tensors"] as JsonArray ?? [])
+        var listed = entry?["tensors"] as JsonArray ?? [];
+        var saved = listed
             .Select(n => n?["name"]?.ToString() ?? "")
-            .Zip((manifest["tensors"] as JsonArray ?? []).Select(n => string.Join('x', (n?["shape"] as JsonArray ?? []).Select(d => d?.ToString()))))
+            .Zip(listed.Select(n => string.Join('x', (n?["shape"] as JsonArray ?? []).Select(d => d?.ToString()))))
             .Where(p => p.First.StartsWith(ModelPrefix, StringComparison.Ordinal))
             .Select(p => (Name: p.First[ModelPrefix.Length..], Shape: p.Second))
             .ToList();
@@ -329,6 +453,9 @@ public sealed class Checkpoint
         }
         return "the tensor types differ";
     }
+
+    /// <summary>What is wrong with one checkpoint of a manifest (the message), when another may still be intact.</summary>
+    private sealed class EntryException(string message) : Exception(message);
 
     /// <summary>The epoch as text, for logs.</summary>
     public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"checkpoint of {ModelName} after epoch {Epoch}");

@@ -158,6 +158,22 @@ public static class SafeTensorsFile
         ArgumentNullException.ThrowIfNull(path);
         ArgumentNullException.ThrowIfNull(tensors);
         var list = tensors.ToList();
+        // Atomically: a crash mid-write leaves the previous file, never a torn one.
+        AtomicFile.Write(path, stream => Encode(stream, list, metadata));
+    }
+
+    /// <summary>The bytes of a safetensors file of <paramref name="tensors"/> (checkpoints hash them, then write them through an <see cref="IFileStore"/>).</summary>
+    /// <param name="tensors">The tensors, in order, names unique.</param>
+    /// <param name="metadata">String metadata for the header, or null.</param>
+    internal static byte[] Encode(IEnumerable<SafeTensor> tensors, IReadOnlyDictionary<string, string>? metadata)
+    {
+        using var stream = new MemoryStream();
+        Encode(stream, tensors.ToList(), metadata);
+        return stream.ToArray();
+    }
+
+    private static void Encode(Stream stream, List<SafeTensor> list, IReadOnlyDictionary<string, string>? metadata)
+    {
         var header = new JsonObject();
         if (metadata is not null && metadata.Count > 0)
         {
@@ -173,7 +189,7 @@ public static class SafeTensorsFile
         {
             if (t.Name == MetadataKey || header.ContainsKey(t.Name))
             {
-                throw new ArgumentException($"tensor name '{t.Name}' is reserved or used twice", nameof(tensors));
+                throw new ArgumentException($"tensor name '{t.Name}' is reserved or used twice", "tensors");
             }
             header[t.Name] = new JsonObject
             {
@@ -185,22 +201,18 @@ public static class SafeTensorsFile
         }
         var json = Encoding.UTF8.GetBytes(header.ToJsonString());
         int padded = (json.Length + 7) / 8 * 8; // the data starts 8-byte aligned; the header is padded with spaces
-        // Atomically: a crash mid-write leaves the previous file, never a torn one.
-        AtomicFile.Write(path, stream =>
+        Span<byte> len = stackalloc byte[8];
+        BinaryPrimitives.WriteUInt64LittleEndian(len, (ulong)padded);
+        stream.Write(len);
+        stream.Write(json);
+        for (int i = json.Length; i < padded; i++)
         {
-            Span<byte> len = stackalloc byte[8];
-            BinaryPrimitives.WriteUInt64LittleEndian(len, (ulong)padded);
-            stream.Write(len);
-            stream.Write(json);
-            for (int i = json.Length; i < padded; i++)
-            {
-                stream.WriteByte((byte)' ');
-            }
-            foreach (var t in list)
-            {
-                stream.Write(t.Data);
-            }
-        });
+            stream.WriteByte((byte)' ');
+        }
+        foreach (var t in list)
+        {
+            stream.Write(t.Data);
+        }
     }
 
     /// <summary>Reads every tensor of a safetensors file, in file order.</summary>
@@ -218,6 +230,15 @@ public static class SafeTensorsFile
         {
             throw new FileNotFoundException($"{path}: no such file", path);
         }
+        return Decode(bytes, path);
+    }
+
+    /// <summary>The tensors of a safetensors file's <paramref name="bytes"/>, in file order.</summary>
+    /// <param name="bytes">The file's contents.</param>
+    /// <param name="path">The file's name, for messages.</param>
+    /// <exception cref="InvalidDataException">The bytes are not valid safetensors; the message names the file and what is wrong.</exception>
+    internal static IReadOnlyList<SafeTensor> Decode(byte[] bytes, string path)
+    {
         InvalidDataException Bad(string what) => new($"{path}: not a valid safetensors file: {what}");
         if (bytes.Length < 8)
         {

@@ -35,10 +35,22 @@ public sealed class CheckpointStore
     /// <summary>The model's name.</summary>
     public string ModelName { get; }
 
-    /// <summary>Whether the folder holds a checkpoint (of any model).</summary>
-    public bool Exists => Checkpoint.Exists(Folder);
+    /// <summary>
+    /// Told, in one line, when <see cref="Load"/> finds the newest checkpoint corrupt and loads the previous one
+    /// instead (<c>convgrad train</c> prints it as a warning); or null.
+    /// </summary>
+    public Action<string>? Warning { get; init; }
 
-    /// <summary>Saves the run after <paramref name="epoch"/> epochs, replacing the previous checkpoint only once the new one is complete.</summary>
+    /// <summary>The file operations (an internal test seam: tests stand in for the disk; <see cref="IFileStore.Default"/> otherwise).</summary>
+    internal IFileStore Files { get; init; } = IFileStore.Default;
+
+    /// <summary>Whether the folder holds a checkpoint (of any model).</summary>
+    public bool Exists => Files.Read(Path.Combine(Folder, Checkpoint.ManifestName)) is not null;
+
+    /// <summary>
+    /// Saves the run after <paramref name="epoch"/> epochs, keeping the previous checkpoint beside it (older ones are
+    /// deleted once the new one is complete).
+    /// </summary>
     /// <param name="epoch">Epochs completed.</param>
     /// <param name="model">The model.</param>
     /// <param name="optimizer">The optimiser.</param>
@@ -49,19 +61,20 @@ public sealed class CheckpointStore
         ArgumentNullException.ThrowIfNull(optimizer);
         ArgumentNullException.ThrowIfNull(state);
         var details = JsonSerializer.SerializeToNode(state, TrainingJson.Default.TrainingState)!.AsObject();
-        new Checkpoint(ModelName, epoch, model.State(), optimizer.State(), [(ulong)state.Config.Seed], details: details).Save(Folder);
+        new Checkpoint(ModelName, epoch, model.State(), optimizer.State(), [(ulong)state.Config.Seed], details: details).Save(Folder, Files);
     }
 
     /// <summary>
     /// Reads the last checkpoint, checking that it is complete, of this model name and of <paramref name="model"/>'s
-    /// architecture, and that it carries a training state. Changes nothing; apply it with <see cref="StoredRun.Restore"/>.
+    /// architecture, and that it carries a training state; if its tensor file is damaged, the previous checkpoint,
+    /// telling <see cref="Warning"/>. Changes nothing; apply it with <see cref="StoredRun.Restore"/>.
     /// </summary>
     /// <param name="model">The model it must fit (names, types and shapes of its tensors).</param>
     /// <exception cref="CheckpointException">No checkpoint, a corrupt one, or one of another model (one-line message).</exception>
     public StoredRun Load(Module<float> model)
     {
         ArgumentNullException.ThrowIfNull(model);
-        var ck = Checkpoint.Load(Folder, ModelName, model.State());
+        var ck = Checkpoint.Load(Folder, ModelName, model.State(), Files, Warning);
         if (ck.Details is null)
         {
             throw new CheckpointException($"{Folder}: the checkpoint records no training state (written by an older convgrad); start without --resume");

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Numerics.Tensors;
 using ConvGrad.Autograd;
 using ConvGrad.Data;
@@ -63,6 +64,12 @@ public sealed class ClassifierTrainer
     public bool DetectAnomaly { get; set; }
 
     /// <summary>
+    /// Where the steps' time goes per operation kind, collected by every <see cref="TrainEpoch"/> while set (default
+    /// null: nothing is timed). Profiling does not change any result.
+    /// </summary>
+    public StepProfile? Profile { get; set; }
+
+    /// <summary>
     /// Epoch <paramref name="epoch"/> (0-based) of <paramref name="loader"/>'s batches. Randomness depends on nothing but
     /// the seeds, the epoch and the sample: the loader's order and transforms, each sample's dropout mask keyed by its
     /// index in the dataset (<see cref="SampleRandom"/> of <c>mix(seed + 1)</c>), and the schedule's step
@@ -107,8 +114,23 @@ public sealed class ClassifierTrainer
             TensorPrimitives.Multiply(g.ReadOnlySpan, weight, g.Span);
             bucketer!.MarkReady(i, g.ReadOnlySpan);
         }) : null;
-        foreach (var batch in loader.Epoch(epoch))
+        var profile = Profile;
+        using var profiling = profile is null ? null : OpProfiler.Begin(profile);
+        using var epochBatches = loader.Epoch(epoch).GetEnumerator();
+        while (true)
         {
+            long loopStart = profile is null ? 0 : Stopwatch.GetTimestamp();
+            bool more;
+            using (OpProfiler.Time(ProfiledOp.DataLoading))
+            {
+                more = epochBatches.MoveNext();
+            }
+            if (!more)
+            {
+                profile?.AddLoop(loopStart, step: false);
+                break;
+            }
+            var batch = epochBatches.Current;
             int bi = batch.Index, b = batch.GlobalCount;
             weight = (float)batch.Shard.Weight(b);
             int step = epoch * batches + bi;
@@ -126,7 +148,10 @@ public sealed class ClassifierTrainer
             }
             using (TensorScope.Begin())
             {
-                Optimizer.ZeroGrad();
+                using (OpProfiler.Time(ProfiledOp.ZeroGrad))
+                {
+                    Optimizer.ZeroGrad();
+                }
                 if (batch.Count > 0)
                 {
                     using var anomaly = DetectAnomaly ? AnomalyMode.Enable() : null;
@@ -163,13 +188,18 @@ public sealed class ClassifierTrainer
                 if (names is not null)
                 {
                     // After the all-reduce: every rank sees the same gradients, so every rank stops at the same step.
+                    using var guard = OpProfiler.Time(ProfiledOp.DivergenceGuard);
                     CheckFinite(parameters, p => p.Grad, "the gradient of", names, epoch, step);
                 }
                 Optimizer.LearningRate = Schedule.At(step);
-                Optimizer.Step();
+                using (OpProfiler.Time(ProfiledOp.OptimizerStep))
+                {
+                    Optimizer.Step();
+                }
                 if (names is not null)
                 {
                     // Finite gradients can still step to ±∞ (a huge rate); stop before such weights reach a file.
+                    using var guard = OpProfiler.Time(ProfiledOp.DivergenceGuard);
                     CheckFinite(parameters, p => p.Value, "after the optimiser step, the weight", names, epoch, step);
                 }
             }
@@ -180,6 +210,7 @@ public sealed class ClassifierTrainer
             losses.Add(ranks > 1 ? weightedLoss : value);
             // With several ranks the progress shows this rank's shard loss (the batch's is known at the epoch's end).
             progress?.Invoke(new BatchProgress(bi + 1, batches, value, batch.Start + b, Optimizer.LearningRate));
+            profile?.AddLoop(loopStart, step: true);
         }
         if (ranks > 1)
         {

@@ -140,6 +140,13 @@ public sealed class TrainingRun : IDisposable
         set => _trainer.DetectAnomaly = value;
     }
 
+    /// <summary>Where the training steps' time goes per operation kind, collected while set (<see cref="ClassifierTrainer.Profile"/>; default null).</summary>
+    public StepProfile? Profile
+    {
+        get => _trainer.Profile;
+        set => _trainer.Profile = value;
+    }
+
     /// <summary>The loss of every batch so far (the checkpoint's too after a resume).</summary>
     public IReadOnlyList<double> BatchLosses => _batchLosses;
 
@@ -198,7 +205,7 @@ public sealed class TrainingRun : IDisposable
         {
             _cycles.Add(Config.Epochs - planned);
         }
-        _trainer = new ClassifierTrainer(Model, Optimizer, Schedule(), Config.Seed) { DivergenceGuard = _trainer.DivergenceGuard, DetectAnomaly = _trainer.DetectAnomaly };
+        _trainer = new ClassifierTrainer(Model, Optimizer, Schedule(), Config.Seed) { DivergenceGuard = _trainer.DivergenceGuard, DetectAnomaly = _trainer.DetectAnomaly, Profile = _trainer.Profile };
         NextEpoch = stored.Epoch + 1;
         _batchLosses.Clear();
         _batchLosses.AddRange(stored.State.BatchLosses);

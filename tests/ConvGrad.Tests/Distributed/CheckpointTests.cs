@@ -52,15 +52,88 @@ public class CheckpointTests : IDisposable
     }
 
     [Fact]
-    public void A_new_save_replaces_the_old_and_leaves_one_tensor_file()
+    public void Saves_keep_the_last_two_checkpoints_in_one_manifest_with_their_checksums()
     {
         Sample(epoch: 1).Save(Folder);
         Sample(epoch: 2, scale: 2).Save(Folder);
-        Assert.Single(Directory.GetFiles(Folder, "checkpoint-e*.safetensors"));
-        Assert.Empty(Directory.GetFiles(Folder, "*.tmp"));
+        Sample(epoch: 3, scale: 3).Save(Folder);
+        var files = Directory.GetFiles(Folder, "checkpoint-e*.safetensors").Select(f => Path.GetFileName(f)).Order().ToList();
+        Assert.Equal(2, files.Count);
+        Assert.StartsWith("checkpoint-e0002-", files[0], StringComparison.Ordinal);
+        Assert.StartsWith("checkpoint-e0003-", files[1], StringComparison.Ordinal);
+        Assert.Empty(Directory.GetFiles(Folder, "*.tmp", SearchOption.AllDirectories).Concat(Directory.GetFiles(Folder, ".*")));
+        var manifest = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(Folder, Checkpoint.ManifestName)))!;
+        Assert.Equal("convgrad-checkpoint/2", manifest["format"]!.GetValue<string>());
+        var entries = manifest["checkpoints"]!.AsArray();
+        Assert.Equal(new[] { 3, 2 }, entries.Select(e => e!["epoch"]!.GetValue<int>()));
+        Assert.Equal(files.AsEnumerable().Reverse(), entries.Select(e => e!["file"]!.GetValue<string>()));
+        Assert.All(entries, e => Assert.Equal(
+            Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(Path.Combine(Folder, e!["file"]!.GetValue<string>())))), e!["sha256"]!.GetValue<string>()));
         var loaded = Checkpoint.Load(Folder, "test-net", Model());
-        Assert.Equal(2, loaded.Epoch);
-        Assert.Equal(Model(scale: 2)[0].Data, loaded.Model[0].Data);
+        Assert.Equal(3, loaded.Epoch);
+        Assert.Equal(Model(scale: 3)[0].Data, loaded.Model[0].Data);
+    }
+
+    [Fact]
+    public void A_corrupt_newest_checkpoint_falls_back_to_the_previous_with_one_warning_line()
+    {
+        Sample(epoch: 1).Save(Folder);
+        Sample(epoch: 2, scale: 2).Save(Folder);
+        string newest = Directory.GetFiles(Folder, "checkpoint-e0002-*.safetensors").Single();
+        var bytes = File.ReadAllBytes(newest);
+        bytes[^3] ^= 0x01;
+        File.WriteAllBytes(newest, bytes);
+        var before = Snapshot();
+        var warnings = new List<string>();
+        var loaded = Checkpoint.Load(Folder, "test-net", Model(), warnings.Add);
+        Assert.Equal(1, loaded.Epoch);
+        Assert.Equal(Model()[0].Data, loaded.Model[0].Data);
+        string warning = Assert.Single(warnings);
+        Assert.DoesNotContain('\n', warning);
+        Assert.Contains("the newest checkpoint (epoch 2) is corrupt", warning, StringComparison.Ordinal);
+        Assert.Contains("SHA-256", warning, StringComparison.Ordinal);
+        Assert.Contains("loaded the previous one (epoch 1) instead", warning, StringComparison.Ordinal);
+        Assert.Equal(before, Snapshot());
+
+        // The run goes on from epoch 1: its next save keeps epoch 1 as the previous checkpoint and drops the corrupt file.
+        Sample(epoch: 2, scale: 5).Save(Folder);
+        Assert.False(File.Exists(newest));
+        Assert.Equal(2, Directory.GetFiles(Folder, "checkpoint-e*.safetensors").Length);
+        Assert.Equal(Model(scale: 5)[0].Data, Checkpoint.Load(Folder, "test-net", Model(), _ => Assert.Fail("no fallback expected")).Model[0].Data);
+    }
+
+    [Fact]
+    public void Two_corrupt_checkpoints_are_refused_naming_both()
+    {
+        Sample(epoch: 1).Save(Folder);
+        Sample(epoch: 2).Save(Folder);
+        foreach (var f in Directory.GetFiles(Folder, "checkpoint-e*.safetensors"))
+        {
+            File.WriteAllBytes(f, File.ReadAllBytes(f)[..100]);
+        }
+        var e = Assert.Throws<CheckpointException>(() => Checkpoint.Load(Folder, "test-net", Model(), _ => Assert.Fail("nothing to fall back to")));
+        Assert.Contains("corrupt checkpoint", e.Message, StringComparison.Ordinal);
+        Assert.Contains("truncated", e.Message, StringComparison.Ordinal);
+        Assert.Contains("the previous checkpoint (epoch 1) is corrupt too", e.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain('\n', e.Message);
+    }
+
+    [Fact]
+    public void A_format_1_manifest_of_one_checkpoint_still_loads()
+    {
+        Sample(epoch: 4).Save(Folder);
+        string path = Path.Combine(Folder, Checkpoint.ManifestName);
+        var manifest = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(path))!.AsObject();
+        var entry = manifest["checkpoints"]![0]!.AsObject();
+        var old = new System.Text.Json.Nodes.JsonObject { ["format"] = "convgrad-checkpoint/1", ["model"] = "test-net", ["architecture"] = manifest["architecture"]!.DeepClone() };
+        foreach (var (k, v) in entry)
+        {
+            old[k] = v?.DeepClone();
+        }
+        File.WriteAllText(path, old.ToJsonString());
+        Assert.Equal(4, Checkpoint.Load(Folder, "test-net", Model()).Epoch);
+        Sample(epoch: 5).Save(Folder);
+        Assert.Equal(2, Directory.GetFiles(Folder, "checkpoint-e*.safetensors").Length);
     }
 
     [Fact]
@@ -72,10 +145,11 @@ public class CheckpointTests : IDisposable
         File.WriteAllText(Path.Combine(Folder, ".checkpoint.json.123.0.tmp"), "{\"format\": \"convgr");
         var loaded = Checkpoint.Load(Folder, "test-net", Model());
         Assert.Equal(1, loaded.Epoch);
-        // The next save cleans up after the crash.
+        // The next save cleans up after the crash: the torn files go, epoch 1 stays as the previous checkpoint.
         Sample(epoch: 2).Save(Folder);
         Assert.Equal(2, Checkpoint.Load(Folder, "test-net", Model()).Epoch);
-        Assert.Single(Directory.GetFiles(Folder, "checkpoint-e*.safetensors"));
+        Assert.Equal(2, Directory.GetFiles(Folder, "checkpoint-e*.safetensors").Length);
+        Assert.DoesNotContain(Directory.GetFiles(Folder), f => f.EndsWith(".tmp", StringComparison.Ordinal) || f.Contains("deadbeef", StringComparison.Ordinal));
     }
 
     [Fact]
