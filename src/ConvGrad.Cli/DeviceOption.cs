@@ -72,6 +72,19 @@ internal sealed record DeviceOption(string Name)
         };
     }
 
+    /// <summary>
+    /// Which device each rank took, <c>rank 0 -> cuda:0, rank 1 -> cuda:1</c>: gathered by a sum, each rank filling its
+    /// own slot (a collective: every rank calls it).
+    /// </summary>
+    public string PerRank(Communicator communicator, int index)
+    {
+        ArgumentNullException.ThrowIfNull(communicator);
+        var indices = new int[communicator.Size];
+        indices[communicator.Rank] = index;
+        communicator.AllReduceSum(indices.AsSpan());
+        return string.Join(", ", indices.Select((d, r) => $"rank {r} -> {Name}:{d}"));
+    }
+
     /// <summary>The options a pass runs with: the GPU device's, or <paramref name="cpu"/> when no device is open.</summary>
     public static ConvOptions Options(GpuDevice? device, ConvOptions cpu) => device?.Options ?? cpu;
 }

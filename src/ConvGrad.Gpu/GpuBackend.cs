@@ -1,4 +1,3 @@
-using ConvGrad.Cpu;
 using ILGPU;
 using ILGPU.Runtime;
 
@@ -55,7 +54,7 @@ internal sealed class GpuBackend(GpuDevice device) : IConvBackend
     public string Describe(ConvProblem p, ConvPass pass)
     {
         string where = $"on {device.Kind} ({device.Name})";
-        if (ConvPlanner.PlanGpu(p, pass) == ConvKernel.GpuDepthwise)
+        if (p.PlanDeviceKernel(pass) == DeviceKernel.Depthwise)
         {
             return pass switch
             {

@@ -1,4 +1,3 @@
-using ConvGrad.Cpu;
 using ConvGrad.Gpu.Kernels;
 using ILGPU;
 using ILGPU.Runtime;
@@ -7,9 +6,9 @@ namespace ConvGrad.Gpu;
 
 /// <summary>
 /// Launches the kernels of one pass of a resolved <see cref="ConvProblem"/> on device views whose lengths have been
-/// checked. Which kernel runs is the engine planner's choice (<see cref="ConvPlanner.PlanGpu"/>): the direct depthwise
-/// kernels or the implicit GEMMs. Each launch records its kernel's name (<see cref="KernelRecord"/>) on the calling
-/// thread, so tests check that the plan is what ran. Callers hold <see cref="GpuDevice.Gate"/>.
+/// checked. Which kernel runs is the engine planner's choice (<see cref="ConvProblem.PlanDeviceKernel"/>): the direct
+/// depthwise kernels or the implicit GEMMs. Each launch records its kernel's name (<see cref="LastKernel"/>) on the
+/// calling thread, so tests check that the plan is what ran. Callers hold <see cref="GpuDevice.Gate"/>.
 /// </summary>
 internal static class GpuPasses
 {
@@ -22,23 +21,31 @@ internal static class GpuPasses
     /// <summary>Most split-K slices.</summary>
     public const int MaxSlices = 64;
 
-    /// <summary>The name of a GPU kernel as plans, <c>gpu-bench</c> and <see cref="KernelRecord"/> give it.</summary>
-    public static string Name(ConvKernel kernel) => kernel switch
+    [ThreadStatic] private static string? t_lastKernel;
+
+    /// <summary>The name of the kernel this thread last launched (null before any): what ran, for tests.</summary>
+    public static string? LastKernel
     {
-        ConvKernel.GpuDepthwise => "gpu-depthwise",
-        ConvKernel.GpuImplicitGemm => "gpu-implicit-gemm",
-        _ => throw new ArgumentOutOfRangeException(nameof(kernel), kernel, "not a GPU kernel"),
+        get => t_lastKernel;
+        set => t_lastKernel = value;
+    }
+
+    /// <summary>The name of a GPU kernel as <c>gpu-bench</c> and <see cref="LastKernel"/> give it.</summary>
+    public static string Name(DeviceKernel kernel) => kernel switch
+    {
+        DeviceKernel.Depthwise => "gpu-depthwise",
+        _ => "gpu-implicit-gemm",
     };
 
     /// <summary>The name of the kernel the planner gives <paramref name="pass"/> of <paramref name="p"/> on the GPU (for <c>gpu-bench</c>).</summary>
-    public static string KernelName(ConvProblem p, ConvPass pass) => Name(ConvPlanner.PlanGpu(p, pass));
+    public static string KernelName(ConvProblem p, ConvPass pass) => Name(p.PlanDeviceKernel(pass));
 
     /// <summary>The planner's kernel for <paramref name="pass"/> of <paramref name="p"/>, recorded as the one that runs.</summary>
     private static bool RunsDepthwise(ConvProblem p, ConvPass pass)
     {
-        var kernel = ConvPlanner.PlanGpu(p, pass);
-        KernelRecord.Ran(Name(kernel));
-        return kernel == ConvKernel.GpuDepthwise;
+        var kernel = p.PlanDeviceKernel(pass);
+        t_lastKernel = Name(kernel);
+        return kernel == DeviceKernel.Depthwise;
     }
 
     /// <summary>y = x ⋆ w (+ b): forward implicit GEMM, or the direct depthwise kernel.</summary>
@@ -128,7 +135,7 @@ internal static class GpuPasses
     /// <summary>Device scratch bytes one call of <paramref name="pass"/> needs beyond its operands.</summary>
     public static long WorkspaceBytes(ConvProblem p, ConvPass pass)
     {
-        if (pass != ConvPass.BackwardWeight || ConvPlanner.PlanGpu(p, pass) == ConvKernel.GpuDepthwise)
+        if (pass != ConvPass.BackwardWeight || p.PlanDeviceKernel(pass) == DeviceKernel.Depthwise)
         {
             return 0;
         }

@@ -127,6 +127,15 @@ public sealed class ConvProblem
     /// <summary>Output channels per input channel of a depthwise convolution, <c>K/G</c> (1: one filter per channel).</summary>
     public int ChannelMultiplier => Kg;
 
+    /// <summary>
+    /// The kernel the engine's planner chooses for <paramref name="pass"/> of this problem on a device backend: the direct
+    /// depthwise kernels for one filter per channel, else the implicit GEMM (the one rule, so a device backend never
+    /// chooses for itself).
+    /// </summary>
+    /// <param name="pass">The pass.</param>
+    /// <returns>The kernel family to launch.</returns>
+    public DeviceKernel PlanDeviceKernel(ConvPass pass) => Cpu.ConvPlanner.PlanGpu(this, pass);
+
     /// <summary>Whether every spatial axis has stride 1.</summary>
     public bool UnitStride => Stride[0] == 1 && Stride[1] == 1 && Stride[2] == 1;
 

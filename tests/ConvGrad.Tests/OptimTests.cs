@@ -34,6 +34,56 @@ public class OptimTests
         Assert.Equal(2.0 - 0.5 * (1 + 0.5 * 1), p.Value[0], 15);
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void Sgd_OnePassStep_IsBitwiseThePassByPassUpdate(bool nesterov)
+    {
+        // Lengths with and without a vector tail; three steps reach the one-pass path (steps after the first).
+        var rng = new Random(5);
+        int[] lengths = [1, 37, 1000];
+        var ps = lengths.Select(n => new Parameter<float>(Tensor<float>.FromArray(Draw(n), n))).ToArray();
+        var w = ps.Select(p => p.Value.ReadOnlySpan.ToArray()).ToArray();
+        var v = lengths.Select(n => new float[n]).ToArray();
+        var sgd = new Sgd<float>(ps, lr: 0.05, momentum: 0.9, weightDecay: 5e-4, nesterov: nesterov);
+        float lr = 0.05f, mu = 0.9f, wd = 5e-4f;
+        for (int step = 1; step <= 3; step++)
+        {
+            for (int k = 0; k < ps.Length; k++)
+            {
+                var grad = Draw(lengths[k]);
+                ps[k].Grad = Tensor<float>.FromArray(grad, grad.Length);
+                // torch.optim.SGD pass by pass, as TensorPrimitives computes it.
+                var g = new float[grad.Length];
+                System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(w[k], wd, grad, g);
+                if (step == 1)
+                {
+                    g.CopyTo(v[k], 0);
+                }
+                else
+                {
+                    System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(v[k], mu, g, v[k]);
+                }
+                if (nesterov)
+                {
+                    System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(v[k], mu, g, g);
+                }
+                else
+                {
+                    v[k].CopyTo(g, 0);
+                }
+                System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(g, -lr, w[k], w[k]);
+            }
+            sgd.Step();
+            for (int k = 0; k < ps.Length; k++)
+            {
+                Assert.True(ps[k].Value.ReadOnlySpan.SequenceEqual(w[k]), $"step {step}, parameter of {lengths[k]}");
+            }
+        }
+
+        float[] Draw(int n) => Enumerable.Range(0, n).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+    }
+
     [Fact]
     public void Adam_FirstStep_MovesEachWeightByTheLearningRateAgainstTheGradientSign()
     {

@@ -12,8 +12,12 @@ public static partial class Functional
     /// order, so the result does not depend on the thread count. The padded lanes have γ = β = 0 and mean 0, so y, x̂ and
     /// dx stay exactly zero there.
     /// </summary>
+    /// <remarks>
+    /// Fused (<paramref name="relu"/>): <c>y = relu(bn(x) [+ residual])</c> in the same pass, the ReLU's mask taken from
+    /// y in the backward pass (<see cref="BatchNormRelu{T}"/>).
+    /// </remarks>
     private static unsafe Variable<T> BlockedBatchNorm<T>(Variable<T> x, Variable<T> weight, Variable<T> bias, Tensor<T>? runningMean, Tensor<T>? runningVar,
-        bool training, double momentum, double eps, OpCall<T> call) where T : unmanaged, IFloatingPointIeee754<T>
+        bool training, double momentum, double eps, OpCall<T> call, bool relu = false, Variable<T>? residual = null) where T : unmanaged, IFloatingPointIeee754<T>
     {
         var b = ChannelBlocking.Of(x.Value);
         int n = b.N, c = b.C, cb = b.ChannelBlocks, bs = b.BlockSize;
@@ -28,7 +32,7 @@ public static partial class Functional
         }
         var y = EmptyLike(x);
         int padded = cb * bs;
-        var work = new BatchNormPlanes<T>(b, call.Threads, Ptr(x.Value), Ptr(y));
+        var work = new BatchNormPlanes<T>(b, call.Threads, Ptr(x.Value), Ptr(y), relu: relu, residual: residual is null ? null : Ptr(residual.Value));
         var mean = work.Mean;
         var variance = new T[padded];
         T mt = T.CreateChecked(m), mom = T.CreateChecked(momentum);
@@ -71,20 +75,58 @@ public static partial class Functional
         }
         bias.Value.ReadOnlySpan.CopyTo(work.Beta);
         work.Run(BatchNormPhase.Normalize);
-        bool records = GradMode.IsEnabled && (x.RequiresGrad || weight.RequiresGrad || bias.RequiresGrad);
+        bool records = GradMode.IsEnabled && (x.RequiresGrad || weight.RequiresGrad || bias.RequiresGrad || (residual?.RequiresGrad ?? false));
         if (!records)
         {
             return call.Output(y);
         }
-        // x̂ is not stored: the backward pass recomputes x − μ from x, which the graph keeps anyway.
-        return call.Output(y, new BlockedBatchNormNode<T>(x, weight, bias, mean.ToArray(), invStd, training, call.Threads));
+        // x̂ is not stored: the backward pass recomputes x − μ from x, which the graph keeps anyway; fused, y (the next
+        // layer's input, kept anyway) carries the ReLU's mask.
+        Variable<T>[] inputs = residual is null ? [x, weight, bias] : [x, weight, bias, residual];
+        return call.Output(y, new BlockedBatchNormNode<T>(inputs, mean.ToArray(), invStd, training, call.Threads, relu ? y : null));
     }
 
-    private sealed class BlockedBatchNormNode<T>(Variable<T> x, Variable<T> weight, Variable<T> bias, T[] mean, T[] invStd, bool batchStats, int threads)
-        : Node<T>(x, weight, bias) where T : unmanaged, IFloatingPointIeee754<T>
+    /// <summary>
+    /// <c>relu(batch_norm(x) [+ residual])</c>, one operation on the channel-blocked layout: one pass normalises, adds and
+    /// clamps, and the backward passes take the ReLU's mask from the output, so the ReLU and the add cost no pass of their
+    /// own (PyTorch's fused batch-norm + ReLU of oneDNN). Bitwise the result and gradients of
+    /// <c>Relu(Add(BatchNorm(x), residual))</c>, which it runs instead when x is not blocked, the shapes differ, a trace is
+    /// open (an exporter sees the three operations) or anomaly mode is on (it names each one).
+    /// </summary>
+    internal static Variable<T> BatchNormRelu<T>(Variable<T> x, Variable<T> weight, Variable<T> bias, Tensor<T>? runningMean, Tensor<T>? runningVar,
+        bool training, double momentum, double eps, Variable<T>? residual) where T : unmanaged, IFloatingPointIeee754<T>
     {
+        ArgumentNullException.ThrowIfNull(x);
+        ArgumentNullException.ThrowIfNull(weight);
+        ArgumentNullException.ThrowIfNull(bias);
+        if (!x.IsChannelBlocked || OpTrace.IsOpen || AnomalyMode.IsEnabled || (residual is not null && !residual.Shape.SequenceEqual(x.Shape))
+            || weight.Value.Rank != 1 || weight.Value.Dim(0) != x.Value.Dim(1) || !bias.Shape.SequenceEqual(weight.Shape))
+        {
+            var h = BatchNorm(x, weight, bias, runningMean, runningVar, training, momentum, eps);
+            return Relu(residual is null ? h : Add(h, residual));
+        }
+        using var profiled = OpProfiler.Time(ProfiledOp.BatchNormRelu);
+        var call = Dispatch.Prepare(Computes.AnyFormat, ref x);
+        if (residual is not null)
+        {
+            residual = ToFormat(residual, call.Format, call.Threads);
+        }
+        return BlockedBatchNorm(x, weight, bias, runningMean, runningVar, training, momentum, eps, call, relu: true, residual);
+    }
 
-        public override string Name => "NativeBatchNormBackward";
+    /// <summary>
+    /// The backward rule of blocked batch norm, and of its fusion with the ReLU after it (<paramref name="fused"/>: the
+    /// fused output, whose <c>y &gt; 0</c> masks dy) and the residual added before that ReLU (a fourth input, which gets
+    /// the masked dy, as the add would pass it on).
+    /// </summary>
+    private sealed class BlockedBatchNormNode<T>(Variable<T>[] inputs, T[] mean, T[] invStd, bool batchStats, int threads, Tensor<T>? fused)
+        : Node<T>(inputs) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        private Tensor<T>? _fused = fused;
+
+        public override string Name => _fused is null ? "NativeBatchNormBackward" : "BatchNormReluBackward";
+
+        protected override void Release() => _fused = null;
 
         protected override unsafe void Backward(Tensor<T> dy)
         {
@@ -95,7 +137,12 @@ public static partial class Functional
             var dgamma = Empty<T>(c);
             var dbeta = Empty<T>(c);
             var dx = NeedsGrad(0) ? EmptyLike(dy) : null;
-            var work = new BatchNormPlanes<T>(b, threads, Ptr(dy), dx is null ? null : Ptr(dx), Ptr(Inputs[0].Value));
+            // Fused with a residual: the masked dy (the add's gradient) is stored by the sums' pass, given to the residual
+            // and read back by the dx pass in place of dy and the mask.
+            bool residual = Inputs.Count > 3;
+            var masked = residual ? EmptyLike(dy) : null;
+            var work = new BatchNormPlanes<T>(b, threads, Ptr(dy), dx is null ? null : Ptr(dx), Ptr(Inputs[0].Value),
+                mask: _fused is null ? null : Ptr(_fused), masked: masked is null ? null : Ptr(masked));
             mean.CopyTo(work.Mean, 0);
             work.Run(BatchNormPhase.GradientSums);
             var sumDy = new T[padded];
@@ -132,7 +179,17 @@ public static partial class Functional
             {
                 Propagate(0, dx, owned: true);
             }
+            if (masked is not null)
+            {
+                if (NeedsGrad(3))
+                {
+                    Propagate(3, masked, owned: true);
+                }
+                else
+                {
+                    ScopedTensors<T>.Recycle(masked);
+                }
+            }
         }
-
     }
 }

@@ -91,6 +91,9 @@ internal sealed class OpTrace : IDisposable
     /// <summary>Opens a trace on this thread (nested traces see only their own operations) until disposed.</summary>
     public static OpTrace Begin() => t_current = new OpTrace(t_current);
 
+    /// <summary>Whether a trace is open on this thread (fused operations then run as the operations an exporter knows).</summary>
+    public static bool IsOpen => t_current is not null;
+
     /// <summary>The operations recorded so far, in the order they ran.</summary>
     public IReadOnlyList<TracedOp> Ops => _ops;
 

@@ -28,6 +28,9 @@ internal enum ProfiledOp : byte
     /// <summary>Batch normalisation.</summary>
     BatchNorm,
 
+    /// <summary>Batch normalisation fused with the ReLU after it (and the residual added before that ReLU).</summary>
+    BatchNormRelu,
+
     /// <summary>max(x, 0).</summary>
     Relu,
 
@@ -102,6 +105,7 @@ internal static class ProfiledOps
         ProfiledOp.ConvBias => "conv db",
         ProfiledOp.ConvTranspose => "conv transpose",
         ProfiledOp.BatchNorm => "batch norm",
+        ProfiledOp.BatchNormRelu => "batch norm+relu(+add)",
         ProfiledOp.Relu => "relu",
         ProfiledOp.Dropout => "dropout",
         ProfiledOp.Add => "add",

@@ -55,9 +55,9 @@ public sealed class BasicBlock<T> : Module<T> where T : unmanaged, IFloatingPoin
     /// <inheritdoc />
     public override Variable<T> Forward(Variable<T> x)
     {
-        var h = Functional.Relu(Bn1.Forward(Conv1.Forward(x)));
-        h = Bn2.Forward(Conv2.Forward(h));
+        // relu(bn(·)) and relu(bn(·) + shortcut) are fused operations (BatchNorm2d.ForwardRelu), bitwise the same.
+        var h = Conv2.Forward(Bn1.ForwardRelu(Conv1.Forward(x)));
         var shortcut = Downsample is null ? x : Downsample.Forward(x);
-        return Functional.Relu(h + shortcut);
+        return Bn2.ForwardRelu(h, shortcut);
     }
 }

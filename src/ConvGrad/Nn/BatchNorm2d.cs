@@ -69,6 +69,23 @@ public sealed class BatchNorm2d<T> : Module<T> where T : unmanaged, IFloatingPoi
         return y;
     }
 
+    /// <summary>
+    /// <c>relu(Forward(x) + residual)</c> (<c>relu(Forward(x))</c> without a residual) as one fused operation on the
+    /// channel-blocked layout, bitwise what the three operations give (the residual blocks of <see cref="ResNet{T}"/>).
+    /// </summary>
+    /// <param name="x">Input <c>[N, C, H, W]</c>.</param>
+    /// <param name="residual">The shortcut added before the ReLU, of x's shape, or null.</param>
+    internal Variable<T> ForwardRelu(Variable<T> x, Variable<T>? residual = null)
+    {
+        CheckInput(x, 4, "BatchNorm2d", "[N, C, H, W]", Weight.Value.Dim(0));
+        var y = Functional.BatchNormRelu(x, Weight, Bias, RunningMean, RunningVar, Training, Momentum, Eps, residual);
+        if (Training)
+        {
+            NumBatchesTracked++;
+        }
+        return y;
+    }
+
     /// <inheritdoc />
     protected override IEnumerable<SafeTensor> ExtraState(string prefix) =>
         [SafeTensor.Int64Scalar(prefix + "num_batches_tracked", NumBatchesTracked)];

@@ -99,6 +99,13 @@ public class ConvNd<T> : Module<T> where T : unmanaged, IFloatingPointIeee754<T>
         var b = Bias;
         var p = ConvProblem.ForConv(Geometry, x.Shape, w.Shape);
         int inputBlock = x.Format.IsBlocked() ? x.Format.BlockSize() : 0;
+        if (inputBlock == 0 && ConvPlanner.TakesNchwInput(p) && ConvPlanner.RunsBlocked(p, block))
+        {
+            // A first layer (1-3 input channels): the planner's first-layer kernels read the NCHW input in place and
+            // write y blocked (PlanLayout.NchwToBlocked), so neither pass reorders y or dY.
+            return OpTrace.Record(Functional.ConvFromNchw(x, w, b, PlanCache.For(p, block), MemoryFormats.Blocked(block), Geometry, _options),
+                TracedOpKind.Conv, Geometry, x, w, b);
+        }
         if (ConvPlanner.LayerLayout(p, inputBlock, block) != PlanLayout.Blocked)
         {
             // Not covered, or mostly-padding lanes (a first layer of 1-3 channels): the NCHW plan, then reorder the output.

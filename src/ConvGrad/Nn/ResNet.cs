@@ -98,7 +98,7 @@ public sealed class ResNet<T> : Module<T> where T : unmanaged, IFloatingPointIee
     public override Variable<T> Forward(Variable<T> x)
     {
         CheckInput(x, 4, "ResNet", $"[N, {InChannels}, H, W]", InChannels);
-        var h = Functional.Relu(Bn1.Forward(Conv1.Forward(x)));
+        var h = Bn1.ForwardRelu(Conv1.Forward(x));
         foreach (var stage in Stages)
         {
             h = stage.Forward(h);

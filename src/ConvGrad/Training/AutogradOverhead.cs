@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Numerics;
 using ConvGrad.Autograd;
+using ConvGrad.Data;
 using ConvGrad.Nn;
 
 namespace ConvGrad.Training;
@@ -29,6 +30,26 @@ public readonly record struct AutogradOverhead(double ForwardSeconds, double Rec
 
     /// <summary>The autograd's share of a step: (recording + bookkeeping) ÷ step.</summary>
     public double Share => (RecordingSeconds + BookkeepingSeconds) / StepSeconds;
+
+    /// <summary>
+    /// <see cref="Measure{T}"/> on the first <paramref name="batch"/> training images of <paramref name="data"/> (all of
+    /// them when there are fewer), normalised as a run normalises them, without augmentation.
+    /// </summary>
+    /// <param name="model">The model to time.</param>
+    /// <param name="data">The run's data.</param>
+    /// <param name="batch">The batch size.</param>
+    /// <param name="repeats">Timed repeats of each measured step; the best is kept.</param>
+    /// <returns>The step's timings.</returns>
+    /// <exception cref="ArgumentException"><paramref name="batch"/> or <paramref name="repeats"/> is not positive.</exception>
+    public static AutogradOverhead Measure(Module<float> model, TrainingData data, int batch, int repeats)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        ArgumentOutOfRangeException.ThrowIfLessThan(batch, 1);
+        batch = Math.Min(batch, data.Train.Count);
+        using var loader = new DataLoader(new DatasetSlice(data.Train, 0, batch), batch, data.Normalization, prefetch: false);
+        var first = loader.Epoch(0).First();
+        return Measure(model, first.Images!, first.LabelArray, repeats);
+    }
 
     /// <summary>
     /// Measures <paramref name="model"/> (in training mode: batch norm and dropout as in training) on the batch

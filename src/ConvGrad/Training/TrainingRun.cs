@@ -7,17 +7,6 @@ using ConvGrad.Optim;
 
 namespace ConvGrad.Training;
 
-/// <summary>The images a <see cref="TrainingRun"/> trains on, evaluates on after every epoch, and optionally validates on.</summary>
-/// <param name="Train">The training set; its shape and classes shape the model.</param>
-/// <param name="Test">The held-out set (the same shape).</param>
-/// <param name="Normalization">The input normalisation (<see cref="Normalization.Compute"/> of the training set, or the data's known one).</param>
-/// <param name="Validation">A validation set (reported beside the held-out accuracy), or null.</param>
-public sealed record TrainingData(IImageDataset Train, IImageDataset Test, Normalization Normalization, IImageDataset? Validation = null)
-{
-    /// <summary>The sizes of the three sets.</summary>
-    public DataSizes Sizes => new(Train.Count, Test.Count, Validation?.Count ?? 0);
-}
-
 /// <summary>
 /// A training run of an image classifier, as <c>convgrad train</c> does it: builds the model and optimiser of a
 /// <see cref="TrainingConfig"/>, then each <see cref="RunEpoch"/> trains one epoch (one-cycle schedule, randomness
@@ -216,7 +205,7 @@ public sealed class TrainingRun : IDisposable
         {
             _cycles.Add(Config.Epochs - planned);
         }
-        _trainer = new ClassifierTrainer(Model, Optimizer, Schedule(), Config.Seed) { DivergenceGuard = _trainer.DivergenceGuard, DetectAnomaly = _trainer.DetectAnomaly };
+        _trainer = new ClassifierTrainer(Model, Optimizer, Schedule(), Config.Seed) { DivergenceGuard = _trainer.DivergenceGuard, DetectAnomaly = _trainer.DetectAnomaly, Profile = _trainer.Profile };
         NextEpoch = stored.Epoch + 1;
         _batchLosses.Clear();
         _batchLosses.AddRange(stored.State.BatchLosses);

@@ -1,10 +1,9 @@
-using ConvGrad.Cpu;
 using ConvGrad.Gpu;
 
 namespace ConvGrad.Tests.Gpu;
 
 /// <summary>
-/// The GPU backend runs the kernel the engine's planner names (<see cref="ConvPlanner.PlanGpu"/>): every pass of a
+/// The GPU backend runs the kernel the engine's planner names (<see cref="ConvProblem.PlanDeviceKernel"/>): every pass of a
 /// dense, strided, grouped, 1×1 and depthwise problem (one and two filters per channel) runs on the ILGPU CPU
 /// accelerator, and the kernel each launch recorded is the plan's.
 /// </summary>
@@ -38,15 +37,15 @@ public class GpuPlanTests(CpuAcceleratorFixture fixture)
         using var dx = dev.Allocate(xShape);
         using var dw = dev.Allocate(wShape);
 
-        KernelRecord.Clear();
+        GpuPasses.LastKernel = null;
         GpuConv.Forward(x, w, null, g, y);
-        Assert.Equal(GpuPasses.KernelName(p, ConvPass.Forward), KernelRecord.Last);
-        KernelRecord.Clear();
+        Assert.Equal(GpuPasses.KernelName(p, ConvPass.Forward), GpuPasses.LastKernel);
+        GpuPasses.LastKernel = null;
         GpuConv.BackwardData(y, w, g, dx);
-        Assert.Equal(GpuPasses.KernelName(p, ConvPass.BackwardData), KernelRecord.Last);
-        KernelRecord.Clear();
+        Assert.Equal(GpuPasses.KernelName(p, ConvPass.BackwardData), GpuPasses.LastKernel);
+        GpuPasses.LastKernel = null;
         GpuConv.BackwardWeight(x, y, g, dw);
-        Assert.Equal(GpuPasses.KernelName(p, ConvPass.BackwardWeight), KernelRecord.Last);
+        Assert.Equal(GpuPasses.KernelName(p, ConvPass.BackwardWeight), GpuPasses.LastKernel);
 
         // The one definition of depthwise on ConvProblem decides: one filter per channel takes the direct kernels.
         string expected = p.IsDepthwise && p.ChannelMultiplier == 1 ? "gpu-depthwise" : "gpu-implicit-gemm";

@@ -73,9 +73,11 @@ public sealed class ExtendAndFineTuneTests : IDisposable
         var stopped = Train(Out("b"), "--model", "lenet", "--epochs", "3", "--resume", "--stop-after-epoch", "2");
         Ok(stopped);
         Assert.Contains("stopped after epoch 2", stopped.Out, StringComparison.Ordinal);
-        var resumed = Train(Out("b"), "--model", "lenet", "--epochs", "3", "--resume");
+        // --profile changes no result, and a resumed (extended) run keeps it: the table covers epoch 3's 8 steps.
+        var resumed = Train(Out("b"), "--model", "lenet", "--epochs", "3", "--resume", "--profile");
         Ok(resumed);
         Assert.Contains("schedule: one-cycle over epoch 1, then over epochs 2-3", resumed.Out, StringComparison.Ordinal);
+        Assert.Contains("profile: lenet, batch 64, 1 threads, 8 steps", resumed.Out, StringComparison.Ordinal);
         Assert.Equal(Digest(Path.Combine(Out("a"), "lenet.safetensors")), Digest(Path.Combine(Out("b"), "lenet.safetensors")));
         Assert.Equal(LossLines(Out("a")), LossLines(Out("b")));
         Assert.Equal(Epochs(Out("a")), Epochs(Out("b")));

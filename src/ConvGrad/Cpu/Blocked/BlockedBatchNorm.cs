@@ -10,21 +10,27 @@ internal enum BatchNormPhase
     /// <summary>Each plane's sum and squared deviations from its own mean.</summary>
     Statistics,
 
-    /// <summary><c>y = (x − μ)·scale + β</c>.</summary>
+    /// <summary><c>y = (x − μ)·scale + β</c>; fused: <c>y = max((x − μ)·scale + β [+ r], 0)</c>.</summary>
     Normalize,
 
-    /// <summary>Each plane's <c>Σ dy</c> and <c>Σ dy·(x − μ)</c>.</summary>
+    /// <summary>Each plane's <c>Σ g</c> and <c>Σ g·(x − μ)</c>, g = dy (fused: <c>dy·[y &gt; 0]</c>, stored when asked).</summary>
     GradientSums,
 
-    /// <summary><c>dx = dy·scale + t + (x − μ)·k</c>.</summary>
+    /// <summary><c>dx = g·scale + t + (x − μ)·k</c>, g as in <see cref="GradientSums"/> (read back where that pass stored it).</summary>
     InputGradient,
 }
 
 /// <summary>
 /// The per-plane passes of blocked batch norm; one work item is one (image, channel block) plane of
-/// <c>spatial × B</c> elements, read pixel by pixel with all B lanes at once. Per-channel vectors are padded to whole
-/// blocks (zero past C). The formulas are those of batch normalisation (Functional.BatchNorm); float64 (gradient checks)
-/// runs the same loops on four-lane vectors.
+/// <c>spatial × B</c> elements, read pixel by pixel with all B lanes at once (one 512-bit vector per pixel where a block
+/// is 64 bytes, else 256-bit vectors lane group by lane group; every lane sums its pixels in the same order either way,
+/// so both give the same bits). Per-channel vectors are padded to whole blocks (zero past C). The formulas are those of
+/// batch normalisation (Functional.BatchNorm); float64 (gradient checks) runs the same loops.
+/// <para>
+/// Fused with the ReLU that follows (and the residual added before it, <c>relu(bn(x) + r)</c>): the forward pass writes
+/// the ReLU's output, and the backward passes take the ReLU's mask <c>y &gt; 0</c> from that output, so neither the
+/// ReLU nor the add makes a pass of its own, and the arithmetic is that of the three operations run one by one.
+/// </para>
 /// </summary>
 internal sealed unsafe class BatchNormPlanes<T> : IPartitionedWork where T : unmanaged, IFloatingPointIeee754<T>
 {
@@ -32,7 +38,8 @@ internal sealed unsafe class BatchNormPlanes<T> : IPartitionedWork where T : unm
     private const long ParallelThreshold = 1 << 15;
 
     private readonly int _n, _cb, _bs, _spatial, _threads;
-    private readonly T* _a, _out, _x;
+    private readonly T* _a, _out, _x, _mask, _residual, _masked;
+    private readonly bool _relu;
     private readonly T[] _partial, _partial2;
     private BatchNormPhase _phase;
 
@@ -41,12 +48,20 @@ internal sealed unsafe class BatchNormPlanes<T> : IPartitionedWork where T : unm
     /// <param name="a">x (forward) or dy (backward).</param>
     /// <param name="output">y (forward) or dx (backward; null when dx is not needed).</param>
     /// <param name="x">x in the backward pass (null in the forward pass, where it is <paramref name="a"/>).</param>
-    public BatchNormPlanes(ChannelBlocking blocking, int threads, T* a, T* output, T* x = null)
+    /// <param name="relu">Forward: apply the ReLU (after adding <paramref name="residual"/>, when given).</param>
+    /// <param name="residual">Forward and fused: r of <c>relu(bn(x) + r)</c>, or null.</param>
+    /// <param name="mask">Backward and fused: the fused output y, whose <c>y &gt; 0</c> masks dy; null when not fused.</param>
+    /// <param name="masked">Backward and fused: where <see cref="BatchNormPhase.GradientSums"/> stores <c>dy·[y &gt; 0]</c>, or null.</param>
+    public BatchNormPlanes(ChannelBlocking blocking, int threads, T* a, T* output, T* x = null, bool relu = false, T* residual = null, T* mask = null, T* masked = null)
     {
         (_n, _cb, _bs, _spatial, _threads) = (blocking.N, blocking.ChannelBlocks, blocking.BlockSize, blocking.Spatial, threads > 0 ? threads : Environment.ProcessorCount);
         _a = a;
         _out = output;
         _x = x == null ? a : x;
+        _relu = relu;
+        _residual = residual;
+        _mask = mask;
+        _masked = masked;
         int padded = _cb * _bs;
         Mean = new T[padded];
         Scale = new T[padded];
@@ -140,32 +155,155 @@ internal sealed unsafe class BatchNormPlanes<T> : IPartitionedWork where T : unm
     {
         int items = _n * _cb;
         int begin = (int)((long)items * part / parts), end = (int)((long)items * (part + 1) / parts);
+        bool wide = Vector512.IsHardwareAccelerated && Vector512<T>.Count == _bs;
         for (int item = begin; item < end; item++)
         {
             int blk = item % _cb;
             long offset = (long)item * _spatial * _bs;
             int lane = blk * _bs;
+            var planes = new PlanePointers(_a + offset, _x + offset, _out == null ? null : _out + offset, _residual == null ? null : _residual + offset,
+                _mask == null ? null : _mask + offset, _masked == null ? null : _masked + offset);
             fixed (T* partial = &_partial[item * _bs], partial2 = &_partial2[item * _bs])
             fixed (T* mean = &Mean[lane], scale = &Scale[lane], gamma = &Gamma[lane], beta = &Beta[lane])
             {
-                for (int l = 0; l < _bs; l += Vector256<T>.Count)
+                var lanes = new LanePointers(mean, scale, gamma, beta, partial, partial2);
+                if (wide)
                 {
-                    Plane(_a + offset, _x + offset, _out == null ? null : _out + offset, mean, scale, gamma, beta, partial, partial2, l);
+                    Plane512(planes, lanes);
                 }
+                else
+                {
+                    for (int l = 0; l < _bs; l += Vector256<T>.Count)
+                    {
+                        Plane256(planes, lanes, l);
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>The planes of one work item: the pass's input a, x, the output, and the fused pass's residual, mask and masked gradient.</summary>
+    private readonly struct PlanePointers(T* a, T* x, T* output, T* residual, T* mask, T* masked)
+    {
+        public readonly T* A = a, X = x, Output = output, Residual = residual, Mask = mask, Masked = masked;
+    }
+
+    /// <summary>The per-lane vectors of one channel block, and its partial sums.</summary>
+    private readonly struct LanePointers(T* mean, T* scale, T* gamma, T* beta, T* partial, T* partial2)
+    {
+        public readonly T* Mean = mean, Scale = scale, Gamma = gamma, Beta = beta, Partial = partial, Partial2 = partial2;
+    }
+
+    /// <summary>One phase on a whole block of one plane, one 512-bit vector per pixel.</summary>
+    private void Plane512(PlanePointers p, LanePointers v)
+    {
+        int bs = _bs, spatial = _spatial;
+        T* a = p.A, x = p.X, output = p.Output, residual = p.Residual, mask = p.Mask, masked = p.Masked;
+        switch (_phase)
+        {
+            case BatchNormPhase.Statistics:
+            {
+                var s = Vector512<T>.Zero;
+                for (int i = 0; i < spatial; i++)
+                {
+                    s += Vector512.Load(a + (long)i * bs);
+                }
+                var mu = s / Vector512.Create(T.CreateChecked(spatial));
+                var q = Vector512<T>.Zero;
+                for (int i = 0; i < spatial; i++)
+                {
+                    var d = Vector512.Load(a + (long)i * bs) - mu;
+                    q += d * d;
+                }
+                s.Store(v.Partial);
+                q.Store(v.Partial2);
+                break;
+            }
+            case BatchNormPhase.Normalize:
+            {
+                Vector512<T> mu = Vector512.Load(v.Mean), sc = Vector512.Load(v.Scale), be = Vector512.Load(v.Beta);
+                if (!_relu)
+                {
+                    for (int i = 0; i < spatial; i++)
+                    {
+                        long at = (long)i * bs;
+                        ((Vector512.Load(a + at) - mu) * sc + be).Store(output + at);
+                    }
+                }
+                else if (residual == null)
+                {
+                    for (int i = 0; i < spatial; i++)
+                    {
+                        long at = (long)i * bs;
+                        Vector512.Max((Vector512.Load(a + at) - mu) * sc + be, Vector512<T>.Zero).Store(output + at);
+                    }
+                }
+                else
+                {
+                    for (int i = 0; i < spatial; i++)
+                    {
+                        long at = (long)i * bs;
+                        Vector512.Max((Vector512.Load(a + at) - mu) * sc + be + Vector512.Load(residual + at), Vector512<T>.Zero).Store(output + at);
+                    }
+                }
+                break;
+            }
+            case BatchNormPhase.GradientSums:
+            {
+                Vector512<T> mu = Vector512.Load(v.Mean), s = Vector512<T>.Zero, sx = Vector512<T>.Zero;
+                for (int i = 0; i < spatial; i++)
+                {
+                    long at = (long)i * bs;
+                    var d = Vector512.Load(a + at);
+                    if (mask != null)
+                    {
+                        d = Vector512.ConditionalSelect(Vector512.GreaterThan(Vector512.Load(mask + at), Vector512<T>.Zero), d, Vector512<T>.Zero);
+                        if (masked != null)
+                        {
+                            d.Store(masked + at);
+                        }
+                    }
+                    s += d;
+                    sx += d * (Vector512.Load(x + at) - mu);
+                }
+                s.Store(v.Partial);
+                sx.Store(v.Partial2);
+                break;
+            }
+            default:
+            {
+                Vector512<T> mu = Vector512.Load(v.Mean), sc = Vector512.Load(v.Scale), t = Vector512.Load(v.Beta), k = Vector512.Load(v.Gamma);
+                for (int i = 0; i < spatial; i++)
+                {
+                    long at = (long)i * bs;
+                    Vector512<T> d;
+                    if (masked != null)
+                    {
+                        d = Vector512.Load(masked + at);
+                    }
+                    else
+                    {
+                        d = Vector512.Load(a + at);
+                        if (mask != null)
+                        {
+                            d = Vector512.ConditionalSelect(Vector512.GreaterThan(Vector512.Load(mask + at), Vector512<T>.Zero), d, Vector512<T>.Zero);
+                        }
+                    }
+                    (d * sc + t + (Vector512.Load(x + at) - mu) * k).Store(output + at);
+                }
+                break;
             }
         }
     }
 
     /// <summary>One phase on the lanes <c>[l, l + Vector256&lt;T&gt;.Count)</c> of one plane (the vectors of one pixel run back to back, so the plane stays in cache).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void Plane(T* a, T* b, T* output, T* mean, T* scale, T* gamma, T* beta, T* partial, T* partial2, int l)
+    private void Plane256(PlanePointers p, LanePointers v, int l)
     {
         int bs = _bs, spatial = _spatial;
-        a += l; b += l;
-        if (output != null)
-        {
-            output += l;
-        }
+        T* a = p.A + l, x = p.X + l;
+        T* output = p.Output == null ? null : p.Output + l, residual = p.Residual == null ? null : p.Residual + l;
+        T* mask = p.Mask == null ? null : p.Mask + l, masked = p.Masked == null ? null : p.Masked + l;
         switch (_phase)
         {
             case BatchNormPhase.Statistics:
@@ -182,41 +320,71 @@ internal sealed unsafe class BatchNormPlanes<T> : IPartitionedWork where T : unm
                     var d = Vector256.Load(a + (long)i * bs) - mu;
                     q += d * d;
                 }
-                s.Store(partial + l);
-                q.Store(partial2 + l);
+                s.Store(v.Partial + l);
+                q.Store(v.Partial2 + l);
                 break;
             }
             case BatchNormPhase.Normalize:
             {
-                Vector256<T> mu = Vector256.Load(mean + l), sc = Vector256.Load(scale + l), be = Vector256.Load(beta + l);
+                Vector256<T> mu = Vector256.Load(v.Mean + l), sc = Vector256.Load(v.Scale + l), be = Vector256.Load(v.Beta + l);
                 for (int i = 0; i < spatial; i++)
                 {
                     long at = (long)i * bs;
-                    ((Vector256.Load(a + at) - mu) * sc + be).Store(output + at);
+                    var y = (Vector256.Load(a + at) - mu) * sc + be;
+                    if (_relu)
+                    {
+                        if (residual != null)
+                        {
+                            y += Vector256.Load(residual + at);
+                        }
+                        y = Vector256.Max(y, Vector256<T>.Zero);
+                    }
+                    y.Store(output + at);
                 }
                 break;
             }
             case BatchNormPhase.GradientSums:
             {
-                Vector256<T> mu = Vector256.Load(mean + l), s = Vector256<T>.Zero, sx = Vector256<T>.Zero;
+                Vector256<T> mu = Vector256.Load(v.Mean + l), s = Vector256<T>.Zero, sx = Vector256<T>.Zero;
                 for (int i = 0; i < spatial; i++)
                 {
                     long at = (long)i * bs;
                     var d = Vector256.Load(a + at);
+                    if (mask != null)
+                    {
+                        d = Vector256.ConditionalSelect(Vector256.GreaterThan(Vector256.Load(mask + at), Vector256<T>.Zero), d, Vector256<T>.Zero);
+                        if (masked != null)
+                        {
+                            d.Store(masked + at);
+                        }
+                    }
                     s += d;
-                    sx += d * (Vector256.Load(b + at) - mu);
+                    sx += d * (Vector256.Load(x + at) - mu);
                 }
-                s.Store(partial + l);
-                sx.Store(partial2 + l);
+                s.Store(v.Partial + l);
+                sx.Store(v.Partial2 + l);
                 break;
             }
             default:
             {
-                Vector256<T> mu = Vector256.Load(mean + l), sc = Vector256.Load(scale + l), t = Vector256.Load(beta + l), k = Vector256.Load(gamma + l);
+                Vector256<T> mu = Vector256.Load(v.Mean + l), sc = Vector256.Load(v.Scale + l), t = Vector256.Load(v.Beta + l), k = Vector256.Load(v.Gamma + l);
                 for (int i = 0; i < spatial; i++)
                 {
                     long at = (long)i * bs;
-                    (Vector256.Load(a + at) * sc + t + (Vector256.Load(b + at) - mu) * k).Store(output + at);
+                    Vector256<T> d;
+                    if (masked != null)
+                    {
+                        d = Vector256.Load(masked + at);
+                    }
+                    else
+                    {
+                        d = Vector256.Load(a + at);
+                        if (mask != null)
+                        {
+                            d = Vector256.ConditionalSelect(Vector256.GreaterThan(Vector256.Load(mask + at), Vector256<T>.Zero), d, Vector256<T>.Zero);
+                        }
+                    }
+                    (d * sc + t + (Vector256.Load(x + at) - mu) * k).Store(output + at);
                 }
                 break;
             }

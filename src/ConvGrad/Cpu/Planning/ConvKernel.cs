@@ -32,16 +32,4 @@ internal enum ConvKernel
 
     /// <summary>Blocked tensors the blocked kernels do not cover: converted to NCHW, computed by the NCHW plan, converted back.</summary>
     ThroughNchw,
-
-    /// <summary>
-    /// GPU (ConvGrad.Gpu): the direct depthwise kernels, one filter per channel: one thread per output element (forward)
-    /// or input-gradient element (dX), one thread block per weight-gradient element with a fixed-order reduction (dW).
-    /// </summary>
-    GpuDepthwise,
-
-    /// <summary>
-    /// GPU (ConvGrad.Gpu): the implicit GEMM of the pass in shared-memory tiles: forward over gathered input windows, dX
-    /// by the stride's filter phases, dW cut into fixed split-K slices summed in slice order.
-    /// </summary>
-    GpuImplicitGemm,
 }

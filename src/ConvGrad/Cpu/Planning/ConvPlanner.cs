@@ -47,13 +47,13 @@ internal static class ConvPlanner
     }
 
     /// <summary>
-    /// The kernel of <paramref name="pass"/> of <paramref name="p"/> on the GPU backend (ConvGrad.Gpu asks here, as the CPU
-    /// paths do): depthwise problems with one filter per channel take the direct depthwise kernels (as a GEMM their
+    /// The kernel of <paramref name="pass"/> of <paramref name="p"/> on the GPU backend (ConvGrad.Gpu asks here through
+    /// <see cref="ConvProblem.PlanDeviceKernel"/>, as the CPU paths do): depthwise problems with one filter per channel take the direct depthwise kernels (as a GEMM their
     /// reduction would be one channel per tap), everything else the pass's implicit GEMM. A function of the problem only;
     /// the GEMM's launch sizes (tiles, split-K slices) are the backend's.
     /// </summary>
-    public static ConvKernel PlanGpu(ConvProblem p, ConvPass pass) =>
-        p.IsDepthwise && p.ChannelMultiplier == 1 ? ConvKernel.GpuDepthwise : ConvKernel.GpuImplicitGemm;
+    public static DeviceKernel PlanGpu(ConvProblem p, ConvPass pass) =>
+        p.IsDepthwise && p.ChannelMultiplier == 1 ? DeviceKernel.Depthwise : DeviceKernel.ImplicitGemm;
 
     private static ConvKernel ChooseNchw(ConvProblem p, ConvPass pass, IsaTier tier, int threads) =>
         p.IsDepthwise ? DepthwiseKernel(p, pass, tier)

@@ -1,0 +1,91 @@
+using ConvGrad.Autograd;
+using ConvGrad.Nn;
+
+namespace ConvGrad.Tests;
+
+/// <summary>
+/// <c>relu(batch_norm(x) [+ r])</c> as one blocked operation (the ResNet's blocks) gives the bits of the three
+/// operations run one by one: output, running statistics, and the gradients of x, γ, β and r.
+/// </summary>
+public class FusedBatchNormReluTests
+{
+    [Theory]
+    [InlineData(16, true, true)]
+    [InlineData(16, false, true)]
+    [InlineData(8, true, true)]
+    [InlineData(8, false, false)]
+    public void Fused_IsBitwiseTheOperationsOneByOne(int block, bool withResidual, bool training)
+    {
+        // 20 channels: a padded tail in the last block; 5x5 pixels; 3 images.
+        var rng = new Random(block + (withResidual ? 1 : 0));
+        var x = Draw(rng, 3, 20, 5, 5);
+        var r = Draw(rng, 3, 20, 5, 5);
+        var dy = Draw(rng, 3, 20, 5, 5);
+        var plain = Run(fused: false);
+        var fused = Run(fused: true);
+        for (int i = 0; i < plain.Count; i++)
+        {
+            Assert.True(plain[i].AsSpan().SequenceEqual(fused[i]), $"result {i} differs");
+        }
+
+        List<float[]> Run(bool fused)
+        {
+            var bn = new BatchNorm2d<float>(20);
+            var g = bn.Weight.Value.Span;
+            for (int c = 0; c < 20; c++)
+            {
+                g[c] = 0.5f + 0.05f * c;
+                bn.Bias.Value.Span[c] = 0.1f * (c % 3) - 0.1f;
+            }
+            bn.SetTraining(training);
+            var xv = new Variable<float>(x.Clone(), requiresGrad: true);
+            var rv = new Variable<float>(r.Clone(), requiresGrad: true);
+            var xb = Functional.ToBlocked(xv, block, threads: 2);
+            var rb = Functional.ToBlocked(rv, block, threads: 2);
+            Variable<float> y;
+            if (fused)
+            {
+                y = bn.ForwardRelu(xb, withResidual ? rb : null);
+                Assert.Equal(withResidual ? 4 : 3, y.GradFn!.Inputs.Count);
+            }
+            else
+            {
+                var h = bn.Forward(xb);
+                y = Functional.Relu(withResidual ? Functional.Add(h, rb) : h);
+            }
+            var loss = Functional.Sum(Functional.Mul(Functional.ToNchw(y), new Variable<float>(dy)));
+            loss.Backward();
+            var results = new List<float[]>
+            {
+                Functional.ToNchw(y).Value.ToArray(), xv.Grad!.ToArray(), bn.Weight.Grad!.ToArray(), bn.Bias.Grad!.ToArray(),
+                bn.RunningMean.ToArray(), bn.RunningVar.ToArray(),
+            };
+            if (withResidual)
+            {
+                results.Add(rv.Grad!.ToArray());
+            }
+            return results;
+        }
+    }
+
+    [Fact]
+    public void UnderATrace_TheExporterSeesBatchNormAddAndRelu()
+    {
+        var bn = new BatchNorm2d<float>(16);
+        var x = Functional.ToBlocked(new Variable<float>(Draw(new Random(1), 2, 16, 3, 3)), 16);
+        using var trace = OpTrace.Begin();
+        bn.ForwardRelu(x, x);
+        Assert.Equal([TracedOpKind.BatchNorm, TracedOpKind.Add, TracedOpKind.Relu], trace.Ops.Select(o => o.Kind));
+    }
+
+    private static Tensor<float> Draw(Random rng, params int[] shape)
+    {
+        var t = Tensor<float>.Zeros(shape);
+        var s = t.Span;
+        for (int i = 0; i < s.Length; i++)
+        {
+            s[i] = (float)(rng.NextDouble() * 4 - 2);
+        }
+        return t;
+    }
+}
