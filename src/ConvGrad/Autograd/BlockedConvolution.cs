@@ -55,6 +55,17 @@ public static partial class Functional
     private static ReadOnlySpan<float> Floats<T>(Tensor<T> t) where T : unmanaged, IFloatingPointIeee754<T> =>
         System.Runtime.InteropServices.MemoryMarshal.Cast<T, float>(t.ReadOnlySpan);
 
+    /// <summary>db[k] = Σ over images and pixels of a channel-blocked dy: the bias gradient of both blocked conv nodes.</summary>
+    private static Tensor<T> BiasGradient<T>(Tensor<T> dy) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        using var profiled = OpProfiler.Time(ProfiledOp.ConvBias);
+        var blocking = ChannelBlocking.Of(dy);
+        var db = Empty<T>(blocking.C);
+        Cpu.Blocked.BlockedChannelSums.Compute(Floats(dy), blocking.N, blocking.C, blocking.BlockSize, blocking.Spatial,
+            System.Runtime.InteropServices.MemoryMarshal.Cast<T, float>(db.Span));
+        return db;
+    }
+
     private sealed unsafe class BlockedConvNode<T>(Variable<T>[] inputs, BlockedConvPlan plan, int threads) : Node<T>(inputs)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -75,12 +86,7 @@ public static partial class Functional
             }
             if (Inputs.Count > 2 && NeedsGrad(2))
             {
-                using var profiled = OpProfiler.Time(ProfiledOp.ConvBias);
-                var blocking = ChannelBlocking.Of(dy);
-                var db = Empty<T>(blocking.C);
-                Cpu.Blocked.BlockedChannelSums.Compute(Floats(dy), blocking.N, blocking.C, blocking.BlockSize, blocking.Spatial,
-                    System.Runtime.InteropServices.MemoryMarshal.Cast<T, float>(db.Span));
-                Propagate(2, db, owned: true);
+                Propagate(2, BiasGradient(dy), owned: true);
             }
             if (NeedsGrad(0))
             {
@@ -92,6 +98,7 @@ public static partial class Functional
             }
         }
     }
+
     private sealed unsafe class FirstLayerConvNode<T>(Variable<T>[] inputs, BlockedConvPlan plan, ConvGeometry geometry, ConvOptions? options) : Node<T>(inputs)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -113,12 +120,7 @@ public static partial class Functional
             }
             if (Inputs.Count > 2 && NeedsGrad(2))
             {
-                using var profiled = OpProfiler.Time(ProfiledOp.ConvBias);
-                var blocking = ChannelBlocking.Of(dy);
-                var db = Empty<T>(blocking.C);
-                Cpu.Blocked.BlockedChannelSums.Compute(Floats(dy), blocking.N, blocking.C, blocking.BlockSize, blocking.Spatial,
-                    System.Runtime.InteropServices.MemoryMarshal.Cast<T, float>(db.Span));
-                Propagate(2, db, owned: true);
+                Propagate(2, BiasGradient(dy), owned: true);
             }
             if (NeedsGrad(0))
             {
