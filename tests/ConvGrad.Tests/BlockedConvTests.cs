@@ -215,6 +215,45 @@ public class BlockedConvTests
         CheckAllPasses(cs, 12, integer: false, block, threads: 1);
     }
 
+    /// <summary>
+    /// The NCHW API keeps reblocked weights only while the weights are bitwise the same: calls with the same tensor reuse
+    /// them, and a weight changed in place between calls (one element, the last one, all of them) is reblocked, forward and dX.
+    /// </summary>
+    [Fact]
+    public void NchwApi_ReblocksWeights_ChangedInPlaceBetweenCalls()
+    {
+        var g = ConvGeometry.Uniform(2, padding: 1);
+        var rng = new Random(17);
+        var x = Random(rng, [2, 16, 7, 7], integer: true);
+        var w = Random(rng, [16, 16, 3, 3], integer: true);
+        var dy = Random(rng, [2, 16, 7, 7], integer: true);
+        var options = new ConvOptions { Threads = 2 };
+        for (int change = 0; change < 4; change++)
+        {
+            if (change == 1)
+            {
+                w.Span[5] += 1;
+            }
+            else if (change == 2)
+            {
+                w.Span[w.Span.Length - 1] = -w.Span[w.Span.Length - 1] - 2;
+            }
+            else if (change == 3)
+            {
+                Random(rng, w.Shape.ToArray(), integer: true).ReadOnlySpan.CopyTo(w.Span);
+            }
+            for (int call = 0; call < 2; call++)
+            {
+                using var y = Conv.Forward(x, w, null, g, options);
+                using var yRef = Conv.Forward(x, w, null, g, Reference);
+                Assert.True(y.ReadOnlySpan.SequenceEqual(yRef.ReadOnlySpan), $"forward after change {change}, call {call}");
+                using var dx = Conv.BackwardData(dy, w, g, x.Shape, options);
+                using var dxRef = Conv.BackwardData(dy, w, g, x.Shape.ToArray(), Reference);
+                Assert.True(dx.ReadOnlySpan.SequenceEqual(dxRef.ReadOnlySpan), $"dx after change {change}, call {call}");
+            }
+        }
+    }
+
     /// <summary>1x1 stride 1 with padding only after: the output is longer than the input, so its pixels must not be flattened.</summary>
     [Theory]
     [InlineData(8)]

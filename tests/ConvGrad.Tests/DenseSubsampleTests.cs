@@ -1,4 +1,5 @@
 using System.Runtime.Intrinsics;
+using ConvGrad.Cpu;
 using ConvGrad.Cpu.Blocked;
 
 namespace ConvGrad.Tests;
@@ -7,7 +8,7 @@ namespace ConvGrad.Tests;
 /// Strided 1×1 backward-weight and backward-data through a dense panel (<see cref="DenseSubsample"/>): against the
 /// float64 reference at both vector widths, with strides that differ per axis, sizes the stride does not divide, 1-3
 /// spatial axes, groups, channel tails and padding after (dX exactly zero where no output samples); bitwise the same for
-/// 1, 2 and 3 threads; and which layers take the path.
+/// 1, 2 and 3 threads; and which layers take the path. The forward too, which takes the panel where the planner says so.
 /// </summary>
 public class DenseSubsampleTests
 {
@@ -81,7 +82,37 @@ public class DenseSubsampleTests
                     Assert.True(dxb.Span.SequenceEqual(firstDx), $"dx differs between 1 and {threads} threads");
                 }
             }
+
+            // Forward with a bias, where the planner takes the panel for it (ConvPlanner.UsesDensePanelForward).
+            var bias = Random(rng, [k], integer);
+            plan.SetWeights(w.ReadOnlySpan, bias.ReadOnlySpan);
+            var expectedY = Conv.Forward(x, w, bias, g, Reference).ReadOnlySpan;
+            float[]? firstY = null;
+            foreach (int threads in new[] { 1, 2, 3 })
+            {
+                var yb = new BlockedTensor(p.OutputShape, block);
+                yb.Span.Fill(float.NaN);
+                plan.Forward(xb, yb, threads);
+                if (firstY is null)
+                {
+                    firstY = yb.Span.ToArray();
+                    var y = yb.ToNchw().ReadOnlySpan;
+                    double maxY = 0, errY = 0;
+                    for (int i = 0; i < y.Length; i++)
+                    {
+                        Assert.False(float.IsNaN(y[i]), $"y[{i}] never written");
+                        maxY = Math.Max(maxY, Math.Abs(expectedY[i]));
+                        errY = Math.Max(errY, Math.Abs((double)expectedY[i] - y[i]));
+                    }
+                    Assert.True(integer ? errY == 0 : Tolerance.Within(errY, maxY), $"y block {block} stride {Shapes.Format(stride)}: max error {errY:e3}");
+                }
+                else
+                {
+                    Assert.True(yb.Span.SequenceEqual(firstY), $"y differs between 1 and {threads} threads");
+                }
+            }
         }
+        Assert.Equal(ConvPlanner.UsesDensePanelForward(p, block), plan.Name(ConvPass.Forward).EndsWith(" dense", StringComparison.Ordinal));
     }
 
     [Fact]

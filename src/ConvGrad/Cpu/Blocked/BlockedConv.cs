@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using ConvGrad.Cpu.Kernels;
 
@@ -25,6 +26,10 @@ internal sealed unsafe class BlockedConvPlan
     private const long ChunkBytes = 384 * 1024;
 
     private AlignedFloats? _forward, _transposed, _bias, _flat;
+
+    // The weights the arrays above were reblocked from, and which arrays are current for them (see Track).
+    private float[]? _source;
+    private bool _forwardCurrent, _transposedCurrent, _flatCurrent;
 
     // The work objects of the passes, made once and re-aimed per call, so a pass allocates nothing (one call at a time per plan).
     private readonly Pass _pass;
@@ -85,9 +90,10 @@ internal sealed unsafe class BlockedConvPlan
         }
         return pass switch
         {
+            ConvPass.Forward when _subsample is not null && ConvPlanner.UsesDensePanelForward(Problem, g.B) => $"direct-blocked{g.B} {isa} {DenseName(g, max, g.KbG, g.CbG)} dense",
             ConvPass.Forward => $"direct-blocked{g.B} {isa} {u}x{Math.Min(BlockedGeometry.OutBlocksPerTile(u, max, g.KbG), g.KbG)}{Chunked(g, BlockedGeometry.OutBlocksPerTile(u, max, g.KbG), g.CbG)}",
             ConvPass.BackwardData when ConvPlanner.UsesFewChannelDot(Problem) => $"direct-dot{g.B} {isa} dx {FewChannelDotPixels(g)}x{g.C}",
-            ConvPass.BackwardData when ConvPlanner.UsesDensePanel(Problem) => $"direct-blocked{g.B} {isa} {DenseName(g, max)} dense",
+            ConvPass.BackwardData when ConvPlanner.UsesDensePanel(Problem) => $"direct-blocked{g.B} {isa} {DenseName(g, max, g.CbG, g.KbG)} dense",
             ConvPass.BackwardData => $"direct-blocked{g.B} {isa} {u}x{Math.Min(BlockedGeometry.OutBlocksPerTile(u, max, g.CbG), g.CbG)} phases{Chunked(g, BlockedGeometry.OutBlocksPerTile(u, max, g.CbG), g.KbG)}",
             _ => $"direct-blocked{g.B} {isa} dw {WeightTileName(g)}" + (ConvPlanner.UsesDensePanel(Problem) ? " dense" : ""),
         };
@@ -104,11 +110,14 @@ internal sealed unsafe class BlockedConvPlan
         return chunks > 1 ? $" chunked{chunks}" : "";
     }
 
-    /// <summary>The dense dX' tile of a strided 1×1 layer: its rows are whole images (the unit-stride plan's flattened rows).</summary>
-    private static string DenseName(BlockedGeometry g, int max)
+    /// <summary>
+    /// The dense tile (y or dX') of a strided 1×1 layer, <paramref name="blocks"/> the pass's output blocks and
+    /// <paramref name="reduced"/> the blocks it sums over: its rows are whole images (the unit-stride plan's flattened rows).
+    /// </summary>
+    private static string DenseName(BlockedGeometry g, int max, int blocks, int reduced)
     {
         int u = BlockedGeometry.TileWidth(g.OutSpatial, max);
-        return $"{u}x{Math.Min(BlockedGeometry.OutBlocksPerTile(u, max, g.CbG), g.CbG)}";
+        return $"{u}x{Math.Min(BlockedGeometry.OutBlocksPerTile(u, max, blocks), blocks)}{Chunked(g, BlockedGeometry.OutBlocksPerTile(u, max, blocks), reduced)}";
     }
 
     /// <summary>The backward-weight register tile of the first task: input lanes per call × output blocks.</summary>
@@ -138,6 +147,7 @@ internal sealed unsafe class BlockedConvPlan
         string dense = ConvPlanner.UsesDensePanel(Problem) ? " Strided 1x1: the sampled pixels of x are gathered once into a dense panel, and the unit-stride kernel runs on it over whole images." : "";
         return pass switch
         {
+            ConvPass.Forward when _subsample is not null && ConvPlanner.UsesDensePanelForward(Problem, g.B) => $"{Name(pass)}: strided 1x1 forward on {layout}: the sampled pixels of x gathered once into a dense panel, then the unit-stride kernel over each image's flattened pixels with the forward weight blocks.{groups}",
             ConvPass.Forward => $"{Name(pass)}: direct forward on {layout} with weights reblocked once as OIhw{g.B}i{g.B}o; a register tile of output pixels × 2 or 4 output-channel blocks; per input channel and tap, one weight vector per block, one broadcast per pixel, one FMA per accumulator. No im2col and no packing; tiles at the padding read a zero-padded copy of just their columns.{ChunkedText(pass)}{flat}{groups}",
             ConvPass.BackwardData when ConvPlanner.UsesFewChannelDot(Problem) => $"{Name(pass)}: backward-data of a first layer ({Problem.C} input channel(s), the rest of dX's block zero) on {layout}, computed as dot products over the output channels instead of broadcasting dY into mostly-empty input-channel vectors: dX[n,c,x] = Σ_kb Σ_(r in T(x)) hsum(W[kb·{g.B}.., c, r] ⊙ dY[n, kb, (x+p−r·d)/s]), T(x) the taps of x's stride phase whose source lies inside dY (no zero insertion); a register tile of {FewChannelDotPixels(g)} pixels of one phase × {Problem.C} channel(s) of vector accumulators over every tap and output block, then one horizontal sum per pixel and channel.",
             ConvPass.BackwardData when ConvPlanner.UsesDensePanel(Problem) => $"{Name(pass)}: strided 1x1 backward-data on {layout}: the unit-stride dX' of the sampled pixels over whole images (a GEMM over each image's flattened pixels with the transposed weight blocks) into a dense panel, scattered to the sampled positions with exact zeros between.{groups}",
@@ -166,33 +176,42 @@ internal sealed unsafe class BlockedConvPlan
     /// <summary>
     /// Reblocks only what <paramref name="pass"/> needs (forward: weights and bias; backward-data: the transposed
     /// weights; backward-weight: nothing), into the arrays of an earlier call when there are any: after the first call
-    /// of each pass this allocates nothing. Lengths are checked by the caller.
+    /// of each pass this allocates nothing. Lengths are checked by the caller. Arrays already reblocked from weights
+    /// bitwise equal to <paramref name="w"/> are kept (<see cref="Track"/>): a caller that passes the same weights call
+    /// after call (the NCHW API, whose plan is cached per shape) pays one compare instead of a reblock.
     /// </summary>
     internal void Reblock(ConvPass pass, ReadOnlySpan<float> w, ReadOnlySpan<float> bias)
     {
+        if (pass != ConvPass.BackwardWeight)
+        {
+            Track(w);
+        }
         if (Geometry.Depthwise)
         {
-            if (pass != ConvPass.BackwardWeight)
+            if (pass != ConvPass.BackwardWeight && !_forwardCurrent)
             {
                 _forward = _transposed = BlockedWeights.Depthwise(Geometry, w, _forward);
+                _forwardCurrent = _transposedCurrent = true;
             }
         }
-        else if (pass == ConvPass.Forward)
+        else if (pass == ConvPass.Forward || (pass == ConvPass.BackwardData && ConvPlanner.UsesFewChannelDot(Problem)))
         {
-            _forward = BlockedWeights.Forward(Geometry, w, _forward);
-            if (ReadsNchw)
+            // (The few-channel dX kernel reads the forward blocks' rows: a vector of output channels per input channel and tap.)
+            if (!_forwardCurrent)
+            {
+                _forward = BlockedWeights.Forward(Geometry, w, _forward);
+                _forwardCurrent = true;
+            }
+            if (pass == ConvPass.Forward && ReadsNchw && !_flatCurrent)
             {
                 _flat = BlockedWeights.Flat(Geometry, w, _flat);
+                _flatCurrent = true;
             }
         }
-        else if (pass == ConvPass.BackwardData && ConvPlanner.UsesFewChannelDot(Problem))
-        {
-            // The few-channel dX kernel reads the forward blocks' rows (a vector of output channels per input channel and tap).
-            _forward = BlockedWeights.Forward(Geometry, w, _forward);
-        }
-        else if (pass == ConvPass.BackwardData)
+        else if (pass == ConvPass.BackwardData && !_transposedCurrent)
         {
             _transposed = BlockedWeights.Transposed(Geometry, w, _transposed);
+            _transposedCurrent = true;
         }
         if (pass == ConvPass.Forward)
         {
@@ -200,12 +219,34 @@ internal sealed unsafe class BlockedConvPlan
         }
     }
 
-    /// <summary>Reblocks only what the first-layer forward needs (its weights and the bias), into the arrays of an earlier call.</summary>
+    /// <summary>Reblocks only what the first-layer forward needs (its weights and the bias), into the arrays of an earlier call (kept when the weights are unchanged, as <see cref="Reblock"/>).</summary>
     internal void ReblockFlat(ReadOnlySpan<float> w, ReadOnlySpan<float> bias)
     {
         RequireFlat();
-        _flat = BlockedWeights.Flat(Geometry, w, _flat);
+        Track(w);
+        if (!_flatCurrent)
+        {
+            _flat = BlockedWeights.Flat(Geometry, w, _flat);
+            _flatCurrent = true;
+        }
         _bias = bias.IsEmpty ? null : BlockedWeights.Bias(Geometry, bias, _bias);
+    }
+
+    /// <summary>
+    /// Keeps a copy of the weights the reblocked arrays are made from: when <paramref name="w"/> differs from it in any
+    /// bit (a bytewise compare, so -0 and NaN payloads count), it becomes the copy and every reblocked array is stale.
+    /// The copy is made once per plan (the length is the problem's); a changed weight costs a compare that stops at the
+    /// first difference and a copy, beside its reblock.
+    /// </summary>
+    private void Track(ReadOnlySpan<float> w)
+    {
+        if (_source is not null && MemoryMarshal.AsBytes(w).SequenceEqual(MemoryMarshal.AsBytes(_source.AsSpan())))
+        {
+            return;
+        }
+        _source ??= GC.AllocateUninitializedArray<float>(w.Length);
+        w.CopyTo(_source);
+        _forwardCurrent = _flatCurrent = _transposedCurrent = false;
     }
 
     /// <summary>y = x ⋆ w + b.</summary>
@@ -333,6 +374,21 @@ internal sealed unsafe class BlockedConvPlan
     {
         var w = _forward ?? throw new InvalidOperationException("SetWeights must be called before a pass that needs the weights");
         KernelRecord.RanBlocked(this, ConvPass.Forward, false);
+        if (_subsample is not null && ConvPlanner.UsesDensePanelForward(Problem, Geometry.B))
+        {
+            // Strided 1×1: gather the sampled pixels once, then the unit-stride kernel over whole images (a 1×1
+            // layer's forward blocks are the same for both).
+            var g = Geometry;
+            _dense ??= new BlockedConvPlan(DenseSubsample.Dense(Problem), g.B);
+            _dense._forward = w;
+            _dense._bias = _bias;
+            float* panel = Panel();
+            _subsample.Set(x, panel, scatter: false);
+            Execute(_subsample, Parts(threads, (long)g.N * g.Cb));
+            _dense.Forward(panel, y, threads);
+            KernelRecord.RanBlocked(this, ConvPass.Forward, false);
+            return;
+        }
         _pass.Set(ConvPass.Forward, x, w.Pointer, _bias is null ? null : _bias.Pointer, y);
         Execute(_pass, Parts(threads, (long)Geometry.N * Geometry.G * Geometry.Out[0] * Geometry.Out[1]));
     }

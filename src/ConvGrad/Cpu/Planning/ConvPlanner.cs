@@ -113,6 +113,13 @@ internal static class ConvPlanner
     public static bool UsesDensePanel(ConvProblem p) => DenseSubsample.Applies(p);
 
     /// <summary>
+    /// Whether the blocked forward of a strided 1x1 layer (<see cref="UsesDensePanel"/>) also runs on the dense panel:
+    /// on AVX2, where a vector is half a cache line, the direct tile reading every s-th pixel wastes half of each line
+    /// it touches, once per output-block tile.
+    /// </summary>
+    public static bool UsesDensePanelForward(ConvProblem p, int blockSize) => blockSize == 8 && UsesDensePanel(p);
+
+    /// <summary>
     /// Whether the blocked kernels compute dX of <paramref name="p"/> as dot products over the output channels
     /// (<see cref="FewChannelDotKernels{TI, TV}"/>): a first layer, one group with 1-3 input channels
     /// (<see cref="FlatInput.Applies"/>), whose dX block would otherwise be computed with all its lanes and only 1-3 kept
