@@ -48,12 +48,12 @@ internal static class ConvPlanner
 
     /// <summary>
     /// The kernel of <paramref name="pass"/> of <paramref name="p"/> on the GPU backend (ConvGrad.Gpu asks here through
-    /// <see cref="ConvProblem.PlanDeviceKernel"/>, as the CPU paths do): depthwise problems with one filter per channel take the direct depthwise kernels (as a GEMM their
+    /// <see cref="ConvProblem.PlanDeviceKernel"/>, as the CPU paths do): channel-wise problems (<see cref="ConvProblem.IsChannelwise"/>) take the direct depthwise kernels (as a GEMM their
     /// reduction would be one channel per tap), everything else the pass's implicit GEMM. A function of the problem only;
     /// the GEMM's launch sizes (tiles, split-K slices) are the backend's.
     /// </summary>
     public static DeviceKernel PlanGpu(ConvProblem p, ConvPass pass) =>
-        p.IsDepthwise && p.ChannelMultiplier == 1 ? DeviceKernel.Depthwise : DeviceKernel.ImplicitGemm;
+        p.IsChannelwise ? DeviceKernel.Depthwise : DeviceKernel.ImplicitGemm;
 
     private static ConvKernel ChooseNchw(ConvProblem p, ConvPass pass, IsaTier tier, int threads) =>
         p.IsDepthwise ? DepthwiseKernel(p, pass, tier)
@@ -90,7 +90,7 @@ internal static class ConvPlanner
     {
         int block = BlockSize(tier);
         bool firstLayer = FirstLayerBackwardWeight(p, pass);
-        return block != 0 && !(p.IsDepthwise && p.ChannelMultiplier == 1) && p.KerSpatial > 1 && (BlockedConv.Worthwhile(p, block) || firstLayer) &&
+        return block != 0 && !p.IsChannelwise && p.KerSpatial > 1 && (BlockedConv.Worthwhile(p, block) || firstLayer) &&
                BlockedConv.Applies(p, pass, block) && BlockedNchw.WorkspaceBytes(p, pass, block, threads, firstLayer) <= BlockedNchw.MaxWorkspaceBytes;
     }
 
@@ -111,6 +111,14 @@ internal static class ConvPlanner
     /// output inside the input, not depthwise (<see cref="DenseSubsample"/>).
     /// </summary>
     public static bool UsesDensePanel(ConvProblem p) => DenseSubsample.Applies(p);
+
+    /// <summary>
+    /// Whether the blocked kernels compute dX of <paramref name="p"/> as dot products over the output channels
+    /// (<see cref="FewChannelDotKernels{TI, TV}"/>): a first layer, one group with 1-3 input channels
+    /// (<see cref="FlatInput.Applies"/>), whose dX block would otherwise be computed with all its lanes and only 1-3 kept
+    /// (measured, 1 thread, under load: mnist-c1 dX and the 7x7 stride-2 stem's dX, see the commit).
+    /// </summary>
+    public static bool UsesFewChannelDot(ConvProblem p) => FlatInput.Applies(p);
 
     /// <summary>Whether a pass that gets x as NCHW and y or dY blocked runs on the first-layer kernels (forward and dW; a vector tier).</summary>
     private static bool ReadsFirstLayerInput(ConvProblem p, ConvPass pass, IsaTier tier) =>
