@@ -47,7 +47,7 @@ internal static unsafe class BlockedNchw
         }
         if (pass == ConvPass.BackwardWeight && !depthwise)
         {
-            long ow = blockSize == 16 ? 4 : 2; // BlockedGeometry.WeightOutBlocks
+            long ow = blockSize == 16 ? 4 : 3; // BlockedGeometry.WeightOutBlocks
             long accumulators = p.Groups * ((kbG + ow - 1) / ow) * cbG * ow * taps * b * b;
             floats += Math.Max(1, threads) * Math.Min(accumulators, AccumulatorBudget);
 

@@ -306,13 +306,14 @@ internal static unsafe class DirectKernels<TI, TV> where TI : struct, ISimdIsa<T
 
     /// <summary>
     /// Input lanes per backward-weight tile call for <paramref name="blocks"/> output blocks: as many as keep the
-    /// accumulators (lanes × blocks) within 24 of AVX-512's 32 registers (8 of AVX2's 16) beside the dY vectors and the
-    /// broadcast, the block's lanes split into even chunks. More output blocks per call means fewer loads per FMA: 4 × 6
+    /// accumulators (lanes × blocks) within 24 of AVX-512's 32 registers (12 of AVX2's 16: 3 blocks × 4 lanes, the other 4
+    /// registers the 3 dY vectors and the broadcast), the block's lanes split into even chunks. More output blocks per
+    /// call means fewer loads per FMA: 4 × 6
     /// needs 4 dY loads and 6 broadcasts for 24 FMAs where 2 × 8 needs 10 for 16.
     /// </summary>
     public static int WeightLaneChunks(int blocks)
     {
-        int budget = TI.Lanes == 16 ? 24 : 8;
+        int budget = TI.Lanes == 16 ? 24 : 12;
         int perCall = Math.Min(14, Math.Max(1, budget / blocks));
         return (TI.Lanes + perCall - 1) / perCall;
     }
