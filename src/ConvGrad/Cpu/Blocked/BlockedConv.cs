@@ -287,14 +287,17 @@ internal sealed unsafe class BlockedConvPlan
         Execute(_flatPass, Parts(threads, (long)g.N * g.Out[0] * g.Out[1] * ((g.Kb + step - 1) / step)));
     }
 
-    /// <summary>First-layer backward-weight on memory that will not move (NCHW x, blocked dy, dW <c>[K, C, k...]</c>); no allocation once warm.</summary>
-    internal void BackwardWeightFromNchw(float* x, float* dy, float* dw, int threads)
+    /// <summary>
+    /// First-layer backward-weight on memory that will not move (NCHW x, dW <c>[K, C, k...]</c>, dy blocked or, with
+    /// <paramref name="dyNchw"/>, plain NCHW: gathered into blocks one output row at a time, the same sums); no allocation once warm.
+    /// </summary>
+    internal void BackwardWeightFromNchw(float* x, float* dy, float* dw, int threads, bool dyNchw = false)
     {
         RequireFlat();
         KernelRecord.RanBlocked(this, ConvPass.BackwardWeight, true);
         var g = Geometry;
         int units = FlatInput.WeightTasks(g) * FlatInput.WeightChunks(g);
-        _flatPass.Set(ConvPass.BackwardWeight, x, dy, null, dw);
+        _flatPass.Set(ConvPass.BackwardWeight, x, dy, null, dw, dyNchw);
         Execute(_flatPass, Parts(threads, units));
         if (FlatInput.WeightChunks(g) > 1)
         {
@@ -497,14 +500,15 @@ internal sealed unsafe class BlockedConvPlan
     {
         private ConvPass pass;
         private float* input, weights, bias, output;
+        private bool dyNchw;
         private AlignedFloats? partials;
 
         /// <summary>The dW chunk partial sums <c>[task][chunk]</c> (pinned, made once per plan; only with more than one chunk).</summary>
         public float* Partials => partials is null ? null : partials.Pointer;
 
-        public void Set(ConvPass pass, float* input, float* weights, float* bias, float* output)
+        public void Set(ConvPass pass, float* input, float* weights, float* bias, float* output, bool dyNchw = false)
         {
-            this.pass = pass; this.input = input; this.weights = weights; this.bias = bias; this.output = output;
+            this.pass = pass; this.input = input; this.weights = weights; this.bias = bias; this.output = output; this.dyNchw = dyNchw;
             var g = plan.Geometry;
             if (pass == ConvPass.BackwardWeight && FlatInput.WeightChunks(g) > 1 && partials is null)
             {
@@ -531,11 +535,11 @@ internal sealed unsafe class BlockedConvPlan
             int begin = (int)((long)units * part / parts), end = (int)((long)units * (part + 1) / parts);
             if (g.B == 16)
             {
-                FlatInputKernels<Isa512, Vector512<float>>.BackwardWeight(g, input, weights, output, Partials, begin, end);
+                FlatInputKernels<Isa512, Vector512<float>>.BackwardWeight(g, input, weights, output, Partials, begin, end, dyNchw);
             }
             else
             {
-                FlatInputKernels<Isa256, Vector256<float>>.BackwardWeight(g, input, weights, output, Partials, begin, end);
+                FlatInputKernels<Isa256, Vector256<float>>.BackwardWeight(g, input, weights, output, Partials, begin, end, dyNchw);
             }
         }
     }
