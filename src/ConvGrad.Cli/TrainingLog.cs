@@ -22,8 +22,8 @@ internal static class TrainingLog
             "lenet" => "LeNet-style CNN",
             _ => $"the module graph of {run.Initial!.Source} ({((Graph<float>)run.Model).Nodes.Count} nodes)",
         };
-        stdout.WriteLine($"model: {description}, {run.Model.Parameters().Sum(p => p.Value.Length):N0} parameters (docs/model.md); " +
-                         $"{c.Optimizer} lr {F(c.LearningRate)} one-cycle, batch {c.BatchSize}, {c.Epochs} epochs, {Augmentation(c)}" +
+        stdout.WriteLine($"model: {description}, {run.Model.Parameters().Sum(p => p.Value.Length):N0} parameters{(c.Model is "resnet" or "lenet" ? " (docs/model.md)" : "")}; " +
+                         $"{c.Optimizer} lr {F(c.LearningRate)} one-cycle, batch {c.BatchSize}, {c.Epochs} epoch{(c.Epochs == 1 ? "" : "s")}, {Augmentation(c)}" +
                          $"{(c.Model == "resnet" ? "" : $", dropout {F(c.Dropout)}")}, seed {c.Seed}, threads {options.EffectiveThreads}, " +
                          $"{(device.IsGpu ? $"device {device.Name}" : $"engine {options.Engine.ToString().ToLowerInvariant()}")}");
         if (distributed)

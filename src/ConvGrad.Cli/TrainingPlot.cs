@@ -28,6 +28,8 @@ internal static class TrainingPlot
         plt.Axes.Left.Label.Text = "cross-entropy loss";
         plt.Axes.Right.Label.Text = "accuracy (%)";
         plt.ShowLegend(ScottPlot.Alignment.MiddleRight);
-        plt.SavePng(path, 1000, 560);
+        // Through AtomicFile, as the checkpoints: a kill while the plot is written leaves the previous PNG, not a torn one.
+        byte[] png = plt.GetImageBytes(1000, 560, ScottPlot.ImageFormat.Png);
+        ConvGrad.Data.AtomicFile.Write(path, s => s.Write(png));
     }
 }

@@ -128,6 +128,14 @@ public sealed class ConvProblem
     public int ChannelMultiplier => Kg;
 
     /// <summary>
+    /// Whether this is a channel-wise convolution: depthwise (<see cref="IsDepthwise"/>) with one filter per channel
+    /// (<see cref="ChannelMultiplier"/> 1), so output channel <c>k</c> is input channel <c>k</c> convolved with its own
+    /// filter, <c>y[n,k,o] = Σ_t x[n,k,o·s+t·d−pad]·w[k,0,t]</c>. The one definition of the problems the direct depthwise
+    /// kernels (blocked layout, GPU) compute channel by channel.
+    /// </summary>
+    public bool IsChannelwise => IsDepthwise && ChannelMultiplier == 1;
+
+    /// <summary>
     /// The kernel the engine's planner chooses for <paramref name="pass"/> of this problem on a device backend: the direct
     /// depthwise kernels for one filter per channel, else the implicit GEMM (the one rule, so a device backend never
     /// chooses for itself).

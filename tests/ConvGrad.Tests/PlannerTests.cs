@@ -176,16 +176,23 @@ public class PlannerTests
         Assert.Throws<ArgumentException>(() => new ConvPrimitive(grouped, [1, 12, 6, 6], [12, 6, 3, 3], options));
     }
 
-    /// <summary>One definition of depthwise: several groups of one input channel each, with any channel multiplier.</summary>
+    /// <summary>One definition of depthwise: several groups of one input channel each, with any channel multiplier; channel-wise is depthwise with multiplier 1.</summary>
     [Fact]
     public void Depthwise_IsOneInputChannelPerGroupOfSeveral()
     {
         var g = new ConvGeometry([1, 1], [1, 1], [1, 1], [1, 1], 8);
-        Assert.True(ConvProblem.ForConv(g, [1, 8, 6, 6], [8, 1, 3, 3]).IsDepthwise);
+        var channelwise = ConvProblem.ForConv(g, [1, 8, 6, 6], [8, 1, 3, 3]);
+        Assert.True(channelwise.IsDepthwise);
+        Assert.True(channelwise.IsChannelwise);
         var multiplied = ConvProblem.ForConv(g, [1, 8, 6, 6], [16, 1, 3, 3]);
         Assert.True(multiplied.IsDepthwise);
+        Assert.False(multiplied.IsChannelwise);
         Assert.Equal(2, multiplied.ChannelMultiplier);
-        Assert.False(ConvProblem.ForConv(new ConvGeometry([1, 1], [1, 1], [1, 1], [1, 1], 4), [1, 8, 6, 6], [8, 2, 3, 3]).IsDepthwise);
-        Assert.False(ConvProblem.ForConv(ConvGeometry.Uniform(2), [1, 1, 6, 6], [1, 1, 3, 3]).IsDepthwise);
+        var grouped = ConvProblem.ForConv(new ConvGeometry([1, 1], [1, 1], [1, 1], [1, 1], 4), [1, 8, 6, 6], [8, 2, 3, 3]);
+        Assert.False(grouped.IsDepthwise);
+        Assert.False(grouped.IsChannelwise);
+        var single = ConvProblem.ForConv(ConvGeometry.Uniform(2), [1, 1, 6, 6], [1, 1, 3, 3]);
+        Assert.False(single.IsDepthwise);
+        Assert.False(single.IsChannelwise);
     }
 }

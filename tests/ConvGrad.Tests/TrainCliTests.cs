@@ -30,6 +30,10 @@ profile: lenet, batch 64, 1 threads, 4 steps, .*
         var lines = stdout.TrimEnd().Split('\n');
         Assert.Matches(new Regex(@"^held-out accuracy: \d{1,3}\.\d\d%$"), lines[^1].TrimEnd('\r'));
         Assert.True(new FileInfo(Path.Combine(_out, "training.png")).Length > 1000);
+        // The plot is written atomically (a temporary file renamed over it), so a PNG signature and no leftover temporary.
+        Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, File.ReadAllBytes(Path.Combine(_out, "training.png"))[..4]);
+        Assert.Empty(Directory.GetFiles(_out, "*.tmp"));
+        Assert.Matches(new Regex(@"\(docs/model\.md\); sgd lr [0-9.]+ one-cycle, batch 64, 1 epoch, ", RegexOptions.IgnoreCase), stdout);
         Assert.Equal(2, File.ReadAllLines(Path.Combine(_out, "training.csv")).Length);
         string model = Path.Combine(_out, "lenet.safetensors");
 

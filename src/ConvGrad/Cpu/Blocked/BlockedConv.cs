@@ -657,7 +657,7 @@ internal static class BlockedConv
     /// fewer than half a block of input channels (first layers with 1-3 channels), whose padded lanes would be mostly zeros.
     /// </summary>
     public static bool Worthwhile(ConvProblem p, int vectorWidth) =>
-        Applies(p, ConvPass.Forward, vectorWidth) && ((p.IsDepthwise && p.ChannelMultiplier == 1) || 2 * p.Cg >= vectorWidth);
+        Applies(p, ConvPass.Forward, vectorWidth) && (p.IsChannelwise || 2 * p.Cg >= vectorWidth);
 
     /// <summary>y = x ⋆ w + b on blocked tensors (<paramref name="b"/> empty for no bias).</summary>
     public static void Forward(ConvProblem p, BlockedTensor x, ReadOnlySpan<float> w, ReadOnlySpan<float> b, BlockedTensor y, int threads)

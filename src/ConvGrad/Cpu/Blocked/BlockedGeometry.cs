@@ -22,7 +22,7 @@ internal sealed class BlockedGeometry
         KbG = (Kg + B - 1) / B;
         Cb = (C + B - 1) / B;
         Kb = (K + B - 1) / B;
-        Depthwise = p.IsDepthwise && p.ChannelMultiplier == 1;
+        Depthwise = p.IsChannelwise;
         // Padding after only adds output columns (out > in), which a flattened row would misplace.
         Flattened = p.KerSpatial == 1 && p.UnitStride && p.Pad[0] == 0 && p.Pad[1] == 0 && p.Pad[2] == 0 && p.OutSpatial == p.InSpatial;
         for (int a = 0; a < 3; a++)
@@ -54,7 +54,7 @@ internal sealed class BlockedGeometry
     /// blocks (a block must not straddle two groups), or depthwise without a channel multiplier.
     /// </summary>
     public static bool Applies(ConvProblem p, int blockSize) =>
-        p.Groups == 1 || (p.Cg % blockSize == 0 && p.Kg % blockSize == 0) || (p.IsDepthwise && p.ChannelMultiplier == 1);
+        p.Groups == 1 || (p.Cg % blockSize == 0 && p.Kg % blockSize == 0) || p.IsChannelwise;
 
     /// <summary>
     /// Pixels per register tile along a row of <paramref name="length"/> outputs (for dX: the longest stride phase): the

@@ -41,7 +41,7 @@ internal static unsafe class BlockedNchw
         long b = blockSize, cb = (p.C + b - 1) / b, kb = (p.K + b - 1) / b;
         long cbG = (p.Cg + b - 1) / b, kbG = (p.Kg + b - 1) / b, taps = p.KerSpatial;
         long floats = ActivationFloats(p, blockSize);
-        bool depthwise = p.IsDepthwise && p.ChannelMultiplier == 1;
+        bool depthwise = p.IsChannelwise;
         if (pass != ConvPass.BackwardWeight)
         {
             floats += depthwise ? cb * taps * b : p.Groups * kbG * cbG * taps * b * b;

@@ -20,7 +20,7 @@ internal sealed unsafe class DenseSubsample : IPartitionedWork
 
     /// <summary>Whether <paramref name="p"/> is a strided 1×1 layer whose outputs all read inside the input (not depthwise).</summary>
     public static bool Applies(ConvProblem p) =>
-        p.KerSpatial == 1 && !p.UnitStride && !(p.IsDepthwise && p.ChannelMultiplier == 1) &&
+        p.KerSpatial == 1 && !p.UnitStride && !p.IsChannelwise &&
         p.Pad[0] == 0 && p.Pad[1] == 0 && p.Pad[2] == 0 &&
         (p.Out[0] - 1) * p.Stride[0] < p.In[0] && (p.Out[1] - 1) * p.Stride[1] < p.In[1] && (p.Out[2] - 1) * p.Stride[2] < p.In[2];
 

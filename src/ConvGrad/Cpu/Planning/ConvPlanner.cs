@@ -48,12 +48,12 @@ internal static class ConvPlanner
 
     /// <summary>
     /// The kernel of <paramref name="pass"/> of <paramref name="p"/> on the GPU backend (ConvGrad.Gpu asks here through
-    /// <see cref="ConvProblem.PlanDeviceKernel"/>, as the CPU paths do): depthwise problems with one filter per channel take the direct depthwise kernels (as a GEMM their
+    /// <see cref="ConvProblem.PlanDeviceKernel"/>, as the CPU paths do): channel-wise problems (<see cref="ConvProblem.IsChannelwise"/>) take the direct depthwise kernels (as a GEMM their
     /// reduction would be one channel per tap), everything else the pass's implicit GEMM. A function of the problem only;
     /// the GEMM's launch sizes (tiles, split-K slices) are the backend's.
     /// </summary>
     public static DeviceKernel PlanGpu(ConvProblem p, ConvPass pass) =>
-        p.IsDepthwise && p.ChannelMultiplier == 1 ? DeviceKernel.Depthwise : DeviceKernel.ImplicitGemm;
+        p.IsChannelwise ? DeviceKernel.Depthwise : DeviceKernel.ImplicitGemm;
 
     private static ConvKernel ChooseNchw(ConvProblem p, ConvPass pass, IsaTier tier, int threads) =>
         p.IsDepthwise ? DepthwiseKernel(p, pass, tier)
@@ -90,7 +90,7 @@ internal static class ConvPlanner
     {
         int block = BlockSize(tier);
         bool firstLayer = FirstLayerBackwardWeight(p, pass);
-        return block != 0 && !(p.IsDepthwise && p.ChannelMultiplier == 1) && p.KerSpatial > 1 && (BlockedConv.Worthwhile(p, block) || firstLayer) &&
+        return block != 0 && !p.IsChannelwise && p.KerSpatial > 1 && (BlockedConv.Worthwhile(p, block) || firstLayer) &&
                BlockedConv.Applies(p, pass, block) && BlockedNchw.WorkspaceBytes(p, pass, block, threads, firstLayer) <= BlockedNchw.MaxWorkspaceBytes;
     }
 
