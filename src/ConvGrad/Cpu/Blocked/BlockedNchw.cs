@@ -14,9 +14,6 @@ internal static unsafe class BlockedNchw
     /// <summary>The most workspace (bytes) a blocked NCHW call may use; larger problems stay on the GEMM path.</summary>
     public const long MaxWorkspaceBytes = 16L << 20;
 
-    /// <summary>Floats of dW accumulators one thread keeps live at most (<see cref="BlockedConvPlan"/>'s budget).</summary>
-    private const long AccumulatorBudget = 1 << 20;
-
     [ThreadStatic] private static float[]? t_activations;
     [ThreadStatic] private static BlockedLayout.Reorder? t_reorder;
 
@@ -53,8 +50,8 @@ internal static unsafe class BlockedNchw
         if (pass == ConvPass.BackwardWeight && !depthwise)
         {
             long ow = blockSize == 16 ? 4 : 3; // BlockedGeometry.WeightOutBlocks
-            long accumulators = p.Groups * ((kbG + ow - 1) / ow) * cbG * ow * taps * b * b;
-            floats += Math.Max(1, threads) * Math.Min(accumulators, AccumulatorBudget);
+            long task = ow * taps * b * b, tasks = p.Groups * ((kbG + ow - 1) / ow) * cbG;
+            floats += Math.Max(1, threads) * Math.Clamp(BlockedConvPlan.AccumulatorBudget / task, 1, tasks) * task;
 
         }
         if (pass != ConvPass.Forward && ConvPlanner.UsesDensePanel(p))
