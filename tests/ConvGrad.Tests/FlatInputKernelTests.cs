@@ -261,7 +261,7 @@ public class FlatInputKernelTests
 
     /// <summary>
     /// The NCHW API plans the ResNet stem's dW (a blocked dY of 25.7 MB, over the workspace limit) on the first-layer
-    /// kernel with dY gathered by rows, in a small workspace, instead of the GEMM; mnist-c1's small dY converts whole.
+    /// kernel with dY gathered by rows, in a workspace under 2 MiB, instead of the GEMM; mnist-c1's small dY converts whole.
     /// </summary>
     [Theory]
     [InlineData(16)]
@@ -273,7 +273,8 @@ public class FlatInputKernelTests
         Assert.True(BlockedNchw.GathersRows(stem, ConvPass.BackwardWeight, block));
         var plan = ConvPlanner.Plan(stem, ConvPass.BackwardWeight, tier, 2);
         Assert.Equal(ConvKernel.FirstLayer, plan.Kernel);
-        Assert.True(plan.WorkspaceBytes < 1 << 20, $"workspace {plan.WorkspaceBytes} bytes");
+        // Per thread a staged image (3 × 224 × 229 floats) and one gathered dY row, not the 25.7 MB blocked dY.
+        Assert.True(plan.WorkspaceBytes < 2 << 20, $"workspace {plan.WorkspaceBytes} bytes");
         var mnist = ConvProblem.ForConv(ConvGeometry.Uniform(2, padding: 1), [64, 1, 28, 28], [32, 1, 3, 3]);
         Assert.False(BlockedNchw.GathersRows(mnist, ConvPass.BackwardWeight, block));
         Assert.Equal(ConvKernel.FirstLayer, ConvPlanner.Plan(mnist, ConvPass.BackwardWeight, tier, 2).Kernel);
