@@ -8,7 +8,8 @@ namespace ConvGrad.Tests;
 /// The first-layer kernels (<see cref="FlatInputKernels{TI, TV}"/>): forward from a plain NCHW input of 1-3 channels into
 /// the blocked layout, and backward-weight from that input and a blocked dY, against the float64 reference on both vector
 /// widths: 1-3 D, stride 1-4, asymmetric padding, dilation, batch 1-3, widths crossing every tile edge and output-channel
-/// tails; integer inputs exactly equal; dW bitwise the same for any thread count; the name is the tile that runs.
+/// tails; integer inputs exactly equal; dW bitwise the same for any thread count; the name is the tile that runs. Backward-data
+/// of the same layers into the blocked layout runs on the few-channel dot-product kernel (<see cref="FewChannelDotKernels{TI, TV}"/>).
 /// </summary>
 public class FlatInputKernelTests
 {
@@ -107,6 +108,17 @@ public class FlatInputKernelTests
         dw.AsSpan().Fill(float.NaN);
         plan.BackwardWeightFromNchw(x.ReadOnlySpan, dyb, dw, threads);
         AssertClose(Conv.BackwardWeight(x, dy, g, c.WShape, Reference).ReadOnlySpan, dw, integer, $"dw block {block} {c}");
+
+        // Backward-data into the blocked layout (the few-channel dot-product kernel): every lane written, the unused ones zero.
+        var dx = new BlockedTensor(c.XShape, block);
+        dx.Span.Fill(float.NaN);
+        plan.BackwardData(dyb, dx, threads);
+        var dxs = dx.Span;
+        for (int i = 0; i < dxs.Length; i++)
+        {
+            Assert.True(i % lanes < p.C || dxs[i] == 0, $"dx {c}: unused lane {i % lanes} of pixel {i / lanes} is {dxs[i]}");
+        }
+        AssertClose(Conv.BackwardData(dy, w, g, c.XShape, Reference).ReadOnlySpan, dx.ToNchw().ReadOnlySpan, integer, $"dx block {block} {c}");
     }
 
     [Fact]
@@ -223,6 +235,10 @@ public class FlatInputKernelTests
         Assert.Equal(8, FlatInput.WeightChunks(gray.Geometry)); // one task: rows in 8 fixed chunks
         Assert.StartsWith(plan.FlatName(ConvPass.BackwardWeight) + ":", plan.FlatDescribe(ConvPass.BackwardWeight), StringComparison.Ordinal);
         Assert.Equal("direct-flat8 avx2 6x2", new BlockedConvPlan(stem, 8).FlatName(ConvPass.Forward));
+        Assert.Equal("direct-dot16 avx512 dx 8x3", plan.Name(ConvPass.BackwardData)); // dX as dot products over output channels
+        Assert.Equal("direct-dot8 avx2 dx 3x3", new BlockedConvPlan(stem, 8).Name(ConvPass.BackwardData));
+        Assert.Equal("direct-dot16 avx512 dx 8x1", gray.Name(ConvPass.BackwardData));
+        Assert.StartsWith("direct-dot16 avx512 dx 8x3: backward-data of a first layer", plan.Describe(ConvPass.BackwardData), StringComparison.Ordinal);
 
         var wide = new BlockedConvPlan(ConvProblem.ForConv(ConvGeometry.Uniform(2, padding: 1), [1, 4, 8, 8], [8, 4, 3, 3]), 8);
         Assert.False(wide.ReadsNchw);

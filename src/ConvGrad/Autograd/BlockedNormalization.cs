@@ -32,7 +32,11 @@ public static partial class Functional
         }
         var y = EmptyLike(x);
         int padded = cb * bs;
-        var work = new BatchNormPlanes<T>(b, call.Threads, Ptr(x.Value), Ptr(y), relu: relu, residual: residual is null ? null : Ptr(residual.Value));
+        bool records = GradMode.IsEnabled && (x.RequiresGrad || weight.RequiresGrad || bias.RequiresGrad || (residual?.RequiresGrad ?? false));
+        // Fused and recorded: the ReLU's mask as bits for the backward pass (1/32 of y's bytes; it reads them instead of y).
+        var maskBits = relu && records ? Empty<T>(MaskElements<T>(b)) : null;
+        var work = new BatchNormPlanes<T>(b, call.Threads, Ptr(x.Value), Ptr(y), relu: relu, residual: residual is null ? null : Ptr(residual.Value),
+            bits: maskBits is null ? null : (ushort*)Ptr(maskBits));
         var mean = work.Mean;
         var variance = new T[padded];
         T mt = T.CreateChecked(m), mom = T.CreateChecked(momentum);
@@ -75,16 +79,19 @@ public static partial class Functional
         }
         bias.Value.ReadOnlySpan.CopyTo(work.Beta);
         work.Run(BatchNormPhase.Normalize);
-        bool records = GradMode.IsEnabled && (x.RequiresGrad || weight.RequiresGrad || bias.RequiresGrad || (residual?.RequiresGrad ?? false));
         if (!records)
         {
             return call.Output(y);
         }
-        // x̂ is not stored: the backward pass recomputes x − μ from x, which the graph keeps anyway; fused, y (the next
-        // layer's input, kept anyway) carries the ReLU's mask.
+        // x̂ is not stored: the backward pass recomputes x − μ from x, which the graph keeps anyway; fused, the mask bits
+        // carry the ReLU's mask.
         Variable<T>[] inputs = residual is null ? [x, weight, bias] : [x, weight, bias, residual];
-        return call.Output(y, new BlockedBatchNormNode<T>(inputs, mean.ToArray(), invStd, training, call.Threads, relu ? y : null));
+        return call.Output(y, new BlockedBatchNormNode<T>(inputs, mean.ToArray(), invStd, training, call.Threads, maskBits));
     }
+
+    /// <summary>Elements of T that hold the ReLU's mask words of <paramref name="b"/> (<see cref="BatchNormPlanes{T}.MaskWords"/>, 2 bytes each).</summary>
+    private static unsafe int MaskElements<T>(ChannelBlocking b) where T : unmanaged, IFloatingPointIeee754<T> =>
+        checked((int)((BatchNormPlanes<T>.MaskWords(b) * sizeof(ushort) + sizeof(T) - 1) / sizeof(T)));
 
     /// <summary>
     /// <c>relu(batch_norm(x) [+ residual])</c>, one operation on the channel-blocked layout: one pass normalises, adds and
@@ -115,18 +122,26 @@ public static partial class Functional
     }
 
     /// <summary>
-    /// The backward rule of blocked batch norm, and of its fusion with the ReLU after it (<paramref name="fused"/>: the
-    /// fused output, whose <c>y &gt; 0</c> masks dy) and the residual added before that ReLU (a fourth input, which gets
-    /// the masked dy, as the add would pass it on).
+    /// The backward rule of blocked batch norm, and of its fusion with the ReLU after it (<paramref name="maskBits"/>: the
+    /// fused output's mask <c>y &gt; 0</c> as bits, which masks dy) and the residual added before that ReLU (a fourth
+    /// input, which gets the masked dy, as the add would pass it on).
     /// </summary>
-    private sealed class BlockedBatchNormNode<T>(Variable<T>[] inputs, T[] mean, T[] invStd, bool batchStats, int threads, Tensor<T>? fused)
+    private sealed class BlockedBatchNormNode<T>(Variable<T>[] inputs, T[] mean, T[] invStd, bool batchStats, int threads, Tensor<T>? maskBits)
         : Node<T>(inputs) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        private Tensor<T>? _fused = fused;
+        private Tensor<T>? _maskBits = maskBits;
+        private readonly bool _fused = maskBits is not null;
 
-        public override string Name => _fused is null ? "NativeBatchNormBackward" : "BatchNormReluBackward";
+        public override string Name => _fused ? "BatchNormReluBackward" : "NativeBatchNormBackward";
 
-        protected override void Release() => _fused = null;
+        protected override void Release()
+        {
+            if (_maskBits is { } bits)
+            {
+                _maskBits = null;
+                ScopedTensors<T>.Recycle(bits);
+            }
+        }
 
         protected override unsafe void Backward(Tensor<T> dy)
         {
@@ -142,7 +157,7 @@ public static partial class Functional
             bool residual = Inputs.Count > 3;
             var masked = residual ? EmptyLike(dy) : null;
             var work = new BatchNormPlanes<T>(b, threads, Ptr(dy), dx is null ? null : Ptr(dx), Ptr(Inputs[0].Value),
-                mask: _fused is null ? null : Ptr(_fused), masked: masked is null ? null : Ptr(masked));
+                bits: _maskBits is null ? null : (ushort*)Ptr(_maskBits), masked: masked is null ? null : Ptr(masked));
             mean.CopyTo(work.Mean, 0);
             work.Run(BatchNormPhase.GradientSums);
             var sumDy = new T[padded];

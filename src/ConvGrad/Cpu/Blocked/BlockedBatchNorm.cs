@@ -13,7 +13,7 @@ internal enum BatchNormPhase
     /// <summary><c>y = (x − μ)·scale + β</c>; fused: <c>y = max((x − μ)·scale + β [+ r], 0)</c>.</summary>
     Normalize,
 
-    /// <summary>Each plane's <c>Σ g</c> and <c>Σ g·(x − μ)</c>, g = dy (fused: <c>dy·[y &gt; 0]</c>, stored when asked).</summary>
+    /// <summary>Each plane's <c>Σ g</c> and <c>Σ g·(x − μ)</c>, g = dy (fused: <c>dy·[y &gt; 0]</c>, the mask read from its bits; g stored when asked).</summary>
     GradientSums,
 
     /// <summary><c>dx = g·scale + t + (x − μ)·k</c>, g as in <see cref="GradientSums"/> (read back where that pass stored it).</summary>
@@ -28,8 +28,10 @@ internal enum BatchNormPhase
 /// batch normalisation (Functional.BatchNorm); float64 (gradient checks) runs the same loops.
 /// <para>
 /// Fused with the ReLU that follows (and the residual added before it, <c>relu(bn(x) + r)</c>): the forward pass writes
-/// the ReLU's output, and the backward passes take the ReLU's mask <c>y &gt; 0</c> from that output, so neither the
-/// ReLU nor the add makes a pass of its own, and the arithmetic is that of the three operations run one by one.
+/// the ReLU's output and, when a backward pass will follow, the ReLU's mask <c>y &gt; 0</c> as bits (one 16-bit word
+/// per pixel of a plane, bit j for lane j: 1/32 of y's bytes); the backward passes read those bits instead of y, so
+/// neither the ReLU nor the add makes a pass of its own, and the arithmetic is that of the three operations run one by
+/// one (a gradient is kept where <c>y &gt; 0</c> and is +0 elsewhere, as the ReLU's backward gives).
 /// </para>
 /// </summary>
 internal sealed unsafe class BatchNormPlanes<T> : IPartitionedWork where T : unmanaged, IFloatingPointIeee754<T>
@@ -38,7 +40,8 @@ internal sealed unsafe class BatchNormPlanes<T> : IPartitionedWork where T : unm
     private const long ParallelThreshold = 1 << 15;
 
     private readonly int _n, _cb, _bs, _spatial, _threads;
-    private readonly T* _a, _out, _x, _mask, _residual, _masked;
+    private readonly T* _a, _out, _x, _residual, _masked;
+    private readonly ushort* _bits;
     private readonly bool _relu;
     private readonly T[] _partial, _partial2;
     private BatchNormPhase _phase;
@@ -50,9 +53,12 @@ internal sealed unsafe class BatchNormPlanes<T> : IPartitionedWork where T : unm
     /// <param name="x">x in the backward pass (null in the forward pass, where it is <paramref name="a"/>).</param>
     /// <param name="relu">Forward: apply the ReLU (after adding <paramref name="residual"/>, when given).</param>
     /// <param name="residual">Forward and fused: r of <c>relu(bn(x) + r)</c>, or null.</param>
-    /// <param name="mask">Backward and fused: the fused output y, whose <c>y &gt; 0</c> masks dy; null when not fused.</param>
+    /// <param name="bits">
+    /// The ReLU's mask <c>y &gt; 0</c> as one word per pixel (<see cref="MaskWords"/> of them): written by the fused
+    /// forward pass (null: not wanted), read by the fused backward passes to mask dy (null when not fused).
+    /// </param>
     /// <param name="masked">Backward and fused: where <see cref="BatchNormPhase.GradientSums"/> stores <c>dy·[y &gt; 0]</c>, or null.</param>
-    public BatchNormPlanes(ChannelBlocking blocking, int threads, T* a, T* output, T* x = null, bool relu = false, T* residual = null, T* mask = null, T* masked = null)
+    public BatchNormPlanes(ChannelBlocking blocking, int threads, T* a, T* output, T* x = null, bool relu = false, T* residual = null, ushort* bits = null, T* masked = null)
     {
         (_n, _cb, _bs, _spatial, _threads) = (blocking.N, blocking.ChannelBlocks, blocking.BlockSize, blocking.Spatial, threads > 0 ? threads : Environment.ProcessorCount);
         _a = a;
@@ -60,7 +66,7 @@ internal sealed unsafe class BatchNormPlanes<T> : IPartitionedWork where T : unm
         _x = x == null ? a : x;
         _relu = relu;
         _residual = residual;
-        _mask = mask;
+        _bits = bits;
         _masked = masked;
         int padded = _cb * _bs;
         Mean = new T[padded];
@@ -70,6 +76,9 @@ internal sealed unsafe class BatchNormPlanes<T> : IPartitionedWork where T : unm
         _partial = new T[_n * padded];
         _partial2 = new T[_n * padded];
     }
+
+    /// <summary>The words of the ReLU's mask bits for <paramref name="blocking"/>: one per pixel of each (image, channel block) plane.</summary>
+    public static long MaskWords(ChannelBlocking blocking) => (long)blocking.N * blocking.ChannelBlocks * blocking.Spatial;
 
     /// <summary>μ per padded channel.</summary>
     public T[] Mean { get; }
@@ -162,7 +171,7 @@ internal sealed unsafe class BatchNormPlanes<T> : IPartitionedWork where T : unm
             long offset = (long)item * _spatial * _bs;
             int lane = blk * _bs;
             var planes = new PlanePointers(_a + offset, _x + offset, _out == null ? null : _out + offset, _residual == null ? null : _residual + offset,
-                _mask == null ? null : _mask + offset, _masked == null ? null : _masked + offset);
+                _bits == null ? null : _bits + (long)item * _spatial, _masked == null ? null : _masked + offset);
             fixed (T* partial = &_partial[item * _bs], partial2 = &_partial2[item * _bs])
             fixed (T* mean = &Mean[lane], scale = &Scale[lane], gamma = &Gamma[lane], beta = &Beta[lane])
             {
@@ -182,11 +191,24 @@ internal sealed unsafe class BatchNormPlanes<T> : IPartitionedWork where T : unm
         }
     }
 
-    /// <summary>The planes of one work item: the pass's input a, x, the output, and the fused pass's residual, mask and masked gradient.</summary>
-    private readonly struct PlanePointers(T* a, T* x, T* output, T* residual, T* mask, T* masked)
+    /// <summary>The planes of one work item: the pass's input a, x, the output, and the fused pass's residual, mask bits and masked gradient.</summary>
+    private readonly struct PlanePointers(T* a, T* x, T* output, T* residual, ushort* bits, T* masked)
     {
-        public readonly T* A = a, X = x, Output = output, Residual = residual, Mask = mask, Masked = masked;
+        public readonly T* A = a, X = x, Output = output, Residual = residual, Masked = masked;
+        public readonly ushort* Bits = bits;
     }
+
+    /// <summary>All ones in the lanes whose bit is set in <paramref name="word"/> (bit j: lane j), zero elsewhere.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<T> Lanes512(uint word) => Vector512<T>.Count == 16
+        ? Vector512.Equals(Vector512.Create((int)word) & MaskLanes.Int16, MaskLanes.Int16).As<int, T>()
+        : Vector512.Equals(Vector512.Create((long)word) & MaskLanes.Long8, MaskLanes.Long8).As<long, T>();
+
+    /// <summary><see cref="Lanes512"/> for 256-bit vectors.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<T> Lanes256(uint word) => Vector256<T>.Count == 8
+        ? Vector256.Equals(Vector256.Create((int)word) & MaskLanes.Int8, MaskLanes.Int8).As<int, T>()
+        : Vector256.Equals(Vector256.Create((long)word) & MaskLanes.Long4, MaskLanes.Long4).As<long, T>();
 
     /// <summary>The per-lane vectors of one channel block, and its partial sums.</summary>
     private readonly struct LanePointers(T* mean, T* scale, T* gamma, T* beta, T* partial, T* partial2)
@@ -198,7 +220,8 @@ internal sealed unsafe class BatchNormPlanes<T> : IPartitionedWork where T : unm
     private void Plane512(PlanePointers p, LanePointers v)
     {
         int bs = _bs, spatial = _spatial;
-        T* a = p.A, x = p.X, output = p.Output, residual = p.Residual, mask = p.Mask, masked = p.Masked;
+        T* a = p.A, x = p.X, output = p.Output, residual = p.Residual, masked = p.Masked;
+        ushort* bits = p.Bits;
         switch (_phase)
         {
             case BatchNormPhase.Statistics:
@@ -235,7 +258,12 @@ internal sealed unsafe class BatchNormPlanes<T> : IPartitionedWork where T : unm
                     for (int i = 0; i < spatial; i++)
                     {
                         long at = (long)i * bs;
-                        Vector512.Max((Vector512.Load(a + at) - mu) * sc + be, Vector512<T>.Zero).Store(output + at);
+                        var y = Vector512.Max((Vector512.Load(a + at) - mu) * sc + be, Vector512<T>.Zero);
+                        y.Store(output + at);
+                        if (bits != null)
+                        {
+                            bits[i] = (ushort)Vector512.ExtractMostSignificantBits(Vector512.GreaterThan(y, Vector512<T>.Zero));
+                        }
                     }
                 }
                 else
@@ -243,7 +271,12 @@ internal sealed unsafe class BatchNormPlanes<T> : IPartitionedWork where T : unm
                     for (int i = 0; i < spatial; i++)
                     {
                         long at = (long)i * bs;
-                        Vector512.Max((Vector512.Load(a + at) - mu) * sc + be + Vector512.Load(residual + at), Vector512<T>.Zero).Store(output + at);
+                        var y = Vector512.Max((Vector512.Load(a + at) - mu) * sc + be + Vector512.Load(residual + at), Vector512<T>.Zero);
+                        y.Store(output + at);
+                        if (bits != null)
+                        {
+                            bits[i] = (ushort)Vector512.ExtractMostSignificantBits(Vector512.GreaterThan(y, Vector512<T>.Zero));
+                        }
                     }
                 }
                 break;
@@ -255,9 +288,9 @@ internal sealed unsafe class BatchNormPlanes<T> : IPartitionedWork where T : unm
                 {
                     long at = (long)i * bs;
                     var d = Vector512.Load(a + at);
-                    if (mask != null)
+                    if (bits != null)
                     {
-                        d = Vector512.ConditionalSelect(Vector512.GreaterThan(Vector512.Load(mask + at), Vector512<T>.Zero), d, Vector512<T>.Zero);
+                        d &= Lanes512(bits[i]);
                         if (masked != null)
                         {
                             d.Store(masked + at);
@@ -284,9 +317,9 @@ internal sealed unsafe class BatchNormPlanes<T> : IPartitionedWork where T : unm
                     else
                     {
                         d = Vector512.Load(a + at);
-                        if (mask != null)
+                        if (bits != null)
                         {
-                            d = Vector512.ConditionalSelect(Vector512.GreaterThan(Vector512.Load(mask + at), Vector512<T>.Zero), d, Vector512<T>.Zero);
+                            d &= Lanes512(bits[i]);
                         }
                     }
                     (d * sc + t + (Vector512.Load(x + at) - mu) * k).Store(output + at);
@@ -303,7 +336,8 @@ internal sealed unsafe class BatchNormPlanes<T> : IPartitionedWork where T : unm
         int bs = _bs, spatial = _spatial;
         T* a = p.A + l, x = p.X + l;
         T* output = p.Output == null ? null : p.Output + l, residual = p.Residual == null ? null : p.Residual + l;
-        T* mask = p.Mask == null ? null : p.Mask + l, masked = p.Masked == null ? null : p.Masked + l;
+        T* masked = p.Masked == null ? null : p.Masked + l;
+        ushort* bits = p.Bits;
         switch (_phase)
         {
             case BatchNormPhase.Statistics:
@@ -338,6 +372,12 @@ internal sealed unsafe class BatchNormPlanes<T> : IPartitionedWork where T : unm
                             y += Vector256.Load(residual + at);
                         }
                         y = Vector256.Max(y, Vector256<T>.Zero);
+                        if (bits != null)
+                        {
+                            // Lane group l's bits at l..l+Count-1 of the pixel's word (the first group writes it, the others add theirs).
+                            uint on = (uint)Vector256.ExtractMostSignificantBits(Vector256.GreaterThan(y, Vector256<T>.Zero)) << l;
+                            bits[i] = (ushort)(l == 0 ? on : bits[i] | on);
+                        }
                     }
                     y.Store(output + at);
                 }
@@ -350,9 +390,9 @@ internal sealed unsafe class BatchNormPlanes<T> : IPartitionedWork where T : unm
                 {
                     long at = (long)i * bs;
                     var d = Vector256.Load(a + at);
-                    if (mask != null)
+                    if (bits != null)
                     {
-                        d = Vector256.ConditionalSelect(Vector256.GreaterThan(Vector256.Load(mask + at), Vector256<T>.Zero), d, Vector256<T>.Zero);
+                        d &= Lanes256((uint)bits[i] >> l);
                         if (masked != null)
                         {
                             d.Store(masked + at);
@@ -379,9 +419,9 @@ internal sealed unsafe class BatchNormPlanes<T> : IPartitionedWork where T : unm
                     else
                     {
                         d = Vector256.Load(a + at);
-                        if (mask != null)
+                        if (bits != null)
                         {
-                            d = Vector256.ConditionalSelect(Vector256.GreaterThan(Vector256.Load(mask + at), Vector256<T>.Zero), d, Vector256<T>.Zero);
+                            d &= Lanes256((uint)bits[i] >> l);
                         }
                     }
                     (d * sc + t + (Vector256.Load(x + at) - mu) * k).Store(output + at);
@@ -390,4 +430,20 @@ internal sealed unsafe class BatchNormPlanes<T> : IPartitionedWork where T : unm
             }
         }
     }
+}
+
+/// <summary>The lane bits of the ReLU's mask words: lane j of each vector holds <c>1 &lt;&lt; j</c>.</summary>
+internal static class MaskLanes
+{
+    /// <summary>16 int lanes (512-bit vectors of float).</summary>
+    public static readonly Vector512<int> Int16 = Vector512.Create(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768);
+
+    /// <summary>8 long lanes (512-bit vectors of double).</summary>
+    public static readonly Vector512<long> Long8 = Vector512.Create(1L, 2, 4, 8, 16, 32, 64, 128);
+
+    /// <summary>8 int lanes (256-bit vectors of float).</summary>
+    public static readonly Vector256<int> Int8 = Vector256.Create(1, 2, 4, 8, 16, 32, 64, 128);
+
+    /// <summary>4 long lanes (256-bit vectors of double).</summary>
+    public static readonly Vector256<long> Long4 = Vector256.Create(1L, 2, 4, 8);
 }

@@ -90,11 +90,16 @@ internal sealed unsafe class BlockedConvPlan
         return pass switch
         {
             ConvPass.Forward => $"direct-blocked{g.B} {isa} {u}x{Math.Min(BlockedGeometry.OutBlocksPerTile(u, max, g.KbG), g.KbG)}{Chunked(g, BlockedGeometry.OutBlocksPerTile(u, max, g.KbG), g.CbG)}",
+            ConvPass.BackwardData when ConvPlanner.UsesFewChannelDot(Problem) => $"direct-dot{g.B} {isa} dx {FewChannelDotPixels(g)}x{g.C}",
             ConvPass.BackwardData when ConvPlanner.UsesDensePanel(Problem) => $"direct-blocked{g.B} {isa} {DenseName(g, max)} dense",
             ConvPass.BackwardData => $"direct-blocked{g.B} {isa} {u}x{Math.Min(BlockedGeometry.OutBlocksPerTile(u, max, g.CbG), g.CbG)} phases{Chunked(g, BlockedGeometry.OutBlocksPerTile(u, max, g.CbG), g.KbG)}",
             _ => $"direct-blocked{g.B} {isa} dw {WeightTileName(g)}" + (ConvPlanner.UsesDensePanel(Problem) ? " dense" : ""),
         };
     }
+
+    /// <summary>Pixels per register tile of the few-channel dX kernel (<see cref="FewChannelDotKernels{TI, TV}"/>).</summary>
+    private static int FewChannelDotPixels(BlockedGeometry g) =>
+        g.B == 16 ? FewChannelDotKernels<Isa512, Vector512<float>>.Pixels(g.C) : FewChannelDotKernels<Isa256, Vector256<float>>.Pixels(g.C);
 
     /// <summary>The name's suffix for a reduction over input blocks in chunks (<see cref="BlockedGeometry.ReductionChunks"/>), e.g. <c> chunked3</c>; empty for one.</summary>
     private static string Chunked(BlockedGeometry g, int outBlocks, int inBlocks)
@@ -140,6 +145,7 @@ internal sealed unsafe class BlockedConvPlan
         return pass switch
         {
             ConvPass.Forward => $"{Name(pass)}: direct forward on {layout} with weights reblocked once as OIhw{g.B}i{g.B}o; a register tile of output pixels × 2 or 4 output-channel blocks; per input channel and tap, one weight vector per block, one broadcast per pixel, one FMA per accumulator. No im2col and no packing; tiles at the padding read a zero-padded copy of just their columns.{ChunkedText(pass)}{flat}{groups}",
+            ConvPass.BackwardData when ConvPlanner.UsesFewChannelDot(Problem) => $"{Name(pass)}: backward-data of a first layer ({Problem.C} input channel(s), the rest of dX's block zero) on {layout}, computed as dot products over the output channels instead of broadcasting dY into mostly-empty input-channel vectors: dX[n,c,x] = Σ_kb Σ_(r in T(x)) hsum(W[kb·{g.B}.., c, r] ⊙ dY[n, kb, (x+p−r·d)/s]), T(x) the taps of x's stride phase whose source lies inside dY (no zero insertion); a register tile of {FewChannelDotPixels(g)} pixels of one phase × {Problem.C} channel(s) of vector accumulators over every tap and output block, then one horizontal sum per pixel and channel.",
             ConvPass.BackwardData when ConvPlanner.UsesDensePanel(Problem) => $"{Name(pass)}: strided 1x1 backward-data on {layout}: the unit-stride dX' of the sampled pixels over whole images (a GEMM over each image's flattened pixels with the transposed weight blocks) into a dense panel, scattered to the sampled positions with exact zeros between.{groups}",
             ConvPass.BackwardData => $"{Name(pass)}: direct backward-data on {layout} with the transposed weight blocks; per dX row and width stride phase, only the kernel taps that reach the phase, reading dY with stride 1: no zero insertion, no col2im, and dX positions no output reads come out exactly 0.{ChunkedText(pass)}{flat}{groups}",
             _ => $"{Name(pass)}: direct backward-weight on {layout}; the dW block of {g.WeightOutBlocks} output × 1 input channel blocks is the register accumulator set (tiles of {WeightTileName(g)} input lanes × output blocks), one task per block summing all images and rows in order (rows swept in L2-sized chunks across tasks), so dW is bitwise the same for any thread count; with fewer than {MinWeightTasks} tasks the rows split into fixed chunks added in order.{dense}{groups}",
@@ -184,6 +190,11 @@ internal sealed unsafe class BlockedConvPlan
             {
                 _flat = BlockedWeights.Flat(Geometry, w, _flat);
             }
+        }
+        else if (pass == ConvPass.BackwardData && ConvPlanner.UsesFewChannelDot(Problem))
+        {
+            // The few-channel dX kernel reads the forward blocks' rows (a vector of output channels per input channel and tap).
+            _forward = BlockedWeights.Forward(Geometry, w, _forward);
         }
         else if (pass == ConvPass.BackwardData)
         {
@@ -335,9 +346,10 @@ internal sealed unsafe class BlockedConvPlan
     /// <summary>Backward-data on blocked memory that will not move (shapes checked by the caller); no allocation.</summary>
     internal void BackwardData(float* dy, float* dx, int threads)
     {
-        var w = _transposed ?? throw new InvalidOperationException("SetWeights must be called before a pass that needs the weights");
+        bool dot = ConvPlanner.UsesFewChannelDot(Problem);
+        var w = (dot ? _forward : _transposed) ?? throw new InvalidOperationException("SetWeights must be called before a pass that needs the weights");
         KernelRecord.RanBlocked(this, ConvPass.BackwardData, false);
-        if (_subsample is not null)
+        if (_subsample is not null && !dot)
         {
             // Strided 1×1: the unit-stride dX' over whole images (a 1×1 layer's transposed blocks are the same for both),
             // then scattered to the sampled positions with zeros between.
@@ -461,6 +473,17 @@ internal sealed unsafe class BlockedConvPlan
             if (g.Depthwise)
             {
                 RunDepthwise(g, part, parts);
+            }
+            else if (pass == ConvPass.BackwardData && ConvPlanner.UsesFewChannelDot(plan.Problem))
+            {
+                if (g.B == 16)
+                {
+                    FewChannelDotKernels<Isa512, Vector512<float>>.BackwardData(plan.Problem, g, input, weights, output, part, parts);
+                }
+                else
+                {
+                    FewChannelDotKernels<Isa256, Vector256<float>>.BackwardData(plan.Problem, g, input, weights, output, part, parts);
+                }
             }
             else if (g.B == 16)
             {

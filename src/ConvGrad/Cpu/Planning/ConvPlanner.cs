@@ -140,6 +140,14 @@ internal static class ConvPlanner
     /// </summary>
     public static bool UsesDensePanel(ConvProblem p) => DenseSubsample.Applies(p);
 
+    /// <summary>
+    /// Whether the blocked kernels compute dX of <paramref name="p"/> as dot products over the output channels
+    /// (<see cref="FewChannelDotKernels{TI, TV}"/>): a first layer, one group with 1-3 input channels
+    /// (<see cref="FlatInput.Applies"/>), whose dX block would otherwise be computed with all its lanes and only 1-3 kept
+    /// (measured, 1 thread, under load: mnist-c1 dX and the 7x7 stride-2 stem's dX, see the commit).
+    /// </summary>
+    public static bool UsesFewChannelDot(ConvProblem p) => FlatInput.Applies(p);
+
     /// <summary>Whether a pass that gets x as NCHW and y or dY blocked runs on the first-layer kernels (forward and dW; a vector tier).</summary>
     private static bool ReadsFirstLayerInput(ConvProblem p, ConvPass pass, IsaTier tier) =>
         pass != ConvPass.BackwardData && BlockSize(tier) != 0 && FlatInput.Applies(p) && RunsBlocked(p, BlockSize(tier));
