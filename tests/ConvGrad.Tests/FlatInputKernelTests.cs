@@ -1,4 +1,5 @@
 using System.Runtime.Intrinsics;
+using ConvGrad.Cpu;
 using ConvGrad.Cpu.Blocked;
 using CsCheck;
 
@@ -218,6 +219,66 @@ public class FlatInputKernelTests
             plan.BackwardWeightFromNchw(x.ReadOnlySpan, dy, many, threads);
             Assert.Equal(one.Select(BitConverter.SingleToInt32Bits), many.Select(BitConverter.SingleToInt32Bits));
         }
+    }
+
+    /// <summary>
+    /// dW with dY read as NCHW and gathered into blocks one output row at a time (how the NCHW API runs a first layer
+    /// whose blocked dY would be large, the ResNet stem's) gives the bits of the blocked dY, for 1, 2 and 3 threads:
+    /// strides, padding, dilation, output-block tails and few-task problems (row chunks) on both block widths.
+    /// </summary>
+    [SkippableTheory]
+    [InlineData(8, 3, 64, 7, 2, 1)]
+    [InlineData(8, 1, 20, 3, 1, 2)]    // 3 blocks, a tail of 4 channels, dilation
+    [InlineData(16, 3, 64, 7, 2, 1)]   // stem-like
+    [InlineData(16, 1, 32, 3, 1, 1)]   // mnist-c1: one task, rows in chunks
+    [InlineData(16, 2, 40, 5, 3, 1)]   // 3 blocks (2 + 1), a tail of 8 channels
+    public unsafe void BackwardWeight_FromNchwRows_GivesTheBits_OfBlockedDy(int block, int c, int k, int r, int s, int d)
+    {
+        Skip.If(block == 16 && !Vector512.IsHardwareAccelerated, "this CPU has no hardware Vector512 (AVX-512)");
+        var rng = new Random(block * 31 + k);
+        var g = new ConvGeometry([s, s], [r / 2, r / 2], [r / 2 + 1, r / 2], [d, d], 1);
+        var x = Random(rng, [3, c, 37, 29], false);
+        var p = ConvProblem.ForConv(g, x.Shape, [k, c, r, r]);
+        var dyNchw = Random(rng, p.OutputShape, false);
+        var dy = BlockedTensor.FromNchw(dyNchw, block);
+        var plan = new BlockedConvPlan(p, block);
+        var expected = new float[k * c * r * r];
+        plan.BackwardWeightFromNchw(x.ReadOnlySpan, dy, expected, 1);
+        AssertClose(Conv.BackwardWeight(x, dyNchw, g, [k, c, r, r], Reference).ReadOnlySpan, expected, false, $"dw block {block}");
+        foreach (int threads in new[] { 1, 2, 3 })
+        {
+            var rows = new float[expected.Length];
+            rows.AsSpan().Fill(float.NaN);
+            fixed (float* px = x.ReadOnlySpan)
+            fixed (float* pdy = dyNchw.ReadOnlySpan)
+            fixed (float* pdw = rows)
+            {
+                plan.BackwardWeightFromNchw(px, pdy, pdw, threads, dyNchw: true);
+            }
+            Assert.Equal(expected.Select(BitConverter.SingleToInt32Bits), rows.Select(BitConverter.SingleToInt32Bits));
+        }
+    }
+
+    /// <summary>
+    /// The NCHW API plans the ResNet stem's dW (a blocked dY of 25.7 MB, over the workspace limit) on the first-layer
+    /// kernel with dY gathered by rows, in a workspace under 2 MiB, instead of the GEMM; mnist-c1's small dY converts whole.
+    /// </summary>
+    [Theory]
+    [InlineData(16)]
+    [InlineData(8)]
+    public void Stem_BackwardWeight_Nchw_PlansTheFirstLayerKernel_WithRowGathers(int block)
+    {
+        var tier = block == 16 ? IsaTier.Avx512 : IsaTier.Avx2;
+        var stem = ConvProblem.ForConv(ConvGeometry.Uniform(2, stride: 2, padding: 3), [8, 3, 224, 224], [64, 3, 7, 7]);
+        Assert.True(BlockedNchw.GathersRows(stem, ConvPass.BackwardWeight, block));
+        var plan = ConvPlanner.Plan(stem, ConvPass.BackwardWeight, tier, 2);
+        Assert.Equal(ConvKernel.FirstLayer, plan.Kernel);
+        // Per thread a staged image (3 × 224 × 229 floats) and one gathered dY row, not the 25.7 MB blocked dY.
+        Assert.True(plan.WorkspaceBytes < 2 << 20, $"workspace {plan.WorkspaceBytes} bytes");
+        var mnist = ConvProblem.ForConv(ConvGeometry.Uniform(2, padding: 1), [64, 1, 28, 28], [32, 1, 3, 3]);
+        Assert.False(BlockedNchw.GathersRows(mnist, ConvPass.BackwardWeight, block));
+        Assert.Equal(ConvKernel.FirstLayer, ConvPlanner.Plan(mnist, ConvPass.BackwardWeight, tier, 2).Kernel);
+        Assert.False(BlockedNchw.GathersRows(stem, ConvPass.Forward, block));
     }
 
     /// <summary>The first-layer kernel's name is its tile; other layers are refused; the static entry points agree with the plan.</summary>

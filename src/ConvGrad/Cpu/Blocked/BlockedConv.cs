@@ -18,8 +18,11 @@ internal sealed unsafe class BlockedConvPlan
     /// <summary>With fewer dW tasks than this, the rows are split into fixed chunks summed in order (see <see cref="WeightChunks"/>).</summary>
     public const int MinWeightTasks = 4;
 
-    /// <summary>Most floats of dW accumulators one thread keeps live while it sweeps a chunk of rows (4 MiB).</summary>
-    private const int AccumulatorBudget = 1 << 20;
+    /// <summary>
+    /// Most floats of dW accumulators one thread keeps live while it sweeps a chunk of rows (384 KiB: with the chunk's x
+    /// and dY, within a 1 MiB L2; 4 MiB of them, as before, spilled to L3 on every chunk).
+    /// </summary>
+    public const int AccumulatorBudget = 96 * 1024;
 
     /// <summary>Bytes of x and dY one chunk of dW rows should span, to stay in L2 while every task of a group reads it.</summary>
     private const long ChunkBytes = 384 * 1024;
@@ -304,14 +307,17 @@ internal sealed unsafe class BlockedConvPlan
         Execute(_flatPass, Parts(threads, (long)g.N * g.Out[0] * g.Out[1] * ((g.Kb + step - 1) / step)));
     }
 
-    /// <summary>First-layer backward-weight on memory that will not move (NCHW x, blocked dy, dW <c>[K, C, k...]</c>); no allocation once warm.</summary>
-    internal void BackwardWeightFromNchw(float* x, float* dy, float* dw, int threads)
+    /// <summary>
+    /// First-layer backward-weight on memory that will not move (NCHW x, dW <c>[K, C, k...]</c>, dy blocked or, with
+    /// <paramref name="dyNchw"/>, plain NCHW: gathered into blocks one output row at a time, the same sums); no allocation once warm.
+    /// </summary>
+    internal void BackwardWeightFromNchw(float* x, float* dy, float* dw, int threads, bool dyNchw = false)
     {
         RequireFlat();
         KernelRecord.RanBlocked(this, ConvPass.BackwardWeight, true);
         var g = Geometry;
         int units = FlatInput.WeightTasks(g) * FlatInput.WeightChunks(g);
-        _flatPass.Set(ConvPass.BackwardWeight, x, dy, null, dw);
+        _flatPass.Set(ConvPass.BackwardWeight, x, dy, null, dw, dyNchw);
         Execute(_flatPass, Parts(threads, units));
         if (FlatInput.WeightChunks(g) > 1)
         {
@@ -526,14 +532,15 @@ internal sealed unsafe class BlockedConvPlan
     {
         private ConvPass pass;
         private float* input, weights, bias, output;
+        private bool dyNchw;
         private AlignedFloats? partials;
 
         /// <summary>The dW chunk partial sums <c>[task][chunk]</c> (pinned, made once per plan; only with more than one chunk).</summary>
         public float* Partials => partials is null ? null : partials.Pointer;
 
-        public void Set(ConvPass pass, float* input, float* weights, float* bias, float* output)
+        public void Set(ConvPass pass, float* input, float* weights, float* bias, float* output, bool dyNchw = false)
         {
-            this.pass = pass; this.input = input; this.weights = weights; this.bias = bias; this.output = output;
+            this.pass = pass; this.input = input; this.weights = weights; this.bias = bias; this.output = output; this.dyNchw = dyNchw;
             var g = plan.Geometry;
             if (pass == ConvPass.BackwardWeight && FlatInput.WeightChunks(g) > 1 && partials is null)
             {
@@ -560,11 +567,11 @@ internal sealed unsafe class BlockedConvPlan
             int begin = (int)((long)units * part / parts), end = (int)((long)units * (part + 1) / parts);
             if (g.B == 16)
             {
-                FlatInputKernels<Isa512, Vector512<float>>.BackwardWeight(g, input, weights, output, Partials, begin, end);
+                FlatInputKernels<Isa512, Vector512<float>>.BackwardWeight(g, input, weights, output, Partials, begin, end, dyNchw);
             }
             else
             {
-                FlatInputKernels<Isa256, Vector256<float>>.BackwardWeight(g, input, weights, output, Partials, begin, end);
+                FlatInputKernels<Isa256, Vector256<float>>.BackwardWeight(g, input, weights, output, Partials, begin, end, dyNchw);
             }
         }
     }
@@ -596,28 +603,72 @@ internal sealed unsafe class BlockedConvPlan
                 }
                 return;
             }
-            // Tasks in groups whose accumulators fit the budget; rows in chunks whose x and dY fit in L2, so one chunk
-            // serves every task of the group from cache. Each task still sums its rows in order.
-            int group = (int)Math.Clamp(AccumulatorBudget / accLength, 1, Math.Max(1, end - begin));
-            long rowBytes = ((long)g.Kb * g.Out[2] + (long)g.Cb * g.In[2] * g.S[1]) * g.B * sizeof(float);
+            // Tasks in tiles of (input blocks × output quads) whose accumulators fit the budget; rows in chunks whose x
+            // and dY (of the tile's input blocks and quads) fit in L2 beside them, so one chunk serves every task of the
+            // tile from cache. Each task still sums its rows in order, so neither the tiles nor the chunks change a bit.
+            int quads = (g.KbG + g.WeightOutBlocks - 1) / g.WeightOutBlocks;
+            var (tileQuads, tileRows) = WeightTaskTile(g, accLength, quads);
+            long rowBytes = (Math.Min(g.KbG, (long)tileQuads * g.WeightOutBlocks) * g.Out[2] + (long)tileRows * g.In[2] * g.S[1]) * g.B * sizeof(float);
             long rowsPerChunk = Math.Max(1, ChunkBytes / Math.Max(1, rowBytes));
-            float* acc = BlockedScratch.Floats((long)group * accLength);
-            for (int t0 = begin; t0 < end; t0 += group)
+            int most = tileQuads * tileRows;
+            float* acc = BlockedScratch.Floats((long)most * accLength);
+            int* list = stackalloc int[most];
+            // Task t is (row t / quads = group · CbG + input block, quad t % quads); the range [begin, end) is contiguous.
+            for (int row0 = begin / quads; row0 <= (end - 1) / quads; row0 += tileRows)
             {
-                int t1 = Math.Min(end, t0 + group);
-                for (long r0 = 0; r0 < rows; r0 += rowsPerChunk)
+                for (int q0 = 0; q0 < quads; q0 += tileQuads)
                 {
-                    long r1 = Math.Min(rows, r0 + rowsPerChunk);
-                    for (int task = t0; task < t1; task++)
+                    int count = 0;
+                    for (int row = row0; row < row0 + tileRows; row++)
                     {
-                        Task(g, task, r0, r1, acc + (long)(task - t0) * accLength, r0 == 0);
+                        for (int q = q0; q < Math.Min(quads, q0 + tileQuads); q++)
+                        {
+                            int task = row * quads + q;
+                            if (task >= begin && task < end)
+                            {
+                                list[count++] = task;
+                            }
+                        }
+                    }
+                    for (long r0 = 0; r0 < rows && count > 0; r0 += rowsPerChunk)
+                    {
+                        long r1 = Math.Min(rows, r0 + rowsPerChunk);
+                        for (int i = 0; i < count; i++)
+                        {
+                            Task(g, list[i], r0, r1, acc + (long)i * accLength, r0 == 0);
+                        }
+                    }
+                    for (int i = 0; i < count; i++)
+                    {
+                        Store(g, list[i], acc + (long)i * accLength);
                     }
                 }
-                for (int task = t0; task < t1; task++)
+            }
+        }
+
+        /// <summary>
+        /// The task tile of one cache sweep: output quads × input blocks (rows of tasks) whose accumulators fit
+        /// <see cref="AccumulatorBudget"/>, shaped for the least x and dY read into L2 per task and output row:
+        /// <c>4·ow / rows + iw·sh / quads</c> blocks (a tile of q quads and r rows reads the dY of q quads once for r rows, and
+        /// the x of r blocks once for q quads). A function of the shape only.
+        /// </summary>
+        private static (int Quads, int Rows) WeightTaskTile(BlockedGeometry g, int accLength, int quads)
+        {
+            int budget = Math.Max(1, AccumulatorBudget / accLength);
+            int taskRows = g.G * g.CbG;
+            var best = (Quads: 1, Rows: 1);
+            double bestCost = double.MaxValue;
+            for (int q = 1; q <= Math.Min(quads, budget); q++)
+            {
+                int r = Math.Min(taskRows, budget / q);
+                double cost = (double)g.WeightOutBlocks * g.Out[2] / r + (double)g.In[2] * g.S[1] / q;
+                if (cost < bestCost - 1e-12)
                 {
-                    Store(g, task, acc + (long)(task - t0) * accLength);
+                    best = (q, r);
+                    bestCost = cost;
                 }
             }
+            return best;
         }
 
         private void Task(BlockedGeometry g, int task, long row0, long row1, float* acc, bool clear)

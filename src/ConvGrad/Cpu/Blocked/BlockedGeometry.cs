@@ -44,9 +44,10 @@ internal sealed class BlockedGeometry
 
     /// <summary>
     /// Output-channel blocks one backward-weight task owns (its dW block is the tile's accumulators): 4 at 16 lanes
-    /// (AVX-512's 32 registers hold 4 × 6 accumulators), 2 at 8 (AVX2's 16 hold 2 × 4).
+    /// (AVX-512's 32 registers hold 4 × 6 accumulators), 3 at 8 (AVX2's 16 hold 3 × 4 accumulators, the 3 dY vectors and
+    /// the broadcast: 12 independent FMA chains, where 2 × 4 gave 8, too few to cover the FMA latency on two pipes).
     /// </summary>
-    public int WeightOutBlocks => B == 16 ? 4 : 2;
+    public int WeightOutBlocks => B == 16 ? 4 : 3;
 
     /// <summary>
     /// Whether the blocked kernels compute <paramref name="p"/>: one group, groups whose channel counts are whole

@@ -74,35 +74,43 @@ internal static unsafe class BlockedLayout
     }
 
     /// <summary><c>blk[p·bs + l] = plain[l·s + p]</c> for lanes l &lt; <paramref name="lanes"/>, pixels p &lt; <paramref name="s"/>.</summary>
-    private static void Gather(float* plain, float* blk, int s, int bs, int lanes)
+    private static void Gather(float* plain, float* blk, int s, int bs, int lanes) => Gather(plain, s, blk, s, bs, lanes);
+
+    /// <summary>
+    /// <c>blk[p·bs + l] = plain[l·laneStride + p]</c> for lanes l &lt; <paramref name="lanes"/>, pixels p &lt;
+    /// <paramref name="pixels"/>: <paramref name="pixels"/> consecutive pixels of up to one block of NCHW channels
+    /// <paramref name="laneStride"/> floats apart (a whole plane, or one row of it) into one block; lanes past
+    /// <paramref name="lanes"/> are left as they are.
+    /// </summary>
+    internal static void Gather(float* plain, long laneStride, float* blk, int pixels, int bs, int lanes)
     {
         int full = Transposes.IsSupported ? lanes / 8 * 8 : 0;
-        int s8 = s / 8 * 8;
+        int s8 = pixels / 8 * 8;
         for (int l0 = 0; l0 < full; l0 += 8)
         {
             for (int p = 0; p < s8; p += 8)
             {
-                Transposes.Transpose8x8(plain + (long)l0 * s + p, s, blk + (long)p * bs + l0, bs);
+                Transposes.Transpose8x8(plain + l0 * laneStride + p, (nint)laneStride, blk + (long)p * bs + l0, bs);
             }
             for (int l = l0; l < l0 + 8; l++)
             {
-                for (int p = s8; p < s; p++)
+                for (int p = s8; p < pixels; p++)
                 {
-                    blk[(long)p * bs + l] = plain[(long)l * s + p];
+                    blk[(long)p * bs + l] = plain[l * laneStride + p];
                 }
             }
         }
         for (int l = full; l < lanes; l++)
         {
-            float* row = plain + (long)l * s;
-            for (int p = 0; p < s; p++)
+            float* row = plain + l * laneStride;
+            for (int p = 0; p < pixels; p++)
             {
                 blk[(long)p * bs + l] = row[p];
             }
         }
     }
 
-    /// <summary><c>plain[l·s + p] = blk[p·bs + l]</c>: the inverse of <see cref="Gather"/>.</summary>
+    /// <summary><c>plain[l·s + p] = blk[p·bs + l]</c>: the inverse of <see cref="Gather(float*, float*, int, int, int)"/>.</summary>
     private static void Scatter(float* blk, float* plain, int s, int bs, int lanes)
     {
         int full = Transposes.IsSupported ? lanes / 8 * 8 : 0;

@@ -14,24 +14,26 @@ internal static unsafe class BlockedNchw
     /// <summary>The most workspace (bytes) a blocked NCHW call may use; larger problems stay on the GEMM path.</summary>
     public const long MaxWorkspaceBytes = 16L << 20;
 
-    /// <summary>Floats of dW accumulators one thread keeps live at most (<see cref="BlockedConvPlan"/>'s budget).</summary>
-    private const long AccumulatorBudget = 1 << 20;
-
     [ThreadStatic] private static float[]? t_activations;
     [ThreadStatic] private static BlockedLayout.Reorder? t_reorder;
 
     /// <summary>
     /// The workspace (bytes) of one blocked NCHW call of <paramref name="pass"/>: the blocked input and output
     /// activations, the reblocked weights and padded bias the pass needs, and for backward-weight the accumulators of up
-    /// to <paramref name="threads"/> threads; for the first-layer kernel (<paramref name="firstLayer"/>) the blocked dY and
-    /// that kernel's own scratch. Computed from the shape alone (no allocation).
+    /// to <paramref name="threads"/> threads; for the first-layer kernel (<paramref name="firstLayer"/>) the blocked y or dY
+    /// (for a dY over <see cref="RowGatherBytes"/>, per thread one row of it) and that kernel's own scratch. Computed from
+    /// the shape alone (no allocation).
     /// </summary>
     public static long WorkspaceBytes(ConvProblem p, ConvPass pass, int blockSize, int threads, bool firstLayer)
     {
         if (firstLayer)
         {
-            // The blocked y (or dY) and the first-layer kernel's own scratch; the input stays NCHW.
-            return (long)p.N * ((p.K + blockSize - 1) / blockSize) * blockSize * p.OutSpatial * sizeof(float) + FlatInput.WorkspaceBytes(PlanCache.For(p, blockSize).Geometry, pass, threads);
+            // The input stays NCHW; the blocked y (or dY, or per thread one gathered row of a large dY) and the
+            // first-layer kernel's own scratch.
+            var g = PlanCache.For(p, blockSize).Geometry;
+            long kbFloats = (long)g.Kb * blockSize;
+            long blockedFloats = GathersRows(p, pass, blockSize) ? Math.Max(1, threads) * kbFloats * g.Out[2] : p.N * kbFloats * p.OutSpatial;
+            return blockedFloats * sizeof(float) + FlatInput.WorkspaceBytes(g, pass, threads);
         }
         long b = blockSize, cb = (p.C + b - 1) / b, kb = (p.K + b - 1) / b;
         long cbG = (p.Cg + b - 1) / b, kbG = (p.Kg + b - 1) / b, taps = p.KerSpatial;
@@ -47,9 +49,9 @@ internal static unsafe class BlockedNchw
         }
         if (pass == ConvPass.BackwardWeight && !depthwise)
         {
-            long ow = blockSize == 16 ? 4 : 2; // BlockedGeometry.WeightOutBlocks
-            long accumulators = p.Groups * ((kbG + ow - 1) / ow) * cbG * ow * taps * b * b;
-            floats += Math.Max(1, threads) * Math.Min(accumulators, AccumulatorBudget);
+            long ow = blockSize == 16 ? 4 : 3; // BlockedGeometry.WeightOutBlocks
+            long task = ow * taps * b * b, tasks = p.Groups * ((kbG + ow - 1) / ow) * cbG;
+            floats += Math.Max(1, threads) * Math.Clamp(BlockedConvPlan.AccumulatorBudget / task, 1, tasks) * task;
 
         }
         if (pass != ConvPass.Forward && ConvPlanner.UsesDensePanel(p))
@@ -58,6 +60,19 @@ internal static unsafe class BlockedNchw
         }
         return floats * sizeof(float);
     }
+
+    /// <summary>
+    /// A first layer's dY larger than this (bytes, blocked) is not converted whole for its dW: the kernel gathers it into
+    /// blocks one output row at a time (<see cref="FlatInputKernels{TI, TV}.BackwardWeight"/>), instead of a copy that
+    /// goes through memory twice and would exceed <see cref="MaxWorkspaceBytes"/> (the ResNet stem's, 25.7 MB, sent its
+    /// NCHW dW to the GEMM at twice the time). Smaller ones convert whole: the planes' long 8×8 transposes cost less
+    /// than a row's (mnist-c1: 0.6 ms whole, 0.8-0.9 ms by rows, 1 thread).
+    /// </summary>
+    public const long RowGatherBytes = 8L << 20;
+
+    /// <summary>Whether the first-layer kernel reads <paramref name="pass"/>'s dY as NCHW rows gathered into blocks (dW with a blocked dY over <see cref="RowGatherBytes"/>).</summary>
+    public static bool GathersRows(ConvProblem p, ConvPass pass, int blockSize) =>
+        pass == ConvPass.BackwardWeight && (long)p.N * ((p.K + blockSize - 1) / blockSize) * blockSize * p.OutSpatial * sizeof(float) > RowGatherBytes;
 
     /// <summary>
     /// The workspace of the blocked kernels themselves on tensors already in the layout: <see cref="WorkspaceBytes"/>
@@ -82,7 +97,12 @@ internal static unsafe class BlockedNchw
         int w = (int)Shapes.Product(p.WeightShape);
         if (firstLayer)
         {
-            // A first layer: the kernels read the NCHW input as it is; only y (or dY) is blocked.
+            // A first layer: the kernels read the NCHW input as it is; only y (or dY) is blocked, a large dY a row at a time.
+            if (GathersRows(p, pass, blockSize))
+            {
+                plan.BackwardWeightFromNchw(a, b, output, threads, dyNchw: true);
+                return;
+            }
             float* blockedY = Activations((long)p.N * g.Kb * blockSize * p.OutSpatial);
             if (pass == ConvPass.Forward)
             {

@@ -301,18 +301,37 @@ internal static unsafe class DirectKernels<TI, TV> where TI : struct, ISimdIsa<T
         }
     }
 
-    /// <summary>Tasks of backward-weight: (group, <see cref="BlockedGeometry.WeightOutBlocks"/> output blocks, input block).</summary>
+    /// <summary>Tasks of backward-weight: (group, input block, <see cref="BlockedGeometry.WeightOutBlocks"/> output blocks).</summary>
     public static int WeightTasks(BlockedGeometry g) => g.G * ((g.KbG + g.WeightOutBlocks - 1) / g.WeightOutBlocks) * g.CbG;
 
     /// <summary>
+    /// The dW blocks of backward-weight task <paramref name="task"/>: its group, input block, first output block and
+    /// output block count. Tasks run (group, input block, output quad) with the output quad fastest, so a run of
+    /// consecutive tasks (one thread's range, one cache group of <see cref="BlockedConvPlan"/>) shares each input block's x
+    /// across every output quad and the dY of all quads across a few input blocks: both stay in L2 while the group sweeps a
+    /// chunk of rows (with the input block fastest, a 1×1 layer of 64 input blocks streamed its whole x once per quad).
+    /// </summary>
+    public static (int Group, int InBlock, int OutBlock, int OutBlocks) WeightTaskBlocks(BlockedGeometry g, int task)
+    {
+        int ow4 = g.WeightOutBlocks;
+        int quads = (g.KbG + ow4 - 1) / ow4;
+        int quad = task % quads;
+        int cb = task / quads % g.CbG;
+        int grp = task / quads / g.CbG;
+        int ob = ow4 * quad;
+        return (grp, cb, ob, Math.Min(ow4, g.KbG - ob));
+    }
+
+    /// <summary>
     /// Input lanes per backward-weight tile call for <paramref name="blocks"/> output blocks: as many as keep the
-    /// accumulators (lanes × blocks) within 24 of AVX-512's 32 registers (8 of AVX2's 16) beside the dY vectors and the
-    /// broadcast, the block's lanes split into even chunks. More output blocks per call means fewer loads per FMA: 4 × 6
+    /// accumulators (lanes × blocks) within 24 of AVX-512's 32 registers (12 of AVX2's 16: 3 blocks × 4 lanes, the other 4
+    /// registers the 3 dY vectors and the broadcast), the block's lanes split into even chunks. More output blocks per
+    /// call means fewer loads per FMA: 4 × 6
     /// needs 4 dY loads and 6 broadcasts for 24 FMAs where 2 × 8 needs 10 for 16.
     /// </summary>
     public static int WeightLaneChunks(int blocks)
     {
-        int budget = TI.Lanes == 16 ? 24 : 8;
+        int budget = TI.Lanes == 16 ? 24 : 12;
         int perCall = Math.Min(14, Math.Max(1, budget / blocks));
         return (TI.Lanes + perCall - 1) / perCall;
     }
@@ -330,11 +349,7 @@ internal static unsafe class DirectKernels<TI, TV> where TI : struct, ISimdIsa<T
     public static void BackwardWeightTask(BlockedGeometry g, float* x, float* dy, int task, long row0, long row1, float* acc, bool clear = true)
     {
         int b = TI.Lanes, ow4 = g.WeightOutBlocks;
-        int quads = (g.KbG + ow4 - 1) / ow4;
-        int cb = task % g.CbG;
-        int quad = task / g.CbG % quads;
-        int grp = task / g.CbG / quads;
-        int ob = ow4 * quad, noc = Math.Min(ow4, g.KbG - ob);
+        var (grp, cb, ob, noc) = WeightTaskBlocks(g, task);
         int laneChunks = WeightLaneChunks(noc);
         int od = g.Out[0], oh = g.Out[1], ow = g.Out[2];
         int id = g.In[0], ih = g.In[1], iw = g.In[2];
@@ -427,12 +442,8 @@ internal static unsafe class DirectKernels<TI, TV> where TI : struct, ISimdIsa<T
     /// <summary>Writes task <paramref name="task"/>'s blocked accumulator into dW <c>[K, C/G, taps]</c> (only real channels).</summary>
     public static void StoreWeights(BlockedGeometry g, int task, float* acc, float* dw)
     {
-        int b = TI.Lanes, ow4 = g.WeightOutBlocks;
-        int quads = (g.KbG + ow4 - 1) / ow4;
-        int cb = task % g.CbG;
-        int quad = task / g.CbG % quads;
-        int grp = task / g.CbG / quads;
-        int ob = ow4 * quad, noc = Math.Min(ow4, g.KbG - ob);
+        int b = TI.Lanes;
+        var (grp, cb, ob, noc) = WeightTaskBlocks(g, task);
         int taps = g.Taps;
         int cn = Math.Min(b, g.Cg - cb * b);
         for (int o = 0; o < noc; o++)

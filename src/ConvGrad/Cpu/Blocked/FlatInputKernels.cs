@@ -280,9 +280,11 @@ internal static unsafe class FlatInputKernels<TI, TV> where TI : struct, ISimdIs
     /// output rows, in row order. With one chunk each task's sum goes straight into <paramref name="dw"/> <c>[K, C, k...]</c>;
     /// else into <paramref name="partials"/> <c>[task][chunk]</c>, added in chunk order by <see cref="ReduceWeights"/>. Per
     /// output row the input rows are staged once and read by every task of the range, so the bits of a unit never depend
-    /// on the range it ran in.
+    /// on the range it ran in. With <paramref name="dyNchw"/>, <paramref name="dy"/> is plain NCHW (the public API's): per
+    /// output row the output blocks of the range's tasks are gathered into a blocked copy of that row (zero past K), read
+    /// by the same tiles, so the sums and their bits are those of a blocked dY, with no whole blocked dY in memory.
     /// </summary>
-    public static void BackwardWeight(BlockedGeometry g, float* x, float* dy, float* dw, float* partials, int unit0, int unit1)
+    public static void BackwardWeight(BlockedGeometry g, float* x, float* dy, float* dw, float* partials, int unit0, int unit1, bool dyNchw = false)
     {
         if (unit1 <= unit0)
         {
@@ -303,20 +305,35 @@ internal static unsafe class FlatInputKernels<TI, TV> where TI : struct, ISimdIs
         long stageFloats = inPlace ? 0 : wholeImage ? (long)g.C * id * ih * span : (long)kernelRows * span;
         int imageDone = -1;
         int localTasks = chunks == 1 ? unit1 - unit0 : 0;
-        float* local = BlockedScratch.Floats((long)localTasks * accLength + span + stageFloats);
+        // The output blocks the range's tasks read (a task's first block grows with its index), gathered per row when dY is NCHW.
+        // A range over more than one chunk of rows holds tasks from both ends, so it reads every block.
+        bool oneChunk = unit0 / tasks == (unit1 - 1) / tasks;
+        int kb0 = oneChunk ? WeightTaskBlock(g, unit0 % tasks) : 0;
+        int kb1 = oneChunk ? Math.Min(g.Kb, WeightTaskBlock(g, (unit1 - 1) % tasks) + tn) : g.Kb;
+        long rowFloats = dyNchw ? (long)(kb1 - kb0) * ow * b : 0;
+        float* local = BlockedScratch.Floats((long)localTasks * accLength + span + stageFloats + rowFloats);
         float* zero = local + (long)localTasks * accLength;
         float* stage = zero + span;
+        float* dyBlocked = stage + stageFloats;
         new Span<float>(zero, span).Clear();
+        if (dyNchw)
+        {
+            // Lanes past K stay zero; the gather writes only real channels.
+            new Span<float>(dyBlocked, (int)rowFloats).Clear();
+        }
         nint* rowPtr = BlockedScratch.Offsets(kernelRows + 2 * kd * kh);
         nint* validX = rowPtr + kernelRows, validW = validX + kd * kh;
         nint outPlane = (nint)od * oh * ow * b;
         nint accOut = (nint)tr * kw * b;
         long rows = (long)g.N * od * oh;
+        // Block stride of the dY the tiles read: the blocked tensor's plane, or the gathered row's.
+        nint dyOut = dyNchw ? (nint)ow * b : outPlane;
+        long planeNchw = (long)od * oh * ow;
         // The tile's taps are width taps (dilation apart: compiled in when 1), its pixels the stride apart.
         var weightTiles = default(TileCache<WeightTile, WeightTileArgs, TI, TV>);
         WeightTileArgs w = default;
         w.AccOut = accOut;
-        w.DyOut = outPlane;
+        w.DyOut = dyOut;
         w.XTap = dwl;
         w.PixelStride = sw;
         w.Count = ow;
@@ -338,6 +355,14 @@ internal static unsafe class FlatInputKernels<TI, TV> where TI : struct, ISimdIs
                 {
                     StageImage(g, x, n, span, stage);
                     imageDone = n;
+                }
+                if (dyNchw)
+                {
+                    float* src = dy + (n * (long)g.K + (long)kb0 * b) * planeNchw + ((long)oz * oh + oy) * ow;
+                    for (int kb = kb0; kb < kb1; kb++)
+                    {
+                        BlockedLayout.Gather(src + (long)(kb - kb0) * b * planeNchw, planeNchw, dyBlocked + (nint)(kb - kb0) * ow * b, ow, b, Math.Min(b, g.K - kb * b));
+                    }
                 }
                 for (int c = 0; c < g.C; c++)
                 {
@@ -384,7 +409,7 @@ internal static unsafe class FlatInputKernels<TI, TV> where TI : struct, ISimdIs
                         continue;
                     }
                     float* acc = Accumulator(chunk * tasks + task);
-                    float* dyRow = dy + (nint)(n * g.Kb + ob) * outPlane + ((nint)oz * oh + oy) * ow * b;
+                    float* dyRow = dyNchw ? dyBlocked + (nint)(ob - kb0) * ow * b : dy + (nint)(n * g.Kb + ob) * outPlane + ((nint)oz * oh + oy) * ow * b;
                     for (int t0 = 0; t0 < kw; t0 += tt)
                     {
                         int taps = Math.Min(tt, kw - t0);
@@ -398,7 +423,7 @@ internal static unsafe class FlatInputKernels<TI, TV> where TI : struct, ISimdIs
                         {
                             weightTiles.Run(tr, taps, tapSlot, strideSlot, 2, ref w);
                             w.Acc += 2 * accOut;
-                            w.Dy += 2 * outPlane;
+                            w.Dy += 2 * dyOut;
                             weightTiles.Run(tr, taps, tapSlot, strideSlot, 1, ref w);
                         }
                         else
@@ -418,6 +443,13 @@ internal static unsafe class FlatInputKernels<TI, TV> where TI : struct, ISimdIs
         }
 
         float* Accumulator(int unit) => chunks == 1 ? local + (long)(unit - unit0) * accLength : partials + ((long)(unit % tasks) * chunks + unit / tasks) * accLength;
+    }
+
+    /// <summary>The first output block of dW task <paramref name="task"/> (as <see cref="FlatInput.WeightTasks"/> numbers them).</summary>
+    private static int WeightTaskBlock(BlockedGeometry g, int task)
+    {
+        var (tn, tr, _) = FlatInput.WeightTile(g);
+        return task / (g.Ker[1] / tr) / g.Ker[0] / g.C * tn;
     }
 
     /// <summary>Adds each task's chunk partials (<c>[task][chunk]</c>) in chunk order and stores the sums into <paramref name="dw"/>.</summary>

@@ -218,7 +218,9 @@ internal readonly unsafe struct ConvPlan
             if (firstLayer)
             {
                 return $"With {p.C} input channel(s) (a first layer) the GEMM would reduce over only {p.C * p.KerSpatial} rows per column, so the fast engine computes dW with the first-layer kernel, which reads x as it is and dY in the channel-blocked layout. " +
-                       $"Inside this NCHW call dY is converted into that layout in a per-thread workspace ({BlockedNchw.WorkspaceBytes(p, pass, block, Threads, firstLayer)} bytes, at most {BlockedNchw.MaxWorkspaceBytes >> 20} MiB, else the GEMM runs), and the conversion counts in the call's time. " +
+                       (BlockedNchw.GathersRows(p, pass, block)
+                           ? $"Inside this NCHW call dY (over {BlockedNchw.RowGatherBytes >> 20} MiB blocked) is gathered into that layout one output row at a time, per thread ({BlockedNchw.WorkspaceBytes(p, pass, block, Threads, firstLayer)} bytes of workspace), and the gathers count in the call's time. "
+                           : $"Inside this NCHW call dY is converted into that layout in a per-thread workspace ({BlockedNchw.WorkspaceBytes(p, pass, block, Threads, firstLayer)} bytes, at most {BlockedNchw.MaxWorkspaceBytes >> 20} MiB, else the GEMM runs), and the conversion counts in the call's time. ") +
                        (firstLayer ? Executor.FlatDescribe(pass) : Executor.Describe(pass));
             }
             return $"With {p.Cg} input channels per group (at least half a {block}-channel block) the fast engine uses the direct kernels on the channel-blocked layout rather than the GEMM: they ran up to 2-4x faster on the suite's 3x3 layers, conversions included; depthwise and 1x1 layers stay on their NCHW kernels because there the conversions cost more than the blocked kernel saves. " +
