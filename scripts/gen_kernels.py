@@ -13,6 +13,8 @@ Files written (paths relative to the repository root; each starts with GENERATED
   src/ConvGrad/Cpu/Kernels/FlatTile.g.cs      first layer (broadcast input from plain NCHW rows, no input lanes)
   src/ConvGrad/Cpu/Kernels/DepthwiseRowsTile.g.cs depthwise over two output rows (each input row loaded once for both)
   src/ConvGrad/Cpu/Kernels/DepthwiseWeightTile.g.cs depthwise backward-weight (one input row × the dY of two output rows)
+  src/ConvGrad/Cpu/Kernels/DepthwiseWeightPlanesTile.g.cs depthwise backward-weight (every tap in registers over whole planes)
+  src/ConvGrad/Cpu/Kernels/DepthwisePlanesTile.g.cs depthwise forward / unit-stride dX (whole planes, row by row)
   src/ConvGrad/Cpu/Kernels/WeightTile.g.cs    backward-weight (dY vectors × broadcast inputs)
   src/ConvGrad/Cpu/Kernels/GemmTile.g.cs      GEMM micro-kernel (broadcast A, vectors of B)
 
@@ -449,6 +451,228 @@ def depthwise_weight_tile_file():
 
 
 # ---------------------------------------------------------------------------------------------------------------------
+# The depthwise backward-weight planes tile: every tap's dW of one channel block in registers over all images and rows.
+
+MAX_DWP_TAPS = 5
+MAX_DWP_ROWS = 5
+MAX_DWP_ACCUMULATORS = 25
+
+
+def depthwise_weight_planes_tile_file():
+    L = header(["The depthwise backward-weight tile over whole planes, one line per kernel tap."])
+    L += ["/// <summary>",
+          "/// The depthwise backward-weight tile over whole planes on the channel-blocked layout (the lanes are the block's",
+          "/// channels): <c>dw[r][k] = Σ_{n,oy,ox} x[n][oy·sh + r·dh − ph][ox·sw + k·dw − pw]·dy[n][oy][ox]</c> for the",
+          "/// <c>TR</c> × <c>TK</c> taps of a 2-D kernel, all held in registers from the first pixel to the last (oneDNN's",
+          "/// <c>jit_uni_dw_conv_bwd_weights_kernel</c> keeps its filter accumulators in registers the same way). Per output",
+          "/// pixel one dY load feeds one FMA per valid tap, each reading its input vector in place; rows outside the input",
+          "/// and, in the border columns, taps outside the row are skipped (no padding is staged). Each tap's sum is one FMA",
+          "/// chain over images, output rows and columns in order, so its order is fixed by the shape alone.",
+          f"/// Shape: <c>T1</c> = TK width taps (1..{MAX_DWP_TAPS}), <c>T2</c> = TR kernel rows (1..{MAX_DWP_ROWS}; at most",
+          f"/// {MAX_DWP_ACCUMULATORS} taps), <c>T3</c> = TP input pixel stride in blocks (0: <see cref=\"DepthwiseWeightPlanesArgs.PixelStride\"/>),",
+          "/// <c>T4</c> = TS tap step in blocks (0: <see cref=\"DepthwiseWeightPlanesArgs.XTap\"/>); <c>T5</c> unused.",
+          "/// </summary>",
+          "internal readonly unsafe struct DepthwiseWeightPlanesTile : ITile<DepthwiseWeightPlanesArgs>",
+          "{",
+          "    /// <inheritdoc/>",
+          "    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]",
+          "    public static void Run<TI, TV, TK, TR, TP, TS, T5>(ref DepthwiseWeightPlanesArgs a)",
+          "        where TI : struct, ISimdIsa<TV> where TV : struct where TK : struct, IConstant where TR : struct, IConstant",
+          "        where TP : struct, IConstant where TS : struct, IConstant where T5 : struct, IConstant",
+          "    {"]
+    L += shape_check(["TK.Value < 1", f"TK.Value > {MAX_DWP_TAPS}", "TR.Value < 1", f"TR.Value > {MAX_DWP_ROWS}",
+                      f"TK.Value * TR.Value > {MAX_DWP_ACCUMULATORS}"],
+                     f"the depthwise weight planes tile holds 1..{MAX_DWP_TAPS} taps × 1..{MAX_DWP_ROWS} rows, at most {MAX_DWP_ACCUMULATORS}; got {{TK.Value}} × {{TR.Value}}")
+
+    def cond(r, k):
+        return join_conds("" if r == 0 else f"TR.Value > {r}", "" if k == 0 else f"TK.Value > {k}")
+
+    for r in range(MAX_DWP_ROWS):
+        for k in range(MAX_DWP_TAPS):
+            c = cond(r, k)
+            L.append(f"        TV a{r}_{k} = {c} ? TI.Zero : default;" if c else f"        TV a{r}_{k} = TI.Zero;")
+    L += ["        int lanes = TI.Lanes;",
+          "        nint ps = TP.Value == 0 ? a.PixelStride : (nint)TP.Value * lanes;",
+          "        nint ts = TS.Value == 0 ? a.XTap : (nint)TS.Value * lanes;",
+          "        int oh = a.OutRows, ow = a.OutCols, ih = a.InRows, iw = a.InCols, lo = a.Lo, hi = a.Hi;",
+          "        int sh = a.StrideH, dh = a.DilH, ph = a.PadH, sw = a.StrideW, dwl = a.DilW, pw = a.PadW;",
+          "        nint xRow = a.XRow, dyRow = a.DyRow;",
+          "        for (int n = 0; n < a.Images; n++)",
+          "        {",
+          "            float* xImg = a.X + n * a.XImage;",
+          "            float* dyr = a.Dy + n * a.DyImage;",
+          "            for (int oy = 0; oy < oh; oy++, dyr += dyRow)",
+          "            {",
+          "                int iy = oy * sh - ph;",
+          "                // Row r's pointer is read only when the row lies inside the input."]
+    for r in range(MAX_DWP_ROWS):
+        vc = join_conds("" if r == 0 else f"TR.Value > {r}", f"(uint)(iy + {r} * dh) < (uint)ih")
+        L.append(f"                bool v{r} = {vc};")
+        L.append(f"                float* x{r} = xImg + (nint)(iy + {r} * dh) * xRow;")
+    L += ["                for (int ox = 0; ox < ow; ox++)",
+          "                {",
+          "                    if (ox == lo && hi > lo)",
+          "                    {",
+          "                        // Interior columns: every width tap inside the row.",
+          "                        nint c = (nint)(lo * sw - pw) * lanes;",
+          "                        for (; ox < hi; ox++, c += ps)",
+          "                        {",
+          "                            TV g = TI.Load(dyr + (nint)ox * lanes);"]
+    for r in range(MAX_DWP_ROWS):
+        stmts = []
+        for k in range(MAX_DWP_TAPS):
+            stmts.append(guarded("" if k == 0 else f"TK.Value > {k}", f"a{r}_{k} = TI.Fma(TI.Load(x{r} + c + {k} * ts), g, a{r}_{k});"))
+        L.append(f"                            if (v{r}) {{ " + " ".join(stmts) + " }")
+    L += ["                        }",
+          "                        ox = hi - 1;",
+          "                        continue;",
+          "                    }",
+          "                    {",
+          "                        // A border column: only the width taps inside the row.",
+          "                        TV g = TI.Load(dyr + (nint)ox * lanes);",
+          "                        int ix = ox * sw - pw;"]
+    for r in range(MAX_DWP_ROWS):
+        stmts = []
+        for k in range(MAX_DWP_TAPS):
+            st = f"if ((uint)(ix + {k} * dwl) < (uint)iw) {{ a{r}_{k} = TI.Fma(TI.Load(x{r} + (nint)(ix + {k} * dwl) * lanes), g, a{r}_{k}); }}"
+            stmts.append(st if k == 0 else f"if (TK.Value > {k}) {{ {st} }}")
+        L.append(f"                        if (v{r})")
+        L.append("                        {")
+        L += ["                            " + st for st in stmts]
+        L.append("                        }")
+    L += ["                    }",
+          "                }",
+          "            }",
+          "        }",
+          "        float* dw = a.Dw;"]
+    for r in range(MAX_DWP_ROWS):
+        for k in range(MAX_DWP_TAPS):
+            L.append("        " + guarded(cond(r, k), f"TI.Store(dw + ({r} * TK.Value + {k}) * lanes, a{r}_{k});"))
+    L += ["    }", "}"]
+    return L
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The depthwise planes tile: forward (and unit-stride dX) over whole planes, one call per image and channel block.
+
+MAX_DWF_PIXELS = 14
+
+
+def depthwise_planes_tile_file():
+    L = header(["The depthwise forward tile over whole planes, one line per pixel."])
+    L += ["/// <summary>",
+          "/// The depthwise tile over a whole plane on the channel-blocked layout (the lanes are the block's channels):",
+          "/// <c>y[oy][ox] = init + Σ_{r,k} x[oy·sh + r·dh − ph][ox·sw + k·dw − pw]·w[r][k]</c>, each output element one FMA",
+          "/// chain over its kernel rows in order, then its width taps in order (rows outside the input and, in the border",
+          "/// columns, taps outside the row skipped; nothing staged). One call walks every row of the plane: per output row the",
+          "/// kernel rows inside the input are listed once, then the interior columns go <c>TU</c> pixels at a time, each tap's",
+          "/// weight vector loaded once for <c>TU</c> independent chains with the input read in place; the last group of a row",
+          "/// overlaps the one before it rather than running a narrower one (the overlapped pixels are computed again, the same",
+          "/// chain, the same bits). oneDNN's <c>jit_uni_dw_conv_fwd_kernel</c> walks the row the same way. Backward-data of a",
+          "/// unit-stride layer is this tile on dY with the kernel flipped (negative weight steps, padding <c>(k − 1)·d − p</c>).",
+          f"/// Shape: <c>T1</c> = TU pixels (1..{MAX_DWF_PIXELS}), <c>T2</c> = TK width taps, <c>T3</c> = TR kernel rows (1..{MAX_CONSTANT}),",
+          "/// <c>T4</c> = TP input pixel stride in blocks (0: <see cref=\"DepthwisePlanesArgs.PixelStride\"/>), <c>T5</c> = TS tap step",
+          "/// in blocks (0: <see cref=\"DepthwisePlanesArgs.XTap\"/>).",
+          "/// </summary>",
+          "internal readonly unsafe struct DepthwisePlanesTile : ITile<DepthwisePlanesArgs>",
+          "{",
+          "    /// <inheritdoc/>",
+          "    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]",
+          "    public static void Run<TI, TV, TU, TK, TR, TP, TS>(ref DepthwisePlanesArgs a)",
+          "        where TI : struct, ISimdIsa<TV> where TV : struct where TU : struct, IConstant where TK : struct, IConstant",
+          "        where TR : struct, IConstant where TP : struct, IConstant where TS : struct, IConstant",
+          "    {"]
+    L += shape_check(["TU.Value < 1", f"TU.Value > {MAX_DWF_PIXELS}", "TK.Value < 1", "TR.Value < 1"],
+                     f"the depthwise planes tile holds 1..{MAX_DWF_PIXELS} pixels and at least one tap; got {{TU.Value}}, {{TK.Value}} × {{TR.Value}}")
+    L += ["        int lanes = TI.Lanes;",
+          "        nint ps = TP.Value == 0 ? a.PixelStride : (nint)TP.Value * lanes;",
+          "        nint ts = TS.Value == 0 ? a.XTap : (nint)TS.Value * lanes;",
+          "        nint wRow = a.WRow, wTap = a.WTap;",
+          "        TV init = a.Init != null ? TI.Load(a.Init) : TI.Zero;",
+          "        int oh = a.OutRows, ow = a.OutCols, ih = a.InRows, iw = a.InCols, lo = a.Lo, hi = a.Hi;",
+          "        int sh = a.StrideH, dh = a.DilH, ph = a.PadH, sw = a.StrideW, dwl = a.DilW, pw = a.PadW;",
+          "        nint xRow = a.XRow, yRow = a.YRow;",
+          f"        float** xs = stackalloc float*[{MAX_CONSTANT}];",
+          f"        float** ws = stackalloc float*[{MAX_CONSTANT}];",
+          "        // The interior's groups of TU pixels: the last one starts at hi − TU (overlapping), or none when narrower.",
+          "        int last = hi - TU.Value;",
+          "        float* yr = a.Y;",
+          "        for (int oy = 0; oy < oh; oy++, yr += yRow)",
+          "        {",
+          "            // The kernel rows inside the input, in order.",
+          "            int rows = 0;",
+          "            for (int r = 0; r < TR.Value; r++)",
+          "            {",
+          "                int iy = oy * sh + r * dh - ph;",
+          "                if ((uint)iy < (uint)ih)",
+          "                {",
+          "                    xs[rows] = a.X + (nint)iy * xRow;",
+          "                    ws[rows] = a.W + (nint)r * wRow;",
+          "                    rows++;",
+          "                }",
+          "            }",
+          "            for (int ox = 0; ox < ow; ox++)",
+          "            {",
+          "                if (ox == lo && last >= lo)",
+          "                {",
+          "                    // Interior columns, TU at a time: every width tap inside the row.",
+          "                    for (int o = lo; ; o += TU.Value)",
+          "                    {",
+          "                        if (o > last)",
+          "                        {",
+          "                            o = last;",
+          "                        }",
+          "                        nint c = (nint)(o * sw - pw) * lanes;"]
+    for u in range(MAX_DWF_PIXELS):
+        L.append("                        " + (f"TV s{u} = init;" if u == 0 else f"TV s{u} = TU.Value > {u} ? init : default;"))
+    L += ["                        for (int j = 0; j < rows; j++)",
+          "                        {",
+          "                            float* xr = xs[j] + c, wr = ws[j];",
+          "                            for (int m = 0; m < TK.Value; m++, xr += ts, wr += wTap)",
+          "                            {",
+          "                                TV w = TI.Load(wr);"]
+    for u in range(MAX_DWF_PIXELS):
+        st = f"s{u} = TI.Fma(TI.Load(xr + {u} * ps), w, s{u});"
+        L.append("                                " + (st if u == 0 else f"if (TU.Value > {u}) {{ {st} }}"))
+    L += ["                            }",
+          "                        }",
+          "                        float* yo = yr + (nint)o * lanes;"]
+    for u in range(MAX_DWF_PIXELS):
+        st = f"TI.Store(yo + {u} * lanes, s{u});"
+        L.append("                        " + (st if u == 0 else f"if (TU.Value > {u}) {{ {st} }}"))
+    L += ["                        if (o == last)",
+          "                        {",
+          "                            break;",
+          "                        }",
+          "                    }",
+          "                    ox = hi - 1;",
+          "                    continue;",
+          "                }",
+          "                {",
+          "                    // One column on its own (a border column, or an interior narrower than TU): only the taps inside the row.",
+          "                    TV s = init;",
+          "                    int ix = ox * sw - pw;",
+          "                    for (int j = 0; j < rows; j++)",
+          "                    {",
+          "                        for (int m = 0; m < TK.Value; m++)",
+          "                        {",
+          "                            int at = ix + m * dwl;",
+          "                            if ((uint)at < (uint)iw)",
+          "                            {",
+          "                                s = TI.Fma(TI.Load(xs[j] + (nint)at * lanes), TI.Load(ws[j] + m * wTap), s);",
+          "                            }",
+          "                        }",
+          "                    }",
+          "                    TI.Store(yr + (nint)ox * lanes, s);",
+          "                }",
+          "            }",
+          "        }",
+          "    }",
+          "}"]
+    return L
+
+
+# ---------------------------------------------------------------------------------------------------------------------
 # The backward-weight tile: dW of TR source rows × TT taps × TN output blocks in registers along one output row.
 
 
@@ -634,6 +858,8 @@ FILES = {
     "src/ConvGrad/Cpu/Kernels/FlatTile.g.cs": lambda: forward_tile_file("flat"),
     "src/ConvGrad/Cpu/Kernels/DepthwiseRowsTile.g.cs": depthwise_rows_tile_file,
     "src/ConvGrad/Cpu/Kernels/DepthwiseWeightTile.g.cs": depthwise_weight_tile_file,
+    "src/ConvGrad/Cpu/Kernels/DepthwiseWeightPlanesTile.g.cs": depthwise_weight_planes_tile_file,
+    "src/ConvGrad/Cpu/Kernels/DepthwisePlanesTile.g.cs": depthwise_planes_tile_file,
     "src/ConvGrad/Cpu/Kernels/WeightTile.g.cs": weight_tile_file,
     "src/ConvGrad/Cpu/Kernels/GemmTile.g.cs": gemm_tile_file,
 }

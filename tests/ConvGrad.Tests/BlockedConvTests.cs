@@ -279,8 +279,17 @@ public class BlockedConvTests
         Assert.EndsWith(" chunked2", new BlockedConvPlan(ConvProblem.ForConv(ConvGeometry.Uniform(2, padding: 1), [2, 136, 5, 6], [130, 136, 3, 3]), 16).Name(ConvPass.Forward));
         var dw = new BlockedConvPlan(ConvProblem.ForConv(ConvGeometry.Uniform(2, padding: 1, groups: 24), [1, 24, 7, 7], [24, 1, 3, 3]), 8);
         Assert.True(dw.Geometry.Depthwise);
-        Assert.Equal("direct-blocked8 avx2 depthwise 5x2rows", dw.Name(ConvPass.Forward)); // 7 columns: 5 interior in one AVX2 tile of 2 rows, 2 border ones
+        Assert.Equal("direct-blocked8 avx2 depthwise 5px planes", dw.Name(ConvPass.Forward)); // 7 columns: 5 interior in one group, 2 border ones
+        Assert.Equal("direct-blocked8 avx2 depthwise 5px planes flipped", dw.Name(ConvPass.BackwardData));
+        Assert.Equal("direct-blocked8 avx2 depthwise dw 3x3 in registers", dw.Name(ConvPass.BackwardWeight));
         Assert.Contains("depthwise", dw.Describe(ConvPass.BackwardWeight));
+        var strided = new BlockedConvPlan(ConvProblem.ForConv(ConvGeometry.Uniform(2, stride: 2, padding: 1, groups: 32), [1, 32, 14, 14], [32, 1, 3, 3]), 16);
+        Assert.Equal("direct-blocked16 avx512 depthwise 6px planes", strided.Name(ConvPass.Forward)); // 7 output columns, 6 interior
+        Assert.Equal("direct-blocked16 avx512 depthwise 7x2rows phases", strided.Name(ConvPass.BackwardData)); // strided dX keeps its stride phases
+        var wide = new BlockedConvPlan(ConvProblem.ForConv(new ConvGeometry([1, 1], [0, 3], [0, 3], [1, 1], 16), [1, 16, 4, 20], [16, 1, 1, 7]), 16);
+        Assert.Equal("direct-blocked16 avx512 depthwise dw", wide.Name(ConvPass.BackwardWeight)); // 7 width taps: more than the registers' 5
+        var volume = new BlockedConvPlan(ConvProblem.ForConv(ConvGeometry.Uniform(3, padding: 1, groups: 16), [1, 16, 4, 6, 6], [16, 1, 3, 3, 3]), 16);
+        Assert.Equal("direct-blocked16 avx512 depthwise 4x2rows", volume.Name(ConvPass.Forward)); // a depth axis: row pairs
         Assert.False(BlockedConv.Worthwhile(ConvProblem.ForConv(ConvGeometry.Uniform(2, padding: 1), [1, 3, 14, 14], [64, 3, 3, 3]), 16));
         Assert.True(BlockedConv.Worthwhile(p, 16));
     }

@@ -23,7 +23,8 @@ public class BlockedDepthwiseTests
     [SkippableTheory]
     [InlineData(16, 2, 48, 28, 28, 3, 3, 1, 1, 1, 1, 1, 1)]   // mbv2-dw3x3-28 scaled: pairs, interior tiles, 1-pixel borders
     [InlineData(16, 1, 36, 15, 17, 3, 3, 2, 2, 1, 1, 1, 1)]   // stride 2: odd height (last pair one row), channel tail
-    [InlineData(8, 2, 20, 11, 13, 5, 5, 2, 2, 2, 2, 1, 1)]    // 5x5 stride 2
+    [InlineData(8, 2, 20, 11, 13, 5, 5, 2, 2, 2, 2, 1, 1)]    // 5x5 stride 2 (AVX2: 25 taps, dW by row pairs)
+    [InlineData(16, 2, 20, 11, 13, 5, 5, 2, 2, 2, 2, 1, 1)]   // 5x5 stride 2 (AVX-512: 25 taps, dW in registers)
     [InlineData(8, 1, 12, 9, 31, 3, 3, 1, 1, 2, 2, 2, 2)]     // dilation 2: source rows shared at distance 2
     [InlineData(16, 1, 16, 7, 2, 3, 3, 1, 1, 1, 1, 1, 1)]     // rows narrower than the kernel: border columns only
     [InlineData(16, 2, 17, 1, 9, 3, 3, 1, 1, 1, 1, 1, 1)]     // one output row

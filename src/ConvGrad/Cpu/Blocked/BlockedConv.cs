@@ -83,13 +83,17 @@ internal sealed unsafe class BlockedConvPlan
         int u = BlockedGeometry.TileWidth(pass == ConvPass.BackwardData ? (g.In[2] + g.S[2] - 1) / g.S[2] : g.Out[2], max);
         if (g.Depthwise)
         {
+            if (pass != ConvPass.BackwardWeight && ConvPlanner.DepthwisePlanes(g, pass))
+            {
+                return $"direct-blocked{g.B} {isa} depthwise {DepthwiseRowPairs<Isa512, Vector512<float>>.PlanesPixels(g, pass)}px planes" + (pass == ConvPass.BackwardData ? " flipped" : "");
+            }
             if (pass == ConvPass.Forward)
             {
                 // The row-pair tiles cover the interior columns; the border columns run per pixel.
                 var (lo, hi) = KernelRows.InteriorColumns(g);
                 u = hi > lo ? BlockedGeometry.TileWidth(hi - lo, max) : 1;
             }
-            return pass == ConvPass.BackwardWeight ? $"direct-blocked{g.B} {isa} depthwise dw" : $"direct-blocked{g.B} {isa} depthwise {u}x2rows" + (pass == ConvPass.BackwardData ? " phases" : "");
+            return pass == ConvPass.BackwardWeight ? $"direct-blocked{g.B} {isa} depthwise dw" + (ConvPlanner.DepthwiseWeightInRegisters(g) ? $" {g.Ker[1]}x{g.Ker[2]} in registers" : "") : $"direct-blocked{g.B} {isa} depthwise {u}x2rows" + (pass == ConvPass.BackwardData ? " phases" : "");
         }
         return pass switch
         {
@@ -140,8 +144,10 @@ internal sealed unsafe class BlockedConvPlan
         {
             return pass switch
             {
+                ConvPass.Forward or ConvPass.BackwardData when ConvPlanner.DepthwisePlanes(g, pass) => $"{Name(pass)}: depthwise {(pass == ConvPass.Forward ? "forward" : "unit-stride backward-data (dY against the flipped kernel)")} on {layout}; one call per image and channel block walks the plane row by row, {DepthwiseRowPairs<Isa512, Vector512<float>>.PlanesPixels(g, pass)} output pixels at a time (one FMA chain each, each tap's weight vector loaded once for them, the input read in place), the padding's rows and border taps skipped (nothing is staged).",
                 ConvPass.Forward => $"{Name(pass)}: depthwise forward on {layout}; the block's channels are the lanes, so each tap is one weight vector times one input vector per output pixel, register-blocked over a row of pixels and two output rows, so each loaded input row serves every kernel row of both; the padding's border columns skip their missing taps (nothing is staged).",
                 ConvPass.BackwardData => $"{Name(pass)}: depthwise backward-data on {layout}, two dX rows at a time (each dY row loaded once for both), by width stride phases with only the taps that reach each phase; no zero insertion, and dX positions no output reads are written as exact zeros.",
+                _ when ConvPlanner.DepthwiseWeightInRegisters(g) => $"{Name(pass)}: depthwise backward-weight on {layout}; one task per channel block keeps all {g.Taps} taps' sums in registers over every image, row and column (one dY load per pixel feeds one FMA per tap, the input read in place, the padding's taps skipped), so dW is bitwise the same for any thread count.",
                 _ => $"{Name(pass)}: depthwise backward-weight on {layout}; one task per channel block sums every image and output-row pair in order, a register tile per source row serving the kernel rows of both output rows (each input vector loaded once for them), so dW is bitwise the same for any thread count.",
             };
         }

@@ -5,7 +5,10 @@ namespace ConvGrad.Cpu.Blocked;
 /// <summary>
 /// Depthwise backward-weight (groups = C = K, one filter per channel) on the channel-blocked layout, with the block's
 /// channels as the vector lanes: <c>dw[ky][kx] = Σ_{n,oy,ox} x[oy·s + ky·d − p][ox·s + kx·d − p]·dy[oy][ox]</c>. A task owns
-/// one channel block and sums every image and output-row pair in order: per source row of the pair
+/// one channel block. A 2-D kernel of at most <see cref="ConvPlanner.DepthwiseWeightInRegisters"/> taps keeps every tap's
+/// sum in a register over all images and rows (<see cref="DepthwiseWeightPlanesTile"/>: one dY load per pixel feeds one
+/// FMA per tap, nothing goes through memory until the block is done). Other kernels sum every image and output-row pair
+/// in order: per source row of the pair
 /// (<see cref="KernelRowPairs"/>), one <see cref="DepthwiseWeightTile"/> along the interior columns serves the kernel rows
 /// of both output rows (each input vector loaded once for them), then the padding's border columns per tap. The order is
 /// fixed by the shape, so dW is bitwise the same for any thread count. Forward and backward-data are
@@ -19,6 +22,11 @@ internal static unsafe class DepthwiseKernels<TI, TV> where TI : struct, ISimdIs
     /// <summary>dW of channel blocks <c>[part·Cb/parts, (part+1)·Cb/parts)</c> into <paramref name="dw"/> <c>[C, 1, taps]</c>.</summary>
     public static void BackwardWeight(BlockedGeometry g, float* x, float* dy, float* dw, int part, int parts)
     {
+        if (ConvPlanner.DepthwiseWeightInRegisters(g))
+        {
+            BackwardWeightPlanes(g, x, dy, dw, part, parts);
+            return;
+        }
         int b = TI.Lanes;
         int od = g.Out[0], oh = g.Out[1], ow = g.Out[2];
         int id = g.In[0], ih = g.In[1], iw = g.In[2];
@@ -77,6 +85,59 @@ internal static unsafe class DepthwiseKernels<TI, TV> where TI : struct, ISimdIs
                     }
                 }
             }
+            int cn = Math.Min(b, g.C - cb * b);
+            for (int l = 0; l < cn; l++)
+            {
+                for (int tap = 0; tap < taps; tap++)
+                {
+                    dw[(nint)(cb * b + l) * taps + tap] = acc[tap * b + l];
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// dW of a 2-D problem whose taps fit in registers (<see cref="ConvPlanner.DepthwiseWeightInRegisters"/>): per channel
+    /// block one <see cref="DepthwiseWeightPlanesTile"/> call sums every image, row and column with each tap's
+    /// accumulator in a register throughout, then the block's <c>[tap][lane]</c> sums are transposed into dW.
+    /// </summary>
+    private static void BackwardWeightPlanes(BlockedGeometry g, float* x, float* dy, float* dw, int part, int parts)
+    {
+        int b = TI.Lanes;
+        int oh = g.Out[1], ow = g.Out[2], ih = g.In[1], iw = g.In[2];
+        int kh = g.Ker[1], kw = g.Ker[2], taps = g.Taps;
+        nint inPlane = (nint)ih * iw * b, outPlane = (nint)oh * ow * b;
+        int begin = (int)((long)g.Cb * part / parts), end = (int)((long)g.Cb * (part + 1) / parts);
+        float* acc = BlockedScratch.Floats((long)taps * b);
+        var (lo, hi) = KernelRows.InteriorColumns(g);
+        var tiles = default(TileCache<DepthwiseWeightPlanesTile, DepthwiseWeightPlanesArgs, TI, TV>);
+        DepthwiseWeightPlanesArgs a = default;
+        a.XImage = (nint)g.Cb * inPlane;
+        a.DyImage = (nint)g.Cb * outPlane;
+        a.Images = g.N;
+        a.XRow = (nint)iw * b;
+        a.DyRow = (nint)ow * b;
+        a.OutRows = oh;
+        a.OutCols = ow;
+        a.InRows = ih;
+        a.InCols = iw;
+        a.StrideH = g.S[1];
+        a.DilH = g.D[1];
+        a.PadH = g.P[1];
+        a.StrideW = g.S[2];
+        a.DilW = g.D[2];
+        a.PadW = g.P[2];
+        a.PixelStride = (nint)g.S[2] * b;
+        a.XTap = (nint)g.D[2] * b;
+        a.Lo = lo;
+        a.Hi = hi;
+        a.Dw = acc;
+        int pixelSlot = BlockedGeometry.PixelStrideSlot(g.S[2]), tapSlot = BlockedGeometry.PixelStrideSlot(g.D[2]);
+        for (int cb = begin; cb < end; cb++)
+        {
+            a.X = x + (nint)cb * inPlane;
+            a.Dy = dy + (nint)cb * outPlane;
+            tiles.Run(kw, kh, pixelSlot, tapSlot, 0, ref a);
             int cn = Math.Min(b, g.C - cb * b);
             for (int l = 0; l < cn; l++)
             {

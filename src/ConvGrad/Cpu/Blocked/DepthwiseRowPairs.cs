@@ -15,12 +15,20 @@ namespace ConvGrad.Cpu.Blocked;
 /// </list>
 /// Each output element is one FMA chain over its kernel rows (in order) and width taps (in order), whatever the pairing,
 /// the tile width or the thread count. Weights are <c>[C-block][taps][lane]</c> (<see cref="BlockedWeights.Depthwise"/>).
+/// A 2-D forward, and a 2-D unit-stride backward-data, run instead on <see cref="DepthwisePlanesTile"/>
+/// (<see cref="ConvPlanner.DepthwisePlanes"/>), one call per image and channel block walking the plane row by row with
+/// no per-row setup outside the tile; the forward's chains are the same, so its bits are too.
 /// </summary>
 internal static unsafe class DepthwiseRowPairs<TI, TV> where TI : struct, ISimdIsa<TV> where TV : struct
 {
     /// <summary>y = x ⋆ w + b for the output row pairs of part <paramref name="part"/> of <paramref name="parts"/>.</summary>
     public static void Forward(BlockedGeometry g, float* x, float* w, float* bias, float* y, int part, int parts)
     {
+        if (ConvPlanner.DepthwisePlanes(g, ConvPass.Forward))
+        {
+            Planes(g, x, w, bias, y, transposed: false, part, parts);
+            return;
+        }
         int b = TI.Lanes;
         int od = g.Out[0], oh = g.Out[1], ow = g.Out[2];
         int id = g.In[0], ih = g.In[1], iw = g.In[2];
@@ -87,6 +95,11 @@ internal static unsafe class DepthwiseRowPairs<TI, TV> where TI : struct, ISimdI
     /// <summary>dx = ∂L/∂x for the dX row pairs of part <paramref name="part"/> of <paramref name="parts"/>, by width stride phases.</summary>
     public static void BackwardData(BlockedGeometry g, float* dy, float* w, float* dx, int part, int parts)
     {
+        if (ConvPlanner.DepthwisePlanes(g, ConvPass.BackwardData))
+        {
+            Planes(g, dy, w, null, dx, transposed: true, part, parts);
+            return;
+        }
         int b = TI.Lanes;
         int od = g.Out[0], oh = g.Out[1], ow = g.Out[2];
         int id = g.In[0], ih = g.In[1], iw = g.In[2];
@@ -155,6 +168,81 @@ internal static unsafe class DepthwiseRowPairs<TI, TV> where TI : struct, ISimdI
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// The planes of part <paramref name="part"/> of <paramref name="parts"/> (one per image and channel block) on
+    /// <see cref="DepthwisePlanesTile"/> (<see cref="ConvPlanner.DepthwisePlanes"/>): forward reads x with the kernel as it is; backward-data of a unit-stride
+    /// layer reads dY with the kernel flipped (<c>dx[i] = Σ_t dy[i + p − t·d]·w[t] = Σ_t' dy[i + t'·d − ((k − 1)·d − p)]·w[k − 1 − t']</c>
+    /// per axis), so it is the same correlation with negative weight steps.
+    /// </summary>
+    private static void Planes(BlockedGeometry g, float* src, float* w, float* bias, float* dst, bool transposed, int part, int parts)
+    {
+        int b = TI.Lanes;
+        int kh = g.Ker[1], kw = g.Ker[2];
+        DepthwisePlanesArgs a = default;
+        if (!transposed)
+        {
+            a.InRows = g.In[1]; a.InCols = g.In[2]; a.OutRows = g.Out[1]; a.OutCols = g.Out[2];
+            a.StrideH = g.S[1]; a.DilH = g.D[1]; a.PadH = g.P[1];
+            a.StrideW = g.S[2]; a.DilW = g.D[2]; a.PadW = g.P[2];
+            a.WRow = (nint)kw * b;
+            a.WTap = b;
+        }
+        else
+        {
+            a.InRows = g.Out[1]; a.InCols = g.Out[2]; a.OutRows = g.In[1]; a.OutCols = g.In[2];
+            a.StrideH = 1; a.DilH = g.D[1]; a.PadH = (kh - 1) * g.D[1] - g.P[1];
+            a.StrideW = 1; a.DilW = g.D[2]; a.PadW = (kw - 1) * g.D[2] - g.P[2];
+            a.WRow = -(nint)kw * b;
+            a.WTap = -b;
+        }
+        a.XRow = (nint)a.InCols * b;
+        a.YRow = (nint)a.OutCols * b;
+        a.PixelStride = (nint)a.StrideW * b;
+        a.XTap = (nint)a.DilW * b;
+        var (lo, hi) = PlanesInterior(g, transposed ? ConvPass.BackwardData : ConvPass.Forward);
+        a.Lo = lo;
+        a.Hi = hi;
+        int u = PlanesPixels(g, transposed ? ConvPass.BackwardData : ConvPass.Forward);
+        nint inPlane = (nint)a.InRows * a.InCols * b, outPlane = (nint)a.OutRows * a.OutCols * b;
+        long items = (long)g.N * g.Cb;
+        long begin = items * part / parts, end = items * (part + 1) / parts;
+        var tiles = default(TileCache<DepthwisePlanesTile, DepthwisePlanesArgs, TI, TV>);
+        int pixelSlot = BlockedGeometry.PixelStrideSlot(a.StrideW), tapSlot = BlockedGeometry.PixelStrideSlot(a.DilW);
+        for (long item = begin; item < end; item++)
+        {
+            int cb = (int)(item % g.Cb);
+            a.X = src + (nint)item * inPlane;
+            a.Y = dst + (nint)item * outPlane;
+            a.W = w + (nint)cb * g.Taps * b + (transposed ? (nint)(g.Taps - 1) * b : 0);
+            a.Init = bias == null ? null : bias + (nint)cb * b;
+            tiles.Run(u, kw, kh, pixelSlot, tapSlot, ref a);
+        }
+    }
+
+    /// <summary>
+    /// Pixels per group of <see cref="DepthwisePlanesTile"/> along the interior of an output row: the fewest groups of at most
+    /// 14 (AVX-512) or 12 (AVX2: twelve accumulators, a weight and an input vector in 16 registers), all as wide as possible.
+    /// </summary>
+    public static int PlanesPixels(BlockedGeometry g, ConvPass pass)
+    {
+        var (lo, hi) = PlanesInterior(g, pass);
+        return hi > lo ? BlockedGeometry.TileWidth(hi - lo, g.B == 16 ? 14 : 12) : 1;
+    }
+
+    /// <summary>The interior output columns of the planes tile: forward's, or for backward-data those of the flipped kernel over dY.</summary>
+    private static (int Lo, int Hi) PlanesInterior(BlockedGeometry g, ConvPass pass) => pass == ConvPass.Forward
+        ? InteriorColumns(g.Out[2], g.In[2], g.S[2], g.D[2], g.P[2], g.Ker[2])
+        : InteriorColumns(g.In[2], g.Out[2], 1, g.D[2], (g.Ker[2] - 1) * g.D[2] - g.P[2], g.Ker[2]);
+
+    /// <summary>Outputs <c>[Lo, Hi)</c> of a row of <paramref name="outCols"/> whose taps <c>o·s + t·d − p</c>, <c>t &lt; k</c>, all lie in <c>[0, inCols)</c>.</summary>
+    private static (int Lo, int Hi) InteriorColumns(int outCols, int inCols, int s, int d, int p, int k)
+    {
+        int lo = p <= 0 ? 0 : (p + s - 1) / s;
+        int top = inCols - 1 - (k - 1) * d + p;
+        int hi = top < 0 ? 0 : Math.Min(outCols, top / s + 1);
+        return (Math.Min(lo, outCols), Math.Max(Math.Min(lo, outCols), hi));
     }
 
     /// <summary>

@@ -133,3 +133,79 @@ internal unsafe struct DepthwiseWeightArgs
     /// <summary>Pixels summed over.</summary>
     public int Count;
 }
+
+/// <summary>
+/// The operands of the depthwise backward-weight planes tile (<see cref="DepthwiseWeightPlanesTile"/>): one channel block
+/// of x and dY over every image of a 2-D problem; offsets are in floats.
+/// </summary>
+internal unsafe struct DepthwiseWeightPlanesArgs
+{
+    /// <summary>Input of image 0 at row 0, column 0.</summary>
+    public float* X;
+    /// <summary>dY of image 0 at row 0, column 0.</summary>
+    public float* Dy;
+    /// <summary>Input step between images.</summary>
+    public nint XImage;
+    /// <summary>dY step between images.</summary>
+    public nint DyImage;
+    /// <summary>Images summed over.</summary>
+    public int Images;
+    /// <summary>Input step between rows.</summary>
+    public nint XRow;
+    /// <summary>dY step between rows.</summary>
+    public nint DyRow;
+    /// <summary>Output (dY) rows and columns.</summary>
+    public int OutRows, OutCols;
+    /// <summary>Input rows and columns.</summary>
+    public int InRows, InCols;
+    /// <summary>Height stride, dilation and padding before.</summary>
+    public int StrideH, DilH, PadH;
+    /// <summary>Width stride, dilation and padding before.</summary>
+    public int StrideW, DilW, PadW;
+    /// <summary>Input step between pixels, when the shape does not fix it.</summary>
+    public nint PixelStride;
+    /// <summary>Input step between width taps, when the shape does not fix it.</summary>
+    public nint XTap;
+    /// <summary>The output columns <c>[Lo, Hi)</c> whose width taps all lie inside the row.</summary>
+    public int Lo, Hi;
+    /// <summary>The block's dW <c>[tap][lane]</c>, written (not added to).</summary>
+    public float* Dw;
+}
+
+/// <summary>
+/// The operands of the depthwise planes tile (<see cref="DepthwisePlanesTile"/>): one channel block's plane of one image;
+/// offsets are in floats. For a flipped kernel (backward-data) the weight steps are negative.
+/// </summary>
+internal unsafe struct DepthwisePlanesArgs
+{
+    /// <summary>Input (source) plane at row 0, column 0.</summary>
+    public float* X;
+    /// <summary>Weight vector of kernel row 0, width tap 0.</summary>
+    public float* W;
+    /// <summary>Weight step between kernel rows.</summary>
+    public nint WRow;
+    /// <summary>Weight step between width taps.</summary>
+    public nint WTap;
+    /// <summary>Initial value of every output (the bias), or null for zeros.</summary>
+    public float* Init;
+    /// <summary>Output plane at row 0, column 0.</summary>
+    public float* Y;
+    /// <summary>Input step between rows.</summary>
+    public nint XRow;
+    /// <summary>Output step between rows.</summary>
+    public nint YRow;
+    /// <summary>Output rows and columns.</summary>
+    public int OutRows, OutCols;
+    /// <summary>Input rows and columns.</summary>
+    public int InRows, InCols;
+    /// <summary>Height stride, dilation and padding before.</summary>
+    public int StrideH, DilH, PadH;
+    /// <summary>Width stride, dilation and padding before.</summary>
+    public int StrideW, DilW, PadW;
+    /// <summary>Input step between pixels, when the shape does not fix it.</summary>
+    public nint PixelStride;
+    /// <summary>Input step between width taps, when the shape does not fix it.</summary>
+    public nint XTap;
+    /// <summary>The output columns <c>[Lo, Hi)</c> whose width taps all lie inside the row.</summary>
+    public int Lo, Hi;
+}

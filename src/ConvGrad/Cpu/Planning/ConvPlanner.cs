@@ -1,6 +1,7 @@
 using ConvGrad.Cpu.Blocked;
 using ConvGrad.Cpu.Depthwise;
 using ConvGrad.Cpu.Gemm;
+using ConvGrad.Cpu.Kernels;
 
 namespace ConvGrad.Cpu;
 
@@ -73,6 +74,33 @@ internal static class ConvPlanner
             ConvPass.BackwardData => DepthwiseBackwardDataChannelBlocked.Applies(p),
             _ => DepthwiseBackwardWeightChannelBlocked.Applies(p),
         } ? ConvKernel.DepthwiseBlocked8 : ConvKernel.DepthwiseRows;
+
+    /// <summary>
+    /// Whether a blocked problem is 2-D: one input and output plane and no depth tap, with no depth padding (a padded
+    /// depth of one plane would read only padding).
+    /// </summary>
+    private static bool IsPlanar(BlockedGeometry g) => g.Ker[0] == 1 && g.In[0] == 1 && g.Out[0] == 1 && g.P[0] == 0;
+
+    /// <summary>
+    /// Whether the blocked depthwise backward-weight keeps every tap's sum in a register over whole planes
+    /// (<see cref="DepthwiseWeightPlanesTile"/>) rather than summing per output-row pair through memory: a 2-D problem
+    /// (no depth axis) whose kernel is at most 5 × 5 and whose taps fit in the tier's registers beside a dY vector
+    /// (25 of AVX-512's 32, 12 of AVX2's 16). A function of the shape and block size only.
+    /// </summary>
+    public static bool DepthwiseWeightInRegisters(BlockedGeometry g) =>
+        g.Depthwise && IsPlanar(g) && g.Ker[1] <= 5 && g.Ker[2] <= 5 &&
+        g.Ker[1] * g.Ker[2] <= (g.B == 16 ? 25 : 12);
+
+    /// <summary>
+    /// Whether the blocked depthwise forward (or backward-data) runs on <see cref="DepthwisePlanesTile"/>, one call per
+    /// image and channel block walking every row, rather than by output-row pairs with the rows listed and the border
+    /// pixels run outside the tile: a 2-D problem (no depth axis) with at most 16 kernel rows and width taps, and for
+    /// backward-data unit strides (the flipped kernel is then a plain correlation; strided dX stays on its stride phases).
+    /// A function of the shape, pass and block size only.
+    /// </summary>
+    public static bool DepthwisePlanes(BlockedGeometry g, ConvPass pass) =>
+        g.Depthwise && IsPlanar(g) && g.Ker[1] <= 16 && g.Ker[2] <= 16 &&
+        (pass == ConvPass.Forward || (pass == ConvPass.BackwardData && g.S[1] == 1 && g.S[2] == 1));
 
     /// <summary>Whether the depthwise kernels take their Vector256 + FMA paths on <paramref name="tier"/> (AVX2 and up), else the scalar ones.</summary>
     public static bool DepthwiseVector(IsaTier tier) => tier >= IsaTier.Avx2 && DepthwiseKernels.VectorPath;
