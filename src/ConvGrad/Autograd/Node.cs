@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Numerics;
-using System.Numerics.Tensors;
+using ConvGrad.Cpu;
 
 namespace ConvGrad.Autograd;
 
@@ -75,7 +75,11 @@ public abstract class Node<T> where T : unmanaged, IFloatingPointIeee754<T>
         _inputs[i].Accumulate(g, owned);
     }
 
-    internal void AccumulateOutputGrad(Tensor<T> g, bool owned)
+    /// <summary>
+    /// Adds <paramref name="g"/> to the gradient of this node's output; a second gradient is summed in on up to
+    /// <paramref name="threads"/> threads (the output variable's), bitwise the same for any count.
+    /// </summary>
+    internal void AccumulateOutputGrad(Tensor<T> g, bool owned, int threads = 1)
     {
         if (Released)
         {
@@ -88,12 +92,12 @@ public abstract class Node<T> where T : unmanaged, IFloatingPointIeee754<T>
         }
         else if (_gradOwned)
         {
-            TensorPrimitives.Add(_grad.ReadOnlySpan, g.ReadOnlySpan, _grad.Span);
+            ElementwiseSum<T>.Add(_grad, g, _grad, threads);
         }
         else
         {
             var sum = ScopedTensors<T>.Rent(_grad.Shape, _grad.Format, clear: false);
-            TensorPrimitives.Add(_grad.ReadOnlySpan, g.ReadOnlySpan, sum.Span);
+            ElementwiseSum<T>.Add(_grad, g, sum, threads);
             _grad = sum;
             _gradOwned = true;
         }

@@ -218,7 +218,7 @@ public class Variable<T> where T : unmanaged, IFloatingPointIeee754<T>
         }
         if (GradFn is not null)
         {
-            GradFn.AccumulateOutputGrad(g, owned);
+            GradFn.AccumulateOutputGrad(g, owned, Threads);
             return;
         }
         if (!RequiresGrad)

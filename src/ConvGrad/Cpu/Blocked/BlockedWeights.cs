@@ -13,54 +13,53 @@ internal static class BlockedWeights
     /// Forward blocks <c>[G][K-block][C-block][taps][c lane][k lane]</c>: for one tap and input lane, the vector of the
     /// block's output channels, which the forward tile loads while it broadcasts the input value.
     /// </summary>
-    public static AlignedFloats Forward(BlockedGeometry g, ReadOnlySpan<float> w, AlignedFloats? reuse = null)
-    {
-        int b = g.B, t = g.Taps;
-        var buffer = AlignedFloats.Reuse(reuse, g.G * g.KbG * g.CbG * t * b * b);
-        var dst = buffer.Span;
-        // Block by block, so the reads (rows of c·taps) and the writes (one b·b·taps block) stay in L1.
-        for (int grp = 0; grp < g.G; grp++)
-        for (int kb = 0; kb < g.KbG; kb++)
-        for (int cb = 0; cb < g.CbG; cb++)
-        {
-            long block = ((long)(grp * g.KbG + kb) * g.CbG + cb) * t;
-            int kEnd = Math.Min(b, g.Kg - kb * b), cEnd = Math.Min(b, g.Cg - cb * b);
-            for (int kl = 0; kl < kEnd; kl++)
-            {
-                int row = ((grp * g.Kg + kb * b + kl) * g.Cg + cb * b) * t;
-                for (int cl = 0; cl < cEnd; cl++)
-                for (int tap = 0; tap < t; tap++)
-                {
-                    dst[(int)(((block + tap) * b + cl) * b + kl)] = w[row + cl * t + tap];
-                }
-            }
-        }
-        return buffer;
-    }
+    public static AlignedFloats Forward(BlockedGeometry g, ReadOnlySpan<float> w, AlignedFloats? reuse = null) => Reblock(g, w, reuse, transposed: false);
 
     /// <summary>
     /// Backward-data blocks <c>[G][C-block][K-block][taps][k lane][c lane]</c>: the transpose, so the dX tile loads a
     /// vector of input channels for one output channel while it broadcasts dY.
     /// </summary>
-    public static AlignedFloats Transposed(BlockedGeometry g, ReadOnlySpan<float> w, AlignedFloats? reuse = null)
+    public static AlignedFloats Transposed(BlockedGeometry g, ReadOnlySpan<float> w, AlignedFloats? reuse = null) => Reblock(g, w, reuse, transposed: true);
+
+    /// <summary>
+    /// <see cref="Forward"/> (block <c>[K-block][C-block]</c>, lane pair (c, k) at <c>c·B + k</c>) or
+    /// <see cref="Transposed"/> (<c>[C-block][K-block]</c>, at <c>k·B + c</c>). Block by block, so the reads (rows of
+    /// c·taps) and the writes (one B·B·taps block) stay in L1; through pointers with the offsets stepped, not recomputed
+    /// (it runs before every forward and dX call, on the caller's thread).
+    /// </summary>
+    private static unsafe AlignedFloats Reblock(BlockedGeometry g, ReadOnlySpan<float> w, AlignedFloats? reuse, bool transposed)
     {
-        int b = g.B, t = g.Taps;
-        var buffer = AlignedFloats.Reuse(reuse, g.G * g.KbG * g.CbG * t * b * b);
-        var dst = buffer.Span;
-        // Block by block, so the reads (rows of c·taps) and the writes (one b·b·taps block) stay in L1.
-        for (int grp = 0; grp < g.G; grp++)
-        for (int cb = 0; cb < g.CbG; cb++)
-        for (int kb = 0; kb < g.KbG; kb++)
+        int b = g.B, t = g.Taps, bb = b * b;
+        int length = g.G * g.KbG * g.CbG * t * bb;
+        if (w.Length < g.G * g.Kg * g.Cg * t)
         {
-            long block = ((long)(grp * g.CbG + cb) * g.KbG + kb) * t;
-            int kEnd = Math.Min(b, g.Kg - kb * b), cEnd = Math.Min(b, g.Cg - cb * b);
-            for (int kl = 0; kl < kEnd; kl++)
+            throw new ArgumentException($"the weights need {g.G * g.Kg * g.Cg * t} values; got {w.Length}", nameof(w));
+        }
+        var buffer = AlignedFloats.Reuse(reuse, length);
+        float* dst = buffer.Pointer;
+        // Lane steps: the output lane k and input lane c of a pair, within one tap's B·B floats.
+        int kStep = transposed ? b : 1, cStep = transposed ? 1 : b;
+        fixed (float* src = w)
+        {
+            for (int grp = 0; grp < g.G; grp++)
+            for (int kb = 0; kb < g.KbG; kb++)
+            for (int cb = 0; cb < g.CbG; cb++)
             {
-                int row = ((grp * g.Kg + kb * b + kl) * g.Cg + cb * b) * t;
-                for (int cl = 0; cl < cEnd; cl++)
-                for (int tap = 0; tap < t; tap++)
+                long block = transposed ? ((long)(grp * g.CbG + cb) * g.KbG + kb) * t : ((long)(grp * g.KbG + kb) * g.CbG + cb) * t;
+                float* blockAt = dst + block * bb;
+                int kEnd = Math.Min(b, g.Kg - kb * b), cEnd = Math.Min(b, g.Cg - cb * b);
+                for (int kl = 0; kl < kEnd; kl++)
                 {
-                    dst[(int)(((block + tap) * b + kl) * b + cl)] = w[row + cl * t + tap];
+                    float* row = src + (long)((grp * g.Kg + kb * b + kl) * g.Cg + cb * b) * t;
+                    float* kAt = blockAt + kl * kStep;
+                    for (int cl = 0; cl < cEnd; cl++, row += t)
+                    {
+                        float* at = kAt + cl * cStep;
+                        for (int tap = 0; tap < t; tap++, at += bb)
+                        {
+                            *at = row[tap];
+                        }
+                    }
                 }
             }
         }
