@@ -17,8 +17,14 @@ lscpu | grep -m1 'Model name' || true
 uptime
 last_rate() { grep -E '^epoch [0-9]+/' | tail -1 | grep -oE '[0-9.]+ images/s' | grep -oE '^[0-9.]+'; }
 for model in lenet resnet; do
-    ours=$("$cli/ConvGrad.Cli" train --model "$model" --epochs "$epochs" --threads "$threads" --data "$root/data/mnist-10k" --out "$root/out/bench-train-$model" | tee /dev/stderr | last_rate)
-    theirs=$(/usr/bin/python3 "$root/bench/torch_${model}_epoch.py" --epochs "$epochs" --threads "$threads" | tee /dev/stderr | last_rate)
+    # Each run's log goes to stderr in one piece after it ends (not through `tee /dev/stderr`: with stderr redirected to a
+    # file, tee reopens that file and truncates it, so `train_epoch.sh > log 2>&1` kept only the last lines).
+    ours_log=$("$cli/ConvGrad.Cli" train --model "$model" --epochs "$epochs" --threads "$threads" --data "$root/data/mnist-10k" --out "$root/out/bench-train-$model")
+    printf '%s\n' "$ours_log" >&2
+    ours=$(printf '%s\n' "$ours_log" | last_rate)
+    theirs_log=$(/usr/bin/python3 "$root/bench/torch_${model}_epoch.py" --epochs "$epochs" --threads "$threads")
+    printf '%s\n' "$theirs_log" >&2
+    theirs=$(printf '%s\n' "$theirs_log" | last_rate)
     awk -v m="$model" -v a="$ours" -v b="$theirs" -v t="$threads" \
         'BEGIN { printf "%s, %s threads: convgrad %s images/s, pytorch %s images/s, speed-up %.2fx\n", m, t, a, b, a / b }'
 done
