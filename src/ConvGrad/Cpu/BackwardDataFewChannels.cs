@@ -409,14 +409,7 @@ internal static unsafe class BackwardDataFewChannels
         return r;
     }
 
-    private interface ICount
-    {
-        static abstract int Value { get; }
-    }
 
-    private readonly struct One : ICount { public static int Value => 1; }
-    private readonly struct Two : ICount { public static int Value => 2; }
-    private readonly struct Three : ICount { public static int Value => 3; }
 
     public static long WorkspaceBytes(ConvProblem p, int parts)
     {

@@ -236,15 +236,4 @@ internal static unsafe class FewChannelDotKernels<TI, TV> where TI : struct, ISi
         }
         return Vector128.Sum(Unsafe.As<TV, Vector128<float>>(ref v));
     }
-
-    private interface ICount
-    {
-        static abstract int Value { get; }
-    }
-
-    private readonly struct One : ICount { public static int Value => 1; }
-    private readonly struct Two : ICount { public static int Value => 2; }
-    private readonly struct Three : ICount { public static int Value => 3; }
-    private readonly struct Four : ICount { public static int Value => 4; }
-    private readonly struct Eight : ICount { public static int Value => 8; }
 }

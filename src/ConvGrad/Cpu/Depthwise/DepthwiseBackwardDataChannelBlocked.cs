@@ -121,7 +121,7 @@ internal sealed unsafe class DepthwiseBackwardDataChannelBlocked : IPartitionedW
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Pixels<TCount>(float* block, int cols, float* weights, int kw, int rhoH, int th, int rhoW, int t0, float* rowOut)
-        where TCount : struct, IPixelCount
+        where TCount : struct, ICount
     {
         int n = TCount.Value;
         Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
@@ -236,14 +236,4 @@ internal sealed unsafe class DepthwiseBackwardDataChannelBlocked : IPartitionedW
         /// <summary>(r, off) pairs of the taps reaching phase ρ.</summary>
         public int[] Taps(int rho) => _taps[rho];
     }
-
-    private interface IPixelCount
-    {
-        static abstract int Value { get; }
-    }
-
-    private readonly struct One : IPixelCount { public static int Value => 1; }
-    private readonly struct Two : IPixelCount { public static int Value => 2; }
-    private readonly struct Four : IPixelCount { public static int Value => 4; }
-    private readonly struct Eight : IPixelCount { public static int Value => 8; }
 }

@@ -113,7 +113,7 @@ internal sealed unsafe class DepthwiseBackwardWeightChannelBlocked : IPartitione
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Accumulate<TTaps>(float* dyBlock, float* xTap, nint colTap, float* acc)
-        where TTaps : struct, ITapCount
+        where TTaps : struct, ICount
     {
         var p = _p;
         int taps = TTaps.Value, outW = p.Out[2], outH = p.Out[1];
@@ -190,13 +190,4 @@ internal sealed unsafe class DepthwiseBackwardWeightChannelBlocked : IPartitione
             Avx.Store(acc + 8 * L, a22);
         }
     }
-
-    private interface ITapCount
-    {
-        static abstract int Value { get; }
-    }
-
-    private readonly struct One : ITapCount { public static int Value => 1; }
-    private readonly struct Two : ITapCount { public static int Value => 2; }
-    private readonly struct Three : ITapCount { public static int Value => 3; }
 }

@@ -138,7 +138,7 @@ internal sealed unsafe class DepthwiseForwardChannelBlocked : IPartitionedWork
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Pixels<TCount>(float* top, int ox, float* weights, float* bias, float* rowOut)
-        where TCount : struct, IPixelCount
+        where TCount : struct, ICount
     {
         var p = _p;
         int n = TCount.Value, kh = p.Ker[1], kw = p.Ker[2];
@@ -173,14 +173,4 @@ internal sealed unsafe class DepthwiseForwardChannelBlocked : IPartitionedWork
         if (n > 6) Avx.Store(o + 6 * Lanes, a6);
         if (n > 7) Avx.Store(o + 7 * Lanes, a7);
     }
-
-    private interface IPixelCount
-    {
-        static abstract int Value { get; }
-    }
-
-    private readonly struct One : IPixelCount { public static int Value => 1; }
-    private readonly struct Two : IPixelCount { public static int Value => 2; }
-    private readonly struct Four : IPixelCount { public static int Value => 4; }
-    private readonly struct Eight : IPixelCount { public static int Value => 8; }
 }

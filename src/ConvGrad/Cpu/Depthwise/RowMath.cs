@@ -298,20 +298,7 @@ internal readonly unsafe struct Fma256RowMath : IRowMath
         return (a + c) + (b + d);
     }
 
-    private interface ICount
-    {
-        static abstract int Value { get; }
-    }
 
-    private readonly struct One : ICount { public static int Value => 1; }
-    private readonly struct Two : ICount { public static int Value => 2; }
-    private readonly struct Three : ICount { public static int Value => 3; }
-    private readonly struct Four : ICount { public static int Value => 4; }
-    private readonly struct Five : ICount { public static int Value => 5; }
-    private readonly struct Six : ICount { public static int Value => 6; }
-    private readonly struct Seven : ICount { public static int Value => 7; }
-    private readonly struct Eight : ICount { public static int Value => 8; }
-    private readonly struct Nine : ICount { public static int Value => 9; }
 }
 
 /// <summary>Scalar rows: the same sums element by element (separate multiply and add), for machines without AVX2/FMA and to check the vector path.</summary>
