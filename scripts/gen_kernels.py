@@ -17,6 +17,7 @@ Files written (paths relative to the repository root; each starts with GENERATED
   src/ConvGrad/Cpu/Kernels/DepthwisePlanesTile.g.cs depthwise forward / unit-stride dX (whole planes, row by row)
   src/ConvGrad/Cpu/Kernels/WeightTile.g.cs    backward-weight (dY vectors × broadcast inputs)
   src/ConvGrad/Cpu/Kernels/GemmTile.g.cs      GEMM micro-kernel (broadcast A, vectors of B)
+  src/ConvGrad/Cpu/Kernels/RowCorrelationTile.g.cs one output block along a row (each broadcast serves every width tap)
 
 usage: scripts/gen_kernels.py [--out DIR]   (DIR defaults to the repository root; the tests write to a temporary DIR
 and compare, so a generated file edited by hand fails the build's tests)
@@ -851,6 +852,91 @@ def gemm_tile_file():
 
 
 # ---------------------------------------------------------------------------------------------------------------------
+# The row-correlation tile: TU output pixels of one output block along a row, every width tap's weight vector in a
+# register, so each broadcast input value serves every tap that reads it (up to TT FMAs per broadcast).
+
+MAX_RC_PIXELS = 14
+MAX_RC_TAPS = 3
+
+
+def row_correlation_tile_file():
+    L = header(["The row-correlation register tile (one output block, every width tap's weights in registers), one line per FMA."])
+    L += ["/// <summary>",
+          "/// The register tile of a unit-stride, undilated row on the channel-blocked layout with ONE output block:",
+          "/// <c>y[j] = init + Σ_(b, r, c, m) w[b][r][m][c] · x[b][r][j + m][c]</c> for the tile's <c>TU</c> pixels <c>j</c>, input blocks",
+          "/// <c>b</c>, kernel rows <c>r</c>, input lanes <c>c</c> and width taps <c>m</c>; each element's terms in (input block, kernel",
+          "/// row, lane, tap) order. Per input block, kernel row and lane it loads the <c>TT</c> taps' weight vectors once, then walks",
+          "/// the <c>TU + TT − 1</c> input pixels the row reads: one broadcast per input pixel feeds every tap that reads it (one FMA",
+          "/// into each output pixel <c>j = i − m</c>), so a broadcast serves up to <c>TT</c> FMAs where the direct tile with one output",
+          "/// block (<see cref=\"DirectTile\"/>) needs a broadcast per FMA. The input pixel step and the tap step are both one pixel",
+          "/// (<see cref=\"TileArgs.XTap\"/> and <see cref=\"TileArgs.PixelStride\"/> unused); <see cref=\"TileArgs.WTap\"/> may be",
+          "/// negative (backward-data: the flipped kernel, normalised by the caller to ascending input pixels). Accumulators start",
+          "/// from <see cref=\"TileArgs.Init\"/> (or zero), or with <see cref=\"TileArgs.Accumulate\"/> from y itself.",
+          f"/// Shape: <c>T1</c> = TU pixels (1..{MAX_RC_PIXELS}), <c>T2</c> = TT width taps (1..{MAX_RC_TAPS}); <c>T3</c>..<c>T5</c> unused.",
+          "/// </summary>",
+          "internal readonly unsafe struct RowCorrelationTile : ITile<TileArgs>",
+          "{",
+          "    /// <inheritdoc/>",
+          "    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]",
+          "    public static void Run<TI, TV, TU, TT, T3, T4, T5>(ref TileArgs a)",
+          "        where TI : struct, ISimdIsa<TV> where TV : struct where TU : struct, IConstant where TT : struct, IConstant",
+          "        where T3 : struct, IConstant where T4 : struct, IConstant where T5 : struct, IConstant",
+          "    {"]
+    L += shape_check(["TU.Value < 1", f"TU.Value > {MAX_RC_PIXELS}", "TT.Value < 1", f"TT.Value > {MAX_RC_TAPS}"],
+                     f"the row-correlation tile holds 1..{MAX_RC_PIXELS} pixels and 1..{MAX_RC_TAPS} taps; got {{TU.Value}} × {{TT.Value}}")
+    L += ["        int lanes = TI.Lanes;",
+          "        TV init = a.Init != null ? TI.Load(a.Init) : TI.Zero;"]
+    for j in range(MAX_RC_PIXELS):
+        L.append("        " + ("TV a0 = init;" if j == 0 else f"TV a{j} = TU.Value > {j} ? init : default;"))
+    L += ["        float* y = a.Y;",
+          "        nint yp = a.YPix;",
+          "        if (a.Accumulate)",
+          "        {"]
+    for j in range(MAX_RC_PIXELS):
+        L.append("            " + guarded("" if j == 0 else f"TU.Value > {j}", f"a{j} = TI.Load(y + {j} * yp);"))
+    L += ["        }",
+          "        nint xIn = a.XIn, wIn = a.WIn, wTap = a.WTap;",
+          "        float* xb = a.X, wb = a.W;",
+          "        nint* rowX = a.RowX;",
+          "        nint* rowW = a.RowW;",
+          "        int rows = a.Rows;",
+          "        for (int b = 0, inBlocks = a.InBlocks; b < inBlocks; b++, xb += xIn, wb += wIn)",
+          "        {",
+          "            for (int r = 0; r < rows; r++)",
+          "            {",
+          "                float* xl = xb + rowX[r];",
+          "                float* wl = wb + rowW[r];",
+          "                for (int c = 0; c < lanes; c++, xl++, wl += lanes)",
+          "                {"]
+    body = "                    "
+    for m in range(MAX_RC_TAPS):
+        L.append(body + ("TV w0 = TI.Load(wl);" if m == 0 else f"TV w{m} = TT.Value > {m} ? TI.Load(wl + {m} * wTap) : default;"))
+    L.append(body + "TV x;")
+    for i in range(MAX_RC_PIXELS + MAX_RC_TAPS - 1):
+        stmts = [f"x = TI.Broadcast(xl + {i} * lanes);"]
+        for m in range(MAX_RC_TAPS):
+            j = i - m
+            if 0 <= j < MAX_RC_PIXELS:
+                cond = join_conds("" if m == 0 else f"TT.Value > {m}", "" if j == 0 else f"TU.Value > {j}")
+                stmts.append(guarded(cond, f"a{j} = TI.Fma(x, w{m}, a{j});"))
+        cond = "" if i == 0 else f"TU.Value + TT.Value > {i + 1}"
+        if cond:
+            L.append(body + f"if ({cond})")
+            L.append(body + "{")
+            L += [body + "    " + st for st in stmts]
+            L.append(body + "}")
+        else:
+            L += [body + st for st in stmts]
+    L += ["                }",
+          "            }",
+          "        }"]
+    for j in range(MAX_RC_PIXELS):
+        L.append("        " + guarded("" if j == 0 else f"TU.Value > {j}", f"TI.Store(y + {j} * yp, a{j});"))
+    L += ["    }", "}"]
+    return L
+
+
+# ---------------------------------------------------------------------------------------------------------------------
 
 FILES = {
     "src/ConvGrad/Cpu/Kernels/Constants.g.cs": constants_file,
@@ -862,6 +948,7 @@ FILES = {
     "src/ConvGrad/Cpu/Kernels/DepthwisePlanesTile.g.cs": depthwise_planes_tile_file,
     "src/ConvGrad/Cpu/Kernels/WeightTile.g.cs": weight_tile_file,
     "src/ConvGrad/Cpu/Kernels/GemmTile.g.cs": gemm_tile_file,
+    "src/ConvGrad/Cpu/Kernels/RowCorrelationTile.g.cs": row_correlation_tile_file,
 }
 
 

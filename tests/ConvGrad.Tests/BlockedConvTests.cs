@@ -264,6 +264,38 @@ public class BlockedConvTests
         CheckAllPasses(cs, 3, integer: true, block, threads: 2);
     }
 
+    /// <summary>
+    /// One output block per group at unit width stride with 2-3 width taps runs forward and dX on the row-correlation tile
+    /// (each broadcast serves every width tap): exact on integers against the reference for every tile width 1-14 (rows
+    /// of 1-29 pixels), both tap counts, padding at either end (staged columns), height and width strides (dX's stride
+    /// phases), groups, and the dX of a layer whose input has one block (<see cref="Cpu.ConvPlanner.UsesRowCorrelation"/>); the plan names it.
+    /// </summary>
+    [Theory]
+    [InlineData(2, 16, 5, 28, 16, 3, 3, 1, 1, 1, 1)]   // the ResNet's 16→16 layer (two 14-pixel tiles per row)
+    [InlineData(1, 16, 3, 29, 16, 3, 3, 1, 1, 1, 1)]   // 29 = 10 + 10 + 9
+    [InlineData(2, 13, 4, 9, 7, 3, 2, 1, 1, 0, 1)]     // partial blocks, 2 taps, no width padding
+    [InlineData(1, 32, 6, 5, 16, 3, 3, 2, 1, 1, 1)]    // two input blocks, height stride 2 (width stride 1)
+    [InlineData(2, 16, 8, 28, 32, 3, 3, 2, 1, 1, 1, 2)] // the ResNet's 16→32 stride-2 layer: dX's stride phases (1 and 2 taps) on the row tile
+    [InlineData(1, 16, 7, 11, 16, 3, 2, 1, 1, 1, 1, 3)] // width stride 3: 2 taps over 3 phases (one with none)
+    [InlineData(1, 16, 2, 1, 16, 3, 3, 1, 1, 1, 1)]    // one-pixel rows: every tap but the middle one in the padding
+    [InlineData(2, 32, 4, 15, 32, 3, 3, 1, 1, 1, 2)]   // groups of 16 channels: one block per group
+    [InlineData(1, 16, 7, 12, 48, 2, 3, 1, 0, 2, 1)]   // dX on the row tile (one input block) over 3 dY blocks; forward on the direct tile
+    public void OneOutputBlock_RunsOnRowCorrelation_Exactly(int n, int c, int h, int w, int k, int r, int s, int strideH, int pad, int padW, int groups, int strideW = 1)
+    {
+        var g = new ConvGeometry([strideH, strideW], [pad, padW], [pad, padW], [1, 1], groups);
+        var cs = new Case(g, [n, c, h, w], [k, c / groups, r, s], true);
+        var p = ConvProblem.ForConv(g, cs.XShape, cs.WShape);
+        var plan = new BlockedConvPlan(p, 16);
+        foreach (var pass in new[] { ConvPass.Forward, ConvPass.BackwardData })
+        {
+            bool one = pass == ConvPass.Forward ? plan.Geometry.KbG == 1 && strideW == 1 : plan.Geometry.CbG == 1;
+            Assert.Equal(one, Cpu.ConvPlanner.UsesRowCorrelation(plan.Geometry, pass));
+            Assert.Equal(one, plan.Name(pass).Contains($" rowcorr{s}", StringComparison.Ordinal));
+        }
+        CheckAllPasses(cs, 11, integer: true, block: 16, threads: 2);
+        CheckAllPasses(cs, 12, integer: false, block: 16, threads: 1);
+    }
+
     /// <summary>The plan's name and description name the kernel that runs: its width, tile and the depthwise path.</summary>
     [Fact]
     public void Plan_NamesTheKernelItRuns()
@@ -275,6 +307,11 @@ public class BlockedConvTests
         var small = new BlockedConvPlan(ConvProblem.ForConv(ConvGeometry.Uniform(2, padding: 1), [1, 512, 7, 7], [512, 512, 3, 3]), 16);
         Assert.Equal("direct-blocked16 avx512 7x4 chunked5", small.Name(ConvPass.Forward)); // 4 blocks × 32 × 9 taps × 1 KiB of weights per tile: 5 chunks of L2
         Assert.Equal("direct-blocked16 avx512 7x4 phases chunked5", small.Name(ConvPass.BackwardData));
+        var sixteen = new BlockedConvPlan(ConvProblem.ForConv(ConvGeometry.Uniform(2, padding: 1), [1, 16, 28, 28], [16, 16, 3, 3]), 16);
+        Assert.Equal("direct-blocked16 avx512 14x1 rowcorr3", sixteen.Name(ConvPass.Forward)); // one output block: each broadcast serves the 3 width taps
+        Assert.Equal("direct-blocked16 avx512 14x1 phases rowcorr3", sixteen.Name(ConvPass.BackwardData));
+        Assert.Contains("row-correlation", sixteen.Describe(ConvPass.Forward));
+        Assert.Equal("direct-blocked8 avx2 6x2", new BlockedConvPlan(sixteen.Problem, 8).Name(ConvPass.Forward)); // AVX2 keeps the direct tile
         Assert.Contains("in chunks", small.Describe(ConvPass.Forward));
         Assert.EndsWith(" chunked2", new BlockedConvPlan(ConvProblem.ForConv(ConvGeometry.Uniform(2, padding: 1), [2, 136, 5, 6], [130, 136, 3, 3]), 16).Name(ConvPass.Forward));
         var dw = new BlockedConvPlan(ConvProblem.ForConv(ConvGeometry.Uniform(2, padding: 1, groups: 24), [1, 24, 7, 7], [24, 1, 3, 3]), 8);

@@ -113,20 +113,33 @@ internal sealed unsafe class DenseSubsample : IPartitionedWork
                     new Span<float>(dst, iw * b).Clear();
                     continue;
                 }
+                // Walk the sampled columns (ix = ox·sw) and zero the sw − 1 columns after each, then the row's tail: no
+                // division per column (an integer divide per vector had cost about as much as the whole dX' GEMM).
                 float* s = src + ((nint)(iz / sd) * oh + iy / sh) * ow * b;
-                for (int ix = 0; ix < iw; ix++)
+                float* d = dst;
+                for (int ox = 0; ox < ow; ox++, s += b)
                 {
-                    float* d = dst + (nint)ix * b;
-                    bool hit = ix % sw == 0 && ix / sw < ow;
+                    int gap = Math.Min(sw, iw - ox * sw) - 1;
                     if (b == 16)
                     {
-                        Vector512.Store(hit ? Vector512.Load(s + (nint)(ix / sw) * 16) : Vector512<float>.Zero, d);
+                        Vector512.Store(Vector512.Load(s), d);
+                        d += 16;
+                        for (int z = 0; z < gap; z++, d += 16)
+                        {
+                            Vector512.Store(Vector512<float>.Zero, d);
+                        }
                     }
                     else
                     {
-                        Vector256.Store(hit ? Vector256.Load(s + (nint)(ix / sw) * 8) : Vector256<float>.Zero, d);
+                        Vector256.Store(Vector256.Load(s), d);
+                        d += 8;
+                        for (int z = 0; z < gap; z++, d += 8)
+                        {
+                            Vector256.Store(Vector256<float>.Zero, d);
+                        }
                     }
                 }
+                new Span<float>(d, (int)(dst + (nint)iw * b - d)).Clear();
             }
         }
     }

@@ -72,6 +72,8 @@ internal static unsafe class DirectKernels<TI, TV> where TI : struct, ISimdIsa<T
         nint* rowW = rowX + kd * kh;
         float* stage = null;
         var tiles = default(TileCache<DirectTile, TileArgs, TI, TV>);
+        var correlations = default(TileCache<RowCorrelationTile, TileArgs, TI, TV>);
+        bool correlate = ConvPlanner.UsesRowCorrelation(g, ConvPass.Forward);
         TileArgs a = default;
         a.Taps = kw;
         a.XTap = (nint)g.D[2] * b;
@@ -128,7 +130,14 @@ internal static unsafe class DirectKernels<TI, TV> where TI : struct, ISimdIsa<T
                         a.InBlocks = ncb;
                         a.RowW = rowW;
                         a.Rows = rows;
-                        RunTiles(ref tiles, pixels, g.S[2], noc, ref a);
+                        if (correlate)
+                        {
+                            RunRowCorrelation(ref correlations, pixels, ref a);
+                        }
+                        else
+                        {
+                            RunTiles(ref tiles, pixels, g.S[2], noc, ref a);
+                        }
                     }
                 }
             }
@@ -177,6 +186,8 @@ internal static unsafe class DirectKernels<TI, TV> where TI : struct, ISimdIsa<T
         nint* stagedRowX = rowX + 2 * kd * kh;
         float* stage = null;
         var tiles = default(TileCache<DirectTile, TileArgs, TI, TV>);
+        var correlations = default(TileCache<RowCorrelationTile, TileArgs, TI, TV>);
+        bool correlate = ConvPlanner.UsesRowCorrelation(g, ConvPass.BackwardData);
         TileArgs a = default;
         a.XTap = -(nint)delta * b;
         a.WTap = (nint)q * b * b;
@@ -242,13 +253,44 @@ internal static unsafe class DirectKernels<TI, TV> where TI : struct, ISimdIsa<T
                                 a.RowX = stagedRowX;
                             }
                             a.Rows = activeRows;
-                            RunTiles(ref tiles, pixels, 1, nic, ref a);
+                            if (correlate)
+                            {
+                                RunRowCorrelation(ref correlations, pixels, ref a);
+                            }
+                            else
+                            {
+                                RunTiles(ref tiles, pixels, 1, nic, ref a);
+                            }
                         }
                     }
                 }
             }
             run = runEnd;
         }
+    }
+
+    /// <summary>
+    /// Runs one output block of <paramref name="pixels"/> pixels on <see cref="RowCorrelationTile"/> (the planner's
+    /// <see cref="ConvPlanner.UsesRowCorrelation"/>): a tap step of one pixel backwards (backward-data, the flipped kernel)
+    /// is turned into one forwards by starting at the last tap, so pixel j and tap m read input pixel j + m.
+    /// </summary>
+    private static void RunRowCorrelation(ref TileCache<RowCorrelationTile, TileArgs, TI, TV> tiles, int pixels, ref TileArgs a)
+    {
+        int taps = Math.Max(1, a.Taps);
+        if (a.XTap >= 0)
+        {
+            tiles.Run(pixels, taps, 0, 0, 0, ref a);
+            return;
+        }
+        float* x = a.X, w = a.W;
+        nint wTap = a.WTap;
+        a.X = x + (taps - 1) * a.XTap;
+        a.W = w + (taps - 1) * wTap;
+        a.WTap = -wTap;
+        tiles.Run(pixels, taps, 0, 0, 0, ref a);
+        a.X = x;
+        a.W = w;
+        a.WTap = wTap;
     }
 
     /// <summary>Runs <paramref name="blocks"/> output blocks (1-4) of one tile: 4 or 2 at once, a third block on its own.</summary>

@@ -155,6 +155,23 @@ internal static class ConvPlanner
     /// </summary>
     public static bool UsesFewChannelDot(ConvProblem p) => FlatInput.Applies(p);
 
+    /// <summary>
+    /// Whether the blocked forward (or backward-data) runs its rows on <see cref="RowCorrelationTile"/> instead of
+    /// <see cref="DirectTile"/>: AVX-512 blocks, not depthwise, ONE output block per group for the pass (forward: K/G ≤ 16;
+    /// dX: C/G ≤ 16, not a first layer's few-channel dX), 2-3 width taps, no width dilation, and for the forward a unit
+    /// width stride (dX runs on stride phases, each stepping through dY one pixel per tap, so any stride qualifies). With
+    /// one output block the direct tile needs a broadcast per FMA and is load-bound; the row tile keeps every width tap's
+    /// weight vector in a register so each broadcast serves up to three FMAs (measured, 1 thread, under load: the ResNet's
+    /// 16→16 3×3 layers at 28×28 and its 16→32 stride-2 dX, see the commit). A function of the shape, pass and block size only.
+    /// </summary>
+    public static bool UsesRowCorrelation(BlockedGeometry g, ConvPass pass) =>
+        g.B == 16 && !g.Depthwise && g.D[2] == 1 && g.Ker[2] is >= 2 and <= 3 && pass switch
+        {
+            ConvPass.Forward => g.S[2] == 1 && g.KbG == 1,
+            ConvPass.BackwardData => g.CbG == 1 && !(g.G == 1 && g.C <= FlatInput.MaxChannels),
+            _ => false,
+        };
+
     /// <summary>Whether a pass that gets x as NCHW and y or dY blocked runs on the first-layer kernels (forward and dW; a vector tier).</summary>
     private static bool ReadsFirstLayerInput(ConvProblem p, ConvPass pass, IsaTier tier) =>
         pass != ConvPass.BackwardData && BlockSize(tier) != 0 && FlatInput.Applies(p) && RunsBlocked(p, BlockSize(tier));
