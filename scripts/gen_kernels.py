@@ -17,7 +17,7 @@ Files written (paths relative to the repository root; each starts with GENERATED
   src/ConvGrad/Cpu/Kernels/DepthwisePlanesTile.g.cs depthwise forward / unit-stride dX (whole planes, row by row)
   src/ConvGrad/Cpu/Kernels/WeightTile.g.cs    backward-weight (dY vectors × broadcast inputs)
   src/ConvGrad/Cpu/Kernels/GemmTile.g.cs      GEMM micro-kernel (broadcast A, vectors of B)
-  src/ConvGrad/Cpu/Kernels/RowCorrelationTile.g.cs one output block along a row (each broadcast serves every width tap)
+  src/ConvGrad/Cpu/Kernels/RowCorrelationTile.g.cs 1-2 output blocks along a row (each broadcast serves every width tap)
 
 usage: scripts/gen_kernels.py [--out DIR]   (DIR defaults to the repository root; the tests write to a temporary DIR
 and compare, so a generated file edited by hand fails the build's tests)
@@ -852,50 +852,63 @@ def gemm_tile_file():
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# The row-correlation tile: TU output pixels of one output block along a row, every width tap's weight vector in a
-# register, so each broadcast input value serves every tap that reads it (up to TT FMAs per broadcast).
+# The row-correlation tile: TU output pixels × TN (1-2) output blocks along a row, every width tap's weight vectors in
+# registers, so each broadcast input value serves every tap that reads it (up to TT·TN FMAs per broadcast).
 
 MAX_RC_PIXELS = 14
+MAX_RC_PIXELS2 = 12
 MAX_RC_TAPS = 3
 
 
 def row_correlation_tile_file():
-    L = header(["The row-correlation register tile (one output block, every width tap's weights in registers), one line per FMA."])
+    L = header(["The row-correlation register tile (1-2 output blocks, every width tap's weights in registers), one line per FMA."])
     L += ["/// <summary>",
-          "/// The register tile of a unit-stride, undilated row on the channel-blocked layout with ONE output block:",
-          "/// <c>y[j] = init + Σ_(b, r, c, m) w[b][r][m][c] · x[b][r][j + m][c]</c> for the tile's <c>TU</c> pixels <c>j</c>, input blocks",
-          "/// <c>b</c>, kernel rows <c>r</c>, input lanes <c>c</c> and width taps <c>m</c>; each element's terms in (input block, kernel",
-          "/// row, lane, tap) order. Per input block, kernel row and lane it loads the <c>TT</c> taps' weight vectors once, then walks",
-          "/// the <c>TU + TT − 1</c> input pixels the row reads: one broadcast per input pixel feeds every tap that reads it (one FMA",
-          "/// into each output pixel <c>j = i − m</c>), so a broadcast serves up to <c>TT</c> FMAs where the direct tile with one output",
-          "/// block (<see cref=\"DirectTile\"/>) needs a broadcast per FMA. The input pixel step and the tap step are both one pixel",
-          "/// (<see cref=\"TileArgs.XTap\"/> and <see cref=\"TileArgs.PixelStride\"/> unused); <see cref=\"TileArgs.WTap\"/> may be",
-          "/// negative (backward-data: the flipped kernel, normalised by the caller to ascending input pixels). Accumulators start",
-          "/// from <see cref=\"TileArgs.Init\"/> (or zero), or with <see cref=\"TileArgs.Accumulate\"/> from y itself.",
-          f"/// Shape: <c>T1</c> = TU pixels (1..{MAX_RC_PIXELS}), <c>T2</c> = TT width taps (1..{MAX_RC_TAPS}); <c>T3</c>..<c>T5</c> unused.",
+          "/// The register tile of a row on the channel-blocked layout with one or two output blocks, reading input pixels one",
+          "/// apart per output pixel and per width tap:",
+          "/// <c>y[o][j] = init + Σ_(b, r, c, m) w[o][b][r][m][c] · x[b][r][j + m][c]</c> for the tile's <c>TU</c> pixels <c>j</c>, <c>TN</c>",
+          "/// output blocks <c>o</c>, input blocks <c>b</c>, kernel rows <c>r</c>, input lanes <c>c</c> and width taps <c>m</c>; each element's",
+          "/// terms in (input block, kernel row, lane, tap) order. Per input block, kernel row and lane it loads the <c>TT</c> taps'",
+          "/// weight vectors of each output block once, then walks the <c>TU + TT − 1</c> input pixels the row reads: one broadcast",
+          "/// per input pixel feeds every tap that reads it (one FMA into each output pixel <c>j = i − m</c> and block), so a",
+          "/// broadcast serves up to <c>TT·TN</c> FMAs where the direct tile (<see cref=\"DirectTile\"/>) serves <c>TN</c>. The input",
+          "/// pixel step and the tap step are both one pixel (<see cref=\"TileArgs.XTap\"/> and <see cref=\"TileArgs.PixelStride\"/>",
+          "/// unused); <see cref=\"TileArgs.WTap\"/> may be negative (backward-data: the flipped kernel, normalised by the caller to",
+          "/// ascending input pixels). Accumulators start from <see cref=\"TileArgs.Init\"/> (or zero), or with",
+          "/// <see cref=\"TileArgs.Accumulate\"/> from y itself.",
+          f"/// Shape: <c>T1</c> = TU pixels (1..{MAX_RC_PIXELS} with one block, 1..{MAX_RC_PIXELS2} with two), <c>T2</c> = TT width taps",
+          f"/// (1..{MAX_RC_TAPS}), <c>T3</c> = TN output blocks (1..2), <c>T4</c> = TL and <c>T5</c> = TR input pixels skipped at the left",
+          "/// and right end of the <c>TU + TT − 1</c> the row reads (the padding: their terms are zero, so a tile at the border reads",
+          "/// the tensor in place instead of a zero-padded copy). Accumulator <c>a</c><i>j</i> is pixel <i>j</i> of block 0, <c>b</c><i>j</i> of",
+          "/// block 1.",
           "/// </summary>",
           "internal readonly unsafe struct RowCorrelationTile : ITile<TileArgs>",
           "{",
           "    /// <inheritdoc/>",
           "    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]",
-          "    public static void Run<TI, TV, TU, TT, T3, T4, T5>(ref TileArgs a)",
+          "    public static void Run<TI, TV, TU, TT, TN, TL, TR>(ref TileArgs a)",
           "        where TI : struct, ISimdIsa<TV> where TV : struct where TU : struct, IConstant where TT : struct, IConstant",
-          "        where T3 : struct, IConstant where T4 : struct, IConstant where T5 : struct, IConstant",
+          "        where TN : struct, IConstant where TL : struct, IConstant where TR : struct, IConstant",
           "    {"]
-    L += shape_check(["TU.Value < 1", f"TU.Value > {MAX_RC_PIXELS}", "TT.Value < 1", f"TT.Value > {MAX_RC_TAPS}"],
-                     f"the row-correlation tile holds 1..{MAX_RC_PIXELS} pixels and 1..{MAX_RC_TAPS} taps; got {{TU.Value}} × {{TT.Value}}")
+    L += shape_check(["TU.Value < 1", f"TU.Value > {MAX_RC_PIXELS}", "TT.Value < 1", f"TT.Value > {MAX_RC_TAPS}", "TN.Value < 1", "TN.Value > 2",
+                      f"(TN.Value == 2 && TU.Value > {MAX_RC_PIXELS2})"],
+                     f"the row-correlation tile holds 1..{MAX_RC_PIXELS} pixels of one block or 1..{MAX_RC_PIXELS2} of two, and 1..{MAX_RC_TAPS} taps; got {{TU.Value}} × {{TN.Value}}, {{TT.Value}} taps")
     L += ["        int lanes = TI.Lanes;",
-          "        TV init = a.Init != null ? TI.Load(a.Init) : TI.Zero;"]
+          "        TV init = a.Init != null ? TI.Load(a.Init) : TI.Zero;",
+          "        TV init1 = TN.Value > 1 && a.Init != null ? TI.Load(a.Init + lanes) : TI.Zero;"]
     for j in range(MAX_RC_PIXELS):
         L.append("        " + ("TV a0 = init;" if j == 0 else f"TV a{j} = TU.Value > {j} ? init : default;"))
+    for j in range(MAX_RC_PIXELS2):
+        L.append("        " + (f"TV b{j} = TN.Value > 1 ? init1 : default;" if j == 0 else f"TV b{j} = TN.Value > 1 && TU.Value > {j} ? init1 : default;"))
     L += ["        float* y = a.Y;",
-          "        nint yp = a.YPix;",
+          "        nint yp = a.YPix, yo = a.YOut;",
           "        if (a.Accumulate)",
           "        {"]
     for j in range(MAX_RC_PIXELS):
         L.append("            " + guarded("" if j == 0 else f"TU.Value > {j}", f"a{j} = TI.Load(y + {j} * yp);"))
+    for j in range(MAX_RC_PIXELS2):
+        L.append("            " + guarded(join_conds("TN.Value > 1", "" if j == 0 else f"TU.Value > {j}"), f"b{j} = TI.Load(y + yo + {j} * yp);"))
     L += ["        }",
-          "        nint xIn = a.XIn, wIn = a.WIn, wTap = a.WTap;",
+          "        nint xIn = a.XIn, wIn = a.WIn, wTap = a.WTap, wOut = a.WOut;",
           "        float* xb = a.X, wb = a.W;",
           "        nint* rowX = a.RowX;",
           "        nint* rowW = a.RowW;",
@@ -911,6 +924,9 @@ def row_correlation_tile_file():
     body = "                    "
     for m in range(MAX_RC_TAPS):
         L.append(body + ("TV w0 = TI.Load(wl);" if m == 0 else f"TV w{m} = TT.Value > {m} ? TI.Load(wl + {m} * wTap) : default;"))
+    for m in range(MAX_RC_TAPS):
+        cond = join_conds("TN.Value > 1", "" if m == 0 else f"TT.Value > {m}")
+        L.append(body + f"TV v{m} = {cond} ? TI.Load(wl + wOut + {m} * wTap) : default;")
     L.append(body + "TV x;")
     for i in range(MAX_RC_PIXELS + MAX_RC_TAPS - 1):
         stmts = [f"x = TI.Broadcast(xl + {i} * lanes);"]
@@ -919,7 +935,10 @@ def row_correlation_tile_file():
             if 0 <= j < MAX_RC_PIXELS:
                 cond = join_conds("" if m == 0 else f"TT.Value > {m}", "" if j == 0 else f"TU.Value > {j}")
                 stmts.append(guarded(cond, f"a{j} = TI.Fma(x, w{m}, a{j});"))
-        cond = "" if i == 0 else f"TU.Value + TT.Value > {i + 1}"
+            if 0 <= j < MAX_RC_PIXELS2:
+                cond = join_conds("TN.Value > 1", "" if m == 0 else f"TT.Value > {m}", "" if j == 0 else f"TU.Value > {j}")
+                stmts.append(guarded(cond, f"b{j} = TI.Fma(x, v{m}, b{j});"))
+        cond = join_conds(f"TL.Value <= {i}", f"TU.Value + TT.Value - TR.Value > {i + 1}")
         if cond:
             L.append(body + f"if ({cond})")
             L.append(body + "{")
@@ -932,6 +951,8 @@ def row_correlation_tile_file():
           "        }"]
     for j in range(MAX_RC_PIXELS):
         L.append("        " + guarded("" if j == 0 else f"TU.Value > {j}", f"TI.Store(y + {j} * yp, a{j});"))
+    for j in range(MAX_RC_PIXELS2):
+        L.append("        " + guarded(join_conds("TN.Value > 1", "" if j == 0 else f"TU.Value > {j}"), f"TI.Store(y + yo + {j} * yp, b{j});"))
     L += ["    }", "}"]
     return L
 

@@ -98,17 +98,25 @@ internal sealed unsafe class BlockedConvPlan
         return pass switch
         {
             ConvPass.Forward when _subsample is not null && ConvPlanner.UsesDensePanelForward(Problem, g.B) => $"direct-blocked{g.B} {isa} {DenseName(g, max, g.KbG, g.CbG)} dense",
-            ConvPass.Forward => $"direct-blocked{g.B} {isa} {u}x{Math.Min(BlockedGeometry.OutBlocksPerTile(u, max, g.KbG), g.KbG)}{RowCorrelation(g, pass)}{Chunked(g, BlockedGeometry.OutBlocksPerTile(u, max, g.KbG), g.CbG)}",
+            ConvPass.Forward or ConvPass.BackwardData when ConvPlanner.UsesRowCorrelation(g, pass) => RowCorrelationName(g, pass, isa),
+            ConvPass.Forward => $"direct-blocked{g.B} {isa} {u}x{Math.Min(BlockedGeometry.OutBlocksPerTile(u, max, g.KbG), g.KbG)}{Chunked(g, BlockedGeometry.OutBlocksPerTile(u, max, g.KbG), g.CbG)}",
             ConvPass.BackwardData when ConvPlanner.UsesFewChannelDot(Problem) => $"direct-dot{g.B} {isa} dx {FewChannelDotPixels(g)}x{g.C}",
             ConvPass.BackwardData when ConvPlanner.UsesDensePanel(Problem) => $"direct-blocked{g.B} {isa} {DenseName(g, max, g.CbG, g.KbG)} dense",
-            ConvPass.BackwardData => $"direct-blocked{g.B} {isa} {u}x{Math.Min(BlockedGeometry.OutBlocksPerTile(u, max, g.CbG), g.CbG)} phases{RowCorrelation(g, pass)}{Chunked(g, BlockedGeometry.OutBlocksPerTile(u, max, g.CbG), g.KbG)}",
+            ConvPass.BackwardData => $"direct-blocked{g.B} {isa} {u}x{Math.Min(BlockedGeometry.OutBlocksPerTile(u, max, g.CbG), g.CbG)} phases{Chunked(g, BlockedGeometry.OutBlocksPerTile(u, max, g.CbG), g.KbG)}",
             _ => $"direct-blocked{g.B} {isa} dw {WeightTileName(g)}" + (ConvPlanner.UsesDensePanel(Problem) ? " dense" : ""),
         };
     }
 
-    /// <summary>The name's suffix for rows on the row-correlation tile (<see cref="ConvPlanner.UsesRowCorrelation"/>), e.g. <c> rowcorr3</c> (its width taps); empty otherwise.</summary>
-    private static string RowCorrelation(BlockedGeometry g, ConvPass pass) =>
-        ConvPlanner.UsesRowCorrelation(g, pass) ? $" rowcorr{g.Ker[2]}" : "";
+    /// <summary>
+    /// The name of a pass on the row-correlation tile (<see cref="ConvPlanner.UsesRowCorrelation"/>), e.g.
+    /// <c>direct-blocked16 avx512 7x2 phases rowcorr3</c>: pixels × output blocks, dX's stride phases, the width taps.
+    /// </summary>
+    private static string RowCorrelationName(BlockedGeometry g, ConvPass pass, string isa)
+    {
+        bool dx = pass == ConvPass.BackwardData;
+        var (u, blocks) = BlockedGeometry.RowCorrelationTile(dx ? (g.In[2] + g.S[2] - 1) / g.S[2] : g.Out[2], dx ? g.CbG : g.KbG);
+        return $"direct-blocked{g.B} {isa} {u}x{blocks}{(dx ? " phases" : "")} rowcorr{g.Ker[2]}{Chunked(g, blocks, dx ? g.KbG : g.CbG)}";
+    }
 
     /// <summary>Pixels per register tile of the few-channel dX kernel (<see cref="FewChannelDotKernels{TI, TV}"/>).</summary>
     private static int FewChannelDotPixels(BlockedGeometry g) =>
@@ -161,7 +169,7 @@ internal sealed unsafe class BlockedConvPlan
         return pass switch
         {
             ConvPass.Forward when _subsample is not null && ConvPlanner.UsesDensePanelForward(Problem, g.B) => $"{Name(pass)}: strided 1x1 forward on {layout}: the sampled pixels of x gathered once into a dense panel, then the unit-stride kernel over each image's flattened pixels with the forward weight blocks.{groups}",
-            ConvPass.Forward or ConvPass.BackwardData when ConvPlanner.UsesRowCorrelation(g, pass) => $"{Name(pass)}: direct {(pass == ConvPass.Forward ? "forward" : "unit-stride backward-data (dY against the flipped kernel)")} on {layout} with one output block, on the row-correlation tile: y[j] = Σ_(b, r, c, m) w[b][r][m][c]·x[b][r][j+m][c] over a row of output pixels j, the {g.Ker[2]} width taps' weight vectors held in registers per input lane, so each broadcast input pixel feeds every tap that reads it (up to {g.Ker[2]} FMAs per broadcast, where a one-block direct tile needs a broadcast per FMA). Tiles at the padding read a zero-padded copy of just their columns.{ChunkedText(pass)}{groups}",
+            ConvPass.Forward or ConvPass.BackwardData when ConvPlanner.UsesRowCorrelation(g, pass) => $"{Name(pass)}: direct {(pass == ConvPass.Forward ? "forward" : "backward-data (dY against the flipped kernel, per width stride phase)")} on {layout} with at most two output blocks, on the row-correlation tile: y[o][j] = Σ_(b, r, c, m) w[o][b][r][m][c]·x[b][r][j+m][c] over a row of output pixels j and 1-2 output blocks o, the {g.Ker[2]} width taps' weight vectors held in registers per input lane, so each broadcast input pixel feeds every tap that reads it (up to {g.Ker[2]} FMAs per block and broadcast, where the direct tile needs a broadcast per pixel and tap). Tiles at the padding read the tensor in place, skipping the input pixels outside it (nothing is staged).{ChunkedText(pass)}{groups}",
             ConvPass.Forward => $"{Name(pass)}: direct forward on {layout} with weights reblocked once as OIhw{g.B}i{g.B}o; a register tile of output pixels × 2 or 4 output-channel blocks; per input channel and tap, one weight vector per block, one broadcast per pixel, one FMA per accumulator. No im2col and no packing; tiles at the padding read a zero-padded copy of just their columns.{ChunkedText(pass)}{flat}{groups}",
             ConvPass.BackwardData when ConvPlanner.UsesFewChannelDot(Problem) => $"{Name(pass)}: backward-data of a first layer ({Problem.C} input channel(s), the rest of dX's block zero) on {layout}, computed as dot products over the output channels instead of broadcasting dY into mostly-empty input-channel vectors: dX[n,c,x] = Σ_kb Σ_(r in T(x)) hsum(W[kb·{g.B}.., c, r] ⊙ dY[n, kb, (x+p−r·d)/s]), T(x) the taps of x's stride phase whose source lies inside dY (no zero insertion); a register tile of {FewChannelDotPixels(g)} pixels of one phase × {Problem.C} channel(s) of vector accumulators over every tap and output block, then one horizontal sum per pixel and channel.",
             ConvPass.BackwardData when ConvPlanner.UsesDensePanel(Problem) => $"{Name(pass)}: strided 1x1 backward-data on {layout}: the unit-stride dX' of the sampled pixels over whole images (a GEMM over each image's flattened pixels with the transposed weight blocks) into a dense panel, scattered to the sampled positions with exact zeros between.{groups}",

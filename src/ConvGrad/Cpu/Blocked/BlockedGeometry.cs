@@ -74,6 +74,15 @@ internal sealed class BlockedGeometry
         2 * pixels <= maxPixels && blocks >= 3 ? 4 : 2;
 
     /// <summary>
+    /// The row-correlation tile's (pixels, output blocks) along a row of <paramref name="length"/> outputs with
+    /// <paramref name="blocks"/> output blocks per group (<see cref="ConvGrad.Cpu.Kernels.RowCorrelationTile"/>): two blocks at a time
+    /// in tiles of up to 12 pixels (24 accumulators, 6 weight vectors and a broadcast in AVX-512's 32 registers), or one
+    /// block in tiles of up to 14.
+    /// </summary>
+    public static (int Pixels, int Blocks) RowCorrelationTile(int length, int blocks) =>
+        blocks >= 2 ? (TileWidth(length, 12), 2) : (TileWidth(length, 14), 1);
+
+    /// <summary>
     /// Chunks of the forward (or dX) reduction's input blocks: 1 when the weights one register tile's output blocks read
     /// (<paramref name="outBlocks"/> × <paramref name="inBlocks"/> blocks of <paramref name="taps"/> × B × B floats) fit in
     /// <see cref="WeightChunkBytes"/>; else as many even chunks as bring each under it. A layer of few pixels and many

@@ -58,8 +58,12 @@ internal static unsafe class DirectKernels<TI, TV> where TI : struct, ISimdIsa<T
         int b = TI.Lanes;
         int od = g.Out[0], oh = g.Out[1], ow = g.Out[2];
         int id = g.In[0], ih = g.In[1], iw = g.In[2];
-        int u = BlockedGeometry.TileWidth(ow, TI.MaxPixels);
-        int step = BlockedGeometry.OutBlocksPerTile(u, TI.MaxPixels, g.KbG);
+        bool correlate = ConvPlanner.UsesRowCorrelation(g, ConvPass.Forward);
+        var (u, step) = correlate ? BlockedGeometry.RowCorrelationTile(ow, g.KbG) : (BlockedGeometry.TileWidth(ow, TI.MaxPixels), 0);
+        if (!correlate)
+        {
+            step = BlockedGeometry.OutBlocksPerTile(u, TI.MaxPixels, g.KbG);
+        }
         int pairs = (g.KbG + step - 1) / step;
         int chunks = BlockedGeometry.ReductionChunks(step, g.CbG, g.Taps, b);
         long items = (long)g.N * g.G * pairs * od * oh, rowsPerPair = (long)g.N * od * oh;
@@ -73,7 +77,6 @@ internal static unsafe class DirectKernels<TI, TV> where TI : struct, ISimdIsa<T
         float* stage = null;
         var tiles = default(TileCache<DirectTile, TileArgs, TI, TV>);
         var correlations = default(TileCache<RowCorrelationTile, TileArgs, TI, TV>);
-        bool correlate = ConvPlanner.UsesRowCorrelation(g, ConvPass.Forward);
         TileArgs a = default;
         a.Taps = kw;
         a.XTap = (nint)g.D[2] * b;
@@ -110,6 +113,18 @@ internal static unsafe class DirectKernels<TI, TV> where TI : struct, ISimdIsa<T
                         int c0 = ox * g.S[2] - g.P[2];
                         int hi = c0 + (pixels - 1) * g.S[2] + (kw - 1) * g.D[2];
                         a.Y = yRow + (nint)ox * b;
+                        if (correlate)
+                        {
+                            // In place: the tile skips the input pixels in the padding (their terms are zero).
+                            a.X = xImg + (nint)c0 * b;
+                            a.XIn = inPlane;
+                            a.RowX = rowX;
+                            a.InBlocks = ncb;
+                            a.RowW = rowW;
+                            a.Rows = rows;
+                            RunRowCorrelation(ref correlations, pixels, noc, Math.Max(0, -c0), Math.Max(0, hi - (iw - 1)), ref a);
+                            continue;
+                        }
                         if (c0 >= 0 && hi < iw)
                         {
                             a.X = xImg + (nint)c0 * b;
@@ -130,14 +145,7 @@ internal static unsafe class DirectKernels<TI, TV> where TI : struct, ISimdIsa<T
                         a.InBlocks = ncb;
                         a.RowW = rowW;
                         a.Rows = rows;
-                        if (correlate)
-                        {
-                            RunRowCorrelation(ref correlations, pixels, ref a);
-                        }
-                        else
-                        {
-                            RunTiles(ref tiles, pixels, g.S[2], noc, ref a);
-                        }
+                        RunTiles(ref tiles, pixels, g.S[2], noc, ref a);
                     }
                 }
             }
@@ -170,8 +178,12 @@ internal static unsafe class DirectKernels<TI, TV> where TI : struct, ISimdIsa<T
         int id = g.In[0], ih = g.In[1], iw = g.In[2];
         int kd = g.Ker[0], kh = g.Ker[1], kw = g.Ker[2];
         int sw = g.S[2], dw = g.D[2], pw = g.P[2];
-        int u = BlockedGeometry.TileWidth((iw + sw - 1) / sw, TI.MaxPixels);
-        int step = BlockedGeometry.OutBlocksPerTile(u, TI.MaxPixels, g.CbG);
+        bool correlate = ConvPlanner.UsesRowCorrelation(g, ConvPass.BackwardData);
+        var (u, step) = correlate ? BlockedGeometry.RowCorrelationTile((iw + sw - 1) / sw, g.CbG) : (BlockedGeometry.TileWidth((iw + sw - 1) / sw, TI.MaxPixels), 0);
+        if (!correlate)
+        {
+            step = BlockedGeometry.OutBlocksPerTile(u, TI.MaxPixels, g.CbG);
+        }
         int pairs = (g.CbG + step - 1) / step;
         int chunks = BlockedGeometry.ReductionChunks(step, g.KbG, g.Taps, b);
         long items = (long)g.N * g.G * pairs * id * ih, rowsPerPair = (long)g.N * id * ih;
@@ -187,7 +199,6 @@ internal static unsafe class DirectKernels<TI, TV> where TI : struct, ISimdIsa<T
         float* stage = null;
         var tiles = default(TileCache<DirectTile, TileArgs, TI, TV>);
         var correlations = default(TileCache<RowCorrelationTile, TileArgs, TI, TV>);
-        bool correlate = ConvPlanner.UsesRowCorrelation(g, ConvPass.BackwardData);
         TileArgs a = default;
         a.XTap = -(nint)delta * b;
         a.WTap = (nint)q * b * b;
@@ -234,6 +245,17 @@ internal static unsafe class DirectKernels<TI, TV> where TI : struct, ISimdIsa<T
                             {
                                 continue; // the first chunk wrote this tile's zeros
                             }
+                            if (correlate)
+                            {
+                                // In place: the tile skips the dY pixels outside [0, ow) (their terms are zero).
+                                a.X = dyImg + (nint)c0 * b;
+                                a.XIn = outPlane;
+                                a.RowX = rowX;
+                                a.Rows = activeRows;
+                                int left = activeRows == 0 ? 0 : Math.Max(0, -lo), right = activeRows == 0 ? 0 : Math.Max(0, hi - (ow - 1));
+                                RunRowCorrelation(ref correlations, pixels, nic, left, right, ref a);
+                                continue;
+                            }
                             if (activeRows == 0 || (lo >= 0 && hi < ow))
                             {
                                 a.X = dyImg + (nint)c0 * b;
@@ -253,14 +275,7 @@ internal static unsafe class DirectKernels<TI, TV> where TI : struct, ISimdIsa<T
                                 a.RowX = stagedRowX;
                             }
                             a.Rows = activeRows;
-                            if (correlate)
-                            {
-                                RunRowCorrelation(ref correlations, pixels, ref a);
-                            }
-                            else
-                            {
-                                RunTiles(ref tiles, pixels, 1, nic, ref a);
-                            }
+                            RunTiles(ref tiles, pixels, 1, nic, ref a);
                         }
                     }
                 }
@@ -270,16 +285,21 @@ internal static unsafe class DirectKernels<TI, TV> where TI : struct, ISimdIsa<T
     }
 
     /// <summary>
-    /// Runs one output block of <paramref name="pixels"/> pixels on <see cref="RowCorrelationTile"/> (the planner's
-    /// <see cref="ConvPlanner.UsesRowCorrelation"/>): a tap step of one pixel backwards (backward-data, the flipped kernel)
-    /// is turned into one forwards by starting at the last tap, so pixel j and tap m read input pixel j + m.
+    /// Runs <paramref name="blocks"/> (1-2) output blocks of <paramref name="pixels"/> pixels on
+    /// <see cref="RowCorrelationTile"/> (the planner's <see cref="ConvPlanner.UsesRowCorrelation"/>), skipping
+    /// <paramref name="left"/> and <paramref name="right"/> input pixels at the ends of the span it reads (the padding): a
+    /// tap step of one pixel backwards (backward-data, the flipped kernel) is turned into one forwards by starting at the
+    /// last tap, so pixel j and tap m read input pixel j + m of the span.
     /// </summary>
-    private static void RunRowCorrelation(ref TileCache<RowCorrelationTile, TileArgs, TI, TV> tiles, int pixels, ref TileArgs a)
+    private static void RunRowCorrelation(ref TileCache<RowCorrelationTile, TileArgs, TI, TV> tiles, int pixels, int blocks, int left, int right, ref TileArgs a)
     {
         int taps = Math.Max(1, a.Taps);
+        int span = pixels + taps - 1;
+        left = Math.Min(left, span);
+        right = Math.Min(right, span);
         if (a.XTap >= 0)
         {
-            tiles.Run(pixels, taps, 0, 0, 0, ref a);
+            tiles.Run(pixels, taps, blocks, left, right, ref a);
             return;
         }
         float* x = a.X, w = a.W;
@@ -287,7 +307,7 @@ internal static unsafe class DirectKernels<TI, TV> where TI : struct, ISimdIsa<T
         a.X = x + (taps - 1) * a.XTap;
         a.W = w + (taps - 1) * wTap;
         a.WTap = -wTap;
-        tiles.Run(pixels, taps, 0, 0, 0, ref a);
+        tiles.Run(pixels, taps, blocks, left, right, ref a);
         a.X = x;
         a.W = w;
         a.WTap = wTap;
