@@ -265,11 +265,11 @@ public class BlockedConvTests
     }
 
     /// <summary>
-    /// One or two output blocks per group with 2-3 width taps (forward at unit width stride) run forward and dX on the
+    /// One to four output blocks per group with 2-3 width taps (forward at unit width stride) run forward and dX on the
     /// row-correlation tile (each broadcast serves every width tap; the padding's input pixels skipped in place): exact on
-    /// integers against the reference for tile widths 1-14, one and two blocks (and an odd block count), both tap counts,
+    /// integers against the reference for tile widths 1-14, one to four blocks (odd counts too; five keep the direct tile), both tap counts,
     /// padding at either end, more padding than taps, height and width strides (dX's stride phases), groups, and the dX of
-    /// a layer whose input has at most two blocks (<see cref="Cpu.ConvPlanner.UsesRowCorrelation"/>); the plan names it.
+    /// a layer whose input has at most four blocks (<see cref="Cpu.ConvPlanner.UsesRowCorrelation"/>); the plan names it.
     /// </summary>
     [Theory]
     [InlineData(2, 16, 5, 28, 16, 3, 3, 1, 1, 1, 1)]   // the ResNet's 16→16 layer (two 14-pixel tiles per row)
@@ -285,6 +285,9 @@ public class BlockedConvTests
     [InlineData(1, 32, 4, 27, 24, 3, 3, 1, 1, 1, 1)]   // a block and a half of outputs: 2 blocks (9 + 9 + 9 pixels), dX two blocks over two
     [InlineData(2, 48, 3, 9, 48, 3, 2, 1, 1, 3, 3)]    // groups of 16, 2 taps, width padding 3 (a whole tap span in the padding)
     [InlineData(1, 32, 6, 13, 64, 3, 3, 2, 1, 1, 1, 2)] // mnist-c2-like dX at stride 2: two dX blocks over four dY blocks
+    [InlineData(2, 64, 7, 7, 64, 3, 3, 1, 1, 1, 1)]    // the ResNet's 64→64 layer: four blocks in two pairs of 7x2 tiles
+    [InlineData(1, 40, 5, 11, 48, 3, 3, 1, 1, 1, 1)]   // three blocks (a pair and a single), partial input block
+    [InlineData(1, 80, 3, 6, 80, 3, 3, 1, 1, 1, 1)]    // five blocks: the direct tile
     public void OneOutputBlock_RunsOnRowCorrelation_Exactly(int n, int c, int h, int w, int k, int r, int s, int strideH, int pad, int padW, int groups, int strideW = 1)
     {
         var g = new ConvGeometry([strideH, strideW], [pad, padW], [pad, padW], [1, 1], groups);
@@ -293,7 +296,7 @@ public class BlockedConvTests
         var plan = new BlockedConvPlan(p, 16);
         foreach (var pass in new[] { ConvPass.Forward, ConvPass.BackwardData })
         {
-            bool one = pass == ConvPass.Forward ? plan.Geometry.KbG <= 2 && strideW == 1 : plan.Geometry.CbG <= 2;
+            bool one = pass == ConvPass.Forward ? plan.Geometry.KbG <= 4 && strideW == 1 : plan.Geometry.CbG <= 4;
             Assert.Equal(one, Cpu.ConvPlanner.UsesRowCorrelation(plan.Geometry, pass));
             Assert.Equal(one, plan.Name(pass).Contains($" rowcorr{s}", StringComparison.Ordinal));
         }
@@ -307,8 +310,11 @@ public class BlockedConvTests
     {
         var p = ConvProblem.ForConv(ConvGeometry.Uniform(2, padding: 1), [1, 64, 14, 14], [64, 64, 3, 3]);
         var plan = new BlockedConvPlan(p, 16);
-        Assert.Equal("direct-blocked16 avx512 14x2", plan.Name(ConvPass.Forward));
-        Assert.StartsWith("direct-blocked16 avx512 14x2 phases", plan.Describe(ConvPass.BackwardData).Replace(":", ""));
+        Assert.Equal("direct-blocked16 avx512 7x2 rowcorr3", plan.Name(ConvPass.Forward)); // four output blocks: pairs on the row tile
+        Assert.StartsWith("direct-blocked16 avx512 7x2 phases rowcorr3", plan.Describe(ConvPass.BackwardData).Replace(":", ""));
+        var eight = new BlockedConvPlan(ConvProblem.ForConv(ConvGeometry.Uniform(2, padding: 1), [1, 128, 14, 14], [128, 128, 3, 3]), 16);
+        Assert.Equal("direct-blocked16 avx512 14x2", eight.Name(ConvPass.Forward)); // eight output blocks: the direct tile
+        Assert.StartsWith("direct-blocked16 avx512 14x2 phases", eight.Describe(ConvPass.BackwardData).Replace(":", ""));
         var small = new BlockedConvPlan(ConvProblem.ForConv(ConvGeometry.Uniform(2, padding: 1), [1, 512, 7, 7], [512, 512, 3, 3]), 16);
         Assert.Equal("direct-blocked16 avx512 7x4 chunked5", small.Name(ConvPass.Forward)); // 4 blocks × 32 × 9 taps × 1 KiB of weights per tile: 5 chunks of L2
         Assert.Equal("direct-blocked16 avx512 7x4 phases chunked5", small.Name(ConvPass.BackwardData));

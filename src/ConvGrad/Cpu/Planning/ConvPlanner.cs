@@ -157,20 +157,22 @@ internal static class ConvPlanner
 
     /// <summary>
     /// Whether the blocked forward (or backward-data) runs its rows on <see cref="RowCorrelationTile"/> instead of
-    /// <see cref="DirectTile"/>: AVX-512 blocks, not depthwise, one or two output blocks per group for the pass (forward:
-    /// K/G ≤ 32; dX: C/G ≤ 32, not a first layer's few-channel dX), 2-3 width taps, no width dilation, and for the forward
-    /// a unit width stride (dX runs on stride phases, each stepping through dY one pixel per tap, so any stride qualifies).
-    /// With one or two output blocks the direct tile needs a broadcast per one or two FMAs and is load-bound; the row tile
-    /// keeps every width tap's weight vectors in registers so each broadcast serves up to 3 or 6 FMAs, and reads the
-    /// padding's border in place (it skips those input pixels) instead of staging a zero-padded copy per tile (measured,
-    /// 1 thread, under load: the ResNet's 16→16 and 32→32 3×3 layers, its 16→32 stride-2 dX and mnist-c2's dX, see the
-    /// commits). A function of the shape, pass and block size only.
+    /// <see cref="DirectTile"/>: AVX-512 blocks, not depthwise, at most four output blocks per group for the pass (forward:
+    /// K/G ≤ 64; dX: C/G ≤ 64, not a first layer's few-channel dX; run two at a time), 2-3 width taps, no width dilation,
+    /// and for the forward a unit width stride (dX runs on stride phases, each stepping through dY one pixel per tap, so
+    /// any stride qualifies). With one or two output blocks the direct tile needs a broadcast per one or two FMAs and is
+    /// load-bound, and its 7×4 tile on short rows stages every tile at the padding; the row tile keeps every width tap's
+    /// weight vectors in registers so each broadcast serves up to 3 or 6 FMAs, and reads the padding's border in place (it
+    /// skips those input pixels) instead of staging a zero-padded copy per tile (measured, 1 thread, under load: the
+    /// ResNet's 16→16, 32→32 and 64→64 3×3 layers, its stride-2 dX and mnist-c2, see the commits; rn50-3x3-56 unchanged
+    /// within the noise). Wider layers keep the direct tile, whose weights per tile already fill L2. A function of the
+    /// shape, pass and block size only.
     /// </summary>
     public static bool UsesRowCorrelation(BlockedGeometry g, ConvPass pass) =>
         g.B == 16 && !g.Depthwise && g.D[2] == 1 && g.Ker[2] is >= 2 and <= 3 && pass switch
         {
-            ConvPass.Forward => g.S[2] == 1 && g.KbG <= 2,
-            ConvPass.BackwardData => g.CbG <= 2 && !(g.G == 1 && g.C <= FlatInput.MaxChannels),
+            ConvPass.Forward => g.S[2] == 1 && g.KbG <= 4,
+            ConvPass.BackwardData => g.CbG <= 4 && !(g.G == 1 && g.C <= FlatInput.MaxChannels),
             _ => false,
         };
 
