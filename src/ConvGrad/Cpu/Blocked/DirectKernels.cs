@@ -251,25 +251,9 @@ internal static unsafe class DirectKernels<TI, TV> where TI : struct, ISimdIsa<T
         }
     }
 
-    /// <summary>Runs <paramref name="blocks"/> output blocks (1-4) of one tile: 4 or 2 at once, a third block on its own.</summary>
-    private static void RunTiles(ref TileCache<DirectTile, TileArgs, TI, TV> tiles, int pixels, int pixelStride, int blocks, ref TileArgs a)
-    {
-        int stride = BlockedGeometry.PixelStrideSlot(pixelStride);
-        if (blocks != 3)
-        {
-            tiles.Run(pixels, stride, blocks, 0, 0, ref a);
-            return;
-        }
-        float* w = a.W, y = a.Y, init = a.Init;
-        tiles.Run(pixels, stride, 2, 0, 0, ref a);
-        a.W = w + 2 * a.WOut;
-        a.Y = y + 2 * a.YOut;
-        a.Init = init == null ? null : init + 2 * TI.Lanes;
-        tiles.Run(pixels, stride, 1, 0, 0, ref a);
-        a.W = w;
-        a.Y = y;
-        a.Init = init;
-    }
+    /// <summary>Runs <paramref name="blocks"/> output blocks (1-4) of one tile at once (the tile holds pixels × blocks accumulators: <see cref="BlockedGeometry.OutBlocksPerTile"/>).</summary>
+    private static void RunTiles(ref TileCache<DirectTile, TileArgs, TI, TV> tiles, int pixels, int pixelStride, int blocks, ref TileArgs a) =>
+        tiles.Run(pixels, BlockedGeometry.PixelStrideSlot(pixelStride), blocks, 0, 0, ref a);
 
     /// <summary>
     /// Copies input columns <c>[lo, lo + width)</c> of each (block, kernel row) into <paramref name="stage"/>, zero outside
