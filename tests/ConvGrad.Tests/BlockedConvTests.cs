@@ -274,10 +274,15 @@ public class BlockedConvTests
         Assert.Equal("direct-blocked16 avx512 14x2", plan.Name(ConvPass.Forward));
         Assert.StartsWith("direct-blocked16 avx512 14x2 phases", plan.Describe(ConvPass.BackwardData).Replace(":", ""));
         var small = new BlockedConvPlan(ConvProblem.ForConv(ConvGeometry.Uniform(2, padding: 1), [1, 512, 7, 7], [512, 512, 3, 3]), 16);
-        Assert.Equal("direct-blocked16 avx512 7x4 chunked5", small.Name(ConvPass.Forward)); // 4 blocks × 32 × 9 taps × 1 KiB of weights per tile: 5 chunks of L2
-        Assert.Equal("direct-blocked16 avx512 7x4 phases chunked5", small.Name(ConvPass.BackwardData));
+        // 4 blocks × 32 × 9 taps × 1 KiB of weights per tile: 5 chunks of L2; the one 7-pixel tile of a row reaches the
+        // padding on both sides, for each of 8 output quads: x (and dY) copied once with the padding written in.
+        Assert.Equal("direct-blocked16 avx512 7x4 chunked5 padded", small.Name(ConvPass.Forward));
+        Assert.Equal("direct-blocked16 avx512 7x4 phases chunked5 padded", small.Name(ConvPass.BackwardData));
         Assert.Contains("in chunks", small.Describe(ConvPass.Forward));
-        Assert.EndsWith(" chunked2", new BlockedConvPlan(ConvProblem.ForConv(ConvGeometry.Uniform(2, padding: 1), [2, 136, 5, 6], [130, 136, 3, 3]), 16).Name(ConvPass.Forward));
+        Assert.Contains("width padding written in", small.Describe(ConvPass.Forward));
+        Assert.Contains("width padding written in", small.Describe(ConvPass.BackwardData));
+        Assert.Contains(" chunked2", new BlockedConvPlan(ConvProblem.ForConv(ConvGeometry.Uniform(2, padding: 1), [2, 136, 5, 6], [130, 136, 3, 3]), 16).Name(ConvPass.Forward));
+        Assert.Equal("direct-blocked8 avx2 4x3 padded", new BlockedConvPlan(ConvProblem.ForConv(ConvGeometry.Uniform(2, padding: 1), [1, 64, 7, 7], [64, 64, 3, 3]), 8).Name(ConvPass.Forward));
         var dw = new BlockedConvPlan(ConvProblem.ForConv(ConvGeometry.Uniform(2, padding: 1, groups: 24), [1, 24, 7, 7], [24, 1, 3, 3]), 8);
         Assert.True(dw.Geometry.Depthwise);
         Assert.Equal("direct-blocked8 avx2 depthwise 5px planes", dw.Name(ConvPass.Forward)); // 7 columns: 5 interior in one group, 2 border ones

@@ -54,6 +54,11 @@ internal static unsafe class BlockedNchw
             floats += Math.Max(1, threads) * Math.Clamp(BlockedConvPlan.AccumulatorBudget / task, 1, tasks) * task;
 
         }
+        var geometry = new BlockedGeometry(p, blockSize);
+        if (pass != ConvPass.BackwardWeight && ConvPlanner.PadsColumns(p, geometry, pass))
+        {
+            floats += PaddedColumns.Make(geometry, pass).Floats; // x or dY with its width padding written in
+        }
         if (pass != ConvPass.Forward && ConvPlanner.UsesDensePanel(p))
         {
             floats += (long)p.N * cb * b * p.OutSpatial; // the strided 1×1 passes' dense panel

@@ -52,8 +52,12 @@ internal static unsafe class BlockedScratch
 /// </summary>
 internal static unsafe class DirectKernels<TI, TV> where TI : struct, ISimdIsa<TV> where TV : struct
 {
-    /// <summary>y = x ⋆ w + b on blocked tensors (all pointers to blocked storage; <paramref name="bias"/> blocked or null).</summary>
-    public static void Forward(BlockedGeometry g, float* x, float* wf, float* bias, float* y, int part, int parts)
+    /// <summary>
+    /// y = x ⋆ w + b on blocked tensors (all pointers to blocked storage; <paramref name="bias"/> blocked or null). x's rows
+    /// are <paramref name="xRow"/> pixels long with <paramref name="xLeft"/> zero columns before the first input column
+    /// (a <see cref="PaddedColumns"/> copy; <c>0</c> and the input width for the tensor itself).
+    /// </summary>
+    public static void Forward(BlockedGeometry g, float* x, float* wf, float* bias, float* y, int part, int parts, int xLeft, int xRow)
     {
         int b = TI.Lanes;
         int od = g.Out[0], oh = g.Out[1], ow = g.Out[2];
@@ -65,7 +69,7 @@ internal static unsafe class DirectKernels<TI, TV> where TI : struct, ISimdIsa<T
         long items = (long)g.N * g.G * pairs * od * oh, rowsPerPair = (long)g.N * od * oh;
         long begin = items * part / parts, end = items * (part + 1) / parts;
         int kd = g.Ker[0], kh = g.Ker[1], kw = g.Ker[2];
-        nint inPlane = (nint)id * ih * iw * b, outPlane = (nint)od * oh * ow * b;
+        nint inPlane = (nint)id * ih * xRow * b, outPlane = (nint)od * oh * ow * b;
         nint wBlock = (nint)g.Taps * b * b;
         int span = (u - 1) * g.S[2] + (kw - 1) * g.D[2] + 1;
         nint* rowX = BlockedScratch.Offsets(3 * kd * kh);
@@ -96,7 +100,7 @@ internal static unsafe class DirectKernels<TI, TV> where TI : struct, ISimdIsa<T
                     int oz = (int)(rest % od); rest /= od;
                     var (n, grp, pair) = ItemOrder(rest, g, pairs, chunks);
                     int ob = step * pair, noc = Math.Min(step, g.KbG - ob);
-                    int rows = KernelRows.Forward(g, oz, oy, rowX, 0, (nint)iw * b, rowW, 0, (nint)kw * b * b);
+                    int rows = KernelRows.Forward(g, oz, oy, rowX, 0, (nint)xRow * b, rowW, 0, (nint)kw * b * b);
                     float* xImg = x + (nint)(n * g.Cb + grp * g.CbG + cb0) * inPlane;
                     a.W = wf + ((nint)(grp * g.KbG + ob) * g.CbG + cb0) * wBlock;
                     a.Init = bias == null || chunk > 0 ? null : bias + (nint)(grp * g.KbG + ob) * b;
@@ -105,10 +109,10 @@ internal static unsafe class DirectKernels<TI, TV> where TI : struct, ISimdIsa<T
                     for (int ox = 0; ox < ow; ox += u)
                     {
                         int pixels = Math.Min(u, ow - ox);
-                        int c0 = ox * g.S[2] - g.P[2];
+                        int c0 = ox * g.S[2] - g.P[2] + xLeft;
                         int hi = c0 + (pixels - 1) * g.S[2] + (kw - 1) * g.D[2];
                         a.Y = yRow + (nint)ox * b;
-                        if (c0 >= 0 && hi < iw)
+                        if (c0 >= 0 && hi < xRow)
                         {
                             a.X = xImg + (nint)c0 * b;
                             a.XIn = inPlane;
@@ -120,7 +124,7 @@ internal static unsafe class DirectKernels<TI, TV> where TI : struct, ISimdIsa<T
                             {
                                 stage = BlockedScratch.Floats((long)g.CbG * kd * kh * span * b);
                             }
-                            Stage(xImg, inPlane, ncb, rowX, rows, c0, hi - c0 + 1, iw, stage, rowX + 2 * kd * kh);
+                            Stage(xImg, inPlane, ncb, rowX, rows, c0, hi - c0 + 1, xRow, stage, rowX + 2 * kd * kh);
                             a.X = stage;
                             a.XIn = (nint)rows * (hi - c0 + 1) * b;
                             a.RowX = rowX + 2 * kd * kh;
@@ -153,8 +157,12 @@ internal static unsafe class DirectKernels<TI, TV> where TI : struct, ISimdIsa<T
         return ((int)(rest / g.G), (int)(rest % g.G), pair);
     }
 
-    /// <summary>dx = ∂L/∂x on blocked tensors, by dX rows and width stride phases, with transposed weights <paramref name="wt"/>.</summary>
-    public static void BackwardData(BlockedGeometry g, float* dy, float* wt, float* dx, int part, int parts)
+    /// <summary>
+    /// dx = ∂L/∂x on blocked tensors, by dX rows and width stride phases, with transposed weights <paramref name="wt"/>.
+    /// dY's rows are <paramref name="yRow"/> pixels long with <paramref name="yLeft"/> zero columns before the first output
+    /// column (a <see cref="PaddedColumns"/> copy; <c>0</c> and the output width for the tensor itself).
+    /// </summary>
+    public static void BackwardData(BlockedGeometry g, float* dy, float* wt, float* dx, int part, int parts, int yLeft, int yRow)
     {
         int b = TI.Lanes;
         int od = g.Out[0], oh = g.Out[1], ow = g.Out[2];
@@ -167,7 +175,7 @@ internal static unsafe class DirectKernels<TI, TV> where TI : struct, ISimdIsa<T
         int chunks = BlockedGeometry.ReductionChunks(step, g.KbG, g.Taps, b);
         long items = (long)g.N * g.G * pairs * id * ih, rowsPerPair = (long)g.N * id * ih;
         long begin = items * part / parts, end = items * (part + 1) / parts;
-        nint inPlane = (nint)id * ih * iw * b, outPlane = (nint)od * oh * ow * b;
+        nint inPlane = (nint)id * ih * iw * b, outPlane = (nint)od * oh * yRow * b;
         nint wBlock = (nint)g.Taps * b * b;
         int gcd = BlockedGeometry.Gcd(sw, dw);
         int q = sw / gcd, delta = dw / gcd;
@@ -201,7 +209,7 @@ internal static unsafe class DirectKernels<TI, TV> where TI : struct, ISimdIsa<T
                     int iz = (int)(rest % id); rest /= id;
                     var (n, grp, pair) = ItemOrder(rest, g, pairs, chunks);
                     int cb = step * pair, nic = Math.Min(step, g.CbG - cb);
-                    int rows = KernelRows.BackwardData(g, iz, iy, rowX, 0, (nint)ow * b, rowW, 0, (nint)kw * b * b);
+                    int rows = KernelRows.BackwardData(g, iz, iy, rowX, 0, (nint)yRow * b, rowW, 0, (nint)kw * b * b);
                     float* dyImg = dy + (nint)(n * g.Kb + grp * g.KbG + kb0) * outPlane;
                     float* wBase = wt + ((nint)(grp * g.CbG + cb) * g.KbG + kb0) * wBlock;
                     float* dxRow = dx + (nint)(n * g.Cb + grp * g.CbG + cb) * inPlane + ((nint)iz * ih + iy) * iw * b;
@@ -215,7 +223,7 @@ internal static unsafe class DirectKernels<TI, TV> where TI : struct, ISimdIsa<T
                         for (int t0 = 0; t0 < len; t0 += u)
                         {
                             int pixels = Math.Min(u, len - t0);
-                            int c0 = t0 + off0;
+                            int c0 = t0 + off0 + yLeft;
                             int lo = c0 - (taps > 0 ? (taps - 1) * delta : 0), hi = c0 + pixels - 1;
                             a.Y = dxRow + ((nint)rho + (nint)t0 * sw) * b;
                             int activeRows = taps == 0 ? 0 : rows;
@@ -223,7 +231,7 @@ internal static unsafe class DirectKernels<TI, TV> where TI : struct, ISimdIsa<T
                             {
                                 continue; // the first chunk wrote this tile's zeros
                             }
-                            if (activeRows == 0 || (lo >= 0 && hi < ow))
+                            if (activeRows == 0 || (lo >= 0 && hi < yRow))
                             {
                                 a.X = dyImg + (nint)c0 * b;
                                 a.XIn = outPlane;
@@ -236,7 +244,7 @@ internal static unsafe class DirectKernels<TI, TV> where TI : struct, ISimdIsa<T
                                 {
                                     stage = BlockedScratch.Floats((long)g.KbG * kd * kh * span * b);
                                 }
-                                Stage(dyImg, outPlane, nkb, rowX, rows, lo, width, ow, stage, stagedRowX);
+                                Stage(dyImg, outPlane, nkb, rowX, rows, lo, width, yRow, stage, stagedRowX);
                                 a.X = stage + (nint)(c0 - lo) * b;
                                 a.XIn = (nint)rows * width * b;
                                 a.RowX = stagedRowX;

@@ -155,6 +155,22 @@ internal static class ConvPlanner
     /// </summary>
     public static bool UsesFewChannelDot(ConvProblem p) => FlatInput.Applies(p);
 
+    /// <summary>
+    /// Whether the blocked forward (or backward-data) of <paramref name="p"/> reads a copy of x (or dY) with its width
+    /// padding written in (<see cref="PaddedColumns"/>, made once per call) instead of staging the padded columns of each
+    /// tile at the row ends: the direct dense kernels (not depthwise, not the few-channel dX or the strided 1×1 panel),
+    /// when the tiles would stage at least <see cref="PaddedColumnsRatio"/> floats per float of the copy (a short row
+    /// whose every tile reaches the padding, staged again for each output-block group: rn50-3x3-7). A function of the
+    /// shape, pass and block size only.
+    /// </summary>
+    public static bool PadsColumns(ConvProblem p, BlockedGeometry g, ConvPass pass) =>
+        !g.Depthwise && (pass == ConvPass.Forward ? !UsesDensePanelForward(p, g.B)
+            : pass == ConvPass.BackwardData && !UsesFewChannelDot(p) && !UsesDensePanel(p)) &&
+        PaddedColumns.For(g, pass).Ratio >= PaddedColumnsRatio;
+
+    /// <summary>Staged floats per copied float from which a padded copy pays (<see cref="PadsColumns"/>).</summary>
+    public const double PaddedColumnsRatio = 8;
+
     /// <summary>Whether a pass that gets x as NCHW and y or dY blocked runs on the first-layer kernels (forward and dW; a vector tier).</summary>
     private static bool ReadsFirstLayerInput(ConvProblem p, ConvPass pass, IsaTier tier) =>
         pass != ConvPass.BackwardData && BlockSize(tier) != 0 && FlatInput.Applies(p) && RunsBlocked(p, BlockSize(tier));
