@@ -271,8 +271,11 @@ public class BlockedConvTests
     {
         var p = ConvProblem.ForConv(ConvGeometry.Uniform(2, padding: 1), [1, 64, 14, 14], [64, 64, 3, 3]);
         var plan = new BlockedConvPlan(p, 16);
-        Assert.Equal("direct-blocked16 avx512 14x2", plan.Name(ConvPass.Forward));
-        Assert.StartsWith("direct-blocked16 avx512 14x2 phases", plan.Describe(ConvPass.BackwardData).Replace(":", ""));
+        Assert.Equal("direct-blocked16 avx512 14x2 padded", plan.Name(ConvPass.Forward)); // both 14-pixel tiles reach the padding
+        Assert.StartsWith("direct-blocked16 avx512 14x2 phases padded", plan.Describe(ConvPass.BackwardData).Replace(":", ""));
+        var broad = new BlockedConvPlan(ConvProblem.ForConv(ConvGeometry.Uniform(2, padding: 1), [1, 64, 56, 112], [64, 64, 3, 3]), 8);
+        Assert.Equal("direct-blocked8 avx2 6x2", broad.Name(ConvPass.Forward)); // 2 of 19 tiles stage: cheaper than a copy
+        Assert.DoesNotContain("padding written in", broad.Describe(ConvPass.Forward));
         var small = new BlockedConvPlan(ConvProblem.ForConv(ConvGeometry.Uniform(2, padding: 1), [1, 512, 7, 7], [512, 512, 3, 3]), 16);
         // 4 blocks × 32 × 9 taps × 1 KiB of weights per tile: 5 chunks of L2; the one 7-pixel tile of a row reaches the
         // padding on both sides, for each of 8 output quads: x (and dY) copied once with the padding written in.
