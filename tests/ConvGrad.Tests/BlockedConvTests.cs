@@ -201,6 +201,7 @@ public class BlockedConvTests
     [InlineData(16, 2, 100, 7, 5, 56, 3, 1, 1, 1, 1)]     // short rows: tiles of 4 output blocks (and a 3-block tail), tails
     [InlineData(8, 2, 56, 5, 3, 36, 3, 1, 1, 1, 1)]      // AVX2 3x4 tiles
     [InlineData(8, 2, 40, 5, 7, 44, 3, 1, 1, 1, 1)]      // AVX2 7-wide rows: 4x3 + 3x3 tiles, a 3-block tail of 6 blocks
+    [InlineData(16, 1, 40, 6, 9, 48, 3, 1, 1, 1, 1)]     // AVX-512 9-wide rows: 9x3 tiles (27 accumulators), fwd and dX
     [InlineData(8, 2, 20, 11, 13, 20, 5, 2, 2, 1, 20)]   // depthwise 5x5 stride 2
     [InlineData(8, 1, 20, 11, 29, 12, 5, 3, 2, 1, 1)]    // 5x5 stride 3
     [InlineData(8, 2, 32, 9, 9, 32, 3, 1, 1, 1, 4)]      // groups of 8
