@@ -20,10 +20,13 @@ internal static unsafe class ConvTaps
 
     /// <summary>
     /// Taps of axis <paramref name="a"/> that reach phase ρ: those r with ρ + p − r·d ≡ 0 (mod s), and that reach at least
-    /// one output inside [0, out) for some of the phase's <paramref name="count"/> positions; <c>off = (ρ + p − r·d)/s</c>.
-    /// Returns how many were written to <paramref name="r"/> / <paramref name="off"/>.
+    /// one output inside [0, out) for some of the phase's <paramref name="count"/> positions ρ, ρ + s, …; <c>off = (ρ + p − r·d)/s</c>.
+    /// <paramref name="count"/> = <see cref="int.MaxValue"/> means "unbounded" (an axis whose positions are checked one by one
+    /// later): only taps whose offset is already past the last output are dropped. Returns how many were written to
+    /// <paramref name="r"/> / <paramref name="off"/> (int for the reference kernels, nint for the blocked ones).
     /// </summary>
-    public static int PhaseAxis(ConvProblem p, int a, int rho, int count, Span<int> r, Span<int> off)
+    public static int PhaseAxis<T>(ConvProblem p, int a, int rho, int count, Span<T> r, Span<T> off)
+        where T : unmanaged, System.Numerics.IBinaryInteger<T>
     {
         int s = p.Stride[a], n = 0;
         for (int k = 0; k < p.Ker[a]; k++)
@@ -34,12 +37,12 @@ internal static unsafe class ConvTaps
                 continue;
             }
             int o = t >= 0 ? t / s : -((-t) / s);
-            if (o + count - 1 < 0 || o >= p.Out[a])
+            if ((long)o + count - 1 < 0 || o >= p.Out[a])
             {
                 continue;
             }
-            r[n] = k;
-            off[n] = o;
+            r[n] = T.CreateTruncating(k);
+            off[n] = T.CreateTruncating(o);
             n++;
         }
         return n;

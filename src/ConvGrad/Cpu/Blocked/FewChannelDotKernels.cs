@@ -128,32 +128,9 @@ internal static unsafe class FewChannelDotKernels<TI, TV> where TI : struct, ISi
         }
     }
 
-    /// <summary>
-    /// The taps of axis <paramref name="a"/> that reach phase <paramref name="rho"/> and their dY offsets <c>(ρ + p − r·d)/s</c>
-    /// (as <see cref="ConvTaps.PhaseAxis"/>), dropping those that reach no output for any of the phase's
-    /// <paramref name="count"/> positions (for the height axes, whose rows are checked one by one, pass int.MaxValue).
-    /// </summary>
+    /// <summary>The taps of axis <paramref name="a"/> that reach phase <paramref name="rho"/> and their dY offsets, by <see cref="ConvTaps.PhaseAxis{T}"/>.</summary>
     private static int Phase(ConvProblem p, int a, int rho, nint* r, nint* o2, int count)
-    {
-        int s = p.Stride[a], n = 0;
-        for (int k = 0; k < p.Ker[a]; k++)
-        {
-            int t = rho + p.Pad[a] - k * p.Dil[a];
-            if (((t % s) + s) % s != 0)
-            {
-                continue;
-            }
-            int o = t >= 0 ? t / s : -((-t) / s);
-            if (count != int.MaxValue && (o + count - 1 < 0 || o >= p.Out[a]))
-            {
-                continue;
-            }
-            r[n] = k;
-            o2[n] = o;
-            n++;
-        }
-        return n;
-    }
+        => ConvTaps.PhaseAxis(p, a, rho, count, new Span<nint>(r, p.Ker[a]), new Span<nint>(o2, p.Ker[a]));
 
     private static void Tile(int c, int pixels, float* dy, nint* termDy, nint* termW, int terms, int kb, nint kbDy, float* w, nint kbW, float* dx, nint dxStep)
     {
