@@ -81,6 +81,53 @@ public class FusedBatchNormReluTests
         }
     }
 
+    /// <summary>
+    /// The backward rule writes the masked dy (with a residual) or dx over dy only when dy is its own: a gradient the
+    /// caller hands in as the seed is left as it was, and both give the same bits.
+    /// </summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void CallersSeed_IsNotOverwritten_AndGivesTheBitsOfAnOwnedGradient(bool withResidual)
+    {
+        var rng = new Random(7);
+        var x = Draw<float>(rng, 3, 20, 5, 5);
+        var r = Draw<float>(rng, 3, 20, 5, 5);
+        var dy = Draw<float>(rng, 3, 20, 5, 5);
+        var seed = Functional.ToBlocked(new Variable<float>(dy.Clone()), 16).Value;
+        var seedBefore = seed.ToArray();
+        var fromSeed = Run(owned: false);
+        Assert.True(seed.ToArray().AsSpan().SequenceEqual(seedBefore), "the caller's seed was overwritten");
+        var fromOwned = Run(owned: true);
+        for (int i = 0; i < fromSeed.Count; i++)
+        {
+            Assert.True(fromSeed[i].AsSpan().SequenceEqual(fromOwned[i]), $"gradient {i} differs");
+        }
+
+        List<float[]> Run(bool owned)
+        {
+            var bn = new BatchNorm2d<float>(20);
+            var xv = new Variable<float>(x.Clone(), requiresGrad: true);
+            var rv = new Variable<float>(r.Clone(), requiresGrad: true);
+            var y = bn.ForwardRelu(Functional.ToBlocked(xv, 16), withResidual ? Functional.ToBlocked(rv, 16) : null);
+            if (owned)
+            {
+                // Through ToNchw: y's gradient arrives as a fresh buffer handed over to the node.
+                Functional.Sum(Functional.Mul(Functional.ToNchw(y), new Variable<float>(dy))).Backward();
+            }
+            else
+            {
+                y.Backward(seed);
+            }
+            var grads = new List<float[]> { xv.Grad!.ToArray(), bn.Weight.Grad!.ToArray(), bn.Bias.Grad!.ToArray() };
+            if (withResidual)
+            {
+                grads.Add(rv.Grad!.ToArray());
+            }
+            return grads;
+        }
+    }
+
     [Fact]
     public void UnderATrace_TheExporterSeesBatchNormAddAndRelu()
     {

@@ -59,6 +59,27 @@ public abstract class Node<T> where T : unmanaged, IFloatingPointIeee754<T>
     }
 
     /// <summary>
+    /// Whether the gradient given to <see cref="Backward"/> is this node's alone (a buffer handed over to it, or the sum of
+    /// several gradients): the rule may then overwrite it with an input's gradient and pass it on through
+    /// <see cref="PropagateInPlace"/>, which saves a fresh buffer and the memory traffic of filling it. Meaningful only
+    /// while <see cref="Backward"/> runs.
+    /// </summary>
+    private protected bool MayOverwriteGradient => _gradOwned;
+
+    /// <summary>
+    /// Hands the gradient given to <see cref="Backward"/>, overwritten by the rule with ∂L/∂(input <paramref name="i"/>),
+    /// over to that input (only when <see cref="MayOverwriteGradient"/>); the node no longer recycles it.
+    /// </summary>
+    /// <param name="i">The input number, 0-based.</param>
+    /// <param name="dy">The tensor <see cref="Backward"/> was given, now holding input <paramref name="i"/>'s gradient.</param>
+    private protected void PropagateInPlace(int i, Tensor<T> dy)
+    {
+        Debug.Assert(_gradOwned, "only a gradient the node owns may be overwritten");
+        Propagate(i, dy, owned: true);
+        _forwarded = true;
+    }
+
+    /// <summary>
     /// Adds <paramref name="g"/> to input <paramref name="i"/>'s gradient; <paramref name="owned"/> hands the buffer over
     /// (a fresh tensor the node will not touch again) so it can be kept without a copy.
     /// </summary>

@@ -132,12 +132,13 @@ internal sealed unsafe class BlockedConvPlan
         return $"{u}x{Math.Min(BlockedGeometry.OutBlocksPerTile(u, max, blocks), blocks)}{Chunked(g, BlockedGeometry.OutBlocksPerTile(u, max, blocks), reduced)}";
     }
 
-    /// <summary>The backward-weight register tile of the first task: input lanes per call × output blocks.</summary>
+    /// <summary>The backward-weight register tile of the first task: input lanes per call × output blocks, after the kernel rows per call when more than one.</summary>
     private static string WeightTileName(BlockedGeometry g)
     {
         int blocks = Math.Min(g.WeightOutBlocks, g.KbG);
-        int chunks = g.B == 16 ? DirectKernels<Isa512, Vector512<float>>.WeightLaneChunks(blocks) : DirectKernels<Isa256, Vector256<float>>.WeightLaneChunks(blocks);
-        return $"{(g.B + chunks - 1) / chunks}x{blocks}";
+        int rows = g.B == 16 ? DirectKernels<Isa512, Vector512<float>>.WeightKernelRows(g, blocks) : DirectKernels<Isa256, Vector256<float>>.WeightKernelRows(g, blocks);
+        int chunks = g.B == 16 ? DirectKernels<Isa512, Vector512<float>>.WeightLaneChunks(blocks, rows) : DirectKernels<Isa256, Vector256<float>>.WeightLaneChunks(blocks, rows);
+        return $"{(rows > 1 ? $"{rows}x" : string.Empty)}{(g.B + chunks - 1) / chunks}x{blocks}";
     }
 
     /// <summary>One paragraph on what the kernel of <paramref name="pass"/> does, for <c>explain</c> and bench.</summary>
@@ -166,7 +167,7 @@ internal sealed unsafe class BlockedConvPlan
             ConvPass.BackwardData when ConvPlanner.UsesFewChannelDot(Problem) => $"{Name(pass)}: backward-data of a first layer ({Problem.C} input channel(s), the rest of dX's block zero) on {layout}, computed as dot products over the output channels instead of broadcasting dY into mostly-empty input-channel vectors: dX[n,c,x] = Σ_kb Σ_(r in T(x)) hsum(W[kb·{g.B}.., c, r] ⊙ dY[n, kb, (x+p−r·d)/s]), T(x) the taps of x's stride phase whose source lies inside dY (no zero insertion); a register tile of {FewChannelDotPixels(g)} pixels of one phase × {Problem.C} channel(s) of vector accumulators over every tap and output block, then one horizontal sum per pixel and channel.",
             ConvPass.BackwardData when ConvPlanner.UsesDensePanel(Problem) => $"{Name(pass)}: strided 1x1 backward-data on {layout}: the unit-stride dX' of the sampled pixels over whole images (a GEMM over each image's flattened pixels with the transposed weight blocks) into a dense panel, scattered to the sampled positions with exact zeros between.{groups}",
             ConvPass.BackwardData => $"{Name(pass)}: direct backward-data on {layout} with the transposed weight blocks; per dX row and width stride phase, only the kernel taps that reach the phase, reading dY with stride 1: no zero insertion, no col2im, and dX positions no output reads come out exactly 0.{(_paddedDy is null ? "" : " dY is first copied once with its width padding written in, so no tile stages its columns.")}{ChunkedText(pass)}{flat}{groups}",
-            _ => $"{Name(pass)}: direct backward-weight on {layout}; the dW block of {g.WeightOutBlocks} output × 1 input channel blocks is the register accumulator set (tiles of {WeightTileName(g)} input lanes × output blocks), one task per block summing all images and rows in order (rows swept in L2-sized chunks across tasks), so dW is bitwise the same for any thread count; with fewer than {MinWeightTasks} tasks the rows split into fixed chunks added in order.{dense}{groups}",
+            _ => $"{Name(pass)}: direct backward-weight on {layout}; the dW block of {g.WeightOutBlocks} output × 1 input channel blocks is the register accumulator set (tiles of {WeightTileName(g)} [kernel rows ×] input lanes × output blocks), one task per block summing all images and rows in order (rows swept in L2-sized chunks across tasks), so dW is bitwise the same for any thread count; with fewer than {MinWeightTasks} tasks the rows split into fixed chunks added in order.{dense}{groups}",
         };
     }
 
@@ -784,10 +785,12 @@ internal sealed unsafe class BlockedConvPlan
             for (int task = 0; task < tasks; task++)
             {
                 float* sum = partials + (long)task * chunks * accLength;
+                // Only the task's own output blocks hold sums (a layer of fewer than WeightOutBlocks blocks leaves the rest unwritten).
+                int used = accLength / g.WeightOutBlocks * DirectKernels<Isa512, Vector512<float>>.WeightTaskBlocks(g, task).OutBlocks;
                 for (int chunk = 1; chunk < chunks; chunk++)
                 {
-                    var s = new Span<float>(sum, accLength);
-                    System.Numerics.Tensors.TensorPrimitives.Add(s, new ReadOnlySpan<float>(sum + (long)chunk * accLength, accLength), s);
+                    var s = new Span<float>(sum, used);
+                    System.Numerics.Tensors.TensorPrimitives.Add(s, new ReadOnlySpan<float>(sum + (long)chunk * accLength, used), s);
                 }
                 Store(g, task, sum);
             }
