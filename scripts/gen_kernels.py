@@ -682,10 +682,12 @@ def weight_tile_file():
     L += ["/// <summary>",
           "/// The backward-weight register tile: dW of <c>TR</c> input rows × <c>TT</c> taps × <c>TN</c> output-channel blocks,",
           "/// kept in registers along <see cref=\"WeightTileArgs.Lines\"/> lines (at least one) of <see cref=\"WeightTileArgs.Count\"/> pixels:",
-          "/// <c>acc[o·AccOut + (r·TT + t)·Lanes] += Σ_l Σ_i x_r[l·XLine + i·ps + t·ts] · dy[o·DyOut + l·DyLine + i·Lanes]</c>,",
+          "/// <c>acc[o·AccOut + r·AccRow + t·Lanes] += Σ_l Σ_i x_r[l·XLine + i·ps + t·ts] · dy[o·DyOut + l·DyLine + i·Lanes]</c>",
+          "/// (<see cref=\"WeightTileArgs.AccRow\"/> 0: TT·Lanes, the rows' accumulators contiguous),",
           "/// summed over l, then i, in order (so a sum split over several calls, or over lines of one call, rounds the same).",
           "/// Per pixel one dY vector per block, one broadcast of x per (row, tap), one FMA per accumulator. The direct kernel's",
-          "/// taps are the input lanes of a channel block (ts = 1); the first-layer kernel's are width taps (ts = the dilation).",
+          "/// taps are the input lanes of a channel block (ts = 1) and its rows kernel rows sharing one dY row (one output block);",
+          "/// the first-layer kernel's taps are width taps (ts = the dilation).",
           f"/// Shape: <c>T1</c> = TR rows (1..{MAX_ROWS}), <c>T2</c> = TT taps (1..{MAX_TAPS}), <c>T3</c> = TS tap step in floats (0: <see cref=\"WeightTileArgs.XTap\"/>),",
           f"/// <c>T4</c> = TP pixel stride in floats (0: <see cref=\"WeightTileArgs.PixelStride\"/>), <c>T5</c> = TN output blocks (1..{MAX_BLOCKS});",
           f"/// at most {MAX_ACCUMULATORS} accumulators. Accumulator <c>j</c> is row <c>j / (TT·TN)</c>, tap <c>j / TN % TT</c>, block <c>j % TN</c>.",
@@ -707,11 +709,12 @@ def weight_tile_file():
           "        nint ps = TP.Value == 0 ? a.PixelStride : TP.Value;",
           "        float* acc = a.Acc;",
           "        nint accOut = a.AccOut, dyOut = a.DyOut;",
+          "        nint accRow = a.AccRow == 0 ? (nint)tt * lanes : a.AccRow;",
           "        float* dy = a.Dy;",
           "        float* x0 = a.X0, x1 = a.X1, x2 = a.X2;"]
 
     def acc_addr(j):
-        return f"acc + {j} % tn * accOut + ({j} / (tt * tn) * tt + {j} / tn % tt) * lanes"
+        return f"acc + {j} % tn * accOut + {j} / (tt * tn) * accRow + {j} / tn % tt * lanes"
 
     for j in range(MAX_ACCUMULATORS):
         L.append(f"        TV d{j} = count > {j} ? TI.Load({acc_addr(j)}) : default;")

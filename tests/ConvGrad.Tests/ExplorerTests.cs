@@ -131,9 +131,9 @@ public class ExplorerTests
                 return true;
             }
             string error = JsonDocument.Parse(body).RootElement.GetProperty("error").GetString()!;
-            // The page may quote what the reader typed (which can itself hold "--"); the rest of the message must
-            // use the page's words: no CLI flag and no .NET parameter name.
-            string ownWords = q.Select(kv => kv.Item2).Where(v => v.Length > 0).OrderByDescending(v => v.Length)
+            // The page may quote what the reader typed (which can itself hold "--"), as typed or trimmed as the form
+            // reads it; the rest of the message must use the page's words: no CLI flag and no .NET parameter name.
+            string ownWords = q.SelectMany(kv => new[] { kv.Item2, kv.Item2.Trim() }).Where(v => v.Length > 0).Distinct().OrderByDescending(v => v.Length)
                 .Aggregate(error, (e, v) => e.Replace(v, "", StringComparison.Ordinal));
             return status == 400 && !ownWords.Contains("--", StringComparison.Ordinal) && !ownWords.Contains("Parameter", StringComparison.Ordinal);
         }, iter: 200);

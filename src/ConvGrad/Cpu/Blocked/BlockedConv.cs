@@ -44,6 +44,9 @@ internal sealed unsafe class BlockedConvPlan
     private BlockedConvPlan? _dense;
     private AlignedFloats? _panel;
 
+    // Forward's copy of x and backward-data's copy of dY with the width padding written in (see ConvPlanner.PadsColumns).
+    private readonly PaddedColumns? _paddedX, _paddedDy;
+
     /// <summary>Creates the plan; throws <see cref="ArgumentException"/> when the blocked kernels do not cover the problem.</summary>
     public BlockedConvPlan(ConvProblem p, int blockSize)
     {
@@ -63,6 +66,8 @@ internal sealed unsafe class BlockedConvPlan
         _weights = new Weights(this);
         _flatPass = new FlatPass(this);
         _subsample = ConvPlanner.UsesDensePanel(p) ? new DenseSubsample(Geometry) : null;
+        _paddedX = ConvPlanner.PadsColumns(p, Geometry, ConvPass.Forward) ? PaddedColumns.Make(Geometry, ConvPass.Forward) : null;
+        _paddedDy = ConvPlanner.PadsColumns(p, Geometry, ConvPass.BackwardData) ? PaddedColumns.Make(Geometry, ConvPass.BackwardData) : null;
     }
 
     /// <summary>The problem.</summary>
@@ -98,10 +103,10 @@ internal sealed unsafe class BlockedConvPlan
         return pass switch
         {
             ConvPass.Forward when _subsample is not null && ConvPlanner.UsesDensePanelForward(Problem, g.B) => $"direct-blocked{g.B} {isa} {DenseName(g, max, g.KbG, g.CbG)} dense",
-            ConvPass.Forward => $"direct-blocked{g.B} {isa} {u}x{Math.Min(BlockedGeometry.OutBlocksPerTile(u, max, g.KbG), g.KbG)}{Chunked(g, BlockedGeometry.OutBlocksPerTile(u, max, g.KbG), g.CbG)}",
+            ConvPass.Forward => $"direct-blocked{g.B} {isa} {u}x{Math.Min(BlockedGeometry.OutBlocksPerTile(u, max, g.KbG), g.KbG)}{Chunked(g, BlockedGeometry.OutBlocksPerTile(u, max, g.KbG), g.CbG)}{(_paddedX is null ? "" : " padded")}",
             ConvPass.BackwardData when ConvPlanner.UsesFewChannelDot(Problem) => $"direct-dot{g.B} {isa} dx {FewChannelDotPixels(g)}x{g.C}",
             ConvPass.BackwardData when ConvPlanner.UsesDensePanel(Problem) => $"direct-blocked{g.B} {isa} {DenseName(g, max, g.CbG, g.KbG)} dense",
-            ConvPass.BackwardData => $"direct-blocked{g.B} {isa} {u}x{Math.Min(BlockedGeometry.OutBlocksPerTile(u, max, g.CbG), g.CbG)} phases{Chunked(g, BlockedGeometry.OutBlocksPerTile(u, max, g.CbG), g.KbG)}",
+            ConvPass.BackwardData => $"direct-blocked{g.B} {isa} {u}x{Math.Min(BlockedGeometry.OutBlocksPerTile(u, max, g.CbG), g.CbG)} phases{Chunked(g, BlockedGeometry.OutBlocksPerTile(u, max, g.CbG), g.KbG)}{(_paddedDy is null ? "" : " padded")}",
             _ => $"direct-blocked{g.B} {isa} dw {WeightTileName(g)}" + (ConvPlanner.UsesDensePanel(Problem) ? " dense" : ""),
         };
     }
@@ -127,12 +132,13 @@ internal sealed unsafe class BlockedConvPlan
         return $"{u}x{Math.Min(BlockedGeometry.OutBlocksPerTile(u, max, blocks), blocks)}{Chunked(g, BlockedGeometry.OutBlocksPerTile(u, max, blocks), reduced)}";
     }
 
-    /// <summary>The backward-weight register tile of the first task: input lanes per call × output blocks.</summary>
+    /// <summary>The backward-weight register tile of the first task: input lanes per call × output blocks, after the kernel rows per call when more than one.</summary>
     private static string WeightTileName(BlockedGeometry g)
     {
         int blocks = Math.Min(g.WeightOutBlocks, g.KbG);
-        int chunks = g.B == 16 ? DirectKernels<Isa512, Vector512<float>>.WeightLaneChunks(blocks) : DirectKernels<Isa256, Vector256<float>>.WeightLaneChunks(blocks);
-        return $"{(g.B + chunks - 1) / chunks}x{blocks}";
+        int rows = g.B == 16 ? DirectKernels<Isa512, Vector512<float>>.WeightKernelRows(g, blocks) : DirectKernels<Isa256, Vector256<float>>.WeightKernelRows(g, blocks);
+        int chunks = g.B == 16 ? DirectKernels<Isa512, Vector512<float>>.WeightLaneChunks(blocks, rows) : DirectKernels<Isa256, Vector256<float>>.WeightLaneChunks(blocks, rows);
+        return $"{(rows > 1 ? $"{rows}x" : string.Empty)}{(g.B + chunks - 1) / chunks}x{blocks}";
     }
 
     /// <summary>One paragraph on what the kernel of <paramref name="pass"/> does, for <c>explain</c> and bench.</summary>
@@ -157,11 +163,11 @@ internal sealed unsafe class BlockedConvPlan
         return pass switch
         {
             ConvPass.Forward when _subsample is not null && ConvPlanner.UsesDensePanelForward(Problem, g.B) => $"{Name(pass)}: strided 1x1 forward on {layout}: the sampled pixels of x gathered once into a dense panel, then the unit-stride kernel over each image's flattened pixels with the forward weight blocks.{groups}",
-            ConvPass.Forward => $"{Name(pass)}: direct forward on {layout} with weights reblocked once as OIhw{g.B}i{g.B}o; a register tile of output pixels × 2 or 4 output-channel blocks; per input channel and tap, one weight vector per block, one broadcast per pixel, one FMA per accumulator. No im2col and no packing; tiles at the padding read a zero-padded copy of just their columns.{ChunkedText(pass)}{flat}{groups}",
+            ConvPass.Forward => $"{Name(pass)}: direct forward on {layout} with weights reblocked once as OIhw{g.B}i{g.B}o; a register tile of output pixels × 2 or 4 output-channel blocks; per input channel and tap, one weight vector per block, one broadcast per pixel, one FMA per accumulator. No im2col and no packing; {(_paddedX is null ? "tiles at the padding read a zero-padded copy of just their columns" : "x is first copied once with its width padding written in (a short row's every tile reaches the padding, so staging each tile's columns per output-block group would cost more)")}.{ChunkedText(pass)}{flat}{groups}",
             ConvPass.BackwardData when ConvPlanner.UsesFewChannelDot(Problem) => $"{Name(pass)}: backward-data of a first layer ({Problem.C} input channel(s), the rest of dX's block zero) on {layout}, computed as dot products over the output channels instead of broadcasting dY into mostly-empty input-channel vectors: dX[n,c,x] = Σ_kb Σ_(r in T(x)) hsum(W[kb·{g.B}.., c, r] ⊙ dY[n, kb, (x+p−r·d)/s]), T(x) the taps of x's stride phase whose source lies inside dY (no zero insertion); a register tile of {FewChannelDotPixels(g)} pixels of one phase × {Problem.C} channel(s) of vector accumulators over every tap and output block, then one horizontal sum per pixel and channel.",
             ConvPass.BackwardData when ConvPlanner.UsesDensePanel(Problem) => $"{Name(pass)}: strided 1x1 backward-data on {layout}: the unit-stride dX' of the sampled pixels over whole images (a GEMM over each image's flattened pixels with the transposed weight blocks) into a dense panel, scattered to the sampled positions with exact zeros between.{groups}",
-            ConvPass.BackwardData => $"{Name(pass)}: direct backward-data on {layout} with the transposed weight blocks; per dX row and width stride phase, only the kernel taps that reach the phase, reading dY with stride 1: no zero insertion, no col2im, and dX positions no output reads come out exactly 0.{ChunkedText(pass)}{flat}{groups}",
-            _ => $"{Name(pass)}: direct backward-weight on {layout}; the dW block of {g.WeightOutBlocks} output × 1 input channel blocks is the register accumulator set (tiles of {WeightTileName(g)} input lanes × output blocks), one task per block summing all images and rows in order (rows swept in L2-sized chunks across tasks), so dW is bitwise the same for any thread count; with fewer than {MinWeightTasks} tasks the rows split into fixed chunks added in order.{dense}{groups}",
+            ConvPass.BackwardData => $"{Name(pass)}: direct backward-data on {layout} with the transposed weight blocks; per dX row and width stride phase, only the kernel taps that reach the phase, reading dY with stride 1: no zero insertion, no col2im, and dX positions no output reads come out exactly 0.{(_paddedDy is null ? "" : " dY is first copied once with its width padding written in, so no tile stages its columns.")}{ChunkedText(pass)}{flat}{groups}",
+            _ => $"{Name(pass)}: direct backward-weight on {layout}; the dW block of {g.WeightOutBlocks} output × 1 input channel blocks is the register accumulator set (tiles of {WeightTileName(g)} [kernel rows ×] input lanes × output blocks), one task per block summing all images and rows in order (rows swept in L2-sized chunks across tasks), so dW is bitwise the same for any thread count; with fewer than {MinWeightTasks} tasks the rows split into fixed chunks added in order.{dense}{groups}",
         };
     }
 
@@ -401,7 +407,16 @@ internal sealed unsafe class BlockedConvPlan
             KernelRecord.RanBlocked(this, ConvPass.Forward, false);
             return;
         }
-        _pass.Set(ConvPass.Forward, x, w.Pointer, _bias is null ? null : _bias.Pointer, y);
+        if (_paddedX is not null)
+        {
+            float* copy = _paddedX.Aim(x);
+            Execute(_paddedX, Parts(threads, (long)Geometry.N * Geometry.Cb));
+            _pass.Set(ConvPass.Forward, copy, w.Pointer, _bias is null ? null : _bias.Pointer, y, _paddedX.Left, _paddedX.RowLength);
+        }
+        else
+        {
+            _pass.Set(ConvPass.Forward, x, w.Pointer, _bias is null ? null : _bias.Pointer, y, 0, Geometry.In[2]);
+        }
         Execute(_pass, Parts(threads, (long)Geometry.N * Geometry.G * Geometry.Out[0] * Geometry.Out[1]));
     }
 
@@ -425,7 +440,16 @@ internal sealed unsafe class BlockedConvPlan
             KernelRecord.RanBlocked(this, ConvPass.BackwardData, false);
             return;
         }
-        _pass.Set(ConvPass.BackwardData, dy, w.Pointer, null, dx);
+        if (_paddedDy is not null)
+        {
+            float* copy = _paddedDy.Aim(dy);
+            Execute(_paddedDy, Parts(threads, (long)Geometry.N * Geometry.Kb));
+            _pass.Set(ConvPass.BackwardData, copy, w.Pointer, null, dx, _paddedDy.Left, _paddedDy.RowLength);
+        }
+        else
+        {
+            _pass.Set(ConvPass.BackwardData, dy, w.Pointer, null, dx, 0, Geometry.Out[2]);
+        }
         Execute(_pass, Parts(threads, (long)Geometry.N * Geometry.G * Geometry.In[0] * Geometry.In[1]));
     }
 
@@ -436,7 +460,7 @@ internal sealed unsafe class BlockedConvPlan
         var g = Geometry;
         if (g.Depthwise)
         {
-            _pass.Set(ConvPass.BackwardWeight, x, dy, null, dw);
+            _pass.Set(ConvPass.BackwardWeight, x, dy, null, dw, 0, 0);
             Execute(_pass, Parts(threads, g.Cb));
             return;
         }
@@ -523,10 +547,12 @@ internal sealed unsafe class BlockedConvPlan
     {
         private ConvPass pass;
         private float* input, weights, bias, output;
+        private int left, row;
 
-        public void Set(ConvPass pass, float* input, float* weights, float* bias, float* output)
+        /// <summary>Aims the next run; the input's rows are <paramref name="row"/> pixels long with <paramref name="left"/> zero columns first (a <see cref="PaddedColumns"/> copy, else 0 and the tensor's width).</summary>
+        public void Set(ConvPass pass, float* input, float* weights, float* bias, float* output, int left, int row)
         {
-            this.pass = pass; this.input = input; this.weights = weights; this.bias = bias; this.output = output;
+            this.pass = pass; this.input = input; this.weights = weights; this.bias = bias; this.output = output; this.left = left; this.row = row;
         }
 
         public void Run(int part, int parts)
@@ -551,20 +577,20 @@ internal sealed unsafe class BlockedConvPlan
             {
                 if (pass == ConvPass.Forward)
                 {
-                    DirectKernels<Isa512, Vector512<float>>.Forward(g, input, weights, bias, output, part, parts);
+                    DirectKernels<Isa512, Vector512<float>>.Forward(g, input, weights, bias, output, part, parts, left, row);
                 }
                 else
                 {
-                    DirectKernels<Isa512, Vector512<float>>.BackwardData(g, input, weights, output, part, parts);
+                    DirectKernels<Isa512, Vector512<float>>.BackwardData(g, input, weights, output, part, parts, left, row);
                 }
             }
             else if (pass == ConvPass.Forward)
             {
-                DirectKernels<Isa256, Vector256<float>>.Forward(g, input, weights, bias, output, part, parts);
+                DirectKernels<Isa256, Vector256<float>>.Forward(g, input, weights, bias, output, part, parts, left, row);
             }
             else
             {
-                DirectKernels<Isa256, Vector256<float>>.BackwardData(g, input, weights, output, part, parts);
+                DirectKernels<Isa256, Vector256<float>>.BackwardData(g, input, weights, output, part, parts, left, row);
             }
         }
 
@@ -759,10 +785,12 @@ internal sealed unsafe class BlockedConvPlan
             for (int task = 0; task < tasks; task++)
             {
                 float* sum = partials + (long)task * chunks * accLength;
+                // Only the task's own output blocks hold sums (a layer of fewer than WeightOutBlocks blocks leaves the rest unwritten).
+                int used = accLength / g.WeightOutBlocks * DirectKernels<Isa512, Vector512<float>>.WeightTaskBlocks(g, task).OutBlocks;
                 for (int chunk = 1; chunk < chunks; chunk++)
                 {
-                    var s = new Span<float>(sum, accLength);
-                    System.Numerics.Tensors.TensorPrimitives.Add(s, new ReadOnlySpan<float>(sum + (long)chunk * accLength, accLength), s);
+                    var s = new Span<float>(sum, used);
+                    System.Numerics.Tensors.TensorPrimitives.Add(s, new ReadOnlySpan<float>(sum + (long)chunk * accLength, used), s);
                 }
                 Store(g, task, sum);
             }

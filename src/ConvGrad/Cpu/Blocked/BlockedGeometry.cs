@@ -67,11 +67,14 @@ internal sealed class BlockedGeometry
     }
 
     /// <summary>
-    /// Output-channel blocks per register tile: 4 when the tile is at most half the widest (oneDNN's 7×4 on AVX-512 and
-    /// 3×4 on AVX2: fewer broadcasts per FMA, and short rows still fill the registers), else 2.
+    /// Output-channel blocks per register tile, so that pixels × blocks fills the tier's accumulators (2 ×
+    /// <paramref name="maxPixels"/>): 4 when the tile is at most half the widest (oneDNN's 7×4 on AVX-512 and 3×4 on
+    /// AVX2: fewer broadcasts per FMA, and short rows still fill the registers), 3 when it is at most two thirds (a 7-wide
+    /// row on AVX2 runs as 4×3 + 3×3, 21 accumulators, instead of 4×2 + 3×2, 14, whose 6-chain tail could not cover the
+    /// FMA latency; 8-9 pixels × 3 on AVX-512), else 2.
     /// </summary>
     public static int OutBlocksPerTile(int pixels, int maxPixels, int blocks) =>
-        2 * pixels <= maxPixels && blocks >= 3 ? 4 : 2;
+        blocks < 3 ? 2 : 2 * pixels <= maxPixels ? 4 : 3 * pixels <= 2 * maxPixels ? 3 : 2;
 
     /// <summary>
     /// Chunks of the forward (or dX) reduction's input blocks: 1 when the weights one register tile's output blocks read

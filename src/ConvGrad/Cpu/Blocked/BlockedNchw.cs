@@ -79,7 +79,18 @@ internal static unsafe class BlockedNchw
     /// without the blocked activation copies (reblocked weights, padded bias, dW accumulators).
     /// </summary>
     public static long KernelWorkspaceBytes(ConvProblem p, ConvPass pass, int blockSize, int threads, bool firstLayer) =>
-        firstLayer ? FlatInput.WorkspaceBytes(PlanCache.For(p, blockSize).Geometry, pass, threads) : WorkspaceBytes(p, pass, blockSize, threads, false) - ActivationFloats(p, blockSize) * sizeof(float);
+        firstLayer ? FlatInput.WorkspaceBytes(PlanCache.For(p, blockSize).Geometry, pass, threads) : WorkspaceBytes(p, pass, blockSize, threads, false) - ActivationFloats(p, blockSize) * sizeof(float) + PaddedCopyBytes(p, pass, blockSize);
+
+    /// <summary>
+    /// The plan's copy of x (forward) or dY (backward-data) with its width padding written in, when the planner makes one
+    /// (<see cref="ConvPlanner.PadsColumns"/>; at most <see cref="ConvPlanner.PaddedColumnsMaxBytes"/>, so not counted
+    /// against <see cref="MaxWorkspaceBytes"/>: it does not change which NCHW calls run blocked).
+    /// </summary>
+    public static long PaddedCopyBytes(ConvProblem p, ConvPass pass, int blockSize)
+    {
+        var g = new BlockedGeometry(p, blockSize);
+        return pass != ConvPass.BackwardWeight && ConvPlanner.PadsColumns(p, g, pass) ? PaddedColumns.Make(g, pass).Floats * sizeof(float) : 0;
+    }
 
     private static long ActivationFloats(ConvProblem p, int b) =>
         (long)p.N * ((p.C + b - 1) / b) * b * p.InSpatial + (long)p.N * ((p.K + b - 1) / b) * b * p.OutSpatial;

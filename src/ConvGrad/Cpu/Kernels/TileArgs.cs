@@ -52,6 +52,8 @@ internal unsafe struct WeightTileArgs
     public float* Acc;
     /// <summary>Accumulator step between output blocks.</summary>
     public nint AccOut;
+    /// <summary>Accumulator step between source rows (0: taps × lanes, each row's accumulators right after the previous row's).</summary>
+    public nint AccRow;
     /// <summary>dY of the first output block at the row's first pixel.</summary>
     public float* Dy;
     /// <summary>dY step between output blocks.</summary>

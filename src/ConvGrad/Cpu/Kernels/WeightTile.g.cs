@@ -7,10 +7,12 @@ namespace ConvGrad.Cpu.Kernels;
 /// <summary>
 /// The backward-weight register tile: dW of <c>TR</c> input rows × <c>TT</c> taps × <c>TN</c> output-channel blocks,
 /// kept in registers along <see cref="WeightTileArgs.Lines"/> lines (at least one) of <see cref="WeightTileArgs.Count"/> pixels:
-/// <c>acc[o·AccOut + (r·TT + t)·Lanes] += Σ_l Σ_i x_r[l·XLine + i·ps + t·ts] · dy[o·DyOut + l·DyLine + i·Lanes]</c>,
+/// <c>acc[o·AccOut + r·AccRow + t·Lanes] += Σ_l Σ_i x_r[l·XLine + i·ps + t·ts] · dy[o·DyOut + l·DyLine + i·Lanes]</c>
+/// (<see cref="WeightTileArgs.AccRow"/> 0: TT·Lanes, the rows' accumulators contiguous),
 /// summed over l, then i, in order (so a sum split over several calls, or over lines of one call, rounds the same).
 /// Per pixel one dY vector per block, one broadcast of x per (row, tap), one FMA per accumulator. The direct kernel's
-/// taps are the input lanes of a channel block (ts = 1); the first-layer kernel's are width taps (ts = the dilation).
+/// taps are the input lanes of a channel block (ts = 1) and its rows kernel rows sharing one dY row (one output block);
+/// the first-layer kernel's taps are width taps (ts = the dilation).
 /// Shape: <c>T1</c> = TR rows (1..3), <c>T2</c> = TT taps (1..14), <c>T3</c> = TS tap step in floats (0: <see cref="WeightTileArgs.XTap"/>),
 /// <c>T4</c> = TP pixel stride in floats (0: <see cref="WeightTileArgs.PixelStride"/>), <c>T5</c> = TN output blocks (1..4);
 /// at most 30 accumulators. Accumulator <c>j</c> is row <c>j / (TT·TN)</c>, tap <c>j / TN % TT</c>, block <c>j % TN</c>.
@@ -33,38 +35,39 @@ internal readonly unsafe struct WeightTile : ITile<WeightTileArgs>
         nint ps = TP.Value == 0 ? a.PixelStride : TP.Value;
         float* acc = a.Acc;
         nint accOut = a.AccOut, dyOut = a.DyOut;
+        nint accRow = a.AccRow == 0 ? (nint)tt * lanes : a.AccRow;
         float* dy = a.Dy;
         float* x0 = a.X0, x1 = a.X1, x2 = a.X2;
-        TV d0 = count > 0 ? TI.Load(acc + 0 % tn * accOut + (0 / (tt * tn) * tt + 0 / tn % tt) * lanes) : default;
-        TV d1 = count > 1 ? TI.Load(acc + 1 % tn * accOut + (1 / (tt * tn) * tt + 1 / tn % tt) * lanes) : default;
-        TV d2 = count > 2 ? TI.Load(acc + 2 % tn * accOut + (2 / (tt * tn) * tt + 2 / tn % tt) * lanes) : default;
-        TV d3 = count > 3 ? TI.Load(acc + 3 % tn * accOut + (3 / (tt * tn) * tt + 3 / tn % tt) * lanes) : default;
-        TV d4 = count > 4 ? TI.Load(acc + 4 % tn * accOut + (4 / (tt * tn) * tt + 4 / tn % tt) * lanes) : default;
-        TV d5 = count > 5 ? TI.Load(acc + 5 % tn * accOut + (5 / (tt * tn) * tt + 5 / tn % tt) * lanes) : default;
-        TV d6 = count > 6 ? TI.Load(acc + 6 % tn * accOut + (6 / (tt * tn) * tt + 6 / tn % tt) * lanes) : default;
-        TV d7 = count > 7 ? TI.Load(acc + 7 % tn * accOut + (7 / (tt * tn) * tt + 7 / tn % tt) * lanes) : default;
-        TV d8 = count > 8 ? TI.Load(acc + 8 % tn * accOut + (8 / (tt * tn) * tt + 8 / tn % tt) * lanes) : default;
-        TV d9 = count > 9 ? TI.Load(acc + 9 % tn * accOut + (9 / (tt * tn) * tt + 9 / tn % tt) * lanes) : default;
-        TV d10 = count > 10 ? TI.Load(acc + 10 % tn * accOut + (10 / (tt * tn) * tt + 10 / tn % tt) * lanes) : default;
-        TV d11 = count > 11 ? TI.Load(acc + 11 % tn * accOut + (11 / (tt * tn) * tt + 11 / tn % tt) * lanes) : default;
-        TV d12 = count > 12 ? TI.Load(acc + 12 % tn * accOut + (12 / (tt * tn) * tt + 12 / tn % tt) * lanes) : default;
-        TV d13 = count > 13 ? TI.Load(acc + 13 % tn * accOut + (13 / (tt * tn) * tt + 13 / tn % tt) * lanes) : default;
-        TV d14 = count > 14 ? TI.Load(acc + 14 % tn * accOut + (14 / (tt * tn) * tt + 14 / tn % tt) * lanes) : default;
-        TV d15 = count > 15 ? TI.Load(acc + 15 % tn * accOut + (15 / (tt * tn) * tt + 15 / tn % tt) * lanes) : default;
-        TV d16 = count > 16 ? TI.Load(acc + 16 % tn * accOut + (16 / (tt * tn) * tt + 16 / tn % tt) * lanes) : default;
-        TV d17 = count > 17 ? TI.Load(acc + 17 % tn * accOut + (17 / (tt * tn) * tt + 17 / tn % tt) * lanes) : default;
-        TV d18 = count > 18 ? TI.Load(acc + 18 % tn * accOut + (18 / (tt * tn) * tt + 18 / tn % tt) * lanes) : default;
-        TV d19 = count > 19 ? TI.Load(acc + 19 % tn * accOut + (19 / (tt * tn) * tt + 19 / tn % tt) * lanes) : default;
-        TV d20 = count > 20 ? TI.Load(acc + 20 % tn * accOut + (20 / (tt * tn) * tt + 20 / tn % tt) * lanes) : default;
-        TV d21 = count > 21 ? TI.Load(acc + 21 % tn * accOut + (21 / (tt * tn) * tt + 21 / tn % tt) * lanes) : default;
-        TV d22 = count > 22 ? TI.Load(acc + 22 % tn * accOut + (22 / (tt * tn) * tt + 22 / tn % tt) * lanes) : default;
-        TV d23 = count > 23 ? TI.Load(acc + 23 % tn * accOut + (23 / (tt * tn) * tt + 23 / tn % tt) * lanes) : default;
-        TV d24 = count > 24 ? TI.Load(acc + 24 % tn * accOut + (24 / (tt * tn) * tt + 24 / tn % tt) * lanes) : default;
-        TV d25 = count > 25 ? TI.Load(acc + 25 % tn * accOut + (25 / (tt * tn) * tt + 25 / tn % tt) * lanes) : default;
-        TV d26 = count > 26 ? TI.Load(acc + 26 % tn * accOut + (26 / (tt * tn) * tt + 26 / tn % tt) * lanes) : default;
-        TV d27 = count > 27 ? TI.Load(acc + 27 % tn * accOut + (27 / (tt * tn) * tt + 27 / tn % tt) * lanes) : default;
-        TV d28 = count > 28 ? TI.Load(acc + 28 % tn * accOut + (28 / (tt * tn) * tt + 28 / tn % tt) * lanes) : default;
-        TV d29 = count > 29 ? TI.Load(acc + 29 % tn * accOut + (29 / (tt * tn) * tt + 29 / tn % tt) * lanes) : default;
+        TV d0 = count > 0 ? TI.Load(acc + 0 % tn * accOut + 0 / (tt * tn) * accRow + 0 / tn % tt * lanes) : default;
+        TV d1 = count > 1 ? TI.Load(acc + 1 % tn * accOut + 1 / (tt * tn) * accRow + 1 / tn % tt * lanes) : default;
+        TV d2 = count > 2 ? TI.Load(acc + 2 % tn * accOut + 2 / (tt * tn) * accRow + 2 / tn % tt * lanes) : default;
+        TV d3 = count > 3 ? TI.Load(acc + 3 % tn * accOut + 3 / (tt * tn) * accRow + 3 / tn % tt * lanes) : default;
+        TV d4 = count > 4 ? TI.Load(acc + 4 % tn * accOut + 4 / (tt * tn) * accRow + 4 / tn % tt * lanes) : default;
+        TV d5 = count > 5 ? TI.Load(acc + 5 % tn * accOut + 5 / (tt * tn) * accRow + 5 / tn % tt * lanes) : default;
+        TV d6 = count > 6 ? TI.Load(acc + 6 % tn * accOut + 6 / (tt * tn) * accRow + 6 / tn % tt * lanes) : default;
+        TV d7 = count > 7 ? TI.Load(acc + 7 % tn * accOut + 7 / (tt * tn) * accRow + 7 / tn % tt * lanes) : default;
+        TV d8 = count > 8 ? TI.Load(acc + 8 % tn * accOut + 8 / (tt * tn) * accRow + 8 / tn % tt * lanes) : default;
+        TV d9 = count > 9 ? TI.Load(acc + 9 % tn * accOut + 9 / (tt * tn) * accRow + 9 / tn % tt * lanes) : default;
+        TV d10 = count > 10 ? TI.Load(acc + 10 % tn * accOut + 10 / (tt * tn) * accRow + 10 / tn % tt * lanes) : default;
+        TV d11 = count > 11 ? TI.Load(acc + 11 % tn * accOut + 11 / (tt * tn) * accRow + 11 / tn % tt * lanes) : default;
+        TV d12 = count > 12 ? TI.Load(acc + 12 % tn * accOut + 12 / (tt * tn) * accRow + 12 / tn % tt * lanes) : default;
+        TV d13 = count > 13 ? TI.Load(acc + 13 % tn * accOut + 13 / (tt * tn) * accRow + 13 / tn % tt * lanes) : default;
+        TV d14 = count > 14 ? TI.Load(acc + 14 % tn * accOut + 14 / (tt * tn) * accRow + 14 / tn % tt * lanes) : default;
+        TV d15 = count > 15 ? TI.Load(acc + 15 % tn * accOut + 15 / (tt * tn) * accRow + 15 / tn % tt * lanes) : default;
+        TV d16 = count > 16 ? TI.Load(acc + 16 % tn * accOut + 16 / (tt * tn) * accRow + 16 / tn % tt * lanes) : default;
+        TV d17 = count > 17 ? TI.Load(acc + 17 % tn * accOut + 17 / (tt * tn) * accRow + 17 / tn % tt * lanes) : default;
+        TV d18 = count > 18 ? TI.Load(acc + 18 % tn * accOut + 18 / (tt * tn) * accRow + 18 / tn % tt * lanes) : default;
+        TV d19 = count > 19 ? TI.Load(acc + 19 % tn * accOut + 19 / (tt * tn) * accRow + 19 / tn % tt * lanes) : default;
+        TV d20 = count > 20 ? TI.Load(acc + 20 % tn * accOut + 20 / (tt * tn) * accRow + 20 / tn % tt * lanes) : default;
+        TV d21 = count > 21 ? TI.Load(acc + 21 % tn * accOut + 21 / (tt * tn) * accRow + 21 / tn % tt * lanes) : default;
+        TV d22 = count > 22 ? TI.Load(acc + 22 % tn * accOut + 22 / (tt * tn) * accRow + 22 / tn % tt * lanes) : default;
+        TV d23 = count > 23 ? TI.Load(acc + 23 % tn * accOut + 23 / (tt * tn) * accRow + 23 / tn % tt * lanes) : default;
+        TV d24 = count > 24 ? TI.Load(acc + 24 % tn * accOut + 24 / (tt * tn) * accRow + 24 / tn % tt * lanes) : default;
+        TV d25 = count > 25 ? TI.Load(acc + 25 % tn * accOut + 25 / (tt * tn) * accRow + 25 / tn % tt * lanes) : default;
+        TV d26 = count > 26 ? TI.Load(acc + 26 % tn * accOut + 26 / (tt * tn) * accRow + 26 / tn % tt * lanes) : default;
+        TV d27 = count > 27 ? TI.Load(acc + 27 % tn * accOut + 27 / (tt * tn) * accRow + 27 / tn % tt * lanes) : default;
+        TV d28 = count > 28 ? TI.Load(acc + 28 % tn * accOut + 28 / (tt * tn) * accRow + 28 / tn % tt * lanes) : default;
+        TV d29 = count > 29 ? TI.Load(acc + 29 % tn * accOut + 29 / (tt * tn) * accRow + 29 / tn % tt * lanes) : default;
         nint dyLine = a.DyLine, xLine = a.XLine;
         int lines = a.Lines;
         do
@@ -114,35 +117,35 @@ internal readonly unsafe struct WeightTile : ITile<WeightTileArgs>
             x2 = xl2 + xLine;
         }
         while (--lines > 0);
-        if (count > 0) { TI.Store(acc + 0 % tn * accOut + (0 / (tt * tn) * tt + 0 / tn % tt) * lanes, d0); }
-        if (count > 1) { TI.Store(acc + 1 % tn * accOut + (1 / (tt * tn) * tt + 1 / tn % tt) * lanes, d1); }
-        if (count > 2) { TI.Store(acc + 2 % tn * accOut + (2 / (tt * tn) * tt + 2 / tn % tt) * lanes, d2); }
-        if (count > 3) { TI.Store(acc + 3 % tn * accOut + (3 / (tt * tn) * tt + 3 / tn % tt) * lanes, d3); }
-        if (count > 4) { TI.Store(acc + 4 % tn * accOut + (4 / (tt * tn) * tt + 4 / tn % tt) * lanes, d4); }
-        if (count > 5) { TI.Store(acc + 5 % tn * accOut + (5 / (tt * tn) * tt + 5 / tn % tt) * lanes, d5); }
-        if (count > 6) { TI.Store(acc + 6 % tn * accOut + (6 / (tt * tn) * tt + 6 / tn % tt) * lanes, d6); }
-        if (count > 7) { TI.Store(acc + 7 % tn * accOut + (7 / (tt * tn) * tt + 7 / tn % tt) * lanes, d7); }
-        if (count > 8) { TI.Store(acc + 8 % tn * accOut + (8 / (tt * tn) * tt + 8 / tn % tt) * lanes, d8); }
-        if (count > 9) { TI.Store(acc + 9 % tn * accOut + (9 / (tt * tn) * tt + 9 / tn % tt) * lanes, d9); }
-        if (count > 10) { TI.Store(acc + 10 % tn * accOut + (10 / (tt * tn) * tt + 10 / tn % tt) * lanes, d10); }
-        if (count > 11) { TI.Store(acc + 11 % tn * accOut + (11 / (tt * tn) * tt + 11 / tn % tt) * lanes, d11); }
-        if (count > 12) { TI.Store(acc + 12 % tn * accOut + (12 / (tt * tn) * tt + 12 / tn % tt) * lanes, d12); }
-        if (count > 13) { TI.Store(acc + 13 % tn * accOut + (13 / (tt * tn) * tt + 13 / tn % tt) * lanes, d13); }
-        if (count > 14) { TI.Store(acc + 14 % tn * accOut + (14 / (tt * tn) * tt + 14 / tn % tt) * lanes, d14); }
-        if (count > 15) { TI.Store(acc + 15 % tn * accOut + (15 / (tt * tn) * tt + 15 / tn % tt) * lanes, d15); }
-        if (count > 16) { TI.Store(acc + 16 % tn * accOut + (16 / (tt * tn) * tt + 16 / tn % tt) * lanes, d16); }
-        if (count > 17) { TI.Store(acc + 17 % tn * accOut + (17 / (tt * tn) * tt + 17 / tn % tt) * lanes, d17); }
-        if (count > 18) { TI.Store(acc + 18 % tn * accOut + (18 / (tt * tn) * tt + 18 / tn % tt) * lanes, d18); }
-        if (count > 19) { TI.Store(acc + 19 % tn * accOut + (19 / (tt * tn) * tt + 19 / tn % tt) * lanes, d19); }
-        if (count > 20) { TI.Store(acc + 20 % tn * accOut + (20 / (tt * tn) * tt + 20 / tn % tt) * lanes, d20); }
-        if (count > 21) { TI.Store(acc + 21 % tn * accOut + (21 / (tt * tn) * tt + 21 / tn % tt) * lanes, d21); }
-        if (count > 22) { TI.Store(acc + 22 % tn * accOut + (22 / (tt * tn) * tt + 22 / tn % tt) * lanes, d22); }
-        if (count > 23) { TI.Store(acc + 23 % tn * accOut + (23 / (tt * tn) * tt + 23 / tn % tt) * lanes, d23); }
-        if (count > 24) { TI.Store(acc + 24 % tn * accOut + (24 / (tt * tn) * tt + 24 / tn % tt) * lanes, d24); }
-        if (count > 25) { TI.Store(acc + 25 % tn * accOut + (25 / (tt * tn) * tt + 25 / tn % tt) * lanes, d25); }
-        if (count > 26) { TI.Store(acc + 26 % tn * accOut + (26 / (tt * tn) * tt + 26 / tn % tt) * lanes, d26); }
-        if (count > 27) { TI.Store(acc + 27 % tn * accOut + (27 / (tt * tn) * tt + 27 / tn % tt) * lanes, d27); }
-        if (count > 28) { TI.Store(acc + 28 % tn * accOut + (28 / (tt * tn) * tt + 28 / tn % tt) * lanes, d28); }
-        if (count > 29) { TI.Store(acc + 29 % tn * accOut + (29 / (tt * tn) * tt + 29 / tn % tt) * lanes, d29); }
+        if (count > 0) { TI.Store(acc + 0 % tn * accOut + 0 / (tt * tn) * accRow + 0 / tn % tt * lanes, d0); }
+        if (count > 1) { TI.Store(acc + 1 % tn * accOut + 1 / (tt * tn) * accRow + 1 / tn % tt * lanes, d1); }
+        if (count > 2) { TI.Store(acc + 2 % tn * accOut + 2 / (tt * tn) * accRow + 2 / tn % tt * lanes, d2); }
+        if (count > 3) { TI.Store(acc + 3 % tn * accOut + 3 / (tt * tn) * accRow + 3 / tn % tt * lanes, d3); }
+        if (count > 4) { TI.Store(acc + 4 % tn * accOut + 4 / (tt * tn) * accRow + 4 / tn % tt * lanes, d4); }
+        if (count > 5) { TI.Store(acc + 5 % tn * accOut + 5 / (tt * tn) * accRow + 5 / tn % tt * lanes, d5); }
+        if (count > 6) { TI.Store(acc + 6 % tn * accOut + 6 / (tt * tn) * accRow + 6 / tn % tt * lanes, d6); }
+        if (count > 7) { TI.Store(acc + 7 % tn * accOut + 7 / (tt * tn) * accRow + 7 / tn % tt * lanes, d7); }
+        if (count > 8) { TI.Store(acc + 8 % tn * accOut + 8 / (tt * tn) * accRow + 8 / tn % tt * lanes, d8); }
+        if (count > 9) { TI.Store(acc + 9 % tn * accOut + 9 / (tt * tn) * accRow + 9 / tn % tt * lanes, d9); }
+        if (count > 10) { TI.Store(acc + 10 % tn * accOut + 10 / (tt * tn) * accRow + 10 / tn % tt * lanes, d10); }
+        if (count > 11) { TI.Store(acc + 11 % tn * accOut + 11 / (tt * tn) * accRow + 11 / tn % tt * lanes, d11); }
+        if (count > 12) { TI.Store(acc + 12 % tn * accOut + 12 / (tt * tn) * accRow + 12 / tn % tt * lanes, d12); }
+        if (count > 13) { TI.Store(acc + 13 % tn * accOut + 13 / (tt * tn) * accRow + 13 / tn % tt * lanes, d13); }
+        if (count > 14) { TI.Store(acc + 14 % tn * accOut + 14 / (tt * tn) * accRow + 14 / tn % tt * lanes, d14); }
+        if (count > 15) { TI.Store(acc + 15 % tn * accOut + 15 / (tt * tn) * accRow + 15 / tn % tt * lanes, d15); }
+        if (count > 16) { TI.Store(acc + 16 % tn * accOut + 16 / (tt * tn) * accRow + 16 / tn % tt * lanes, d16); }
+        if (count > 17) { TI.Store(acc + 17 % tn * accOut + 17 / (tt * tn) * accRow + 17 / tn % tt * lanes, d17); }
+        if (count > 18) { TI.Store(acc + 18 % tn * accOut + 18 / (tt * tn) * accRow + 18 / tn % tt * lanes, d18); }
+        if (count > 19) { TI.Store(acc + 19 % tn * accOut + 19 / (tt * tn) * accRow + 19 / tn % tt * lanes, d19); }
+        if (count > 20) { TI.Store(acc + 20 % tn * accOut + 20 / (tt * tn) * accRow + 20 / tn % tt * lanes, d20); }
+        if (count > 21) { TI.Store(acc + 21 % tn * accOut + 21 / (tt * tn) * accRow + 21 / tn % tt * lanes, d21); }
+        if (count > 22) { TI.Store(acc + 22 % tn * accOut + 22 / (tt * tn) * accRow + 22 / tn % tt * lanes, d22); }
+        if (count > 23) { TI.Store(acc + 23 % tn * accOut + 23 / (tt * tn) * accRow + 23 / tn % tt * lanes, d23); }
+        if (count > 24) { TI.Store(acc + 24 % tn * accOut + 24 / (tt * tn) * accRow + 24 / tn % tt * lanes, d24); }
+        if (count > 25) { TI.Store(acc + 25 % tn * accOut + 25 / (tt * tn) * accRow + 25 / tn % tt * lanes, d25); }
+        if (count > 26) { TI.Store(acc + 26 % tn * accOut + 26 / (tt * tn) * accRow + 26 / tn % tt * lanes, d26); }
+        if (count > 27) { TI.Store(acc + 27 % tn * accOut + 27 / (tt * tn) * accRow + 27 / tn % tt * lanes, d27); }
+        if (count > 28) { TI.Store(acc + 28 % tn * accOut + 28 / (tt * tn) * accRow + 28 / tn % tt * lanes, d28); }
+        if (count > 29) { TI.Store(acc + 29 % tn * accOut + 29 / (tt * tn) * accRow + 29 / tn % tt * lanes, d29); }
     }
 }

@@ -71,7 +71,8 @@ internal readonly unsafe struct ConvPlan
     {
         ConvKernel.DepthwiseBlocked8 or ConvKernel.DepthwiseRows => DepthwiseKernels.WorkspaceBytes(Problem, Pass, Kernel, Threads, ConvPlanner.DepthwiseVector(Tier)),
         ConvKernel.FewChannelsBackwardData => BackwardDataFewChannels.WorkspaceBytes(Problem, Parts),
-        ConvKernel.DirectBlocked or ConvKernel.FirstLayer when Layout == PlanLayout.Nchw => BlockedNchw.WorkspaceBytes(Problem, Pass, BlockSize, Threads, Kernel == ConvKernel.FirstLayer),
+        ConvKernel.DirectBlocked or ConvKernel.FirstLayer when Layout == PlanLayout.Nchw => BlockedNchw.WorkspaceBytes(Problem, Pass, BlockSize, Threads, Kernel == ConvKernel.FirstLayer) +
+            (Kernel == ConvKernel.DirectBlocked ? BlockedNchw.PaddedCopyBytes(Problem, Pass, BlockSize) : 0),
         ConvKernel.DirectBlocked or ConvKernel.FirstLayer => BlockedNchw.KernelWorkspaceBytes(Problem, Pass, BlockSize, Threads, Kernel == ConvKernel.FirstLayer),
         ConvKernel.ThroughNchw => Nchw.WorkspaceBytes,
         _ => ConvPlanner.GemmTile(Tier) switch

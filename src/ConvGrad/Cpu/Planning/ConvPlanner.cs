@@ -155,6 +155,35 @@ internal static class ConvPlanner
     /// </summary>
     public static bool UsesFewChannelDot(ConvProblem p) => FlatInput.Applies(p);
 
+    /// <summary>
+    /// Whether the blocked forward (or backward-data) of <paramref name="p"/> reads a copy of x (or dY) with its width
+    /// padding written in (<see cref="PaddedColumns"/>, made once per call) instead of staging the padded columns of each
+    /// tile at the row ends: the direct dense kernels (not depthwise, not the few-channel dX or the strided 1×1 panel),
+    /// when the tiles would stage at least <see cref="PaddedColumnsRatio"/> floats per float of the copy, a copy of at most
+    /// <see cref="PaddedColumnsMaxBytes"/> (a row of few
+    /// tiles that reach the padding, staged again for each output-block group: rn50-3x3-7, whose one 7-pixel tile per row
+    /// stages for each of 8 output quads). A function of the shape, pass and block size only.
+    /// </summary>
+    public static bool PadsColumns(ConvProblem p, BlockedGeometry g, ConvPass pass) =>
+        !g.Depthwise && (pass == ConvPass.Forward ? !UsesDensePanelForward(p, g.B)
+            : pass == ConvPass.BackwardData && !UsesFewChannelDot(p) && !UsesDensePanel(p)) &&
+        PaddedColumns.For(g, pass).Ratio >= PaddedColumnsRatio && PaddedColumns.Make(g, pass).Floats * sizeof(float) <= PaddedColumnsMaxBytes;
+
+    /// <summary>
+    /// The largest padded copy (bytes) <see cref="PadsColumns"/> makes: a copy of x or dY that stays in cache beside it
+    /// (rn50-3x3-56's 6.6 MB copy gained 5 % forward and nothing on dX), and plan memory kept small, since the NCHW path's
+    /// workspace cap (<see cref="BlockedNchw.MaxWorkspaceBytes"/>) does not count it.
+    /// </summary>
+    public const long PaddedColumnsMaxBytes = 4L << 20;
+
+    /// <summary>
+    /// Staged floats per copied float from which a padded copy pays (<see cref="PadsColumns"/>). Measured, 1 thread,
+    /// thread CPU time, under load: at 2.5 the copy wins or ties on every suite row it takes (grouped-g4 -12 to -15 %,
+    /// rn50-3x3-56 forward -5 %, its dX even; the ResNet's 16-64 channel 3×3 layers -10 %); at 8 only rn50-3x3-7 and AVX2
+    /// mnist-c2 forward took it.
+    /// </summary>
+    public const double PaddedColumnsRatio = 2.5;
+
     /// <summary>Whether a pass that gets x as NCHW and y or dY blocked runs on the first-layer kernels (forward and dW; a vector tier).</summary>
     private static bool ReadsFirstLayerInput(ConvProblem p, ConvPass pass, IsaTier tier) =>
         pass != ConvPass.BackwardData && BlockSize(tier) != 0 && FlatInput.Applies(p) && RunsBlocked(p, BlockSize(tier));
