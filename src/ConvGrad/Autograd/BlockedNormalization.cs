@@ -35,7 +35,7 @@ public static partial class Functional
         bool records = GradMode.IsEnabled && (x.RequiresGrad || weight.RequiresGrad || bias.RequiresGrad || (residual?.RequiresGrad ?? false));
         // Fused and recorded: the ReLU's mask as bits for the backward pass (1/32 of y's bytes; it reads them instead of y).
         var maskBits = relu && records ? Empty<T>(MaskElements<T>(b)) : null;
-        var work = new BatchNormPlanes<T>(b, call.Threads, Ptr(x.Value), Ptr(y), relu: relu, residual: residual is null ? null : Ptr(residual.Value),
+        using var work = new BatchNormPlanes<T>(b, call.Threads, Ptr(x.Value), Ptr(y), relu: relu, residual: residual is null ? null : Ptr(residual.Value),
             bits: maskBits is null ? null : (ushort*)Ptr(maskBits));
         var mean = work.Mean;
         var variance = new T[padded];
@@ -159,7 +159,7 @@ public static partial class Functional
             bool overwrite = MayOverwriteGradient;
             var masked = residual ? (overwrite ? dy : EmptyLike(dy)) : null;
             var dx = NeedsGrad(0) ? (overwrite && !residual ? dy : EmptyLike(dy)) : null;
-            var work = new BatchNormPlanes<T>(b, threads, Ptr(dy), dx is null ? null : Ptr(dx), Ptr(Inputs[0].Value),
+            using var work = new BatchNormPlanes<T>(b, threads, Ptr(dy), dx is null ? null : Ptr(dx), Ptr(Inputs[0].Value),
                 bits: _maskBits is null ? null : (ushort*)Ptr(_maskBits), masked: masked is null ? null : Ptr(masked));
             mean.CopyTo(work.Mean, 0);
             work.Run(BatchNormPhase.GradientSums);
