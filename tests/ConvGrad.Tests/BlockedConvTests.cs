@@ -1,6 +1,7 @@
 using System.Runtime.Intrinsics;
 using ConvGrad.Cpu.Blocked;
 using CsCheck;
+using static ConvGrad.Tests.Tolerance;
 
 namespace ConvGrad.Tests;
 
@@ -79,33 +80,6 @@ public class BlockedConvTests
             s[i] = integer ? rng.Next(-3, 4) : (float)(rng.NextDouble() * 2 - 1);
         }
         return t;
-    }
-
-    private static void AssertClose(Tensor<float> expected, ReadOnlySpan<float> actual, bool exact, string what)
-    {
-        var e = expected.ReadOnlySpan;
-        Assert.Equal(e.Length, actual.Length);
-        double maxE = 0, maxErr = 0;
-        int worst = -1;
-        for (int i = 0; i < e.Length; i++)
-        {
-            Assert.False(float.IsNaN(actual[i]), $"{what}: NaN at {i}");
-            maxE = Math.Max(maxE, Math.Abs(e[i]));
-            double err = Math.Abs((double)e[i] - actual[i]);
-            if (err > maxErr)
-            {
-                maxErr = err;
-                worst = i;
-            }
-        }
-        if (exact)
-        {
-            Assert.True(maxErr == 0, $"{what}: integer inputs must give exactly the reference result; max error {maxErr} at {worst}");
-        }
-        else
-        {
-            Assert.True(Tolerance.Within(maxErr, maxE), $"{what}: max error {maxErr:e3} at {worst} against scale {1 + maxE:g4}");
-        }
     }
 
     /// <summary>The channel tail of the last block (channels past C) must stay exactly zero.</summary>

@@ -1,6 +1,7 @@
 using System.Runtime.Intrinsics;
 using ConvGrad.Cpu.Blocked;
 using CsCheck;
+using static ConvGrad.Tests.Tolerance;
 
 namespace ConvGrad.Tests;
 
@@ -124,19 +125,5 @@ public class BlockedDepthwiseTests
             s[i] = integer ? rng.Next(-3, 4) : (float)(rng.NextDouble() * 2 - 1);
         }
         return t;
-    }
-
-    private static void AssertClose(Tensor<float> expected, ReadOnlySpan<float> actual, bool exact, string what)
-    {
-        var e = expected.ReadOnlySpan;
-        Assert.Equal(e.Length, actual.Length);
-        double maxE = 0, maxErr = 0;
-        for (int i = 0; i < e.Length; i++)
-        {
-            Assert.False(float.IsNaN(actual[i]), $"{what}: NaN at {i} (an element the kernel never wrote)");
-            maxE = Math.Max(maxE, Math.Abs(e[i]));
-            maxErr = Math.Max(maxErr, Math.Abs((double)e[i] - actual[i]));
-        }
-        Assert.True(exact ? maxErr == 0 : Tolerance.Within(maxErr, maxE), $"{what}: max error {maxErr:e3} against scale {1 + maxE:g4}");
     }
 }

@@ -58,23 +58,12 @@ public class DenseSubsampleTests
                     first = dw;
                     firstDx = dxb.Span.ToArray();
                     var dx = dxb.ToNchw().ReadOnlySpan;
-                    double maxDx = 0, errDx = 0;
                     for (int i = 0; i < dx.Length; i++)
                     {
-                        Assert.False(float.IsNaN(dx[i]), $"dx[{i}] never written");
                         Assert.True(expectedDx[i] != 0 || dx[i] == 0 || !integer, $"dx[{i}] = {dx[i]} where the reference is 0");
-                        maxDx = Math.Max(maxDx, Math.Abs(expectedDx[i]));
-                        errDx = Math.Max(errDx, Math.Abs((double)expectedDx[i] - dx[i]));
                     }
-                    Assert.True(integer ? errDx == 0 : Tolerance.Within(errDx, maxDx), $"dx block {block} stride {Shapes.Format(stride)}: max error {errDx:e3}");
-                    double maxE = 0, maxErr = 0;
-                    for (int i = 0; i < dw.Length; i++)
-                    {
-                        Assert.False(float.IsNaN(dw[i]), $"dw[{i}] never written");
-                        maxE = Math.Max(maxE, Math.Abs(expected[i]));
-                        maxErr = Math.Max(maxErr, Math.Abs((double)expected[i] - dw[i]));
-                    }
-                    Assert.True(integer ? maxErr == 0 : Tolerance.Within(maxErr, maxE), $"block {block} stride {Shapes.Format(stride)}: max error {maxErr:e3}");
+                    Tolerance.AssertClose(expectedDx, dx, integer, $"dx block {block} stride {Shapes.Format(stride)}");
+                    Tolerance.AssertClose(expected, dw, integer, $"dw block {block} stride {Shapes.Format(stride)}");
                 }
                 else
                 {
@@ -97,14 +86,7 @@ public class DenseSubsampleTests
                 {
                     firstY = yb.Span.ToArray();
                     var y = yb.ToNchw().ReadOnlySpan;
-                    double maxY = 0, errY = 0;
-                    for (int i = 0; i < y.Length; i++)
-                    {
-                        Assert.False(float.IsNaN(y[i]), $"y[{i}] never written");
-                        maxY = Math.Max(maxY, Math.Abs(expectedY[i]));
-                        errY = Math.Max(errY, Math.Abs((double)expectedY[i] - y[i]));
-                    }
-                    Assert.True(integer ? errY == 0 : Tolerance.Within(errY, maxY), $"y block {block} stride {Shapes.Format(stride)}: max error {errY:e3}");
+                    Tolerance.AssertClose(expectedY, y, integer, $"y block {block} stride {Shapes.Format(stride)}");
                 }
                 else
                 {

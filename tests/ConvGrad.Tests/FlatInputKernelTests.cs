@@ -2,6 +2,7 @@ using System.Runtime.Intrinsics;
 using ConvGrad.Cpu;
 using ConvGrad.Cpu.Blocked;
 using CsCheck;
+using static ConvGrad.Tests.Tolerance;
 
 namespace ConvGrad.Tests;
 
@@ -54,25 +55,6 @@ public class FlatInputKernelTests
             s[i] = integer ? rng.Next(-3, 4) : (float)(rng.NextDouble() * 2 - 1);
         }
         return t;
-    }
-
-    private static void AssertClose(ReadOnlySpan<float> e, ReadOnlySpan<float> actual, bool exact, string what)
-    {
-        Assert.Equal(e.Length, actual.Length);
-        double maxE = 0, maxErr = 0;
-        int worst = -1;
-        for (int i = 0; i < e.Length; i++)
-        {
-            Assert.False(float.IsNaN(actual[i]), $"{what}: NaN at {i}");
-            maxE = Math.Max(maxE, Math.Abs(e[i]));
-            double err = Math.Abs((double)e[i] - actual[i]);
-            if (err > maxErr)
-            {
-                maxErr = err;
-                worst = i;
-            }
-        }
-        Assert.True(exact ? maxErr == 0 : maxErr <= 1e-4 * (1 + maxE), $"{what}: max error {maxErr:e3} at {worst} against scale {1 + maxE:g4}");
     }
 
     private static void Check(BlockedConvTests.Case c, int seed, bool integer, int block, int threads)
